@@ -1,0 +1,125 @@
+/** A TCP or UDP address: a hostname (or IP literal) and a port. */
+export interface HostPort {
+  /**
+   * A hostname or IP literal (IPv6 with or without brackets).
+   *
+   * @default {"127.0.0.1"}
+   */
+  hostname?: string;
+  /** The port, 0..65535 (0 asks the OS for a free port when listening). */
+  port: number;
+}
+
+/** A Unix domain socket address. */
+export interface UnixPath {
+  /** The socket's path in the file system. */
+  path: string;
+}
+
+/**
+ * An address to connect to or listen on: `"host:port"`, `"[::1]:port"`, a
+ * {@linkcode HostPort} or a {@linkcode UnixPath}.
+ */
+export type Address = string | HostPort | UnixPath;
+
+/** An address after parsing: what `Deno.connect` / `Deno.listen` take. */
+export type ParsedAddress =
+  | { transport: "tcp"; hostname: string; port: number }
+  | { transport: "unix"; path: string };
+
+/**
+ * Parses an address. IPv6 literals lose their brackets; the hostname defaults to `127.0.0.1`.
+ *
+ * @param address The address in any accepted form.
+ * @returns The transport and where it points.
+ * @throws {TypeError} When the address has no port, an unbracketed IPv6 literal, or a port
+ * outside 0..65535; the message names the address.
+ *
+ * @example Parse the accepted forms
+ * ```ts
+ * import { parseAddress } from "@plexus/net/endpoints";
+ * import { assertEquals, assertThrows } from "@std/assert";
+ *
+ * assertEquals(parseAddress("localhost:8080"), {
+ *   transport: "tcp",
+ *   hostname: "localhost",
+ *   port: 8080,
+ * });
+ * assertEquals(parseAddress("[::1]:53"), { transport: "tcp", hostname: "::1", port: 53 });
+ * assertEquals(parseAddress({ path: "/tmp/app.sock" }), {
+ *   transport: "unix",
+ *   path: "/tmp/app.sock",
+ * });
+ * assertThrows(() => parseAddress("::1:53"), TypeError, "brackets");
+ * ```
+ */
+export function parseAddress(address: Address): ParsedAddress {
+  if (typeof address === "object" && address !== null) {
+    if ("path" in address && typeof address.path === "string") {
+      return { transport: "unix", path: address.path };
+    }
+    if ("port" in address) {
+      return {
+        transport: "tcp",
+        hostname: unbracket(address.hostname ?? "127.0.0.1"),
+        port: checkPort(address.port, JSON.stringify(address)),
+      };
+    }
+  }
+  if (typeof address !== "string") {
+    throw new TypeError(
+      `Invalid address ${String(address)}: expected "host:port", { hostname, port } or { path }`,
+    );
+  }
+  const bracketed = /^\[([^\]]+)\]:(\d+)$/.exec(address);
+  if (bracketed) {
+    return { transport: "tcp", hostname: bracketed[1], port: checkPort(+bracketed[2], address) };
+  }
+  const colon = address.lastIndexOf(":");
+  if (colon < 0 || !/^\d+$/.test(address.slice(colon + 1))) {
+    throw new TypeError(`Invalid address "${address}": expected "host:port" or "[v6]:port"`);
+  }
+  const hostname = address.slice(0, colon);
+  if (hostname.includes(":")) {
+    throw new TypeError(
+      `Invalid address "${address}": put an IPv6 literal in brackets, as "[${hostname}]:port"`,
+    );
+  }
+  return {
+    transport: "tcp",
+    hostname: hostname || "127.0.0.1",
+    port: checkPort(+address.slice(colon + 1), address),
+  };
+}
+
+/**
+ * Formats an address for messages: `host:port`, `[v6]:port` or the Unix path.
+ *
+ * @example Format addresses
+ * ```ts
+ * import { formatAddress } from "@plexus/net/endpoints";
+ * import { assertEquals } from "@std/assert";
+ *
+ * assertEquals(formatAddress({ transport: "tcp", hostname: "::1", port: 80 }), "[::1]:80");
+ * assertEquals(formatAddress({ transport: "unix", path: "/run/app.sock" }), "/run/app.sock");
+ * ```
+ */
+export function formatAddress(address: ParsedAddress | Deno.Addr): string {
+  if ("path" in address) return address.path ?? "(unnamed unix socket)";
+  if ("hostname" in address) {
+    const host = address.hostname.includes(":") ? `[${address.hostname}]` : address.hostname;
+    return `${host}:${address.port}`;
+  }
+  return JSON.stringify(address);
+}
+
+function unbracket(hostname: string): string {
+  return hostname.startsWith("[") && hostname.endsWith("]") ? hostname.slice(1, -1) : hostname;
+}
+
+function checkPort(port: number, address: string): number {
+  if (!Number.isInteger(port) || port < 0 || port > 65535) {
+    throw new TypeError(`Invalid address ${address}: port ${port} is not in 0..65535`);
+  }
+  return port;
+}

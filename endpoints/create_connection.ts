@@ -1,0 +1,237 @@
+import { connect as nodeConnect } from "node:net";
+import { type ByteChannel, isTcpConn } from "../transport/byte_channel.ts";
+import { describeError, TransportError } from "../transport/errors.ts";
+import { NodeStreamChannel } from "../transport/node_channel.ts";
+import { type Cancellation, linkCancellation } from "../transport/cancellation.ts";
+import { startTlsClient } from "../transport/tls_upgrade.ts";
+import type { TlsClientOptions } from "../transport/tls_options.ts";
+import type { ExtraInfo, StreamProtocolLike, StreamTransportOptions } from "../transport/mod.ts";
+import { StreamTransport } from "../transport/stream_transport.ts";
+import {
+  type Address,
+  formatAddress,
+  type HostPort,
+  parseAddress,
+  type ParsedAddress,
+} from "./address.ts";
+
+/** Options of {@linkcode createConnection}. */
+export interface CreateConnectionOptions extends StreamTransportOptions {
+  /** Connect with TLS: `true` for defaults, or the client options. */
+  tls?: boolean | TlsClientOptions;
+  /**
+   * The name the TLS certificate must match (overrides `tls.serverHostname`).
+   *
+   * @default {the hostname connected to}
+   */
+  serverHostname?: string;
+  /**
+   * The local address to connect from, as `"host:port"` or `{ hostname, port }` (port 0 or
+   * none lets the OS choose).
+   */
+  localAddress?: string | Partial<HostPort>;
+  /**
+   * Milliseconds for the whole connection: connect plus TLS handshake.
+   *
+   * @default {no limit but the OS's and `tls.handshakeTimeout`}
+   */
+  timeout?: number;
+  /** Aborts the attempt; the returned promise rejects with the signal's reason. */
+  signal?: AbortSignal;
+  /**
+   * Disables Nagle's algorithm (`TCP_NODELAY`), as asyncio does: with writes coalesced per
+   * turn, small messages go out at once instead of waiting for an ACK.
+   *
+   * @default {true}
+   */
+  noDelay?: boolean;
+  /** Enables TCP keep-alive probes. */
+  keepAlive?: boolean;
+}
+
+/** A connected transport and the protocol it drives. */
+export interface Connection<P> {
+  /** The transport over the new connection. */
+  transport: StreamTransport;
+  /** The protocol made by the factory. */
+  protocol: P;
+}
+
+/**
+ * Opens a stream connection and connects a new protocol to it (asyncio's
+ * `loop.create_connection`).
+ *
+ * The address may be `"host:port"`, `"[::1]:port"`, `{ hostname, port }`, a Unix socket
+ * `{ path }`, or an already connected `Deno.Conn` (then only TLS and the transport are set up).
+ * TLS uses `Deno.startTls` after the TCP connect, so `noDelay` applies to TLS too.
+ *
+ * @param protocolFactory Makes the protocol, once the connection is up.
+ * @param address Where to connect.
+ * @param options TLS, timeout, cancellation, socket and transport options.
+ * @returns The transport and the protocol; `connectionMade()` has been called.
+ * @throws {TypeError} For a malformed address.
+ * @throws {TransportError} When the connection fails; the message names the address and the
+ * reason (`connection refused`, `failed to lookup address`, `timed out after 5000 ms`,
+ * `certificate not valid for name "x"`), and `cause` holds the underlying error.
+ *
+ * @example Connect to a local echo server
+ * ```ts
+ * import { createConnection, createServer } from "@plexus/net/endpoints";
+ * import { ProtocolAdapter } from "@plexus/net/protocol";
+ * import { assertEquals } from "@std/assert";
+ *
+ * class Echo extends ProtocolAdapter {
+ *   override dataReceived(data: Uint8Array): void {
+ *     this.transport!.write(data);
+ *   }
+ * }
+ * class Client extends ProtocolAdapter {
+ *   reply = "";
+ *   override dataReceived(data: Uint8Array): void {
+ *     this.reply += new TextDecoder().decode(data);
+ *   }
+ * }
+ * await using server = await createServer(() => new Echo(), "127.0.0.1:0");
+ * const { transport, protocol } = await createConnection(() => new Client(), server.addresses[0]);
+ * transport.write(new TextEncoder().encode("ping"));
+ * transport.writeEof();
+ * await transport.closed;
+ * assertEquals(protocol.reply, "ping");
+ * ```
+ */
+export async function createConnection<P extends StreamProtocolLike>(
+  protocolFactory: () => P,
+  address: Address | Deno.Addr | Deno.Conn,
+  options: CreateConnectionOptions = {},
+): Promise<Connection<P>> {
+  const conn = isConn(address) ? address : undefined;
+  const target = conn ? undefined : parseAddress(address as Address);
+  const local = options.localAddress === undefined ? undefined : parseLocal(options.localAddress);
+  const label = target ? formatAddress(target) : formatAddress(conn!.remoteAddr);
+  const cancel = linkCancellation(
+    options.signal,
+    options.timeout,
+    `Cannot connect to ${label}: timed out after ${options.timeout} ms`,
+  );
+  let channel: ByteChannel | undefined = conn;
+  let connected: { channel: ByteChannel; extra: ExtraInfo };
+  try {
+    channel ??= await dial(target!, local, options, cancel);
+    if (isTcpConn(channel)) {
+      channel.setNoDelay(options.noDelay ?? true);
+      if (options.keepAlive !== undefined) channel.setKeepAlive(options.keepAlive);
+    }
+    const extra: ExtraInfo = { ...options.extra };
+    if (options.tls) {
+      const tls = options.tls === true ? {} : options.tls;
+      const serverHostname = options.serverHostname ?? tls.serverHostname ??
+        (target?.transport === "tcp" ? target.hostname : hostnameOf(channel.remoteAddr));
+      const upgrade = channel;
+      channel = undefined; // startTlsClient owns it now and closes it on failure.
+      const upgraded = await startTlsClient(upgrade, {
+        ...tls,
+        serverHostname,
+        signal: cancel.signal,
+      });
+      channel = upgraded.channel;
+      Object.assign(extra, { tls: true, serverHostname, alpnProtocol: upgraded.alpnProtocol });
+    }
+    cancel.signal.throwIfAborted();
+    connected = { channel, extra };
+  } catch (error) {
+    closeQuietly(channel);
+    throw cancel.signal.aborted
+      ? cancel.reason()
+      : new TransportError(`Cannot connect to ${label}: ${describeError(error)}`, { cause: error });
+  } finally {
+    cancel.dispose();
+  }
+  let protocol: P;
+  try {
+    protocol = protocolFactory();
+  } catch (error) {
+    connected.channel.close();
+    throw error;
+  }
+  const transport = new StreamTransport(connected.channel, protocol, {
+    ...options,
+    extra: connected.extra,
+  });
+  return { transport, protocol };
+}
+
+type TcpAddress = { hostname: string; port: number };
+
+function parseLocal(address: string | Partial<HostPort>): TcpAddress {
+  const local = typeof address === "string"
+    ? parseAddress(address)
+    : parseAddress({ hostname: address.hostname, port: address.port ?? 0 });
+  if (local.transport !== "tcp") throw new TypeError("localAddress must be a TCP address");
+  return local;
+}
+
+async function dial(
+  target: ParsedAddress,
+  local: TcpAddress | undefined,
+  options: CreateConnectionOptions,
+  cancel: Cancellation,
+): Promise<ByteChannel> {
+  if (target.transport === "unix") {
+    return await cancel.race(Deno.connect({ transport: "unix", path: target.path }));
+  }
+  if (local) return await dialFrom(target, local, options, cancel);
+  return await Deno.connect({
+    hostname: target.hostname,
+    port: target.port,
+    signal: cancel.signal,
+  });
+}
+
+/** Connects from a given local address: `Deno.connect` cannot bind, `node:net` can. */
+async function dialFrom(
+  target: TcpAddress,
+  local: TcpAddress,
+  options: CreateConnectionOptions,
+  cancel: Cancellation,
+): Promise<ByteChannel> {
+  const socket = nodeConnect({
+    host: target.hostname,
+    port: target.port,
+    localAddress: local.hostname,
+    localPort: local.port || undefined,
+    noDelay: options.noDelay ?? true,
+    keepAlive: options.keepAlive,
+  });
+  const channel = new NodeStreamChannel(socket);
+  try {
+    await cancel.race(
+      new Promise<void>((resolve, reject) => {
+        socket.once("connect", resolve);
+        socket.once("error", reject);
+      }),
+    );
+    return channel;
+  } catch (error) {
+    channel.close();
+    await channel.closed;
+    throw error;
+  }
+}
+
+function isConn(value: unknown): value is Deno.Conn {
+  return typeof value === "object" && value !== null &&
+    typeof (value as Deno.Conn).read === "function" &&
+    typeof (value as Deno.Conn).closeWrite === "function";
+}
+
+function hostnameOf(addr: Deno.Addr | undefined): string {
+  return addr && "hostname" in addr ? addr.hostname : "localhost";
+}
+
+function closeQuietly(channel: ByteChannel | undefined): void {
+  try {
+    channel?.close();
+  } catch {
+    // Already closed.
+  }
+}

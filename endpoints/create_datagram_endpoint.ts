@@ -1,0 +1,133 @@
+import { isIP } from "node:net";
+import { lookup } from "node:dns/promises";
+import { describeError, TransportError } from "../transport/errors.ts";
+import type { DatagramProtocol, WriteBufferLimits } from "../transport/mod.ts";
+import { UdpTransport } from "../transport/udp_transport.ts";
+import { formatAddress, type HostPort, parseAddress } from "./address.ts";
+
+/** Options of {@linkcode createDatagramEndpoint}. */
+export interface DatagramEndpointOptions {
+  /**
+   * The local address to bind, as `"host:port"` or `{ hostname, port }`.
+   *
+   * @default {the wildcard address of the remote's family, port 0}
+   */
+  localAddress?: string | HostPort;
+  /**
+   * The default destination of `sendto()`; datagrams from anywhere else are dropped, as on a
+   * connected UDP socket. A hostname is resolved once, here.
+   */
+  remoteAddress?: string | HostPort;
+  /** Sets `SO_REUSEADDR` on the socket. */
+  reuseAddress?: boolean;
+  /** The write buffer watermarks (queued datagram bytes). */
+  writeBufferLimits?: Partial<WriteBufferLimits>;
+}
+
+/** A datagram transport and the protocol it drives. */
+export interface DatagramEndpoint<P> {
+  /** The transport over the new socket. */
+  transport: UdpTransport;
+  /** The protocol made by the factory. */
+  protocol: P;
+}
+
+/**
+ * Opens a UDP socket and connects a new datagram protocol to it (asyncio's
+ * `loop.create_datagram_endpoint`). Needs `--unstable-net` (`"unstable": ["net"]`).
+ *
+ * @param protocolFactory Makes the protocol.
+ * @param options The local and remote addresses and socket options; at least one address.
+ * @returns The transport and the protocol; `connectionMade()` has been called.
+ * @throws {TypeError} When neither address is given or one is malformed.
+ * @throws {TransportError} When the socket cannot be bound or the remote host resolved.
+ *
+ * @example A UDP echo and a client
+ * ```ts
+ * import { createDatagramEndpoint } from "@plexus/net/endpoints";
+ * import { DatagramProtocolAdapter } from "@plexus/net/protocol";
+ * import { assertEquals } from "@std/assert";
+ *
+ * class Echo extends DatagramProtocolAdapter {
+ *   override datagramReceived(data: Uint8Array, addr: Deno.NetAddr): void {
+ *     this.transport!.sendto(data, addr);
+ *   }
+ * }
+ * class Client extends DatagramProtocolAdapter {
+ *   readonly reply = Promise.withResolvers<string>();
+ *   override datagramReceived(data: Uint8Array): void {
+ *     this.reply.resolve(new TextDecoder().decode(data));
+ *   }
+ * }
+ * const server = await createDatagramEndpoint(() => new Echo(), { localAddress: "127.0.0.1:0" });
+ * const client = await createDatagramEndpoint(() => new Client(), {
+ *   remoteAddress: server.transport.getExtraInfo("sockname") as Deno.NetAddr,
+ * });
+ * client.transport.sendto(new TextEncoder().encode("ping"));
+ * assertEquals(await client.protocol.reply.promise, "ping");
+ * client.transport.close();
+ * server.transport.close();
+ * await Promise.all([client.transport.closed, server.transport.closed]);
+ * ```
+ */
+export async function createDatagramEndpoint<P extends DatagramProtocol>(
+  protocolFactory: () => P,
+  options: DatagramEndpointOptions,
+): Promise<DatagramEndpoint<P>> {
+  if (options.localAddress === undefined && options.remoteAddress === undefined) {
+    throw new TypeError("Cannot create a datagram endpoint: give localAddress or remoteAddress");
+  }
+  const remote = options.remoteAddress === undefined
+    ? undefined
+    : await resolve(options.remoteAddress);
+  const local = options.localAddress === undefined
+    ? { hostname: remote && isIP(remote.hostname) === 6 ? "::" : "0.0.0.0", port: 0 }
+    : hostPort(options.localAddress);
+  let socket: Deno.DatagramConn;
+  try {
+    socket = Deno.listenDatagram({
+      transport: "udp",
+      hostname: local.hostname,
+      port: local.port,
+      reuseAddress: options.reuseAddress,
+    });
+  } catch (error) {
+    throw new TransportError(
+      `Cannot bind UDP socket to ${formatAddress({ transport: "tcp", ...local })}: ${
+        describeError(error)
+      }`,
+      { cause: error },
+    );
+  }
+  let protocol: P;
+  try {
+    protocol = protocolFactory();
+  } catch (error) {
+    socket.close();
+    throw error;
+  }
+  const transport = new UdpTransport(socket, protocol, {
+    remoteAddress: remote,
+    writeBufferLimits: options.writeBufferLimits,
+  });
+  return { transport, protocol };
+}
+
+function hostPort(address: string | HostPort): { hostname: string; port: number } {
+  const parsed = parseAddress(address);
+  if (parsed.transport !== "tcp") throw new TypeError("A datagram address must be host and port");
+  return parsed;
+}
+
+async function resolve(address: string | HostPort): Promise<Deno.NetAddr> {
+  const { hostname, port } = hostPort(address);
+  if (isIP(hostname)) return { transport: "udp", hostname, port };
+  try {
+    const found = await lookup(hostname);
+    return { transport: "udp", hostname: found.address, port };
+  } catch (error) {
+    throw new TransportError(`Cannot resolve ${hostname}: ${describeError(error)}`, {
+      cause: error,
+    });
+  }
+}

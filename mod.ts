@@ -1,0 +1,3 @@
+export * from "./transport/mod.ts";
+export * from "./protocol/mod.ts";
+export * from "./endpoints/mod.ts";

@@ -1,0 +1,44 @@
+/**
+ * Protocols: the callback objects transports drive, asyncio- and gruvi-style.
+ *
+ * The interfaces (`Protocol`, `BufferedProtocol`, `DatagramProtocol`, `BaseProtocol`) are the
+ * transport layer's contract, re-exported here. {@linkcode ProtocolAdapter} and
+ * {@linkcode DatagramProtocolAdapter} are base classes with no-op defaults;
+ * {@linkcode MessageProtocol} decodes messages into a bounded queue served by an async handler.
+ *
+ * Call order of a stream protocol:
+ *
+ * ```
+ * connectionMade -> [dataReceived*] -> [eofReceived] -> connectionLost
+ * ```
+ *
+ * @example Subclass the adapter
+ * ```ts
+ * import { ProtocolAdapter } from "@plexus/net/protocol";
+ *
+ * class Printer extends ProtocolAdapter {
+ *   override dataReceived(data: Uint8Array): void {
+ *     console.log(new TextDecoder().decode(data));
+ *   }
+ * }
+ * const printer = new Printer();
+ * ```
+ *
+ * @module
+ */
+
+export type {
+  BaseProtocol,
+  BufferedProtocol,
+  DatagramProtocol,
+  Protocol,
+  StreamProtocolLike,
+} from "../transport/protocols.ts";
+export { DatagramProtocolAdapter, ProtocolAdapter } from "./adapters.ts";
+export { ProtocolError } from "./errors.ts";
+export {
+  type MessageDecoder,
+  type MessageHandler,
+  MessageProtocol,
+  type MessageProtocolOptions,
+} from "./message_protocol.ts";

@@ -1,0 +1,143 @@
+import { assertEquals, assertRejects, assertStringIncludes } from "@std/assert";
+import { assertInstanceOf } from "../_assert.ts";
+import { createConnection, createServer, openConnection } from "@plexus/net/endpoints";
+import { ProtocolAdapter } from "@plexus/net/protocol";
+import { TransportError } from "@plexus/net/transport";
+import { bytes, Recorder } from "../_recorder.ts";
+
+class Echo extends ProtocolAdapter {
+  override dataReceived(data: Uint8Array): void {
+    this.transport!.write(data);
+  }
+}
+
+async function roundTrip(address: Parameters<typeof createConnection>[1]): Promise<string> {
+  const { transport, protocol } = await createConnection(() => new Recorder(), address);
+  transport.write(bytes("round trip"));
+  transport.writeEof();
+  await transport.closed;
+  return protocol.text;
+}
+
+Deno.test("createConnection accepts every address form", async () => {
+  const dir = await Deno.makeTempDir();
+  const path = `${dir}/echo.sock`;
+  await using server = await createServer(() => new Echo(), [
+    "127.0.0.1:0",
+    { path },
+  ]);
+  const tcp = server.addresses[0] as Deno.NetAddr;
+  for (
+    const address of [
+      `127.0.0.1:${tcp.port}`,
+      { hostname: "127.0.0.1", port: tcp.port },
+      { port: tcp.port },
+      `localhost:${tcp.port}`,
+      tcp,
+      { path },
+    ]
+  ) {
+    assertEquals(await roundTrip(address), "round trip", JSON.stringify(address));
+  }
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port: tcp.port });
+  assertEquals(await roundTrip(conn), "round trip", "an already connected Deno.Conn");
+  await server.close();
+  await assertRejects(() => Deno.lstat(path), Deno.errors.NotFound, undefined, "socket removed");
+  await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("createConnection over IPv6 loopback with a bracketed address", async (t) => {
+  let server;
+  try {
+    server = await createServer(() => new Echo(), "[::1]:0");
+  } catch {
+    t.step({ name: "IPv6 loopback unavailable here", ignore: true, fn: () => {} });
+    return;
+  }
+  const { port } = server.addresses[0] as Deno.NetAddr;
+  assertEquals(await roundTrip(`[::1]:${port}`), "round trip");
+  await server[Symbol.asyncDispose]();
+});
+
+Deno.test("connecting to a closed port says connection refused", async () => {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = listener.addr.port;
+  listener.close();
+  const error = await assertRejects(
+    () => createConnection(() => new Recorder(), `127.0.0.1:${port}`),
+    TransportError,
+  );
+  assertStringIncludes(error.message, `Cannot connect to 127.0.0.1:${port}: Connection refused`);
+  assertInstanceOf(error.cause, Deno.errors.ConnectionRefused);
+});
+
+Deno.test("a bad address is a TypeError that names it", async () => {
+  await assertRejects(
+    () => createConnection(() => new Recorder(), "::1:80"),
+    TypeError,
+    'Invalid address "::1:80": put an IPv6 literal in brackets',
+  );
+  await assertRejects(
+    () => createConnection(() => new Recorder(), "no-port"),
+    TypeError,
+    'Invalid address "no-port"',
+  );
+  await assertRejects(
+    () => createConnection(() => new Recorder(), { hostname: "127.0.0.1", port: 70000 }),
+    TypeError,
+    "port 70000 is not in 0..65535",
+  );
+});
+
+Deno.test("an unresolvable host says so", async () => {
+  const error = await assertRejects(
+    () => createConnection(() => new Recorder(), "no-such-host.invalid:80"),
+    TransportError,
+  );
+  assertStringIncludes(error.message, "Cannot connect to no-such-host.invalid:80:");
+  assertStringIncludes(error.message.toLowerCase(), "lookup");
+});
+
+Deno.test("a connect that stalls times out, and an abort signal cancels it", async () => {
+  // A listen queue of one that nobody accepts from: the second connect stalls in the kernel.
+  using listener = Deno.listen({ hostname: "127.0.0.1", port: 0, tcpBacklog: 0 });
+  using _first = await Deno.connect({ hostname: "127.0.0.1", port: listener.addr.port });
+  const error = await assertRejects(
+    () => createConnection(() => new Recorder(), listener.addr, { timeout: 50 }),
+    TransportError,
+  );
+  assertEquals(
+    error.message,
+    `Cannot connect to 127.0.0.1:${listener.addr.port}: timed out after 50 ms`,
+  );
+  const controller = new AbortController();
+  const attempt = createConnection(() => new Recorder(), listener.addr, {
+    signal: controller.signal,
+  });
+  controller.abort(new Error("changed my mind"));
+  await assertRejects(() => attempt, Error, "changed my mind");
+});
+
+Deno.test("localAddress binds the outgoing connection", async () => {
+  const peers: (Deno.Addr | undefined)[] = [];
+  await using server = await createServer(
+    () => new Recorder({ onConnect: (t) => peers.push(t.getExtraInfo("peername")) }),
+    "127.0.0.1:0",
+  );
+  const { transport } = await createConnection(() => new Recorder(), server.addresses[0], {
+    localAddress: { hostname: "127.0.0.2" },
+  });
+  assertEquals((transport.getExtraInfo("sockname") as Deno.NetAddr).hostname, "127.0.0.2");
+  transport.write(bytes("from 127.0.0.2"));
+  transport.close();
+  await transport.closed;
+  assertEquals((peers[0] as Deno.NetAddr).hostname, "127.0.0.2");
+});
+
+Deno.test("openConnection gives Web Streams with half-close", async () => {
+  await using server = await createServer(() => new Echo(), "127.0.0.1:0");
+  const { readable, writable, transport } = await openConnection(server.addresses[0]);
+  await new Blob(["streamed ", "echo"]).stream().pipeTo(writable);
+  assertEquals(await new Response(readable).text(), "streamed echo");
+  await transport.closed;
+});

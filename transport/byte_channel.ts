@@ -1,0 +1,49 @@
+/**
+ * A bidirectional byte channel: the four calls a {@linkcode StreamTransport} makes on its
+ * socket. Every `Deno.Conn` (TCP, Unix, TLS) is one; so are the in-memory channels and the
+ * adapter over Node streams that server-side STARTTLS uses.
+ *
+ * The contract is `Deno.Conn`'s: `read` resolves to the number of bytes put at the start of `p`
+ * or `null` at end of stream; `write` may write fewer bytes than given and resolves to the
+ * count; `closeWrite` half-closes; `close` closes both directions and makes pending `read` and
+ * `write` calls reject.
+ *
+ * @example A `Deno.Conn` is a byte channel
+ * ```ts
+ * import type { ByteChannel } from "@plexus/net/transport";
+ *
+ * const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+ * const accepted = listener.accept();
+ * const conn = await Deno.connect({ hostname: "127.0.0.1", port: listener.addr.port });
+ * const channel: ByteChannel = conn;
+ * channel.close();
+ * (await accepted).close();
+ * listener.close();
+ * ```
+ */
+export interface ByteChannel {
+  /** Reads into `p`; resolves to the byte count, or `null` at end of stream. */
+  read(p: Uint8Array): Promise<number | null>;
+  /** Writes from `p`; resolves to the byte count written, which may be short. */
+  write(p: Uint8Array): Promise<number>;
+  /** Shuts down the write direction after pending writes. */
+  closeWrite(): Promise<void>;
+  /** Closes both directions now; pending calls reject. */
+  close(): void;
+  /** The local address, when the channel is a socket. */
+  readonly localAddr?: Deno.Addr;
+  /** The remote address, when the channel is a socket. */
+  readonly remoteAddr?: Deno.Addr;
+  /**
+   * Settles once the channel has released everything after `close()`, when that happens later
+   * than `close()` returns (adapters over Node streams). Transports wait for it before calling
+   * `connectionLost()`.
+   */
+  readonly closed?: Promise<void>;
+}
+
+/** Whether `channel` is a plain `Deno.TcpConn` (the only kind `Deno.startTls` accepts). */
+export function isTcpConn(channel: ByteChannel): channel is Deno.TcpConn {
+  return typeof (channel as Partial<Deno.TcpConn>).setNoDelay === "function" &&
+    channel.localAddr?.transport === "tcp";
+}

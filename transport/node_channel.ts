@@ -1,0 +1,181 @@
+/**
+ * Bridges between byte channels and Node streams, for what only `node:tls` can do on Deno
+ * (server-side STARTTLS, TLS over a non-TCP channel) and for `node:net` sockets.
+ *
+ * @module
+ */
+
+import { Duplex } from "node:stream";
+import type { ByteChannel } from "./byte_channel.ts";
+
+/** Bytes buffered from a Node stream before it is paused. */
+const NODE_READ_HIGH_WATER = 256 * 1024;
+/** Read size used when a byte channel feeds a Node stream. */
+const DUPLEX_READ_SIZE = 64 * 1024;
+
+/** Resolves when a Node stream has emitted `close`. */
+function whenClosed(stream: Duplex): Promise<void> {
+  if (stream.closed) return Promise.resolve();
+  return new Promise((resolve) => stream.once("close", () => resolve()));
+}
+
+/**
+ * A {@linkcode ByteChannel} over a Node `Duplex` (a `net.Socket`, a `tls.TLSSocket`, ...).
+ * Reads drain what the stream emitted, pausing it while {@linkcode NODE_READ_HIGH_WATER} bytes
+ * wait; writes resolve when Node has flushed them.
+ */
+export class NodeStreamChannel implements ByteChannel {
+  readonly #stream: Duplex;
+  readonly #closed: Promise<void>;
+  #chunks: Uint8Array[] = [];
+  #buffered = 0;
+  #ended = false;
+  #error: Error | undefined;
+  #wake: (() => void) | undefined;
+
+  /**
+   * @param stream The stream to read from and write to.
+   * @param also Further streams to destroy and wait for on close (an inner transport).
+   */
+  constructor(stream: Duplex, also: Duplex[] = []) {
+    this.#stream = stream;
+    this.#closed = Promise.all([stream, ...also].map(whenClosed)).then(() => {});
+    stream.on("data", (chunk: Uint8Array) => {
+      this.#chunks.push(chunk);
+      this.#buffered += chunk.byteLength;
+      if (this.#buffered >= NODE_READ_HIGH_WATER) stream.pause();
+      this.#notify();
+    });
+    stream.on("end", () => {
+      this.#ended = true;
+      this.#notify();
+    });
+    stream.on("error", (error: Error) => {
+      this.#error ??= error;
+      this.#notify();
+    });
+    stream.on("close", () => {
+      this.#ended = true;
+      this.#notify();
+    });
+    for (const inner of also) stream.once("close", () => inner.destroy());
+  }
+
+  /** Settles once the stream and the streams under it have closed. */
+  get closed(): Promise<void> {
+    return this.#closed;
+  }
+
+  /** The local address, as Deno reports one. */
+  get localAddr(): Deno.NetAddr | undefined {
+    const s = this.#stream as Partial<{ localAddress: string; localPort: number }>;
+    return s.localAddress === undefined
+      ? undefined
+      : { transport: "tcp", hostname: s.localAddress, port: s.localPort ?? 0 };
+  }
+
+  /** The remote address, as Deno reports one. */
+  get remoteAddr(): Deno.NetAddr | undefined {
+    const s = this.#stream as Partial<{ remoteAddress: string; remotePort: number }>;
+    return s.remoteAddress === undefined
+      ? undefined
+      : { transport: "tcp", hostname: s.remoteAddress, port: s.remotePort ?? 0 };
+  }
+
+  async read(p: Uint8Array): Promise<number | null> {
+    while (this.#chunks.length === 0) {
+      if (this.#error) throw this.#error;
+      if (this.#ended) return null;
+      await new Promise<void>((resolve) => this.#wake = resolve);
+    }
+    let n = 0;
+    while (n < p.byteLength && this.#chunks.length > 0) {
+      const chunk = this.#chunks[0];
+      const take = Math.min(chunk.byteLength, p.byteLength - n);
+      p.set(take === chunk.byteLength ? chunk : chunk.subarray(0, take), n);
+      n += take;
+      if (take === chunk.byteLength) this.#chunks.shift();
+      else this.#chunks[0] = chunk.subarray(take);
+    }
+    this.#buffered -= n;
+    if (this.#stream.isPaused() && this.#buffered < NODE_READ_HIGH_WATER) this.#stream.resume();
+    return n;
+  }
+
+  write(p: Uint8Array): Promise<number> {
+    if (this.#error) return Promise.reject(this.#error);
+    return new Promise((resolve, reject) => {
+      this.#stream.write(
+        p,
+        (error?: Error | null) => error ? reject(error) : resolve(p.byteLength),
+      );
+    });
+  }
+
+  closeWrite(): Promise<void> {
+    return new Promise((resolve) => this.#stream.end(() => resolve()));
+  }
+
+  close(): void {
+    this.#error ??= new Deno.errors.Interrupted("Operation canceled: the channel was closed");
+    this.#stream.destroy();
+    this.#notify();
+  }
+
+  #notify(): void {
+    const wake = this.#wake;
+    this.#wake = undefined;
+    wake?.();
+  }
+}
+
+/**
+ * A Node `Duplex` over a {@linkcode ByteChannel}, so `node:tls` can run a handshake over any
+ * channel. Destroying the duplex closes the channel and waits for its pending read to settle.
+ */
+export function channelToDuplex(channel: ByteChannel): Duplex {
+  const buffer = new Uint8Array(DUPLEX_READ_SIZE);
+  let pumping: Promise<void> | undefined;
+  const duplex: Duplex = new Duplex({
+    read(): void {
+      pumping ??= pump().finally(() => pumping = undefined);
+    },
+    write(chunk: Uint8Array, _encoding: string, callback: (error?: Error | null) => void): void {
+      writeAll(channel, chunk).then(() => callback(), callback);
+    },
+    final(callback: (error?: Error | null) => void): void {
+      channel.closeWrite().then(() => callback(), callback);
+    },
+    destroy(error: Error | null, callback: (error?: Error | null) => void): void {
+      try {
+        channel.close();
+      } catch {
+        // Already closed.
+      }
+      (pumping ?? Promise.resolve()).then(() => callback(error));
+    },
+  });
+  async function pump(): Promise<void> {
+    try {
+      while (!duplex.destroyed) {
+        const n = await channel.read(buffer);
+        if (n === null) {
+          duplex.push(null);
+          return;
+        }
+        if (!duplex.push(buffer.slice(0, n))) return;
+      }
+    } catch (error) {
+      if (!duplex.destroyed) duplex.destroy(error as Error);
+    }
+  }
+  return duplex;
+}
+
+/** Writes all of `data`, continuing short writes. */
+export async function writeAll(channel: ByteChannel, data: Uint8Array): Promise<void> {
+  let offset = 0;
+  while (offset < data.byteLength) {
+    offset += await channel.write(offset === 0 ? data : data.subarray(offset));
+  }
+}

@@ -1,0 +1,173 @@
+import { TransportError } from "./errors.ts";
+import type { Protocol } from "./protocols.ts";
+import type { Transport } from "./types.ts";
+
+/** Options of a {@linkcode StreamProtocol}. */
+export interface StreamProtocolOptions {
+  /**
+   * Bytes the readable side queues before the transport stops reading.
+   *
+   * @default {65536}
+   */
+  readableHighWaterMark?: number;
+}
+
+/**
+ * The Web Streams face of a stream transport: a protocol that exposes the connection as a
+ * `readable` byte stream and a `writable` stream, with half-close and backpressure right.
+ *
+ * - Reading to the end does not close the write side: the peer's EOF closes `readable` only.
+ * - Closing `writable` sends EOF (a half-close), not a full close; aborting it aborts the
+ *   transport. When both sides are done, the transport closes.
+ * - When `readable`'s queue is full the transport stops reading, so the peer feels TCP
+ *   backpressure; `writable` applies the transport's write watermarks to its writers.
+ * - `readable` is a byte stream: BYOB readers work, and chunks are owned by the reader.
+ *
+ * Use it with a factory (`createConnection(() => new StreamProtocol(), ...)`) or through
+ * `openConnection()` in `@plexus/net/endpoints`.
+ *
+ * @example Half-close over the in-memory pair
+ * ```ts
+ * import { createMemoryTransportPair, StreamProtocol } from "@plexus/net/transport";
+ * import { assertEquals } from "@std/assert";
+ *
+ * const client = new StreamProtocol();
+ * const server = new StreamProtocol();
+ * createMemoryTransportPair(client, server);
+ *
+ * // The server upper-cases everything until EOF, then answers "done" and closes its side.
+ * const serving = (async () => {
+ *   const writer = server.writable.getWriter();
+ *   for await (const chunk of server.readable) {
+ *     await writer.write(new TextEncoder().encode(new TextDecoder().decode(chunk).toUpperCase()));
+ *   }
+ *   await writer.write(new TextEncoder().encode(" done"));
+ *   await writer.close();
+ * })();
+ *
+ * const writer = client.writable.getWriter();
+ * await writer.write(new TextEncoder().encode("hello"));
+ * await writer.close(); // EOF to the server; we can still read its answer
+ * const answer = await new Response(client.readable).text();
+ * await serving;
+ * assertEquals(answer, "HELLO done");
+ * await client.transport!.closed;
+ * ```
+ */
+export class StreamProtocol implements Protocol {
+  /** The bytes received from the peer; closes at the peer's EOF. */
+  readonly readable: ReadableStream<Uint8Array>;
+  /** Bytes to send to the peer; closing it sends EOF. */
+  readonly writable: WritableStream<Uint8Array>;
+  #transport: Transport | undefined;
+  #readController!: ReadableByteStreamController;
+  #writeController!: WritableStreamDefaultController;
+  readonly #connected = Promise.withResolvers<void>();
+  #readDone = false;
+  #writeDone = false;
+  #readPausedByUs = false;
+  #writeReady: PromiseWithResolvers<void> | undefined;
+
+  /**
+   * Creates the protocol; its streams work once a transport calls `connectionMade()`.
+   *
+   * @param options The readable side's queue size.
+   */
+  constructor(options: StreamProtocolOptions = {}) {
+    this.readable = new ReadableStream({
+      type: "bytes",
+      start: (controller) => {
+        this.#readController = controller;
+      },
+      pull: () => this.#resumeReading(),
+      cancel: () => {
+        // Keep reading (and discarding) so the peer is never stuck behind us.
+        this.#readDone = true;
+        this.#resumeReading();
+        this.#closeIfDone();
+      },
+    }, { highWaterMark: options.readableHighWaterMark ?? 64 * 1024 });
+    this.writable = new WritableStream<Uint8Array>({
+      start: (controller) => {
+        this.#writeController = controller;
+        return this.#connected.promise;
+      },
+      write: (chunk) => {
+        this.#transport!.write(chunk);
+        return this.#writeReady?.promise;
+      },
+      close: () => {
+        this.#writeDone = true;
+        this.#transport!.writeEof();
+        this.#closeIfDone();
+      },
+      abort: () => {
+        this.#writeDone = true;
+        this.#transport?.abort();
+      },
+    });
+  }
+
+  /** The transport, once connected. */
+  get transport(): Transport | undefined {
+    return this.#transport;
+  }
+
+  connectionMade(transport: Transport): void {
+    this.#transport = transport;
+    this.#connected.resolve();
+  }
+
+  dataReceived(data: Uint8Array): void {
+    if (this.#readDone) return;
+    this.#readController.enqueue(data);
+    if (!this.#readPausedByUs && (this.#readController.desiredSize ?? 0) <= 0) {
+      this.#readPausedByUs = true;
+      this.#transport!.pauseReading();
+    }
+  }
+
+  eofReceived(): boolean {
+    if (!this.#readDone) {
+      this.#readDone = true;
+      this.#readController.close();
+    }
+    return true;
+  }
+
+  pauseWriting(): void {
+    if (this.#writeReady) return;
+    this.#writeReady = Promise.withResolvers<void>();
+    this.#writeReady.promise.catch(() => {});
+  }
+
+  resumeWriting(): void {
+    this.#writeReady?.resolve();
+    this.#writeReady = undefined;
+  }
+
+  connectionLost(error: Error | undefined): void {
+    if (!this.#readDone) {
+      this.#readDone = true;
+      if (error) this.#readController.error(error);
+      else this.#readController.close();
+    }
+    const writeError = error ?? new TransportError("Cannot write: the connection is closed");
+    if (!this.#writeDone) {
+      this.#writeDone = true;
+      this.#writeController.error(writeError);
+    }
+    this.#writeReady?.reject(writeError);
+    this.#writeReady = undefined;
+  }
+
+  #resumeReading(): void {
+    if (!this.#readPausedByUs) return;
+    this.#readPausedByUs = false;
+    this.#transport?.resumeReading();
+  }
+
+  #closeIfDone(): void {
+    if (this.#readDone && this.#writeDone) this.#transport?.close();
+  }
+}

@@ -1,0 +1,496 @@
+import type { ByteChannel } from "./byte_channel.ts";
+import { TransportError, transportError } from "./errors.ts";
+import { type FlowSignal, WriteFlowControl } from "./flow_control.ts";
+import type { BufferedProtocol, StreamProtocolLike } from "./protocols.ts";
+import type { StartTlsOptions } from "./tls_options.ts";
+import { startTlsClient, startTlsServer } from "./tls_upgrade.ts";
+import type { ExtraInfo, Transport, WriteBufferLimits } from "./types.ts";
+import { WriteQueue } from "./write_queue.ts";
+
+/** The default read size: 256 KiB per `read()`. */
+export const DEFAULT_READ_SIZE = 256 * 1024;
+
+/** Options of a {@linkcode StreamTransport}. */
+export interface StreamTransportOptions {
+  /** Facts for `getExtraInfo()`, added to those read off the channel. */
+  extra?: ExtraInfo;
+  /**
+   * The write buffer watermarks.
+   *
+   * @default {{ high: 65536, low: 16384 }}
+   */
+  writeBufferLimits?: Partial<WriteBufferLimits>;
+  /**
+   * Bytes asked for per read (the read buffer size, or the size hint given to a
+   * `BufferedProtocol`).
+   *
+   * @default {262144}
+   */
+  readSize?: number;
+}
+
+/**
+ * A transport over a bidirectional byte channel: TCP, Unix and TLS `Deno.Conn`s, the in-memory
+ * pair, or any {@linkcode ByteChannel}.
+ *
+ * It reads in large chunks (256 KiB by default) and calls its protocol; for a `Protocol` each
+ * chunk is copied out of one reused read buffer, for a `BufferedProtocol` the read goes straight
+ * into the protocol's buffer. Writes are queued with byte-accurate flow control and coalesced:
+ * everything written in one turn leaves in one `write()` on the channel, and short writes are
+ * continued. It half-closes with `writeEof()` (`closeWrite()` on the channel), never through
+ * Deno's `readable`/`writable`, which close the whole connection.
+ *
+ * The protocol's `connectionMade()` is called from the constructor, then reading starts.
+ *
+ * Lifecycle:
+ *
+ * | call or event              | what happens                                                  |
+ * | -------------------------- | ------------------------------------------------------------- |
+ * | `close()`                  | stop reading, flush the write buffer, close, `connectionLost()` |
+ * | `abort()`                  | drop the write buffer, close now, `connectionLost()`          |
+ * | `writeEof()`               | flush, then half-close; reading goes on                       |
+ * | peer EOF                   | `eofReceived()`: `true` keeps writing open, else `close()`    |
+ * | EOF both ways              | the transport closes itself                                   |
+ * | read/write error, callback throws | abort; `connectionLost(error)`                         |
+ *
+ * @example Echo over the in-memory pair
+ * ```ts
+ * import { createMemoryChannelPair, StreamTransport, type Transport } from "@plexus/net/transport";
+ * import { assertEquals } from "@std/assert";
+ *
+ * const [a, b] = createMemoryChannelPair();
+ * let echoTransport: Transport | undefined;
+ * const echo = new StreamTransport(a, {
+ *   connectionMade: (t) => echoTransport = t,
+ *   dataReceived: (data) => echoTransport!.write(data),
+ * });
+ * const received: string[] = [];
+ * const client = new StreamTransport(b, {
+ *   dataReceived: (data) => received.push(new TextDecoder().decode(data)),
+ * });
+ * client.write(new TextEncoder().encode("hello"));
+ * client.writeEof();
+ * await client.closed;
+ * await echo.closed;
+ * assertEquals(received.join(""), "hello");
+ * ```
+ */
+export class StreamTransport implements Transport, AsyncDisposable {
+  #channel: ByteChannel;
+  readonly #protocol: StreamProtocolLike;
+  readonly #bufferedProtocol: BufferedProtocol | undefined;
+  readonly #extra: ExtraInfo;
+  readonly #flow: WriteFlowControl;
+  readonly #queue = new WriteQueue();
+  readonly #readSize: number;
+  #readBuffer: Uint8Array | undefined;
+
+  // Read side.
+  #readPaused = false;
+  #readInFlight = false;
+  #readStopped = false;
+  #eofReceived = false;
+  #wakeReader: (() => void) | undefined;
+  #readLoop: Promise<void> = Promise.resolve();
+
+  // Write side.
+  #flushing = false;
+  #flushLoop: Promise<void> = Promise.resolve();
+  #eofRequested = false;
+  #eofSent = false;
+  #drainWaiters: (() => void)[] = [];
+
+  // TLS upgrade: writes made meanwhile wait here; reads are held.
+  #held: Uint8Array[] | undefined;
+  #upgrade: AbortController | undefined;
+  #upgradeDone: Promise<void> = Promise.resolve();
+
+  // Lifecycle.
+  #closing = false;
+  #finished = false;
+  readonly #closed: Promise<Error | undefined>;
+  readonly #resolveClosed: (error: Error | undefined) => void;
+
+  /**
+   * Creates the transport, calls `protocol.connectionMade(this)` and starts reading.
+   *
+   * @param channel The connection to drive; the transport owns it from now on.
+   * @param protocol The protocol to call.
+   * @param options Extra info, watermarks and read size.
+   */
+  constructor(
+    channel: ByteChannel,
+    protocol: StreamProtocolLike,
+    options: StreamTransportOptions = {},
+  ) {
+    this.#channel = channel;
+    this.#protocol = protocol;
+    this.#bufferedProtocol = typeof (protocol as Partial<BufferedProtocol>).getBuffer === "function"
+      ? protocol as BufferedProtocol
+      : undefined;
+    this.#extra = {
+      sockname: channel.localAddr,
+      peername: channel.remoteAddr,
+      conn: channel,
+      tls: false,
+      ...options.extra,
+    };
+    this.#flow = new WriteFlowControl(options.writeBufferLimits);
+    this.#readSize = options.readSize ?? DEFAULT_READ_SIZE;
+    const { promise, resolve } = Promise.withResolvers<Error | undefined>();
+    this.#closed = promise;
+    this.#resolveClosed = resolve;
+    try {
+      protocol.connectionMade?.(this);
+    } catch (error) {
+      this.#fail(error);
+      return;
+    }
+    if (!this.#readStopped) this.#readLoop = this.#runReadLoop();
+  }
+
+  /** Resolves after `connectionLost()`, with its error; never rejects. */
+  get closed(): Promise<Error | undefined> {
+    return this.#closed;
+  }
+
+  getExtraInfo<K extends keyof ExtraInfo>(
+    name: K,
+    defaultValue?: ExtraInfo[K],
+  ): ExtraInfo[K] | undefined {
+    return this.#extra[name] ?? defaultValue;
+  }
+
+  isClosing(): boolean {
+    return this.#closing;
+  }
+
+  // ---- Reading -------------------------------------------------------------------------------
+
+  isReading(): boolean {
+    return !this.#readPaused && !this.#readStopped;
+  }
+
+  pauseReading(): void {
+    if (!this.#closing) this.#readPaused = true;
+  }
+
+  resumeReading(): void {
+    if (!this.#readPaused) return;
+    this.#readPaused = false;
+    this.#wake();
+  }
+
+  async #runReadLoop(): Promise<void> {
+    const buffered = this.#bufferedProtocol;
+    for (;;) {
+      while ((this.#readPaused || this.#held) && !this.#readStopped) await this.#sleep();
+      if (this.#readStopped) return;
+      let target: Uint8Array;
+      try {
+        target = buffered
+          ? buffered.getBuffer(this.#readSize)
+          : (this.#readBuffer ??= new Uint8Array(this.#readSize));
+        if (target.byteLength === 0) throw new RangeError("getBuffer() returned an empty buffer");
+      } catch (error) {
+        this.#fail(error);
+        return;
+      }
+      let n: number | null;
+      this.#readInFlight = true;
+      try {
+        n = await this.#channel.read(target);
+      } catch (error) {
+        if (!this.#readStopped) this.#fail(transportError("Read failed", error));
+        return;
+      } finally {
+        this.#readInFlight = false;
+      }
+      // Data that arrived after pauseReading() waits for resumeReading(); no read meanwhile.
+      while (this.#readPaused && !this.#readStopped) await this.#sleep();
+      if (this.#readStopped) return;
+      try {
+        if (n === null) {
+          this.#onEof();
+          return;
+        }
+        if (buffered) buffered.bufferUpdated(n);
+        else {(this.#protocol as { dataReceived(data: Uint8Array): void }).dataReceived(
+            target.slice(0, n),
+          );}
+      } catch (error) {
+        this.#fail(error);
+        return;
+      }
+    }
+  }
+
+  #onEof(): void {
+    this.#readStopped = true;
+    const keepOpen = this.#protocol.eofReceived?.();
+    if (keepOpen !== true) {
+      this.close();
+      return;
+    }
+    this.#eofReceived = true;
+    if (this.#eofSent) this.#closeNow();
+  }
+
+  #sleep(): Promise<void> {
+    return new Promise((resolve) => this.#wakeReader = resolve);
+  }
+
+  #wake(): void {
+    const wake = this.#wakeReader;
+    this.#wakeReader = undefined;
+    wake?.();
+  }
+
+  // ---- Writing -------------------------------------------------------------------------------
+
+  write(data: Uint8Array): void {
+    if (this.#closing || this.#eofRequested) {
+      throw new TransportError(
+        this.#closing ? "Cannot write to a closing transport" : "Cannot write after writeEof()",
+      );
+    }
+    if (!(data instanceof Uint8Array)) {
+      throw new TypeError(`Cannot write ${typeof data}: expected a Uint8Array`);
+    }
+    const size = data.byteLength;
+    if (size === 0) return;
+    if (this.#held) {
+      this.#held.push(data);
+    } else {
+      this.#queue.push(data);
+      if (!this.#flushing) this.#startFlush();
+    }
+    this.#signal(this.#flow.add(size));
+  }
+
+  writeLines(chunks: Iterable<Uint8Array>): void {
+    for (const chunk of chunks) this.write(chunk);
+  }
+
+  writeEof(): void {
+    if (this.#closing || this.#eofRequested) return;
+    this.#eofRequested = true;
+    if (!this.#flushing && !this.#held) this.#startFlush();
+  }
+
+  canWriteEof(): boolean {
+    return true;
+  }
+
+  getWriteBufferSize(): number {
+    return this.#flow.size;
+  }
+
+  getWriteBufferLimits(): WriteBufferLimits {
+    return this.#flow.limits;
+  }
+
+  setWriteBufferLimits(limits?: Partial<WriteBufferLimits>): void {
+    this.#signal(this.#flow.setLimits(limits));
+  }
+
+  #startFlush(): void {
+    this.#flushing = true;
+    this.#flushLoop = this.#flush();
+  }
+
+  async #flush(): Promise<void> {
+    // Let the rest of this turn's writes join the first conn.write.
+    await undefined;
+    try {
+      for (let chunk = this.#queue.take(); chunk; chunk = this.#queue.take()) {
+        let offset = 0;
+        while (offset < chunk.byteLength) {
+          const n = await this.#channel.write(offset === 0 ? chunk : chunk.subarray(offset));
+          if (this.#finished) return;
+          offset += n;
+          this.#signal(this.#flow.remove(n));
+          if (this.#finished) return;
+        }
+      }
+      // During a TLS upgrade, EOF and close wait for the handshake (see #runUpgrade).
+      if (this.#eofRequested && !this.#eofSent && !this.#held) {
+        await this.#channel.closeWrite();
+        this.#eofSent = true;
+      }
+    } catch (error) {
+      if (!this.#finished) this.#fail(transportError("Write failed", error));
+      return;
+    } finally {
+      this.#flushing = false;
+      for (const resolve of this.#drainWaiters.splice(0)) resolve();
+    }
+    if (this.#finished || this.#held) return;
+    if (this.#closing || (this.#eofSent && this.#eofReceived)) this.#closeNow();
+  }
+
+  /** Resolves when the write queue is empty and no write is in flight. */
+  #drained(): Promise<void> {
+    if (!this.#flushing) return Promise.resolve();
+    return new Promise((resolve) => this.#drainWaiters.push(resolve));
+  }
+
+  #signal(signal: FlowSignal): void {
+    if (signal === undefined) return;
+    try {
+      if (signal === "pause") this.#protocol.pauseWriting?.();
+      else this.#protocol.resumeWriting?.();
+    } catch (error) {
+      this.#fail(error);
+    }
+  }
+
+  // ---- TLS -----------------------------------------------------------------------------------
+
+  /**
+   * Upgrades the open connection to TLS (STARTTLS). Data written before the call goes out in
+   * plaintext first; data written while the handshake runs waits and goes out encrypted.
+   *
+   * No read may be in flight, since Deno cannot take over a socket with a pending read: call
+   * it from `dataReceived()` (the usual place, right after the peer's go-ahead), or call
+   * `pauseReading()` there and upgrade later. The client side uses `Deno.startTls` on TCP
+   * connections; the server side (`serverSide: true`) runs `node:tls` over the connection, since
+   * Deno has no server-side `startTls`.
+   *
+   * A failed upgrade aborts the transport: `connectionLost()` receives the error and the
+   * returned promise rejects with it.
+   *
+   * TLS cannot be unwrapped back to plaintext on Deno: see {@linkcode StreamTransport.unwrapTls}.
+   *
+   * @param options Client options (`serverHostname`, `caCerts`, `alpnProtocols`, ...) or
+   * server options (`serverSide: true`, `cert`, `key`, `alpnProtocols`).
+   * @throws {TransportError} When the transport is closing, half-closed, already encrypted,
+   * already upgrading, or has a read in flight, or when the handshake fails.
+   */
+  async startTls(options: StartTlsOptions): Promise<void> {
+    this.#checkCanStartTls();
+    this.#held = [];
+    const upgrade = new AbortController();
+    this.#upgrade = upgrade;
+    const done = this.#runUpgrade(options, upgrade.signal);
+    this.#upgradeDone = done.then(() => {}, () => {});
+    await done;
+  }
+
+  /**
+   * Always throws: Deno has no way to return a TLS connection to plaintext (no `unwrap` of a
+   * `TlsConn`, and `node:tls` cannot release its socket either). Close the connection instead.
+   *
+   * @throws {TransportError} Always.
+   */
+  unwrapTls(): never {
+    throw new TransportError(
+      "Cannot unwrap TLS: Deno cannot return a TLS connection to plaintext; close it instead",
+    );
+  }
+
+  #checkCanStartTls(): void {
+    let reason: string | undefined;
+    if (this.#closing) reason = "the transport is closing";
+    else if (this.#extra.tls) reason = "the transport already uses TLS";
+    else if (this.#held) reason = "an upgrade is already in progress";
+    else if (this.#eofRequested || this.#eofReceived) reason = "the transport is half-closed";
+    else if (this.#readInFlight) {
+      reason = "a read is in flight; call startTls() from dataReceived(), or pauseReading() " +
+        "there and call it later";
+    }
+    if (reason) throw new TransportError(`Cannot start TLS: ${reason}`);
+  }
+
+  async #runUpgrade(options: StartTlsOptions, signal: AbortSignal): Promise<void> {
+    try {
+      await this.#drained();
+      if (this.#finished) throw new TransportError("Cannot start TLS: the transport closed");
+      const result = options.serverSide
+        ? await startTlsServer(this.#channel, { ...options, signal })
+        : await startTlsClient(this.#channel, {
+          ...options,
+          serverHostname: options.serverHostname ?? hostnameOf(this.#extra.peername),
+          signal,
+        });
+      if (this.#finished) {
+        result.channel.close();
+        throw new TransportError("Cannot start TLS: the transport closed");
+      }
+      this.#channel = result.channel;
+      Object.assign(this.#extra, {
+        tls: true,
+        conn: result.channel,
+        alpnProtocol: result.alpnProtocol,
+        serverHostname: options.serverSide ? undefined : options.serverHostname ??
+          hostnameOf(this.#extra.peername),
+      });
+    } catch (error) {
+      const failure = transportError("TLS upgrade failed", error);
+      this.#fail(failure);
+      throw failure;
+    } finally {
+      this.#upgrade = undefined;
+    }
+    const held = this.#held ?? [];
+    this.#held = undefined;
+    for (const chunk of held) this.#queue.push(chunk);
+    if (!this.#queue.empty || this.#eofRequested || this.#closing) this.#startFlush();
+    this.#wake();
+  }
+
+  // ---- Closing -------------------------------------------------------------------------------
+
+  close(): void {
+    if (this.#closing) return;
+    this.#closing = true;
+    this.#readStopped = true;
+    this.#wake();
+    if (!this.#flushing && !this.#held) this.#closeNow();
+  }
+
+  abort(): void {
+    this.#closeNow();
+  }
+
+  /** Closes the transport and waits for `connectionLost()`. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    this.close();
+    await this.#closed;
+  }
+
+  #fail(error: unknown): void {
+    this.#closeNow(error instanceof Error ? error : new Error(String(error)));
+  }
+
+  /** Closes the channel now; `connectionLost()` follows once every loop has stopped. */
+  #closeNow(error?: Error): void {
+    if (this.#finished) return;
+    this.#finished = true;
+    this.#closing = true;
+    this.#readStopped = true;
+    this.#queue.clear();
+    this.#held = undefined;
+    this.#flow.clear();
+    this.#upgrade?.abort();
+    this.#wake();
+    const channel = this.#channel;
+    try {
+      channel.close();
+    } catch {
+      // Already closed (for example consumed by a failed Deno.startTls).
+    }
+    Promise.all([this.#readLoop, this.#flushLoop, this.#upgradeDone, channel.closed]).then(() => {
+      try {
+        this.#protocol.connectionLost?.(error);
+      } catch (callbackError) {
+        reportError(callbackError);
+      }
+      this.#resolveClosed(error);
+    });
+  }
+}
+
+function hostnameOf(addr: Deno.Addr | undefined): string {
+  return addr && "hostname" in addr ? addr.hostname : "localhost";
+}

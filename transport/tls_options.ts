@@ -1,0 +1,53 @@
+/** Options for the client side of a TLS connection or upgrade. */
+export interface TlsClientOptions {
+  /**
+   * The name to verify the server certificate against (and send as SNI).
+   *
+   * @default {the hostname connected to}
+   */
+  serverHostname?: string;
+  /** PEM root certificates trusted in addition to the system's. */
+  caCerts?: string[];
+  /** ALPN protocols to offer, most preferred first. */
+  alpnProtocols?: string[];
+  /**
+   * Milliseconds the handshake may take (asyncio's default is 60 s).
+   *
+   * @default {60000}
+   */
+  handshakeTimeout?: number;
+  /**
+   * Accepts any certificate name. Only for tests: it defeats the point of TLS.
+   *
+   * @default {false}
+   */
+  unsafelyDisableHostnameVerification?: boolean;
+}
+
+/** Options for the server side of a TLS listener or upgrade. */
+export interface TlsServerOptions {
+  /** The PEM certificate chain, leaf first. */
+  cert: string;
+  /** The PEM private key of the leaf certificate. */
+  key: string;
+  /** ALPN protocols to accept, most preferred first. */
+  alpnProtocols?: string[];
+  /**
+   * Milliseconds the handshake may take (asyncio's default is 60 s).
+   *
+   * @default {60000}
+   */
+  handshakeTimeout?: number;
+}
+
+/** Options of {@linkcode StreamTransport.startTls} for the server side of an upgrade. */
+export interface StartTlsServerOptions extends TlsServerOptions {
+  /** Selects the server side of the handshake. */
+  serverSide: true;
+}
+
+/** Options of {@linkcode StreamTransport.startTls}: the client side unless `serverSide` is set. */
+export type StartTlsOptions = (TlsClientOptions & { serverSide?: false }) | StartTlsServerOptions;
+
+/** asyncio's default TLS handshake timeout: 60 seconds. */
+export const DEFAULT_HANDSHAKE_TIMEOUT = 60_000;

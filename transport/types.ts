@@ -1,0 +1,148 @@
+/**
+ * The transport interfaces: what a protocol may ask of the byte channel that drives it.
+ *
+ * They follow PEP 3156 (asyncio) and gruvi: a transport owns a socket, reads from it and calls
+ * its protocol, and buffers writes with byte-accurate flow control.
+ *
+ * @module
+ */
+
+/** High and low watermarks of a transport's write buffer, in bytes. */
+export interface WriteBufferLimits {
+  /**
+   * `pauseWriting()` is called when the buffered byte count goes strictly over this value.
+   *
+   * @default {65536}
+   */
+  high: number;
+  /**
+   * `resumeWriting()` is called when the buffered byte count drains to this value or below.
+   *
+   * @default {16384}
+   */
+  low: number;
+}
+
+/**
+ * Optional facts about a transport, read with {@linkcode BaseTransport.getExtraInfo}.
+ *
+ * Keys follow asyncio's `get_extra_info()` names, in camelCase.
+ */
+export interface ExtraInfo {
+  /** The local address of the socket. */
+  sockname?: Deno.Addr;
+  /** The remote address of the socket. */
+  peername?: Deno.Addr;
+  /** The TLS server name the client verified (TLS client transports). */
+  serverHostname?: string;
+  /** The ALPN protocol negotiated in the TLS handshake, or `null` when none was. */
+  alpnProtocol?: string | null;
+  /** Whether the transport is encrypted with TLS. */
+  tls?: boolean;
+  /** The underlying connection object (a `Deno.Conn`, a `Deno.DatagramConn`, ...). */
+  conn?: unknown;
+}
+
+/** What every transport offers: closing and introspection. */
+export interface BaseTransport {
+  /**
+   * Closes the transport: stops reading, flushes buffered data, then closes the socket and
+   * calls `connectionLost()` with no error. Calling it again does nothing.
+   */
+  close(): void;
+  /** Whether the transport is closing or closed. */
+  isClosing(): boolean;
+  /**
+   * Returns optional information about the transport.
+   *
+   * @param name One of the {@linkcode ExtraInfo} keys.
+   * @param defaultValue Returned when the transport has no such information.
+   */
+  getExtraInfo<K extends keyof ExtraInfo>(
+    name: K,
+    defaultValue?: ExtraInfo[K],
+  ): ExtraInfo[K] | undefined;
+  /**
+   * Resolves after `connectionLost()` has been called, with the error the connection was lost
+   * with (or `undefined`). It never rejects.
+   */
+  readonly closed: Promise<Error | undefined>;
+}
+
+/** The read half of a transport. */
+export interface ReadTransport extends BaseTransport {
+  /** Whether the transport is receiving data (not paused and not closing). */
+  isReading(): boolean;
+  /**
+   * Stops delivering data to the protocol until {@linkcode ReadTransport.resumeReading} is
+   * called. No read is issued while paused, so the kernel applies backpressure to the peer.
+   * Calling it when already paused does nothing.
+   */
+  pauseReading(): void;
+  /** Resumes delivering data after {@linkcode ReadTransport.pauseReading}. */
+  resumeReading(): void;
+}
+
+/** The write half of a transport, with byte-accurate write flow control. */
+export interface WriteTransport extends BaseTransport {
+  /**
+   * Queues `data` to be written. It never blocks: when the buffered byte count goes strictly
+   * over the high watermark, the protocol's `pauseWriting()` is called before `write()` returns.
+   * The transport keeps a reference to `data` until it is written: do not modify it afterwards.
+   *
+   * @throws {TransportError} After `writeEof()`, `close()` or `abort()`.
+   */
+  write(data: Uint8Array): void;
+  /** Queues every chunk of `chunks`, as `write()` does for one. */
+  writeLines(chunks: Iterable<Uint8Array>): void;
+  /**
+   * Closes the write end after buffered data is flushed (a TCP half-close). Reading goes on.
+   * Calling it again does nothing.
+   */
+  writeEof(): void;
+  /** Whether {@linkcode WriteTransport.writeEof} is supported. */
+  canWriteEof(): boolean;
+  /** Closes the transport at once, dropping buffered data. `connectionLost()` is still called. */
+  abort(): void;
+  /** The number of bytes buffered and not yet written to the socket. */
+  getWriteBufferSize(): number;
+  /** The current high and low watermarks. */
+  getWriteBufferLimits(): WriteBufferLimits;
+  /**
+   * Sets the watermarks and re-evaluates the paused state at once. With only `high`, `low` is
+   * `high / 4`; with only `low`, `high` is `low * 4` (asyncio's rule).
+   *
+   * @throws {RangeError} When a limit is negative or `low > high`.
+   */
+  setWriteBufferLimits(limits?: Partial<WriteBufferLimits>): void;
+}
+
+/** A bidirectional byte-stream transport (TCP, Unix, TLS, in-memory). */
+export interface Transport extends ReadTransport, WriteTransport {}
+
+/** A datagram transport (UDP). */
+export interface DatagramTransport extends BaseTransport {
+  /**
+   * Queues one datagram for `addr`, or for the default remote address when `addr` is omitted.
+   * The transport keeps a reference to `data` until it is sent: do not modify it afterwards.
+   *
+   * @throws {TypeError} When no address is given and there is no default remote address, or
+   * when `addr` differs from the default remote address.
+   * @throws {TransportError} After `close()` or `abort()`.
+   */
+  sendto(data: Uint8Array, addr?: Deno.NetAddr): void;
+  /** Closes the transport at once, dropping queued datagrams. */
+  abort(): void;
+  /** Whether datagrams are being received (not paused and not closing). */
+  isReading(): boolean;
+  /** Stops receiving datagrams; the kernel drops what overflows its buffer. */
+  pauseReading(): void;
+  /** Resumes receiving datagrams. */
+  resumeReading(): void;
+  /** The number of bytes queued and not yet sent. */
+  getWriteBufferSize(): number;
+  /** The current high and low watermarks. */
+  getWriteBufferLimits(): WriteBufferLimits;
+  /** Sets the watermarks, as {@linkcode WriteTransport.setWriteBufferLimits} does. */
+  setWriteBufferLimits(limits?: Partial<WriteBufferLimits>): void;
+}

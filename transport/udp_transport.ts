@@ -1,0 +1,320 @@
+import { TransportError, transportError } from "./errors.ts";
+import { type FlowSignal, WriteFlowControl } from "./flow_control.ts";
+import type { DatagramProtocol } from "./protocols.ts";
+import type { DatagramTransport, ExtraInfo, WriteBufferLimits } from "./types.ts";
+
+/** The largest UDP payload over IPv4 (65535 - 8 - 20). */
+const MAX_DATAGRAM = 65507;
+
+/** Options of a {@linkcode UdpTransport}. */
+export interface UdpTransportOptions {
+  /**
+   * The default destination of `sendto()`. When set, datagrams from any other address are
+   * dropped, as on a connected UDP socket, and `sendto()` to another address throws.
+   */
+  remoteAddress?: Deno.NetAddr;
+  /** Facts for `getExtraInfo()`, added to those read off the socket. */
+  extra?: ExtraInfo;
+  /**
+   * The write buffer watermarks (queued datagram bytes).
+   *
+   * @default {{ high: 65536, low: 16384 }}
+   */
+  writeBufferLimits?: Partial<WriteBufferLimits>;
+}
+
+interface Outgoing {
+  data: Uint8Array;
+  addr: Deno.NetAddr;
+}
+
+/**
+ * A {@linkcode DatagramTransport} over a `Deno.DatagramConn` (from `Deno.listenDatagram`, UDP;
+ * needs `--unstable-net`).
+ *
+ * Datagrams are received into one reused 64 KiB buffer and copied out exactly, so each one the
+ * protocol gets is its own. Sends are queued with the same byte-counted flow control as stream
+ * transports and go out in order. A failed send or receive that leaves the socket usable
+ * reaches `errorReceived()`; the transport stays open.
+ *
+ * The protocol's `connectionMade()` is called from the constructor, then receiving starts.
+ *
+ * @example Echo one datagram on loopback
+ * ```ts
+ * import { UdpTransport } from "@plexus/net/transport";
+ * import { assertEquals } from "@std/assert";
+ *
+ * const socket = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: 0 });
+ * const echo = new UdpTransport(socket, {
+ *   datagramReceived: (data, addr) => echo.sendto(data, addr),
+ * });
+ * const peer = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: 0 });
+ * await peer.send(new TextEncoder().encode("hi"), socket.addr);
+ * const [reply] = await peer.receive();
+ * assertEquals(new TextDecoder().decode(reply), "hi");
+ * peer.close();
+ * echo.close();
+ * await echo.closed;
+ * ```
+ */
+export class UdpTransport implements DatagramTransport, AsyncDisposable {
+  readonly #conn: Deno.DatagramConn;
+  readonly #protocol: DatagramProtocol;
+  readonly #remote: Deno.NetAddr | undefined;
+  readonly #extra: ExtraInfo;
+  readonly #flow: WriteFlowControl;
+  #queue: Outgoing[] = [];
+  #readPaused = false;
+  #readStopped = false;
+  #wakeReader: (() => void) | undefined;
+  #receiveLoop: Promise<void> = Promise.resolve();
+  #sending = false;
+  #sendLoop: Promise<void> = Promise.resolve();
+  #closing = false;
+  #finished = false;
+  readonly #closed: Promise<Error | undefined>;
+  readonly #resolveClosed: (error: Error | undefined) => void;
+
+  /**
+   * Creates the transport, calls `protocol.connectionMade(this)` and starts receiving.
+   *
+   * @param conn The datagram socket; the transport owns it from now on.
+   * @param protocol The protocol to call.
+   * @param options Default remote address, extra info and watermarks.
+   */
+  constructor(
+    conn: Deno.DatagramConn,
+    protocol: DatagramProtocol,
+    options: UdpTransportOptions = {},
+  ) {
+    this.#conn = conn;
+    this.#protocol = protocol;
+    this.#remote = options.remoteAddress;
+    this.#extra = { sockname: conn.addr, peername: options.remoteAddress, conn, ...options.extra };
+    this.#flow = new WriteFlowControl(options.writeBufferLimits);
+    const { promise, resolve } = Promise.withResolvers<Error | undefined>();
+    this.#closed = promise;
+    this.#resolveClosed = resolve;
+    try {
+      protocol.connectionMade?.(this);
+    } catch (error) {
+      this.#fail(error);
+      return;
+    }
+    if (!this.#readStopped) this.#receiveLoop = this.#runReceiveLoop();
+  }
+
+  /** Resolves after `connectionLost()`, with its error; never rejects. */
+  get closed(): Promise<Error | undefined> {
+    return this.#closed;
+  }
+
+  getExtraInfo<K extends keyof ExtraInfo>(
+    name: K,
+    defaultValue?: ExtraInfo[K],
+  ): ExtraInfo[K] | undefined {
+    return this.#extra[name] ?? defaultValue;
+  }
+
+  isClosing(): boolean {
+    return this.#closing;
+  }
+
+  isReading(): boolean {
+    return !this.#readPaused && !this.#readStopped;
+  }
+
+  pauseReading(): void {
+    if (!this.#closing) this.#readPaused = true;
+  }
+
+  resumeReading(): void {
+    if (!this.#readPaused) return;
+    this.#readPaused = false;
+    this.#wake();
+  }
+
+  sendto(data: Uint8Array, addr?: Deno.NetAddr): void {
+    if (this.#closing) throw new TransportError("Cannot send on a closing transport");
+    if (!(data instanceof Uint8Array)) {
+      throw new TypeError(`Cannot send ${typeof data}: expected a Uint8Array`);
+    }
+    const target = addr ?? this.#remote;
+    if (target === undefined) {
+      throw new TypeError("Cannot send: no address given and no default remote address");
+    }
+    if (addr && this.#remote && !sameAddress(addr, this.#remote)) {
+      throw new TypeError(
+        `Cannot send to ${formatAddr(addr)}: the transport is bound to ${formatAddr(this.#remote)}`,
+      );
+    }
+    this.#queue.push({ data, addr: target });
+    if (!this.#sending) {
+      this.#sending = true;
+      this.#sendLoop = this.#runSendLoop();
+    }
+    this.#signal(this.#flow.add(data.byteLength));
+  }
+
+  getWriteBufferSize(): number {
+    return this.#flow.size;
+  }
+
+  getWriteBufferLimits(): WriteBufferLimits {
+    return this.#flow.limits;
+  }
+
+  setWriteBufferLimits(limits?: Partial<WriteBufferLimits>): void {
+    this.#signal(this.#flow.setLimits(limits));
+  }
+
+  /** Stops receiving, sends what is queued, then closes the socket. */
+  close(): void {
+    if (this.#closing) return;
+    this.#closing = true;
+    this.#readStopped = true;
+    this.#wake();
+    if (!this.#sending) this.#closeNow();
+  }
+
+  abort(): void {
+    this.#closeNow();
+  }
+
+  /** Closes the transport and waits for `connectionLost()`. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    this.close();
+    await this.#closed;
+  }
+
+  async #runReceiveLoop(): Promise<void> {
+    const buffer = new Uint8Array(MAX_DATAGRAM + 1);
+    for (;;) {
+      while (this.#readPaused && !this.#readStopped) {
+        await new Promise<void>((resolve) => this.#wakeReader = resolve);
+      }
+      if (this.#readStopped) return;
+      let data: Uint8Array;
+      let from: Deno.Addr;
+      try {
+        [data, from] = await this.#conn.receive(buffer);
+      } catch (error) {
+        if (this.#readStopped) return;
+        if (isSocketGone(error)) {
+          this.#fail(transportError("Receive failed", error));
+          return;
+        }
+        if (!this.#report(transportError("Receive failed", error))) return;
+        continue;
+      }
+      if (this.#readStopped) return;
+      const addr = from as Deno.NetAddr;
+      if (this.#remote && !sameAddress(addr, this.#remote)) continue;
+      try {
+        this.#protocol.datagramReceived(data.slice(), addr);
+      } catch (error) {
+        this.#fail(error);
+        return;
+      }
+    }
+  }
+
+  async #runSendLoop(): Promise<void> {
+    await undefined;
+    while (this.#queue.length > 0) {
+      const batch = this.#queue;
+      this.#queue = [];
+      for (const { data, addr } of batch) {
+        try {
+          await this.#conn.send(data, addr);
+        } catch (error) {
+          if (this.#finished) return;
+          if (isSocketGone(error)) {
+            this.#fail(transportError("Send failed", error));
+            return;
+          }
+          if (!this.#report(transportError(`Send to ${formatAddr(addr)} failed`, error))) return;
+        }
+        if (this.#finished) return;
+        this.#signal(this.#flow.remove(data.byteLength));
+        if (this.#finished) return;
+      }
+    }
+    this.#sending = false;
+    if (this.#closing) this.#closeNow();
+  }
+
+  /** Passes a recoverable error to `errorReceived()`; false when that failed the transport. */
+  #report(error: Error): boolean {
+    try {
+      this.#protocol.errorReceived?.(error);
+      return true;
+    } catch (callbackError) {
+      this.#fail(callbackError);
+      return false;
+    }
+  }
+
+  #signal(signal: FlowSignal): void {
+    if (signal === undefined) return;
+    try {
+      if (signal === "pause") this.#protocol.pauseWriting?.();
+      else this.#protocol.resumeWriting?.();
+    } catch (error) {
+      this.#fail(error);
+    }
+  }
+
+  #wake(): void {
+    const wake = this.#wakeReader;
+    this.#wakeReader = undefined;
+    wake?.();
+  }
+
+  #fail(error: unknown): void {
+    this.#closeNow(error instanceof Error ? error : new Error(String(error)));
+  }
+
+  #closeNow(error?: Error): void {
+    if (this.#finished) return;
+    this.#finished = true;
+    this.#closing = true;
+    this.#readStopped = true;
+    this.#queue = [];
+    this.#sending = false;
+    this.#flow.clear();
+    this.#wake();
+    try {
+      this.#conn.close();
+    } catch {
+      // Already closed.
+    }
+    Promise.all([this.#receiveLoop, this.#sendLoop]).then(() => {
+      try {
+        this.#protocol.connectionLost?.(error);
+      } catch (callbackError) {
+        reportError(callbackError);
+      }
+      this.#resolveClosed(error);
+    });
+  }
+}
+
+function isSocketGone(error: unknown): boolean {
+  return error instanceof Deno.errors.BadResource || error instanceof Deno.errors.Interrupted;
+}
+
+function sameAddress(a: Deno.NetAddr, b: Deno.NetAddr): boolean {
+  return a.port === b.port && normalizeHost(a.hostname) === normalizeHost(b.hostname);
+}
+
+function normalizeHost(hostname: string): string {
+  const bare = hostname.startsWith("[") ? hostname.slice(1, -1) : hostname;
+  return bare.startsWith("::ffff:") && bare.includes(".") ? bare.slice(7) : bare.toLowerCase();
+}
+
+function formatAddr(addr: Deno.NetAddr): string {
+  return addr.hostname.includes(":")
+    ? `[${addr.hostname}]:${addr.port}`
+    : `${addr.hostname}:${addr.port}`;
+}
