@@ -10,7 +10,7 @@ export interface DatagramEndpointOptions {
   /**
    * The local address to bind, as `"host:port"` or `{ hostname, port }`.
    *
-   * @default {the wildcard address of the remote's family, port 0}
+   * @default {loopback for a loopback remote, else the wildcard of its family; port 0}
    */
   localAddress?: string | HostPort;
   /**
@@ -81,7 +81,7 @@ export async function createDatagramEndpoint<P extends DatagramProtocol>(
     ? undefined
     : await resolve(options.remoteAddress);
   const local = options.localAddress === undefined
-    ? { hostname: remote && isIP(remote.hostname) === 6 ? "::" : "0.0.0.0", port: 0 }
+    ? { hostname: defaultLocalHost(remote!.hostname), port: 0 }
     : hostPort(options.localAddress);
   let socket: Deno.DatagramConn;
   try {
@@ -111,6 +111,13 @@ export async function createDatagramEndpoint<P extends DatagramProtocol>(
     writeBufferLimits: options.writeBufferLimits,
   });
   return { transport, protocol };
+}
+
+/** The loopback address for a loopback remote, else the wildcard of the remote's family. */
+function defaultLocalHost(remote: string): string {
+  const v6 = isIP(remote) === 6;
+  if (remote === "::1" || remote.startsWith("127.")) return v6 ? "::1" : "127.0.0.1";
+  return v6 ? "::" : "0.0.0.0";
 }
 
 function hostPort(address: string | HostPort): { hostname: string; port: number } {

@@ -1,7 +1,7 @@
 import type { ByteChannel } from "./byte_channel.ts";
 import { TransportError, transportError } from "./errors.ts";
 import { type FlowSignal, WriteFlowControl } from "./flow_control.ts";
-import type { BufferedProtocol, StreamProtocolLike } from "./protocols.ts";
+import type { BufferedProtocol, Protocol, StreamProtocolLike } from "./protocols.ts";
 import type { StartTlsOptions } from "./tls_options.ts";
 import { startTlsClient, startTlsServer } from "./tls_upgrade.ts";
 import type { ExtraInfo, Transport, WriteBufferLimits } from "./types.ts";
@@ -183,6 +183,7 @@ export class StreamTransport implements Transport, AsyncDisposable {
 
   async #runReadLoop(): Promise<void> {
     const buffered = this.#bufferedProtocol;
+    const plain = this.#protocol as Protocol;
     for (;;) {
       while ((this.#readPaused || this.#held) && !this.#readStopped) await this.#sleep();
       if (this.#readStopped) return;
@@ -215,9 +216,7 @@ export class StreamTransport implements Transport, AsyncDisposable {
           return;
         }
         if (buffered) buffered.bufferUpdated(n);
-        else {(this.#protocol as { dataReceived(data: Uint8Array): void }).dataReceived(
-            target.slice(0, n),
-          );}
+        else plain.dataReceived(target.slice(0, n));
       } catch (error) {
         this.#fail(error);
         return;

@@ -21,6 +21,14 @@ export interface UdpTransportOptions {
    * @default {{ high: 65536, low: 16384 }}
    */
   writeBufferLimits?: Partial<WriteBufferLimits>;
+  /**
+   * Pass each datagram as a view into one reused receive buffer instead of a copy: it is valid
+   * only until `datagramReceived()` returns, so copy what you keep. Saves one allocation per
+   * datagram for protocols that parse each datagram at once.
+   *
+   * @default {false}
+   */
+  reuseReceiveBuffer?: boolean;
 }
 
 interface Outgoing {
@@ -33,7 +41,8 @@ interface Outgoing {
  * needs `--unstable-net`).
  *
  * Datagrams are received into one reused 64 KiB buffer and copied out exactly, so each one the
- * protocol gets is its own. Sends are queued with the same byte-counted flow control as stream
+ * protocol gets is its own (or, with `reuseReceiveBuffer`, passed as a view valid during the
+ * call). Sends are queued with the same byte-counted flow control as stream
  * transports and go out in order. A failed send or receive that leaves the socket usable
  * reaches `errorReceived()`; the transport stays open.
  *
@@ -61,9 +70,11 @@ export class UdpTransport implements DatagramTransport, AsyncDisposable {
   readonly #conn: Deno.DatagramConn;
   readonly #protocol: DatagramProtocol;
   readonly #remote: Deno.NetAddr | undefined;
+  readonly #reuseReceiveBuffer: boolean;
   readonly #extra: ExtraInfo;
   readonly #flow: WriteFlowControl;
   #queue: Outgoing[] = [];
+  #spare: Outgoing[] = [];
   #readPaused = false;
   #readStopped = false;
   #wakeReader: (() => void) | undefined;
@@ -90,6 +101,7 @@ export class UdpTransport implements DatagramTransport, AsyncDisposable {
     this.#conn = conn;
     this.#protocol = protocol;
     this.#remote = options.remoteAddress;
+    this.#reuseReceiveBuffer = options.reuseReceiveBuffer ?? false;
     this.#extra = { sockname: conn.addr, peername: options.remoteAddress, conn, ...options.extra };
     this.#flow = new WriteFlowControl(options.writeBufferLimits);
     const { promise, resolve } = Promise.withResolvers<Error | undefined>();
@@ -189,10 +201,10 @@ export class UdpTransport implements DatagramTransport, AsyncDisposable {
 
   async #runReceiveLoop(): Promise<void> {
     const buffer = new Uint8Array(MAX_DATAGRAM + 1);
+    const remote = this.#remote;
+    const copy = !this.#reuseReceiveBuffer;
     for (;;) {
-      while (this.#readPaused && !this.#readStopped) {
-        await new Promise<void>((resolve) => this.#wakeReader = resolve);
-      }
+      while (this.#readPaused && !this.#readStopped) await this.#sleep();
       if (this.#readStopped) return;
       let data: Uint8Array;
       let from: Deno.Addr;
@@ -207,11 +219,14 @@ export class UdpTransport implements DatagramTransport, AsyncDisposable {
         if (!this.#report(transportError("Receive failed", error))) return;
         continue;
       }
+      // A datagram that arrived after pauseReading() waits for resumeReading(); no receive
+      // is issued meanwhile, so the buffer holding it is not overwritten.
+      while (this.#readPaused && !this.#readStopped) await this.#sleep();
       if (this.#readStopped) return;
       const addr = from as Deno.NetAddr;
-      if (this.#remote && !sameAddress(addr, this.#remote)) continue;
+      if (remote && !sameAddress(addr, remote)) continue;
       try {
-        this.#protocol.datagramReceived(data.slice(), addr);
+        this.#protocol.datagramReceived(copy ? data.slice() : data, addr);
       } catch (error) {
         this.#fail(error);
         return;
@@ -220,10 +235,10 @@ export class UdpTransport implements DatagramTransport, AsyncDisposable {
   }
 
   async #runSendLoop(): Promise<void> {
-    await undefined;
     while (this.#queue.length > 0) {
       const batch = this.#queue;
-      this.#queue = [];
+      this.#queue = this.#spare;
+      this.#spare = batch;
       for (const { data, addr } of batch) {
         try {
           await this.#conn.send(data, addr);
@@ -239,6 +254,7 @@ export class UdpTransport implements DatagramTransport, AsyncDisposable {
         this.#signal(this.#flow.remove(data.byteLength));
         if (this.#finished) return;
       }
+      batch.length = 0;
     }
     this.#sending = false;
     if (this.#closing) this.#closeNow();
@@ -263,6 +279,10 @@ export class UdpTransport implements DatagramTransport, AsyncDisposable {
     } catch (error) {
       this.#fail(error);
     }
+  }
+
+  #sleep(): Promise<void> {
+    return new Promise((resolve) => this.#wakeReader = resolve);
   }
 
   #wake(): void {
@@ -305,7 +325,8 @@ function isSocketGone(error: unknown): boolean {
 }
 
 function sameAddress(a: Deno.NetAddr, b: Deno.NetAddr): boolean {
-  return a.port === b.port && normalizeHost(a.hostname) === normalizeHost(b.hostname);
+  return a.port === b.port &&
+    (a.hostname === b.hostname || normalizeHost(a.hostname) === normalizeHost(b.hostname));
 }
 
 function normalizeHost(hostname: string): string {

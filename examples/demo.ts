@@ -1,0 +1,15 @@
+/**
+ * The Plexus demo: servers and clients on loopback in one process, each layer in turn.
+ *
+ * Run it with `deno task demo`.
+ */
+
+import { transportDemo } from "./demo/transport.ts";
+
+const started = performance.now();
+const log = (line: string): void => console.log(`  ${line}`);
+
+console.log("Plexus demo (loopback only)");
+console.log("transports and protocols:");
+await transportDemo(log);
+console.log(`done in ${Math.round(performance.now() - started)} ms`);
