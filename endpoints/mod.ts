@@ -45,5 +45,13 @@ export {
   type DatagramEndpointOptions,
 } from "./create_datagram_endpoint.ts";
 export { openConnection, type StreamConnection } from "./open_connection.ts";
-export { createServer, type CreateServerOptions, StreamServer } from "./stream_server.ts";
+export { Client, type ClientOptions } from "./client.ts";
+export {
+  createServer,
+  type CreateServerOptions,
+  type ListenOptions,
+  type RunOptions,
+  Server,
+  type ServerOptions,
+} from "./server.ts";
 export { TransportError } from "../transport/errors.ts";

@@ -4,6 +4,7 @@ import { type FlowSignal, WriteFlowControl } from "./flow_control.ts";
 import type { BufferedProtocol, Protocol, StreamProtocolLike } from "./protocols.ts";
 import type { StartTlsOptions } from "./tls_options.ts";
 import { startTlsClient, startTlsServer } from "./tls_upgrade.ts";
+import { AdaptiveReadSize } from "./read_size.ts";
 import type { ExtraInfo, Transport, WriteBufferLimits } from "./types.ts";
 import { WriteQueue } from "./write_queue.ts";
 
@@ -21,21 +22,32 @@ export interface StreamTransportOptions {
    */
   writeBufferLimits?: Partial<WriteBufferLimits>;
   /**
-   * Bytes asked for per read (the read buffer size, or the size hint given to a
-   * `BufferedProtocol`).
+   * The largest read, in bytes. Reads start at 8 KiB and double whenever one fills its buffer,
+   * so bulk transfers read this much at a time while idle connections stay small. The current
+   * size is the hint given to a `BufferedProtocol`'s `getBuffer()`.
    *
    * @default {262144}
    */
   readSize?: number;
+  /**
+   * Milliseconds without progress — nothing received and nothing written — after which the
+   * transport aborts with a {@linkcode TransportError} (`Connection idle for 30000 ms`). It
+   * closes peers that connect and then stall (slowloris). While reading is paused the clock
+   * does not run out: then the application, not the peer, is the one waiting.
+   *
+   * @default {no limit}
+   */
+  idleTimeout?: number;
 }
 
 /**
  * A transport over a bidirectional byte channel: TCP, Unix and TLS `Deno.Conn`s, the in-memory
  * pair, or any {@linkcode ByteChannel}.
  *
- * It reads in large chunks (256 KiB by default) and calls its protocol; for a `Protocol` each
- * chunk is copied out of one reused read buffer, for a `BufferedProtocol` the read goes straight
- * into the protocol's buffer. Writes are queued with byte-accurate flow control and coalesced:
+ * It reads in chunks that grow to 256 KiB under bulk traffic (starting at 8 KiB, so idle
+ * connections stay cheap) and calls its protocol; for a `Protocol` each chunk is copied out of
+ * one reused read buffer, for a `BufferedProtocol` the read goes straight into the protocol's
+ * buffer. Writes are queued with byte-accurate flow control and coalesced:
  * everything written in one turn leaves in one `write()` on the channel, and short writes are
  * continued. It half-closes with `writeEof()` (`closeWrite()` on the channel), never through
  * Deno's `readable`/`writable`, which close the whole connection.
@@ -82,7 +94,7 @@ export class StreamTransport implements Transport, AsyncDisposable {
   readonly #extra: ExtraInfo;
   readonly #flow: WriteFlowControl;
   readonly #queue = new WriteQueue();
-  readonly #readSize: number;
+  readonly #readSize: AdaptiveReadSize;
   #readBuffer: Uint8Array | undefined;
 
   // Read side.
@@ -104,6 +116,11 @@ export class StreamTransport implements Transport, AsyncDisposable {
   #held: Uint8Array[] | undefined;
   #upgrade: AbortController | undefined;
   #upgradeDone: Promise<void> = Promise.resolve();
+
+  // Idle timeout: the time of the last read or write progress, checked by one timer.
+  readonly #idleTimeout: number | undefined;
+  #lastActivity = 0;
+  #idleTimer: ReturnType<typeof setTimeout> | undefined;
 
   // Lifecycle.
   #closing = false;
@@ -136,7 +153,8 @@ export class StreamTransport implements Transport, AsyncDisposable {
       ...options.extra,
     };
     this.#flow = new WriteFlowControl(options.writeBufferLimits);
-    this.#readSize = options.readSize ?? DEFAULT_READ_SIZE;
+    this.#readSize = new AdaptiveReadSize(options.readSize ?? DEFAULT_READ_SIZE);
+    this.#idleTimeout = options.idleTimeout;
     const { promise, resolve } = Promise.withResolvers<Error | undefined>();
     this.#closed = promise;
     this.#resolveClosed = resolve;
@@ -146,7 +164,12 @@ export class StreamTransport implements Transport, AsyncDisposable {
       this.#fail(error);
       return;
     }
-    if (!this.#readStopped) this.#readLoop = this.#runReadLoop();
+    if (this.#readStopped) return;
+    this.#readLoop = this.#runReadLoop();
+    if (this.#idleTimeout !== undefined) {
+      this.#lastActivity = performance.now();
+      this.#idleTimer = setTimeout(() => this.#checkIdle(), this.#idleTimeout);
+    }
   }
 
   /** Resolves after `connectionLost()`, with its error; never rejects. */
@@ -189,9 +212,10 @@ export class StreamTransport implements Transport, AsyncDisposable {
       if (this.#readStopped) return;
       let target: Uint8Array;
       try {
-        target = buffered
-          ? buffered.getBuffer(this.#readSize)
-          : (this.#readBuffer ??= new Uint8Array(this.#readSize));
+        const size = this.#readSize.next;
+        if (buffered) target = buffered.getBuffer(size);
+        else if (this.#readBuffer?.byteLength === size) target = this.#readBuffer;
+        else target = this.#readBuffer = new Uint8Array(size);
         if (target.byteLength === 0) throw new RangeError("getBuffer() returned an empty buffer");
       } catch (error) {
         this.#fail(error);
@@ -207,6 +231,8 @@ export class StreamTransport implements Transport, AsyncDisposable {
       } finally {
         this.#readInFlight = false;
       }
+      if (n !== null) this.#readSize.record(n, target.byteLength);
+      if (this.#idleTimeout !== undefined) this.#lastActivity = performance.now();
       // Data that arrived after pauseReading() waits for resumeReading(); no read meanwhile.
       while (this.#readPaused && !this.#readStopped) await this.#sleep();
       if (this.#readStopped) return;
@@ -233,6 +259,17 @@ export class StreamTransport implements Transport, AsyncDisposable {
     }
     this.#eofReceived = true;
     if (this.#eofSent) this.#closeNow();
+  }
+
+  #checkIdle(): void {
+    const timeout = this.#idleTimeout!;
+    const idle = performance.now() - this.#lastActivity;
+    if (idle >= timeout && !this.#readPaused) {
+      this.#fail(new TransportError(`Connection idle for ${timeout} ms`));
+      return;
+    }
+    const wait = this.#readPaused ? timeout : timeout - idle;
+    this.#idleTimer = setTimeout(() => this.#checkIdle(), wait);
   }
 
   #sleep(): Promise<void> {
@@ -308,6 +345,7 @@ export class StreamTransport implements Transport, AsyncDisposable {
           const n = await this.#channel.write(offset === 0 ? chunk : chunk.subarray(offset));
           if (this.#finished) return;
           offset += n;
+          if (this.#idleTimeout !== undefined) this.#lastActivity = performance.now();
           this.#signal(this.#flow.remove(n));
           if (this.#finished) return;
         }
@@ -472,6 +510,7 @@ export class StreamTransport implements Transport, AsyncDisposable {
     this.#held = undefined;
     this.#flow.clear();
     this.#upgrade?.abort();
+    clearTimeout(this.#idleTimer);
     this.#wake();
     const channel = this.#channel;
     try {

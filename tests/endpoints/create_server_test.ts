@@ -37,7 +37,7 @@ Deno.test("a server tracks connections; closeClients flushes them, waitClosed se
   await served.untilMade(2);
   await Promise.all(served.made.map((r) => r.untilEvent("eof")));
   assertEquals(server.connections.size, 2);
-  for (const t of server.connections) t.write(bytes("bye")); // flushed by closeClients
+  for (const t of server.connections.keys()) t.write(bytes("bye")); // flushed by closeClients
   await server.close();
   assert(!server.isServing());
   server.closeClients();

@@ -30,7 +30,7 @@ Deno.test("TLS echo with ALPN negotiated on both sides", async () => {
   assertEquals(transport.getExtraInfo("serverHostname"), "127.0.0.1");
   transport.write(bytes("secret"));
   await protocol.until(() => protocol.text === "secret");
-  const [serverTransport] = server.connections;
+  const [serverTransport] = server.connections.keys();
   assertEquals(serverTransport.getExtraInfo("alpnProtocol"), "plexus/1");
   assertEquals(serverTransport.getExtraInfo("tls"), true);
   transport.writeEof();

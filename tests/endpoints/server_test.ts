@@ -1,0 +1,179 @@
+import { assertEquals, assertRejects, assertStringIncludes } from "@std/assert";
+import { assert, assertInstanceOf } from "../_assert.ts";
+import { Client, createConnection, Server } from "@plexus/net/endpoints";
+import { type StreamTransport, TransportError } from "@plexus/net/transport";
+import { tls } from "../_net.ts";
+import { bytes, Recorder } from "../_recorder.ts";
+
+/** A server that records its hooks. */
+class HookedServer extends Server<Recorder> {
+  readonly made: Recorder[] = [];
+  readonly lost: { protocol: Recorder; error: Error | undefined }[] = [];
+  #waiters: { check: () => boolean; resolve: () => void }[] = [];
+
+  until(check: () => boolean): Promise<void> {
+    if (check()) return Promise.resolve();
+    return new Promise((resolve) => this.#waiters.push({ check, resolve }));
+  }
+
+  override connectionMade(transport: StreamTransport, protocol: Recorder): void {
+    assertEquals(this.connections.get(transport), protocol);
+    this.made.push(protocol);
+    this.#notify();
+  }
+
+  override connectionLost(
+    transport: StreamTransport,
+    protocol: Recorder,
+    error: Error | undefined,
+  ): void {
+    assert(!this.connections.has(transport));
+    this.lost.push({ protocol, error });
+    this.#notify();
+  }
+
+  #notify(): void {
+    this.#waiters = this.#waiters.filter((w) => !(w.check() && (w.resolve(), true)));
+  }
+}
+
+Deno.test("Server listens on TCP, Unix and TLS, calling each hook once per connection", async () => {
+  const dir = await Deno.makeTempDir();
+  const server = new HookedServer(() => new Recorder({ onData: (d, r) => r.transport.write(d) }));
+  const [tcp] = await server.listen("127.0.0.1:0");
+  const [unix] = await server.listen({ path: `${dir}/s.sock` });
+  const [secure] = await server.listen("127.0.0.1:0", { tls: { cert: tls.cert, key: tls.key } });
+  assertEquals(server.addresses, [tcp, unix, secure]);
+  const clients = await Promise.all([
+    createConnection(() => new Recorder(), tcp),
+    createConnection(() => new Recorder(), unix),
+    createConnection(() => new Recorder(), secure, { tls: { caCerts: [tls.ca] } }),
+  ]);
+  for (const { transport, protocol } of clients) {
+    transport.write(bytes("ping"));
+    await protocol.until(() => protocol.text === "ping");
+    transport.close();
+    await transport.closed;
+  }
+  await server.until(() => server.lost.length === 3);
+  assertEquals(server.made.length, 3);
+  assertEquals(new Set(server.lost.map((l) => l.protocol)), new Set(server.made));
+  for (const protocol of server.made) assertEquals(protocol.count("connectionLost"), 1);
+  await server.close();
+  await server.waitClosed();
+  await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("Server closes connections beyond maxConnections at once and counts them", async () => {
+  await using server = new HookedServer(() => new Recorder(), { maxConnections: 2 });
+  const [address] = await server.listen("127.0.0.1:0");
+  const kept = [
+    await createConnection(() => new Recorder(), address),
+    await createConnection(() => new Recorder(), address),
+  ];
+  await server.until(() => server.made.length === 2);
+  const extra = await createConnection(() => new Recorder(), address);
+  await extra.transport.closed; // the server closed it: EOF
+  assertEquals(extra.protocol.events.slice(-2), ["eof", "connectionLost"]);
+  assertEquals(server.rejectedConnections, 1);
+  assertEquals(server.made.length, 2, "no protocol was made for the rejected connection");
+  for (const { transport } of kept) transport.close();
+});
+
+Deno.test("Server idleTimeout closes a peer that sends nothing", async () => {
+  await using server = new HookedServer(() => new Recorder(), { idleTimeout: 30 });
+  const [address] = await server.listen("127.0.0.1:0");
+  const { transport, protocol } = await createConnection(() => new Recorder(), address);
+  await transport.closed; // the server gave up on us
+  assertEquals(protocol.events.slice(-2), ["eof", "connectionLost"]);
+  await server.until(() => server.lost.length === 1);
+  const error = server.lost[0].error;
+  assertInstanceOf(error, TransportError);
+  assertEquals(error.message, "Connection idle for 30 ms");
+});
+
+Deno.test("an idle transport whose reading is paused by its application is not timed out", async () => {
+  // The application (not the peer) is the one waiting: the clock must not run out.
+  const server = new HookedServer(
+    () => new Recorder({ onConnect: (t) => t.pauseReading() }),
+    { idleTimeout: 20 },
+  );
+  const [address] = await server.listen("127.0.0.1:0");
+  const client = await createConnection(() => new Recorder(), address);
+  await server.until(() => server.made.length === 1);
+  // Several idle periods pass while paused; then resuming restarts the clock and it expires.
+  const [transport] = server.connections.keys();
+  await new Promise((resolve) => setTimeout(resolve, 100));
+  assert(!transport.isClosing(), "still open while paused");
+  transport.resumeReading();
+  await client.transport.closed;
+  await server.close();
+  await server.waitClosed();
+});
+
+Deno.test("Server.run stops on its signal and drains the clients gracefully", async () => {
+  const server = new HookedServer(() => new Recorder({ keepOpenOnEof: true }));
+  const [address] = await server.listen("127.0.0.1:0");
+  const client = await createConnection(() => new Recorder(), address);
+  await server.until(() => server.made.length === 1);
+  server.made[0].transport.write(bytes("goodbye")); // flushed before the close
+  const controller = new AbortController();
+  const running = server.run({ signal: controller.signal });
+  controller.abort();
+  await running;
+  assert(!server.isServing());
+  assertEquals(server.connections.size, 0);
+  await client.transport.closed;
+  assertEquals(client.protocol.text, "goodbye");
+});
+
+Deno.test("Server.run stops on SIGTERM in a real process", async () => {
+  const script = `
+    import { Server } from "@plexus/net/endpoints";
+    const server = new Server(() => ({ dataReceived() {} }));
+    const [address] = await server.listen("127.0.0.1:0");
+    console.log("listening", address.port);
+    await server.run();
+    console.log("drained");
+  `;
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["eval", "--config", new URL("../../deno.json", import.meta.url).pathname, script],
+    stdout: "piped",
+    stderr: "inherit",
+  }).spawn();
+  const lines = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  let out = "";
+  while (!out.includes("listening")) out += (await lines.read()).value ?? "";
+  child.kill("SIGTERM");
+  for (let chunk; !(chunk = await lines.read()).done;) out += chunk.value;
+  const status = await child.status;
+  assertStringIncludes(out, "drained");
+  assertEquals(status.code, 0);
+});
+
+Deno.test("Client: connect, refuse a second connect, close, reconnect", async () => {
+  await using server = new HookedServer(() => new Recorder());
+  const [address] = await server.listen("127.0.0.1:0");
+  const client = new Client(() => new Recorder());
+  await client.connect(address);
+  await assertRejects(() => client.connect(address), TransportError, "already connected");
+  await client.close();
+  assertEquals(client.transport, undefined);
+  await client.connect(address);
+  await client.close();
+  await server.until(() => server.lost.length === 2);
+});
+
+Deno.test("Client: a failed connect says why and leaves the client usable", async () => {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = listener.addr.port;
+  listener.close();
+  const client = new Client(() => new Recorder(), { timeout: 1000 });
+  await assertRejects(() => client.connect(`127.0.0.1:${port}`), TransportError, "refused");
+  assertEquals(client.transport, undefined);
+  // The client's default timeout applies to its connects.
+  using stalled = Deno.listen({ hostname: "127.0.0.1", port: 0, tcpBacklog: 0 });
+  using _first = await Deno.connect({ hostname: "127.0.0.1", port: stalled.addr.port });
+  const slow = new Client(() => new Recorder(), { timeout: 30 });
+  await assertRejects(() => slow.connect(stalled.addr), TransportError, "timed out after 30 ms");
+});

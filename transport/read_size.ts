@@ -1,0 +1,52 @@
+/**
+ * Adaptive read sizes (Netty's `AdaptiveRecvByteBufAllocator`, simplified): start small, double
+ * when a read fills its buffer, halve after a long run of reads that use a quarter of it or
+ * less.
+ *
+ * Deno has no readiness API, so every connection keeps a read pending, and with it a buffer:
+ * small buffers keep idle connections cheap (10 000 of them cost 80 MiB at 8 KiB, not 2.5 GiB
+ * at 256 KiB), while a bulk transfer reaches the full read size within a few reads.
+ *
+ * @module
+ */
+
+/** The first read size: 8 KiB, as tokio's codecs start. */
+export const INITIAL_READ_SIZE = 8 * 1024;
+/** Small reads in a row before the size is halved. */
+const SHRINK_AFTER = 8;
+
+/** Chooses the size of the next read from how full the previous ones were. */
+export class AdaptiveReadSize {
+  readonly #max: number;
+  readonly #min: number;
+  #size: number;
+  #smallReads = 0;
+
+  /** @param max The largest read size. */
+  constructor(max: number) {
+    if (!(max >= 1)) throw new RangeError(`Cannot read: readSize must be >= 1, got ${max}`);
+    this.#max = max;
+    this.#min = Math.min(INITIAL_READ_SIZE, max);
+    this.#size = this.#min;
+  }
+
+  /** The size to ask for next. */
+  get next(): number {
+    return this.#size;
+  }
+
+  /** Records a read of `n` bytes into a buffer of `capacity` bytes. */
+  record(n: number, capacity: number): void {
+    if (n >= capacity) {
+      this.#smallReads = 0;
+      if (this.#size < this.#max) this.#size = Math.min(this.#size * 2, this.#max);
+    } else if (n * 4 <= this.#size && this.#size > this.#min) {
+      if (++this.#smallReads >= SHRINK_AFTER) {
+        this.#smallReads = 0;
+        this.#size = Math.max(this.#size / 2, this.#min);
+      }
+    } else {
+      this.#smallReads = 0;
+    }
+  }
+}
