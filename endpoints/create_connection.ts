@@ -1,5 +1,5 @@
 import { connect as nodeConnect } from "node:net";
-import { type ByteChannel, isTcpConn } from "../transport/byte_channel.ts";
+import { type ByteChannel, isTcpConn, remoteHostname } from "../transport/byte_channel.ts";
 import { describeError, TransportError } from "../transport/errors.ts";
 import { NodeStreamChannel } from "../transport/node_channel.ts";
 import { type Cancellation, linkCancellation } from "../transport/cancellation.ts";
@@ -125,7 +125,7 @@ export async function createConnection<P extends StreamProtocolLike>(
     if (options.tls) {
       const tls = options.tls === true ? {} : options.tls;
       const serverHostname = options.serverHostname ?? tls.serverHostname ??
-        (target?.transport === "tcp" ? target.hostname : hostnameOf(channel.remoteAddr));
+        (target?.transport === "tcp" ? target.hostname : remoteHostname(channel));
       const upgrade = channel;
       channel = undefined; // startTlsClient owns it now and closes it on failure.
       const upgraded = await startTlsClient(upgrade, {
@@ -222,10 +222,6 @@ function isConn(value: unknown): value is Deno.Conn {
   return typeof value === "object" && value !== null &&
     typeof (value as Deno.Conn).read === "function" &&
     typeof (value as Deno.Conn).closeWrite === "function";
-}
-
-function hostnameOf(addr: Deno.Addr | undefined): string {
-  return addr && "hostname" in addr ? addr.hostname : "localhost";
 }
 
 function closeQuietly(channel: ByteChannel | undefined): void {

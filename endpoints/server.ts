@@ -286,7 +286,8 @@ export class Server<P extends StreamProtocolLike = StreamProtocolLike> implement
 
   /**
    * Serves until SIGINT or SIGTERM (or `signal`), then stops listening, closes the clients
-   * gracefully, waits up to `timeout` ms for them, aborts the rest and resolves.
+   * gracefully, waits up to `timeout` ms for them, aborts the rest and resolves. The signal
+   * handlers are installed before `run()` returns its promise.
    *
    * @param options A signal that stops serving too.
    */

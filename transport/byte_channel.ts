@@ -47,3 +47,9 @@ export function isTcpConn(channel: ByteChannel): channel is Deno.TcpConn {
   return typeof (channel as Partial<Deno.TcpConn>).setNoDelay === "function" &&
     channel.localAddr?.transport === "tcp";
 }
+
+/** The hostname of a channel's remote address; `localhost` when it has none (Unix, memory). */
+export function remoteHostname(channel: ByteChannel): string {
+  const addr = channel.remoteAddr;
+  return addr && "hostname" in addr ? addr.hostname : "localhost";
+}

@@ -1,4 +1,4 @@
-import type { ByteChannel } from "./byte_channel.ts";
+import { type ByteChannel, remoteHostname } from "./byte_channel.ts";
 import { TransportError, transportError } from "./errors.ts";
 import { type FlowSignal, WriteFlowControl } from "./flow_control.ts";
 import type { BufferedProtocol, Protocol, StreamProtocolLike } from "./protocols.ts";
@@ -360,7 +360,9 @@ export class StreamTransport implements Transport, AsyncDisposable {
       return;
     } finally {
       this.#flushing = false;
-      for (const resolve of this.#drainWaiters.splice(0)) resolve();
+      if (this.#drainWaiters.length > 0) {
+        for (const resolve of this.#drainWaiters.splice(0)) resolve();
+      }
     }
     if (this.#finished || this.#held) return;
     if (this.#closing || (this.#eofSent && this.#eofReceived)) this.#closeNow();
@@ -443,11 +445,14 @@ export class StreamTransport implements Transport, AsyncDisposable {
     try {
       await this.#drained();
       if (this.#finished) throw new TransportError("Cannot start TLS: the transport closed");
+      const serverHostname = options.serverSide
+        ? undefined
+        : options.serverHostname ?? remoteHostname(this.#channel);
       const result = options.serverSide
         ? await startTlsServer(this.#channel, { ...options, signal })
         : await startTlsClient(this.#channel, {
           ...options,
-          serverHostname: options.serverHostname ?? hostnameOf(this.#extra.peername),
+          serverHostname: serverHostname!,
           signal,
         });
       if (this.#finished) {
@@ -459,8 +464,7 @@ export class StreamTransport implements Transport, AsyncDisposable {
         tls: true,
         conn: result.channel,
         alpnProtocol: result.alpnProtocol,
-        serverHostname: options.serverSide ? undefined : options.serverHostname ??
-          hostnameOf(this.#extra.peername),
+        serverHostname,
       });
     } catch (error) {
       const failure = transportError("TLS upgrade failed", error);
@@ -527,8 +531,4 @@ export class StreamTransport implements Transport, AsyncDisposable {
       this.#resolveClosed(error);
     });
   }
-}
-
-function hostnameOf(addr: Deno.Addr | undefined): string {
-  return addr && "hostname" in addr ? addr.hostname : "localhost";
 }

@@ -132,8 +132,9 @@ Deno.test("Server.run stops on SIGTERM in a real process", async () => {
     import { Server } from "@plexus/net/endpoints";
     const server = new Server(() => ({ dataReceived() {} }));
     const [address] = await server.listen("127.0.0.1:0");
+    const running = server.run(); // the signal handlers are in place once run() returns
     console.log("listening", address.port);
-    await server.run();
+    await running;
     console.log("drained");
   `;
   const child = new Deno.Command(Deno.execPath(), {
