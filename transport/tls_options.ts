@@ -6,7 +6,11 @@ export interface TlsClientOptions {
    * @default {the hostname connected to}
    */
   serverHostname?: string;
-  /** PEM root certificates trusted in addition to the system's. */
+  /**
+   * PEM root certificates trusted in addition to the system's. Over a channel that is not a
+   * TCP conn (a Unix socket, say) the handshake runs through `node:tls`, which reads the system
+   * store for this: grant `--allow-sys` (Deno asks for its "ca" part).
+   */
   caCerts?: string[];
   /** ALPN protocols to offer, most preferred first. */
   alpnProtocols?: string[];
