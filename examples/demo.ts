@@ -4,6 +4,7 @@
  * Run it with `deno task demo`.
  */
 
+import { framingDemo } from "./demo/framing.ts";
 import { transportDemo } from "./demo/transport.ts";
 
 const started = performance.now();
@@ -12,4 +13,6 @@ const log = (line: string): void => console.log(`  ${line}`);
 console.log("Plexus demo (loopback only)");
 console.log("transports and protocols:");
 await transportDemo(log);
+console.log("framing (a mid-stream framer switch):");
+await framingDemo(log);
 console.log(`done in ${Math.round(performance.now() - started)} ms`);

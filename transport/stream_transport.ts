@@ -490,8 +490,8 @@ export class StreamTransport implements Transport, AsyncDisposable {
     if (!this.#flushing && !this.#held) this.#closeNow();
   }
 
-  abort(): void {
-    this.#closeNow();
+  abort(error?: Error): void {
+    this.#closeNow(error);
   }
 
   /** Closes the transport and waits for `connectionLost()`. */

@@ -102,8 +102,11 @@ export interface WriteTransport extends BaseTransport {
   writeEof(): void;
   /** Whether {@linkcode WriteTransport.writeEof} is supported. */
   canWriteEof(): boolean;
-  /** Closes the transport at once, dropping buffered data. `connectionLost()` is still called. */
-  abort(): void;
+  /**
+   * Closes the transport at once, dropping buffered data. `connectionLost()` is still called,
+   * with `error` when one is given (a protocol aborting for a reason of its own).
+   */
+  abort(error?: Error): void;
   /** The number of bytes buffered and not yet written to the socket. */
   getWriteBufferSize(): number;
   /** The current high and low watermarks. */
@@ -131,8 +134,8 @@ export interface DatagramTransport extends BaseTransport {
    * @throws {TransportError} After `close()` or `abort()`.
    */
   sendto(data: Uint8Array, addr?: Deno.NetAddr): void;
-  /** Closes the transport at once, dropping queued datagrams. */
-  abort(): void;
+  /** Closes the transport at once, dropping queued datagrams; `error` goes to `connectionLost()`. */
+  abort(error?: Error): void;
   /** Whether datagrams are being received (not paused and not closing). */
   isReading(): boolean;
   /** Stops receiving datagrams; the kernel drops what overflows its buffer. */

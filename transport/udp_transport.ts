@@ -189,8 +189,8 @@ export class UdpTransport implements DatagramTransport, AsyncDisposable {
     if (!this.#sending) this.#closeNow();
   }
 
-  abort(): void {
-    this.#closeNow();
+  abort(error?: Error): void {
+    this.#closeNow(error);
   }
 
   /** Closes the transport and waits for `connectionLost()`. */

@@ -1,0 +1,394 @@
+import type { BufferedProtocol } from "../transport/protocols.ts";
+import type { Transport } from "../transport/types.ts";
+import { TransportError } from "../transport/errors.ts";
+import { TruncatedFrameError } from "./errors.ts";
+import type { Decoder, Encoder, Framer } from "./framer.ts";
+import { ReceiveBuffer } from "./receive_buffer.ts";
+import { SendBuffer } from "./send_buffer.ts";
+
+/**
+ * What a {@linkcode FramedProtocol} calls: the application side of a framed connection.
+ *
+ * Call order: `connectionMade -> frameReceived* -> [eofReceived] -> connectionLost`, with
+ * `pauseWriting` / `resumeWriting` alternating in between. A callback that throws aborts the
+ * connection, and `connectionLost` receives the error.
+ *
+ * @typeParam T The frame type.
+ *
+ * @example Echo every line
+ * ```ts
+ * import { type FrameHandler } from "@plexus/net/framing";
+ *
+ * const echo: FrameHandler<Uint8Array> = {
+ *   frameReceived: (line, framed) => framed.sendFrame(line),
+ * };
+ * ```
+ */
+export interface FrameHandler<T = Uint8Array> {
+  /** Called once the transport is ready; frames may be sent from here on. */
+  connectionMade?(framed: FramedProtocol<T>): void;
+  /**
+   * Called with each decoded frame. The frame belongs to the handler and stays valid after the
+   * call returns. The framers may be replaced from here; the next frame is decoded by the new
+   * receive framer, starting right after this one.
+   */
+  frameReceived(frame: T, framed: FramedProtocol<T>): void;
+  /**
+   * Called at end of stream, after every buffered frame was delivered and no partial frame was
+   * left. Return `true` to keep the connection open for writing.
+   */
+  eofReceived?(framed: FramedProtocol<T>): boolean | void;
+  /** Called when the transport's write buffer goes over its high watermark. */
+  pauseWriting?(framed: FramedProtocol<T>): void;
+  /** Called when the transport's write buffer drains to its low watermark. */
+  resumeWriting?(framed: FramedProtocol<T>): void;
+  /**
+   * Called once when the connection is closed or lost.
+   *
+   * @param error `undefined` after an orderly close; otherwise why, for example a
+   * {@linkcode FramingError} from a decoder.
+   */
+  connectionLost?(error: Error | undefined, framed: FramedProtocol<T>): void;
+}
+
+/** Options of a {@linkcode FramedProtocol}. */
+export interface FramedProtocolOptions<T = Uint8Array> {
+  /**
+   * The receive framer, when it differs from the framer given to the constructor.
+   *
+   * @default {the constructor's framer}
+   */
+  receiveFramer?: Decoder<T>;
+  /**
+   * The send framer, when it differs from the framer given to the constructor.
+   *
+   * @default {the constructor's framer}
+   */
+  sendFramer?: Encoder<T>;
+  /**
+   * The smallest free space each read gets in the receive buffer.
+   *
+   * @default {4096}
+   */
+  minReadSize?: number;
+}
+
+/**
+ * A stream protocol that speaks in frames: it owns the connection's receive buffer, runs the
+ * active receive framer over it and calls `frameReceived(frame)`, and encodes `sendFrame(frame)`
+ * with the active send framer (Tendril's framed connection).
+ *
+ * - **Zero-copy reads.** It is a `BufferedProtocol`: the transport reads straight into the
+ *   receive buffer's free tail (64 KiB or more per read).
+ * - **Switching.** `receiveFramer` and `sendFramer` may be replaced at any time, also from
+ *   inside `frameReceived`; the next frame is decoded by the new framer from the byte right
+ *   after the last frame, so nothing is lost or reordered.
+ * - **Frame lifetime.** Frames are views into the receive buffer that stay valid after
+ *   `frameReceived` returns (the buffer never writes over a region it handed out).
+ * - **Batched sends.** Frames sent from inside `frameReceived` are encoded into one buffer and
+ *   written with one `transport.write()` when the batch of received frames is done; elsewhere
+ *   `sendFrame` writes at once. Call {@linkcode FramedProtocol.flush} before writing to the
+ *   transport directly from `frameReceived`.
+ * - **Flow control.** `pauseWriting` / `resumeWriting` reach the handler.
+ *   {@linkcode FramedProtocol.pauseReading} stops both the transport and the delivery of frames
+ *   already buffered, until {@linkcode FramedProtocol.resumeReading}.
+ * - **Errors.** A framing error (or a throw from the handler) aborts the connection, and
+ *   `connectionLost` receives the error; so does end of stream inside a frame
+ *   ({@linkcode TruncatedFrameError}).
+ *
+ * @typeParam T The frame type.
+ *
+ * @example Lines, a 5-byte chunk, then lines again (Tendril's SMTP switch)
+ * ```ts
+ * import { ChunkFramer, FramedProtocol, LineFramer } from "@plexus/net/framing";
+ * import { createMemoryTransportPair, type Transport } from "@plexus/net/transport";
+ * import { assertEquals } from "@std/assert";
+ *
+ * const frames: string[] = [];
+ * const server = new FramedProtocol(new LineFramer(), {
+ *   frameReceived(frame, framed) {
+ *     const text = new TextDecoder().decode(frame);
+ *     frames.push(text);
+ *     if (text === "DATA 5") framed.receiveFramer = new ChunkFramer(5);
+ *     else if (framed.receiveFramer instanceof ChunkFramer) framed.receiveFramer = new LineFramer();
+ *   },
+ * });
+ * let client: Transport | undefined;
+ * createMemoryTransportPair(server, {
+ *   connectionMade: (t) => client = t,
+ *   dataReceived: () => {},
+ * });
+ * client!.write(new TextEncoder().encode("HELO\r\nDATA 5\r\n12345QUIT\r\n"));
+ * client!.writeEof();
+ * await server.closed;
+ * assertEquals(frames, ["HELO", "DATA 5", "12345", "QUIT"]);
+ * ```
+ */
+export class FramedProtocol<T = Uint8Array> implements BufferedProtocol {
+  /** The receive buffer: the bytes received and not yet decoded. */
+  readonly receiveBuffer: ReceiveBuffer;
+  #receiveFramer: Decoder<T>;
+  #sendFramer: Encoder<T>;
+  readonly #handler: FrameHandler<T>;
+  readonly #out = new SendBuffer({ blockSize: 16 * 1024 });
+  #transport: Transport | undefined;
+  #delivering = false;
+  #deliveryScheduled = false;
+  #paused = false;
+  #eofPending = false;
+  #eofDone = false;
+  #eofKeepOpen = false;
+  #lost = false;
+  #error: Error | undefined;
+  readonly #closed = Promise.withResolvers<Error | undefined>();
+
+  /**
+   * Creates the protocol; give it to a transport (or a connection factory) to start it.
+   *
+   * @param framer The framer for both directions (until replaced).
+   * @param handler The application callbacks.
+   * @param options Separate receive and send framers; the read size.
+   */
+  constructor(framer: Framer<T>, handler: FrameHandler<T>, options: FramedProtocolOptions<T> = {}) {
+    this.#receiveFramer = options.receiveFramer ?? framer;
+    this.#sendFramer = options.sendFramer ?? framer;
+    this.#handler = handler;
+    this.receiveBuffer = new ReceiveBuffer({ minReadSize: options.minReadSize });
+  }
+
+  /** The framer that decodes received bytes; replace it at any time. */
+  get receiveFramer(): Decoder<T> {
+    return this.#receiveFramer;
+  }
+
+  set receiveFramer(framer: Decoder<T>) {
+    this.#receiveFramer = framer;
+    // Bytes already buffered may hold frames for the new framer.
+    if (this.#transport && !this.#delivering && this.receiveBuffer.length > 0) {
+      this.#scheduleDelivery();
+    }
+  }
+
+  /** The framer that encodes sent frames; replace it at any time. */
+  get sendFramer(): Encoder<T> {
+    return this.#sendFramer;
+  }
+
+  set sendFramer(framer: Encoder<T>) {
+    this.#sendFramer = framer;
+  }
+
+  /**
+   * Replaces both framers.
+   *
+   * @param framer The framer for both directions.
+   */
+  setFramer(framer: Framer<T>): void {
+    this.sendFramer = framer;
+    this.receiveFramer = framer;
+  }
+
+  /**
+   * The transport, once connected.
+   *
+   * @throws {TransportError} Before `connectionMade`.
+   */
+  get transport(): Transport {
+    if (!this.#transport) {
+      throw new TransportError("Cannot use a framed protocol before it is connected");
+    }
+    return this.#transport;
+  }
+
+  /** Resolves after `connectionLost`, with its error (or `undefined`); never rejects. */
+  get closed(): Promise<Error | undefined> {
+    return this.#closed.promise;
+  }
+
+  /**
+   * Encodes `frame` with the send framer and writes it to the transport (batched while
+   * frames are being delivered).
+   *
+   * @param frame The frame.
+   * @throws {FramingError} When the send framer cannot encode it (nothing is sent).
+   * @throws {TransportError} When the transport is closing or not connected.
+   */
+  sendFrame(frame: T): void {
+    const transport = this.transport;
+    if (transport.isClosing()) {
+      throw new TransportError("Cannot send a frame on a closing transport");
+    }
+    this.#sendFramer.encode(frame, this.#out);
+    if (!this.#delivering) this.flush();
+  }
+
+  /**
+   * Writes the frames encoded so far to the transport now. Needed only before writing to the
+   * transport directly from inside `frameReceived`.
+   */
+  flush(): void {
+    if (this.#out.length > 0) this.transport.write(this.#out.take());
+  }
+
+  /** Whether frames are being delivered (not paused by {@linkcode FramedProtocol.pauseReading}). */
+  isReading(): boolean {
+    return !this.#paused && !this.#lost;
+  }
+
+  /**
+   * Stops delivering frames, including those already buffered, and pauses the transport's
+   * reads, until {@linkcode FramedProtocol.resumeReading}. Takes effect after the current
+   * `frameReceived` returns.
+   */
+  pauseReading(): void {
+    this.#paused = true;
+    this.#transport?.pauseReading();
+  }
+
+  /** Resumes delivering frames (buffered ones first, from a microtask) and reading. */
+  resumeReading(): void {
+    if (!this.#paused) return;
+    this.#paused = false;
+    if (this.#transport && (this.receiveBuffer.length > 0 || this.#eofPending)) {
+      this.#scheduleDelivery();
+    }
+    this.#transport?.resumeReading();
+  }
+
+  /** Flushes the frames sent so far and half-closes the connection (sends EOF). */
+  writeEof(): void {
+    if (this.transport.isClosing()) return;
+    this.flush();
+    this.transport.writeEof();
+  }
+
+  /** Flushes the frames sent so far and closes the connection. */
+  close(): void {
+    if (this.transport.isClosing()) return;
+    this.flush();
+    this.transport.close();
+  }
+
+  // ---- BufferedProtocol ----------------------------------------------------------------------
+
+  /**
+   * Part of the transport contract: stores the transport and calls the handler.
+   *
+   * @param transport The transport driving this protocol.
+   */
+  connectionMade(transport: Transport): void {
+    this.#transport = transport;
+    this.#handler.connectionMade?.(this);
+  }
+
+  /**
+   * Part of the transport contract: the receive buffer's free tail.
+   *
+   * @param sizeHint The read size the transport would like.
+   */
+  getBuffer(sizeHint: number): Uint8Array {
+    return this.receiveBuffer.getWriteBuffer(sizeHint);
+  }
+
+  /**
+   * Part of the transport contract: `nbytes` arrived; decode and deliver the frames.
+   *
+   * @param nbytes The count read into the last buffer.
+   */
+  bufferUpdated(nbytes: number): void {
+    this.receiveBuffer.commit(nbytes);
+    this.#deliver();
+  }
+
+  /** Part of the transport contract: end of stream; deliver the rest, then tell the handler. */
+  eofReceived(): boolean {
+    this.#eofPending = true;
+    if (!this.#paused) this.#deliver();
+    // While paused, the rest is delivered (and the transport closed) after resumeReading().
+    return this.#eofDone ? this.#eofKeepOpen : true;
+  }
+
+  /** Part of the transport contract: passed on to the handler. */
+  pauseWriting(): void {
+    this.#handler.pauseWriting?.(this);
+  }
+
+  /** Part of the transport contract: passed on to the handler. */
+  resumeWriting(): void {
+    this.#handler.resumeWriting?.(this);
+  }
+
+  /**
+   * Part of the transport contract: passed on to the handler, with the error that ended the
+   * connection.
+   *
+   * @param error The transport's error, if any.
+   */
+  connectionLost(error: Error | undefined): void {
+    this.#lost = true;
+    const reason = error ?? this.#error;
+    try {
+      this.#handler.connectionLost?.(reason, this);
+    } finally {
+      this.#closed.resolve(reason);
+    }
+  }
+
+  // ---- Delivery ------------------------------------------------------------------------------
+
+  #scheduleDelivery(): void {
+    if (this.#deliveryScheduled) return;
+    this.#deliveryScheduled = true;
+    queueMicrotask(() => {
+      this.#deliveryScheduled = false;
+      if (this.#lost || this.#delivering) return;
+      try {
+        this.#deliver();
+        if (this.#eofDone && !this.#eofKeepOpen) this.#transport?.close();
+      } catch (error) {
+        // Outside a transport callback: abort with the error, so connectionLost gets it.
+        this.#error = error instanceof Error ? error : new Error(String(error));
+        this.#transport?.abort(this.#error);
+      }
+    });
+  }
+
+  /** Decodes and delivers buffered frames until more bytes are needed or reading pauses. */
+  #deliver(): void {
+    if (this.#delivering) return;
+    const buffer = this.receiveBuffer;
+    const transport = this.#transport!;
+    this.#delivering = true;
+    try {
+      while (!this.#paused && !this.#lost && !transport.isClosing()) {
+        const before = buffer.position;
+        const frame = this.#receiveFramer.decode(buffer);
+        if (frame !== undefined) this.#handler.frameReceived(frame, this);
+        else if (buffer.position === before) break;
+      }
+      if (this.#eofPending && !this.#eofDone && !this.#paused && !this.#lost) this.#finishEof();
+    } finally {
+      this.#delivering = false;
+    }
+    if (!transport.isClosing()) this.flush();
+  }
+
+  /**
+   * At end of stream: the framer's last frames, the truncation check, then the handler. Stops
+   * early (to be called again) when the handler pauses reading.
+   */
+  #finishEof(): void {
+    const buffer = this.receiveBuffer;
+    while (!this.#lost) {
+      if (this.#paused) return;
+      const decoder = this.#receiveFramer;
+      const before = buffer.position;
+      const frame = decoder.decodeEof ? decoder.decodeEof(buffer) : decoder.decode(buffer);
+      if (frame !== undefined) this.#handler.frameReceived(frame, this);
+      else if (buffer.position === before) break;
+    }
+    this.#eofDone = true;
+    if (buffer.length > 0) throw new TruncatedFrameError(buffer.length);
+    this.#eofKeepOpen = this.#handler.eofReceived?.(this) === true;
+  }
+}

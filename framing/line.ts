@@ -1,0 +1,166 @@
+import { CorruptFrameError, FrameTooLongError } from "./errors.ts";
+import type { Framer } from "./framer.ts";
+import type { ReceiveBuffer } from "./receive_buffer.ts";
+import type { SendBuffer } from "./send_buffer.ts";
+import { checkLimit } from "./_bytes.ts";
+
+const LF = 0x0a;
+const CR = 0x0d;
+const CRLF = new Uint8Array([CR, LF]);
+const LF_ONLY = new Uint8Array([LF]);
+
+/** Options of a {@linkcode LineFramer}. */
+export interface LineFramerOptions {
+  /**
+   * The longest line accepted or sent, in bytes, not counting the line ending.
+   *
+   * @default {65536}
+   */
+  maxLength?: number;
+  /**
+   * Whether decoded lines lose their line ending (`\n` or `\r\n`). A `\r` not followed by
+   * `\n` is always part of the line.
+   *
+   * @default {true}
+   */
+  stripDelimiter?: boolean;
+  /**
+   * The line ending {@linkcode LineFramer.encode} appends.
+   *
+   * @default {"\r\n"}
+   */
+  lineEnding?: "\r\n" | "\n";
+  /**
+   * What to do with a line over `maxLength`: `false` throws {@linkcode FrameTooLongError};
+   * `true` drops it up to the next `\n` and goes on with the next line (resynchronises).
+   *
+   * @default {false}
+   */
+  discardTooLong?: boolean;
+}
+
+/**
+ * Lines ended by `\n` or `\r\n` (Tendril's `LineFramer`, Netty's `LineBasedFrameDecoder`).
+ *
+ * ```
+ *  BEFORE DECODE (16 bytes)              AFTER DECODE
+ *  +------------------+--------+        +---------+ +--------+
+ *  | HELO x\r\nQUIT\n | NOOP.. |  --->  | HELO x  | | QUIT   |   "NOOP.." stays buffered
+ *  +------------------+--------+        +---------+ +--------+
+ * ```
+ *
+ * Decoding returns a line as soon as its `\n` is buffered, or `undefined` (need more bytes).
+ * A line longer than `maxLength` throws {@linkcode FrameTooLongError} as soon as that many
+ * bytes are buffered without a line feed, so a peer cannot make the buffer grow beyond
+ * `maxLength` plus one read; with `discardTooLong` it is dropped instead. At end of stream an
+ * unterminated last line is a truncated frame. Lines are views into the receive buffer.
+ *
+ * Encoding appends the line ending and throws {@linkcode CorruptFrameError} for a frame that
+ * contains `\n`, {@linkcode FrameTooLongError} for one over `maxLength`.
+ *
+ * @example Decode and encode lines
+ * ```ts
+ * import { decodeFrames, encodeFrame, LineFramer } from "@plexus/net/framing";
+ * import { assertEquals } from "@std/assert";
+ *
+ * const text = (b: Uint8Array) => new TextDecoder().decode(b);
+ * const lines = decodeFrames(new LineFramer(), new TextEncoder().encode("one\r\ntwo\nthree\r\n"));
+ * assertEquals(lines.map(text), ["one", "two", "three"]);
+ * assertEquals(text(encodeFrame(new LineFramer(), new TextEncoder().encode("four"))), "four\r\n");
+ * ```
+ */
+export class LineFramer implements Framer<Uint8Array> {
+  readonly #maxLength: number;
+  readonly #strip: boolean;
+  readonly #ending: Uint8Array;
+  readonly #discardTooLong: boolean;
+  #discarding = false;
+  #scanBuffer: ReceiveBuffer | undefined;
+  #scanned = 0;
+
+  /**
+   * Creates a line framer.
+   *
+   * @param options Limit, delimiter stripping, line ending, oversize policy.
+   */
+  constructor(options: LineFramerOptions = {}) {
+    this.#maxLength = checkLimit("maxLength", options.maxLength ?? 64 * 1024);
+    this.#strip = options.stripDelimiter ?? true;
+    this.#ending = (options.lineEnding ?? "\r\n") === "\n" ? LF_ONLY : CRLF;
+    this.#discardTooLong = options.discardTooLong ?? false;
+  }
+
+  /**
+   * Decodes the next line.
+   *
+   * @param buffer The receive buffer.
+   * @returns The line, or `undefined` when more bytes are needed (or a long line was dropped).
+   * @throws {FrameTooLongError} When a line exceeds `maxLength` and `discardTooLong` is off.
+   */
+  decode(buffer: ReceiveBuffer): Uint8Array | undefined {
+    const length = buffer.length;
+    // Resume the scan for "\n" where the last call stopped, if it was on this same data.
+    const from = this.#scanBuffer === buffer && this.#scanned > buffer.position
+      ? this.#scanned - buffer.position
+      : 0;
+    const lf = buffer.indexOf(LF, from);
+    if (lf < 0) {
+      // Even a trailing "\r" would leave more than maxLength bytes of line.
+      if (!this.#discarding && length > this.#maxLength + 1) this.#tooLong(length);
+      if (this.#discarding) {
+        buffer.skip(length);
+      } else {
+        this.#scanBuffer = buffer;
+        this.#scanned = buffer.position + length;
+      }
+      return undefined;
+    }
+    this.#scanBuffer = undefined;
+    const end = lf > 0 && buffer.bytes[buffer.start + lf - 1] === CR ? lf - 1 : lf;
+    if (this.#discarding || end > this.#maxLength) {
+      if (!this.#discarding) this.#tooLong(end);
+      this.#discarding = false;
+      buffer.skip(lf + 1);
+      return undefined;
+    }
+    if (!this.#strip) return buffer.take(lf + 1);
+    const line = buffer.take(end);
+    buffer.skip(lf + 1 - end);
+    return line;
+  }
+
+  /**
+   * Writes `frame` and the line ending.
+   *
+   * @param frame The line, without a line ending.
+   * @param out Where the bytes go.
+   * @throws {CorruptFrameError} When `frame` contains `\n`.
+   * @throws {FrameTooLongError} When `frame` is longer than `maxLength`.
+   */
+  encode(frame: Uint8Array, out: SendBuffer): void {
+    if (frame.byteLength > this.#maxLength) {
+      throw new FrameTooLongError(
+        "Cannot encode line",
+        frame.byteLength,
+        this.#maxLength,
+        "maxLength",
+      );
+    }
+    const lf = frame.indexOf(LF);
+    if (lf >= 0) {
+      throw new CorruptFrameError(
+        `Cannot encode line: the frame contains a line feed at offset ${lf}`,
+      );
+    }
+    out.write(frame);
+    out.write(this.#ending);
+  }
+
+  #tooLong(length: number): void {
+    if (!this.#discardTooLong) {
+      throw new FrameTooLongError("Cannot decode line", length, this.#maxLength, "maxLength");
+    }
+    this.#discarding = true;
+    this.#scanBuffer = undefined;
+  }
+}

@@ -1,0 +1,305 @@
+/**
+ * The smallest free space a read gets: 4 KiB. Reads are usually larger: the transport's size
+ * hint starts at 8 KiB and grows to 256 KiB under bulk traffic.
+ */
+export const MIN_READ_SIZE = 4 * 1024;
+
+/** The size of the slab small decoded frames are carved from (see `allocate()`). */
+const SLAB_SIZE = 64 * 1024;
+
+/** Options of a {@linkcode ReceiveBuffer}. */
+export interface ReceiveBufferOptions {
+  /**
+   * The smallest free space {@linkcode ReceiveBuffer.getWriteBuffer} hands out for a read.
+   *
+   * @default {4096}
+   */
+  minReadSize?: number;
+  /**
+   * The capacity of the first storage block; with 0 it is sized by the first read.
+   *
+   * @default {0}
+   */
+  initialCapacity?: number;
+}
+
+/**
+ * The bytes received on a connection and not yet decoded: the buffer a framer decodes from.
+ * It belongs to the connection, not to the framer, so replacing the framer loses nothing.
+ *
+ * ```
+ *  storage: [ consumed ........ | unconsumed ........ | free ........... ]
+ *           0                 start                  end          capacity
+ * ```
+ *
+ * - Framers read `bytes[start + i]` for `i < length` and move `start` forward with
+ *   {@linkcode ReceiveBuffer.take} (the frame is a view, kept valid for ever) or
+ *   {@linkcode ReceiveBuffer.skip} (the bytes are dropped).
+ * - New bytes land in the free tail, either read there directly
+ *   ({@linkcode ReceiveBuffer.getWriteBuffer} + {@linkcode ReceiveBuffer.commit}) or copied
+ *   with {@linkcode ReceiveBuffer.append}.
+ * - A region handed out by `take()` is never written again: when the tail runs short, the
+ *   unconsumed bytes move to a fresh storage block and the old one stays with the views. While
+ *   no view is out, the storage is reused in place instead. So frames stay valid after the call
+ *   that received them returns, without a copy per frame, at the cost of one allocation per
+ *   buffer refill.
+ * - Views from {@linkcode ReceiveBuffer.peek} are temporary: valid until the next write.
+ *
+ * The buffer grows only to hold unconsumed bytes plus one read; framers bound the unconsumed
+ * bytes by refusing frames over their limit, so a peer cannot make it grow without bound. It
+ * starts empty and sizes reads by the transport's hint, so an idle connection costs little.
+ *
+ * Frames are views of this connection's memory: don't transfer or detach `frame.buffer`
+ * (for example by enqueueing a frame in a byte `ReadableStream`); copy it first.
+ *
+ * @example Decode from a buffer by hand
+ * ```ts
+ * import { ReceiveBuffer } from "@plexus/net/framing";
+ * import { assertEquals } from "@std/assert";
+ *
+ * const buffer = new ReceiveBuffer();
+ * buffer.append(new TextEncoder().encode("ab|cd"));
+ * const bar = buffer.indexOf(0x7c);
+ * const frame = buffer.take(bar);
+ * buffer.skip(1);
+ * assertEquals(new TextDecoder().decode(frame), "ab");
+ * assertEquals(buffer.length, 2);
+ * assertEquals(buffer.position, 3);
+ * ```
+ */
+export class ReceiveBuffer {
+  #bytes: Uint8Array;
+  #start = 0;
+  #end = 0;
+  #position = 0;
+  #pinned = false;
+  #reserve = 0;
+  readonly #minRead: number;
+  #slab: ArrayBuffer | undefined;
+  #slabOffset = 0;
+
+  /**
+   * Creates an empty buffer.
+   *
+   * @param options The smallest read size and the first capacity.
+   */
+  constructor(options: ReceiveBufferOptions = {}) {
+    this.#minRead = options.minReadSize ?? MIN_READ_SIZE;
+    const capacity = options.initialCapacity ?? 0;
+    if (!(this.#minRead >= 1) || !(capacity >= 0)) {
+      throw new RangeError(
+        `Cannot create receive buffer: need minReadSize >= 1 and initialCapacity >= 0, got ${this.#minRead} and ${capacity}`,
+      );
+    }
+    this.#bytes = new Uint8Array(capacity);
+  }
+
+  /** The storage block; the unconsumed bytes are `bytes[start]` to `bytes[end - 1]`. */
+  get bytes(): Uint8Array {
+    return this.#bytes;
+  }
+
+  /** The index in {@linkcode ReceiveBuffer.bytes} of the first unconsumed byte. */
+  get start(): number {
+    return this.#start;
+  }
+
+  /** The index in {@linkcode ReceiveBuffer.bytes} just past the last unconsumed byte. */
+  get end(): number {
+    return this.#end;
+  }
+
+  /** The number of unconsumed bytes. */
+  get length(): number {
+    return this.#end - this.#start;
+  }
+
+  /** The stream offset of the first unconsumed byte: how many bytes were consumed so far. */
+  get position(): number {
+    return this.#position;
+  }
+
+  /** The size of the current storage block. */
+  get capacity(): number {
+    return this.#bytes.byteLength;
+  }
+
+  /**
+   * Returns the unconsumed byte at `index` (0 is the first).
+   *
+   * @param index An offset below {@linkcode ReceiveBuffer.length}.
+   * @returns The byte, or `undefined` past the end.
+   */
+  at(index: number): number | undefined {
+    return index < this.#end - this.#start ? this.#bytes[this.#start + index] : undefined;
+  }
+
+  /**
+   * Finds a byte among the unconsumed bytes.
+   *
+   * @param byte The value to look for.
+   * @param from The offset to start at.
+   * @returns Its offset from the first unconsumed byte, or -1.
+   */
+  indexOf(byte: number, from = 0): number {
+    const start = this.#start;
+    const i = this.#bytes.subarray(0, this.#end).indexOf(byte, start + from);
+    return i < 0 ? -1 : i - start;
+  }
+
+  /**
+   * Returns a temporary view of unconsumed bytes, valid until the buffer is next written to.
+   *
+   * @param length How many bytes; all of them by default.
+   * @param offset Where to start, from the first unconsumed byte.
+   */
+  peek(length: number = this.length, offset = 0): Uint8Array {
+    const from = this.#start + offset;
+    return this.#bytes.subarray(from, Math.min(from + length, this.#end));
+  }
+
+  /**
+   * Consumes the next `length` bytes and returns them as a view that stays valid for ever
+   * (the region is never written again).
+   *
+   * @param length How many bytes; at most {@linkcode ReceiveBuffer.length}.
+   * @throws {RangeError} When fewer bytes are buffered.
+   */
+  take(length: number): Uint8Array {
+    const start = this.#start;
+    if (!(length >= 0 && length <= this.#end - start)) this.#outOfRange("take", length);
+    this.#start = start + length;
+    this.#position += length;
+    this.#pinned = true;
+    // Cheaper than subarray(); the storage always starts at offset 0 of its ArrayBuffer.
+    return new Uint8Array(this.#bytes.buffer, start, length);
+  }
+
+  /**
+   * Consumes the next `length` bytes and returns a copy of them.
+   *
+   * @param length How many bytes; at most {@linkcode ReceiveBuffer.length}.
+   * @throws {RangeError} When fewer bytes are buffered.
+   */
+  takeCopy(length: number): Uint8Array {
+    const start = this.#start;
+    if (!(length >= 0 && length <= this.#end - start)) this.#outOfRange("take", length);
+    this.#start = start + length;
+    this.#position += length;
+    const copy = this.allocate(length);
+    copy.set(this.#bytes.subarray(start, start + length));
+    return copy;
+  }
+
+  /**
+   * Returns a zero-filled array of `length` bytes for a decoded frame (COBS, unstuffed data)
+   * that no one else writes to. Small arrays are carved from a slab that belongs to this
+   * buffer, so they cost a view rather than an allocation, and never share memory with
+   * another connection.
+   *
+   * @param length The byte count.
+   */
+  allocate(length: number): Uint8Array {
+    if (length >= SLAB_SIZE / 4) return new Uint8Array(length);
+    let slab = this.#slab;
+    if (slab === undefined || slab.detached || this.#slabOffset + length > SLAB_SIZE) {
+      slab = this.#slab = new ArrayBuffer(SLAB_SIZE);
+      this.#slabOffset = 0;
+    }
+    const view = new Uint8Array(slab, this.#slabOffset, length);
+    this.#slabOffset += (length + 7) & ~7;
+    return view;
+  }
+
+  /**
+   * Drops the next `length` bytes.
+   *
+   * @param length How many bytes; at most {@linkcode ReceiveBuffer.length}.
+   * @throws {RangeError} When fewer bytes are buffered.
+   */
+  skip(length: number): void {
+    if (!(length >= 0 && length <= this.#end - this.#start)) this.#outOfRange("skip", length);
+    this.#start += length;
+    this.#position += length;
+  }
+
+  /**
+   * Hints that a frame of `length` unconsumed bytes is coming, so the next time the storage
+   * moves it is sized for the whole frame at once. Decoders call it after checking `length`
+   * against their limit.
+   *
+   * @param length The unconsumed bytes the current frame needs in all.
+   */
+  reserve(length: number): void {
+    this.#reserve = length;
+  }
+
+  /**
+   * Returns the free tail for a read straight into the buffer, at least `minReadSize` bytes
+   * (moving or growing the storage as needed). Call {@linkcode ReceiveBuffer.commit} with the
+   * count read before any other call.
+   *
+   * @param sizeHint The read size wanted (at least `minReadSize`); the tail may be larger.
+   */
+  getWriteBuffer(sizeHint: number = this.#minRead): Uint8Array {
+    const want = Math.max(sizeHint, this.#minRead);
+    if (this.#bytes.byteLength - this.#end < want || (this.#bytes.buffer as ArrayBuffer).detached) {
+      this.#makeRoom(want, want);
+    }
+    return this.#bytes.subarray(this.#end);
+  }
+
+  /**
+   * Marks `n` bytes at the start of the last {@linkcode ReceiveBuffer.getWriteBuffer} tail as
+   * received.
+   *
+   * @param n The count read.
+   * @throws {RangeError} When `n` exceeds the free tail.
+   */
+  commit(n: number): void {
+    if (!(n >= 0 && n <= this.#bytes.byteLength - this.#end)) this.#outOfRange("commit", n);
+    this.#end += n;
+  }
+
+  /**
+   * Copies `chunk` after the unconsumed bytes.
+   *
+   * @param chunk The received bytes.
+   */
+  append(chunk: Uint8Array): void {
+    const n = chunk.byteLength;
+    if (this.#bytes.byteLength - this.#end < n) this.#makeRoom(n, n);
+    this.#bytes.set(chunk, this.#end);
+    this.#end += n;
+  }
+
+  /** Makes at least `need` free bytes after the unconsumed ones (aiming for `want`). */
+  #makeRoom(need: number, want: number): void {
+    const start = this.#start;
+    const unconsumed = this.#end - start;
+    const old = this.#bytes;
+    const reserve = Math.max(this.#reserve, unconsumed);
+    this.#reserve = 0;
+    if (!this.#pinned && old.byteLength - unconsumed >= need && old.byteLength >= reserve) {
+      // No view into the storage is out: slide the unconsumed bytes to the front.
+      if (unconsumed > 0) old.copyWithin(0, start, this.#end);
+    } else {
+      const capacity = Math.max(reserve + need, unconsumed + Math.max(need, want));
+      this.#bytes = new Uint8Array(capacity);
+      if (unconsumed > 0) this.#bytes.set(old.subarray(start, this.#end));
+      this.#pinned = false;
+    }
+    this.#start = 0;
+    this.#end = unconsumed;
+  }
+
+  #outOfRange(operation: string, n: number): never {
+    throw new RangeError(
+      `Cannot ${operation} ${n} bytes: ${
+        operation === "commit"
+          ? `only ${this.#bytes.byteLength - this.#end} bytes are free`
+          : `only ${this.#end - this.#start} bytes are buffered`
+      }`,
+    );
+  }
+}

@@ -1,0 +1,233 @@
+import { FrameTooLongError } from "./errors.ts";
+import type { Framer } from "./framer.ts";
+import { DEFAULT_MAX_FRAME_LENGTH } from "./length_prefixed.ts";
+import type { ReceiveBuffer } from "./receive_buffer.ts";
+import type { SendBuffer } from "./send_buffer.ts";
+import { checkLimit, indexOfSequence } from "./_bytes.ts";
+
+/** Options of a {@linkcode StuffingFramer}; the defaults are Tendril's. */
+export interface StuffingFramerOptions {
+  /**
+   * The bytes that start every marker.
+   *
+   * @default {new Uint8Array([0xff, 0xff, 0xff, 0xff])}
+   */
+  prefix?: Uint8Array;
+  /**
+   * The byte after `prefix` that begins a frame.
+   *
+   * @default {0xff}
+   */
+  begin?: number;
+  /**
+   * The byte after `prefix` that ends a frame.
+   *
+   * @default {0xfe}
+   */
+  end?: number;
+  /**
+   * The byte stuffed after every `prefix` inside a frame, dropped on decoding.
+   *
+   * @default {0x00}
+   */
+  nop?: number;
+  /**
+   * The longest frame accepted or sent, in bytes (before stuffing).
+   *
+   * @default {8388608}
+   */
+  maxFrameLength?: number;
+}
+
+/**
+ * Byte stuffing with begin and end markers (Tendril's `StuffingFramer`). Each frame goes out
+ * as `prefix begin <frame> prefix end`, and every `prefix` inside the frame is followed by a
+ * `nop` byte, so the markers cannot occur in it. A receiver that lost track finds the next
+ * frame at the next begin marker.
+ *
+ * ```
+ *  defaults: prefix ff ff ff ff, begin ff, end fe, nop 00
+ *  FRAME (5 bytes)        ON THE WIRE (16 bytes)
+ *  +----------------+     +----------------+-------------------+----------------+
+ *  | ff ff ff ff 41 | <-> | ff ff ff ff ff | ff ff ff ff 00 41 | ff ff ff ff fe |
+ *  +----------------+     +----------------+-------------------+----------------+
+ *                          begin marker      stuffed frame       end marker
+ * ```
+ *
+ * Decoding drops bytes before a begin marker, then returns `undefined` until the end marker
+ * is buffered; a frame whose stuffed form grows past what `maxFrameLength` allows throws
+ * {@linkcode FrameTooLongError}. Frames are views into the receive buffer unless they held
+ * stuffing. At end of stream, a started frame is truncated.
+ *
+ * @example Round trip with stuffing
+ * ```ts
+ * import { decodeFrames, encodeFrame, StuffingFramer } from "@plexus/net/framing";
+ * import { assertEquals } from "@std/assert";
+ *
+ * const frame = new Uint8Array([0xff, 0xff, 0xff, 0xff, 0x41]);
+ * const wire = encodeFrame(new StuffingFramer(), frame);
+ * assertEquals(wire.length, 16);
+ * assertEquals(decodeFrames(new StuffingFramer(), wire), [frame]);
+ * ```
+ */
+export class StuffingFramer implements Framer<Uint8Array> {
+  readonly #prefix: Uint8Array;
+  readonly #beginMarker: Uint8Array;
+  readonly #endMarker: Uint8Array;
+  readonly #stuffed: Uint8Array;
+  readonly #max: number;
+  readonly #maxStuffed: number;
+  #inFrame = false;
+  #scanBuffer: ReceiveBuffer | undefined;
+  #scanned = 0;
+
+  /**
+   * Creates a stuffing framer.
+   *
+   * @param options The markers and the limit.
+   * @throws {RangeError} When `prefix` is empty or `begin`, `end` and `nop` are not three
+   * distinct bytes.
+   */
+  constructor(options: StuffingFramerOptions = {}) {
+    const prefix = options.prefix ?? new Uint8Array([0xff, 0xff, 0xff, 0xff]);
+    const begin = options.begin ?? 0xff;
+    const end = options.end ?? 0xfe;
+    const nop = options.nop ?? 0x00;
+    const isByte = (b: number) => Number.isInteger(b) && b >= 0 && b <= 255;
+    if (
+      prefix.byteLength === 0 || ![begin, end, nop].every(isByte) ||
+      new Set([begin, end, nop]).size !== 3
+    ) {
+      throw new RangeError(
+        `Cannot create stuffing framer: need a non-empty prefix and distinct begin, end and nop bytes, got ${begin}, ${end}, ${nop}`,
+      );
+    }
+    const withByte = (b: number) => {
+      const marker = new Uint8Array(prefix.byteLength + 1);
+      marker.set(prefix);
+      marker[prefix.byteLength] = b;
+      return marker;
+    };
+    this.#prefix = prefix;
+    this.#beginMarker = withByte(begin);
+    this.#endMarker = withByte(end);
+    this.#stuffed = withByte(nop);
+    this.#max = checkLimit("maxFrameLength", options.maxFrameLength ?? DEFAULT_MAX_FRAME_LENGTH);
+    this.#maxStuffed = this.#max + Math.floor(this.#max / prefix.byteLength);
+  }
+
+  /**
+   * Decodes the next frame.
+   *
+   * @param buffer The receive buffer.
+   * @returns The frame, or `undefined` when more bytes are needed (bytes before a begin marker
+   * may have been dropped).
+   * @throws {FrameTooLongError} When a frame grows past `maxFrameLength`.
+   */
+  decode(buffer: ReceiveBuffer): Uint8Array | undefined {
+    if (!this.#inFrame) {
+      const begin = this.#find(buffer, this.#beginMarker);
+      if (begin < 0) {
+        // Garbage: keep only what could be the start of a begin marker.
+        const keep = this.#beginMarker.byteLength - 1;
+        if (buffer.length > keep) buffer.skip(buffer.length - keep);
+        return undefined;
+      }
+      buffer.skip(begin + this.#beginMarker.byteLength);
+      this.#inFrame = true;
+    }
+    const end = this.#find(buffer, this.#endMarker);
+    if (end < 0) {
+      const length = buffer.length - (this.#endMarker.byteLength - 1);
+      if (length > this.#maxStuffed) {
+        throw new FrameTooLongError(
+          "Cannot decode stuffed frame",
+          length,
+          this.#maxStuffed,
+          "the stuffed maximum",
+        );
+      }
+      return undefined;
+    }
+    this.#inFrame = false;
+    const frame = this.#unstuff(buffer, end);
+    buffer.skip(this.#endMarker.byteLength);
+    return frame;
+  }
+
+  /**
+   * Writes the begin marker, the stuffed frame and the end marker.
+   *
+   * @param frame The frame.
+   * @param out Where the bytes go.
+   * @throws {FrameTooLongError} When the frame exceeds `maxFrameLength`.
+   */
+  encode(frame: Uint8Array, out: SendBuffer): void {
+    if (frame.byteLength > this.#max) {
+      throw new FrameTooLongError("Cannot encode stuffed frame", frame.byteLength, this.#max);
+    }
+    const prefix = this.#prefix;
+    out.write(this.#beginMarker);
+    let from = 0;
+    for (;;) {
+      const i = indexOfSequence(frame, prefix, from, frame.byteLength);
+      if (i < 0) break;
+      out.write(frame.subarray(from, i));
+      out.write(this.#stuffed);
+      from = i + prefix.byteLength;
+    }
+    out.write(frame.subarray(from));
+    out.write(this.#endMarker);
+  }
+
+  /** Finds `marker`, resuming the scan of the last call on the same bytes. */
+  #find(buffer: ReceiveBuffer, marker: Uint8Array): number {
+    const resume = this.#scanBuffer === buffer ? this.#scanned - buffer.position : 0;
+    const from = Math.max(0, resume - marker.byteLength + 1);
+    const i = indexOfSequence(buffer.bytes, marker, buffer.start + from, buffer.end);
+    if (i < 0) {
+      this.#scanBuffer = buffer;
+      this.#scanned = buffer.position + buffer.length;
+      return -1;
+    }
+    this.#scanBuffer = undefined;
+    return i - buffer.start;
+  }
+
+  /** Takes `length` stuffed bytes and returns them unstuffed. */
+  #unstuff(buffer: ReceiveBuffer, length: number): Uint8Array {
+    const { bytes, start } = buffer;
+    const stuffed = this.#stuffed;
+    let i = indexOfSequence(bytes, stuffed, start, start + length);
+    if (i < 0) {
+      if (length > this.#max) {
+        throw new FrameTooLongError("Cannot decode stuffed frame", length, this.#max);
+      }
+      return buffer.take(length);
+    }
+    const pieces: Uint8Array[] = [];
+    let from = start;
+    let total = 0;
+    while (i >= 0) {
+      const piece = bytes.subarray(from, i + this.#prefix.byteLength);
+      pieces.push(piece);
+      total += piece.byteLength;
+      from = i + stuffed.byteLength;
+      i = indexOfSequence(bytes, stuffed, from, start + length);
+    }
+    const last = bytes.subarray(from, start + length);
+    total += last.byteLength;
+    if (total > this.#max) {
+      throw new FrameTooLongError("Cannot decode stuffed frame", total, this.#max);
+    }
+    pieces.push(last);
+    const frame = buffer.allocate(total);
+    let offset = 0;
+    for (const piece of pieces) {
+      frame.set(piece, offset);
+      offset += piece.byteLength;
+    }
+    buffer.skip(length);
+    return frame;
+  }
+}

@@ -1,0 +1,127 @@
+/** Drivers for framer tests: feed bytes in any split, with or without switches, and a PRNG. */
+
+import { assertEquals } from "@std/assert";
+import { type Decoder, ReceiveBuffer, TruncatedFrameError } from "@plexus/net/framing";
+
+/** UTF-8 bytes. */
+export function bytes(text: string): Uint8Array {
+  return new TextEncoder().encode(text);
+}
+
+/** Bytes from hex like "03 11 22" (spaces ignored). */
+export function hex(text: string): Uint8Array {
+  const digits = text.replace(/\s+/g, "");
+  return new Uint8Array(digits.match(/../g)?.map((h) => parseInt(h, 16)) ?? []);
+}
+
+/** UTF-8 text of bytes. */
+export function text(data: Uint8Array): string {
+  return new TextDecoder().decode(data);
+}
+
+/** Joins byte arrays. */
+export function concat(chunks: readonly Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(chunks.reduce((n, c) => n + c.byteLength, 0));
+  let at = 0;
+  for (const c of chunks) {
+    out.set(c, at);
+    at += c.byteLength;
+  }
+  return out;
+}
+
+/** The receive framer in force, replaceable from the frame callback (as in FramedProtocol). */
+export interface Switchable<T> {
+  decoder: Decoder<T>;
+}
+
+/**
+ * Feeds `chunks` one by one into a receive buffer, decoding after each as FramedProtocol does
+ * (going on while the decoder makes progress), then runs the end-of-stream rules. `onFrame` may
+ * replace `state.decoder`. Returns the frames, copied so later overwrites would show.
+ */
+export function decodeChunks<T>(
+  first: Decoder<T>,
+  chunks: Iterable<Uint8Array>,
+  onFrame?: (frame: T, state: Switchable<T>) => void,
+  buffer: ReceiveBuffer = new ReceiveBuffer({ initialCapacity: 64, minReadSize: 16 }),
+): T[] {
+  const state: Switchable<T> = { decoder: first };
+  const frames: T[] = [];
+  const drain = (eof: boolean) => {
+    for (;;) {
+      const decoder = state.decoder;
+      const before = buffer.position;
+      const frame = eof && decoder.decodeEof ? decoder.decodeEof(buffer) : decoder.decode(buffer);
+      if (frame !== undefined) {
+        frames.push(frame);
+        onFrame?.(frame, state);
+      } else if (buffer.position === before) return;
+    }
+  };
+  for (const chunk of chunks) {
+    // Read into the free tail as the transport does, in pieces when the tail is short.
+    for (let at = 0; at < chunk.byteLength;) {
+      const tail = buffer.getWriteBuffer(chunk.byteLength - at);
+      const n = Math.min(tail.byteLength, chunk.byteLength - at);
+      tail.set(chunk.subarray(at, at + n));
+      buffer.commit(n);
+      at += n;
+    }
+    drain(false);
+  }
+  drain(true);
+  if (buffer.length > 0) throw new TruncatedFrameError(buffer.length);
+  return frames;
+}
+
+/** Every way to cut `input`: all chunk sizes 1..N, then all two-way split points. */
+export function* splits(input: Uint8Array): Generator<Uint8Array[]> {
+  const n = input.byteLength;
+  for (let size = 1; size <= Math.max(1, n); size++) {
+    const chunks: Uint8Array[] = [];
+    for (let i = 0; i < n; i += size) chunks.push(input.slice(i, i + size));
+    yield chunks;
+  }
+  for (let cut = 1; cut < n; cut++) yield [input.slice(0, cut), input.slice(cut)];
+}
+
+/**
+ * Asserts that decoding `input` gives `expected` for every split (frames compared after all
+ * input was fed, so a frame overwritten by later reads would fail).
+ */
+export function assertEverySplit<T>(
+  makeDecoder: () => Decoder<T>,
+  input: Uint8Array,
+  expected: T[],
+  onFrame?: (frame: T, state: Switchable<T>) => void,
+  normalize: (frames: T[]) => unknown = (f) => f,
+): void {
+  for (const chunks of splits(input)) {
+    const frames = decodeChunks(makeDecoder(), chunks, onFrame);
+    assertEquals(
+      normalize(frames),
+      normalize(expected),
+      `split into ${chunks.map((c) => c.byteLength).join("+")}`,
+    );
+  }
+}
+
+/** A small seeded PRNG (mulberry32): the same seed gives the same sequence. */
+export function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** `n` random bytes from `random`. */
+export function randomBytes(random: () => number, n: number): Uint8Array {
+  const out = new Uint8Array(n);
+  for (let i = 0; i < n; i++) out[i] = Math.floor(random() * 256);
+  return out;
+}

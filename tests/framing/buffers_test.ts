@@ -1,0 +1,69 @@
+import {
+  assert,
+  assertEquals,
+  assertNotStrictEquals,
+  assertStrictEquals,
+  assertThrows,
+} from "@std/assert";
+import { ReceiveBuffer, SendBuffer } from "@plexus/net/framing";
+import { hex } from "./_helpers.ts";
+
+Deno.test("receive buffer never writes over a region handed out by take()", () => {
+  const buffer = new ReceiveBuffer({ initialCapacity: 8, minReadSize: 4 });
+  buffer.append(hex("01 02 03 04 05 06"));
+  const frame = buffer.take(4);
+  const storage = buffer.bytes;
+  // The tail is short: the unconsumed bytes move to fresh storage, the view keeps its bytes.
+  buffer.append(hex("07 08 09 0a"));
+  assertNotStrictEquals(buffer.bytes, storage);
+  assertEquals(frame, hex("01 02 03 04"));
+  assertEquals(buffer.peek(), hex("05 06 07 08 09 0a"));
+});
+
+Deno.test("receive buffer reuses its storage in place while no view is out", () => {
+  const buffer = new ReceiveBuffer({ initialCapacity: 8, minReadSize: 4 });
+  buffer.append(hex("01 02 03 04 05 06"));
+  buffer.skip(5);
+  const storage = buffer.bytes;
+  buffer.getWriteBuffer(4);
+  assertStrictEquals(buffer.bytes, storage, "slid to the front, no allocation");
+  assertEquals(buffer.peek(), hex("06"));
+  assertEquals(buffer.position, 5);
+  const copy = buffer.takeCopy(1);
+  buffer.append(hex("ff ff ff ff ff ff ff"));
+  assertEquals(copy, hex("06"), "a copy is never overwritten either");
+});
+
+Deno.test("receive buffer hands out at least minReadSize and grows only for what is unconsumed", () => {
+  const buffer = new ReceiveBuffer({ initialCapacity: 0, minReadSize: 1024 });
+  for (let i = 0; i < 100; i++) {
+    const tail = buffer.getWriteBuffer(4096);
+    assert(tail.byteLength >= 1024);
+    buffer.commit(1000);
+    buffer.take(990); // leaves 10 more unconsumed bytes each round
+    assert(buffer.capacity <= buffer.length + 4096 + 1024, `capacity ${buffer.capacity}`);
+  }
+  assertEquals(buffer.length, 1000);
+});
+
+Deno.test("receive buffer rejects taking, skipping or committing more than there is", () => {
+  const buffer = new ReceiveBuffer({ initialCapacity: 4 });
+  buffer.append(hex("01"));
+  assertThrows(() => buffer.take(2), RangeError, "Cannot take 2 bytes: only 1 bytes are buffered");
+  assertThrows(() => buffer.skip(2), RangeError);
+  assertThrows(() => buffer.commit(1000), RangeError, "are free");
+  assertEquals(buffer.indexOf(1), 0);
+  assertEquals(buffer.at(1), undefined);
+});
+
+Deno.test("send buffer hands out views that later writes never touch", () => {
+  const out = new SendBuffer({ blockSize: 16 });
+  out.write(hex("01 02 03"));
+  const first = out.take();
+  for (let i = 0; i < 10; i++) out.writeUint(0xaabbcc, 3, i % 2 === 0);
+  const second = out.take();
+  assertEquals(first, hex("01 02 03"));
+  assertEquals(second.length, 30);
+  assertEquals(second.subarray(0, 6), hex("cc bb aa aa bb cc"));
+  assertEquals(out.take().length, 0);
+});

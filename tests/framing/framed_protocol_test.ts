@@ -1,0 +1,249 @@
+import { assert, assertEquals, assertInstanceOf, assertLess } from "@std/assert";
+import {
+  ChunkFramer,
+  FramedProtocol,
+  type FrameHandler,
+  FrameTooLongError,
+  LengthPrefixedFramer,
+  LineFramer,
+  TruncatedFrameError,
+} from "@plexus/net/framing";
+import {
+  type ByteChannel,
+  createMemoryChannelPair,
+  createMemoryTransportPair,
+  StreamTransport,
+} from "@plexus/net/transport";
+import { CountingChannel } from "../_counting_channel.ts";
+import { tcpPair } from "../_net.ts";
+import { bytes, concat, splits, text } from "./_helpers.ts";
+
+/** A channel whose reads return the given chunks, one per read, then end of stream. */
+class ScriptedChannel implements ByteChannel {
+  readonly #chunks: Uint8Array[];
+  readonly written: Uint8Array[] = [];
+  constructor(chunks: Uint8Array[]) {
+    this.#chunks = chunks.map((c) => c.slice());
+  }
+  read(p: Uint8Array): Promise<number | null> {
+    const chunk = this.#chunks.shift();
+    if (!chunk) return Promise.resolve(null);
+    const n = Math.min(p.byteLength, chunk.byteLength);
+    p.set(chunk.subarray(0, n));
+    if (n < chunk.byteLength) this.#chunks.unshift(chunk.subarray(n));
+    return Promise.resolve(n);
+  }
+  write(p: Uint8Array): Promise<number> {
+    this.written.push(p.slice());
+    return Promise.resolve(p.byteLength);
+  }
+  closeWrite(): Promise<void> {
+    return Promise.resolve();
+  }
+  close(): void {}
+}
+
+/** Tendril's SMTP switch: lines, a 5-byte chunk after "DATA 5", lines again. */
+function smtpSwitch(frames: string[]): FrameHandler<Uint8Array> {
+  return {
+    frameReceived(frame, framed) {
+      frames.push(text(frame));
+      if (framed.receiveFramer instanceof ChunkFramer) framed.receiveFramer = new LineFramer();
+      else if (text(frame) === "DATA 5") framed.receiveFramer = new ChunkFramer(5);
+    },
+  };
+}
+
+Deno.test("framed protocol delivers HELO, DATA 5, the 5 bytes and QUIT for every split of the input", async () => {
+  const input = bytes("HELO\r\nDATA 5\r\n12345QUIT\r\n");
+  for (const chunks of splits(input)) {
+    const frames: string[] = [];
+    const framed = new FramedProtocol(new LineFramer(), smtpSwitch(frames));
+    const transport = new StreamTransport(new ScriptedChannel(chunks), framed);
+    assertEquals(await transport.closed, undefined);
+    assertEquals(
+      frames,
+      ["HELO", "DATA 5", "12345", "QUIT"],
+      chunks.map((c) => c.length).join("+"),
+    );
+  }
+});
+
+Deno.test("framed protocol frames stay valid after the receive buffer refills many times", async () => {
+  const payloads = Array.from(
+    { length: 20_000 },
+    (_, i) => bytes(`frame ${i} `.padEnd(100, String(i % 10))),
+  );
+  const kept: Uint8Array[] = [];
+  const server = new FramedProtocol(new LengthPrefixedFramer(), {
+    frameReceived: (frame) => void kept.push(frame),
+  });
+  const client = new FramedProtocol(new LengthPrefixedFramer(), {
+    connectionMade(framed) {
+      for (const p of payloads) framed.sendFrame(p);
+      framed.writeEof();
+    },
+    frameReceived() {},
+  });
+  createMemoryTransportPair(server, client);
+  assertEquals(await server.closed, undefined);
+  await client.closed;
+  assertEquals(kept.length, payloads.length);
+  for (let i = 0; i < payloads.length; i++) assertEquals(kept[i], payloads[i], `frame ${i}`);
+});
+
+Deno.test("framed protocol pauses delivery of frames already buffered until resumeReading", async () => {
+  const frames: string[] = [];
+  const firstFrame = Promise.withResolvers<void>();
+  const server = new FramedProtocol(new LineFramer(), {
+    frameReceived(frame, framed) {
+      frames.push(text(frame));
+      if (frames.length === 1) {
+        framed.pauseReading();
+        firstFrame.resolve();
+      }
+    },
+  });
+  const channel = new ScriptedChannel([bytes("a\nb\nc\n")]);
+  const transport = new StreamTransport(channel, server);
+  await firstFrame.promise;
+  await Promise.resolve();
+  assertEquals(frames, ["a"], "b and c were buffered but not delivered");
+  assert(!server.isReading() && !transport.isReading());
+  server.resumeReading();
+  assertEquals(await transport.closed, undefined);
+  assertEquals(frames, ["a", "b", "c"]);
+});
+
+Deno.test("framed protocol passes pauseWriting and resumeWriting to the handler", async () => {
+  const events: string[] = [];
+  const [a, b] = createMemoryChannelPair({ capacity: 1024 });
+  const receiver = new FramedProtocol(new LengthPrefixedFramer(), { frameReceived() {} });
+  const sender = new FramedProtocol(new LengthPrefixedFramer(), {
+    connectionMade(framed) {
+      framed.sendFrame(new Uint8Array(100_000));
+      events.push(`sent, buffered ${framed.transport.getWriteBufferSize()}`);
+    },
+    frameReceived() {},
+    pauseWriting: () => void events.push("pause"),
+    resumeWriting(framed) {
+      events.push("resume");
+      framed.close();
+    },
+  });
+  const receiving = new StreamTransport(b, receiver);
+  new StreamTransport(a, sender, { writeBufferLimits: { high: 1000 } });
+  await sender.closed;
+  await receiving.closed;
+  assertEquals(events, ["pause", "sent, buffered 100004", "resume"]);
+});
+
+Deno.test("framed protocol aborts on a framing error and reports it once", async () => {
+  const errors: (Error | undefined)[] = [];
+  const server = new FramedProtocol(new LineFramer({ maxLength: 4 }), {
+    frameReceived() {},
+    connectionLost: (error) => void errors.push(error),
+  });
+  const [, client] = createMemoryTransportPair(server, { dataReceived() {} });
+  client.write(bytes("ok\nmuch too long\n"));
+  const error = await server.closed as FrameTooLongError;
+  assertInstanceOf(error, FrameTooLongError);
+  assertEquals(error.message, "Cannot decode line: length 13 exceeds maxLength 4");
+  assertEquals(errors, [error]);
+  await client.closed;
+});
+
+Deno.test("framed protocol reports a frame cut by end of stream as truncated", async () => {
+  const server = new FramedProtocol(new LengthPrefixedFramer(), { frameReceived() {} });
+  const [, client] = createMemoryTransportPair(server, { dataReceived() {} });
+  client.write(new Uint8Array([0, 0, 0, 9, 1, 2]));
+  client.writeEof();
+  const error = await server.closed as TruncatedFrameError;
+  assertInstanceOf(error, TruncatedFrameError);
+  assertEquals(error.leftover, 6);
+  await client.closed;
+});
+
+Deno.test("framed protocol over TCP reports a peer that closes mid-frame", async () => {
+  const [clientConn, serverConn] = await tcpPair();
+  const frames: Uint8Array[] = [];
+  const server = new FramedProtocol(new LengthPrefixedFramer(), {
+    frameReceived: (f) => void frames.push(f),
+  });
+  new StreamTransport(serverConn, server);
+  await clientConn.write(new Uint8Array([0, 0, 0, 2, 7, 7, 0, 0, 0, 16, 1]));
+  clientConn.close();
+  assertInstanceOf(await server.closed, TruncatedFrameError);
+  assertEquals(frames, [new Uint8Array([7, 7])]);
+});
+
+Deno.test("framed protocol batches the frames sent while delivering into one write", async () => {
+  const [a, b] = createMemoryChannelPair({ capacity: 1 << 20 });
+  const counting = new CountingChannel(a);
+  const echo = new FramedProtocol(new LineFramer(), {
+    frameReceived: (line, framed) => framed.sendFrame(line),
+  });
+  const echoTransport = new StreamTransport(counting, echo);
+  const lines: string[] = [];
+  const client = new FramedProtocol(new LineFramer(), {
+    connectionMade(framed) {
+      framed.transport.write(bytes(Array.from({ length: 1000 }, (_, i) => `line ${i}\n`).join("")));
+    },
+    frameReceived(line, framed) {
+      lines.push(text(line));
+      if (lines.length === 1000) framed.close();
+    },
+  });
+  new StreamTransport(b, client);
+  await client.closed;
+  await echoTransport.closed;
+  assertEquals(lines.at(-1), "line 999");
+  assertLess(counting.writes, 5, "one write per batch of received frames, not per frame");
+});
+
+Deno.test("framed protocol hands buffered bytes to a framer set outside a callback", async () => {
+  const frames: string[] = [];
+  const done = Promise.withResolvers<void>();
+  const server = new FramedProtocol(new ChunkFramer(3), {
+    frameReceived(frame) {
+      frames.push(text(frame));
+      if (frames.length === 1) done.resolve();
+    },
+  });
+  const [, client] = createMemoryTransportPair(server, { dataReceived() {} });
+  client.write(bytes("abcline\n"));
+  await done.promise;
+  assertEquals(frames, ["abc"]);
+  server.receiveFramer = new LineFramer(); // "line\n" is already buffered
+  client.writeEof();
+  assertEquals(await server.closed, undefined);
+  assertEquals(frames, ["abc", "line"]);
+});
+
+Deno.test("framed protocol aborts with the handler's error when frameReceived throws", async () => {
+  const boom = new Error("boom");
+  const server = new FramedProtocol(new LineFramer(), {
+    frameReceived() {
+      throw boom;
+    },
+  });
+  const [, client] = createMemoryTransportPair(server, { dataReceived() {} });
+  client.write(bytes("x\n"));
+  assertEquals(await server.closed, boom);
+  await client.closed;
+});
+
+Deno.test("framed protocol sends with separate receive and send framers", async () => {
+  const got: Uint8Array[] = [];
+  const server = new FramedProtocol(new LineFramer(), {
+    frameReceived: (line, framed) => {
+      framed.sendFrame(line);
+      framed.close();
+    },
+  }, { sendFramer: new LengthPrefixedFramer({ lengthFieldLength: 1 }) });
+  const [, client] = createMemoryTransportPair(server, { dataReceived: (d) => void got.push(d) });
+  client.write(bytes("hi\n"));
+  await server.closed;
+  await client.closed;
+  assertEquals(concat(got), new Uint8Array([2, 0x68, 0x69]));
+});

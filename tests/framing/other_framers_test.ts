@@ -1,0 +1,186 @@
+import { assertEquals, assertThrows } from "@std/assert";
+import {
+  ChunkFramer,
+  CorruptFrameError,
+  decodeBSUInt,
+  decodeFrames,
+  decodeLeb128,
+  DotTerminatedFramer,
+  encodeBSUInt,
+  encodeFrame,
+  encodeLeb128,
+  FrameTooLongError,
+  IdentityFramer,
+  NetstringFramer,
+  StuffingFramer,
+  TruncatedFrameError,
+} from "@plexus/net/framing";
+import { assertEverySplit, bytes, concat, decodeChunks, hex, text } from "./_helpers.ts";
+
+Deno.test("netstring framer round-trips and decodes every split", () => {
+  const frames = ["hello", "", "a:b,c", "x".repeat(123)].map(bytes);
+  const wire = concat(frames.map((f) => encodeFrame(new NetstringFramer(), f)));
+  assertEquals(text(wire.subarray(0, 12)), "5:hello,0:,5");
+  assertEverySplit(() => new NetstringFramer(), wire, frames);
+});
+
+Deno.test("netstring framer rejects malformed netstrings", () => {
+  const cases: [string, string][] = [
+    ["x:", "expected a digit or ':' at offset 0, got 0x78"],
+    [":", "expected a digit at offset 0"],
+    ["05:hello,", "leading zero"],
+    ["3:abc!", "expected ',' at offset 5, got 0x21"],
+  ];
+  for (const [input, message] of cases) {
+    assertThrows(
+      () => decodeFrames(new NetstringFramer(), bytes(input)),
+      CorruptFrameError,
+      message,
+    );
+  }
+});
+
+Deno.test("netstring framer refuses an oversize length digit by digit", () => {
+  assertThrows(
+    () => decodeChunks(new NetstringFramer({ maxFrameLength: 99 }), [bytes("100")]),
+    FrameTooLongError,
+    "Cannot decode netstring: length 100 exceeds maxFrameLength 99",
+  );
+});
+
+Deno.test("stuffing framer stuffs the prefix, skips garbage and decodes every split", () => {
+  const frames = [
+    hex("ff ff ff ff 41"),
+    hex(""),
+    hex("ff ff ff"),
+    hex("ff ff ff ff ff ff ff fe"),
+    bytes("plain"),
+  ];
+  const framer = new StuffingFramer();
+  const wire = concat([
+    bytes("garbage"),
+    ...frames.map((f) => encodeFrame(framer, f)),
+    hex("ff ff"),
+  ]);
+  assertEquals(
+    encodeFrame(framer, frames[0]),
+    hex("ff ff ff ff ff  ff ff ff ff 00 41  ff ff ff ff fe"),
+  );
+  const trailing = wire.subarray(0, wire.length - 2);
+  assertEverySplit(() => new StuffingFramer(), trailing, frames);
+});
+
+Deno.test("stuffing framer works with custom markers and refuses long frames", () => {
+  const framer = () =>
+    new StuffingFramer({
+      prefix: bytes("~~"),
+      begin: 0x5b,
+      end: 0x5d,
+      nop: 0x2d,
+      maxFrameLength: 8,
+    });
+  const frame = bytes("a~~b~");
+  const wire = encodeFrame(framer(), frame);
+  assertEquals(text(wire), "~~[a~~-b~~~]");
+  assertEquals(decodeFrames(framer(), wire), [frame]);
+  assertThrows(() => decodeChunks(framer(), [bytes("~~[" + "x".repeat(20))]), FrameTooLongError);
+  assertThrows(() => new StuffingFramer({ begin: 1, end: 1 }), RangeError);
+});
+
+Deno.test("dot-terminated framer unstuffs dots and ends at the dot line in every split", () => {
+  const wire = bytes("Hi\r\n..dots\r\n...more\r\nbye\r\n.\r\n.\r\nnext\n.\n");
+  assertEverySplit(
+    () => new DotTerminatedFramer(),
+    wire,
+    ["Hi\r\n.dots\r\n..more\r\nbye\r\n", "", "next\n"].map(bytes),
+  );
+});
+
+Deno.test("dot-terminated framer stuffs dots and ends the last line", () => {
+  const enc = (s: string) => text(encodeFrame(new DotTerminatedFramer(), bytes(s)));
+  assertEquals(enc(".a\r\nb\r\n.\r\n"), "..a\r\nb\r\n..\r\n.\r\n");
+  assertEquals(enc("no end"), "no end\r\n.\r\n");
+  assertEquals(enc(""), ".\r\n");
+  assertThrows(
+    () =>
+      decodeChunks(new DotTerminatedFramer({ maxFrameLength: 10 }), [bytes("0123456789\r\nmore")]),
+    FrameTooLongError,
+    "Cannot decode message: length 12 exceeds maxFrameLength 10",
+  );
+  // Dots removed by unstuffing do not count.
+  assertEquals(
+    decodeFrames(new DotTerminatedFramer({ maxFrameLength: 5 }), bytes("..ab\r\n.\r\n")),
+    [bytes(".ab\r\n")],
+  );
+});
+
+Deno.test("chunk framer delivers exactly its length, whole or in pieces, then stops", () => {
+  const whole = new ChunkFramer(5);
+  const frames: string[] = [];
+  assertThrows(
+    () =>
+      decodeChunks(whole, [bytes("12"), bytes("345"), bytes("tail")], (f) => frames.push(text(f))),
+    TruncatedFrameError,
+    "4 bytes",
+  );
+  assertEquals(frames, ["12345"]);
+  assertEquals(whole.done, true);
+  const partial = new ChunkFramer(5, { partial: true });
+  frames.length = 0;
+  assertThrows(
+    () =>
+      decodeChunks(
+        partial,
+        [bytes("12"), bytes("345"), bytes("tail")],
+        (f) => frames.push(text(f)),
+      ),
+    TruncatedFrameError,
+    "4 bytes",
+  );
+  assertEquals(frames, ["12", "345"]);
+  assertEquals(partial.remaining, 0);
+  assertEquals(decodeFrames(new ChunkFramer(0), new Uint8Array(0)), [new Uint8Array(0)]);
+});
+
+Deno.test("identity framer passes bytes through as they come", () => {
+  assertEquals(decodeChunks(new IdentityFramer(), [bytes("ab"), bytes("c")]).map(text), [
+    "ab",
+    "c",
+  ]);
+  assertEquals(encodeFrame(new IdentityFramer(), bytes("x")), bytes("x"));
+});
+
+// shared/vectors/packetstream.txt
+const BSUINT: [number, string][] = [
+  [0, "00"],
+  [1, "01"],
+  [127, "7f"],
+  [128, "81 00"],
+  [255, "81 7f"],
+  [300, "82 2c"],
+  [16383, "ff 7f"],
+  [16384, "81 80 00"],
+  [2097151, "ff ff 7f"],
+  [2097152, "81 80 80 00"],
+  [4294967296, "90 80 80 80 00"],
+];
+
+Deno.test("BSUInt helpers match the cs.packetstream vectors", () => {
+  for (const [value, wire] of BSUINT) {
+    assertEquals(encodeBSUInt(value), hex(wire), `encode ${value}`);
+    assertEquals(decodeBSUInt(concat([hex("ee"), hex(wire), hex("77")]), 1), {
+      value,
+      length: hex(wire).length,
+    });
+    assertEquals(decodeBSUInt(hex(wire).subarray(0, -1)), undefined, `incomplete ${value}`);
+  }
+  assertThrows(() => decodeBSUInt(hex("ff ff ff ff ff ff ff ff 7f")), CorruptFrameError);
+  assertThrows(() => encodeBSUInt(-1), RangeError);
+});
+
+Deno.test("LEB128 helpers round-trip up to Number.MAX_SAFE_INTEGER", () => {
+  for (const value of [0, 1, 127, 128, 300, 2 ** 32, Number.MAX_SAFE_INTEGER]) {
+    assertEquals(decodeLeb128(encodeLeb128(value)), { value, length: encodeLeb128(value).length });
+  }
+  assertEquals(encodeLeb128(300), hex("ac 02"));
+});
