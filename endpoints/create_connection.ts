@@ -7,6 +7,7 @@ import { startTlsClient } from "../transport/tls_upgrade.ts";
 import type { TlsClientOptions } from "../transport/tls_options.ts";
 import type { ExtraInfo, StreamProtocolLike, StreamTransportOptions } from "../transport/mod.ts";
 import { StreamTransport } from "../transport/stream_transport.ts";
+import { asWrapper, type Wrapper, type WrapperChain } from "./wrappers.ts";
 import {
   type Address,
   formatAddress,
@@ -47,6 +48,11 @@ export interface CreateConnectionOptions extends StreamTransportOptions {
   noDelay?: boolean;
   /** Enables TCP keep-alive probes. */
   keepAlive?: boolean;
+  /**
+   * Applied to the connection (after the TLS handshake, if any) before the protocol is made:
+   * socket options, TLS, ... (see {@linkcode Wrapper}).
+   */
+  wrapper?: Wrapper | WrapperChain;
 }
 
 /** A connected transport and the protocol it drives. */
@@ -121,7 +127,12 @@ export async function createConnection<P extends StreamProtocolLike>(
       channel.setNoDelay(options.noDelay ?? true);
       if (options.keepAlive !== undefined) channel.setKeepAlive(options.keepAlive);
     }
-    const extra: ExtraInfo = { ...options.extra };
+    // The socket's addresses, kept when TLS or a wrapper puts another channel over it.
+    const extra: ExtraInfo = {
+      sockname: channel.localAddr,
+      peername: channel.remoteAddr,
+      ...options.extra,
+    };
     if (options.tls) {
       const tls = options.tls === true ? {} : options.tls;
       const serverHostname = options.serverHostname ?? tls.serverHostname ??
@@ -136,6 +147,8 @@ export async function createConnection<P extends StreamProtocolLike>(
       channel = upgraded.channel;
       Object.assign(extra, { tls: true, serverHostname, alpnProtocol: upgraded.alpnProtocol });
     }
+    const wrapper = asWrapper(options.wrapper);
+    if (wrapper) channel = await wrapper(channel, { side: "client", signal: cancel.signal, extra });
     cancel.signal.throwIfAborted();
     connected = { channel, extra };
   } catch (error) {

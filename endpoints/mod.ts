@@ -55,3 +55,21 @@ export {
   type ServerOptions,
 } from "./server.ts";
 export { TransportError } from "../transport/errors.ts";
+export { TcpTendrilManager } from "./tcp_tendril_manager.ts";
+export {
+  type Acceptor,
+  Application,
+  RejectConnection,
+  type Tendril,
+  type TendrilFramers,
+} from "./tendril.ts";
+export { getManager, type TendrilManager, type TendrilManagerOptions } from "./tendril_manager.ts";
+export { UdpTendrilManager, type UdpTendrilManagerOptions } from "./udp_tendril_manager.ts";
+export {
+  keepAlive,
+  noDelay,
+  tls,
+  type WrapContext,
+  type Wrapper,
+  WrapperChain,
+} from "./wrappers.ts";

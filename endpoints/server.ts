@@ -11,6 +11,7 @@ import { StreamTransport } from "../transport/stream_transport.ts";
 import { DEFAULT_HANDSHAKE_TIMEOUT } from "../transport/tls_options.ts";
 import { startTlsServer } from "../transport/tls_upgrade.ts";
 import { type Address, formatAddress, parseAddress, type ParsedAddress } from "./address.ts";
+import { asWrapper, type Wrapper, type WrapperChain } from "./wrappers.ts";
 
 /** Options of a {@linkcode Server}, for every connection it accepts. */
 export interface ServerOptions extends StreamTransportOptions {
@@ -37,12 +38,17 @@ export interface ServerOptions extends StreamTransportOptions {
   noDelay?: boolean;
   /**
    * Called with errors that end one incoming connection before its protocol exists (a failed
-   * TLS handshake, a throwing protocol factory) or that a listener survives (a failed
-   * `accept()`).
+   * TLS handshake or wrapper, a throwing protocol factory) or that a listener survives (a
+   * failed `accept()`).
    *
    * @default {ignore them}
    */
   onError?: (error: Error) => void;
+  /**
+   * Applied to every accepted connection (after the TLS handshake, if any) before its
+   * protocol is made: socket options, TLS, ... (see {@linkcode Wrapper}).
+   */
+  wrapper?: Wrapper | WrapperChain;
 }
 
 /** Options of {@linkcode Server.listen}, for one or more listening sockets. */
@@ -127,7 +133,9 @@ export class Server<P extends StreamProtocolLike = StreamProtocolLike> implement
   readonly #listening: Listening[] = [];
   readonly #addresses: Deno.Addr[] = [];
   readonly #connections = new Map<StreamTransport, P>();
-  readonly #handshakes = new Set<AbortController>();
+  /** Connections accepted but not yet handed to a protocol (TLS handshake, wrapper). */
+  readonly #preparing = new Set<AbortController>();
+  readonly #wrapper: Wrapper | undefined;
   #rejected = 0;
   #closing = false;
   #allGone: PromiseWithResolvers<void> | undefined;
@@ -141,6 +149,7 @@ export class Server<P extends StreamProtocolLike = StreamProtocolLike> implement
   constructor(protocolFactory: () => P, options: ServerOptions = {}) {
     this.#factory = protocolFactory;
     this.#options = options;
+    this.#wrapper = asWrapper(options.wrapper);
   }
 
   /** The addresses listened on, with the ports the OS chose. */
@@ -255,7 +264,7 @@ export class Server<P extends StreamProtocolLike = StreamProtocolLike> implement
           // Already closed.
         }
       }
-      for (const handshake of this.#handshakes) handshake.abort();
+      for (const handshake of this.#preparing) handshake.abort();
     }
     await Promise.all(this.#listening.map((l) => l.loop));
     for (const { listener } of this.#listening.splice(0)) {
@@ -278,7 +287,7 @@ export class Server<P extends StreamProtocolLike = StreamProtocolLike> implement
   /** Resolves once the server is closed and every connection has called `connectionLost()`. */
   async waitClosed(): Promise<void> {
     await Promise.all(this.#listening.map((l) => l.loop));
-    while (this.#connections.size > 0 || this.#handshakes.size > 0) {
+    while (this.#connections.size > 0 || this.#preparing.size > 0) {
       this.#allGone ??= Promise.withResolvers<void>();
       await this.#allGone.promise;
     }
@@ -343,48 +352,69 @@ export class Server<P extends StreamProtocolLike = StreamProtocolLike> implement
         return;
       }
       const max = this.#options.maxConnections;
-      if (max !== undefined && this.#connections.size + this.#handshakes.size >= max) {
+      if (max !== undefined && this.#connections.size + this.#preparing.size >= max) {
         this.#rejected++;
         conn.close();
         continue;
       }
       if (isTcpConn(conn)) conn.setNoDelay(this.#options.noDelay ?? true);
-      if (entry.tls) this.#handshake(conn, entry.tls, entry.nodeTls);
+      if (entry.tls || this.#wrapper) this.#prepare(conn, entry);
       else this.handleConnection(conn, { ...this.#options.extra });
     }
   }
 
-  async #handshake(conn: Deno.Conn, tls: TlsServerOptions, nodeTls: boolean): Promise<void> {
+  /** Runs the TLS handshake and the wrapper, then hands the connection to a protocol. */
+  async #prepare(conn: Deno.Conn, entry: Listening): Promise<void> {
     const controller = new AbortController();
-    this.#handshakes.add(controller);
-    let secured: { channel: ByteChannel; alpnProtocol: string | null };
+    this.#preparing.add(controller);
+    // The socket's addresses, kept when TLS or a wrapper puts another channel over it.
+    const extra: ExtraInfo = {
+      sockname: conn.localAddr,
+      peername: conn.remoteAddr,
+      ...this.#options.extra,
+    };
+    let channel: ByteChannel = conn;
+    let step = "TLS handshake";
     try {
-      secured = nodeTls
-        ? await startTlsServer(conn, { ...tls, signal: controller.signal })
-        : await listenTlsHandshake(conn as Deno.TlsConn, tls, controller.signal);
+      if (entry.tls) {
+        const secured = entry.nodeTls
+          ? await startTlsServer(conn, { ...entry.tls, signal: controller.signal })
+          : await listenTlsHandshake(conn as Deno.TlsConn, entry.tls, controller.signal);
+        channel = secured.channel;
+        Object.assign(extra, { tls: true, alpnProtocol: secured.alpnProtocol });
+      }
+      if (this.#wrapper) {
+        step = "Wrapper";
+        channel = await this.#wrapper(channel, {
+          side: "server",
+          signal: controller.signal,
+          extra,
+        });
+      }
     } catch (error) {
+      closeQuietly(channel);
       if (!this.#closing) {
         const peer = formatAddress(conn.remoteAddr);
         this.#report(
-          new TransportError(`TLS handshake with ${peer} failed: ${describeError(error)}`, {
+          new TransportError(`${step} with ${peer} failed: ${describeError(error)}`, {
             cause: error,
           }),
         );
       }
       return;
     } finally {
-      this.#handshakes.delete(controller);
+      this.#preparing.delete(controller);
       this.#checkAllGone();
     }
-    this.handleConnection(secured.channel, {
-      ...this.#options.extra,
-      tls: true,
-      alpnProtocol: secured.alpnProtocol,
-    });
+    if (this.#closing) {
+      closeQuietly(channel);
+      return;
+    }
+    this.handleConnection(channel, extra);
   }
 
   #checkAllGone(): void {
-    if (this.#connections.size > 0 || this.#handshakes.size > 0) return;
+    if (this.#connections.size > 0 || this.#preparing.size > 0) return;
     this.#allGone?.resolve();
     this.#allGone = undefined;
   }
@@ -485,6 +515,14 @@ async function listenTlsHandshake(
     throw error;
   } finally {
     cancel.dispose();
+  }
+}
+
+function closeQuietly(channel: ByteChannel): void {
+  try {
+    channel.close();
+  } catch {
+    // Already closed (a failed handshake closes its channel).
   }
 }
 

@@ -71,6 +71,14 @@ export interface FramedProtocolOptions<T = Uint8Array> {
    * @default {4096}
    */
   minReadSize?: number;
+  /**
+   * Frames sent while frames are being delivered leave in one `transport.write()` per batch.
+   * Turn it off when every frame must be its own write — over a datagram transport, where a
+   * write is a datagram.
+   *
+   * @default {true}
+   */
+  batchWrites?: boolean;
 }
 
 /**
@@ -131,6 +139,7 @@ export class FramedProtocol<T = Uint8Array> implements BufferedProtocol {
   #sendFramer: Encoder<T>;
   readonly #handler: FrameHandler<T>;
   readonly #out = new SendBuffer({ blockSize: 16 * 1024 });
+  readonly #batchWrites: boolean;
   #transport: Transport | undefined;
   #delivering = false;
   #deliveryScheduled = false;
@@ -154,6 +163,7 @@ export class FramedProtocol<T = Uint8Array> implements BufferedProtocol {
     this.#sendFramer = options.sendFramer ?? framer;
     this.#handler = handler;
     this.receiveBuffer = new ReceiveBuffer({ minReadSize: options.minReadSize });
+    this.#batchWrites = options.batchWrites ?? true;
   }
 
   /** The framer that decodes received bytes; replace it at any time. */
@@ -219,7 +229,7 @@ export class FramedProtocol<T = Uint8Array> implements BufferedProtocol {
       throw new TransportError("Cannot send a frame on a closing transport");
     }
     this.#sendFramer.encode(frame, this.#out);
-    if (!this.#delivering) this.flush();
+    if (!this.#delivering || !this.#batchWrites) this.flush();
   }
 
   /**

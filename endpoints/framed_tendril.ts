@@ -1,0 +1,132 @@
+import { FramedProtocol, type FramedProtocolOptions } from "../framing/framed_protocol.ts";
+import type { Decoder, Encoder, Framer } from "../framing/framer.ts";
+import {
+  type Acceptor,
+  type Application,
+  RejectConnection,
+  type Tendril,
+  type TendrilFramers,
+} from "./tendril.ts";
+
+/** What became of a new tendril. */
+export type AcceptOutcome = "accepted" | "rejected" | "failed" | "lost";
+
+/**
+ * A tendril over a {@linkcode FramedProtocol}, for TCP and UDP alike: reading starts paused,
+ * the acceptor makes the application (or refuses), then frames flow to the application.
+ */
+export class FramedTendril<F> implements Tendril<F> {
+  readonly proto: "tcp" | "udp";
+  /** The protocol to give the transport. */
+  readonly framed: FramedProtocol<F>;
+  readonly #outcome = Promise.withResolvers<AcceptOutcome>();
+  #application: Application<F> | undefined;
+  #lost: { error: Error | undefined } | undefined;
+
+  /**
+   * @param proto The network protocol.
+   * @param framer The initial framer of both directions.
+   * @param acceptor Makes the application once the transport is connected.
+   * @param options Options of the framed protocol.
+   */
+  constructor(
+    proto: "tcp" | "udp",
+    framer: Framer<F>,
+    acceptor: Acceptor<F>,
+    options?: FramedProtocolOptions<F>,
+  ) {
+    this.proto = proto;
+    this.framed = new FramedProtocol<F>(framer, {
+      connectionMade: (framed) => {
+        framed.pauseReading();
+        this.#accept(acceptor);
+      },
+      frameReceived: (frame) => this.#application!.frameReceived(frame),
+      connectionLost: (error) => {
+        this.#lost = { error };
+        this.#outcome.resolve("lost");
+        this.#application?.closed(error);
+      },
+    }, options);
+  }
+
+  /** How the acceptor decided; `"lost"` when the connection ended before it did. */
+  get outcome(): Promise<AcceptOutcome> {
+    return this.#outcome.promise;
+  }
+
+  get application(): Application<F> | undefined {
+    return this.#application;
+  }
+
+  get localAddress(): Deno.NetAddr {
+    return this.framed.transport.getExtraInfo("sockname") as Deno.NetAddr;
+  }
+
+  get remoteAddress(): Deno.NetAddr {
+    return this.framed.transport.getExtraInfo("peername") as Deno.NetAddr;
+  }
+
+  get framers(): TendrilFramers<F> {
+    return { send: this.framed.sendFramer, recv: this.framed.receiveFramer };
+  }
+
+  set framers(value: TendrilFramers<F>) {
+    this.framed.sendFramer = value.send;
+    this.framed.receiveFramer = value.recv;
+  }
+
+  setFramer(framer: Framer<F>): void {
+    this.framed.setFramer(framer);
+  }
+
+  get sendFramer(): Encoder<F> {
+    return this.framed.sendFramer;
+  }
+
+  set sendFramer(framer: Encoder<F>) {
+    this.framed.sendFramer = framer;
+  }
+
+  get recvFramer(): Decoder<F> {
+    return this.framed.receiveFramer;
+  }
+
+  set recvFramer(framer: Decoder<F>) {
+    this.framed.receiveFramer = framer;
+  }
+
+  get closed(): Promise<Error | undefined> {
+    return this.framed.closed;
+  }
+
+  sendFrame(frame: F): void {
+    this.framed.sendFrame(frame);
+  }
+
+  close(): void {
+    this.framed.close();
+  }
+
+  async #accept(acceptor: Acceptor<F>): Promise<void> {
+    let application: Application<F>;
+    try {
+      application = await acceptor(this);
+    } catch (error) {
+      const rejected = error instanceof RejectConnection;
+      this.#outcome.resolve(rejected ? "rejected" : "failed");
+      if (this.#lost) return;
+      this.framed.transport.abort(
+        rejected ? undefined : error instanceof Error ? error : new Error(String(error)),
+      );
+      return;
+    }
+    this.#application = application;
+    if (this.#lost) {
+      application.closed(this.#lost.error);
+      return;
+    }
+    this.#outcome.resolve("accepted");
+    this.framed.resumeReading();
+  }
+}

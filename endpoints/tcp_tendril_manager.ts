@@ -1,0 +1,166 @@
+import type { Framer } from "../framing/framer.ts";
+import type { FramedProtocol } from "../framing/framed_protocol.ts";
+import { LineFramer } from "../framing/line.ts";
+import { TransportError } from "../transport/errors.ts";
+import { type Address, formatAddress, type HostPort, parseAddress } from "./address.ts";
+import { createConnection } from "./create_connection.ts";
+import { FramedTendril } from "./framed_tendril.ts";
+import { Server } from "./server.ts";
+import type { Acceptor, Tendril } from "./tendril.ts";
+import type { TendrilManager, TendrilManagerOptions } from "./tendril_manager.ts";
+import type { Wrapper, WrapperChain } from "./wrappers.ts";
+
+/**
+ * Accepts and opens TCP tendrils through one local endpoint (Tendril's `TCPTendrilManager`).
+ * New tendrils start with a line framer (`\r\n` or `\n`), as in Tendril, unless
+ * `options.framer` says otherwise. Get one with `getManager("tcp", localAddress)`.
+ *
+ * @typeParam F The frame type.
+ *
+ * @example Serve a line echo and talk to it
+ * ```ts
+ * import { Application, getManager, type Tendril } from "@plexus/net/endpoints";
+ * import { assertEquals } from "@std/assert";
+ *
+ * class Echo extends Application {
+ *   frameReceived(line: Uint8Array): void {
+ *     this.sendFrame(line);
+ *   }
+ * }
+ * class Client extends Application {
+ *   readonly reply = Promise.withResolvers<string>();
+ *   frameReceived(line: Uint8Array): void {
+ *     this.reply.resolve(new TextDecoder().decode(line));
+ *   }
+ * }
+ * const manager = getManager("tcp", "127.0.0.1:0");
+ * await manager.start((tendril: Tendril) => new Echo(tendril));
+ * const tendril = await manager.connect(manager.localAddress!, (t) => new Client(t));
+ * tendril!.sendFrame(new TextEncoder().encode("hello"));
+ * assertEquals(await (tendril!.application as Client).reply.promise, "hello");
+ * await manager.shutdown();
+ * ```
+ */
+export class TcpTendrilManager<F = Uint8Array> implements TendrilManager<F> {
+  readonly proto = "tcp" as const;
+  readonly endpoint: string;
+  readonly #local: { hostname: string; port: number };
+  readonly #framer: () => Framer<F>;
+  readonly #tendrils = new Map<string, Tendril<F>>();
+  readonly #outgoing = new Set<FramedTendril<F>>();
+  #server: Server<FramedProtocol<F>> | undefined;
+  #bound: Deno.NetAddr | undefined;
+  #running = false;
+  #shutDown = false;
+  #rejected = 0;
+
+  /**
+   * Creates a manager; `getManager()` finds or creates the one of an endpoint.
+   *
+   * @param localAddress Where to listen and connect from.
+   * @param options The framer new tendrils start with.
+   */
+  constructor(
+    localAddress: string | HostPort = "0.0.0.0:0",
+    options: TendrilManagerOptions<F> = {},
+  ) {
+    const parsed = parseAddress(localAddress);
+    if (parsed.transport !== "tcp") throw new TypeError("A TCP manager needs a host and port");
+    this.#local = parsed;
+    this.endpoint = formatAddress(parsed);
+    this.#framer = options.framer ?? (() => new LineFramer() as unknown as Framer<F>);
+  }
+
+  get localAddress(): Deno.NetAddr | undefined {
+    return this.#bound;
+  }
+
+  get running(): boolean {
+    return this.#running;
+  }
+
+  get shutDown(): boolean {
+    return this.#shutDown;
+  }
+
+  get tendrils(): ReadonlyMap<string, Tendril<F>> {
+    return this.#tendrils;
+  }
+
+  get rejectedConnections(): number {
+    return this.#rejected;
+  }
+
+  async start(acceptor?: Acceptor<F>, wrapper?: Wrapper | WrapperChain): Promise<void> {
+    this.#checkCanStart();
+    this.#running = true;
+    if (!acceptor) return; // Tendril: without an acceptor nothing is accepted; connect() works.
+    this.#server = new Server(
+      () => this.#adopt(new FramedTendril("tcp", this.#framer(), acceptor)),
+      {
+        wrapper,
+      },
+    );
+    try {
+      [this.#bound] = (await this.#server.listen(this.#local)) as Deno.NetAddr[];
+    } catch (error) {
+      this.#running = false;
+      this.#server = undefined;
+      throw error;
+    }
+  }
+
+  async connect(
+    target: Address | Deno.Addr,
+    acceptor: Acceptor<F>,
+    wrapper?: Wrapper | WrapperChain,
+  ): Promise<Tendril<F> | undefined> {
+    if (!this.#running) throw new TransportError("Cannot connect: the manager is not running");
+    const tendril = new FramedTendril("tcp", this.#framer(), acceptor);
+    const wildcard = this.#local.hostname === "0.0.0.0" || this.#local.hostname === "::";
+    await createConnection(() => this.#adopt(tendril), target, {
+      wrapper,
+      // Bind the local host only: the port may be our own listener's.
+      localAddress: wildcard ? undefined : { hostname: this.#local.hostname },
+    });
+    this.#outgoing.add(tendril);
+    tendril.closed.then(() => this.#outgoing.delete(tendril));
+    const outcome = await tendril.outcome;
+    if (outcome === "accepted") return tendril;
+    if (outcome === "rejected") return undefined;
+    throw (await tendril.closed) ?? new TransportError("Connection lost while accepting it");
+  }
+
+  async stop(): Promise<void> {
+    this.#running = false;
+    await this.#server?.close();
+  }
+
+  async shutdown(): Promise<void> {
+    this.#shutDown = true;
+    await this.stop();
+    this.#server?.abortClients();
+    for (const tendril of this.#outgoing) tendril.framed.transport.abort();
+    await Promise.all([
+      this.#server?.waitClosed(),
+      ...[...this.#outgoing].map((t) => t.closed),
+    ]);
+  }
+
+  /** Tracks a tendril by its remote address once accepted, and counts refusals. */
+  #adopt(tendril: FramedTendril<F>): FramedProtocol<F> {
+    tendril.outcome.then((outcome) => {
+      if (outcome === "rejected") this.#rejected++;
+      if (outcome !== "accepted") return;
+      const key = formatAddress(tendril.remoteAddress);
+      this.#tendrils.set(key, tendril);
+      tendril.closed.then(() => this.#tendrils.delete(key));
+    });
+    return tendril.framed;
+  }
+
+  #checkCanStart(): void {
+    if (this.#shutDown) throw new TransportError("Cannot start: the manager was shut down");
+    if (this.#running) throw new TransportError("Cannot start: the manager is already running");
+  }
+}

@@ -1,0 +1,145 @@
+/**
+ * Tendril's model: a connection ("tendril") carries frames through its framers to an
+ * {@linkcode Application}; managers accept and open tendrils over TCP or UDP.
+ *
+ * @module
+ */
+
+import type { Decoder, Encoder, Framer } from "../framing/framer.ts";
+
+/** The send and receive framers of a tendril. */
+export interface TendrilFramers<F> {
+  /** Encodes the frames the application sends. */
+  send: Encoder<F>;
+  /** Decodes the bytes the peer sends into frames. */
+  recv: Decoder<F>;
+}
+
+/**
+ * One logical connection in Tendril's model: a TCP connection, or a UDP peer (all datagrams
+ * from one remote address). Frames go through its framers, which may be replaced at any time
+ * — from the acceptor, or from inside `frameReceived` — without losing a byte.
+ *
+ * @typeParam F The frame type.
+ */
+export interface Tendril<F = Uint8Array> {
+  /** `"tcp"` or `"udp"`. */
+  readonly proto: "tcp" | "udp";
+  /** The local address of the connection. */
+  readonly localAddress: Deno.NetAddr;
+  /** The remote address of the connection. */
+  readonly remoteAddress: Deno.NetAddr;
+  /** The application, once the acceptor made it. */
+  readonly application: Application<F> | undefined;
+  /** The framers of both directions; assign a new pair to replace both. */
+  framers: TendrilFramers<F>;
+  /** Uses one framer for both directions. */
+  setFramer(framer: Framer<F>): void;
+  /** The framer of the sending direction. */
+  sendFramer: Encoder<F>;
+  /** The framer of the receiving direction. */
+  recvFramer: Decoder<F>;
+  /** Encodes `frame` with the send framer and sends it. */
+  sendFrame(frame: F): void;
+  /** Closes the connection (gracefully for TCP); the application's `closed()` follows. */
+  close(): void;
+  /** Resolves when the connection is closed, with the error that closed it, if any. */
+  readonly closed: Promise<Error | undefined>;
+}
+
+/**
+ * The application state of one tendril (Tendril's `Application`): subclass it, implement
+ * `frameReceived`, and return an instance from an acceptor.
+ *
+ * `closed(error)` is called exactly once, when the connection ends for any reason — the peer
+ * closed it (`undefined`), the application closed it (`undefined`), or an error ended it.
+ *
+ * @typeParam F The frame type.
+ *
+ * @example A line echo application
+ * ```ts
+ * import { Application, type Tendril } from "@plexus/net/endpoints";
+ *
+ * class Echo extends Application {
+ *   frameReceived(line: Uint8Array): void {
+ *     this.sendFrame(line);
+ *   }
+ * }
+ * const acceptor = (tendril: Tendril) => new Echo(tendril);
+ * ```
+ */
+export abstract class Application<F = Uint8Array> {
+  /** The connection this application serves (Tendril's `parent`). */
+  readonly tendril: Tendril<F>;
+
+  /**
+   * Creates the application of a tendril (call it from an acceptor).
+   *
+   * @param tendril The connection this application serves.
+   */
+  constructor(tendril: Tendril<F>) {
+    this.tendril = tendril;
+  }
+
+  /** Called with each frame received. */
+  abstract frameReceived(frame: F): void;
+
+  /** Sends a frame on the connection. */
+  sendFrame(frame: F): void {
+    this.tendril.sendFrame(frame);
+  }
+
+  /** Closes the connection. */
+  close(): void {
+    this.tendril.close();
+  }
+
+  /**
+   * Called once when the connection has ended. Does nothing by default.
+   *
+   * @param _error Why it ended, or `undefined` for an orderly end.
+   */
+  closed(_error: Error | undefined): void {}
+}
+
+/**
+ * Makes the application of a new tendril, or refuses the connection by throwing
+ * {@linkcode RejectConnection}. It may set the tendril's framers (or send a greeting) first.
+ * It may be async; no frame is delivered until it returns.
+ */
+export type Acceptor<F = Uint8Array> = (
+  tendril: Tendril<F>,
+) => Application<F> | Promise<Application<F>>;
+
+/**
+ * Thrown by an acceptor to refuse a connection: a TCP connection is closed, a UDP peer is
+ * ignored. Managers count refused connections.
+ *
+ * @example Refuse peers from outside the loopback network
+ * ```ts
+ * import { Application, RejectConnection, type Tendril } from "@plexus/net/endpoints";
+ *
+ * class Echo extends Application {
+ *   frameReceived(frame: Uint8Array): void {
+ *     this.sendFrame(frame);
+ *   }
+ * }
+ * function acceptor(tendril: Tendril): Application {
+ *   if (!tendril.remoteAddress.hostname.startsWith("127.")) {
+ *     throw new RejectConnection(`${tendril.remoteAddress.hostname} is not local`);
+ *   }
+ *   return new Echo(tendril);
+ * }
+ * ```
+ */
+export class RejectConnection extends Error {
+  /**
+   * Creates the refusal.
+   *
+   * @param message Why the connection is refused.
+   */
+  constructor(message = "Connection rejected") {
+    super(message);
+    this.name = "RejectConnection";
+  }
+}

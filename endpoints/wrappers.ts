@@ -1,0 +1,156 @@
+import { type ByteChannel, isTcpConn, remoteHostname } from "../transport/byte_channel.ts";
+import type { TlsClientOptions, TlsServerOptions } from "../transport/tls_options.ts";
+import type { ExtraInfo } from "../transport/types.ts";
+import { startTlsClient, startTlsServer } from "../transport/tls_upgrade.ts";
+
+/** Where a wrapper runs: on a connection we accepted, or one we opened. */
+export interface WrapContext {
+  /** `"server"` for accepted connections, `"client"` for outgoing ones. */
+  side: "client" | "server";
+  /** Aborted when the server closes or the connect attempt is cancelled. */
+  signal?: AbortSignal;
+  /** Facts the transport will report through `getExtraInfo()`; wrappers may add to them. */
+  extra: ExtraInfo;
+}
+
+/**
+ * A function applied to a connection before any protocol sees it (Tendril's socket wrappers):
+ * it may set socket options and return the same channel, or return a new channel over it
+ * (TLS). Wrappers run on accepted connections (`ServerOptions.wrapper`, a manager's `start()`)
+ * and on outgoing ones (`CreateConnectionOptions.wrapper`, a manager's `connect()`). A wrapper
+ * that throws closes the connection.
+ *
+ * @example A wrapper that logs and passes the channel on
+ * ```ts
+ * import type { Wrapper } from "@plexus/net/endpoints";
+ *
+ * const logged: Wrapper = (channel, { side }) => {
+ *   console.log(`${side} connection from`, channel.remoteAddr);
+ *   return channel;
+ * };
+ * ```
+ */
+export type Wrapper = (
+  channel: ByteChannel,
+  context: WrapContext,
+) => ByteChannel | Promise<ByteChannel>;
+
+/**
+ * Wrappers applied in order, each to what the previous one returned (Tendril's
+ * `WrapperChain`). The chain itself is used as a wrapper through {@linkcode WrapperChain.wrap}.
+ *
+ * @example Disable Nagle, then upgrade to TLS
+ * ```ts
+ * import { noDelay, tls, WrapperChain } from "@plexus/net/endpoints";
+ *
+ * const chain = new WrapperChain(noDelay()).chain(tls({ caCerts: [] }));
+ * const wrapper = chain.wrap;
+ * ```
+ */
+export class WrapperChain {
+  readonly #wrappers: Wrapper[];
+
+  /**
+   * Creates a chain.
+   *
+   * @param wrappers The first wrappers of the chain, in order.
+   */
+  constructor(...wrappers: Wrapper[]) {
+    this.#wrappers = wrappers;
+  }
+
+  /**
+   * Adds a wrapper at the end of the chain.
+   *
+   * @returns The chain, for more `chain()` calls.
+   */
+  chain(wrapper: Wrapper): this {
+    this.#wrappers.push(wrapper);
+    return this;
+  }
+
+  /** The whole chain as one wrapper. */
+  readonly wrap: Wrapper = async (channel, context) => {
+    for (const wrapper of this.#wrappers) channel = await wrapper(channel, context);
+    return channel;
+  };
+}
+
+/** Turns a wrapper or a chain into a wrapper. */
+export function asWrapper(wrapper: Wrapper | WrapperChain | undefined): Wrapper | undefined {
+  return wrapper instanceof WrapperChain ? wrapper.wrap : wrapper;
+}
+
+/**
+ * A wrapper that sets `TCP_NODELAY` on TCP connections (others pass through).
+ *
+ * @param enabled Whether to disable Nagle's algorithm.
+ *
+ * @example Apply to a server's connections
+ * ```ts
+ * import { noDelay, type ServerOptions } from "@plexus/net/endpoints";
+ *
+ * const options: ServerOptions = { wrapper: noDelay(false) };
+ * ```
+ */
+export function noDelay(enabled = true): Wrapper {
+  return (channel) => {
+    if (isTcpConn(channel)) channel.setNoDelay(enabled);
+    return channel;
+  };
+}
+
+/**
+ * A wrapper that enables TCP keep-alive probes on TCP connections (others pass through).
+ *
+ * @param enabled Whether to send keep-alive probes.
+ *
+ * @example Keep idle connections probed
+ * ```ts
+ * import { keepAlive, WrapperChain, noDelay } from "@plexus/net/endpoints";
+ *
+ * const wrapper = new WrapperChain(noDelay(), keepAlive()).wrap;
+ * ```
+ */
+export function keepAlive(enabled = true): Wrapper {
+  return (channel) => {
+    if (isTcpConn(channel)) channel.setKeepAlive(enabled);
+    return channel;
+  };
+}
+
+/**
+ * A wrapper that runs a TLS handshake over the connection and returns the encrypted channel:
+ * the server side on accepted connections (with `cert` and `key`), the client side on
+ * outgoing ones (`serverHostname` defaults to the peer's address). For an upgrade in the middle
+ * of a conversation (STARTTLS) use `transport.startTls()` instead.
+ *
+ * @param options Server options (`cert`, `key`) and/or client options (`caCerts`, ...).
+ *
+ * @example TLS on both ends of a connection
+ * ```ts
+ * import { tls } from "@plexus/net/endpoints";
+ *
+ * const serverWrapper = tls({ cert: "-----BEGIN CERTIFICATE-----...", key: "..." });
+ * const clientWrapper = tls({ caCerts: ["-----BEGIN CERTIFICATE-----..."] });
+ * ```
+ */
+export function tls(options: Partial<TlsServerOptions> & TlsClientOptions): Wrapper {
+  return async (channel, { side, signal, extra }) => {
+    let upgraded;
+    if (side === "server") {
+      const { cert, key } = options;
+      if (cert === undefined || key === undefined) {
+        throw new TypeError("Cannot start TLS on an accepted connection: give cert and key");
+      }
+      upgraded = await startTlsServer(channel, { ...options, cert, key, signal });
+    } else {
+      const serverHostname = options.serverHostname ?? remoteHostname(channel);
+      upgraded = await startTlsClient(channel, { ...options, serverHostname, signal });
+      extra.serverHostname = serverHostname;
+    }
+    extra.tls = true;
+    extra.alpnProtocol = upgraded.alpnProtocol;
+    return upgraded.channel;
+  };
+}

@@ -1,0 +1,312 @@
+import { assertEquals, assertRejects } from "@std/assert";
+import { assert, assertInstanceOf } from "../_assert.ts";
+import {
+  type Acceptor,
+  Application,
+  getManager,
+  noDelay,
+  RejectConnection,
+  TcpTendrilManager,
+  type Tendril,
+  tls,
+  UdpTendrilManager,
+  type Wrapper,
+  WrapperChain,
+} from "@plexus/net/endpoints";
+import { ChunkFramer, LineFramer } from "@plexus/net/framing";
+import { TransportError } from "@plexus/net/transport";
+import { tls as fixtures } from "../_net.ts";
+import { bytes } from "../_recorder.ts";
+
+const text = (frame: Uint8Array): string => new TextDecoder().decode(frame);
+
+/** An application that records frames and its end, and can wait for them. */
+class Recording extends Application {
+  readonly frames: string[] = [];
+  readonly ends: (Error | undefined)[] = [];
+  #waiters: { check: () => boolean; resolve: () => void }[] = [];
+  readonly #onFrame?: (frame: Uint8Array, app: Recording) => void;
+
+  constructor(tendril: Tendril, onFrame?: (frame: Uint8Array, app: Recording) => void) {
+    super(tendril);
+    this.#onFrame = onFrame;
+  }
+
+  until(check: () => boolean): Promise<void> {
+    if (check()) return Promise.resolve();
+    return new Promise((resolve) => this.#waiters.push({ check, resolve }));
+  }
+
+  frameReceived(frame: Uint8Array): void {
+    this.frames.push(text(frame));
+    this.#onFrame?.(frame, this);
+    this.#notify();
+  }
+
+  override closed(error: Error | undefined): void {
+    this.ends.push(error);
+    this.#notify();
+  }
+
+  #notify(): void {
+    this.#waiters = this.#waiters.filter((w) => !(w.check() && (w.resolve(), true)));
+  }
+}
+
+/** Collects the applications an acceptor makes, and says when `n` exist. */
+class Made {
+  readonly apps: Recording[] = [];
+  #waiters: { n: number; resolve: () => void }[] = [];
+
+  add(app: Recording): Recording {
+    this.apps.push(app);
+    this.#waiters = this.#waiters.filter((w) => !(this.apps.length >= w.n && (w.resolve(), true)));
+    return app;
+  }
+
+  until(n: number): Promise<void> {
+    if (this.apps.length >= n) return Promise.resolve();
+    return new Promise((resolve) => this.#waiters.push({ n, resolve }));
+  }
+}
+
+/** An acceptor that keeps the applications it makes. */
+function keeping(onFrame?: (frame: Uint8Array, app: Recording) => void): {
+  acceptor: Acceptor;
+  apps: Recording[];
+  until(n: number): Promise<void>;
+} {
+  const made = new Made();
+  return {
+    apps: made.apps,
+    until: (n) => made.until(n),
+    acceptor: (tendril) => made.add(new Recording(tendril, onFrame)),
+  };
+}
+
+Deno.test("TCP tendrils carry line frames, switch framers mid-stream, and end once", async () => {
+  const manager = new TcpTendrilManager("127.0.0.1:0");
+  // The server switches to a 5-byte chunk after "DATA 5", and back after the chunk.
+  const server = keeping((frame, app) => {
+    const t = app.tendril;
+    if (text(frame) === "DATA 5") t.recvFramer = new ChunkFramer(5);
+    else if (t.recvFramer instanceof ChunkFramer) t.recvFramer = new LineFramer();
+    app.sendFrame(bytes(`got ${JSON.stringify(text(frame))}`)); // no line feed in a line
+  });
+  await manager.start(server.acceptor);
+  const client = keeping();
+  const tendril = await manager.connect(manager.localAddress!, client.acceptor);
+  assert(tendril);
+  assertEquals(tendril.proto, "tcp");
+  assertEquals(tendril.remoteAddress.port, manager.localAddress!.port);
+  for (const line of ["HELO", "DATA 5"]) tendril.sendFrame(bytes(line));
+  tendril.sendFramer = new ChunkFramer(5);
+  tendril.sendFrame(bytes("ab\ncd"));
+  tendril.sendFramer = new LineFramer();
+  tendril.sendFrame(bytes("QUIT"));
+  const [app] = client.apps;
+  await app.until(() => app.frames.length === 4);
+  assertEquals(app.frames, ['got "HELO"', 'got "DATA 5"', 'got "ab\\ncd"', 'got "QUIT"']);
+  assertEquals(server.apps[0].frames, ["HELO", "DATA 5", "ab\ncd", "QUIT"]);
+  assertEquals(manager.tendrils.size, 2, "both ends are tracked");
+  app.close();
+  await tendril.closed;
+  await server.apps[0].until(() => server.apps[0].ends.length === 1);
+  assertEquals(app.ends, [undefined]);
+  assertEquals(server.apps[0].ends, [undefined]);
+  await manager.shutdown();
+  assertEquals(manager.tendrils.size, 0);
+});
+
+Deno.test("an acceptor may refuse a connection, and an async one holds frames back", async () => {
+  const manager = new TcpTendrilManager("127.0.0.1:0");
+  const gate = Promise.withResolvers<void>();
+  const made = new Made();
+  const served = made.apps;
+  let calls = 0;
+  await manager.start(async (tendril) => {
+    if (++calls === 1) throw new RejectConnection("go away");
+    await gate.promise; // no frame may arrive before the application exists
+    tendril.setFramer(new LineFramer());
+    return made.add(new Recording(tendril));
+  });
+  const refused = keeping();
+  // The client side of a refused connection sees it closed.
+  const first = await manager.connect(manager.localAddress!, refused.acceptor);
+  await first!.closed;
+  assertEquals(manager.rejectedConnections, 1);
+  const client = await manager.connect(manager.localAddress!, keeping().acceptor);
+  client!.sendFrame(bytes("early"));
+  gate.resolve();
+  await made.until(1);
+  await served[0].until(() => served[0].frames.length === 1);
+  assertEquals(served[0].frames, ["early"]);
+  await manager.shutdown();
+});
+
+Deno.test("an acceptor refusing an outgoing connection makes connect() return undefined", async () => {
+  const manager = new TcpTendrilManager("127.0.0.1:0");
+  await manager.start(keeping().acceptor);
+  const result = await manager.connect(manager.localAddress!, () => {
+    throw new RejectConnection();
+  });
+  assertEquals(result, undefined);
+  await manager.shutdown();
+});
+
+Deno.test("wrappers chain in order on both sides, TLS included", async () => {
+  const order: string[] = [];
+  const mark = (name: string): Wrapper => (channel, { side }) => {
+    order.push(`${side}:${name}`);
+    return channel;
+  };
+  const serverChain = new WrapperChain(mark("first"), noDelay())
+    .chain(tls({ cert: fixtures.cert, key: fixtures.key }))
+    .chain(mark("after-tls"));
+  const clientChain = new WrapperChain(mark("first"), tls({ caCerts: [fixtures.ca] }));
+  const manager = new TcpTendrilManager("127.0.0.1:0");
+  const server = keeping((frame, app) => app.sendFrame(frame));
+  await manager.start(server.acceptor, serverChain);
+  const client = keeping();
+  const tendril = await manager.connect(manager.localAddress!, client.acceptor, clientChain);
+  tendril!.sendFrame(bytes("over tls"));
+  await client.apps[0].until(() => client.apps[0].frames.length === 1);
+  assertEquals(client.apps[0].frames, ["over tls"]);
+  assertEquals(order.filter((o) => o.startsWith("server")), ["server:first", "server:after-tls"]);
+  assertEquals(order.filter((o) => o.startsWith("client")), ["client:first"]);
+  await manager.shutdown();
+});
+
+Deno.test("stop() closes the listener at once; shutdown() ends every tendril", async () => {
+  const manager = new TcpTendrilManager("127.0.0.1:0");
+  const server = keeping();
+  await manager.start(server.acceptor);
+  const address = manager.localAddress!;
+  const client = keeping();
+  const live = await manager.connect(address, client.acceptor);
+  await manager.stop();
+  assert(!manager.running);
+  await assertRejects(
+    () => Deno.connect({ hostname: address.hostname, port: address.port }),
+    Deno.errors.ConnectionRefused,
+  );
+  await assertRejects(
+    () => manager.connect(address, client.acceptor),
+    TransportError,
+    "not running",
+  );
+  live!.sendFrame(bytes("still here"));
+  await server.apps[0].until(() => server.apps[0].frames.length === 1);
+  await manager.shutdown();
+  await live!.closed;
+  assertEquals(client.apps[0].ends.length, 1);
+  assertEquals(server.apps[0].ends.length, 1);
+  await assertRejects(() => manager.start(), TransportError, "shut down");
+});
+
+Deno.test("getManager returns one manager per protocol and endpoint until shut down", async () => {
+  const tcp = getManager("tcp", "127.0.0.1:0");
+  assert(getManager("tcp", { hostname: "127.0.0.1", port: 0 }) === tcp);
+  const udp = getManager("udp", "127.0.0.1:0");
+  assertEquals([tcp.proto, udp.proto], ["tcp", "udp"]);
+  await tcp.start();
+  await tcp.shutdown();
+  assert(getManager("tcp", "127.0.0.1:0") !== tcp, "a shut down manager is replaced");
+  await udp.shutdown();
+  // @ts-expect-error: an unknown protocol
+  assertRejects(() => Promise.resolve().then(() => getManager("sctp")), TypeError, "sctp");
+});
+
+Deno.test("UDP pseudo-connections keep two peers apart", async () => {
+  const server = new UdpTendrilManager("127.0.0.1:0");
+  const served = keeping((frame, app) => app.sendFrame(bytes(`${text(frame)}!`)));
+  await server.start(served.acceptor);
+  const clients = [new UdpTendrilManager("127.0.0.1:0"), new UdpTendrilManager("127.0.0.1:0")];
+  const apps: Recording[] = [];
+  for (const [i, client] of clients.entries()) {
+    await client.start();
+    const got = keeping();
+    const tendril = await client.connect(server.localAddress!, got.acceptor);
+    tendril!.sendFrame(bytes(`peer ${i} a`));
+    tendril!.sendFrame(bytes(`peer ${i} b`));
+    apps.push(got.apps[0]);
+  }
+  for (const app of apps) await app.until(() => app.frames.length === 2);
+  assertEquals(apps[0].frames, ["peer 0 a!", "peer 0 b!"]);
+  assertEquals(apps[1].frames, ["peer 1 a!", "peer 1 b!"]);
+  assertEquals(served.apps.length, 2, "one application per peer");
+  assertEquals(served.apps[0].tendril.proto, "udp");
+  assertEquals(server.tendrils.size, 2);
+  for (const client of clients) await client.shutdown();
+  await server.shutdown();
+  for (const app of [...apps, ...served.apps]) assertEquals(app.ends.length, 1);
+});
+
+Deno.test("UDP peers that stay silent expire after the idle timeout", async () => {
+  const server = new UdpTendrilManager("127.0.0.1:0", { idleTimeout: 30 });
+  const served = keeping();
+  await server.start(served.acceptor);
+  const peer = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: 0 });
+  await peer.send(bytes("hello"), server.localAddress!);
+  await served.until(1);
+  const [app] = served.apps;
+  await app.until(() => app.ends.length === 1);
+  assertInstanceOf(app.ends[0], TransportError);
+  assertEquals(app.ends[0].message, "UDP peer idle for 30 ms");
+  assertEquals(server.tendrils.size, 0);
+  peer.close();
+  await server.shutdown();
+});
+
+Deno.test("a flood of new UDP peers is bounded by maxPeers and backlog, and counted", async () => {
+  const gate = Promise.withResolvers<void>();
+  const made = new Made();
+  const apps = made.apps;
+  const server = new UdpTendrilManager("127.0.0.1:0", { maxPeers: 8, backlog: 4 });
+  let acceptorCalls = 0;
+  await server.start(async (tendril) => {
+    acceptorCalls++;
+    if (acceptorCalls > 1) await gate.promise; // peers after the first wait in the backlog
+    return made.add(new Recording(tendril));
+  });
+  const target = server.localAddress!;
+  const first = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: 0 });
+  await first.send(bytes("first"), target);
+  // 100 more peers from distinct source ports, as a spoofed-source flood looks.
+  const flood = Array.from(
+    { length: 100 },
+    () => Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: 0 }),
+  );
+  for (const socket of flood) await socket.send(bytes("flood"), target);
+  // Loopback keeps send order: once the first peer's marker arrives, the flood was handled.
+  await first.send(bytes("marker"), target);
+  await made.until(1);
+  await apps[0].until(() => apps[0].frames.includes("marker"));
+  assertEquals(acceptorCalls, 1 + 4, "only the backlog's worth of new peers reached the acceptor");
+  assertEquals(server.droppedPeers, 100 - 4);
+  gate.resolve();
+  await made.until(5);
+  // The manager records an acceptance when the acceptor's promise settles: one macrotask
+  // turn lets those callbacks run.
+  await new Promise((resolve) => setTimeout(resolve, 0));
+  assertEquals(server.tendrils.size, 5);
+  for (const socket of [first, ...flood]) socket.close();
+  await server.shutdown();
+});
+
+Deno.test("a UDP accept filter drops peers before the acceptor", async () => {
+  const server = new UdpTendrilManager("127.0.0.1:0", {
+    acceptFilter: (_addr, datagram) => text(datagram) === "let me in",
+  });
+  const served = keeping();
+  await server.start(served.acceptor);
+  const peer = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: 0 });
+  await peer.send(bytes("junk"), server.localAddress!);
+  await peer.send(bytes("let me in"), server.localAddress!);
+  await served.until(1);
+  await served.apps[0].until(() => served.apps[0].frames.length === 1);
+  assertEquals(served.apps[0].frames, ["let me in"]);
+  assertEquals(server.droppedPeers, 1);
+  peer.close();
+  await server.shutdown();
+});
