@@ -73,3 +73,5 @@ export {
   type Wrapper,
   WrapperChain,
 } from "./wrappers.ts";
+export { TinyprotoClient, type TinyprotoClientOptions } from "./tinyproto_client.ts";
+export { TinyprotoServer, type TinyprotoServerOptions } from "./tinyproto_server.ts";

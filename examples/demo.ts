@@ -4,6 +4,7 @@
  * Run it with `deno task demo`.
  */
 
+import { endpointsDemo } from "./demo/endpoints.ts";
 import { framingDemo } from "./demo/framing.ts";
 import { transportDemo } from "./demo/transport.ts";
 
@@ -15,4 +16,6 @@ console.log("transports and protocols:");
 await transportDemo(log);
 console.log("framing (a mid-stream framer switch):");
 await framingDemo(log);
+console.log("endpoints (Tendril applications over TCP and UDP, tinyproto):");
+await endpointsDemo(log);
 console.log(`done in ${Math.round(performance.now() - started)} ms`);

@@ -1,0 +1,130 @@
+import {
+  type TinyprotoHandler,
+  type TinyprotoOptions,
+  TinyprotoProtocol,
+} from "../framing/tinyproto.ts";
+import { linkCancellation } from "../transport/cancellation.ts";
+import { TransportError } from "../transport/errors.ts";
+import { type Address, formatAddress, parseAddress } from "./address.ts";
+import { createConnection, type CreateConnectionOptions } from "./create_connection.ts";
+
+/** Options of a {@linkcode TinyprotoClient}. */
+export interface TinyprotoClientOptions extends TinyprotoOptions {
+  /**
+   * Milliseconds a connection may take to be ready: connect plus the tinyproto handshake
+   * (tinyproto's socket timeout).
+   *
+   * @default {5000}
+   */
+  timeout?: number;
+}
+
+/**
+ * A tinyproto client (tinyproto's `TinyProtoClient`): opens connections that speak the
+ * tinyproto 2.0.1 transmission protocol, each with a new handler from the factory, and keeps
+ * them in `activeConnections` until they end.
+ *
+ * @example Connect, send, close
+ * ```ts
+ * import { TinyprotoClient, TinyprotoServer } from "@plexus/net/endpoints";
+ *
+ * await using server = new TinyprotoServer(() => ({ transmissionReceived: () => {} }));
+ * const [address] = await server.listen("127.0.0.1:0");
+ * await using client = new TinyprotoClient(() => ({ transmissionReceived: () => {} }));
+ * const connection = await client.connectTo(address);
+ * await connection.send(new TextEncoder().encode("hi"));
+ * console.log(client.activeConnections.size); // 1
+ * ```
+ */
+export class TinyprotoClient implements AsyncDisposable {
+  readonly #handlerFactory: () => TinyprotoHandler;
+  readonly #options: TinyprotoClientOptions;
+  readonly #active = new Map<string, TinyprotoProtocol>();
+
+  /**
+   * Creates a client.
+   *
+   * @param handlerFactory Makes the handler of each connection.
+   * @param options The connect timeout (5 s) and the message size limit.
+   */
+  constructor(handlerFactory: () => TinyprotoHandler, options: TinyprotoClientOptions = {}) {
+    this.#handlerFactory = handlerFactory;
+    this.#options = options;
+  }
+
+  /** The live connections by id. */
+  get activeConnections(): ReadonlyMap<string, TinyprotoProtocol> {
+    return this.#active;
+  }
+
+  /**
+   * Connects and waits for the tinyproto handshake (tinyproto's `connect_to`).
+   *
+   * @param address Where to connect (as for {@linkcode createConnection}).
+   * @param options Connection options (TLS, wrapper, ...); `timeout` defaults to the client's.
+   * @returns The connection, ready to `send()`.
+   * @throws {TransportError} When connecting or the handshake fails or times out.
+   */
+  async connectTo(
+    address: Address | Deno.Addr,
+    options: CreateConnectionOptions = {},
+  ): Promise<TinyprotoProtocol> {
+    const timeout = options.timeout ?? this.#options.timeout ?? 5000;
+    const label = formatAddress(parseAddress(address as Address));
+    const cancel = linkCancellation(
+      options.signal,
+      timeout,
+      `Cannot connect to ${label}: timed out after ${timeout} ms`,
+    );
+    try {
+      const id = crypto.randomUUID();
+      const handler = this.#handlerFactory();
+      const started = Promise.withResolvers<void>();
+      const connection = new TinyprotoProtocol({
+        connectionStarted: (c) => {
+          started.resolve();
+          handler.connectionStarted?.(c);
+        },
+        transmissionReceived: (message, c) => handler.transmissionReceived(message, c),
+        pauseWriting: (c) => handler.pauseWriting?.(c),
+        resumeWriting: (c) => handler.resumeWriting?.(c),
+        connectionEnded: (error, c) => {
+          this.#active.delete(id);
+          started.reject(
+            error ?? new TransportError(`Cannot connect to ${label}: closed during the handshake`),
+          );
+          handler.connectionEnded?.(error, c);
+        },
+      }, { maxSize: this.#options.maxSize });
+      started.promise.catch(() => {});
+      const { transport } = await createConnection(() => connection, address, {
+        ...options,
+        timeout,
+        signal: cancel.signal,
+      });
+      this.#active.set(id, connection);
+      try {
+        await cancel.race(started.promise);
+      } catch (error) {
+        transport.abort();
+        await transport.closed;
+        throw error;
+      }
+      return connection;
+    } finally {
+      cancel.dispose();
+    }
+  }
+
+  /** Ends every connection and resolves once all are closed. */
+  async close(): Promise<void> {
+    const connections = [...this.#active.values()];
+    for (const connection of connections) connection.close();
+    await Promise.all(connections.map((connection) => connection.closed));
+  }
+
+  /** Closes every connection. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+}

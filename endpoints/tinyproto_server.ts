@@ -1,0 +1,179 @@
+import {
+  type TinyprotoHandler,
+  type TinyprotoOptions,
+  TinyprotoProtocol,
+} from "../framing/tinyproto.ts";
+import type { Protocol, StreamProtocolLike } from "../transport/protocols.ts";
+import type { Address } from "./address.ts";
+import { type ListenOptions, type RunOptions, Server } from "./server.ts";
+
+/** tinyproto's `SC_CONLIMIT` status: sent to a connection refused for the connection limit. */
+const CONNECTION_LIMIT = new Uint8Array([0xfe]);
+
+/** Options of a {@linkcode TinyprotoServer}. */
+export interface TinyprotoServerOptions extends TinyprotoOptions {
+  /**
+   * The most connections at once; further ones get tinyproto's `fe` (connection limit) byte
+   * and are closed, and counted in `refusedConnections`.
+   *
+   * @default {no limit}
+   */
+  connectionLimit?: number;
+  /**
+   * Milliseconds without progress after which a connection is closed (a peer that never
+   * finishes the handshake, or goes silent).
+   *
+   * @default {no limit}
+   */
+  idleTimeout?: number;
+  /**
+   * Milliseconds `close()` gives live connections to end gracefully before aborting them.
+   *
+   * @default {30000}
+   */
+  timeout?: number;
+}
+
+/**
+ * A tinyproto server (tinyproto's `TinyProtoServer`): every accepted connection speaks the
+ * tinyproto 2.0.1 transmission protocol through a new handler from the factory.
+ *
+ * tinyproto's hooks, in Plexus names: `connInit(id, connection)` when a connection is
+ * accepted (before its handshake), `connShutdown(id, connection, error)` when it has ended;
+ * per connection the handler's `connectionStarted`, `transmissionReceived` and
+ * `connectionEnded`. `activeConnections` maps ids to live connections. `close()` stops the
+ * server along with all its connections (tinyproto's shutdown flag).
+ *
+ * @example An echo server and one client
+ * ```ts
+ * import { TinyprotoClient, TinyprotoServer } from "@plexus/net/endpoints";
+ * import { assertEquals } from "@std/assert";
+ *
+ * const server = new TinyprotoServer(() => ({
+ *   transmissionReceived: (message, connection) => connection.send(message),
+ * }));
+ * const [address] = await server.listen("127.0.0.1:0");
+ * const replies = Promise.withResolvers<string>();
+ * const client = new TinyprotoClient(() => ({
+ *   transmissionReceived: (message) => replies.resolve(new TextDecoder().decode(message)),
+ * }));
+ * const connection = await client.connectTo(address);
+ * await connection.send(new TextEncoder().encode("hello"));
+ * assertEquals(await replies.promise, "hello");
+ * await client.close();
+ * await server.close();
+ * ```
+ */
+export class TinyprotoServer implements AsyncDisposable {
+  readonly #handlerFactory: () => TinyprotoHandler;
+  readonly #options: TinyprotoServerOptions;
+  readonly #server: Server<StreamProtocolLike>;
+  readonly #active = new Map<string, TinyprotoProtocol>();
+  #refused = 0;
+
+  /**
+   * Creates a server that is not listening yet.
+   *
+   * @param handlerFactory Makes the handler of each connection.
+   * @param options Connection limit, message size limit and timeouts.
+   */
+  constructor(handlerFactory: () => TinyprotoHandler, options: TinyprotoServerOptions = {}) {
+    this.#handlerFactory = handlerFactory;
+    this.#options = options;
+    this.#server = new Server(() => this.#newConnection(), {
+      idleTimeout: options.idleTimeout,
+      timeout: options.timeout,
+    });
+  }
+
+  /** The live connections by id. */
+  get activeConnections(): ReadonlyMap<string, TinyprotoProtocol> {
+    return this.#active;
+  }
+
+  /** How many connections were refused for the connection limit. */
+  get refusedConnections(): number {
+    return this.#refused;
+  }
+
+  /** The addresses listened on. */
+  get addresses(): Deno.Addr[] {
+    return this.#server.addresses;
+  }
+
+  /**
+   * Listens on one or more addresses (tinyproto's `add_addr` then `start`).
+   *
+   * @returns The addresses listened on, with the ports the OS chose.
+   */
+  listen(
+    address: Address | Deno.Addr | (Address | Deno.Addr)[],
+    options?: ListenOptions,
+  ): Promise<Deno.Addr[]> {
+    return this.#server.listen(address, options);
+  }
+
+  /** Called when a connection is accepted, before its handshake. Does nothing by default. */
+  connInit(_id: string, _connection: TinyprotoProtocol): void {}
+
+  /** Called once when a connection has ended. Does nothing by default. */
+  connShutdown(_id: string, _connection: TinyprotoProtocol, _error: Error | undefined): void {}
+
+  /**
+   * Stops the server: stops listening, ends every connection (gracefully, within `timeout`)
+   * and resolves once all of them are closed.
+   */
+  async close(): Promise<void> {
+    await this.#server.close();
+    for (const connection of this.#active.values()) connection.close();
+    await this.#server[Symbol.asyncDispose]();
+  }
+
+  /** Serves until SIGINT or SIGTERM (or `options.signal`), then closes. */
+  async run(options?: RunOptions): Promise<void> {
+    await this.#server.run(options);
+  }
+
+  /** Closes the server. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+
+  #newConnection(): StreamProtocolLike {
+    const limit = this.#options.connectionLimit;
+    if (limit !== undefined && this.#active.size >= limit) {
+      this.#refused++;
+      return refuseForLimit();
+    }
+    const id = crypto.randomUUID();
+    const handler = this.#handlerFactory();
+    const connection = new TinyprotoProtocol({
+      connectionStarted: (c) => handler.connectionStarted?.(c),
+      transmissionReceived: (message, c) => handler.transmissionReceived(message, c),
+      pauseWriting: (c) => handler.pauseWriting?.(c),
+      resumeWriting: (c) => handler.resumeWriting?.(c),
+      connectionEnded: (error, c) => {
+        this.#active.delete(id);
+        try {
+          handler.connectionEnded?.(error, c);
+        } finally {
+          this.connShutdown(id, c, error);
+        }
+      },
+    }, { maxSize: this.#options.maxSize });
+    this.#active.set(id, connection);
+    this.connInit(id, connection);
+    return connection;
+  }
+}
+
+/** A protocol that answers tinyproto's connection-limit status and closes. */
+function refuseForLimit(): Protocol {
+  return {
+    connectionMade: (transport) => {
+      transport.write(CONNECTION_LIMIT);
+      transport.close();
+    },
+    dataReceived: () => {},
+  };
+}
