@@ -32,6 +32,10 @@ class Pipe {
 
   async read(p: Uint8Array): Promise<number | null> {
     while (this.#size === 0) {
+      // Woken by a write, then closed in the same turn: the close wins.
+      if (this.#readerClosed) {
+        throw new Deno.errors.Interrupted("Operation canceled: the channel was closed");
+      }
       if (this.#ended) return null;
       await this.#wait("read");
     }

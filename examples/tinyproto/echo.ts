@@ -70,6 +70,16 @@ export async function echoClient(
   return replies;
 }
 
+/** The lines typed on standard input. */
+async function* stdinLines(): AsyncGenerator<string> {
+  let rest = "";
+  for await (const chunk of Deno.stdin.readable.pipeThrough(new TextDecoderStream())) {
+    const parts = (rest + chunk).split("\n");
+    rest = parts.pop()!;
+    yield* parts;
+  }
+}
+
 if (import.meta.main) {
   const [role = "server", port = "9123"] = Deno.args;
   const address = `127.0.0.1:${port}`;
@@ -79,15 +89,6 @@ if (import.meta.main) {
     console.log(`tinyproto echo server on ${address}; SRVQUIT from a client stops it`);
     await server.run();
   } else {
-    const lines = Deno.stdin.readable.pipeThrough(new TextDecoderStream());
-    async function* split(): AsyncGenerator<string> {
-      let rest = "";
-      for await (const chunk of lines) {
-        const parts = (rest + chunk).split("\n");
-        rest = parts.pop()!;
-        yield* parts;
-      }
-    }
-    for (const reply of await echoClient(address, split())) console.log(reply);
+    for (const reply of await echoClient(address, stdinLines())) console.log(reply);
   }
 }

@@ -1,4 +1,4 @@
-import { assertEquals, assertLess, assertThrows } from "@std/assert";
+import { assertEquals, assertLess, assertRejects, assertThrows } from "@std/assert";
 import { assert, assertInstanceOf } from "../_assert.ts";
 import {
   type BufferedProtocol,
@@ -336,4 +336,14 @@ Deno.test("getExtraInfo reports the socket addresses and the conn", async () => 
   ct.close();
   await ct.closed;
   await st.closed;
+});
+
+Deno.test("memory: a read woken by a write still fails when the channel closes in that turn", async () => {
+  const pair = await channelPair("memory");
+  const read = pair.server.read(new Uint8Array(8));
+  const written = pair.client.write(new Uint8Array([1])); // wakes the read...
+  pair.server.close(); // ...and the close comes in the same turn
+  await assertRejects(() => read, Deno.errors.Interrupted);
+  await written;
+  pair.client.close();
 });

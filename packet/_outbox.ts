@@ -1,0 +1,66 @@
+/**
+ * The send side of a packet connection: packets are encoded into one send buffer and written
+ * to the transport together, at the end of the current job or after the grace period.
+ *
+ * @module
+ */
+
+import { SendBuffer } from "../framing/send_buffer.ts";
+import type { Transport } from "../transport/types.ts";
+import type { PacketFramer } from "./framer.ts";
+import type { Packet } from "./packet.ts";
+
+/** Encodes packets and writes them to the transport in batches. */
+export class Outbox {
+  readonly #framer: PacketFramer;
+  readonly #grace: number;
+  readonly #out = new SendBuffer();
+  #scheduled = false;
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  readonly #flushNow = (): void => this.flush();
+  /** Where the bytes go; nothing is written before it is set or after `close()`. */
+  transport: Transport | undefined;
+  #closed = false;
+
+  /**
+   * @param framer Encodes the packets (and checks their size).
+   * @param grace Milliseconds to hold the first unsent packet for others to join; 0 writes
+   * at the end of the current job.
+   */
+  constructor(framer: PacketFramer, grace: number) {
+    this.#framer = framer;
+    this.#grace = grace;
+  }
+
+  /**
+   * Encodes `packet` and schedules the write.
+   *
+   * @throws {PacketTooLongError} When it exceeds `maxPacketSize` (nothing is queued).
+   * @throws {RangeError} When a field is out of range (nothing is queued).
+   */
+  queue(packet: Packet): void {
+    this.#framer.encode(packet, this.#out);
+    if (this.#scheduled) return;
+    this.#scheduled = true;
+    if (this.#grace > 0) this.#timer = setTimeout(this.#flushNow, this.#grace);
+    else queueMicrotask(this.#flushNow);
+  }
+
+  /** Writes everything queued now, in one write. */
+  flush(): void {
+    this.#scheduled = false;
+    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    this.#timer = undefined;
+    if (this.#out.length === 0) return;
+    const bytes = this.#out.take();
+    const transport = this.transport;
+    if (transport && !this.#closed && !transport.isClosing()) transport.write(bytes);
+  }
+
+  /** Drops what is queued and writes nothing more. */
+  close(): void {
+    this.#closed = true;
+    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    this.#timer = undefined;
+  }
+}

@@ -1,0 +1,71 @@
+/**
+ * Turns what a request handler returned into response flags and payload, by the original's
+ * rules (see `PacketHandlerResult`).
+ *
+ * @module
+ */
+
+import type { PacketHandlerResult } from "./types.ts";
+
+const EMPTY = new Uint8Array(0);
+const encoder = new TextEncoder();
+
+/** The largest user flags a response can carry: the wire field is `((flags << 1) | ok) << 2`. */
+const MAX_RESPONSE_FLAGS = Math.floor((Number.MAX_SAFE_INTEGER - 7) / 8);
+
+/** Response flags and payload. */
+export interface ResponseParts {
+  flags: number;
+  payload: Uint8Array;
+}
+
+/**
+ * Maps a handler result to response parts.
+ *
+ * @throws {TypeError} When the result is none of the allowed forms, or its flags are no
+ * non-negative safe integer small enough to shift.
+ */
+export function responseParts(result: PacketHandlerResult): ResponseParts {
+  if (result === undefined || result === null) return { flags: 0, payload: EMPTY };
+  if (typeof result === "number") return { flags: checkFlags(result), payload: EMPTY };
+  if (result instanceof Uint8Array) return { flags: 0, payload: result };
+  if (typeof result === "string") return { flags: 0, payload: encoder.encode(result) };
+  if (Array.isArray(result) && result.length === 2) {
+    const [flags, payload] = result;
+    return { flags: checkFlags(flags), payload: toBytes(payload) };
+  }
+  throw new TypeError(
+    `Cannot send response: a request handler returned ${describe(result)}; expected nothing, ` +
+      "a number, bytes, a string or [flags, bytes]",
+  );
+}
+
+/** Bytes of a payload given as bytes or text. */
+export function toBytes(payload: Uint8Array | string | undefined): Uint8Array {
+  if (payload === undefined) return EMPTY;
+  if (typeof payload === "string") return encoder.encode(payload);
+  if (payload instanceof Uint8Array) return payload;
+  throw new TypeError(
+    `Cannot send payload: expected a Uint8Array or a string, got ${describe(payload)}`,
+  );
+}
+
+/** Checks response flags. */
+export function checkFlags(flags: unknown): number {
+  if (
+    typeof flags !== "number" || !Number.isSafeInteger(flags) || flags < 0 ||
+    flags > MAX_RESPONSE_FLAGS
+  ) {
+    throw new TypeError(
+      `Cannot send response: flags must be an integer from 0 to ${MAX_RESPONSE_FLAGS}, got ${
+        describe(flags)
+      }`,
+    );
+  }
+  return flags;
+}
+
+function describe(value: unknown): string {
+  if (typeof value === "object" && value !== null) return value.constructor?.name ?? "an object";
+  return typeof value === "string" ? JSON.stringify(value) : String(value);
+}

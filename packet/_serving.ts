@@ -1,0 +1,58 @@
+/**
+ * One request from the peer while it is queued or being served: its packet fields and the
+ * context its handler gets (the cancellation signal is made only when asked for).
+ *
+ * @module
+ */
+
+import type { PacketConnection } from "./connection.ts";
+import type { PacketRequestContext } from "./types.ts";
+
+/** A peer request being served, and the handler's context. */
+export class Serving implements PacketRequestContext {
+  readonly connection: PacketConnection;
+  readonly channel: number;
+  readonly tag: number;
+  /** The user rq_type. */
+  readonly rqType: number;
+  /** The request flags. */
+  readonly flags: number;
+  /** The request payload. */
+  readonly payload: Uint8Array;
+  #controller: AbortController | undefined;
+
+  constructor(
+    connection: PacketConnection,
+    channel: number,
+    tag: number,
+    rqType: number,
+    flags: number,
+    payload: Uint8Array,
+  ) {
+    this.connection = connection;
+    this.channel = channel;
+    this.tag = tag;
+    this.rqType = rqType;
+    this.flags = flags;
+    this.payload = payload;
+  }
+
+  get signal(): AbortSignal {
+    return (this.#controller ??= new AbortController()).signal;
+  }
+
+  /** Whether the request was cancelled. */
+  get aborted(): boolean {
+    return this.#controller?.signal.aborted ?? false;
+  }
+
+  /** Whether `error` is the reason the request was cancelled with. */
+  isAbortReason(error: unknown): boolean {
+    return this.aborted && this.#controller!.signal.reason === error;
+  }
+
+  /** Cancels the request: the handler's signal aborts with `reason`. */
+  abort(reason: unknown): void {
+    (this.#controller ??= new AbortController()).abort(reason);
+  }
+}

@@ -1,0 +1,848 @@
+import { FramedProtocol } from "../framing/framed_protocol.ts";
+import type { BufferedProtocol } from "../transport/protocols.ts";
+import { StreamTransport } from "../transport/stream_transport.ts";
+import type { Transport } from "../transport/types.ts";
+import { Handlers, refuse } from "./_handlers.ts";
+import { KeepAlive } from "./_keep_alive.ts";
+import { Outbox } from "./_outbox.ts";
+import { RequestAbort } from "./_request_abort.ts";
+import { Requests } from "./_requests.ts";
+import { toBytes } from "./_result.ts";
+import { type ByteStreams, StreamsChannel } from "./_streams_channel.ts";
+import { ConnectionClosedError, PacketError, RemoteError } from "./errors.ts";
+import { encodeCancel, EXTENSION_RQ_TYPE, ExtensionOp, Extensions, OFFER } from "./extension.ts";
+import { PacketFramer } from "./framer.ts";
+import { Packet } from "./packet.ts";
+import type { PacketRequest } from "./request.ts";
+import type {
+  PacketCallOptions,
+  PacketConnectionOptions,
+  PacketRequestContext,
+  PacketResponse,
+  PacketStreamsOptions,
+  PacketSubmitOptions,
+} from "./types.ts";
+
+const MAX_RQ_TYPE = Number.MAX_SAFE_INTEGER - 1;
+const MAX_REQUEST_FLAGS = Math.floor((Number.MAX_SAFE_INTEGER - 3) / 4);
+
+/**
+ * A bidirectional request/response connection that speaks the cs.packetstream wire format
+ * (the original's `PacketConnection`): either side submits tagged requests and serves the
+ * other's, over one byte stream.
+ *
+ * **Two ways to run it.** A `PacketConnection` is a `BufferedProtocol`: hand it to a stream
+ * transport (`createConnection(() => new PacketConnection(), address)`, `createServer(...)`,
+ * `createMemoryTransportPair(a, b)`), which then owns and closes the socket. Or call
+ * {@linkcode PacketConnection.fromStreams} with any `{ readable, writable }` pair (a
+ * `Deno.Conn`, a child process's stdio); it drives them through a stream transport but leaves
+ * them open when it closes (unless `closeStreams`), as the original leaves its files.
+ *
+ * **Requests.** {@linkcode PacketConnection.submit} resolves to `{ ok, flags, payload }`;
+ * {@linkcode PacketConnection.call} to the payload, throwing {@linkcode RemoteError} on a
+ * failure response; {@linkcode PacketConnection.request} sends a typed
+ * {@linkcode PacketRequest}. Tags count up per channel (channel 0 from 2) and are never reused.
+ * A `signal` or `timeout` cancels a request locally; a late response is ignored.
+ *
+ * **Serving.** The `requestHandler` option serves the peer's requests, up to
+ * `maxConcurrentHandlers` at once; responses go out as handlers finish. Refusals use the
+ * original's payloads: `no request handler`, `requests no longer allowed` (after the peer's
+ * ERQ or once closing), `channel N: tag already in use: T`, `unknown channel %d` (sic), and
+ * `exception during handler` when a handler throws (its message never reaches the peer).
+ *
+ * **Writes and backpressure.** Packets queued in one turn leave in one write (or after
+ * `packetGrace` ms). `submit` waits for room while `maxInFlight` requests are outstanding or
+ * the transport has paused writing (its write buffer is over the high watermark). Responses
+ * are never held back: their volume is bounded by what the peer has in flight. The peer's
+ * requests beyond `maxConcurrentHandlers` wait in a queue of that size, and reading stops
+ * while it is full.
+ *
+ * **Shutdown.**
+ *
+ * | call or event            | what happens                                                      |
+ * | ------------------------ | ----------------------------------------------------------------- |
+ * | `endRequests()`          | sends ERQ: we make no more requests                               |
+ * | `close()`                | ERQ, wait for our handlers, EOF, wait for the peer's EOF (`closeTimeout`), close |
+ * | `abort()`                | close now; pending requests reject, handlers' signals abort       |
+ * | the peer's ERQ           | its later requests are refused                                    |
+ * | the peer's EOF           | our pending requests reject with {@linkcode ConnectionClosedError}; then `close()` |
+ * | end of stream, no EOF    | everything rejects; `closed` resolves with a {@linkcode ConnectionClosedError} |
+ * | a malformed packet       | abort; `closed` resolves with the {@linkcode PacketError}         |
+ *
+ * Nothing ever hangs: every pending request settles when the connection ends.
+ *
+ * @example Requests both ways over TCP
+ * ```ts
+ * import { PacketConnection } from "@plexus/net/packet";
+ * import { createConnection, createServer } from "@plexus/net/endpoints";
+ * import { assertEquals } from "@std/assert";
+ *
+ * const text = new TextDecoder();
+ * await using server = await createServer(
+ *   () =>
+ *     new PacketConnection({
+ *       requestHandler: async (_rqType, _flags, payload, { connection }) => {
+ *         const name = await connection.call(0, undefined, { decode: (p) => text.decode(p) });
+ *         return `${text.decode(payload)}, ${name}`;
+ *       },
+ *     }),
+ *   "127.0.0.1:0",
+ * );
+ * const { protocol: client } = await createConnection(
+ *   () => new PacketConnection({ requestHandler: () => "Ada" }),
+ *   server.addresses[0],
+ * );
+ * assertEquals(text.decode(await client.call(0, "hello")), "hello, Ada");
+ * await client.close();
+ * ```
+ *
+ * @example Over a pair of Web Streams, left open afterwards
+ * ```ts
+ * import { PacketConnection } from "@plexus/net/packet";
+ * import { createMemoryTransportPair, StreamProtocol } from "@plexus/net/transport";
+ * import { assertEquals } from "@std/assert";
+ *
+ * const a = new StreamProtocol();
+ * const b = new StreamProtocol();
+ * createMemoryTransportPair(a, b);
+ * const server = PacketConnection.fromStreams(b, { requestHandler: (_t, _f, p) => p.reverse() });
+ * const client = PacketConnection.fromStreams(a);
+ * assertEquals(await client.call(0, new Uint8Array([1, 2, 3])), new Uint8Array([3, 2, 1]));
+ * await client.close();
+ * await server.closed;
+ * assertEquals(a.readable.locked, false); // released, not closed
+ * a.transport!.close();
+ * ```
+ */
+export class PacketConnection implements BufferedProtocol, AsyncDisposable {
+  readonly #framed: FramedProtocol<Packet>;
+  readonly #outbox: Outbox;
+  readonly #requests: Requests;
+  readonly #handlers: Handlers | undefined;
+  readonly #closeTimeout: number;
+  readonly #extensions: Extensions;
+  readonly #keepAlive: KeepAlive | undefined;
+  #transport: Transport | undefined;
+  #writePaused = false;
+
+  // Lifecycle.
+  #erqRequested = false;
+  #erqSent = false;
+  #eofSent = false;
+  #peerErq = false;
+  #peerEof = false;
+  readonly #peerDone = Promise.withResolvers<void>();
+  #closing = false;
+  #closePromise: Promise<void> | undefined;
+  #aborting = false;
+  #finished = false;
+  #lostError: Error | undefined;
+  readonly #closed = Promise.withResolvers<Error | undefined>();
+
+  /**
+   * Creates a packet connection; give it to a stream transport to start it (or use
+   * {@linkcode PacketConnection.fromStreams}). Requests submitted before then wait.
+   *
+   * @param options The request handler, limits, timeouts and extensions.
+   * @throws {RangeError} When a limit or timeout is not a non-negative number (limits: at
+   * least 1).
+   */
+  constructor(options: PacketConnectionOptions = {}) {
+    const framer = new PacketFramer({ maxPacketSize: options.maxPacketSize });
+    this.#outbox = new Outbox(framer, duration("packetGrace", options.packetGrace ?? 0));
+    this.#requests = new Requests(this.#outbox, {
+      canSend: () => this.#transport !== undefined && !this.#writePaused,
+      cancelled: (channel, tag) => {
+        if (this.#extensions.on && !this.#finished && !this.#eofSent) {
+          this.#sendExtension(ExtensionOp.cancel, encodeCancel(channel, tag));
+        }
+      },
+    }, limit("maxInFlight", options.maxInFlight ?? 1024));
+    const maxHandlers = limit("maxConcurrentHandlers", options.maxConcurrentHandlers ?? 128);
+    if (options.requestHandler) {
+      this.#handlers = new Handlers(
+        this,
+        this.#outbox,
+        options.requestHandler,
+        maxHandlers,
+        options.onHandlerError ?? defaultHandlerError,
+        {
+          pauseReading: () => this.#framed.pauseReading(),
+          resumeReading: () => {
+            if (!this.#peerEof) this.#framed.resumeReading();
+          },
+        },
+      );
+    }
+    this.#closeTimeout = duration("closeTimeout", options.closeTimeout ?? 10_000);
+    const keepAlive = duration("keepAlive", options.keepAlive ?? 0);
+    if (keepAlive > 0) {
+      this.#keepAlive = new KeepAlive(
+        keepAlive,
+        () => this.#sendExtension(ExtensionOp.ping, new Uint8Array(0)),
+        () =>
+          this.#abortWith(
+            new ConnectionClosedError(
+              `Connection lost: no packet from the peer in ${2 * keepAlive} ms (keep-alive)`,
+            ),
+          ),
+      );
+    }
+    this.#extensions = new Extensions(options.extensions ?? false);
+    this.#framed = new FramedProtocol<Packet>(framer, {
+      connectionMade: () => this.#onConnected(),
+      frameReceived: (packet) => this.#onPacket(packet),
+      eofReceived: () => this.#onStreamEnd(),
+      pauseWriting: () => {
+        this.#writePaused = true;
+      },
+      resumeWriting: () => {
+        this.#writePaused = false;
+        this.#requests.wake();
+      },
+      connectionLost: (error) => this.#end(error ?? this.#lostError),
+    });
+  }
+
+  /**
+   * Runs a packet connection over a readable and a writable byte stream: a `Deno.Conn` (TCP,
+   * TLS, Unix), a child process's `{ readable: child.stdout, writable: child.stdin }`, this
+   * process's stdio, or any other pair. The streams are locked while the connection runs;
+   * when it ends their locks are released and they stay open, unless `closeStreams` is set.
+   *
+   * @param streams The byte streams to and from the peer.
+   * @param options The connection's options, and whether to close the streams at the end.
+   * @returns The running connection.
+   * @throws {TypeError} When a stream is already locked.
+   *
+   * @example Talk to a peer over a Unix socket `Deno.Conn`
+   * ```ts
+   * import { PacketConnection } from "@plexus/net/packet";
+   * import { assertEquals } from "@std/assert";
+   *
+   * const dir = await Deno.makeTempDir();
+   * const path = `${dir}/packets.sock`;
+   * const listener = Deno.listen({ transport: "unix", path });
+   * const accepted = listener.accept();
+   * const conn = await Deno.connect({ transport: "unix", path });
+   * const peer = await accepted;
+   * const server = PacketConnection.fromStreams(peer, { requestHandler: () => 42 });
+   * const client = PacketConnection.fromStreams(conn);
+   * assertEquals((await client.submit(0)).flags, 42);
+   * await client.close();
+   * await server.closed;
+   * conn.close(); // ours to close
+   * peer.close();
+   * listener.close();
+   * await Deno.remove(dir, { recursive: true });
+   * ```
+   */
+  static fromStreams(streams: ByteStreams, options: PacketStreamsOptions = {}): PacketConnection {
+    const connection = new PacketConnection(options);
+    new StreamTransport(new StreamsChannel(streams, options.closeStreams ?? false), connection);
+    return connection;
+  }
+
+  /** The transport, once connected. */
+  get transport(): Transport | undefined {
+    return this.#transport;
+  }
+
+  /**
+   * Resolves once the connection has ended, with the error that ended it (a
+   * {@linkcode PacketError}, a {@linkcode ConnectionClosedError}, a transport error) or
+   * `undefined` after an orderly close or `abort()`. It never rejects.
+   */
+  get closed(): Promise<Error | undefined> {
+    return this.#closed.promise;
+  }
+
+  /**
+   * Resolves to whether the peer accepted our offer of the Plexus extensions (always `false`
+   * without the `extensions` option, or when the connection ends first).
+   */
+  get extensions(): Promise<boolean> {
+    return this.#extensions.decided;
+  }
+
+  /** The number of our requests awaiting a response. */
+  get inFlight(): number {
+    return this.#requests.inFlight;
+  }
+
+  /**
+   * Sends a request and resolves to the response, ok or not (the original's `submit`).
+   *
+   * @param rqType The request type: a non-negative integer (sent as `rqType + 1`), not
+   * {@linkcode EXTENSION_RQ_TYPE}.
+   * @param options The payload, flags, channel, cancellation signal and timeout.
+   * @returns The response's `ok`, `flags` and `payload`.
+   * @throws {RangeError} For a bad rq_type, flags or channel, or a channel other than 0 when
+   * the peer did not accept the extensions.
+   * @throws {PacketTooLongError} When the request exceeds `maxPacketSize`.
+   * @throws {ConnectionClosedError} When the connection ends first, or no longer takes
+   * requests (`endRequests()`, `close()`, the peer's EOF).
+   * @throws {DOMException} A `TimeoutError` after `timeout`; the signal's reason when
+   * aborted.
+   *
+   * @example A failure response is a value here
+   * ```ts
+   * import { PacketConnection } from "@plexus/net/packet";
+   * import { createMemoryTransportPair } from "@plexus/net/transport";
+   * import { assertEquals } from "@std/assert";
+   *
+   * const client = new PacketConnection();
+   * createMemoryTransportPair(new PacketConnection(), client); // the peer has no handler
+   * const response = await client.submit(3, { payload: "hi" });
+   * assertEquals(response.ok, false);
+   * assertEquals(new TextDecoder().decode(response.payload), "no request handler");
+   * await client.close();
+   * ```
+   */
+  submit(rqType: number, options: PacketSubmitOptions = {}): Promise<PacketResponse> {
+    let flags: number;
+    let channel: number;
+    let payload: Uint8Array;
+    try {
+      if (
+        typeof rqType !== "number" || !Number.isSafeInteger(rqType) || rqType < 0 ||
+        rqType > MAX_RQ_TYPE
+      ) {
+        throw new RangeError(
+          `Cannot submit request: rq_type must be a non-negative safe integer, got ${rqType}`,
+        );
+      }
+      if (rqType === EXTENSION_RQ_TYPE) {
+        throw new RangeError(
+          `Cannot submit request: rq_type ${rqType} is reserved for the Plexus extensions`,
+        );
+      }
+      flags = options.flags ?? 0;
+      if (
+        typeof flags !== "number" || !Number.isSafeInteger(flags) || flags < 0 ||
+        flags > MAX_REQUEST_FLAGS
+      ) {
+        throw new RangeError(
+          `Cannot submit request: flags must be an integer from 0 to ${MAX_REQUEST_FLAGS}, got ${flags}`,
+        );
+      }
+      channel = options.channel ?? 0;
+      if (typeof channel !== "number" || !Number.isSafeInteger(channel) || channel < 0) {
+        throw new RangeError(
+          `Cannot submit request: channel must be a non-negative safe integer, got ${channel}`,
+        );
+      }
+      payload = toBytes(options.payload);
+      const refusal = this.#refusal();
+      if (refusal) throw refusal;
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    const { signal, timeout } = options;
+    if (
+      signal === undefined && timeout === undefined && channel === 0 && this.#requests.tryTake()
+    ) {
+      try {
+        return this.#requests.send(rqType, flags, channel, payload, true, undefined);
+      } catch (error) {
+        this.#requests.release();
+        return Promise.reject(error);
+      }
+    }
+    const abort = new RequestAbort(signal, timeout, `Request rq_type ${rqType}`);
+    return this.#submitSlow(rqType, flags, channel, payload, abort);
+  }
+
+  /**
+   * Sends a request and resolves to its payload, decoded when `decode` is given (the
+   * original's `__call__`, but a failure response throws).
+   *
+   * @typeParam T What `decode` returns; the payload bytes without it.
+   * @param rqType The request type.
+   * @param payload The request payload; a string is sent as UTF-8.
+   * @param options `decode`, flags, channel, signal and timeout.
+   * @returns The response payload, or what `decode` made of it.
+   * @throws {RemoteError} When the peer answered not ok (its flags and payload attached).
+   * @throws {ConnectionClosedError} As {@linkcode PacketConnection.submit}, and the same others.
+   *
+   * @example Decode JSON answers
+   * ```ts
+   * import { PacketConnection } from "@plexus/net/packet";
+   * import { createMemoryTransportPair } from "@plexus/net/transport";
+   * import { assertEquals } from "@std/assert";
+   *
+   * const server = new PacketConnection({
+   *   requestHandler: (_rqType, _flags, payload) =>
+   *     JSON.stringify({ length: payload.byteLength }),
+   * });
+   * const client = new PacketConnection();
+   * createMemoryTransportPair(server, client);
+   * const answer = await client.call(0, "four", {
+   *   decode: (payload) => JSON.parse(new TextDecoder().decode(payload)),
+   * });
+   * assertEquals(answer, { length: 4 });
+   * await client.close();
+   * ```
+   */
+  async call<T = Uint8Array>(
+    rqType: number,
+    payload?: Uint8Array | string,
+    options: PacketCallOptions<T> = {},
+  ): Promise<T> {
+    const { decode, ...submitOptions } = options;
+    const response = await this.submit(rqType, { ...submitOptions, payload });
+    if (!response.ok) throw new RemoteError(response.flags, response.payload);
+    return decode ? decode(response.payload, response.flags) : response.payload as T;
+  }
+
+  /**
+   * Sends a typed request (the original's `HasPacketConnection.conn_do_remote`): its class's
+   * `rqType`, its `flags` and `encode()`d payload; resolves to its `decodeResponse()` of the
+   * answer.
+   *
+   * @typeParam R What the request's response decodes to.
+   * @param request The request.
+   * @param options Channel, signal and timeout.
+   * @returns The decoded response.
+   * @throws {RemoteError} When the peer answered not ok.
+   * @throws {ConnectionClosedError} As {@linkcode PacketConnection.submit}, and the same others.
+   *
+   * @example See {@linkcode PacketRequestRegistry} for both sides
+   * ```ts
+   * import { PacketConnection, PacketRequest } from "@plexus/net/packet";
+   * import { createMemoryTransportPair } from "@plexus/net/transport";
+   * import { assertEquals } from "@std/assert";
+   *
+   * class Ping extends PacketRequest<string> {
+   *   static readonly rqType = 9;
+   *   encode(): string {
+   *     return "ping";
+   *   }
+   *   override decodeResponse(payload: Uint8Array): string {
+   *     return new TextDecoder().decode(payload);
+   *   }
+   *   fulfil(): string {
+   *     return "pong";
+   *   }
+   * }
+   * const server = new PacketConnection({ requestHandler: () => "pong" });
+   * const client = new PacketConnection();
+   * createMemoryTransportPair(server, client);
+   * assertEquals(await client.request(new Ping()), "pong");
+   * await client.close();
+   * ```
+   */
+  async request<R>(
+    request: PacketRequest<R, never>,
+    options: Omit<PacketSubmitOptions, "payload" | "flags"> = {},
+  ): Promise<R> {
+    const response = await this.submit(request.rqType, {
+      ...options,
+      flags: request.flags,
+      payload: request.encode(),
+    });
+    if (!response.ok) throw new RemoteError(response.flags, response.payload);
+    return request.decodeResponse(response.payload, response.flags);
+  }
+
+  /**
+   * Tells the peer we make no more requests: sends the ERQ packet (once). Later `submit()`s
+   * reject; our pending requests still get their responses, and the peer's requests are still
+   * served.
+   *
+   * @example End requests, keep serving
+   * ```ts
+   * import { ConnectionClosedError, PacketConnection } from "@plexus/net/packet";
+   * import { createMemoryTransportPair } from "@plexus/net/transport";
+   * import { assertRejects } from "@std/assert";
+   *
+   * const server = new PacketConnection({ requestHandler: () => "ok" });
+   * const client = new PacketConnection();
+   * createMemoryTransportPair(server, client);
+   * client.endRequests();
+   * await assertRejects(() => client.call(0), ConnectionClosedError);
+   * await client.close();
+   * ```
+   */
+  endRequests(): void {
+    this.#erqRequested = true;
+    this.#sendErq();
+  }
+
+  /**
+   * Closes in order: sends ERQ, waits for our running handlers (their responses go out),
+   * sends EOF, waits for the peer's EOF, then closes the transport. Requests still waiting
+   * for room reject; requests already sent may still be answered until the peer's EOF. After
+   * `closeTimeout` ms it aborts instead. Calling it again returns the same promise.
+   *
+   * @returns Resolves once closed (see {@linkcode PacketConnection.closed}); never rejects.
+   *
+   * @example Both sides close in order
+   * ```ts
+   * import { PacketConnection } from "@plexus/net/packet";
+   * import { createMemoryTransportPair } from "@plexus/net/transport";
+   * import { assertEquals } from "@std/assert";
+   *
+   * const server = new PacketConnection({ requestHandler: () => "bye" });
+   * const client = new PacketConnection();
+   * createMemoryTransportPair(server, client);
+   * await client.call(0);
+   * await client.close(); // the server closes too when it sees our EOF
+   * assertEquals(await server.closed, undefined);
+   * ```
+   */
+  close(): Promise<void> {
+    this.#closePromise ??= this.#runClose();
+    return this.#closePromise;
+  }
+
+  /**
+   * Closes now, without ERQ or EOF: pending requests reject with
+   * {@linkcode ConnectionClosedError}, running handlers see their signals abort and their
+   * responses are dropped, and the transport is aborted.
+   *
+   * @example Abort with a request pending
+   * ```ts
+   * import { ConnectionClosedError, PacketConnection } from "@plexus/net/packet";
+   * import { createMemoryTransportPair } from "@plexus/net/transport";
+   * import { assertRejects } from "@std/assert";
+   *
+   * const server = new PacketConnection({
+   *   requestHandler: (rqType, _f, _p, { signal }) => {
+   *     if (rqType === 1) return; // answered at once
+   *     return new Promise((_, reject) => signal.addEventListener("abort", () => reject(signal.reason)));
+   *   },
+   * });
+   * const client = new PacketConnection();
+   * createMemoryTransportPair(server, client);
+   * const pending = client.call(0); // never answered
+   * await client.submit(1); // the first request has reached the server by now
+   * client.abort();
+   * await assertRejects(() => pending, ConnectionClosedError);
+   * await server.closed;
+   * ```
+   */
+  abort(): void {
+    this.#abortWith(undefined);
+  }
+
+  /** Closes in order, as {@linkcode PacketConnection.close}. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+
+  // ---- BufferedProtocol ----------------------------------------------------------------------
+
+  /**
+   * Part of the transport contract: the connection starts.
+   *
+   * @param transport The transport driving the connection.
+   */
+  connectionMade(transport: Transport): void {
+    this.#framed.connectionMade(transport);
+  }
+
+  /**
+   * Part of the transport contract: the receive buffer's free tail.
+   *
+   * @param sizeHint The read size the transport would like.
+   */
+  getBuffer(sizeHint: number): Uint8Array {
+    return this.#framed.getBuffer(sizeHint);
+  }
+
+  /**
+   * Part of the transport contract: bytes arrived; packets are decoded and handled.
+   *
+   * @param nbytes The count read into the last buffer.
+   */
+  bufferUpdated(nbytes: number): void {
+    this.#framed.bufferUpdated(nbytes);
+  }
+
+  /** Part of the transport contract: end of stream. */
+  eofReceived(): boolean {
+    return this.#framed.eofReceived();
+  }
+
+  /** Part of the transport contract: the transport's write buffer is full. */
+  pauseWriting(): void {
+    this.#framed.pauseWriting();
+  }
+
+  /** Part of the transport contract: the transport's write buffer drained. */
+  resumeWriting(): void {
+    this.#framed.resumeWriting();
+  }
+
+  /**
+   * Part of the transport contract: the connection ended.
+   *
+   * @param error Why, if it failed.
+   */
+  connectionLost(error: Error | undefined): void {
+    this.#framed.connectionLost(error);
+  }
+
+  // ---- Sending -------------------------------------------------------------------------------
+
+  /** Why a new request cannot be made now, or `undefined`. */
+  #refusal(): ConnectionClosedError | undefined {
+    let why: string | undefined;
+    if (this.#finished) why = "the connection is closed";
+    else if (this.#closing) why = "the connection is closing";
+    else if (this.#peerEof) why = "the peer sent EOF";
+    else if (this.#erqRequested) why = "endRequests() was called";
+    return why === undefined
+      ? undefined
+      : new ConnectionClosedError(`Cannot submit request: ${why}`);
+  }
+
+  async #submitSlow(
+    rqType: number,
+    flags: number,
+    channel: number,
+    payload: Uint8Array,
+    abort: RequestAbort,
+  ): Promise<PacketResponse> {
+    let slot = false;
+    try {
+      if (channel !== 0) {
+        const extensions = await raceAbort(this.#extensions.decided, abort);
+        if (!extensions) {
+          throw new RangeError(
+            `Cannot submit request on channel ${channel}: channels other than 0 need the Plexus ` +
+              "extensions, which the peer did not accept",
+          );
+        }
+      }
+      if (abort.fired) throw abort.reason;
+      if (!this.#requests.tryTake()) await this.#requests.waitForSlot(abort);
+      slot = true;
+      if (abort.fired) throw abort.reason;
+      const refusal = this.#refusal();
+      if (refusal) throw refusal;
+      const response = this.#requests.send(rqType, flags, channel, payload, true, abort);
+      slot = false;
+      return await response;
+    } catch (error) {
+      if (slot) this.#requests.release();
+      abort.dispose();
+      throw error;
+    }
+  }
+
+  /** Sends an extension request (no `maxInFlight` slot); its answer only matters to the offer. */
+  #sendExtension(op: number, payload: Uint8Array): Promise<PacketResponse> {
+    const response = this.#requests.send(EXTENSION_RQ_TYPE, op, 0, payload, false, undefined);
+    response.catch(() => {});
+    return response;
+  }
+
+  #sendErq(): void {
+    if (this.#erqSent || !this.#transport || this.#finished) return;
+    this.#erqSent = true;
+    this.#outbox.queue(Packet.ERQ);
+  }
+
+  // ---- Receiving -----------------------------------------------------------------------------
+
+  #onConnected(): void {
+    const transport = this.#framed.transport;
+    if (this.#finished) {
+      // Closed or aborted before a transport came.
+      transport.abort();
+      return;
+    }
+    this.#transport = transport;
+    this.#outbox.transport = transport;
+    if (this.#extensions.wanted) this.#offerExtensions();
+    if (this.#erqRequested || this.#closing) this.#sendErq();
+    this.#requests.wake();
+  }
+
+  #onPacket(packet: Packet): void {
+    this.#keepAlive?.heard();
+    if (this.#peerEof || this.#finished) return;
+    if (!packet.isRequest) {
+      this.#requests.answer(packet);
+    } else if (packet.rqType !== 0) {
+      this.#onRequest(packet);
+    } else if (packet.isEof()) {
+      this.#onPeerEof();
+    } else if (packet.isErq()) {
+      this.#peerErq = true;
+    } else {
+      // The original stops reading here; we end the connection with the reason.
+      throw new PacketError(
+        `Cannot handle packet: request tag ${packet.tag} on channel ${packet.channel} uses the ` +
+          "reserved rq_type 0 but is not the EOF or ERQ packet",
+      );
+    }
+  }
+
+  /** A request from the peer: extension, refusal (the original's order of checks), or served. */
+  #onRequest(packet: Packet): void {
+    const { channel, tag } = packet;
+    const extension = packet.rqType - 1 === EXTENSION_RQ_TYPE;
+    if (extension && this.#extensions.wanted) this.#onExtension(packet);
+    else if (!this.#handlers || extension) refuse(this.#outbox, channel, tag, "no request handler");
+    else if (this.#peerErq || this.#closing) {
+      refuse(this.#outbox, channel, tag, "requests no longer allowed");
+    } else if (channel !== 0 && !this.#extensions.peerOffered) {
+      refuse(this.#outbox, channel, tag, "unknown channel %d"); // sic: the original's text
+    } else this.#handlers.accept(packet);
+  }
+
+  // ---- Extensions ----------------------------------------------------------------------------
+
+  #offerExtensions(): void {
+    this.#sendExtension(ExtensionOp.offer, OFFER).then((response) => {
+      if (this.#extensions.accepted(response) && !this.#closing) this.#keepAlive?.start();
+    }, () => this.#extensions.fail());
+  }
+
+  #onExtension(packet: Packet): void {
+    const [ok, reply] = this.#extensions.answer(packet, (channel, tag) => {
+      const reason = new DOMException("The peer cancelled the request", "AbortError");
+      this.#handlers?.cancel(channel, tag, reason);
+    });
+    const { channel, tag } = packet;
+    this.#outbox.queue(Packet.response(tag, ok, { channel, payload: toBytes(reply) }));
+  }
+
+  // ---- Ending --------------------------------------------------------------------------------
+
+  #onPeerEof(): void {
+    this.#peerEof = true;
+    this.#framed.pauseReading(); // as the original, read nothing after EOF
+    this.#requests.rejectPending("the peer sent EOF before answering");
+    this.#requests.rejectWaiting(
+      new ConnectionClosedError("Cannot submit request: the peer sent EOF"),
+    );
+    this.#extensions.fail();
+    this.#peerDone.resolve();
+    this.close();
+  }
+
+  /** End of stream: orderly after the peer's EOF packet or our own, otherwise a loss. */
+  #onStreamEnd(): boolean {
+    if (this.#peerEof || this.#eofSent) {
+      this.#peerDone.resolve();
+      return true;
+    }
+    this.#abortWith(
+      new ConnectionClosedError("Connection lost: the stream ended without an EOF packet"),
+    );
+    return false;
+  }
+
+  async #runClose(): Promise<void> {
+    this.#closing = true;
+    this.#keepAlive?.stop();
+    this.#requests.rejectWaiting(
+      new ConnectionClosedError("Cannot submit request: the connection is closing"),
+    );
+    const transport = this.#transport;
+    if (!transport || this.#finished) {
+      this.#end(undefined);
+      await this.closed;
+      return;
+    }
+    const timer = setTimeout(() => {
+      this.#abortWith(
+        new ConnectionClosedError(
+          `Connection closed: close() timed out after ${this.#closeTimeout} ms`,
+        ),
+      );
+    }, this.#closeTimeout);
+    try {
+      this.#sendErq();
+      await this.#handlers?.idle();
+      if (!this.#finished) {
+        this.#outbox.queue(Packet.EOF);
+        this.#eofSent = true;
+        this.#outbox.flush();
+        await Promise.race([this.#peerDone.promise, this.closed]);
+        if (!this.#finished) {
+          // Half-close first, so borrowed streams closed with `closeStreams` end in order.
+          transport.writeEof();
+          transport.close();
+        }
+      }
+      await this.closed;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  #abortWith(error: Error | undefined): void {
+    if (this.#finished || this.#aborting) return;
+    this.#aborting = true;
+    this.#closing = true;
+    this.#lostError = error;
+    this.#keepAlive?.stop();
+    if (!this.#transport) {
+      this.#end(error);
+      return;
+    }
+    this.#settleAll(error);
+    this.#transport.abort(error);
+  }
+
+  /** The connection is over: settle everything, once. */
+  #end(error: Error | undefined): void {
+    if (this.#finished) return;
+    this.#closing = true;
+    this.#settleAll(error);
+    this.#finished = true;
+    this.#outbox.close();
+    this.#keepAlive?.stop();
+    this.#extensions.fail();
+    this.#peerDone.resolve();
+    this.#closed.resolve(error);
+  }
+
+  /** Rejects our pending and waiting requests and cancels the peer's running ones. */
+  #settleAll(error: Error | undefined): void {
+    const why = error ? error.message : "the connection was closed";
+    this.#requests.rejectPending(why, error);
+    this.#requests.rejectWaiting(
+      new ConnectionClosedError(`Cannot submit request: ${why}`, { cause: error }),
+    );
+    this.#handlers?.end(error ?? new DOMException("The connection was closed", "AbortError"));
+  }
+}
+
+/** Settles as `promise` does, or rejects when `abort` fires first. */
+function raceAbort<T>(promise: Promise<T>, abort: RequestAbort): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    abort.onFire(reject);
+    promise.then(resolve, reject);
+  });
+}
+
+function defaultHandlerError(error: unknown, context: PacketRequestContext): void {
+  console.error(
+    `PacketConnection: the request handler failed (channel ${context.channel}, tag ${context.tag}):`,
+    error,
+  );
+}
+
+function limit(name: string, value: number): number {
+  if (!Number.isSafeInteger(value) || value < 1) {
+    throw new RangeError(
+      `Cannot create packet connection: ${name} must be a positive integer, got ${value}`,
+    );
+  }
+  return value;
+}
+
+function duration(name: string, value: number): number {
+  if (!(value >= 0) || !Number.isFinite(value)) {
+    throw new RangeError(
+      `Cannot create packet connection: ${name} must be a non-negative number of milliseconds, got ${value}`,
+    );
+  }
+  return value;
+}

@@ -1,0 +1,139 @@
+/**
+ * The Plexus extensions to the cs.packetstream protocol, and how they are negotiated.
+ *
+ * Every extension packet is an ordinary request of one reserved user rq_type,
+ * {@linkcode EXTENSION_RQ_TYPE}, with the operation in its flags:
+ *
+ * | flags | operation | payload                          | answer                          |
+ * | ----- | --------- | -------------------------------- | ------------------------------- |
+ * | 0     | offer     | `plexus-ext/1?`                  | ok, payload `plexus-ext/1!`     |
+ * | 1     | cancel    | BSUInt(channel) BSUInt(tag)      | ok, empty                       |
+ * | 2     | ping      | empty                            | ok, empty                       |
+ *
+ * Only the offer is ever sent to a peer that has not accepted: a cs.packetstream peer answers
+ * it as it answers any request (`no request handler`, `exception during handler`, or whatever
+ * its handler returns), and anything but `ok` with `plexus-ext/1!` means "no".
+ *
+ * @module
+ */
+
+import { decodeBSUInt, encodeBSUInt } from "../framing/varint.ts";
+import type { Packet } from "./packet.ts";
+import type { PacketResponse } from "./types.ts";
+
+/**
+ * The user rq_type reserved for the Plexus extensions (`0x504c5853`, "PLXS"; on the wire it is
+ * this plus 1). A connection never passes it to its request handler, and `submit()` refuses it.
+ *
+ * @example It is a plain number
+ * ```ts
+ * import { EXTENSION_RQ_TYPE } from "@plexus/net/packet";
+ *
+ * console.assert(EXTENSION_RQ_TYPE === 0x504c5853);
+ * ```
+ */
+export const EXTENSION_RQ_TYPE = 0x504c5853;
+
+/** The extension operations, sent as the request flags. */
+export const ExtensionOp = { offer: 0, cancel: 1, ping: 2 } as const;
+
+const encoder = new TextEncoder();
+
+/** The offer's payload. */
+export const OFFER: Uint8Array = encoder.encode("plexus-ext/1?");
+
+/** The acceptance's payload. */
+export const ACCEPT: Uint8Array = encoder.encode("plexus-ext/1!");
+
+/** Whether `payload` equals `expected`. */
+export function sameBytes(payload: Uint8Array, expected: Uint8Array): boolean {
+  if (payload.byteLength !== expected.byteLength) return false;
+  for (let i = 0; i < payload.byteLength; i++) if (payload[i] !== expected[i]) return false;
+  return true;
+}
+
+/** The payload of a cancel: which request. */
+export function encodeCancel(channel: number, tag: number): Uint8Array {
+  const a = encodeBSUInt(channel);
+  const b = encodeBSUInt(tag);
+  const out = new Uint8Array(a.byteLength + b.byteLength);
+  out.set(a);
+  out.set(b, a.byteLength);
+  return out;
+}
+
+/** Reads a cancel's payload; `undefined` when malformed. */
+export function decodeCancel(payload: Uint8Array): { channel: number; tag: number } | undefined {
+  try {
+    const channel = decodeBSUInt(payload);
+    if (!channel) return undefined;
+    const tag = decodeBSUInt(payload, channel.length);
+    if (!tag || channel.length + tag.length !== payload.byteLength) return undefined;
+    return { channel: channel.value, tag: tag.value };
+  } catch {
+    return undefined;
+  }
+}
+
+/** An answer to an extension request: ok or not, and the payload. */
+export type ExtensionAnswer = [ok: boolean, payload?: Uint8Array | string];
+
+/**
+ * One connection's side of the negotiation: whether we offer, whether the peer accepted our
+ * offer (then we may use the extensions), and whether we accepted the peer's (then we honour
+ * its extension requests and its channels other than 0).
+ */
+export class Extensions {
+  /** Whether we offer the extensions, and accept an offer. */
+  readonly wanted: boolean;
+  /** Whether the peer accepted our offer. */
+  on = false;
+  /** Whether we accepted the peer's offer. */
+  peerOffered = false;
+  readonly #decided = Promise.withResolvers<boolean>();
+
+  constructor(wanted: boolean) {
+    this.wanted = wanted;
+    if (!wanted) this.#decided.resolve(false);
+  }
+
+  /** Resolves to whether the peer accepted our offer. */
+  get decided(): Promise<boolean> {
+    return this.#decided.promise;
+  }
+
+  /** Reads the peer's answer to our offer. */
+  accepted(response: PacketResponse): boolean {
+    this.on = response.ok && sameBytes(response.payload, ACCEPT);
+    this.#decided.resolve(this.on);
+    return this.on;
+  }
+
+  /** The offer will never be answered (the connection ended, or the peer sent EOF). */
+  fail(): void {
+    this.#decided.resolve(false);
+  }
+
+  /**
+   * Answers an extension request from the peer.
+   *
+   * @param cancel Cancels the peer's request on `channel` with `tag`.
+   */
+  answer(packet: Packet, cancel: (channel: number, tag: number) => void): ExtensionAnswer {
+    const { flags, payload } = packet;
+    if (flags === ExtensionOp.offer) {
+      if (!sameBytes(payload, OFFER)) return [false, "unsupported extension version"];
+      this.peerOffered = true;
+      return [true, ACCEPT];
+    }
+    if (!this.peerOffered) return [false, "extensions not offered"];
+    if (flags === ExtensionOp.ping) return [true];
+    if (flags === ExtensionOp.cancel) {
+      const target = decodeCancel(payload);
+      if (!target) return [false, "malformed cancel"];
+      cancel(target.channel, target.tag);
+      return [true];
+    }
+    return [false, `unknown extension operation ${flags}`];
+  }
+}

@@ -1,0 +1,260 @@
+import { CorruptFrameError } from "../framing/errors.ts";
+import type { Framer } from "../framing/framer.ts";
+import type { ReceiveBuffer } from "../framing/receive_buffer.ts";
+import type { SendBuffer } from "../framing/send_buffer.ts";
+import {
+  decodeBSUInt,
+  type DecodedVarint,
+  MAX_VARINT_LENGTH,
+  varintLength,
+  writeBSUInt,
+} from "../framing/varint.ts";
+import { PacketError, PacketTooLongError } from "./errors.ts";
+import { Packet } from "./packet.ts";
+
+/**
+ * The default `maxPacketSize`: 16 MiB of packet body.
+ *
+ * @example The limit in bytes
+ * ```ts
+ * import { DEFAULT_MAX_PACKET_SIZE } from "@plexus/net/packet";
+ *
+ * console.assert(DEFAULT_MAX_PACKET_SIZE === 16 * 1024 * 1024);
+ * ```
+ */
+export const DEFAULT_MAX_PACKET_SIZE: number = 16 * 1024 * 1024;
+
+/**
+ * Options of a {@linkcode PacketFramer}.
+ *
+ * @example A framer for small packets only
+ * ```ts
+ * import { PacketFramer, type PacketFramerOptions } from "@plexus/net/packet";
+ *
+ * const options: PacketFramerOptions = { maxPacketSize: 64 * 1024 };
+ * const framer = new PacketFramer(options);
+ * console.assert(framer.maxPacketSize === 65536);
+ * ```
+ */
+export interface PacketFramerOptions {
+  /**
+   * The most bytes a packet body (everything after the length varint) may have, in both
+   * directions. A peer announcing more is refused before anything is allocated.
+   *
+   * @default {16777216}
+   */
+  maxPacketSize?: number;
+}
+
+const EMPTY = new Uint8Array(0);
+
+/**
+ * Encodes and decodes cs.packetstream packets (a {@linkcode Framer} of {@linkcode Packet}s):
+ * the length is a big-endian base-128 varint (BSUInt) and the body is described on
+ * {@linkcode Packet}.
+ *
+ * ```
+ *  BEFORE DECODE (8 bytes)                       AFTER DECODE
+ *  +--------+-----+-------+----+----+--------+   Packet { tag: 3, channel: 5, isRequest: true,
+ *  | length | tag | flags | ch | rq | "abc"  |--->         rqType: 1, flags: 0,
+ *  |   07   | 03  |  03   | 05 | 01 | 616263 |             payload: "abc" }
+ *  +--------+-----+-------+----+----+--------+
+ * ```
+ *
+ * Decoding, one packet per call (the framing contract):
+ *
+ * | buffered bytes                                   | `decode()`                        |
+ * | ------------------------------------------------ | --------------------------------- |
+ * | an incomplete length varint                      | `undefined` (need more bytes)     |
+ * | a whole length over `maxPacketSize`              | throws {@linkcode PacketTooLongError} |
+ * | a length varint over 8 bytes                     | throws {@linkcode PacketError}    |
+ * | a whole length, not yet the whole body           | `undefined`; the buffer reserves room |
+ * | a whole packet                                   | the packet; its payload is a view |
+ * | a body whose fields run past its end, or a varint over 8 bytes or 2^53 | throws {@linkcode PacketError} |
+ *
+ * At end of stream, leftover bytes are a truncated packet (the caller's
+ * `TruncatedFrameError`). The payload of a decoded packet is a view into the receive buffer
+ * that is never written again, so it stays valid without a copy.
+ *
+ * Encoding checks every field (non-negative safe integers) and the body length against
+ * `maxPacketSize`, and throws `RangeError` or {@linkcode PacketTooLongError} before writing
+ * anything.
+ *
+ * @example Encode and decode the cs.packetstream EOF packet
+ * ```ts
+ * import { Packet, PacketFramer } from "@plexus/net/packet";
+ * import { decodeFrames, encodeFrame } from "@plexus/net/framing";
+ * import { assertEquals } from "@std/assert";
+ *
+ * const bytes = encodeFrame(new PacketFramer(), Packet.EOF);
+ * assertEquals(bytes, new Uint8Array([0x03, 0x00, 0x02, 0x00]));
+ * const [packet] = decodeFrames(new PacketFramer(), bytes);
+ * assertEquals(packet.isEof(), true);
+ * ```
+ *
+ * @example A peer cannot make us allocate what it announces
+ * ```ts
+ * import { PacketFramer, PacketTooLongError } from "@plexus/net/packet";
+ * import { ReceiveBuffer } from "@plexus/net/framing";
+ * import { assertThrows } from "@std/assert";
+ *
+ * const buffer = new ReceiveBuffer();
+ * buffer.append(new Uint8Array([0x89, 0xc4, 0xda, 0x00])); // length 20000000, no body yet
+ * assertThrows(
+ *   () => new PacketFramer().decode(buffer),
+ *   PacketTooLongError,
+ *   "Cannot decode packet: length 20000000 exceeds maxPacketSize 16777216",
+ * );
+ * ```
+ */
+export class PacketFramer implements Framer<Packet> {
+  readonly #max: number;
+
+  /**
+   * Creates a packet framer.
+   *
+   * @param options The packet size limit.
+   * @throws {RangeError} When `maxPacketSize` is not a non-negative safe integer.
+   */
+  constructor(options: PacketFramerOptions = {}) {
+    const max = options.maxPacketSize ?? DEFAULT_MAX_PACKET_SIZE;
+    if (!Number.isSafeInteger(max) || max < 0) {
+      throw new RangeError(
+        `Cannot create packet framer: maxPacketSize must be a non-negative safe integer, got ${max}`,
+      );
+    }
+    this.#max = max;
+  }
+
+  /** The largest packet body this framer accepts, in bytes. */
+  get maxPacketSize(): number {
+    return this.#max;
+  }
+
+  /**
+   * Decodes the next packet from the start of `buffer`.
+   *
+   * @param buffer The receive buffer.
+   * @returns The packet, or `undefined` when more bytes are needed.
+   * @throws {PacketTooLongError} When the announced body length exceeds `maxPacketSize`.
+   * @throws {PacketError} When the bytes are no valid packet.
+   */
+  decode(buffer: ReceiveBuffer): Packet | undefined {
+    const bytes = buffer.bytes;
+    const start = buffer.start;
+    const end = buffer.end;
+    // The length varint (at most 8 bytes), checked against the limit once complete.
+    let length = 0;
+    let at = start;
+    for (;;) {
+      if (at === end) return undefined;
+      const byte = bytes[at++];
+      length = length * 128 + (byte & 0x7f);
+      if (byte < 0x80) break;
+      if (at - start === MAX_VARINT_LENGTH) {
+        throw new PacketError(
+          `Cannot decode packet: the length varint exceeds ${MAX_VARINT_LENGTH} bytes`,
+        );
+      }
+    }
+    if (length > this.#max) throw new PacketTooLongError("Cannot decode packet", length, this.#max);
+    const bodyEnd = at + length;
+    if (bodyEnd > end) {
+      buffer.reserve(bodyEnd - start);
+      return undefined;
+    }
+    const tag = field(bytes, at, bodyEnd, "tag");
+    at += tag.length;
+    const bits = field(bytes, at, bodyEnd, "flags");
+    at += bits.length;
+    const hasChannel = bits.value % 2 === 1;
+    const isRequest = Math.floor(bits.value / 2) % 2 === 1;
+    let channel = 0;
+    if (hasChannel) {
+      const decoded = field(bytes, at, bodyEnd, "channel");
+      channel = decoded.value;
+      at += decoded.length;
+    }
+    let rqType = 0;
+    if (isRequest) {
+      const decoded = field(bytes, at, bodyEnd, "rq_type");
+      rqType = decoded.value;
+      at += decoded.length;
+    }
+    buffer.skip(at - start);
+    // An empty payload takes nothing, so the buffer's storage stays reusable in place.
+    const payload = at === bodyEnd ? EMPTY : buffer.take(bodyEnd - at);
+    return new Packet({
+      tag: tag.value,
+      channel,
+      isRequest,
+      rqType,
+      flags: Math.floor(bits.value / 4),
+      payload,
+    });
+  }
+
+  /**
+   * Writes `packet` with its length into `out`.
+   *
+   * @param packet The packet.
+   * @param out Where the bytes go.
+   * @throws {RangeError} When a field is not a non-negative safe integer, or the flags field
+   * (`flags * 4 + 3`) is not safe.
+   * @throws {PacketTooLongError} When the body exceeds `maxPacketSize`.
+   */
+  encode(packet: Packet, out: SendBuffer): void {
+    const { tag, channel, isRequest, rqType, flags, payload } = packet;
+    check("tag", tag);
+    check("channel", channel);
+    check("flags", flags);
+    if (isRequest) check("rqType", rqType);
+    const bits = flags * 4 + (isRequest ? 2 : 0) + (channel !== 0 ? 1 : 0);
+    if (!Number.isSafeInteger(bits)) {
+      throw new RangeError(
+        `Cannot encode packet: flags ${flags} do not fit a safe integer when shifted`,
+      );
+    }
+    if (!(payload instanceof Uint8Array)) {
+      throw new TypeError(
+        `Cannot encode packet: payload must be a Uint8Array, got ${typeof payload}`,
+      );
+    }
+    const length = varintLength(tag) + varintLength(bits) +
+      (channel !== 0 ? varintLength(channel) : 0) + (isRequest ? varintLength(rqType) : 0) +
+      payload.byteLength;
+    if (length > this.#max) throw new PacketTooLongError("Cannot encode packet", length, this.#max);
+    writeBSUInt(length, out);
+    writeBSUInt(tag, out);
+    writeBSUInt(bits, out);
+    if (channel !== 0) writeBSUInt(channel, out);
+    if (isRequest) writeBSUInt(rqType, out);
+    if (payload.byteLength > 0) out.write(payload);
+  }
+}
+
+/** Reads one BSUInt field of a body that ends at `end`. */
+function field(bytes: Uint8Array, at: number, end: number, name: string): DecodedVarint {
+  let decoded: DecodedVarint | undefined;
+  try {
+    decoded = decodeBSUInt(bytes, at, end);
+  } catch (error) {
+    if (!(error instanceof CorruptFrameError)) throw error;
+    throw new PacketError(
+      `Cannot decode packet: the ${name} varint exceeds ${MAX_VARINT_LENGTH} bytes or Number.MAX_SAFE_INTEGER`,
+      { cause: error },
+    );
+  }
+  if (decoded === undefined) {
+    throw new PacketError(`Cannot decode packet: the body ends inside the ${name}`);
+  }
+  return decoded;
+}
+
+function check(name: string, value: number): void {
+  if (!Number.isSafeInteger(value) || value < 0) {
+    throw new RangeError(
+      `Cannot encode packet: ${name} must be a non-negative safe integer, got ${value}`,
+    );
+  }
+}

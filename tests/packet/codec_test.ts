@@ -1,0 +1,186 @@
+import { assertEquals, assertThrows } from "@std/assert";
+import {
+  decodeBSUInt,
+  decodeFrames,
+  encodeBSUInt,
+  ReceiveBuffer,
+  SendBuffer,
+  TruncatedFrameError,
+} from "@plexus/net/framing";
+import { Packet, PacketError, PacketFramer, PacketTooLongError } from "@plexus/net/packet";
+import { assert } from "../_assert.ts";
+import { BSUINT_VECTORS, bytes, encode, hex, toHex, VECTORS } from "./_helpers.ts";
+
+/** Feeds `chunks` into a receive buffer one by one, decoding after each, as a connection does. */
+function decodeChunks(chunks: Uint8Array[], framer = new PacketFramer()): Packet[] {
+  const buffer = new ReceiveBuffer({ initialCapacity: 16, minReadSize: 8 });
+  const packets: Packet[] = [];
+  for (const chunk of chunks) {
+    for (let at = 0; at < chunk.byteLength;) {
+      const tail = buffer.getWriteBuffer(chunk.byteLength - at);
+      const n = Math.min(tail.byteLength, chunk.byteLength - at);
+      tail.set(chunk.subarray(at, at + n));
+      buffer.commit(n);
+      at += n;
+    }
+    for (let p = framer.decode(buffer); p; p = framer.decode(buffer)) packets.push(p);
+  }
+  if (buffer.length > 0) throw new TruncatedFrameError(buffer.length);
+  return packets;
+}
+
+/** Every chunk size 1..N, then every two-way cut. */
+function* splits(input: Uint8Array): Generator<Uint8Array[]> {
+  const n = input.byteLength;
+  for (let size = 1; size <= n; size++) {
+    const chunks: Uint8Array[] = [];
+    for (let i = 0; i < n; i += size) chunks.push(input.slice(i, i + size));
+    yield chunks;
+  }
+  for (let cut = 1; cut < n; cut++) yield [input.slice(0, cut), input.slice(cut)];
+}
+
+Deno.test("BSUInt matches every cs.packetstream vector both ways", () => {
+  for (const [value, text] of BSUINT_VECTORS) {
+    assertEquals(toHex(encodeBSUInt(value)), text, `encode ${value}`);
+    assertEquals(
+      decodeBSUInt(hex(text)),
+      { value, length: hex(text).byteLength },
+      `decode ${text}`,
+    );
+  }
+});
+
+for (const vector of VECTORS) {
+  Deno.test(`packet vector encodes byte for byte: ${vector.name}`, () => {
+    assertEquals(toHex(encode(vector.packet)), toHex(hex(vector.hex)));
+  });
+
+  Deno.test(`packet vector decodes in every split: ${vector.name}`, () => {
+    for (const chunks of splits(hex(vector.hex))) {
+      assertEquals(
+        decodeChunks(chunks),
+        [vector.packet],
+        `split into ${chunks.map((c) => c.byteLength).join("+")}`,
+      );
+    }
+  });
+}
+
+Deno.test("all vectors back to back decode in every split, payloads stay valid", () => {
+  const stream = hex(VECTORS.map((v) => v.hex).join(" "));
+  const expected = VECTORS.map((v) => v.packet);
+  for (const chunks of splits(stream)) {
+    // Packets are compared after the whole stream went through the buffer, so a payload view
+    // that was overwritten by a later read would show.
+    assertEquals(decodeChunks(chunks), expected, `split into ${chunks.length} chunks`);
+  }
+});
+
+Deno.test("decoded packets expose the user values the vectors name", () => {
+  const [response] = decodeFrames(new PacketFramer(), hex("05 02 81 0c 03 02"));
+  assertEquals([response.ok, response.userFlags, response.flags], [true, 0x11, 0x23]);
+  const [failure] = decodeFrames(new PacketFramer(), hex(VECTORS[10].hex));
+  assertEquals([failure.ok, failure.userFlags], [false, 0]);
+  const [request] = decodeFrames(new PacketFramer(), hex("07 82 2c 07 82 2c 81 48"));
+  assertEquals([request.userRqType, request.channel, request.tag, request.flags], [
+    199,
+    300,
+    300,
+    1,
+  ]);
+  assert(Packet.EOF.isEof() && !Packet.EOF.isErq() && Packet.ERQ.isErq());
+  assert(!Packet.request(0, 0).isEof(), "a request of user rq_type 0 is wire rq_type 1");
+  assert(!new Packet({ tag: 0, isRequest: true, payload: bytes("x") }).isEof());
+  assertEquals(
+    String(Packet.request(2, 0, { payload: bytes("abc") })),
+    "Packet(isRequest=true,channel=0,tag=2,rqType=1,flags=0x0,payload=616263)",
+  );
+});
+
+Deno.test("an explicit channel 0 and non-minimal varints decode as the original parses them", () => {
+  // flags field 0x03 says "has channel", then channel 00; tag as 80 02 (2 in two bytes).
+  const [packet] = decodeFrames(new PacketFramer(), hex("05 80 02 03 00 01"));
+  assertEquals([packet.tag, packet.channel, packet.isRequest, packet.rqType], [2, 0, true, 1]);
+});
+
+Deno.test("decode needs more bytes until the whole packet is there", () => {
+  const framer = new PacketFramer();
+  const buffer = new ReceiveBuffer();
+  buffer.append(hex("81"));
+  assertEquals(framer.decode(buffer), undefined);
+  buffer.append(hex("4b 02"));
+  assertEquals(framer.decode(buffer), undefined);
+  assertEquals(buffer.position, 0, "nothing consumed while incomplete");
+});
+
+Deno.test("a length over maxPacketSize throws before the body arrives", () => {
+  const buffer = new ReceiveBuffer();
+  buffer.append(hex("89 c4 da 00"));
+  const error = assertThrows(
+    () => new PacketFramer().decode(buffer),
+    PacketTooLongError,
+    "Cannot decode packet: length 20000000 exceeds maxPacketSize 16777216",
+  );
+  assertEquals([error.length, error.maxLength], [20000000, 16777216]);
+  // Detected as soon as the length is known, whatever follows.
+  const small = new ReceiveBuffer();
+  small.append(hex("88 00"));
+  assertThrows(
+    () => new PacketFramer({ maxPacketSize: 100 }).decode(small),
+    PacketTooLongError,
+    "length 1024 exceeds maxPacketSize 100",
+  );
+});
+
+Deno.test("malformed packets throw PacketError naming the problem", () => {
+  const cases: [string, string][] = [
+    ["80 80 80 80 80 80 80 80", "the length varint exceeds 8 bytes"],
+    ["01 82", "the body ends inside the tag"],
+    ["00", "the body ends inside the tag"],
+    ["01 02", "the body ends inside the flags"],
+    ["02 02 03", "the body ends inside the channel"],
+    ["03 02 03 05", "the body ends inside the rq_type"],
+    ["03 02 02 82", "the body ends inside the rq_type"],
+    ["0a 80 80 80 80 80 80 80 80 80 01", "the tag varint exceeds 8 bytes"],
+  ];
+  for (const [input, message] of cases) {
+    const buffer = new ReceiveBuffer();
+    buffer.append(hex(input));
+    assertThrows(() => new PacketFramer().decode(buffer), PacketError, message, input);
+  }
+});
+
+Deno.test("encoding checks every field and the size before writing anything", () => {
+  const framer = new PacketFramer({ maxPacketSize: 10 });
+  const out = new SendBuffer();
+  assertThrows(() => framer.encode(Packet.request(-1, 0), out), RangeError, "tag must be");
+  assertThrows(
+    () => framer.encode(Packet.request(2, 0, { channel: 1.5 }), out),
+    RangeError,
+    "channel",
+  );
+  assertThrows(
+    () => framer.encode(Packet.request(2, 0, { flags: 2 ** 52 }), out),
+    RangeError,
+    "flags",
+  );
+  assertThrows(
+    () => framer.encode(Packet.request(2, 0, { payload: new Uint8Array(8) }), out),
+    PacketTooLongError,
+    "Cannot encode packet: length 11 exceeds maxPacketSize 10",
+  );
+  assertEquals(out.length, 0);
+  framer.encode(Packet.request(2, 0, { payload: new Uint8Array(7) }), out);
+  assertEquals(out.length, 11);
+  assertThrows(() => new PacketFramer({ maxPacketSize: -1 }), RangeError, "maxPacketSize");
+});
+
+Deno.test("large tags, channels and flags round trip", () => {
+  const packets = [
+    Packet.request(2 ** 40, 2 ** 35, { channel: 2 ** 45, flags: 2 ** 50 }),
+    Packet.response(Number.MAX_SAFE_INTEGER, false, { flags: 2 ** 49 }),
+  ];
+  const stream = new Uint8Array(packets.flatMap((p) => [...encode(p)]));
+  assertEquals(decodeFrames(new PacketFramer(), stream), packets);
+});

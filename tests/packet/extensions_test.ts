@@ -1,0 +1,261 @@
+import { assertEquals, assertRejects } from "@std/assert";
+import {
+  ConnectionClosedError,
+  EXTENSION_RQ_TYPE,
+  Packet,
+  type PacketConnectionOptions,
+} from "@plexus/net/packet";
+import { assertInstanceOf } from "../_assert.ts";
+import { bytes, connectedPair, gate, text, withRawPeer } from "./_helpers.ts";
+
+const OFFER = bytes("plexus-ext/1?");
+const ACCEPT = bytes("plexus-ext/1!");
+
+/** A raw peer that accepts the offer and answers pings while `alive`. */
+function acceptingPeer(options: PacketConnectionOptions, answerPings: () => boolean) {
+  const { connection, peer, transports } = withRawPeer({ extensions: true, ...options });
+  let seen = 0;
+  const pings: Packet[] = [];
+  const react = () => {
+    for (; seen < peer.packets.length; seen++) {
+      const p = peer.packets[seen];
+      if (!p.isRequest || p.userRqType !== EXTENSION_RQ_TYPE) continue;
+      if (p.flags === 0) peer.send(Packet.response(p.tag, true, { payload: ACCEPT }));
+      if (p.flags === 2) {
+        pings.push(p);
+        if (answerPings()) peer.send(Packet.response(p.tag, true));
+      }
+    }
+    return false;
+  };
+  peer.until(() => react()); // re-checked after every chunk, never resolves
+  return { connection, peer, pings, transports };
+}
+
+Deno.test("extensions: two Plexus peers agree; channels other than 0 have their own tags", async () => {
+  const seen: [number, number][] = [];
+  const [server, client] = connectedPair(
+    {
+      extensions: true,
+      requestHandler: (_t, _f, _p, { channel, tag }) => {
+        seen.push([channel, tag]);
+        return `ch${channel}`;
+      },
+    },
+    { extensions: true },
+  );
+  assertEquals(await client.extensions, true);
+  assertEquals(await server.extensions, true);
+  const decode = (p: Uint8Array) => text(p);
+  assertEquals(await client.call(0, "", { channel: 3, decode }), "ch3");
+  assertEquals(await client.call(0, "", { channel: 3, decode }), "ch3");
+  assertEquals(await client.call(0, "", { channel: 300, decode }), "ch300");
+  assertEquals(await client.call(0, "", { decode }), "ch0");
+  // Channel 0 tags: 2 was the offer, so the first request on channel 0 is tag 3.
+  assertEquals(seen, [[3, 0], [3, 1], [300, 0], [0, 3]]);
+  await client.close();
+});
+
+Deno.test("extensions: a Plexus peer without them answers the offer like any unknown request", async () => {
+  const handled: number[] = [];
+  const [server, client] = connectedPair(
+    { requestHandler: (rqType) => void handled.push(rqType) },
+    { extensions: true },
+  );
+  assertEquals(await client.extensions, false);
+  assertEquals(await server.extensions, false);
+  await assertRejects(() => client.submit(0, { channel: 1 }), RangeError, "did not accept");
+  await client.call(5);
+  assertEquals(handled, [5], "the reserved rq_type never reached the handler");
+  await client.close();
+});
+
+Deno.test("extensions: a cs.packetstream peer sees one ordinary request and nothing else", async () => {
+  const { connection, peer } = withRawPeer({ extensions: true });
+  await peer.untilPackets(1);
+  const [offer] = peer.packets;
+  assertEquals(offer, Packet.request(2, EXTENSION_RQ_TYPE, { payload: OFFER }));
+  // As the Python peer without a handler answers it:
+  peer.send(Packet.response(2, false, { payload: bytes("no request handler") }));
+  assertEquals(await connection.extensions, false);
+  // Cancelling a request is then local only: no extension packet follows.
+  const stop = new AbortController();
+  const call = connection.submit(7, { signal: stop.signal });
+  await peer.untilPackets(2);
+  stop.abort();
+  await assertRejects(() => call);
+  const closing = connection.close();
+  await peer.untilPackets(4);
+  assertEquals(peer.packets.slice(1).map((p) => [p.tag, p.userRqType]), [[3, 7], [1, -1], [0, -1]]);
+  peer.send(Packet.EOF);
+  await closing;
+});
+
+Deno.test("extensions: an echoing peer does not count as agreement", async () => {
+  const { connection, peer } = withRawPeer({ extensions: true });
+  await peer.untilPackets(1);
+  peer.send(Packet.response(2, true, { payload: peer.packets[0].payload }));
+  assertEquals(await connection.extensions, false);
+  connection.abort();
+  await connection.closed;
+});
+
+Deno.test("extensions: cancelling a request aborts the peer's handler; the late answer is ignored", async () => {
+  const aborted = gate<unknown>();
+  const started = gate();
+  const [server, client] = connectedPair(
+    {
+      extensions: true,
+      requestHandler: (rqType, _f, _p, { signal }) => {
+        if (rqType !== 0) return "quick";
+        started.resolve();
+        return new Promise((resolve) =>
+          signal.addEventListener("abort", () => {
+            aborted.resolve(signal.reason);
+            resolve("finished anyway"); // sent, and ignored by the client
+          })
+        );
+      },
+    },
+    { extensions: true },
+  );
+  assertEquals(await client.extensions, true);
+  const stop = new AbortController();
+  const call = client.call(0, "", { signal: stop.signal });
+  await started.promise;
+  stop.abort(new Error("not needed"));
+  await assertRejects(() => call, Error, "not needed");
+  const reason = await aborted.promise;
+  assertInstanceOf(reason, DOMException);
+  assertEquals(reason.message, "The peer cancelled the request");
+  assertEquals(text(await client.call(1)), "quick");
+  await client.close();
+  assertEquals(await server.closed, undefined);
+});
+
+Deno.test("extensions: a timeout cancels at the peer too", async () => {
+  const aborted = gate();
+  const [, client] = connectedPair(
+    {
+      extensions: true,
+      requestHandler: (_t, _f, _p, { signal }) =>
+        new Promise((_, reject) =>
+          signal.addEventListener("abort", () => {
+            aborted.resolve();
+            reject(signal.reason);
+          })
+        ),
+    },
+    { extensions: true },
+  );
+  assertEquals(await client.extensions, true);
+  const error = await assertRejects(() => client.call(0, "", { timeout: 5 }), DOMException);
+  assertEquals(error.name, "TimeoutError");
+  await aborted.promise;
+  await client.close();
+});
+
+Deno.test("extensions: a request cancelled while queued is answered without running", async () => {
+  const release = gate();
+  const ran: string[] = [];
+  const { connection, peer } = withRawPeer({
+    extensions: true,
+    maxConcurrentHandlers: 2,
+    requestHandler: async (_t, _f, payload) => {
+      ran.push(text(payload));
+      await release.promise;
+    },
+  });
+  // The raw peer plays a Plexus client: offer, then two that run, one queued, a cancel of the
+  // queued one (flags 1, BSUInt channel 0, BSUInt tag 4), and one more.
+  peer.send(Packet.request(2, EXTENSION_RQ_TYPE, { payload: OFFER }));
+  assertEquals(await peer.response(2), Packet.response(2, true, { payload: ACCEPT }));
+  peer.send(
+    Packet.request(3, 0, { payload: bytes("first") }),
+    Packet.request(9, 0, { payload: bytes("second") }),
+    Packet.request(4, 0, { payload: bytes("queued") }),
+    Packet.request(5, EXTENSION_RQ_TYPE, { flags: 1, payload: new Uint8Array([0, 4]) }),
+    Packet.request(6, 0, { payload: bytes("last") }),
+  );
+  assertEquals(await peer.response(5), Packet.response(5, true));
+  release.resolve();
+  assertEquals(
+    await peer.response(4),
+    Packet.response(4, false, { payload: bytes("request cancelled") }),
+  );
+  assertEquals(await peer.response(6), Packet.response(6, true));
+  assertEquals(ran, ["first", "second", "last"]);
+  connection.abort();
+  await connection.closed;
+});
+
+Deno.test("extensions: malformed or unknown extension requests are refused, not fatal", async () => {
+  const { connection, peer } = withRawPeer({ extensions: true });
+  peer.send(Packet.request(2, EXTENSION_RQ_TYPE, { flags: 2 })); // ping before any offer
+  assertEquals(
+    await peer.response(2),
+    Packet.response(2, false, { payload: bytes("extensions not offered") }),
+  );
+  peer.send(Packet.request(3, EXTENSION_RQ_TYPE, { payload: bytes("plexus-ext/9?") }));
+  assertEquals(
+    await peer.response(3),
+    Packet.response(3, false, { payload: bytes("unsupported extension version") }),
+  );
+  peer.send(
+    Packet.request(4, EXTENSION_RQ_TYPE, { payload: OFFER }),
+    Packet.request(5, EXTENSION_RQ_TYPE, { flags: 1, payload: new Uint8Array([0x80]) }),
+    Packet.request(6, EXTENSION_RQ_TYPE, { flags: 7 }),
+    Packet.request(7, EXTENSION_RQ_TYPE, { flags: 1, payload: new Uint8Array([0, 99]) }),
+  );
+  assertEquals(
+    await peer.response(5),
+    Packet.response(5, false, { payload: bytes("malformed cancel") }),
+  );
+  assertEquals(
+    await peer.response(6),
+    Packet.response(6, false, { payload: bytes("unknown extension operation 7") }),
+  );
+  assertEquals(
+    await peer.response(7),
+    Packet.response(7, true),
+    "cancelling an unknown tag is fine",
+  );
+  connection.abort();
+  await connection.closed;
+});
+
+Deno.test("keep-alive: a silent peer is detected and the connection aborted", async () => {
+  const { connection, pings } = acceptingPeer({ keepAlive: 5 }, () => false);
+  assertEquals(await connection.extensions, true);
+  const pending = connection.call(0);
+  const closed = await connection.closed;
+  assertInstanceOf(closed, ConnectionClosedError);
+  assertEquals(closed.message, "Connection lost: no packet from the peer in 10 ms (keep-alive)");
+  await assertRejects(() => pending, ConnectionClosedError, "keep-alive");
+  assertEquals(pings.length, 1);
+});
+
+Deno.test("keep-alive: a peer that answers pings stays connected", async () => {
+  let closed = false;
+  const { connection, peer, pings, transports } = acceptingPeer({ keepAlive: 2 }, () => true);
+  connection.closed.then(() => closed = true);
+  assertEquals(await connection.extensions, true);
+  await peer.until(() => pings.length >= 3);
+  assertEquals(closed, false);
+  connection.abort();
+  // The peer closes too: a memory channel read that raced with close() may otherwise never
+  // settle (see the report on transport/memory_channel.ts).
+  transports[1].close();
+  await connection.closed;
+});
+
+Deno.test("the peer's offer is refused by a connection without extensions, even with a handler", async () => {
+  const { connection, peer: raw } = withRawPeer({ requestHandler: () => "served" });
+  raw.send(Packet.request(2, EXTENSION_RQ_TYPE, { payload: OFFER }));
+  assertEquals(
+    await raw.response(2),
+    Packet.response(2, false, { payload: bytes("no request handler") }),
+  );
+  connection.abort();
+  await connection.closed;
+});
