@@ -54,41 +54,46 @@ export type ParsedAddress =
  * ```
  */
 export function parseAddress(address: Address): ParsedAddress {
+  const described = describe(address);
   if (typeof address === "object" && address !== null) {
-    if ("path" in address && typeof address.path === "string") {
+    if ("path" in address && typeof address.path === "string" && address.path !== "") {
       return { transport: "unix", path: address.path };
     }
     if ("port" in address) {
       return {
         transport: "tcp",
-        hostname: unbracket(address.hostname ?? "127.0.0.1"),
-        port: checkPort(address.port, JSON.stringify(address)),
+        hostname: checkHost(unbracket(address.hostname ?? "127.0.0.1"), described),
+        port: checkPort(address.port, described),
       };
     }
   }
   if (typeof address !== "string") {
     throw new TypeError(
-      `Invalid address ${String(address)}: expected "host:port", { hostname, port } or { path }`,
+      `Invalid address ${described}: expected "host:port", { hostname, port } or { path }`,
     );
   }
   const bracketed = /^\[([^\]]+)\]:(\d+)$/.exec(address);
   if (bracketed) {
-    return { transport: "tcp", hostname: bracketed[1], port: checkPort(+bracketed[2], address) };
+    return {
+      transport: "tcp",
+      hostname: checkHost(bracketed[1], described),
+      port: checkPort(+bracketed[2], described),
+    };
   }
   const colon = address.lastIndexOf(":");
   if (colon < 0 || !/^\d+$/.test(address.slice(colon + 1))) {
-    throw new TypeError(`Invalid address "${address}": expected "host:port" or "[v6]:port"`);
+    throw new TypeError(`Invalid address ${described}: expected "host:port" or "[v6]:port"`);
   }
   const hostname = address.slice(0, colon);
-  if (hostname.includes(":")) {
+  if (hostname.includes(":") && !/[\[\]]/.test(hostname)) {
     throw new TypeError(
-      `Invalid address "${address}": put an IPv6 literal in brackets, as "[${hostname}]:port"`,
+      `Invalid address ${described}: put an IPv6 literal in brackets, as "[${hostname}]:port"`,
     );
   }
   return {
     transport: "tcp",
-    hostname: hostname || "127.0.0.1",
-    port: checkPort(+address.slice(colon + 1), address),
+    hostname: hostname === "" ? "127.0.0.1" : checkHost(hostname, described),
+    port: checkPort(+address.slice(colon + 1), described),
   };
 }
 
@@ -117,9 +122,28 @@ function unbracket(hostname: string): string {
   return hostname.startsWith("[") && hostname.endsWith("]") ? hostname.slice(1, -1) : hostname;
 }
 
-function checkPort(port: number, address: string): number {
-  if (!Number.isInteger(port) || port < 0 || port > 65535) {
-    throw new TypeError(`Invalid address ${address}: port ${port} is not in 0..65535`);
+/** An address as it appears in messages: JSON, so strings are quoted and objects readable. */
+function describe(address: unknown): string {
+  try {
+    return JSON.stringify(address) ?? String(address);
+  } catch {
+    return String(address);
+  }
+}
+
+/** Refuses host names no resolver would take: empty, spaces, stray brackets or colons. */
+function checkHost(hostname: unknown, described: string): string {
+  if (typeof hostname !== "string" || hostname === "" || /[\s\[\]]/.test(hostname)) {
+    throw new TypeError(`Invalid address ${described}: ${JSON.stringify(hostname)} is not a host`);
+  }
+  return hostname;
+}
+
+function checkPort(port: unknown, described: string): number {
+  if (typeof port !== "number" || !Number.isInteger(port) || port < 0 || port > 65535) {
+    throw new TypeError(
+      `Invalid address ${described}: port ${JSON.stringify(port)} is not an integer in 0..65535`,
+    );
   }
   return port;
 }

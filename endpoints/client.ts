@@ -103,7 +103,8 @@ export class Client<P extends StreamProtocolLike = StreamProtocolLike> implement
 
   /**
    * Closes the connection gracefully, waits until it is closed and forgets the transport and
-   * protocol; does nothing if not connected.
+   * protocol; does nothing if not connected. A graceful close flushes what is buffered, so it
+   * waits on a peer that stops reading: call `transport.abort()` to give up at once.
    */
   async close(): Promise<void> {
     const transport = this.#transport;

@@ -212,6 +212,8 @@ async function dialFrom(
     port: target.port,
     localAddress: local.hostname,
     localPort: local.port || undefined,
+    // Keep our write side open after the peer's EOF: half-close is ours to decide.
+    allowHalfOpen: true,
     noDelay: options.noDelay ?? true,
     keepAlive: options.keepAlive,
   });

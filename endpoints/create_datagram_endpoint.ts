@@ -3,7 +3,7 @@ import { lookup } from "node:dns/promises";
 import { describeError, TransportError } from "../transport/errors.ts";
 import type { DatagramProtocol, WriteBufferLimits } from "../transport/mod.ts";
 import { UdpTransport } from "../transport/udp_transport.ts";
-import { formatAddress, type HostPort, parseAddress } from "./address.ts";
+import { type Address, formatAddress, type HostPort, parseAddress } from "./address.ts";
 
 /** Options of {@linkcode createDatagramEndpoint}. */
 export interface DatagramEndpointOptions {
@@ -22,6 +22,13 @@ export interface DatagramEndpointOptions {
   reuseAddress?: boolean;
   /** The write buffer watermarks (queued datagram bytes). */
   writeBufferLimits?: Partial<WriteBufferLimits>;
+  /**
+   * Pass datagrams as views of one reused receive buffer, valid during the callback only (see
+   * `UdpTransportOptions.reuseReceiveBuffer`).
+   *
+   * @default {false}
+   */
+  reuseReceiveBuffer?: boolean;
 }
 
 /** A datagram transport and the protocol it drives. */
@@ -79,7 +86,7 @@ export async function createDatagramEndpoint<P extends DatagramProtocol>(
   }
   const remote = options.remoteAddress === undefined
     ? undefined
-    : await resolve(options.remoteAddress);
+    : await resolveUdpAddress(options.remoteAddress);
   const local = options.localAddress === undefined
     ? { hostname: defaultLocalHost(remote!.hostname), port: 0 }
     : hostPort(options.localAddress);
@@ -109,6 +116,7 @@ export async function createDatagramEndpoint<P extends DatagramProtocol>(
   const transport = new UdpTransport(socket, protocol, {
     remoteAddress: remote,
     writeBufferLimits: options.writeBufferLimits,
+    reuseReceiveBuffer: options.reuseReceiveBuffer,
   });
   return { transport, protocol };
 }
@@ -120,13 +128,14 @@ function defaultLocalHost(remote: string): string {
   return v6 ? "::" : "0.0.0.0";
 }
 
-function hostPort(address: string | HostPort): { hostname: string; port: number } {
+function hostPort(address: Address): { hostname: string; port: number } {
   const parsed = parseAddress(address);
   if (parsed.transport !== "tcp") throw new TypeError("A datagram address must be host and port");
   return parsed;
 }
 
-async function resolve(address: string | HostPort): Promise<Deno.NetAddr> {
+/** Parses a UDP address and resolves its hostname to an IP address (once, here). */
+export async function resolveUdpAddress(address: Address): Promise<Deno.NetAddr> {
   const { hostname, port } = hostPort(address);
   if (isIP(hostname)) return { transport: "udp", hostname, port };
   try {

@@ -38,10 +38,11 @@ export interface ServerOptions extends StreamTransportOptions {
   noDelay?: boolean;
   /**
    * Called with errors that end one incoming connection before its protocol exists (a failed
-   * TLS handshake or wrapper, a throwing protocol factory) or that a listener survives (a
-   * failed `accept()`).
+   * TLS handshake or wrapper, a throwing protocol factory or `handleConnection`), that a
+   * listener survives (a failed `accept()`, retried after a second), or that a
+   * `connectionMade`/`connectionLost` hook threw.
    *
-   * @default {ignore them}
+   * @default {ignore them; hook errors are reported as uncaught}
    */
   onError?: (error: Error) => void;
   /**
@@ -136,6 +137,8 @@ export class Server<P extends StreamProtocolLike = StreamProtocolLike> implement
   /** Connections accepted but not yet handed to a protocol (TLS handshake, wrapper). */
   readonly #preparing = new Set<AbortController>();
   readonly #wrapper: Wrapper | undefined;
+  /** Wakes accept loops backing off after an error, when the server closes. */
+  readonly #wakeOnClose = new Set<() => void>();
   #rejected = 0;
   #closing = false;
   #allGone: PromiseWithResolvers<void> | undefined;
@@ -265,6 +268,7 @@ export class Server<P extends StreamProtocolLike = StreamProtocolLike> implement
         }
       }
       for (const handshake of this.#preparing) handshake.abort();
+      for (const wake of [...this.#wakeOnClose]) wake();
     }
     await Promise.all(this.#listening.map((l) => l.loop));
     for (const { listener } of this.#listening.splice(0)) {
@@ -345,6 +349,8 @@ export class Server<P extends StreamProtocolLike = StreamProtocolLike> implement
           new TransportError(`Accept failed: ${describeError(error)}`, { cause: error }),
         );
         if (error instanceof Deno.errors.BadResource) return;
+        // Out of file descriptors, say: back off instead of spinning (asyncio waits 1 s).
+        await this.#backOff();
         continue;
       }
       if (this.#closing) {
@@ -359,14 +365,46 @@ export class Server<P extends StreamProtocolLike = StreamProtocolLike> implement
       }
       if (isTcpConn(conn)) conn.setNoDelay(this.#options.noDelay ?? true);
       if (entry.tls || this.#wrapper) this.#prepare(conn, entry);
-      else this.handleConnection(conn, { ...this.#options.extra });
+      else this.#hand(conn, { ...this.#options.extra });
     }
+  }
+
+  /** Calls handleConnection(); an override that throws loses its connection, not the server. */
+  #hand(channel: ByteChannel, extra: ExtraInfo): void {
+    try {
+      this.handleConnection(channel, extra);
+    } catch (error) {
+      closeQuietly(channel);
+      this.#report(error instanceof Error ? error : new Error(String(error)));
+    }
+  }
+
+  /** Waits a second, or less if the server closes meanwhile. */
+  #backOff(): Promise<void> {
+    return new Promise((resolve) => {
+      const done = (): void => {
+        clearTimeout(timer);
+        this.#wakeOnClose.delete(done);
+        resolve();
+      };
+      const timer = setTimeout(done, 1000);
+      this.#wakeOnClose.add(done);
+    });
   }
 
   /** Runs the TLS handshake and the wrapper, then hands the connection to a protocol. */
   async #prepare(conn: Deno.Conn, entry: Listening): Promise<void> {
     const controller = new AbortController();
     this.#preparing.add(controller);
+    // The handshake and the wrapper share one deadline; on close or timeout the connection
+    // is closed, whatever the wrapper does with its signal.
+    const timeout = entry.tls?.handshakeTimeout ?? DEFAULT_HANDSHAKE_TIMEOUT;
+    const cancel = linkCancellation(
+      controller.signal,
+      timeout,
+      `Preparing the connection timed out after ${timeout} ms`,
+    );
+    cancel.signal.addEventListener("abort", () => closeQuietly(conn), { once: true });
     // The socket's addresses, kept when TLS or a wrapper puts another channel over it.
     const extra: ExtraInfo = {
       sockname: conn.localAddr,
@@ -378,18 +416,16 @@ export class Server<P extends StreamProtocolLike = StreamProtocolLike> implement
     try {
       if (entry.tls) {
         const secured = entry.nodeTls
-          ? await startTlsServer(conn, { ...entry.tls, signal: controller.signal })
-          : await listenTlsHandshake(conn as Deno.TlsConn, entry.tls, controller.signal);
+          ? await startTlsServer(conn, { ...entry.tls, signal: cancel.signal })
+          : await listenTlsHandshake(conn as Deno.TlsConn, entry.tls, cancel.signal);
         channel = secured.channel;
         Object.assign(extra, { tls: true, alpnProtocol: secured.alpnProtocol });
       }
       if (this.#wrapper) {
         step = "Wrapper";
-        channel = await this.#wrapper(channel, {
-          side: "server",
-          signal: controller.signal,
-          extra,
-        });
+        channel = await cancel.race(
+          Promise.resolve(this.#wrapper(channel, { side: "server", signal: cancel.signal, extra })),
+        );
       }
     } catch (error) {
       closeQuietly(channel);
@@ -403,6 +439,7 @@ export class Server<P extends StreamProtocolLike = StreamProtocolLike> implement
       }
       return;
     } finally {
+      cancel.dispose();
       this.#preparing.delete(controller);
       this.#checkAllGone();
     }
@@ -410,7 +447,7 @@ export class Server<P extends StreamProtocolLike = StreamProtocolLike> implement
       closeQuietly(channel);
       return;
     }
-    this.handleConnection(channel, extra);
+    this.#hand(channel, extra);
   }
 
   #checkAllGone(): void {
@@ -419,11 +456,14 @@ export class Server<P extends StreamProtocolLike = StreamProtocolLike> implement
     this.#allGone = undefined;
   }
 
+  /** Runs a subclass hook; what it throws goes to `onError` (or is reported as uncaught). */
   #callHook(hook: () => void): void {
     try {
       hook();
     } catch (error) {
-      reportError(error);
+      if (this.#options.onError) {
+        this.#report(error instanceof Error ? error : new Error(String(error)));
+      } else reportError(error);
     }
   }
 

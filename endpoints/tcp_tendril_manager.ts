@@ -48,6 +48,10 @@ export class TcpTendrilManager<F = Uint8Array> implements TendrilManager<F> {
   readonly #framer: () => Framer<F>;
   readonly #tendrils = new Map<string, Tendril<F>>();
   readonly #outgoing = new Set<FramedTendril<F>>();
+  /** Every server started (a restart after stop() makes another); shutdown() ends them all. */
+  readonly #servers = new Set<Server<FramedProtocol<F>>>();
+  /** Connects still dialling: shutdown() cancels them. */
+  readonly #dialling = new Set<AbortController>();
   #server: Server<FramedProtocol<F>> | undefined;
   #bound: Deno.NetAddr | undefined;
   #running = false;
@@ -95,19 +99,18 @@ export class TcpTendrilManager<F = Uint8Array> implements TendrilManager<F> {
     this.#checkCanStart();
     this.#running = true;
     if (!acceptor) return; // Tendril: without an acceptor nothing is accepted; connect() works.
-    this.#server = new Server(
+    const server = new Server(
       () => this.#adopt(new FramedTendril("tcp", this.#framer(), acceptor)),
-      {
-        wrapper,
-      },
+      { wrapper },
     );
     try {
-      [this.#bound] = (await this.#server.listen(this.#local)) as Deno.NetAddr[];
+      [this.#bound] = (await server.listen(this.#local)) as Deno.NetAddr[];
     } catch (error) {
       this.#running = false;
-      this.#server = undefined;
       throw error;
     }
+    this.#server = server;
+    this.#servers.add(server);
   }
 
   async connect(
@@ -118,13 +121,24 @@ export class TcpTendrilManager<F = Uint8Array> implements TendrilManager<F> {
     if (!this.#running) throw new TransportError("Cannot connect: the manager is not running");
     const tendril = new FramedTendril("tcp", this.#framer(), acceptor);
     const wildcard = this.#local.hostname === "0.0.0.0" || this.#local.hostname === "::";
-    await createConnection(() => this.#adopt(tendril), target, {
-      wrapper,
-      // Bind the local host only: the port may be our own listener's.
-      localAddress: wildcard ? undefined : { hostname: this.#local.hostname },
-    });
+    const dialling = new AbortController();
+    this.#dialling.add(dialling);
+    try {
+      await createConnection(() => this.#adopt(tendril), target, {
+        wrapper,
+        signal: dialling.signal,
+        // Bind the local host only: the port may be our own listener's.
+        localAddress: wildcard ? undefined : { hostname: this.#local.hostname },
+      });
+    } finally {
+      this.#dialling.delete(dialling);
+    }
     this.#outgoing.add(tendril);
     tendril.closed.then(() => this.#outgoing.delete(tendril));
+    if (this.#shutDown) {
+      tendril.framed.transport.abort();
+      throw new TransportError("Cannot connect: the manager was shut down");
+    }
     const outcome = await tendril.outcome;
     if (outcome === "accepted") return tendril;
     if (outcome === "rejected") return undefined;
@@ -134,27 +148,34 @@ export class TcpTendrilManager<F = Uint8Array> implements TendrilManager<F> {
   async stop(): Promise<void> {
     this.#running = false;
     await this.#server?.close();
+    this.#server = undefined;
   }
 
   async shutdown(): Promise<void> {
     this.#shutDown = true;
+    for (const dialling of this.#dialling) dialling.abort();
     await this.stop();
-    this.#server?.abortClients();
+    for (const server of this.#servers) {
+      await server.close();
+      server.abortClients();
+    }
     for (const tendril of this.#outgoing) tendril.framed.transport.abort();
     await Promise.all([
-      this.#server?.waitClosed(),
+      ...[...this.#servers].map((server) => server.waitClosed()),
       ...[...this.#outgoing].map((t) => t.closed),
     ]);
   }
 
-  /** Tracks a tendril by its remote address once accepted, and counts refusals. */
+  /** Tracks a tendril once accepted (keyed `local remote`), and counts refusals. */
   #adopt(tendril: FramedTendril<F>): FramedProtocol<F> {
     tendril.outcome.then((outcome) => {
       if (outcome === "rejected") this.#rejected++;
       if (outcome !== "accepted") return;
-      const key = formatAddress(tendril.remoteAddress);
+      const key = `${formatAddress(tendril.localAddress)} ${formatAddress(tendril.remoteAddress)}`;
       this.#tendrils.set(key, tendril);
-      tendril.closed.then(() => this.#tendrils.delete(key));
+      tendril.closed.then(() => {
+        if (this.#tendrils.get(key) === tendril) this.#tendrils.delete(key);
+      });
     });
     return tendril.framed;
   }

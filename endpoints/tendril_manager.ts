@@ -14,6 +14,13 @@ export interface TendrilManagerOptions<F = Uint8Array> {
    * @default {a line framer for TCP, an identity framer (one datagram, one frame) for UDP}
    */
   framer?: () => Framer<F>;
+  /**
+   * Called with errors thrown by user callbacks the manager runs for a datagram (a UDP
+   * `acceptFilter` or `framer` factory): the peer is dropped and counted, the manager goes on.
+   *
+   * @default {ignore them}
+   */
+  onError?: (error: Error) => void;
 }
 
 /**
@@ -36,7 +43,10 @@ export interface TendrilManager<F = Uint8Array> {
   readonly running: boolean;
   /** Whether `shutdown()` was called; a shut down manager cannot start again. */
   readonly shutDown: boolean;
-  /** The live tendrils, by remote address (`host:port`). */
+  /**
+   * The live tendrils: a UDP manager's by remote address (`host:port`), a TCP manager's by
+   * local and remote address (`host:port host:port`), since one remote may be reached twice.
+   */
   readonly tendrils: ReadonlyMap<string, Tendril<F>>;
   /** How many new connections the acceptor refused. */
   readonly rejectedConnections: number;

@@ -6,7 +6,7 @@ import type { DatagramProtocol } from "../transport/protocols.ts";
 import type { ExtraInfo, Transport, WriteBufferLimits } from "../transport/types.ts";
 import type { UdpTransport } from "../transport/udp_transport.ts";
 import { type Address, formatAddress, type HostPort, parseAddress } from "./address.ts";
-import { createDatagramEndpoint } from "./create_datagram_endpoint.ts";
+import { createDatagramEndpoint, resolveUdpAddress } from "./create_datagram_endpoint.ts";
 import { FramedTendril } from "./framed_tendril.ts";
 import type { Acceptor, Tendril } from "./tendril.ts";
 import type { TendrilManager, TendrilManagerOptions } from "./tendril_manager.ts";
@@ -42,6 +42,13 @@ export interface UdpTendrilManagerOptions<F = Uint8Array> extends TendrilManager
    * drops the datagram (counted in `droppedPeers`).
    */
   acceptFilter?: (addr: Deno.NetAddr, datagram: Uint8Array) => boolean;
+  /**
+   * Bytes of datagrams kept, over all peers, while acceptors run or peers' reading is paused;
+   * past it they are dropped and counted.
+   *
+   * @default {4194304}
+   */
+  maxQueuedBytes?: number;
 }
 
 /**
@@ -91,6 +98,9 @@ export class UdpTendrilManager<F = Uint8Array> implements TendrilManager<F> {
   readonly #maxPeers: number;
   readonly #backlog: number;
   readonly #acceptFilter: UdpTendrilManagerOptions<F>["acceptFilter"];
+  readonly #onError: UdpTendrilManagerOptions<F>["onError"];
+  readonly #maxQueuedBytes: number;
+  #queuedBytes = 0;
   readonly #peers = new Map<string, Peer<F>>();
   readonly #accepted = new Map<string, Tendril<F>>();
   #socket: UdpTransport | undefined;
@@ -122,6 +132,8 @@ export class UdpTendrilManager<F = Uint8Array> implements TendrilManager<F> {
     this.#maxPeers = options.maxPeers ?? 1024;
     this.#backlog = options.backlog ?? 64;
     this.#acceptFilter = options.acceptFilter;
+    this.#onError = options.onError;
+    this.#maxQueuedBytes = options.maxQueuedBytes ?? 4 * 1024 * 1024;
   }
 
   get localAddress(): Deno.NetAddr | undefined {
@@ -167,10 +179,9 @@ export class UdpTendrilManager<F = Uint8Array> implements TendrilManager<F> {
     acceptor: Acceptor<F>,
   ): Promise<Tendril<F> | undefined> {
     if (!this.#running) throw new TransportError("Cannot connect: the manager is not running");
-    const parsed = parseAddress(target as Address);
-    if (parsed.transport !== "tcp") throw new TypeError("A UDP target needs a host and port");
-    const addr: Deno.NetAddr = { transport: "udp", hostname: parsed.hostname, port: parsed.port };
-    const key = formatAddress(addr);
+    // Replies come from an IP address: resolve a name now so they find this tendril.
+    const addr = await resolveUdpAddress(target as Address);
+    const key = peerKey(addr);
     if (this.#peers.has(key)) {
       throw new TransportError(`Cannot connect to ${key}: a tendril to it exists already`);
     }
@@ -217,6 +228,12 @@ export class UdpTendrilManager<F = Uint8Array> implements TendrilManager<F> {
       }
     },
     dropped: () => this.#droppedDatagrams++,
+    reserve: (bytes) => {
+      if (this.#queuedBytes + bytes > this.#maxQueuedBytes) return false;
+      this.#queuedBytes += bytes;
+      return true;
+    },
+    unreserve: (bytes) => this.#queuedBytes -= bytes,
   };
 
   // ---- Demultiplexing ------------------------------------------------------------------------
@@ -227,16 +244,22 @@ export class UdpTendrilManager<F = Uint8Array> implements TendrilManager<F> {
       datagramReceived: (data, addr) => this.#received(data, addr),
       pauseWriting: () => this.#forEachPeer((peer) => peer.protocol.pauseWriting?.()),
       resumeWriting: () => this.#forEachPeer((peer) => peer.protocol.resumeWriting?.()),
-      connectionLost: (error) => this.#forEachPeer((peer) => peer.abort(error)),
+      connectionLost: (error) => {
+        this.#running = false;
+        this.#acceptor = undefined;
+        this.#forEachPeer((peer) => peer.abort(error));
+      },
     };
     const { transport } = await createDatagramEndpoint(() => demux, {
       localAddress: this.#local,
+      // Each datagram is copied once, into its peer's receive buffer (or its queue).
+      reuseReceiveBuffer: true,
     });
     this.#socket = transport;
   }
 
   #received(data: Uint8Array, addr: Deno.NetAddr): void {
-    const key = formatAddress(addr);
+    const key = peerKey(addr);
     const known = this.#peers.get(key);
     if (known) {
       known.receive(data);
@@ -247,14 +270,24 @@ export class UdpTendrilManager<F = Uint8Array> implements TendrilManager<F> {
       this.#droppedDatagrams++;
       return;
     }
-    if (
-      this.#peers.size >= this.#maxPeers || this.#waiting >= this.#backlog ||
-      (this.#acceptFilter && !this.#acceptFilter(addr, data))
-    ) {
+    if (this.#peers.size >= this.#maxPeers || this.#waiting >= this.#backlog) {
       this.#droppedPeers++;
       return;
     }
-    this.#open(addr, key, acceptor).receive(data);
+    let peer: Peer<F>;
+    try {
+      if (this.#acceptFilter && !this.#acceptFilter(addr, data)) {
+        this.#droppedPeers++;
+        return;
+      }
+      peer = this.#open({ ...addr }, key, acceptor); // the address object outlives this call
+    } catch (error) {
+      // A user callback threw: this peer is dropped, the manager goes on.
+      this.#droppedPeers++;
+      this.#onError?.(error instanceof Error ? error : new Error(String(error)));
+      return;
+    }
+    peer.receive(data);
   }
 
   /** Opens a peer: its tendril starts with reading paused while the acceptor runs. */
@@ -303,6 +336,10 @@ interface PeerHost<F> {
   release(peer: Peer<F>): void;
   /** Counts a datagram dropped for a peer. */
   dropped(): void;
+  /** Takes `bytes` from the shared queue budget; false when it is spent. */
+  reserve(bytes: number): boolean;
+  /** Gives `bytes` back to the queue budget. */
+  unreserve(bytes: number): void;
 }
 
 /**
@@ -350,8 +387,12 @@ class Peer<F> implements Transport {
     if (this.#closing) return;
     this.lastActivity = performance.now();
     if (this.#paused) {
-      if (this.#queued.length < QUEUED_PER_PEER) this.#queued.push(data);
-      else this.#host.dropped();
+      // `data` is a view of the socket's reused buffer: keep a copy, within the budgets.
+      if (this.#queued.length < QUEUED_PER_PEER && this.#host.reserve(data.byteLength)) {
+        this.#queued.push(data.slice());
+      } else {
+        this.#host.dropped();
+      }
       return;
     }
     this.#deliver(data);
@@ -393,6 +434,7 @@ class Peer<F> implements Transport {
   abort(error?: Error): void {
     if (this.#closing) return;
     this.#closing = true;
+    for (const data of this.#queued) this.#host.unreserve(data.byteLength);
     this.#queued.length = 0;
     this.#host.release(this);
     // As a transport does, report the loss after the current callback has returned.
@@ -418,7 +460,9 @@ class Peer<F> implements Transport {
     if (!this.#paused) return;
     this.#paused = false;
     while (this.#queued.length > 0 && !this.#paused && !this.#closing) {
-      this.#deliver(this.#queued.shift()!);
+      const data = this.#queued.shift()!;
+      this.#host.unreserve(data.byteLength);
+      this.#deliver(data);
     }
   }
 
@@ -445,4 +489,11 @@ class Peer<F> implements Transport {
   setWriteBufferLimits(limits?: Partial<WriteBufferLimits>): void {
     this.#host.socket().setWriteBufferLimits(limits);
   }
+}
+
+/** A peer's key: its address, with IPv4-mapped IPv6 addresses in their IPv4 form. */
+function peerKey(addr: Deno.NetAddr): string {
+  const host = addr.hostname;
+  const plain = host.startsWith("::ffff:") && host.includes(".") ? host.slice(7) : host;
+  return formatAddress({ transport: "udp", hostname: plain.toLowerCase(), port: addr.port });
 }

@@ -39,7 +39,8 @@ export interface MessageProtocolOptions<M> {
  * - The queue never holds more than `maxQueueSize` messages: a chunk that decodes to more waits
  *   in the decoder's iterator until the handler makes room.
  * - At the peer's EOF, queued messages are still handled (the write side stays open for their
- *   replies), then the transport is closed.
+ *   replies), then the transport is closed. Bytes the decoder still holds (a partial last
+ *   message) are its own business: check for them in `connectionLost` if they matter.
  * - A decoder or handler error closes the transport (replies already written are flushed) and
  *   is what `closed` resolves with; the queue is dropped.
  *

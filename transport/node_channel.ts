@@ -32,6 +32,8 @@ export class NodeStreamChannel implements ByteChannel {
   #ended = false;
   #error: Error | undefined;
   #wake: (() => void) | undefined;
+  // deno-lint-ignore no-explicit-any
+  readonly #unsettled = new Set<(error: Error | undefined, value?: any) => void>();
 
   /**
    * @param stream The stream to read from and write to.
@@ -104,22 +106,39 @@ export class NodeStreamChannel implements ByteChannel {
 
   write(p: Uint8Array): Promise<number> {
     if (this.#error) return Promise.reject(this.#error);
-    return new Promise((resolve, reject) => {
-      this.#stream.write(
-        p,
-        (error?: Error | null) => error ? reject(error) : resolve(p.byteLength),
-      );
-    });
+    return this.#pending((settle) =>
+      this.#stream.write(p, (error?: Error | null) => settle(error ?? undefined, p.byteLength))
+    );
   }
 
   closeWrite(): Promise<void> {
-    return new Promise((resolve) => this.#stream.end(() => resolve()));
+    if (this.#error) return Promise.reject(this.#error);
+    return this.#pending<void>((settle) => {
+      // end()'s callback gets no error; a failure shows up as an "error" event instead.
+      this.#stream.once("error", (error: Error) => settle(error));
+      this.#stream.end(() => settle(undefined, undefined));
+    });
   }
 
   close(): void {
     this.#error ??= new Deno.errors.Interrupted("Operation canceled: the channel was closed");
     this.#stream.destroy();
+    // A destroyed Node stream need not call back for writes in flight: settle them here.
+    for (const settle of [...this.#unsettled]) settle(this.#error);
     this.#notify();
+  }
+
+  /** Runs a callback-style operation whose promise `close()` rejects if it is still pending. */
+  #pending<T>(start: (settle: (error: Error | undefined, value?: T) => void) => void): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      const settle = (error: Error | undefined, value?: T): void => {
+        if (!this.#unsettled.delete(settle)) return;
+        if (error) reject(error);
+        else resolve(value as T);
+      };
+      this.#unsettled.add(settle);
+      start(settle);
+    });
   }
 
   #notify(): void {

@@ -10,7 +10,9 @@
  * `pauseWriting` and `resumeWriting` alternate (pause first) between `connectionMade` and
  * `connectionLost`. `connectionLost` is called exactly once, after every read and write has
  * stopped. A callback that throws is fatal: the transport aborts and `connectionLost` receives
- * the error.
+ * the error. An error thrown by `connectionLost` itself has nowhere left to go: it is reported
+ * with `reportError()`, which ends a Deno program unless a `globalThis` "error" listener calls
+ * `preventDefault()`.
  *
  * @module
  */

@@ -1,7 +1,7 @@
 /**
  * Adaptive read sizes (Netty's `AdaptiveRecvByteBufAllocator`, simplified): start small, double
  * when a read fills its buffer, halve after a long run of reads that use a quarter of it or
- * less.
+ * less, and drop back to the start after two reads that use a sixteenth or less.
  *
  * Deno has no readiness API, so every connection keeps a read pending, and with it a buffer:
  * small buffers keep idle connections cheap (10 000 of them cost 80 MiB at 8 KiB, not 2.5 GiB
@@ -12,8 +12,10 @@
 
 /** The first read size: 8 KiB, as tokio's codecs start. */
 export const INITIAL_READ_SIZE = 8 * 1024;
-/** Small reads in a row before the size is halved. */
+/** Small reads (a quarter or less) in a row before the size is halved. */
 const SHRINK_AFTER = 8;
+/** Tiny reads (a sixteenth or less) in a row before the size drops back to the start. */
+const RESET_AFTER = 2;
 
 /** Chooses the size of the next read from how full the previous ones were. */
 export class AdaptiveReadSize {
@@ -21,6 +23,7 @@ export class AdaptiveReadSize {
   readonly #min: number;
   #size: number;
   #smallReads = 0;
+  #tinyReads = 0;
 
   /** @param max The largest read size. */
   constructor(max: number) {
@@ -38,14 +41,22 @@ export class AdaptiveReadSize {
   /** Records a read of `n` bytes into a buffer of `capacity` bytes. */
   record(n: number, capacity: number): void {
     if (n >= capacity) {
-      this.#smallReads = 0;
+      this.#smallReads = this.#tinyReads = 0;
       if (this.#size < this.#max) this.#size = Math.min(this.#size * 2, this.#max);
-    } else if (n * 4 <= this.#size && this.#size > this.#min) {
-      if (++this.#smallReads >= SHRINK_AFTER) {
-        this.#smallReads = 0;
-        this.#size = Math.max(this.#size / 2, this.#min);
-      }
-    } else {
+      return;
+    }
+    if (this.#size <= this.#min || n * 4 > this.#size) {
+      this.#smallReads = this.#tinyReads = 0;
+      return;
+    }
+    // A burst is over: after a couple of tiny reads, go back to small buffers at once, so a
+    // connection that goes quiet does not keep a large buffer pending.
+    this.#tinyReads = n * 16 <= this.#size ? this.#tinyReads + 1 : 0;
+    if (this.#tinyReads >= RESET_AFTER) {
+      this.#size = this.#min;
+      this.#smallReads = this.#tinyReads = 0;
+    } else if (++this.#smallReads >= SHRINK_AFTER) {
+      this.#size = Math.max(this.#size / 2, this.#min);
       this.#smallReads = 0;
     }
   }

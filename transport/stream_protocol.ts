@@ -1,5 +1,6 @@
 import { TransportError } from "./errors.ts";
 import type { Protocol } from "./protocols.ts";
+import type { StreamTransport } from "./stream_transport.ts";
 import type { Transport } from "./types.ts";
 
 /** Options of a {@linkcode StreamProtocol}. */
@@ -96,14 +97,19 @@ export class StreamProtocol implements Protocol {
         this.#transport!.write(chunk);
         return this.#writeReady?.promise;
       },
-      close: () => {
+      close: async () => {
         this.#writeDone = true;
-        this.#transport!.writeEof();
+        const transport = this.#transport!;
+        transport.writeEof();
         this.#closeIfDone();
+        // Resolve once the EOF is out (a StreamTransport can say), or fail with the cause.
+        await (transport as Partial<Pick<StreamTransport, "flushed">>).flushed?.();
       },
-      abort: () => {
+      abort: (reason) => {
         this.#writeDone = true;
-        this.#transport?.abort();
+        this.#transport?.abort(
+          reason instanceof Error ? reason : new TransportError(`Aborted: ${String(reason)}`),
+        );
       },
     });
   }

@@ -4,6 +4,7 @@ import { type FlowSignal, WriteFlowControl } from "./flow_control.ts";
 import type { BufferedProtocol, Protocol, StreamProtocolLike } from "./protocols.ts";
 import type { StartTlsOptions } from "./tls_options.ts";
 import { startTlsClient, startTlsServer } from "./tls_upgrade.ts";
+import { IdleTimer } from "./idle_timer.ts";
 import { AdaptiveReadSize } from "./read_size.ts";
 import type { ExtraInfo, Transport, WriteBufferLimits } from "./types.ts";
 import { WriteQueue } from "./write_queue.ts";
@@ -32,8 +33,9 @@ export interface StreamTransportOptions {
   /**
    * Milliseconds without progress — nothing received and nothing written — after which the
    * transport aborts with a {@linkcode TransportError} (`Connection idle for 30000 ms`). It
-   * closes peers that connect and then stall (slowloris). While reading is paused the clock
-   * does not run out: then the application, not the peer, is the one waiting.
+   * closes peers that connect and then stall (slowloris). The clock stops only while the
+   * application holds the connection still (reading paused, nothing left to write); a peer
+   * that stops reading our data does not stop it.
    *
    * @default {no limit}
    */
@@ -117,14 +119,14 @@ export class StreamTransport implements Transport, AsyncDisposable {
   #upgrade: AbortController | undefined;
   #upgradeDone: Promise<void> = Promise.resolve();
 
-  // Idle timeout: the time of the last read or write progress, checked by one timer.
+  // Idle timeout: progress on either side touches it.
   readonly #idleTimeout: number | undefined;
-  #lastActivity = 0;
-  #idleTimer: ReturnType<typeof setTimeout> | undefined;
+  #idle: IdleTimer | undefined;
 
   // Lifecycle.
   #closing = false;
   #finished = false;
+  #droppedOnAbort = false;
   readonly #closed: Promise<Error | undefined>;
   readonly #resolveClosed: (error: Error | undefined) => void;
 
@@ -167,8 +169,11 @@ export class StreamTransport implements Transport, AsyncDisposable {
     if (this.#readStopped) return;
     this.#readLoop = this.#runReadLoop();
     if (this.#idleTimeout !== undefined) {
-      this.#lastActivity = performance.now();
-      this.#idleTimer = setTimeout(() => this.#checkIdle(), this.#idleTimeout);
+      const timeout = this.#idleTimeout;
+      this.#idle = new IdleTimer(timeout, {
+        waitingOnApplication: () => this.#readPaused && this.#flow.size === 0,
+        expired: () => this.#fail(new TransportError(`Connection idle for ${timeout} ms`)),
+      });
     }
   }
 
@@ -201,6 +206,7 @@ export class StreamTransport implements Transport, AsyncDisposable {
   resumeReading(): void {
     if (!this.#readPaused) return;
     this.#readPaused = false;
+    this.#idle?.touch();
     this.#wake();
   }
 
@@ -232,7 +238,7 @@ export class StreamTransport implements Transport, AsyncDisposable {
         this.#readInFlight = false;
       }
       if (n !== null) this.#readSize.record(n, target.byteLength);
-      if (this.#idleTimeout !== undefined) this.#lastActivity = performance.now();
+      this.#idle?.touch();
       // Data that arrived after pauseReading() waits for resumeReading(); no read meanwhile.
       while (this.#readPaused && !this.#readStopped) await this.#sleep();
       if (this.#readStopped) return;
@@ -259,17 +265,6 @@ export class StreamTransport implements Transport, AsyncDisposable {
     }
     this.#eofReceived = true;
     if (this.#eofSent) this.#closeNow();
-  }
-
-  #checkIdle(): void {
-    const timeout = this.#idleTimeout!;
-    const idle = performance.now() - this.#lastActivity;
-    if (idle >= timeout && !this.#readPaused) {
-      this.#fail(new TransportError(`Connection idle for ${timeout} ms`));
-      return;
-    }
-    const wait = this.#readPaused ? timeout : timeout - idle;
-    this.#idleTimer = setTimeout(() => this.#checkIdle(), wait);
   }
 
   #sleep(): Promise<void> {
@@ -345,7 +340,7 @@ export class StreamTransport implements Transport, AsyncDisposable {
           const n = await this.#channel.write(offset === 0 ? chunk : chunk.subarray(offset));
           if (this.#finished) return;
           offset += n;
-          if (this.#idleTimeout !== undefined) this.#lastActivity = performance.now();
+          this.#idle?.touch();
           this.#signal(this.#flow.remove(n));
           if (this.#finished) return;
         }
@@ -366,6 +361,35 @@ export class StreamTransport implements Transport, AsyncDisposable {
     }
     if (this.#finished || this.#held) return;
     if (this.#closing || (this.#eofSent && this.#eofReceived)) this.#closeNow();
+  }
+
+  /**
+   * Resolves once everything written so far has been handed to the socket — and, after
+   * `writeEof()`, once the write side is shut down. Rejects with the transport's error if the
+   * connection is lost first, or with a {@linkcode TransportError} if it was aborted with data
+   * still buffered.
+   *
+   * @example Wait for a reply to leave before closing
+   * ```ts
+   * import { createMemoryTransportPair } from "@plexus/net/transport";
+   *
+   * const [a, b] = createMemoryTransportPair({ dataReceived() {} }, { dataReceived() {} });
+   * a.write(new TextEncoder().encode("bye"));
+   * a.writeEof();
+   * await a.flushed();
+   * a.close();
+   * b.close();
+   * await Promise.all([a.closed, b.closed]);
+   * ```
+   */
+  async flushed(): Promise<void> {
+    while ((this.#flushing || this.#held) && !this.#finished) await this.#drained();
+    if (!this.#finished) return;
+    const error = await this.#closed;
+    if (error) throw error;
+    if (this.#droppedOnAbort) {
+      throw new TransportError("Cannot flush: the transport was aborted with data buffered");
+    }
   }
 
   /** Resolves when the write queue is empty and no write is in flight. */
@@ -397,23 +421,27 @@ export class StreamTransport implements Transport, AsyncDisposable {
    * Deno has no server-side `startTls`.
    *
    * A failed upgrade aborts the transport: `connectionLost()` receives the error and the
-   * returned promise rejects with it.
+   * returned promise rejects with it (that rejection is never reported as unhandled, so the
+   * call may be left unawaited). `close()` during the handshake abandons the upgrade and
+   * drops the data held for it.
    *
    * TLS cannot be unwrapped back to plaintext on Deno: see {@linkcode StreamTransport.unwrapTls}.
    *
    * @param options Client options (`serverHostname`, `caCerts`, `alpnProtocols`, ...) or
    * server options (`serverSide: true`, `cert`, `key`, `alpnProtocols`).
-   * @throws {TransportError} When the transport is closing, half-closed, already encrypted,
-   * already upgrading, or has a read in flight, or when the handshake fails.
+   * @throws {TransportError} At once when the transport is closing, half-closed, already
+   * encrypted, already upgrading, or has a read in flight; as a rejection when the handshake
+   * fails.
    */
-  async startTls(options: StartTlsOptions): Promise<void> {
+  startTls(options: StartTlsOptions): Promise<void> {
     this.#checkCanStartTls();
     this.#held = [];
     const upgrade = new AbortController();
     this.#upgrade = upgrade;
     const done = this.#runUpgrade(options, upgrade.signal);
+    // A failure also reaches connectionLost(): callers from dataReceived() need not await.
     this.#upgradeDone = done.then(() => {}, () => {});
-    await done;
+    return done;
   }
 
   /**
@@ -484,10 +512,15 @@ export class StreamTransport implements Transport, AsyncDisposable {
 
   close(): void {
     if (this.#closing) return;
+    if (this.#held) {
+      // Mid-upgrade: what is held cannot be sent in plaintext; give the upgrade up.
+      this.#closeNow();
+      return;
+    }
     this.#closing = true;
     this.#readStopped = true;
     this.#wake();
-    if (!this.#flushing && !this.#held) this.#closeNow();
+    if (!this.#flushing) this.#closeNow();
   }
 
   abort(error?: Error): void {
@@ -507,14 +540,16 @@ export class StreamTransport implements Transport, AsyncDisposable {
   /** Closes the channel now; `connectionLost()` follows once every loop has stopped. */
   #closeNow(error?: Error): void {
     if (this.#finished) return;
+    this.#droppedOnAbort = !this.#queue.empty || (this.#held?.length ?? 0) > 0 ||
+      (this.#eofRequested && !this.#eofSent);
     this.#finished = true;
     this.#closing = true;
     this.#readStopped = true;
     this.#queue.clear();
     this.#held = undefined;
     this.#flow.clear();
-    this.#upgrade?.abort();
-    clearTimeout(this.#idleTimer);
+    this.#upgrade?.abort(new TransportError("Cannot finish the TLS upgrade: the transport closed"));
+    this.#idle?.stop();
     this.#wake();
     const channel = this.#channel;
     try {

@@ -140,12 +140,22 @@ async function settleNodeHandshake(
 ): Promise<TlsUpgrade> {
   const channel = new NodeStreamChannel(socket, [inner]);
   const secured = new Promise<void>((resolve, reject) => {
-    socket.once(event, () => resolve());
-    socket.once("error", reject);
-    socket.once(
-      "close",
-      () => reject(new TransportError("Connection closed during TLS handshake")),
-    );
+    const settle = (error?: Error): void => {
+      socket.off(event, onSecure);
+      socket.off("error", settle);
+      socket.off("end", onClosed);
+      socket.off("close", onClosed);
+      if (error) reject(error);
+      else resolve();
+    };
+    const onSecure = (): void => settle();
+    // Under Deno, a peer that hangs up mid-handshake may only end the stream.
+    const onClosed = (): void =>
+      settle(new TransportError("Connection closed by the peer during the TLS handshake"));
+    socket.once(event, onSecure);
+    socket.once("error", settle);
+    socket.once("end", onClosed);
+    socket.once("close", onClosed);
   });
   try {
     await bounded(secured, timeout, signal);

@@ -85,7 +85,7 @@ Deno.test("a bad address is a TypeError that names it", async () => {
   await assertRejects(
     () => createConnection(() => new Recorder(), { hostname: "127.0.0.1", port: 70000 }),
     TypeError,
-    "port 70000 is not in 0..65535",
+    "port 70000 is not an integer in 0..65535",
   );
 });
 
@@ -140,4 +140,53 @@ Deno.test("openConnection gives Web Streams with half-close", async () => {
   await new Blob(["streamed ", "echo"]).stream().pipeTo(writable);
   assertEquals(await new Response(readable).text(), "streamed echo");
   await transport.closed;
+});
+
+Deno.test("a connection from a localAddress still half-closes", async () => {
+  await using server = await createServer(
+    () =>
+      new Recorder({
+        keepOpenOnEof: true,
+        onData: () => {},
+        onConnect: (t) => {
+          t.write(bytes("question"));
+          t.writeEof(); // the server is done talking, the client answers after that
+        },
+      }),
+    "127.0.0.1:0",
+  );
+  const { transport, protocol } = await createConnection(
+    () =>
+      new Recorder({
+        keepOpenOnEof: true,
+        onData: (_data, r) =>
+          r.until(() => r.events.includes("eof")).then(() => {
+            r.transport.write(bytes("answer after your EOF"));
+            r.transport.writeEof();
+          }),
+      }),
+    server.addresses[0],
+    { localAddress: { hostname: "127.0.0.1" } },
+  );
+  await transport.closed;
+  assertEquals(protocol.text, "question");
+  assertEquals(await transport.closed, undefined, "our write after the peer's EOF went through");
+});
+
+Deno.test("address parsing refuses what no resolver would take, naming the address", async () => {
+  const cases: [unknown, string][] = [
+    [{ port: "80" }, 'Invalid address {"port":"80"}: port "80" is not an integer in 0..65535'],
+    ["[]:80", 'Invalid address "[]:80": "[]" is not a host'],
+    [" 127.0.0.1:80", 'Invalid address " 127.0.0.1:80": " 127.0.0.1" is not a host'],
+    ["[::1]x:80", 'Invalid address "[::1]x:80": "[::1]x" is not a host'],
+    [{ path: "" }, 'Invalid address {"path":""}: expected'],
+    [42, "Invalid address 42: expected"],
+  ];
+  for (const [address, message] of cases) {
+    await assertRejects(
+      () => createConnection(() => new Recorder(), address as string),
+      TypeError,
+      message,
+    );
+  }
 });

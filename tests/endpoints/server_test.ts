@@ -1,7 +1,13 @@
 import { assertEquals, assertRejects, assertStringIncludes } from "@std/assert";
 import { assert, assertInstanceOf } from "../_assert.ts";
 import { Client, createConnection, Server } from "@plexus/net/endpoints";
-import { type StreamTransport, TransportError } from "@plexus/net/transport";
+import {
+  type ByteChannel,
+  type ExtraInfo,
+  type StreamTransport,
+  type Transport,
+  TransportError,
+} from "@plexus/net/transport";
 import { tls } from "../_net.ts";
 import { bytes, Recorder } from "../_recorder.ts";
 
@@ -92,21 +98,37 @@ Deno.test("Server idleTimeout closes a peer that sends nothing", async () => {
   assertEquals(error.message, "Connection idle for 30 ms");
 });
 
-Deno.test("an idle transport whose reading is paused by its application is not timed out", async () => {
-  // The application (not the peer) is the one waiting: the clock must not run out.
-  const server = new HookedServer(
-    () => new Recorder({ onConnect: (t) => t.pauseReading() }),
-    { idleTimeout: 20 },
-  );
+Deno.test("Server idleTimeout closes a client that floods and never reads", async () => {
+  // A well-behaved server stops reading while its replies back up. The client never reads
+  // them, so the client is the one stalling: the idle clock must keep running.
+  const paused = Promise.withResolvers<void>();
+  const lost = Promise.withResolvers<Error | undefined>();
+  const server = new Server(() => {
+    let transport: Transport;
+    return {
+      connectionMade: (t: Transport) => transport = t,
+      dataReceived: (data: Uint8Array) => transport.write(data.slice()),
+      pauseWriting: () => {
+        transport.pauseReading();
+        paused.resolve();
+      },
+      resumeWriting: () => transport.resumeReading(),
+      connectionLost: lost.resolve,
+    };
+  }, { idleTimeout: 30 });
   const [address] = await server.listen("127.0.0.1:0");
-  const client = await createConnection(() => new Recorder(), address);
-  await server.until(() => server.made.length === 1);
-  // Several idle periods pass while paused; then resuming restarts the clock and it expires.
-  const [transport] = server.connections.keys();
-  await new Promise((resolve) => setTimeout(resolve, 100));
-  assert(!transport.isClosing(), "still open while paused");
-  transport.resumeReading();
-  await client.transport.closed;
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port: (address as Deno.NetAddr).port });
+  const flood = (async () => {
+    try {
+      for (;;) await conn.write(new Uint8Array(64 * 1024)); // and never read
+    } catch {
+      // The server gave up on us.
+    }
+  })();
+  await paused.promise;
+  assertEquals((await lost.promise)?.message, "Connection idle for 30 ms");
+  conn.close();
+  await flood;
   await server.close();
   await server.waitClosed();
 });
@@ -177,4 +199,41 @@ Deno.test("Client: a failed connect says why and leaves the client usable", asyn
   using _first = await Deno.connect({ hostname: "127.0.0.1", port: stalled.addr.port });
   const slow = new Client(() => new Recorder(), { timeout: 30 });
   await assertRejects(() => slow.connect(stalled.addr), TransportError, "timed out after 30 ms");
+});
+
+Deno.test("a handleConnection override that throws loses that connection, not the server", async () => {
+  const errors: Error[] = [];
+  let calls = 0;
+  class Flaky extends HookedServer {
+    override handleConnection(channel: ByteChannel, extra: ExtraInfo): void {
+      if (++calls === 1) throw new Error("handleConnection bug");
+      super.handleConnection(channel, extra);
+    }
+  }
+  await using server = new Flaky(() => new Recorder(), { onError: (e) => errors.push(e) });
+  const [address] = await server.listen("127.0.0.1:0");
+  const first = await createConnection(() => new Recorder(), address);
+  await first.transport.closed; // its connection was closed
+  assertEquals(errors.map((e) => e.message), ["handleConnection bug"]);
+  const second = await createConnection(() => new Recorder(), address);
+  await server.until(() => server.made.length === 1);
+  assert(server.isServing());
+  second.transport.close();
+});
+
+Deno.test("closing a server closes connections stuck in a wrapper that ignores its signal", async () => {
+  const stuck = Promise.withResolvers<void>();
+  const server = new HookedServer(() => new Recorder(), {
+    wrapper: () => {
+      stuck.resolve();
+      return new Promise<never>(() => {}); // never settles, never looks at its signal
+    },
+  });
+  const [address] = await server.listen("127.0.0.1:0");
+  const client = await createConnection(() => new Recorder(), address);
+  await stuck.promise;
+  await server.close();
+  await server.waitClosed();
+  await client.transport.closed; // the server closed the socket
+  assertEquals(server.made.length, 0);
 });

@@ -310,3 +310,117 @@ Deno.test("a UDP accept filter drops peers before the acceptor", async () => {
   peer.close();
   await server.shutdown();
 });
+
+Deno.test("a UDP tendril to a hostname gets the replies sent from its IP address", async () => {
+  const server = new UdpTendrilManager("127.0.0.1:0");
+  await server.start(keeping((frame, app) => app.sendFrame(frame)).acceptor);
+  const client = new UdpTendrilManager("127.0.0.1:0");
+  await client.start();
+  const got = keeping();
+  const tendril = await client.connect(`localhost:${server.localAddress!.port}`, got.acceptor);
+  tendril!.sendFrame(bytes("by name"));
+  await got.apps[0].until(() => got.apps[0].frames.length === 1);
+  assertEquals(got.apps[0].frames, ["by name"]);
+  assertEquals(client.droppedDatagrams, 0);
+  await client.shutdown();
+  await server.shutdown();
+});
+
+Deno.test("a throwing UDP acceptFilter drops that peer and leaves the manager serving", async () => {
+  const errors: Error[] = [];
+  const server = new UdpTendrilManager("127.0.0.1:0", {
+    acceptFilter: (_addr, datagram) => {
+      if (text(datagram) === "boom") throw new Error("filter bug");
+      return true;
+    },
+    onError: (error) => errors.push(error),
+  });
+  const served = keeping();
+  await server.start(served.acceptor);
+  const bad = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: 0 });
+  const good = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: 0 });
+  await bad.send(bytes("boom"), server.localAddress!);
+  await good.send(bytes("fine"), server.localAddress!);
+  await served.until(1);
+  await served.apps[0].until(() => served.apps[0].frames.length === 1);
+  assertEquals(served.apps[0].frames, ["fine"]);
+  assertEquals(errors.map((e) => e.message), ["filter bug"]);
+  assertEquals(server.droppedPeers, 1);
+  assert(server.running);
+  bad.close();
+  good.close();
+  await server.shutdown();
+});
+
+Deno.test("TCP manager: shutdown ends the tendrils of a server from before a restart", async () => {
+  const manager = new TcpTendrilManager("127.0.0.1:0");
+  const first = keeping();
+  await manager.start(first.acceptor);
+  const oldAddress = manager.localAddress!;
+  const client = keeping();
+  const early = await manager.connect(oldAddress, client.acceptor);
+  await first.until(1);
+  await manager.stop();
+  await manager.start(keeping().acceptor); // a new listener; the old connection lives on
+  await manager.shutdown();
+  await early!.closed;
+  await first.apps[0].until(() => first.apps[0].ends.length === 1);
+});
+
+Deno.test("TCP manager: two connections to one server are two tendrils", async () => {
+  const manager = new TcpTendrilManager("127.0.0.1:0");
+  const served = keeping();
+  await manager.start(served.acceptor);
+  const a = await manager.connect(manager.localAddress!, keeping().acceptor);
+  const b = await manager.connect(manager.localAddress!, keeping().acceptor);
+  await served.until(2);
+  // Two outgoing and two accepted tendrils, the outgoing ones to the same remote address.
+  await new Promise((resolve) => setTimeout(resolve, 0)); // acceptances are recorded async
+  assertEquals(manager.tendrils.size, 4);
+  a!.close();
+  await a!.closed;
+  await new Promise((resolve) => setTimeout(resolve, 0));
+  assert([...manager.tendrils.values()].includes(b!), "closing one keeps the other tracked");
+  await manager.shutdown();
+});
+
+Deno.test("TCP manager: a connect still dialling when shutdown() runs does not leave a tendril", async () => {
+  const manager = new TcpTendrilManager("127.0.0.1:0");
+  await manager.start(keeping().acceptor);
+  const address = manager.localAddress!;
+  const wrapping = Promise.withResolvers<void>();
+  const slow: Wrapper = async (channel, { signal }) => {
+    wrapping.resolve();
+    await new Promise((_, reject) =>
+      signal?.addEventListener("abort", () => reject(signal.reason))
+    );
+    return channel;
+  };
+  const connecting = manager.connect(address, keeping().acceptor, slow);
+  const refused = assertRejects(() => connecting); // handled before shutdown() rejects it
+  await wrapping.promise;
+  await manager.shutdown();
+  await refused;
+  assertEquals(manager.tendrils.size, 0);
+});
+
+Deno.test("the UDP peer table stops at maxPeers under a flood of source ports", async () => {
+  const server = new UdpTendrilManager("127.0.0.1:0", { maxPeers: 8, backlog: 64 });
+  const served = keeping();
+  await server.start(served.acceptor);
+  const target = server.localAddress!;
+  const first = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: 0 });
+  await first.send(bytes("first"), target);
+  await served.until(1);
+  const flood = Array.from(
+    { length: 50 },
+    () => Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: 0 }),
+  );
+  for (const socket of flood) await socket.send(bytes("flood"), target);
+  await first.send(bytes("marker"), target); // loopback keeps order: the flood was handled
+  await served.apps[0].until(() => served.apps[0].frames.includes("marker"));
+  assertEquals(served.apps.length, 8, "the table is full at 8 peers");
+  assertEquals(server.droppedPeers, 50 - 7);
+  for (const socket of [first, ...flood]) socket.close();
+  await server.shutdown();
+});

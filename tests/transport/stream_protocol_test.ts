@@ -93,3 +93,32 @@ Deno.test("Web Streams face: writes wait while the transport is paused", async (
   await ct.closed;
   await st.closed;
 });
+
+Deno.test("Web Streams face: aborting the writable aborts the transport with the reason", async () => {
+  const client = new StreamProtocol();
+  const [ct, st] = createMemoryTransportPair(client, new Recorder());
+  const reason = new Error("changed my mind");
+  await client.writable.abort(reason);
+  assertEquals(await ct.closed, reason);
+  await assertRejects(() => client.readable.getReader().read(), Error, "changed my mind");
+  await st.closed;
+});
+
+Deno.test("Web Streams face: closing the writable waits until the data is out, and fails with the cause", async () => {
+  // A peer that reads nothing, then goes away while our bytes are still stuck.
+  const [clientChannel, serverChannel] = createMemoryChannelPair({ capacity: 10 });
+  const client = new StreamProtocol();
+  const ct = new StreamTransport(clientChannel, client);
+  const st = new StreamTransport(
+    serverChannel,
+    new Recorder({ onConnect: (t) => t.pauseReading() }),
+  );
+  const writer = client.writable.getWriter();
+  await writer.write(new Uint8Array(1000));
+  const closing = writer.close();
+  const settled = assertRejects(() => closing, TransportError, "Write failed");
+  st.abort();
+  await settled;
+  await ct.closed;
+  await st.closed;
+});

@@ -146,7 +146,7 @@ Deno.test("STARTTLS upgrades both sides mid-stream, and writes during the handsh
   assertEquals(st.getExtraInfo("tls"), true);
   assertEquals(ct.getExtraInfo("serverHostname"), "localhost");
   assertThrows(() => ct.unwrapTls(), TransportError, "Cannot unwrap TLS");
-  await assertRejects(() => ct.startTls({}), TransportError, "already uses TLS");
+  assertThrows(() => ct.startTls({}), TransportError, "already uses TLS");
   ct.writeEof();
   await ct.closed;
   await st.closed;
@@ -158,12 +158,8 @@ Deno.test("STARTTLS refuses to start while a read is in flight", async () => {
   const [clientConn, serverConn] = await tcpPair();
   const ct = new StreamTransport(clientConn, new Recorder());
   const st = new StreamTransport(serverConn, new Recorder());
-  await Promise.resolve(); // the read loop has issued its first read
-  await assertRejects(
-    () => ct.startTls({ caCerts: [tls.ca] }),
-    TransportError,
-    "read is in flight",
-  );
+  // The read loop has issued its first read: the precondition fails at once, as a throw.
+  assertThrows(() => ct.startTls({ caCerts: [tls.ca] }), TransportError, "read is in flight");
   assert(!ct.isClosing(), "the transport is still usable");
   ct.close();
   await ct.closed;
@@ -183,5 +179,52 @@ Deno.test("a failed STARTTLS handshake aborts the transport with the error", asy
   assertStringIncludes(error.message, "TLS");
   assertEquals(await ct.closed, error);
   assertEquals(client.count("connectionLost"), 1);
+  await st.closed;
+});
+
+Deno.test("a failed STARTTLS called and not awaited from dataReceived does not crash", async () => {
+  const [clientConn, serverConn] = await tcpPair();
+  const server = new Recorder({
+    onData: (_data, r) => r.transport.write(bytes("not TLS at all\n")),
+  });
+  const client = new Recorder({
+    onData: () => {},
+    onConnect: (t) => {
+      // Fire and forget, as from dataReceived(): the failure goes to connectionLost().
+      (t as StreamTransport).startTls({ caCerts: [tls.ca] });
+    },
+  });
+  const st = new StreamTransport(serverConn, server);
+  const ct = new StreamTransport(clientConn, client);
+  const error = await ct.closed;
+  assertStringIncludes(String(error), "TLS");
+  await st.closed;
+});
+
+Deno.test("a peer hanging up during a server-side STARTTLS handshake fails it at once", async () => {
+  const [clientConn, serverConn] = await tcpPair();
+  // Paused before the first read, so no read is in flight and the upgrade may start.
+  const server = new Recorder({ onConnect: (t) => t.pauseReading() });
+  const st = new StreamTransport(serverConn, server);
+  // The default 60 s handshake timeout must not be what ends this.
+  const upgrade = st.startTls({ serverSide: true, ...serverTls });
+  clientConn.close();
+  const error = await assertRejects(() => upgrade, TransportError);
+  assertStringIncludes(error.message, "closed by the peer during the TLS handshake");
+  assertEquals(await st.closed, error);
+});
+
+Deno.test("close() during a TLS upgrade gives it up without an error", async () => {
+  const [clientConn, serverConn] = await tcpPair();
+  const client = new Recorder({ onConnect: (t) => t.pauseReading() });
+  const ct = new StreamTransport(clientConn, client);
+  const st = new StreamTransport(serverConn, new Recorder()); // never answers the handshake
+  const upgrade = ct.startTls({ caCerts: [tls.ca] });
+  ct.write(bytes("held for after the handshake"));
+  ct.close();
+  await assertRejects(() => upgrade, TransportError, "the transport closed");
+  assertEquals(await ct.closed, undefined);
+  assertEquals(client.count("connectionLost"), 1);
+  st.close();
   await st.closed;
 });
