@@ -32,6 +32,13 @@ export interface SmtpServer {
   close(): Promise<void>;
 }
 
+/**
+ * The largest message accepted, in bytes: advertised in `EHLO` (`SIZE`, RFC 1870), checked
+ * against the size a client declares in `MAIL FROM`, and the dot-terminated framer's limit
+ * (a longer message ends the connection with a `FrameTooLongError`).
+ */
+export const MAX_MESSAGE_SIZE = 10 * 1024 * 1024;
+
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
@@ -63,18 +70,23 @@ function session(
       const argument = line.slice(line.indexOf(":") + 1).trim();
       switch (verb) {
         case "EHLO":
-          return reply(framed, "250-plexus", "250 8BITMIME");
+          return reply(framed, "250-plexus", "250-8BITMIME", `250 SIZE ${MAX_MESSAGE_SIZE}`);
         case "HELO":
           return reply(framed, "250 plexus");
-        case "MAIL":
+        case "MAIL": {
+          const size = /\bSIZE=(\d+)/i.exec(argument);
+          if (size && Number(size[1]) > MAX_MESSAGE_SIZE) {
+            return reply(framed, `552 Message size exceeds fixed maximum of ${MAX_MESSAGE_SIZE}`);
+          }
           from = argument.replace(/^<|>.*$/g, "");
           return reply(framed, "250 OK");
+        }
         case "RCPT":
           to.push(argument.replace(/^<|>.*$/g, ""));
           return reply(framed, "250 OK");
         case "DATA":
           if (to.length === 0) return reply(framed, "503 RCPT first");
-          framed.receiveFramer = new DotTerminatedFramer({ maxFrameLength: 10 * 1024 * 1024 });
+          framed.receiveFramer = new DotTerminatedFramer({ maxFrameLength: MAX_MESSAGE_SIZE });
           return reply(framed, "354 End data with <CR><LF>.<CR><LF>");
         case "RSET":
           from = "";

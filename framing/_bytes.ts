@@ -1,25 +1,40 @@
+import type { ReceiveBuffer } from "./receive_buffer.ts";
+
 /**
- * Finds `needle` in `bytes[from..end)`.
+ * Finds `needle` in `haystack` from index `from` on. The native search skips to each
+ * occurrence of the needle's first byte; nothing is allocated.
  *
- * @returns The index of its first byte in `bytes`, or -1.
+ * @returns The index of its first byte, or -1.
  */
-export function indexOfSequence(
-  bytes: Uint8Array,
-  needle: Uint8Array,
-  from: number,
-  end: number,
-): number {
+export function indexOfSequence(haystack: Uint8Array, needle: Uint8Array, from: number): number {
   const n = needle.byteLength;
   const first = needle[0];
-  const last = end - n;
-  const haystack = bytes.subarray(0, end);
+  const last = haystack.byteLength - n;
   for (
     let i = haystack.indexOf(first, from);
     i >= 0 && i <= last;
     i = haystack.indexOf(first, i + 1)
   ) {
     let j = 1;
-    while (j < n && bytes[i + j] === needle[j]) j++;
+    while (j < n && haystack[i + j] === needle[j]) j++;
+    if (j === n) return i;
+  }
+  return -1;
+}
+
+/**
+ * Finds `needle` among the unconsumed bytes of `buffer`, from offset `from` on.
+ *
+ * @returns Its offset from the first unconsumed byte, or -1.
+ */
+export function indexOfSequenceIn(buffer: ReceiveBuffer, needle: Uint8Array, from: number): number {
+  const n = needle.byteLength;
+  const first = needle[0];
+  const last = buffer.length - n;
+  const { bytes, start } = buffer;
+  for (let i = buffer.indexOf(first, from); i >= 0 && i <= last; i = buffer.indexOf(first, i + 1)) {
+    let j = 1;
+    while (j < n && bytes[start + i + j] === needle[j]) j++;
     if (j === n) return i;
   }
   return -1;
@@ -30,7 +45,7 @@ export function toBytes(value: Uint8Array | string): Uint8Array {
   return typeof value === "string" ? new TextEncoder().encode(value) : value;
 }
 
-/** Checks a limit option: a positive safe integer. */
+/** Checks a limit option: a non-negative safe integer. */
 export function checkLimit(name: string, value: number): number {
   if (!Number.isSafeInteger(value) || value < 0) {
     throw new RangeError(

@@ -1,5 +1,6 @@
-import { FrameTooLongError } from "./errors.ts";
+import { FrameTooLongError, TruncatedFrameError } from "./errors.ts";
 import type { Framer } from "./framer.ts";
+import { DEFAULT_MAX_FRAME_LENGTH } from "./length_prefixed.ts";
 import type { ReceiveBuffer } from "./receive_buffer.ts";
 import type { SendBuffer } from "./send_buffer.ts";
 import { checkLimit } from "./_bytes.ts";
@@ -15,6 +16,13 @@ export interface ChunkFramerOptions {
    */
   partial?: boolean;
   /**
+   * The largest chunk allowed. Applications often take the length from the peer (`DATA 5`):
+   * check it against this limit, since a bigger `length` throws `RangeError` here.
+   *
+   * @default {8388608}
+   */
+  maxFrameLength?: number;
+  /**
    * The most bytes that may wait in the receive buffer after the chunk is done, for the next
    * receive framer; more throw {@linkcode FrameTooLongError} (the application never switched).
    *
@@ -29,9 +37,12 @@ export interface ChunkFramerOptions {
  * delivered ({@linkcode ChunkFramer.done}), `decode` returns `undefined` and later bytes stay
  * buffered for the next receive framer; switch to it from `frameReceived`.
  *
- * The chunk is a view into the receive buffer. `length` is its own limit: with
- * `partial: false` the receive buffer holds at most `length` bytes plus one read. Bytes that
- * wait after the chunk are bounded by `maxTrailing`. Encoding writes frames as they are.
+ * The chunk is a view into the receive buffer. `length` may be at most `maxFrameLength`
+ * (8 MiB by default): with `partial: false` the receive buffer holds at most `length` bytes
+ * plus one read, and it grows only as the bytes arrive. Bytes that wait after the chunk are
+ * bounded by `maxTrailing`. At end of stream a chunk begun but not finished is a
+ * {@linkcode TruncatedFrameError}, also when its first pieces were delivered
+ * (`partial: true`). Encoding writes frames as they are.
  *
  * @example A 5-byte chunk between lines
  * ```ts
@@ -60,10 +71,18 @@ export class ChunkFramer implements Framer<Uint8Array> {
    * Creates a chunk framer.
    *
    * @param length The chunk size in bytes.
-   * @param options Whole or partial delivery.
+   * @param options Whole or partial delivery, and the limits.
+   * @throws {RangeError} When `length` is not a non-negative safe integer or exceeds
+   * `maxFrameLength`.
    */
   constructor(length: number, options: ChunkFramerOptions = {}) {
     this.length = checkLimit("length", length);
+    const max = checkLimit("maxFrameLength", options.maxFrameLength ?? DEFAULT_MAX_FRAME_LENGTH);
+    if (length > max) {
+      throw new RangeError(
+        `Cannot create chunk framer: length ${length} exceeds maxFrameLength ${max}`,
+      );
+    }
     this.#remaining = length;
     this.#partial = options.partial ?? false;
     this.#maxTrailing = checkLimit("maxTrailing", options.maxTrailing ?? 64 * 1024);
@@ -113,6 +132,28 @@ export class ChunkFramer implements Framer<Uint8Array> {
     }
     this.#remaining = 0;
     return buffer.take(remaining);
+  }
+
+  /**
+   * At end of stream: the rest of a partial chunk, if any bytes of it are buffered; otherwise
+   * an error when the chunk was begun and not finished.
+   *
+   * @param buffer The receive buffer.
+   * @returns A piece of the chunk, or `undefined`.
+   * @throws {TruncatedFrameError} When the stream ended inside a chunk whose first pieces
+   * were delivered.
+   */
+  decodeEof(buffer: ReceiveBuffer): Uint8Array | undefined {
+    const frame = this.decode(buffer);
+    if (frame !== undefined) return frame;
+    const delivered = this.length - this.#remaining;
+    if (this.#remaining > 0 && delivered > 0) {
+      throw new TruncatedFrameError(
+        delivered + buffer.length,
+        `Cannot decode chunk of ${this.length} bytes`,
+      );
+    }
+    return undefined;
   }
 
   /**

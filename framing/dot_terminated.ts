@@ -90,7 +90,8 @@ export class DotTerminatedFramer implements Framer<Uint8Array> {
     }
     let line = start + (this.#lineStart - buffer.position);
     for (;;) {
-      const lf = bytes.subarray(0, end).indexOf(LF, line);
+      const found = buffer.indexOf(LF, line - start);
+      const lf = found < 0 ? -1 : start + found;
       if (lf < 0) {
         const length = end - start - this.#dots;
         if (length > this.#max + TERMINATOR.byteLength) {

@@ -134,7 +134,9 @@ export class TruncatedFrameError extends FramingError {
 }
 
 /**
- * A tinyproto peer refused a transmission we announced (it answered `00` to our size).
+ * A tinyproto peer refused a transmission we announced (it answered `00` to our size), or
+ * refused the connection itself at the handshake (`00` refused, `fe` connection limit
+ * reached, `fd` conflict; then {@linkcode TransmissionRejectedError.size} is 0).
  *
  * @example What a refused send rejects with
  * ```ts
@@ -142,20 +144,29 @@ export class TruncatedFrameError extends FramingError {
  *
  * const error = new TransmissionRejectedError(5);
  * console.assert(error.message === "Transmission rejected: the peer refused 5 bytes");
+ * console.assert(error.status === 0x00);
  * ```
  */
 export class TransmissionRejectedError extends FramingError {
-  /** The size we announced. */
+  /** The size we announced (0 for a connection refused at the handshake). */
   readonly size: number;
+  /**
+   * The status byte the peer answered with: `0x00` (refused), or at the handshake `0xfe`
+   * (connection limit reached) or `0xfd` (conflict).
+   */
+  readonly status: number;
 
   /**
    * Creates the error.
    *
    * @param size The size the peer refused.
+   * @param options `status`: the peer's status byte (default `0x00`); `message`: a message
+   * other than the default one.
    */
-  constructor(size: number) {
-    super(`Transmission rejected: the peer refused ${size} bytes`);
+  constructor(size: number, options: { status?: number; message?: string } = {}) {
+    super(options.message ?? `Transmission rejected: the peer refused ${size} bytes`);
     this.name = "TransmissionRejectedError";
     this.size = size;
+    this.status = options.status ?? 0x00;
   }
 }

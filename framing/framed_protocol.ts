@@ -29,13 +29,16 @@ export interface FrameHandler<T = Uint8Array> {
   connectionMade?(framed: FramedProtocol<T>): void;
   /**
    * Called with each decoded frame. The frame belongs to the handler and stays valid after the
-   * call returns. The framers may be replaced from here; the next frame is decoded by the new
-   * receive framer, starting right after this one.
+   * call returns; as a view it keeps its whole receive block alive, so keep a copy
+   * (`frame.slice()`) of a small frame held for long. The framers may be replaced from here;
+   * the next frame is decoded by the new receive framer, starting right after this one.
    */
   frameReceived(frame: T, framed: FramedProtocol<T>): void;
   /**
    * Called at end of stream, after every buffered frame was delivered and no partial frame was
-   * left. Return `true` to keep the connection open for writing.
+   * left. Return `true` to keep the connection open for writing. When the connection closes
+   * while delivery is paused at end of stream (we had sent EOF too), the frames left and this
+   * call come just before `connectionLost`, paused or not.
    */
   eofReceived?(framed: FramedProtocol<T>): boolean | void;
   /** Called when the transport's write buffer goes over its high watermark. */
@@ -50,6 +53,25 @@ export interface FrameHandler<T = Uint8Array> {
    */
   connectionLost?(error: Error | undefined, framed: FramedProtocol<T>): void;
 }
+
+/**
+ * The most bytes of frames a batch collects before they are written anyway, so that the
+ * transport's flow control (`pauseWriting`) sees a large batch while it is being made. It is
+ * the size of a large read: an echo's batch seldom reaches it, replies much larger than the
+ * requests do (writing every 64 KiB cost an echo about a tenth of its throughput).
+ */
+const BATCH_LIMIT = 256 * 1024;
+
+/** Transport methods that write or end the stream: the batch goes out before they run. */
+const FLUSH_FIRST: ReadonlySet<PropertyKey> = new Set([
+  "write",
+  "writeLines",
+  "writeEof",
+  "close",
+  "startTls",
+  "getWriteBufferSize",
+  "setWriteBufferLimits",
+]);
 
 /** Options of a {@linkcode FramedProtocol}. */
 export interface FramedProtocolOptions<T = Uint8Array> {
@@ -94,9 +116,12 @@ export interface FramedProtocolOptions<T = Uint8Array> {
  * - **Frame lifetime.** Frames are views into the receive buffer that stay valid after
  *   `frameReceived` returns (the buffer never writes over a region it handed out).
  * - **Batched sends.** Frames sent from inside `frameReceived` are encoded into one buffer and
- *   written with one `transport.write()` when the batch of received frames is done; elsewhere
- *   `sendFrame` writes at once. Call {@linkcode FramedProtocol.flush} before writing to the
- *   transport directly from `frameReceived`.
+ *   written with one `transport.write()` when the batch of received frames is done, or as
+ *   soon as 256 KiB are batched (so flow control sees them); elsewhere `sendFrame` writes at
+ *   once. {@linkcode FramedProtocol.transport} writes the batch out before any call that
+ *   writes or ends the stream (`write`, `writeEof`, `close`, `startTls`, ...), so bytes keep
+ *   their order and nothing batched is lost; only a transport reference kept from elsewhere
+ *   needs {@linkcode FramedProtocol.flush} first.
  * - **Flow control.** `pauseWriting` / `resumeWriting` reach the handler.
  *   {@linkcode FramedProtocol.pauseReading} stops both the transport and the delivery of frames
  *   already buffered, until {@linkcode FramedProtocol.resumeReading}.
@@ -141,6 +166,10 @@ export class FramedProtocol<T = Uint8Array> implements BufferedProtocol {
   readonly #out = new SendBuffer({ blockSize: 16 * 1024 });
   readonly #batchWrites: boolean;
   #transport: Transport | undefined;
+  #view: Transport | undefined;
+  #eofWritten = false;
+  #closeRequested = false;
+  #final = false;
   #delivering = false;
   #deliveryScheduled = false;
   #paused = false;
@@ -199,15 +228,18 @@ export class FramedProtocol<T = Uint8Array> implements BufferedProtocol {
   }
 
   /**
-   * The transport, once connected.
+   * The transport, once connected, as seen through this protocol: the same object in every
+   * respect (methods, `instanceof`, `startTls` ...) except that a call that writes or ends the
+   * stream — `write`, `writeLines`, `writeEof`, `close`, `startTls`, `getWriteBufferSize`,
+   * `setWriteBufferLimits` — first writes the frames batched so far, and `abort` drops them.
    *
    * @throws {TransportError} Before `connectionMade`.
    */
   get transport(): Transport {
-    if (!this.#transport) {
+    if (!this.#view) {
       throw new TransportError("Cannot use a framed protocol before it is connected");
     }
-    return this.#transport;
+    return this.#view;
   }
 
   /** Resolves after `connectionLost`, with its error (or `undefined`); never rejects. */
@@ -221,20 +253,33 @@ export class FramedProtocol<T = Uint8Array> implements BufferedProtocol {
    *
    * @param frame The frame.
    * @throws {FramingError} When the send framer cannot encode it (nothing is sent).
-   * @throws {TransportError} When the transport is closing or not connected.
+   * @throws {TransportError} When the transport is closing, half-closed by us
+   * (`writeEof()`), or not connected.
    */
   sendFrame(frame: T): void {
-    const transport = this.transport;
-    if (transport.isClosing()) {
-      throw new TransportError("Cannot send a frame on a closing transport");
+    const transport = this.#transport;
+    if (!transport || transport.isClosing() || this.#eofWritten) {
+      throw new TransportError(
+        !transport
+          ? "Cannot send a frame before the framed protocol is connected"
+          : transport.isClosing()
+          ? "Cannot send a frame on a closing transport"
+          : "Cannot send a frame after writeEof()",
+      );
     }
-    this.#sendFramer.encode(frame, this.#out);
-    if (!this.#delivering || !this.#batchWrites) this.flush();
+    const out = this.#out;
+    this.#sendFramer.encode(frame, out);
+    if (!this.#delivering || !this.#batchWrites || out.length >= BATCH_LIMIT) {
+      transport.write(out.take());
+    }
   }
 
   /**
-   * Writes the frames encoded so far to the transport now. Needed only before writing to the
-   * transport directly from inside `frameReceived`.
+   * Writes the frames batched so far to the transport now. Needed only before writing from
+   * inside `frameReceived` through a transport reference other than
+   * {@linkcode FramedProtocol.transport}.
+   *
+   * @throws {TransportError} When frames are batched and the transport can no longer write.
    */
   flush(): void {
     if (this.#out.length > 0) this.transport.write(this.#out.take());
@@ -265,17 +310,22 @@ export class FramedProtocol<T = Uint8Array> implements BufferedProtocol {
     this.#transport?.resumeReading();
   }
 
-  /** Flushes the frames sent so far and half-closes the connection (sends EOF). */
+  /**
+   * Writes the frames sent so far and half-closes the connection (sends EOF); `sendFrame`
+   * throws from then on. Calling it again, or on a closing transport, does nothing.
+   *
+   * @throws {TransportError} Before `connectionMade`.
+   */
   writeEof(): void {
-    if (this.transport.isClosing()) return;
-    this.flush();
     this.transport.writeEof();
   }
 
-  /** Flushes the frames sent so far and closes the connection. */
+  /**
+   * Writes the frames sent so far and closes the connection. Calling it again does nothing.
+   *
+   * @throws {TransportError} Before `connectionMade`.
+   */
   close(): void {
-    if (this.transport.isClosing()) return;
-    this.flush();
     this.transport.close();
   }
 
@@ -288,6 +338,7 @@ export class FramedProtocol<T = Uint8Array> implements BufferedProtocol {
    */
   connectionMade(transport: Transport): void {
     this.#transport = transport;
+    this.#view = this.#viewOf(transport);
     this.#handler.connectionMade?.(this);
   }
 
@@ -335,8 +386,18 @@ export class FramedProtocol<T = Uint8Array> implements BufferedProtocol {
    * @param error The transport's error, if any.
    */
   connectionLost(error: Error | undefined): void {
+    let reason = error ?? this.#error;
+    if (reason === undefined && this.#eofPending && !this.#eofDone && !this.#closeRequested) {
+      // Closed while delivery was paused at end of stream (EOF both ways): there is no later,
+      // so the frames left and eofReceived come now.
+      this.#final = true;
+      try {
+        this.#deliver();
+      } catch (failure) {
+        reason = failure instanceof Error ? failure : new Error(String(failure));
+      }
+    }
     this.#lost = true;
-    const reason = error ?? this.#error;
     try {
       this.#handler.connectionLost?.(reason, this);
     } finally {
@@ -363,24 +424,103 @@ export class FramedProtocol<T = Uint8Array> implements BufferedProtocol {
     });
   }
 
+  /** Whether frames may be delivered now. */
+  #mayDeliver(): boolean {
+    return this.#final || (!this.#paused && !this.#lost && !this.#transport!.isClosing());
+  }
+
   /** Decodes and delivers buffered frames until more bytes are needed or reading pauses. */
   #deliver(): void {
     if (this.#delivering) return;
     const buffer = this.receiveBuffer;
-    const transport = this.#transport!;
     this.#delivering = true;
     try {
-      while (!this.#paused && !this.#lost && !transport.isClosing()) {
+      while (this.#mayDeliver()) {
         const before = buffer.position;
         const frame = this.#receiveFramer.decode(buffer);
         if (frame !== undefined) this.#handler.frameReceived(frame, this);
         else if (buffer.position === before) break;
       }
-      if (this.#eofPending && !this.#eofDone && !this.#paused && !this.#lost) this.#finishEof();
+      if (this.#eofPending && !this.#eofDone && (this.#final || (!this.#paused && !this.#lost))) {
+        this.#finishEof();
+      }
     } finally {
       this.#delivering = false;
     }
-    if (!transport.isClosing()) this.flush();
+    this.#flushBatch();
+  }
+
+  /**
+   * Writes the batch at the end of a delivery. It can only fail when the transport was closed
+   * or half-closed through a reference other than `transport` while frames were batched: the
+   * frames are lost, and connectionLost reports it.
+   */
+  #flushBatch(): void {
+    const out = this.#out;
+    if (out.length === 0) return;
+    const transport = this.#transport!;
+    const batch = out.take();
+    if (this.#final) return; // the transport is gone; sendFrame threw for these
+    try {
+      transport.write(batch);
+    } catch (cause) {
+      this.#error ??= new TransportError(
+        `Cannot send ${batch.byteLength} bytes of frames: the transport was closed or ` +
+          "half-closed while they were batched (end it through framed.transport, " +
+          "framed.writeEof() or framed.close(), or call framed.flush() first)",
+        { cause },
+      );
+    }
+  }
+
+  /**
+   * The transport as the handler sees it (see the `transport` getter): calls that write or
+   * end the stream write the batch first.
+   */
+  #viewOf(transport: Transport): Transport {
+    const members = new Map<PropertyKey, unknown>();
+    const flushFirst = (): void => {
+      if (this.#out.length > 0 && !transport.isClosing() && !this.#eofWritten) {
+        transport.write(this.#out.take());
+      }
+    };
+    return new Proxy(transport, {
+      get: (target, key) => {
+        const cached = members.get(key);
+        if (cached !== undefined) return cached;
+        const member: unknown = Reflect.get(target, key, target);
+        if (typeof member !== "function") return member;
+        let bound: unknown;
+        if (key === "writeEof") {
+          bound = () => {
+            flushFirst();
+            if (!target.isClosing()) this.#eofWritten = true;
+            target.writeEof();
+          };
+        } else if (key === "close") {
+          bound = () => {
+            flushFirst();
+            this.#closeRequested = true;
+            target.close();
+          };
+        } else if (key === "abort") {
+          bound = (error?: Error) => {
+            this.#out.take(); // dropped, as abort drops the write buffer
+            this.#closeRequested = true;
+            target.abort(error);
+          };
+        } else if (FLUSH_FIRST.has(key)) {
+          bound = (...args: unknown[]) => {
+            flushFirst();
+            return member.apply(target, args);
+          };
+        } else {
+          bound = member.bind(target);
+        }
+        members.set(key, bound);
+        return bound;
+      },
+    });
   }
 
   /**
@@ -389,8 +529,8 @@ export class FramedProtocol<T = Uint8Array> implements BufferedProtocol {
    */
   #finishEof(): void {
     const buffer = this.receiveBuffer;
-    while (!this.#lost) {
-      if (this.#paused) return;
+    while (this.#final || !this.#lost) {
+      if (this.#paused && !this.#final) return;
       const decoder = this.#receiveFramer;
       const before = buffer.position;
       const frame = decoder.decodeEof ? decoder.decodeEof(buffer) : decoder.decode(buffer);

@@ -7,6 +7,12 @@ export const MIN_READ_SIZE = 4 * 1024;
 /** The size of the slab small decoded frames are carved from (see `allocate()`). */
 const SLAB_SIZE = 64 * 1024;
 
+/**
+ * How far a {@linkcode ReceiveBuffer.reserve} hint may grow the storage beyond twice the bytes
+ * actually buffered: a peer that announces a large frame gets room for it only as it sends it.
+ */
+const RESERVE_STEP = 64 * 1024;
+
 /** Options of a {@linkcode ReceiveBuffer}. */
 export interface ReceiveBufferOptions {
   /**
@@ -50,7 +56,10 @@ export interface ReceiveBufferOptions {
  * starts empty and sizes reads by the transport's hint, so an idle connection costs little.
  *
  * Frames are views of this connection's memory: don't transfer or detach `frame.buffer`
- * (for example by enqueueing a frame in a byte `ReadableStream`); copy it first.
+ * (for example by enqueueing a frame in a byte `ReadableStream`); copy it first. A view keeps
+ * its whole storage block alive (up to one read plus the largest frame in it): to keep a small
+ * frame for long, keep a copy ({@linkcode ReceiveBuffer.takeCopy} in a decoder, or
+ * `frame.slice()` in the application) so the block can be freed.
  *
  * @example Decode from a buffer by hand
  * ```ts
@@ -77,6 +86,8 @@ export class ReceiveBuffer {
   readonly #minRead: number;
   #slab: ArrayBuffer | undefined;
   #slabOffset = 0;
+  /** `#bytes.subarray(0, #end)`, cached for indexOf() while neither changes. */
+  #view: Uint8Array = new Uint8Array(0);
 
   /**
    * Creates an empty buffer.
@@ -143,7 +154,11 @@ export class ReceiveBuffer {
    */
   indexOf(byte: number, from = 0): number {
     const start = this.#start;
-    const i = this.#bytes.subarray(0, this.#end).indexOf(byte, start + from);
+    let view = this.#view;
+    if (view.byteLength !== this.#end || view.buffer !== this.#bytes.buffer) {
+      view = this.#view = this.#bytes.subarray(0, this.#end);
+    }
+    const i = view.indexOf(byte, start + from);
     return i < 0 ? -1 : i - start;
   }
 
@@ -224,9 +239,14 @@ export class ReceiveBuffer {
   }
 
   /**
-   * Hints that a frame of `length` unconsumed bytes is coming, so the next time the storage
-   * moves it is sized for the whole frame at once. Decoders call it after checking `length`
-   * against their limit.
+   * Hints that a frame of `length` unconsumed bytes is coming, so the storage grows towards
+   * it in a few large steps rather than many small ones. Decoders call it after checking
+   * `length` against their limit.
+   *
+   * The hint never makes the buffer allocate what was merely announced: each time the storage
+   * moves, it grows to at most twice the bytes buffered (at least 64 KiB) plus one read, so a
+   * peer must send a frame to make room for it. Copying stays linear: each byte moves at most
+   * a few times on its way to a whole frame.
    *
    * @param length The unconsumed bytes the current frame needs in all.
    */
@@ -278,7 +298,11 @@ export class ReceiveBuffer {
     const start = this.#start;
     const unconsumed = this.#end - start;
     const old = this.#bytes;
-    const reserve = Math.max(this.#reserve, unconsumed);
+    // Honour the hint only as far as bytes actually arrived (see reserve()).
+    const reserve = Math.max(
+      Math.min(this.#reserve, Math.max(2 * unconsumed, RESERVE_STEP)),
+      unconsumed,
+    );
     this.#reserve = 0;
     if (!this.#pinned && old.byteLength - unconsumed >= need && old.byteLength >= reserve) {
       // No view into the storage is out: slide the unconsumed bytes to the front.

@@ -2,7 +2,7 @@
 export interface SendBufferOptions {
   /**
    * The smallest storage block. Blocks grow to fit the batches taken (up to 1 MiB), and a
-   * larger write gets a block of its own size.
+   * larger write gets a block of its own size, dropped once that batch is taken.
    *
    * @default {65536}
    */
@@ -139,7 +139,8 @@ export class SendBuffer {
       // Size the next block for a batch like this one, and start it in a fresh block when
       // this one has no room for it, so a batch seldom has to move.
       this.#nextBlock = Math.min(MAX_BLOCK, Math.max(this.#blockSize, n + (n >> 2)));
-      if (this.#bytes.byteLength - this.#end < n) {
+      // A block grown for one big batch is let go with it rather than kept for ever.
+      if (this.#bytes.byteLength - this.#end < n || this.#bytes.byteLength > MAX_BLOCK) {
         this.#bytes = EMPTY;
         this.#start = this.#end = 0;
       }
@@ -150,8 +151,9 @@ export class SendBuffer {
   #grow(n: number): void {
     const pending = this.#end - this.#start;
     const old = this.#bytes;
-    // Double while a batch is pending, so that joining many frames copies each byte O(1) times.
-    this.#bytes = new Uint8Array(Math.max(this.#nextBlock, pending > 0 ? 2 * (pending + n) : n));
+    // Double the pending bytes, so that joining many frames copies each byte O(1) times, and
+    // add just the room a write needs (a big one is not doubled).
+    this.#bytes = new Uint8Array(Math.max(this.#nextBlock, 2 * pending + n));
     if (pending > 0) this.#bytes.set(old.subarray(this.#start, this.#end));
     this.#start = 0;
     this.#end = pending;

@@ -3,7 +3,7 @@ import type { Framer } from "./framer.ts";
 import { DEFAULT_MAX_FRAME_LENGTH } from "./length_prefixed.ts";
 import type { ReceiveBuffer } from "./receive_buffer.ts";
 import type { SendBuffer } from "./send_buffer.ts";
-import { checkLimit, indexOfSequence } from "./_bytes.ts";
+import { checkLimit, indexOfSequence, indexOfSequenceIn } from "./_bytes.ts";
 
 /** Options of a {@linkcode StuffingFramer}; the defaults are Tendril's. */
 export interface StuffingFramerOptions {
@@ -26,7 +26,8 @@ export interface StuffingFramerOptions {
    */
   end?: number;
   /**
-   * The byte stuffed after every `prefix` inside a frame, dropped on decoding.
+   * The byte stuffed after every `prefix` inside a frame, dropped on decoding. It must not
+   * occur in `prefix`.
    *
    * @default {0x00}
    */
@@ -85,8 +86,9 @@ export class StuffingFramer implements Framer<Uint8Array> {
    * Creates a stuffing framer.
    *
    * @param options The markers and the limit.
-   * @throws {RangeError} When `prefix` is empty or `begin`, `end` and `nop` are not three
-   * distinct bytes.
+   * @throws {RangeError} When `prefix` is empty, `begin`, `end` and `nop` are not three
+   * distinct bytes, or `prefix` contains `nop` (a stuffed frame could then not be told from a
+   * marker).
    */
   constructor(options: StuffingFramerOptions = {}) {
     const prefix = options.prefix ?? new Uint8Array([0xff, 0xff, 0xff, 0xff]);
@@ -100,6 +102,14 @@ export class StuffingFramer implements Framer<Uint8Array> {
     ) {
       throw new RangeError(
         `Cannot create stuffing framer: need a non-empty prefix and distinct begin, end and nop bytes, got ${begin}, ${end}, ${nop}`,
+      );
+    }
+    const nopAt = prefix.indexOf(nop);
+    if (nopAt >= 0) {
+      throw new RangeError(
+        `Cannot create stuffing framer: the prefix must not contain the nop byte 0x${
+          nop.toString(16).padStart(2, "0")
+        }, found at offset ${nopAt} of the prefix`,
       );
     }
     const withByte = (b: number) => {
@@ -170,7 +180,7 @@ export class StuffingFramer implements Framer<Uint8Array> {
     out.write(this.#beginMarker);
     let from = 0;
     for (;;) {
-      const i = indexOfSequence(frame, prefix, from, frame.byteLength);
+      const i = indexOfSequence(frame, prefix, from);
       if (i < 0) break;
       out.write(frame.subarray(from, i));
       out.write(this.#stuffed);
@@ -184,21 +194,26 @@ export class StuffingFramer implements Framer<Uint8Array> {
   #find(buffer: ReceiveBuffer, marker: Uint8Array): number {
     const resume = this.#scanBuffer === buffer ? this.#scanned - buffer.position : 0;
     const from = Math.max(0, resume - marker.byteLength + 1);
-    const i = indexOfSequence(buffer.bytes, marker, buffer.start + from, buffer.end);
+    const i = indexOfSequenceIn(buffer, marker, from);
     if (i < 0) {
       this.#scanBuffer = buffer;
       this.#scanned = buffer.position + buffer.length;
       return -1;
     }
     this.#scanBuffer = undefined;
-    return i - buffer.start;
+    return i;
   }
 
   /** Takes `length` stuffed bytes and returns them unstuffed. */
   #unstuff(buffer: ReceiveBuffer, length: number): Uint8Array {
     const { bytes, start } = buffer;
     const stuffed = this.#stuffed;
-    let i = indexOfSequence(bytes, stuffed, start, start + length);
+    // Offsets of the stuffed sequences inside the frame's `length` bytes, from `from` on.
+    const next = (from: number) => {
+      const at = indexOfSequenceIn(buffer, stuffed, from);
+      return at >= 0 && at + stuffed.byteLength <= length ? start + at : -1;
+    };
+    let i = next(0);
     if (i < 0) {
       if (length > this.#max) {
         throw new FrameTooLongError("Cannot decode stuffed frame", length, this.#max);
@@ -213,7 +228,7 @@ export class StuffingFramer implements Framer<Uint8Array> {
       pieces.push(piece);
       total += piece.byteLength;
       from = i + stuffed.byteLength;
-      i = indexOfSequence(bytes, stuffed, from, start + length);
+      i = next(from - start);
     }
     const last = bytes.subarray(from, start + length);
     total += last.byteLength;

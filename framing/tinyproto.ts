@@ -18,6 +18,16 @@ const REFUSED = 0x00;
 const OK_BYTE = new Uint8Array([OK]);
 const REFUSED_BYTE = new Uint8Array([REFUSED]);
 
+/** Status bytes a tinyproto server may send instead of the `ff` handshake, then close. */
+const HANDSHAKE_STATUS: Record<number, string> = {
+  0x00: "00: refused",
+  0xfd: "fd: conflict",
+  0xfe: "fe: connection limit reached",
+};
+
+/** The default {@linkcode TinyprotoOptions.closeTimeout}: 30 s. */
+const DEFAULT_CLOSE_TIMEOUT = 30_000;
+
 /** What a {@linkcode TinyprotoProtocol} calls: the application side of tinyproto. */
 export interface TinyprotoHandler {
   /** Called once both sides have exchanged the `ff` handshake; sends go out from here on. */
@@ -48,6 +58,13 @@ export interface TinyprotoOptions {
    * @default {8388608}
    */
   maxSize?: number;
+  /**
+   * Milliseconds to wait, once ending (after `close()`, a refusal or an error), for the peer
+   * to close its side; then the connection is aborted. `Infinity` waits for ever.
+   *
+   * @default {30000}
+   */
+  closeTimeout?: number;
 }
 
 /** One of our messages: announced, or waiting for its turn. */
@@ -102,7 +119,14 @@ type Owed = "status" | number;
  * {@linkcode TruncatedFrameError}, never a padded message.
  *
  * Interoperability: against the original (one direction at a time) this is the same wire. A
- * refusal from an original peer is recognised when its connection closes.
+ * refusal from an original peer is recognised when its connection closes. An original server
+ * that turns a connection away sends a status byte instead of the `ff` handshake (`fe`
+ * connection limit reached, `fd` conflict, `00` refused): that ends the connection with a
+ * {@linkcode TransmissionRejectedError} naming it.
+ *
+ * Ending: after `close()` (or a refusal) the side half-closes, drops what still arrives and
+ * waits for the peer to close, at most `closeTimeout` ms, then aborts. A stray `ff` that
+ * answers nothing, or any other byte where none can come, is a {@linkcode CorruptFrameError}.
  *
  * @example Send "hello", get "echo:hello" back
  * ```ts
@@ -132,6 +156,8 @@ type Owed = "status" | number;
 export class TinyprotoProtocol implements BufferedProtocol {
   readonly #handler: TinyprotoHandler;
   readonly #maxSize: number;
+  readonly #closeTimeout: number;
+  #closeTimer: ReturnType<typeof setTimeout> | undefined;
   readonly #buffer = new ReceiveBuffer({ initialCapacity: 16 * 1024, minReadSize: 16 * 1024 });
   #transport: Transport | undefined;
   #started = false;
@@ -146,8 +172,8 @@ export class TinyprotoProtocol implements BufferedProtocol {
    * Creates the protocol; give it to a transport (or a connection factory) to start it.
    *
    * @param handler The application callbacks.
-   * @param options The largest message accepted.
-   * @throws {RangeError} When `maxSize` is over `0xf0ffffff`.
+   * @param options The largest message accepted; how long to wait for the peer to close.
+   * @throws {RangeError} When `maxSize` is over `0xf0ffffff` or `closeTimeout` is negative.
    */
   constructor(handler: TinyprotoHandler, options: TinyprotoOptions = {}) {
     this.#handler = handler;
@@ -158,6 +184,12 @@ export class TinyprotoProtocol implements BufferedProtocol {
     ) {
       throw new RangeError(
         `Cannot create tinyproto protocol: maxSize must be 0 to ${TINYPROTO_MAX_SIZE}, got ${this.#maxSize}`,
+      );
+    }
+    this.#closeTimeout = options.closeTimeout ?? DEFAULT_CLOSE_TIMEOUT;
+    if (!(this.#closeTimeout >= 0)) {
+      throw new RangeError(
+        `Cannot create tinyproto protocol: closeTimeout must be a number of ms >= 0, got ${this.#closeTimeout}`,
       );
     }
   }
@@ -172,10 +204,12 @@ export class TinyprotoProtocol implements BufferedProtocol {
    * `ff` before its payload is written. Do not modify `payload` afterwards.
    *
    * @param payload The message (may be empty).
-   * @returns Resolves once the payload is handed to the transport.
+   * @returns Resolves once the payload is handed to the transport. It never throws: every
+   * failure is a rejection.
    * @throws {TransmissionRejectedError} (rejection) When the peer refuses it.
-   * @throws {TransportError} (rejection) When the connection ends first.
-   * @throws {RangeError} When the payload is longer than `0xf0ffffff` bytes.
+   * @throws {TransportError} (rejection) When the connection is ending or closing, or ends
+   * first.
+   * @throws {RangeError} (rejection) When the payload is longer than `0xf0ffffff` bytes.
    */
   send(payload: Uint8Array): Promise<void> {
     if (payload.byteLength > TINYPROTO_MAX_SIZE) {
@@ -185,7 +219,7 @@ export class TinyprotoProtocol implements BufferedProtocol {
         ),
       );
     }
-    if (this.#ending !== undefined) {
+    if (this.#ending !== undefined || this.#transport?.isClosing()) {
       return Promise.reject(new TransportError("Cannot send: the tinyproto connection is ending"));
     }
     const { promise, resolve, reject } = Promise.withResolvers<void>();
@@ -196,7 +230,7 @@ export class TinyprotoProtocol implements BufferedProtocol {
 
   /**
    * Ends the connection: sends end of stream, fails the messages not yet sent, drops what
-   * still arrives, and closes once the peer closes too.
+   * still arrives, and closes once the peer closes too (or aborts after `closeTimeout`).
    */
   close(): void {
     this.#end(null);
@@ -276,6 +310,8 @@ export class TinyprotoProtocol implements BufferedProtocol {
    * @param error The transport's error, if any.
    */
   connectionLost(error: Error | undefined): void {
+    clearTimeout(this.#closeTimer);
+    this.#closeTimer = undefined;
     const reason = error ?? this.#ending ?? undefined;
     this.#ending ??= reason ?? null;
     this.#failPending(
@@ -293,14 +329,25 @@ export class TinyprotoProtocol implements BufferedProtocol {
   /** Parses as far as the buffered bytes go (see the table in the class doc). */
   #parse(eof: boolean): void {
     const buffer = this.#buffer;
-    while (this.#ending === undefined) {
+    while (this.#ending === undefined && !this.#transport!.isClosing()) {
       if (!this.#started) {
         const first = buffer.at(0);
         if (first === undefined) return;
         if (first !== OK) {
-          throw new CorruptFrameError(
-            `Cannot start tinyproto: expected the ff handshake, got ${hex(first)}`,
+          const status = HANDSHAKE_STATUS[first];
+          if (status === undefined) {
+            throw new CorruptFrameError(
+              `Cannot start tinyproto: expected the ff handshake, got ${hex(first)}`,
+            );
+          }
+          buffer.skip(1);
+          this.#end(
+            new TransmissionRejectedError(0, {
+              status: first,
+              message: `Cannot start tinyproto: the peer refused the connection (${status})`,
+            }),
           );
+          return;
         }
         buffer.skip(1);
         this.#started = true;
@@ -320,6 +367,11 @@ export class TinyprotoProtocol implements BufferedProtocol {
       }
       const first = buffer.at(0);
       if (first === undefined) return;
+      if (owed === undefined && first === OK) {
+        throw new CorruptFrameError(
+          "Cannot receive transmission: got ff, an answer, but no announcement of ours awaits one",
+        );
+      }
       if (owed === "status") {
         const peerBusy = this.#owed.length > 1;
         if (first === OK) {
@@ -349,7 +401,7 @@ export class TinyprotoProtocol implements BufferedProtocol {
         this.#refuse(size);
         return;
       }
-      this.#transport!.write(OK_BYTE);
+      if (!this.#write(OK_BYTE)) return;
       if (size === 0) this.#handler.transmissionReceived(buffer.take(0), this);
       else this.#owed.push(size);
     }
@@ -360,10 +412,30 @@ export class TinyprotoProtocol implements BufferedProtocol {
     if (!this.#started || this.#current || this.#ending !== undefined) return;
     const next = this.#queue.shift();
     if (!next) return;
-    this.#current = next;
     const size = next.payload.byteLength;
-    this.#transport!.write(new Uint8Array([size >>> 24, size >>> 16, size >>> 8, size]));
+    const field = new Uint8Array(4); // the transport keeps it until written: never reused
+    field[0] = size >>> 24;
+    field[1] = size >>> 16;
+    field[2] = size >>> 8;
+    field[3] = size;
+    if (!this.#write(field)) {
+      next.reject(new TransportError("Cannot send transmission: the transport is closing"));
+      return;
+    }
+    this.#current = next;
     this.#owed.push("status");
+  }
+
+  /** Writes to the transport; false (nothing written) when it can no longer take writes. */
+  #write(bytes: Uint8Array): boolean {
+    const transport = this.#transport!;
+    if (transport.isClosing()) return false;
+    try {
+      transport.write(bytes);
+      return true;
+    } catch {
+      return false; // half-closed behind our back: connectionLost reports the end
+    }
   }
 
   /** The peer answered our announcement. */
@@ -377,14 +449,17 @@ export class TinyprotoProtocol implements BufferedProtocol {
       this.#end(error);
       return;
     }
-    if (current.payload.byteLength > 0) this.#transport!.write(current.payload);
+    if (current.payload.byteLength > 0 && !this.#write(current.payload)) {
+      current.reject(new TransportError("Cannot send transmission: the transport is closing"));
+      return;
+    }
     current.resolve();
     this.#announceNext();
   }
 
   /** We refuse the peer's announcement: `00`, then only end of stream (a refusal is final). */
   #refuse(size: number): void {
-    this.#transport!.write(REFUSED_BYTE);
+    this.#write(REFUSED_BYTE);
     this.#end(new FrameTooLongError("Cannot receive transmission", size, this.#maxSize, "maxSize"));
   }
 
@@ -402,8 +477,20 @@ export class TinyprotoProtocol implements BufferedProtocol {
     const transport = this.#transport;
     if (!transport || transport.isClosing()) return;
     // Half-close and let the peer close: closing at once could reset the connection and lose
-    // our last bytes (the 00) on the way.
+    // our last bytes (the 00) on the way. What still arrives is read (to see the peer's end)
+    // and dropped; a peer that never closes is cut off after closeTimeout.
     transport.writeEof();
+    if (this.#closeTimeout !== Infinity) {
+      this.#closeTimer = setTimeout(() => {
+        this.#closeTimer = undefined;
+        transport.abort(
+          reason ??
+            new TransportError(
+              `Cannot close tinyproto: the peer did not close within ${this.#closeTimeout} ms`,
+            ),
+        );
+      }, this.#closeTimeout);
+    }
   }
 
   #failPending(error: Error): void {

@@ -10,19 +10,21 @@
 import { ChunkFramer, FramedProtocol, LineFramer } from "@plexus/net/framing";
 import { StreamTransport } from "@plexus/net/transport";
 
+/** The largest body the demo server accepts after `DATA n`. */
+const MAX_DATA = 64 * 1024;
+
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
 /**
- * Runs the framed exchange, logging each step; closes everything it opens.
+ * The demo's server side: lines, and after `DATA n` (n up to 64 KiB) an n-byte chunk, then
+ * lines again.
  *
- * @param log Where the lines of the demo go.
+ * @param log Where the server's lines go.
+ * @returns The protocol for one connection.
  */
-export async function framingDemo(log: (line: string) => void): Promise<void> {
-  using listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const accepted = listener.accept();
-
-  const server = new FramedProtocol(new LineFramer(), {
+export function framingDemoServer(log: (line: string) => void): FramedProtocol {
+  return new FramedProtocol(new LineFramer(), {
     frameReceived(frame, framed) {
       if (framed.receiveFramer instanceof ChunkFramer) {
         log(`server: chunk of ${frame.length} bytes "${decoder.decode(frame)}", back to lines`);
@@ -33,8 +35,11 @@ export async function framingDemo(log: (line: string) => void): Promise<void> {
       const line = decoder.decode(frame);
       log(`server: line "${line}"`);
       const data = /^DATA (\d+)$/.exec(line);
-      if (data) {
-        framed.receiveFramer = new ChunkFramer(Number(data[1]));
+      if (data && Number(data[1]) > MAX_DATA) {
+        // The length comes from the peer: check it before anything is sized by it.
+        framed.sendFrame(encoder.encode(`552 at most ${MAX_DATA} bytes`));
+      } else if (data) {
+        framed.receiveFramer = new ChunkFramer(Number(data[1]), { maxFrameLength: MAX_DATA });
         framed.sendFrame(encoder.encode("354 go ahead"));
       } else if (line === "QUIT") {
         framed.sendFrame(encoder.encode("221 bye"));
@@ -44,6 +49,17 @@ export async function framingDemo(log: (line: string) => void): Promise<void> {
       }
     },
   });
+}
+
+/**
+ * Runs the framed exchange, logging each step; closes everything it opens.
+ *
+ * @param log Where the lines of the demo go.
+ */
+export async function framingDemo(log: (line: string) => void): Promise<void> {
+  using listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const accepted = listener.accept();
+  const server = framingDemoServer(log);
 
   const client = new FramedProtocol(new LineFramer(), {
     connectionMade(framed) {

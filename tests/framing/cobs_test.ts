@@ -12,20 +12,46 @@ import { assertEverySplit, concat, hex, prng, randomBytes } from "./_helpers.ts"
 const range = (from: number, to: number) =>
   Uint8Array.from({ length: to - from + 1 }, (_, i) => from + i);
 
-// shared/vectors/cobs.txt (Tendril), plus COBS/R vectors of the `cobs` Python package.
-const VECTORS: [CobsVariant, Uint8Array, Uint8Array][] = [
-  ["cobs", hex(""), hex("01 00")],
-  ["cobs", hex("00"), hex("01 01 00")],
-  ["cobs", hex("11 22 00 33"), hex("03 11 22 02 33 00")],
-  ["cobs", hex("11 00 00 00"), hex("02 11 01 01 01 00")],
-  ["cobs", range(1, 255), concat([hex("ff"), range(1, 254), hex("02 ff 00")])],
-  ["zpe", hex("00"), hex("e1 00")],
-  ["zpe", hex("11 00 00 00"), hex("e2 11 e1 00")],
-  [
-    "zpe",
-    range(1, 255),
-    concat([hex("e0"), range(1, 0xdf), hex("21"), range(0xe0, 0xff), hex("00")]),
-  ],
+/**
+ * Bytes from the vector file's notation: hex bytes, `""` for none, and ranges written `01..ff`
+ * or `01 .. fe` (both ends included).
+ */
+function parseSpec(spec: string): Uint8Array {
+  const out: number[] = [];
+  const tokens = spec.trim().split(/\s+/);
+  for (let i = 0; i < tokens.length; i++) {
+    const token = tokens[i];
+    if (token === '""') continue;
+    if (token === "..") {
+      const from = out.pop()!;
+      out.push(...range(from, parseInt(tokens[++i], 16)));
+    } else if (token.includes("..")) {
+      const [from, to] = token.split("..").map((h) => parseInt(h, 16));
+      out.push(...range(from, to));
+    } else {
+      out.push(parseInt(token, 16));
+    }
+  }
+  return new Uint8Array(out);
+}
+
+/** `shared/vectors/cobs.txt` (Tendril): `variant frame  wire` per line, read as it is. */
+async function readTendrilVectors(): Promise<[CobsVariant, Uint8Array, Uint8Array][]> {
+  const file = await Deno.readTextFile(
+    new URL("../../../shared/vectors/cobs.txt", import.meta.url),
+  );
+  const vectors: [CobsVariant, Uint8Array, Uint8Array][] = [];
+  for (const line of file.split("\n")) {
+    const match = /^(cobs|zpe) (.*?)(?: \(\d+ bytes\) | {2,})(.*)$/.exec(line);
+    if (match) vectors.push([match[1] as CobsVariant, parseSpec(match[2]), parseSpec(match[3])]);
+  }
+  return vectors;
+}
+
+const TENDRIL = await readTendrilVectors();
+
+// COBS/R vectors of the `cobs` Python package (not in the shared file).
+const COBSR: [CobsVariant, Uint8Array, Uint8Array][] = [
   ["cobsr", hex(""), hex("01 00")],
   ["cobsr", hex("01"), hex("02 01 00")],
   ["cobsr", hex("02"), hex("02 00")],
@@ -39,6 +65,18 @@ const VECTORS: [CobsVariant, Uint8Array, Uint8Array][] = [
   ["cobsr", range(1, 255), concat([hex("ff"), range(1, 254), hex("ff 00")])],
   ["cobsr", range(0, 255), concat([hex("01 ff"), range(1, 254), hex("ff 00")])],
 ];
+
+const VECTORS = [...TENDRIL, ...COBSR];
+
+Deno.test("cobs vectors are read from shared/vectors/cobs.txt", () => {
+  assertEquals(TENDRIL.length, 8, "every cobs and zpe line of the file");
+  assertEquals(TENDRIL[4][1], range(1, 255));
+  assertEquals(TENDRIL[4][2], concat([hex("ff"), range(1, 254), hex("02 ff 00")]));
+  assertEquals(
+    TENDRIL[7][2],
+    concat([hex("e0"), range(1, 0xdf), hex("21"), range(0xe0, 0xff), hex("00")]),
+  );
+});
 
 for (const [variant, frame, wire] of VECTORS) {
   Deno.test(`${variant} framer matches the vector for ${frame.byteLength} bytes ${hexOf(frame.subarray(0, 4))}`, () => {

@@ -1,8 +1,16 @@
-import { assert, assertEquals, assertInstanceOf, assertLess } from "@std/assert";
+import {
+  assert,
+  assertEquals,
+  assertInstanceOf,
+  assertLess,
+  assertStringIncludes,
+} from "@std/assert";
 import {
   ChunkFramer,
+  type Decoder,
   FramedProtocol,
   type FrameHandler,
+  type Framer,
   FrameTooLongError,
   LengthPrefixedFramer,
   LineFramer,
@@ -12,7 +20,9 @@ import {
   type ByteChannel,
   createMemoryChannelPair,
   createMemoryTransportPair,
+  type Protocol,
   StreamTransport,
+  TransportError,
 } from "@plexus/net/transport";
 import { CountingChannel } from "../_counting_channel.ts";
 import { tcpPair } from "../_net.ts";
@@ -246,4 +256,147 @@ Deno.test("framed protocol sends with separate receive and send framers", async 
   await server.closed;
   await client.closed;
   assertEquals(concat(got), new Uint8Array([2, 0x68, 0x69]));
+});
+
+/** A peer that records what it receives and answers EOF with EOF. */
+function recorder(got: string[]): Protocol {
+  return {
+    dataReceived: (data) => void got.push(text(data)),
+    eofReceived: () => false,
+  };
+}
+
+Deno.test("framed protocol sendFrame after writeEof inside a callback throws and keeps the frames before it", async () => {
+  const thrown: unknown[] = [];
+  const server = new FramedProtocol(new LineFramer(), {
+    frameReceived(_frame, framed) {
+      framed.sendFrame(bytes("bye"));
+      framed.writeEof();
+      try {
+        framed.sendFrame(bytes("late"));
+      } catch (error) {
+        thrown.push(error);
+      }
+    },
+  });
+  const got: string[] = [];
+  const [, client] = createMemoryTransportPair(server, recorder(got));
+  client.write(bytes("hi\n"));
+  assertEquals(await server.closed, undefined);
+  await client.closed;
+  assertEquals(got.join(""), "bye\r\n");
+  assertEquals(thrown.length, 1);
+  assertInstanceOf(thrown[0], TransportError);
+  assertEquals((thrown[0] as Error).message, "Cannot send a frame after writeEof()");
+});
+
+for (const end of ["writeEof", "close"] as const) {
+  Deno.test(`framed protocol writes batched frames before framed.transport.${end}() inside a callback`, async () => {
+    const server = new FramedProtocol(new LineFramer(), {
+      frameReceived(_frame, framed) {
+        framed.sendFrame(bytes("reply"));
+        framed.transport[end]();
+      },
+    });
+    const got: string[] = [];
+    const [, client] = createMemoryTransportPair(server, recorder(got));
+    client.write(bytes("hi\n"));
+    assertEquals(await server.closed, undefined);
+    await client.closed;
+    assertEquals(got.join(""), "reply\r\n");
+  });
+}
+
+Deno.test("framed protocol keeps the order of batched frames and direct transport writes", async () => {
+  const server = new FramedProtocol(new LineFramer(), {
+    frameReceived(frame, framed) {
+      framed.sendFrame(frame);
+      framed.transport.write(bytes("raw;"));
+      if (text(frame) === "b") framed.close();
+    },
+  });
+  const got: string[] = [];
+  const [serverTransport, client] = createMemoryTransportPair(server, recorder(got));
+  assert(server.transport instanceof StreamTransport, "the transport's own class shows through");
+  assertEquals(server.transport.closed, serverTransport.closed);
+  client.write(bytes("a\nb\n"));
+  await server.closed;
+  await client.closed;
+  assertEquals(got.join(""), "a\r\nraw;b\r\nraw;");
+});
+
+Deno.test("framed protocol reports batched frames lost to a transport ended behind its back", async () => {
+  const raw: { transport?: StreamTransport } = {};
+  const server = new FramedProtocol(new LineFramer(), {
+    frameReceived(_frame, framed) {
+      framed.sendFrame(bytes("lost"));
+      raw.transport!.writeEof(); // not through framed.transport: the frame cannot follow
+    },
+  });
+  const got: string[] = [];
+  const [transport, client] = createMemoryTransportPair(server, recorder(got));
+  raw.transport = transport;
+  client.write(bytes("hi\n"));
+  client.writeEof();
+  const error = await server.closed as TransportError;
+  assertInstanceOf(error, TransportError);
+  assertStringIncludes(error.message, "Cannot send 6 bytes of frames: the transport was closed");
+  await client.closed;
+  assertEquals(got.join(""), "");
+});
+
+Deno.test("framed protocol delivers the frames left and eofReceived when it closes while paused at end of stream", async () => {
+  // A decoder that gives frames only at end of stream: one byte each.
+  const tail: Decoder<Uint8Array> = {
+    decode: () => undefined,
+    decodeEof: (buffer) => buffer.length > 0 ? buffer.take(1) : undefined,
+  };
+  const events: string[] = [];
+  const server = new FramedProtocol<Uint8Array>(tail as Framer<Uint8Array>, {
+    connectionMade: (framed) => framed.writeEof(), // we sent EOF first
+    frameReceived(frame, framed) {
+      events.push(text(frame));
+      framed.pauseReading(); // and never resume: the transport closes (EOF both ways)
+    },
+    eofReceived: () => void events.push("eof"),
+    connectionLost: (error) => void events.push(`lost ${error}`),
+  });
+  const [, client] = createMemoryTransportPair(server, {
+    dataReceived() {},
+    eofReceived: () => true,
+  });
+  client.write(bytes("xyz"));
+  client.writeEof();
+  assertEquals(await server.closed, undefined);
+  assertEquals(events, ["x", "y", "z", "eof", "lost undefined"]);
+  client.close();
+  await client.closed;
+});
+
+Deno.test("framed protocol writes a large batch while delivering, so pauseWriting stops it midway", async () => {
+  // 100 short requests in one chunk, each answered with 10 KB: 1 MB of replies.
+  const channel = new ScriptedChannel([bytes("request\n".repeat(100))]);
+  const reply = new Uint8Array(10_000).fill(0x79);
+  const bufferedAtPause: number[] = [];
+  let answered = 0;
+  const server = new FramedProtocol(new LineFramer(), {
+    frameReceived(_frame, framed) {
+      framed.sendFrame(reply);
+      if (++answered === 100) framed.close();
+    },
+    pauseWriting(framed) {
+      bufferedAtPause.push(framed.receiveBuffer.length);
+      framed.pauseReading();
+    },
+    resumeWriting: (framed) => framed.resumeReading(),
+  });
+  const transport = new StreamTransport(channel, server);
+  assertEquals(await transport.closed, undefined);
+  assertEquals(answered, 100);
+  assertEquals(concat(channel.written).byteLength, 100 * 10_002);
+  // A batch is written at 256 KiB: the pause comes with most requests still undelivered.
+  assert(
+    bufferedAtPause.length > 0 && bufferedAtPause[0] >= 8 * 50,
+    `requests still buffered at each pause: ${bufferedAtPause}`,
+  );
 });

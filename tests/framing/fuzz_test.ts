@@ -1,10 +1,13 @@
-import { assert, assertInstanceOf } from "@std/assert";
+import { assert, assertEquals, assertInstanceOf } from "@std/assert";
 import {
   ChunkFramer,
   CobsFramer,
+  decodeFrames,
   type Decoder,
   DelimiterFramer,
   DotTerminatedFramer,
+  encodeFrame,
+  type Framer,
   FramingError,
   IdentityFramer,
   LengthPrefixedFramer,
@@ -13,7 +16,7 @@ import {
   ReceiveBuffer,
   StuffingFramer,
 } from "@plexus/net/framing";
-import { decodeChunks, prng } from "./_helpers.ts";
+import { concat, decodeChunks, prng } from "./_helpers.ts";
 
 const LIMIT = 1000;
 const MAX_CHUNK = 700;
@@ -25,6 +28,8 @@ const FRAMERS: Record<string, () => Decoder<Uint8Array>> = {
   "line (discard)": () => new LineFramer({ maxLength: LIMIT, discardTooLong: true }),
   delimiter: () =>
     new DelimiterFramer({ delimiters: ["\r\n", "\0\0", "x"], maxFrameLength: LIMIT }),
+  "delimiter (overlapping)": () =>
+    new DelimiterFramer({ delimiters: ["\r", "\r\n", "\xff\n\xff", "\n"], maxFrameLength: LIMIT }),
   "length 1": () => new LengthPrefixedFramer({ lengthFieldLength: 1, maxFrameLength: LIMIT }),
   "length 2 LE": () =>
     new LengthPrefixedFramer({ lengthFieldLength: 2, littleEndian: true, maxFrameLength: LIMIT }),
@@ -113,4 +118,73 @@ for (const [name, make] of Object.entries(FRAMERS)) {
 Deno.test("random switches between framers inside frame callbacks throw only framing errors", () => {
   const names = Object.keys(FRAMERS);
   for (let seed = 1; seed <= 400; seed++) fuzz(seed, FRAMERS[names[seed % names.length]], true);
+});
+
+/**
+ * Framers whose encodings can follow each other in one stream, each made for the frame it will
+ * carry (a chunk framer is as long as its frame).
+ */
+const SEQUENCED: Record<string, (frame: Uint8Array) => Framer<Uint8Array>> = {
+  line: () => new LineFramer({ maxLength: LIMIT }),
+  delimiter: () =>
+    new DelimiterFramer({ delimiters: ["\r\n", "\0\0", "x"], maxFrameLength: LIMIT }),
+  "length 1": () => new LengthPrefixedFramer({ lengthFieldLength: 1, maxFrameLength: LIMIT }),
+  "length 3 LE": () =>
+    new LengthPrefixedFramer({ lengthFieldLength: 3, littleEndian: true, maxFrameLength: LIMIT }),
+  "length 4": () => new LengthPrefixedFramer({ maxFrameLength: LIMIT }),
+  "length 8": () => new LengthPrefixedFramer({ lengthFieldLength: 8, maxFrameLength: LIMIT }),
+  leb128: () => new LengthPrefixedFramer({ lengthFieldLength: "leb128", maxFrameLength: LIMIT }),
+  bsuint: () => new LengthPrefixedFramer({ lengthFieldLength: "bsuint", maxFrameLength: LIMIT }),
+  "netty offsets": () =>
+    new LengthPrefixedFramer({
+      lengthFieldOffset: 3,
+      lengthFieldLength: 2,
+      lengthAdjustment: -4,
+      bytesToStrip: 1,
+      maxFrameLength: LIMIT,
+    }),
+  netstring: () => new NetstringFramer({ maxFrameLength: LIMIT }),
+  cobs: () => new CobsFramer({ maxFrameLength: LIMIT }),
+  zpe: () => new CobsFramer({ variant: "zpe", maxFrameLength: LIMIT }),
+  cobsr: () => new CobsFramer({ variant: "cobsr", maxFrameLength: LIMIT }),
+  stuffing: () => new StuffingFramer({ maxFrameLength: LIMIT }),
+  "dot-terminated": () => new DotTerminatedFramer({ maxFrameLength: LIMIT }),
+  chunk: (frame) => new ChunkFramer(frame.byteLength),
+};
+
+/** A stream of frames, each in the framer picked for it, and what each decodes to. */
+function sequence(random: () => number, count: number) {
+  const names = Object.keys(SEQUENCED);
+  const steps: { make: () => Framer<Uint8Array>; expected: Uint8Array }[] = [];
+  const wire: Uint8Array[] = [];
+  while (steps.length < count) {
+    const name = names[Math.floor(random() * names.length)];
+    const frame = garbage(random, Math.floor(random() * 300));
+    const make = () => SEQUENCED[name](frame);
+    let encoded: Uint8Array;
+    try {
+      encoded = encodeFrame(make(), frame);
+    } catch (error) {
+      if (error instanceof FramingError || error instanceof RangeError) continue; // not encodable
+      throw error;
+    }
+    // What the frame decodes to on its own (a header stripped, a line ending added ...).
+    const alone = decodeFrames(make(), encoded);
+    if (alone.length !== 1) continue; // an encoding that is not one frame (none here, in fact)
+    steps.push({ make, expected: alone[0] });
+    wire.push(encoded);
+  }
+  return { steps, wire: concat(wire) };
+}
+
+Deno.test("random switches between framers inside frame callbacks lose and reorder no byte", () => {
+  for (let seed = 1; seed <= 300; seed++) {
+    const random = prng(seed);
+    const { steps, wire } = sequence(random, 1 + Math.floor(random() * 25));
+    let next = 1;
+    const frames = decodeChunks(steps[0].make(), chunksOf(random, wire), (_frame, state) => {
+      if (next < steps.length) state.decoder = steps[next++].make();
+    });
+    assertEquals(frames, steps.map((s) => s.expected), `seed ${seed}`);
+  }
 });

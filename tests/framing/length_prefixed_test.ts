@@ -173,11 +173,3 @@ Deno.test("length-prefixed framer reports a partial frame at end of stream", () 
     "6 bytes",
   );
 });
-
-Deno.test("length-prefixed framer reserves the whole frame once its length is known", () => {
-  const buffer = new ReceiveBuffer({ initialCapacity: 16, minReadSize: 16 });
-  buffer.append(hex("00 10 00 00 aa"));
-  assertEquals(new LengthPrefixedFramer().decode(buffer), undefined);
-  buffer.getWriteBuffer(16);
-  assertEquals(buffer.capacity >= 4 + 0x100000, true, "one move sized for the frame");
-});

@@ -15,7 +15,16 @@ import {
   StuffingFramer,
   TruncatedFrameError,
 } from "@plexus/net/framing";
-import { assertEverySplit, bytes, concat, decodeChunks, hex, text } from "./_helpers.ts";
+import {
+  assertEverySplit,
+  bytes,
+  concat,
+  decodeChunks,
+  hex,
+  prng,
+  randomBytes,
+  text,
+} from "./_helpers.ts";
 
 Deno.test("netstring framer round-trips and decodes every split", () => {
   const frames = ["hello", "", "a:b,c", "x".repeat(123)].map(bytes);
@@ -183,4 +192,65 @@ Deno.test("LEB128 helpers round-trip up to Number.MAX_SAFE_INTEGER", () => {
     assertEquals(decodeLeb128(encodeLeb128(value)), { value, length: encodeLeb128(value).length });
   }
   assertEquals(encodeLeb128(300), hex("ac 02"));
+});
+
+Deno.test("partial chunk framer reports a stream that ends inside the chunk", () => {
+  const pieces: string[] = [];
+  assertThrows(
+    () =>
+      decodeChunks(
+        new ChunkFramer(10, { partial: true }),
+        [bytes("ab"), bytes("c")],
+        (piece) => pieces.push(text(piece)),
+      ),
+    TruncatedFrameError,
+    "Cannot decode chunk of 10 bytes: the stream ended with 3 bytes of an incomplete frame",
+  );
+  assertEquals(pieces, ["ab", "c"]);
+  // A chunk delivered whole, or never begun, ends cleanly.
+  assertEquals(decodeFrames(new ChunkFramer(3, { partial: true }), bytes("abc")).map(text), [
+    "abc",
+  ]);
+  assertEquals(decodeFrames(new ChunkFramer(3, { partial: true }), new Uint8Array(0)), []);
+});
+
+Deno.test("chunk framer refuses a length over its maxFrameLength", () => {
+  assertThrows(
+    () => new ChunkFramer(8 * 1024 * 1024 + 1),
+    RangeError,
+    "Cannot create chunk framer: length 8388609 exceeds maxFrameLength 8388608",
+  );
+  assertThrows(() => new ChunkFramer(11, { maxFrameLength: 10 }), RangeError, "exceeds");
+  assertEquals(
+    new ChunkFramer(64 * 1024 * 1024, { maxFrameLength: 64 * 1024 * 1024 }).length,
+    64 * 1024 * 1024,
+  );
+});
+
+Deno.test("stuffing framer refuses a prefix that contains the nop byte", () => {
+  assertThrows(
+    () => new StuffingFramer({ prefix: hex("00 01"), begin: 0xaa, end: 0xfe, nop: 0x00 }),
+    RangeError,
+    "the prefix must not contain the nop byte 0x00, found at offset 0 of the prefix",
+  );
+  assertThrows(
+    () => new StuffingFramer({ prefix: hex("ff 2d ff"), nop: 0x2d }),
+    RangeError,
+    "nop byte 0x2d, found at offset 1",
+  );
+});
+
+Deno.test("stuffing framer round-trips random frames for random valid markers", () => {
+  const random = prng(5);
+  for (let round = 0; round < 2000; round++) {
+    // A small alphabet so that prefixes, markers and frame bytes collide often.
+    const prefix = randomBytes(random, 1 + Math.floor(random() * 3)).map((b) => 1 + b % 3);
+    const framer = () => new StuffingFramer({ prefix, begin: 4, end: 5, nop: 0 });
+    const frames = Array.from(
+      { length: 1 + Math.floor(random() * 3) },
+      () => randomBytes(random, Math.floor(random() * 8)).map((b) => b % 6),
+    );
+    const wire = concat(frames.map((f) => encodeFrame(framer(), f)));
+    assertEquals(decodeFrames(framer(), wire), frames, `prefix ${prefix}`);
+  }
 });

@@ -1,5 +1,5 @@
 import { assertEquals } from "@std/assert";
-import { startSmtpServer } from "../../examples/smtp_server.ts";
+import { MAX_MESSAGE_SIZE, startSmtpServer } from "../../examples/smtp_server.ts";
 
 const CLIENT = `
 import smtplib, sys
@@ -35,4 +35,34 @@ Deno.test("SMTP-like example server receives mail from Python's smtplib over 127
     },
     { from: "bob@example.com", to: ["alice@example.com"], data: "Subject: again\r\n\r\nshort\r\n" },
   ]);
+});
+
+const OVERSIZE_CLIENT = `
+import smtplib, sys
+port, limit = int(sys.argv[1]), int(sys.argv[2])
+with smtplib.SMTP("127.0.0.1", port, timeout=10) as s:
+    s.ehlo()
+    print(s.esmtp_features.get("size"))
+    print(s.mail("alice@example.com", ["SIZE=%d" % (limit + 1)])[0])
+    print(s.mail("alice@example.com", ["SIZE=%d" % limit])[0])
+`;
+
+Deno.test("SMTP-like example server advertises its size limit and refuses a larger message", async () => {
+  const server = startSmtpServer();
+  try {
+    const result = await new Deno.Command("python3", {
+      args: ["-c", OVERSIZE_CLIENT, String(server.port), String(MAX_MESSAGE_SIZE)],
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    assertEquals(result.code, 0, new TextDecoder().decode(result.stderr));
+    assertEquals(new TextDecoder().decode(result.stdout).trim().split("\n"), [
+      String(MAX_MESSAGE_SIZE),
+      "552",
+      "250",
+    ]);
+  } finally {
+    await server.close();
+  }
+  assertEquals(server.messages, []);
 });

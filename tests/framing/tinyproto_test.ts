@@ -1,5 +1,6 @@
 import { assertEquals, assertInstanceOf, assertRejects } from "@std/assert";
 import {
+  CorruptFrameError,
   FrameTooLongError,
   TinyprotoProtocol,
   TransmissionRejectedError,
@@ -10,9 +11,10 @@ import {
   createMemoryChannelPair,
   createMemoryTransportPair,
   StreamTransport,
+  TransportError,
 } from "@plexus/net/transport";
 import { tcpPair } from "../_net.ts";
-import { bytes, hex, prng, randomBytes, text } from "./_helpers.ts";
+import { bytes, concat, hex, prng, randomBytes, text } from "./_helpers.ts";
 
 /** Reads exactly `n` bytes from a raw channel (or fewer at end of stream). */
 async function readExactly(channel: ByteChannel, n: number): Promise<Uint8Array> {
@@ -190,3 +192,114 @@ Deno.test("tinyproto tells a refusal from a crossing announcement that starts wi
   assertInstanceOf(await b.closed, FrameTooLongError);
   await fromB.catch(() => {}); // b's own send ends with the connection
 });
+
+Deno.test("tinyproto send on a closing transport rejects instead of throwing", async () => {
+  const started = Promise.withResolvers<void>();
+  const a = new TinyprotoProtocol({
+    connectionStarted: () => started.resolve(),
+    transmissionReceived() {},
+  });
+  const b = new TinyprotoProtocol({ transmissionReceived() {} });
+  const [transportA] = createMemoryTransportPair(a, b);
+  await started.promise;
+  const reason = new Error("idle timeout");
+  transportA.abort(reason); // connectionLost comes later: the transport is closing meanwhile
+  let sending: Promise<void> | undefined;
+  try {
+    sending = a.send(bytes("late"));
+  } catch (error) {
+    throw new Error(`send() threw synchronously: ${error}`);
+  }
+  await assertRejects(() => sending!, TransportError, "the tinyproto connection is ending");
+  assertEquals(await a.closed, reason);
+  await b.closed;
+});
+
+Deno.test("tinyproto close with sends pending fails them and ends in order", async () => {
+  // The handler closes the transport itself while our send waits for its answer, and the
+  // answer is already in the same read: nothing more may be written, and the end is orderly.
+  const ours: { transport?: StreamTransport } = {};
+  const tp = new TinyprotoProtocol({
+    transmissionReceived: () => ours.transport!.close(),
+  });
+  const { raw, transport } = rawPeer(tp);
+  ours.transport = transport;
+  await raw.write(hex("ff 00 00 00 01")); // handshake; the peer announces 1 byte
+  assertEquals(await readExactly(raw, 2), hex("ff ff"), "handshake, go on");
+  const first = tp.send(bytes("one")); // announced, answer pending
+  const second = tp.send(bytes("two")); // queued behind it
+  assertEquals(await readExactly(raw, 4), hex("00 00 00 03"));
+  await raw.write(concat([bytes("x"), hex("ff")])); // the payload, then the answer to "one"
+  await assertRejects(() => first, TransportError, "the connection closed");
+  await assertRejects(() => second, TransportError, "the connection closed");
+  await assertRejects(() => tp.send(bytes("three")), TransportError, "ending");
+  assertEquals(await tp.closed, undefined);
+  assertEquals(await readExactly(raw, 1), hex(""), "end of stream, no payload after close");
+  raw.close();
+});
+
+Deno.test("tinyproto close aborts after closeTimeout when the peer never closes", async () => {
+  const tp = new TinyprotoProtocol({ transmissionReceived() {} }, { closeTimeout: 20 });
+  const { raw, transport } = rawPeer(tp);
+  await raw.write(hex("ff"));
+  assertEquals(await readExactly(raw, 1), hex("ff"));
+  tp.close();
+  assertEquals(await readExactly(raw, 1), hex(""), "our end of stream");
+  // The peer stays open and keeps talking: what arrives is dropped, then we give up.
+  await raw.write(new Uint8Array(1000));
+  const error = await tp.closed as TransportError;
+  assertInstanceOf(error, TransportError);
+  assertEquals(error.message, "Cannot close tinyproto: the peer did not close within 20 ms");
+  await transport.closed;
+  raw.close();
+});
+
+Deno.test("tinyproto refusal ends the connection after closeTimeout when the peer stays open", async () => {
+  const tp = new TinyprotoProtocol({ transmissionReceived() {} }, {
+    maxSize: 10,
+    closeTimeout: 20,
+  });
+  const { raw } = rawPeer(tp);
+  await raw.write(hex("ff 00 00 00 0b"));
+  assertEquals(await readExactly(raw, 3), hex("ff 00"), "handshake, refusal, end of stream");
+  assertInstanceOf(await tp.closed, FrameTooLongError, "the refusal is still the reason");
+  raw.close();
+});
+
+Deno.test("tinyproto reports a stray ff that answers nothing at once", async () => {
+  const tp = new TinyprotoProtocol({ transmissionReceived() {} });
+  const { raw } = rawPeer(tp);
+  await raw.write(hex("ff ff")); // the handshake, then an answer nobody asked for
+  const error = await tp.closed as CorruptFrameError;
+  assertInstanceOf(error, CorruptFrameError);
+  assertEquals(
+    error.message,
+    "Cannot receive transmission: got ff, an answer, but no announcement of ours awaits one",
+  );
+  raw.close();
+});
+
+for (
+  const [status, meaning] of [
+    ["fe", "connection limit reached"],
+    ["fd", "conflict"],
+    ["00", "refused"],
+  ]
+) {
+  Deno.test(`tinyproto names a server's ${status} status at the handshake (${meaning})`, async () => {
+    const tp = new TinyprotoProtocol({ transmissionReceived() {} });
+    const { raw } = rawPeer(tp);
+    const sending = tp.send(bytes("hello"));
+    await raw.write(hex(status)); // the original server sends its status, then closes
+    await raw.closeWrite();
+    const error = await tp.closed as TransmissionRejectedError;
+    assertInstanceOf(error, TransmissionRejectedError);
+    assertEquals(
+      error.message,
+      `Cannot start tinyproto: the peer refused the connection (${status}: ${meaning})`,
+    );
+    assertEquals(error.status, parseInt(status, 16));
+    await assertRejects(() => sending, TransmissionRejectedError, meaning);
+    raw.close();
+  });
+}
