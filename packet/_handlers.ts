@@ -1,7 +1,21 @@
 /**
  * The peer's requests being served: tags in use per channel, the request handler run up to
- * `maxConcurrentHandlers` at once with a queue behind it (reading pauses when that is full
- * too), results mapped to responses, failures to the original's refusal payloads.
+ * `maxConcurrentHandlers` at once with a bounded queue behind it, results mapped to responses,
+ * failures to the original's refusal payloads.
+ *
+ * Reading never waits for a handler (a handler may be waiting for a response that only
+ * reading brings), so every bound here is kept by refusing or holding back instead:
+ *
+ * | state                                             | a new request                       |
+ * | ------------------------------------------------- | ----------------------------------- |
+ * | a slot free, nothing queued, writing not paused   | its handler starts now              |
+ * | otherwise, the queue has room                     | queued, started in order later      |
+ * | the queue is full                                 | refused: `too many requests`        |
+ *
+ * A slot is held from the handler's start until its response is handed to the transport.
+ * While the transport's write buffer is over its high watermark no handler starts, and
+ * finished handlers' responses wait (in order, holding their slots) until it drains, so at
+ * most `maxConcurrentHandlers` responses wait in memory.
  *
  * @module
  */
@@ -17,13 +31,28 @@ import type { PacketHandlerResult, PacketRequestContext, PacketRequestHandler } 
 const encoder = new TextEncoder();
 const EXCEPTION_DURING_HANDLER = encoder.encode("exception during handler");
 const REQUEST_CANCELLED = encoder.encode("request cancelled");
+const TOO_MANY_REQUESTS = encoder.encode("too many requests");
 
 /** What the handlers need from their connection. */
 export interface HandlersHost {
-  /** Stop reading packets (the queue is full). */
-  pauseReading(): void;
-  /** Read packets again. */
-  resumeReading(): void;
+  /** Whether responses may be written now (the transport's write buffer is not full). */
+  canWrite(): boolean;
+}
+
+/** The limits of {@linkcode Handlers}. */
+export interface HandlersLimits {
+  /** Handlers running at once (their responses included until written). */
+  maxConcurrent: number;
+  /** Requests waiting for a slot. */
+  maxQueued: number;
+}
+
+/** A finished handler's response, waiting for the transport to drain. */
+interface Held {
+  request: Serving;
+  packet: Packet;
+  /** Whether the response reports a handler failure already (its encoding is not retried). */
+  failure: boolean;
 }
 
 /** Runs the request handler for the peer's requests. */
@@ -32,38 +61,61 @@ export class Handlers {
   readonly #outbox: Outbox;
   readonly #handler: PacketRequestHandler;
   readonly #max: number;
+  readonly #maxQueued: number;
   readonly #onError: (error: unknown, context: PacketRequestContext) => void;
   readonly #host: HandlersHost;
   readonly #serving0 = new Map<number, Serving>();
   readonly #servingOther = new Map<number, Map<number, Serving>>();
   #queue: Serving[] = [];
-  #running = 0;
-  #readPaused = false;
+  #queueHead = 0;
+  #held: Held[] = [];
+  /** Slots taken: handlers running, and finished ones whose response waits in `#held`. */
+  #slots = 0;
   #ended = false;
+  #starting = false;
   #idle: PromiseWithResolvers<void> | undefined;
 
   constructor(
     connection: PacketConnection,
     outbox: Outbox,
     handler: PacketRequestHandler,
-    maxHandlers: number,
+    limits: HandlersLimits,
     onError: (error: unknown, context: PacketRequestContext) => void,
     host: HandlersHost,
   ) {
     this.#connection = connection;
     this.#outbox = outbox;
     this.#handler = handler;
-    this.#max = maxHandlers;
+    this.#max = limits.maxConcurrent;
+    this.#maxQueued = limits.maxQueued;
     this.#onError = onError;
     this.#host = host;
   }
 
-  /** Takes a request: refused when its tag is in use, else run now or queued. */
+  /** How many channels other than 0 have requests being served (for tests). */
+  get channels(): number {
+    return this.#servingOther.size;
+  }
+
+  /** Requests waiting for a slot. */
+  get #queued(): number {
+    return this.#queue.length - this.#queueHead;
+  }
+
+  /**
+   * Takes a request: refused when its tag is in use or the queue is full, else run now or
+   * queued.
+   */
   accept(packet: Packet): void {
     const { channel, tag } = packet;
-    const serving = this.#map(channel);
-    if (serving.has(tag)) {
+    const existing = channel === 0 ? this.#serving0 : this.#servingOther.get(channel);
+    if (existing?.has(tag)) {
       refuse(this.#outbox, channel, tag, `channel ${channel}: tag already in use: ${tag}`);
+      return;
+    }
+    const startNow = this.#slots < this.#max && this.#queued === 0 && this.#host.canWrite();
+    if (!startNow && this.#queued >= this.#maxQueued) {
+      this.#outbox.queue(Packet.response(tag, false, { channel, payload: TOO_MANY_REQUESTS }));
       return;
     }
     const request = new Serving(
@@ -74,28 +126,47 @@ export class Handlers {
       packet.flags,
       packet.payload,
     );
+    let serving = existing;
+    if (!serving) this.#servingOther.set(channel, serving = new Map());
     serving.set(tag, request);
-    if (this.#running < this.#max && this.#queue.length === 0) {
-      this.#run(request);
-      return;
-    }
-    this.#queue.push(request);
-    if (this.#queue.length >= this.#max && !this.#readPaused) {
-      this.#readPaused = true;
-      this.#host.pauseReading();
-    }
+    if (startNow) this.#run(request);
+    else this.#queue.push(request);
   }
 
-  /** The peer cancelled a request: its handler's signal aborts (a queued one never runs). */
+  /**
+   * The peer cancelled a request: a running handler's signal aborts; a queued request is
+   * answered `request cancelled` at once and never runs. Unknown tags are ignored.
+   */
   cancel(channel: number, tag: number, reason: unknown): void {
-    this.#map(channel).get(tag)?.abort(reason);
+    const request = (channel === 0 ? this.#serving0 : this.#servingOther.get(channel))?.get(tag);
+    if (!request) return;
+    request.abort(reason);
+    if (request.started) return;
+    const i = this.#queue.indexOf(request, this.#queueHead);
+    if (i >= 0) this.#queue.splice(i, 1);
+    this.#forget(request);
+    this.#outbox.queue(
+      Packet.response(tag, false, { channel, payload: REQUEST_CANCELLED }),
+    );
+    this.#checkIdle();
   }
 
-  /** Resolves when no handler runs or waits, or the connection ended. */
+  /** Resolves when no handler runs, waits or holds a response, or the connection ended. */
   idle(): Promise<void> {
-    if ((this.#running === 0 && this.#queue.length === 0) || this.#ended) return Promise.resolve();
+    if ((this.#slots === 0 && this.#queued === 0) || this.#ended) return Promise.resolve();
     this.#idle ??= Promise.withResolvers<void>();
     return this.#idle.promise;
+  }
+
+  /** The transport drained: held responses go out in order, then queued requests start. */
+  resumeWriting(): void {
+    let i = 0;
+    while (i < this.#held.length && this.#host.canWrite() && !this.#ended) {
+      const { request, packet, failure } = this.#held[i++];
+      this.#release(request, packet, failure);
+    }
+    this.#held = i === this.#held.length ? [] : this.#held.slice(i);
+    this.#next();
   }
 
   /** The connection ended: every handler's signal aborts, queued requests are dropped. */
@@ -105,19 +176,16 @@ export class Handlers {
       for (const request of map.values()) request.abort(reason);
     }
     this.#queue = [];
+    this.#queueHead = 0;
+    this.#slots -= this.#held.length;
+    this.#held = [];
     this.#idle?.resolve();
     this.#idle = undefined;
   }
 
-  #map(channel: number): Map<number, Serving> {
-    if (channel === 0) return this.#serving0;
-    let map = this.#servingOther.get(channel);
-    if (!map) this.#servingOther.set(channel, map = new Map());
-    return map;
-  }
-
   #run(request: Serving): void {
-    this.#running++;
+    this.#slots++;
+    request.started = true;
     let result: PacketHandlerResult | Promise<PacketHandlerResult>;
     try {
       result = this.#handler(request.rqType, request.flags, request.payload, request);
@@ -135,80 +203,112 @@ export class Handlers {
     }
   }
 
-  /** A handler finished: its response goes out, then the next queued request starts. */
+  /** A handler finished: its response goes out (or waits for the transport to drain). */
   #finish(request: Serving, result: PacketHandlerResult, error: unknown, failed: boolean): void {
-    this.#running--;
-    const serving = this.#map(request.channel);
-    if (serving.get(request.tag) === request) serving.delete(request.tag);
+    let packet: Packet | undefined;
     if (!failed) {
       try {
         const { flags, payload } = responseParts(result);
-        if (!this.#ended) {
-          this.#outbox.queue(
-            Packet.response(request.tag, true, { flags, payload, channel: request.channel }),
-          );
-        }
+        packet = Packet.response(request.tag, true, { flags, payload, channel: request.channel });
       } catch (resultError) {
-        failed = true;
         error = resultError;
       }
     }
-    if (failed) this.#fail(request, error);
-    this.#next();
+    const failure = packet === undefined;
+    packet ??= this.#failure(request, error);
+    if (this.#ended) {
+      // The connection is gone: the response is dropped (a failure was still reported).
+      this.#forget(request);
+      this.#slots--;
+    } else if (this.#host.canWrite()) {
+      this.#release(request, packet, failure);
+      this.#next();
+    } else {
+      this.#held.push({ request, packet, failure });
+    }
   }
 
-  /** Sends a failure response: a `RemoteError`'s own, else `exception during handler`. */
-  #fail(request: Serving, error: unknown): void {
+  /** The failure response for `error`: a `RemoteError`'s own, else `exception during handler`. */
+  #failure(request: Serving, error: unknown): Packet {
     const { tag, channel } = request;
     if (error instanceof RemoteError) {
       try {
-        checkFlags(error.flags);
-        if (!this.#ended) {
-          this.#outbox.queue(
-            Packet.response(tag, false, { flags: error.flags, payload: error.payload, channel }),
-          );
-        }
-        return;
-      } catch (encodeError) {
-        error = encodeError;
+        const flags = checkFlags(error.flags);
+        return Packet.response(tag, false, { flags, payload: error.payload, channel });
+      } catch (flagsError) {
+        error = flagsError;
       }
     }
-    if (!request.isAbortReason(error)) {
-      try {
-        this.#onError(error, request);
-      } catch (callbackError) {
-        reportError(callbackError);
-      }
-    }
-    if (!this.#ended) {
+    this.#report(request, error);
+    return Packet.response(tag, false, { payload: EXCEPTION_DURING_HANDLER, channel });
+  }
+
+  /** Hands a response to the outbox and frees its slot and tag. */
+  #release(request: Serving, packet: Packet, failure: boolean): void {
+    this.#forget(request);
+    this.#slots--;
+    try {
+      this.#outbox.queue(packet);
+    } catch (encodeError) {
+      // Over maxPacketSize, for example: the peer gets the generic failure instead.
+      if (!failure) this.#report(request, encodeError);
+      const { tag, channel } = request;
       this.#outbox.queue(
         Packet.response(tag, false, { payload: EXCEPTION_DURING_HANDLER, channel }),
       );
     }
   }
 
-  /** Starts queued requests while slots are free; resumes reading once the queue has room. */
+  #report(request: Serving, error: unknown): void {
+    if (request.isAbortReason(error)) return;
+    try {
+      this.#onError(error, request);
+    } catch (callbackError) {
+      reportError(callbackError);
+    }
+  }
+
+  /** Frees a request's tag (and its channel's map once empty). */
+  #forget(request: Serving): void {
+    const { channel, tag } = request;
+    if (channel === 0) {
+      if (this.#serving0.get(tag) === request) this.#serving0.delete(tag);
+      return;
+    }
+    const map = this.#servingOther.get(channel);
+    if (map?.get(tag) !== request) return;
+    map.delete(tag);
+    if (map.size === 0) this.#servingOther.delete(channel);
+  }
+
+  /** Starts queued requests while slots are free and writing is not paused. */
   #next(): void {
-    while (this.#running < this.#max && this.#queue.length > 0 && !this.#ended) {
-      const request = this.#queue.shift()!;
-      if (!request.aborted) {
+    // Handlers that finish at once call back in here: the outer loop goes on instead, so the
+    // stack stays flat however long the queue.
+    if (this.#starting) return;
+    this.#starting = true;
+    try {
+      while (
+        this.#slots < this.#max && this.#queued > 0 && !this.#ended && this.#host.canWrite()
+      ) {
+        const request = this.#queue[this.#queueHead++];
+        if (this.#queueHead === this.#queue.length) {
+          this.#queue = [];
+          this.#queueHead = 0;
+        } else if (this.#queueHead > 1024 && this.#queueHead * 2 > this.#queue.length) {
+          this.#queue = this.#queue.slice(this.#queueHead);
+          this.#queueHead = 0;
+        }
         this.#run(request);
-        continue;
       }
-      // Cancelled by the peer before it started: answered without running.
-      this.#map(request.channel).delete(request.tag);
-      this.#outbox.queue(
-        Packet.response(request.tag, false, {
-          channel: request.channel,
-          payload: REQUEST_CANCELLED,
-        }),
-      );
+    } finally {
+      this.#starting = false;
     }
-    if (this.#readPaused && this.#queue.length < this.#max && !this.#ended) {
-      this.#readPaused = false;
-      this.#host.resumeReading();
-    }
-    if (this.#running === 0 && this.#queue.length === 0) {
+    this.#checkIdle();
+  }
+
+  #checkIdle(): void {
+    if (this.#slots === 0 && this.#queued === 0) {
       this.#idle?.resolve();
       this.#idle = undefined;
     }

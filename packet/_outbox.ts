@@ -1,6 +1,8 @@
 /**
  * The send side of a packet connection: packets are encoded into one send buffer and written
- * to the transport together, at the end of the current job or after the grace period.
+ * to the transport together, at the end of the current job or after the grace period, or at
+ * once when 64 KiB are waiting (so the transport's flow control sees a large batch while it is
+ * being made, and `pauseWriting` stops the requests and handlers that would add to it).
  *
  * @module
  */
@@ -10,6 +12,9 @@ import type { Transport } from "../transport/types.ts";
 import type { PacketFramer } from "./framer.ts";
 import type { Packet } from "./packet.ts";
 
+/** The most bytes of packets held for one write before they are written anyway. */
+const BATCH_LIMIT = 64 * 1024;
+
 /** Encodes packets and writes them to the transport in batches. */
 export class Outbox {
   readonly #framer: PacketFramer;
@@ -18,6 +23,7 @@ export class Outbox {
   #scheduled = false;
   #timer: ReturnType<typeof setTimeout> | undefined;
   readonly #flushNow = (): void => this.flush();
+  readonly #written: () => void;
   /** Where the bytes go; nothing is written before it is set or after `close()`. */
   transport: Transport | undefined;
   #closed = false;
@@ -26,10 +32,12 @@ export class Outbox {
    * @param framer Encodes the packets (and checks their size).
    * @param grace Milliseconds to hold the first unsent packet for others to join; 0 writes
    * at the end of the current job.
+   * @param written Called after each write to the transport.
    */
-  constructor(framer: PacketFramer, grace: number) {
+  constructor(framer: PacketFramer, grace: number, written: () => void) {
     this.#framer = framer;
     this.#grace = grace;
+    this.#written = written;
   }
 
   /**
@@ -40,6 +48,10 @@ export class Outbox {
    */
   queue(packet: Packet): void {
     this.#framer.encode(packet, this.#out);
+    if (this.#out.length >= BATCH_LIMIT && this.transport) {
+      this.flush();
+      return;
+    }
     if (this.#scheduled) return;
     this.#scheduled = true;
     if (this.#grace > 0) this.#timer = setTimeout(this.#flushNow, this.#grace);
@@ -54,7 +66,10 @@ export class Outbox {
     if (this.#out.length === 0) return;
     const bytes = this.#out.take();
     const transport = this.transport;
-    if (transport && !this.#closed && !transport.isClosing()) transport.write(bytes);
+    if (transport && !this.#closed && !transport.isClosing()) {
+      transport.write(bytes);
+      this.#written();
+    }
   }
 
   /** Drops what is queued and writes nothing more. */

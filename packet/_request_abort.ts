@@ -6,6 +6,25 @@
  * @module
  */
 
+/** The longest delay a timer can wait (2^31 - 1 ms, about 24.8 days); longer ones fire at once. */
+export const MAX_DELAY = 2 ** 31 - 1;
+
+/**
+ * Checks a request `timeout`: `undefined` or `Infinity` (none), or milliseconds from 0 to
+ * {@linkcode MAX_DELAY}.
+ *
+ * @throws {RangeError} Naming the value otherwise.
+ */
+export function checkTimeout(timeout: unknown): void {
+  if (timeout === undefined || timeout === Infinity) return;
+  if (typeof timeout !== "number" || !(timeout >= 0 && timeout <= MAX_DELAY)) {
+    throw new RangeError(
+      `Cannot submit request: timeout must be a number of milliseconds from 0 to ${MAX_DELAY} ` +
+        `(or Infinity for none), got ${String(timeout)}`,
+    );
+  }
+}
+
 /** Fires once, on the caller's signal or the timeout; `dispose()` releases both. */
 export class RequestAbort {
   readonly #signal: AbortSignal | undefined;
@@ -18,7 +37,8 @@ export class RequestAbort {
    * Arms the abort.
    *
    * @param signal The caller's signal.
-   * @param timeout Milliseconds, or `undefined` for none.
+   * @param timeout Milliseconds (checked by {@linkcode checkTimeout}), or `undefined` or
+   * `Infinity` for none.
    * @param what Names the request in the timeout message, e.g. `Request rq_type 3`.
    */
   constructor(signal: AbortSignal | undefined, timeout: number | undefined, what: string) {

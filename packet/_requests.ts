@@ -2,6 +2,11 @@
  * Our requests to the peer: tag allocation per channel, the table of requests awaiting a
  * response, the `maxInFlight` bound with its FIFO of waiting submits, and local cancellation.
  *
+ * A cancelled request rejects at once but stays in the table, holding its `maxInFlight` slot,
+ * until the peer's late response comes (which is then dropped): the peer is still working on
+ * it, and a cs.packetstream peer cannot be told to stop. Channels other than 0 keep a tag
+ * counter and a table only while a request on them is outstanding.
+ *
  * @module
  */
 
@@ -20,6 +25,8 @@ interface Pending {
   /** Whether it holds a `maxInFlight` slot (internal extension requests do not). */
   counted: boolean;
   abort: RequestAbort | undefined;
+  /** Rejected already (cancelled locally); only its late response is awaited. */
+  cancelled: boolean;
 }
 
 /** What the requests need from their connection. */
@@ -41,6 +48,8 @@ export class Requests {
   readonly #pendingOther = new Map<number, Map<number, Pending>>();
   readonly #room = new WaitQueue();
   #inFlight = 0;
+  /** Whether a waiter was let in and has not sent yet. */
+  #admitting = false;
 
   constructor(outbox: Outbox, host: RequestsHost, maxInFlight: number) {
     this.#outbox = outbox;
@@ -62,7 +71,10 @@ export class Requests {
     return true;
   }
 
-  /** Waits for a slot (taken for the caller when this resolves), in order. */
+  /**
+   * Waits for a slot, in order. When this resolves the slot is the caller's, and the caller
+   * must call {@linkcode Requests.admitted} once it has sent its request (or given up).
+   */
   waitForSlot(abort: RequestAbort | undefined): Promise<void> {
     return this.#room.wait(abort);
   }
@@ -73,12 +85,28 @@ export class Requests {
     this.wake();
   }
 
-  /** Lets waiters in while there are free slots and requests may be written. */
+  /** The waiter let in last has sent its request (or given up): the next may come. */
+  admitted(): void {
+    this.#admitting = false;
+    this.wake();
+  }
+
+  /**
+   * Lets the next waiter in when there is a free slot and requests may be written. Waiters come
+   * in one at a time, each once the one before has sent: a waiter sends a microtask after it
+   * is let in, so letting many in at once would let them all past a transport that the first
+   * one's bytes make pause.
+   */
   wake(): void {
-    while (this.#room.length > 0 && this.#host.canSend() && this.#inFlight < this.#maxInFlight) {
-      this.#inFlight++;
-      this.#room.wakeOne();
+    if (
+      this.#admitting || this.#room.length === 0 || !this.#host.canSend() ||
+      this.#inFlight >= this.#maxInFlight
+    ) {
+      return;
     }
+    this.#inFlight++;
+    this.#admitting = true;
+    this.#room.wakeOne();
   }
 
   /**
@@ -96,21 +124,29 @@ export class Requests {
     const tag = this.#nextTag(channel);
     this.#outbox.queue(Packet.request(tag, rqType, { flags, payload, channel }));
     const { promise, resolve, reject } = Promise.withResolvers<PacketResponse>();
-    const pending: Pending = { rqType, resolve, reject, counted, abort };
+    const pending: Pending = { rqType, resolve, reject, counted, abort, cancelled: false };
     this.#map(channel).set(tag, pending);
     abort?.onFire((reason) => this.#cancel(channel, tag, pending, reason));
     return promise;
   }
 
-  /** Settles the request a response answers; a response to no pending request is ignored. */
+  /**
+   * Settles the request a response answers; a response to no pending request is ignored, and
+   * so is the late response to a cancelled one (which frees its slot).
+   */
   answer(packet: Packet): void {
     const { channel, tag } = packet;
     const map = channel === 0 ? this.#pending0 : this.#pendingOther.get(channel);
     const pending = map?.get(tag);
     if (!pending) return;
     map!.delete(tag);
-    pending.abort?.dispose();
+    if (channel !== 0 && map!.size === 0) {
+      this.#pendingOther.delete(channel);
+      this.#tags.delete(channel);
+    }
     if (pending.counted) this.release();
+    if (pending.cancelled) return;
+    pending.abort?.dispose();
     const flags = packet.flags;
     pending.resolve({ ok: flags % 2 === 1, flags: Math.floor(flags / 2), payload: packet.payload });
   }
@@ -124,8 +160,9 @@ export class Requests {
       const all = [...map];
       map.clear();
       for (const [tag, pending] of all) {
-        pending.abort?.dispose();
         if (pending.counted) this.#inFlight--;
+        if (pending.cancelled) continue;
+        pending.abort?.dispose();
         pending.reject(
           new ConnectionClosedError(
             `Request rq_type ${pending.rqType} (channel ${channel}, tag ${tag}) failed: ${why}`,
@@ -134,6 +171,13 @@ export class Requests {
         );
       }
     }
+    this.#pendingOther.clear();
+    this.#tags.clear();
+  }
+
+  /** How many channels other than 0 have requests outstanding (for tests). */
+  get channels(): number {
+    return this.#pendingOther.size;
   }
 
   /** Rejects every submit waiting for a slot. */
@@ -156,10 +200,10 @@ export class Requests {
   }
 
   #cancel(channel: number, tag: number, pending: Pending, reason: unknown): void {
-    const map = this.#map(channel);
-    if (map.get(tag) !== pending) return;
-    map.delete(tag);
-    if (pending.counted) this.release();
+    const map = channel === 0 ? this.#pending0 : this.#pendingOther.get(channel);
+    if (map?.get(tag) !== pending || pending.cancelled) return;
+    pending.cancelled = true;
+    pending.abort = undefined;
     pending.reject(reason);
     this.#host.cancelled(channel, tag);
   }

@@ -29,7 +29,7 @@ export function responseParts(result: PacketHandlerResult): ResponseParts {
   if (result === undefined || result === null) return { flags: 0, payload: EMPTY };
   if (typeof result === "number") return { flags: checkFlags(result), payload: EMPTY };
   if (result instanceof Uint8Array) return { flags: 0, payload: result };
-  if (typeof result === "string") return { flags: 0, payload: encoder.encode(result) };
+  if (typeof result === "string") return { flags: 0, payload: encodeText(result) };
   if (Array.isArray(result) && result.length === 2) {
     const [flags, payload] = result;
     return { flags: checkFlags(flags), payload: toBytes(payload) };
@@ -40,10 +40,22 @@ export function responseParts(result: PacketHandlerResult): ResponseParts {
   );
 }
 
-/** Bytes of a payload given as bytes or text. */
+/**
+ * UTF-8 of `text` as the original encodes a `str` (`errors="xmlcharrefreplace"`): a lone
+ * surrogate, which UTF-8 cannot carry, becomes a decimal character reference (`&#55357;`)
+ * rather than U+FFFD.
+ */
+export function encodeText(text: string): Uint8Array {
+  if (text.isWellFormed()) return encoder.encode(text);
+  return encoder.encode(
+    text.replace(/[\uD800-\uDFFF]/gu, (unit) => `&#${unit.charCodeAt(0)};`),
+  );
+}
+
+/** Bytes of a payload given as bytes or text (see {@linkcode encodeText}). */
 export function toBytes(payload: Uint8Array | string | undefined): Uint8Array {
   if (payload === undefined) return EMPTY;
-  if (typeof payload === "string") return encoder.encode(payload);
+  if (typeof payload === "string") return encodeText(payload);
   if (payload instanceof Uint8Array) return payload;
   throw new TypeError(
     `Cannot send payload: expected a Uint8Array or a string, got ${describe(payload)}`,

@@ -19,6 +19,8 @@ export class Serving implements PacketRequestContext {
   readonly flags: number;
   /** The request payload. */
   readonly payload: Uint8Array;
+  /** Whether its handler was started (a queued request has not). */
+  started = false;
   #controller: AbortController | undefined;
 
   constructor(

@@ -2,10 +2,21 @@
  * A byte channel over a `{ readable, writable }` pair, so a stream transport can drive any
  * pair of Web Streams (a `Deno.Conn`'s, a child process's stdio, a `StreamProtocol`'s).
  *
- * It holds a reader and a writer lock while open. `close()` releases the locks, which rejects a
- * pending `read()` (the bytes it was waiting for stay in the stream for the next reader), and
- * leaves the streams open. With `closeStreams`, `closeWrite()` closes the writable (after the
- * last write) and `close()` cancels the readable and aborts the writable if it is still open.
+ * It holds a reader and a writer lock while open. With `closeStreams`, `closeWrite()` closes
+ * the writable (after the last write); otherwise both stay open. `close()` ends the channel at
+ * once, whatever the streams do:
+ *
+ * | at `close()`                    | what happens                                             |
+ * | ------------------------------- | -------------------------------------------------------- |
+ * | a `read()` pending              | rejects now; the bytes it waited for stay in the stream  |
+ * | a `write()` the sink has not finished | rejects now; the sink may still take the bytes (in part) later |
+ * | `closeStreams`                  | `cancel()` the readable, `abort()` the writable unless closed; started, not awaited |
+ * | always                          | both locks released                                      |
+ *
+ * Nothing here waits for the streams after `close()`: a writable whose sink never finishes a
+ * write (a peer that does not read) would otherwise hold the connection open forever, since
+ * `releaseLock()` does not settle that write and `abort()` queues behind it. Bytes read from
+ * the readable but not yet handed to the transport are dropped.
  *
  * @module
  */
@@ -28,6 +39,8 @@ export class StreamsChannel implements ByteChannel {
   #leftover: Uint8Array | undefined;
   #closed = false;
   #writeClosed = false;
+  /** Rejects the pending `write()` or `closeWrite()` when the channel closes. */
+  #interrupt: ((reason: Error) => void) | undefined;
 
   /**
    * Locks both streams.
@@ -63,30 +76,42 @@ export class StreamsChannel implements ByteChannel {
   }
 
   async write(p: Uint8Array): Promise<number> {
-    await this.#writer.write(p);
+    await this.#interruptible(this.#writer.write(p));
     return p.byteLength;
   }
 
   async closeWrite(): Promise<void> {
     if (this.#writeClosed) return;
     this.#writeClosed = true;
-    if (this.#closeStreams) await this.#writer.close();
+    if (this.#closeStreams) await this.#interruptible(this.#writer.close());
   }
-
-  /** Settles once the streams are closed (with `closeStreams`), after `close()`. */
-  closed: Promise<void> | undefined;
 
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
+    this.#interrupt?.(new Deno.errors.Interrupted("Operation canceled: the channel was closed"));
+    this.#interrupt = undefined;
     if (this.#closeStreams) {
       // After an orderly end the writable was closed by closeWrite(); otherwise this is an
-      // abort, and queued bytes are dropped.
-      const done = [this.#reader.cancel()];
-      if (!this.#writeClosed) done.push(this.#writer.abort());
-      this.closed = Promise.allSettled(done).then(() => {});
+      // abort, and queued bytes are dropped. Neither is awaited (see the module docs).
+      this.#reader.cancel().catch(() => {});
+      if (!this.#writeClosed) this.#writer.abort().catch(() => {});
     }
     this.#reader.releaseLock();
     this.#writer.releaseLock();
+  }
+
+  /** Settles as `operation` does, or rejects when the channel closes first. */
+  #interruptible(operation: Promise<void>): Promise<void> {
+    if (this.#closed) {
+      operation.catch(() => {});
+      return Promise.reject(new Deno.errors.BadResource("The channel is closed"));
+    }
+    return new Promise<void>((resolve, reject) => {
+      this.#interrupt = reject;
+      operation.then(resolve, reject).finally(() => {
+        if (this.#interrupt === reject) this.#interrupt = undefined;
+      });
+    });
   }
 }

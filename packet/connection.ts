@@ -5,13 +5,13 @@ import type { Transport } from "../transport/types.ts";
 import { Handlers, refuse } from "./_handlers.ts";
 import { KeepAlive } from "./_keep_alive.ts";
 import { Outbox } from "./_outbox.ts";
-import { RequestAbort } from "./_request_abort.ts";
+import { checkTimeout, MAX_DELAY, RequestAbort } from "./_request_abort.ts";
 import { Requests } from "./_requests.ts";
 import { toBytes } from "./_result.ts";
 import { type ByteStreams, StreamsChannel } from "./_streams_channel.ts";
 import { ConnectionClosedError, PacketError, RemoteError } from "./errors.ts";
 import { encodeCancel, EXTENSION_RQ_TYPE, ExtensionOp, Extensions, OFFER } from "./extension.ts";
-import { PacketFramer } from "./framer.ts";
+import { DEFAULT_MAX_PACKET_SIZE, PacketFramer } from "./framer.ts";
 import { Packet } from "./packet.ts";
 import type { PacketRequest } from "./request.ts";
 import type {
@@ -25,6 +25,8 @@ import type {
 
 const MAX_RQ_TYPE = Number.MAX_SAFE_INTEGER - 1;
 const MAX_REQUEST_FLAGS = Math.floor((Number.MAX_SAFE_INTEGER - 3) / 4);
+/** What the default `maxWriteBuffer` allows beyond the high watermark and one packet. */
+const WRITE_BUFFER_SLACK = 1024 * 1024;
 
 /**
  * A bidirectional request/response connection that speaks the cs.packetstream wire format
@@ -42,20 +44,31 @@ const MAX_REQUEST_FLAGS = Math.floor((Number.MAX_SAFE_INTEGER - 3) / 4);
  * {@linkcode PacketConnection.call} to the payload, throwing {@linkcode RemoteError} on a
  * failure response; {@linkcode PacketConnection.request} sends a typed
  * {@linkcode PacketRequest}. Tags count up per channel (channel 0 from 2) and are never reused.
- * A `signal` or `timeout` cancels a request locally; a late response is ignored.
+ * A `signal` or `timeout` cancels a request locally; a late response is ignored (the request
+ * keeps its `maxInFlight` slot until then: the peer is still working on it).
  *
  * **Serving.** The `requestHandler` option serves the peer's requests, up to
- * `maxConcurrentHandlers` at once; responses go out as handlers finish. Refusals use the
- * original's payloads: `no request handler`, `requests no longer allowed` (after the peer's
- * ERQ or once closing), `channel N: tag already in use: T`, `unknown channel %d` (sic), and
- * `exception during handler` when a handler throws (its message never reaches the peer).
+ * `maxConcurrentHandlers` at once and `maxQueuedRequests` waiting; responses go out as
+ * handlers finish. Refusals use the original's payloads: `no request handler`, `requests no
+ * longer allowed` (after the peer's ERQ or once closing), `channel N: tag already in use: T`,
+ * `unknown channel %d` (sic), and `exception during handler` when a handler throws (its
+ * message never reaches the peer); and ours: `too many requests` when the queue is full,
+ * `request cancelled` for a queued request the peer cancelled.
  *
  * **Writes and backpressure.** Packets queued in one turn leave in one write (or after
- * `packetGrace` ms). `submit` waits for room while `maxInFlight` requests are outstanding or
- * the transport has paused writing (its write buffer is over the high watermark). Responses
- * are never held back: their volume is bounded by what the peer has in flight. The peer's
- * requests beyond `maxConcurrentHandlers` wait in a queue of that size, and reading stops
- * while it is full.
+ * `packetGrace` ms, or as soon as 64 KiB wait). `submit` waits for room while `maxInFlight`
+ * requests are outstanding. While the transport's write buffer is over its high watermark
+ * (it called `pauseWriting`), `submit` waits too, no handler starts, and the responses of
+ * handlers that finish meanwhile wait in memory, holding their slots, until it drains.
+ *
+ * Reading never stops for busy handlers or a full write buffer: a handler may be waiting for
+ * the peer's answer to its own request, which only reading brings, and two peers that both
+ * stopped reading while writing would wait for each other forever. The peer's requests
+ * beyond `maxConcurrentHandlers` running and `maxQueuedRequests` queued are refused with
+ * `too many requests` instead. What is left to grow is the small refusals and answers sent to
+ * a peer that keeps sending without reading; once the write buffer passes `maxWriteBuffer`,
+ * such a peer is taken to be dead or hostile and the connection aborts with a
+ * {@linkcode ConnectionClosedError}.
  *
  * **Shutdown.**
  *
@@ -120,10 +133,15 @@ export class PacketConnection implements BufferedProtocol, AsyncDisposable {
   readonly #requests: Requests;
   readonly #handlers: Handlers | undefined;
   readonly #closeTimeout: number;
+  readonly #offerTimeout: number;
+  readonly #maxPacketSize: number;
+  readonly #maxWriteBuffer: number | undefined;
   readonly #extensions: Extensions;
   readonly #keepAlive: KeepAlive | undefined;
   #transport: Transport | undefined;
   #writePaused = false;
+  #overflowing = false;
+  #offerTimer: ReturnType<typeof setTimeout> | undefined;
 
   // Lifecycle.
   #erqRequested = false;
@@ -144,12 +162,21 @@ export class PacketConnection implements BufferedProtocol, AsyncDisposable {
    * {@linkcode PacketConnection.fromStreams}). Requests submitted before then wait.
    *
    * @param options The request handler, limits, timeouts and extensions.
-   * @throws {RangeError} When a limit or timeout is not a non-negative number (limits: at
-   * least 1).
+   * @throws {RangeError} When a limit is not a positive safe integer, or a duration not a
+   * number of milliseconds from 0 to 2147483647 (the most a timer can wait), naming the
+   * option and the value.
    */
   constructor(options: PacketConnectionOptions = {}) {
     const framer = new PacketFramer({ maxPacketSize: options.maxPacketSize });
-    this.#outbox = new Outbox(framer, duration("packetGrace", options.packetGrace ?? 0));
+    this.#maxPacketSize = options.maxPacketSize ?? DEFAULT_MAX_PACKET_SIZE;
+    this.#maxWriteBuffer = options.maxWriteBuffer === undefined
+      ? undefined
+      : limit("maxWriteBuffer", options.maxWriteBuffer);
+    this.#outbox = new Outbox(
+      framer,
+      duration("packetGrace", options.packetGrace ?? 0),
+      () => this.#checkWriteBuffer(),
+    );
     this.#requests = new Requests(this.#outbox, {
       canSend: () => this.#transport !== undefined && !this.#writePaused,
       cancelled: (channel, tag) => {
@@ -158,35 +185,32 @@ export class PacketConnection implements BufferedProtocol, AsyncDisposable {
         }
       },
     }, limit("maxInFlight", options.maxInFlight ?? 1024));
-    const maxHandlers = limit("maxConcurrentHandlers", options.maxConcurrentHandlers ?? 128);
+    const maxConcurrent = limit("maxConcurrentHandlers", options.maxConcurrentHandlers ?? 128);
+    const maxQueued = limit("maxQueuedRequests", options.maxQueuedRequests ?? 1024);
     if (options.requestHandler) {
       this.#handlers = new Handlers(
         this,
         this.#outbox,
         options.requestHandler,
-        maxHandlers,
+        { maxConcurrent, maxQueued },
         options.onHandlerError ?? defaultHandlerError,
-        {
-          pauseReading: () => this.#framed.pauseReading(),
-          resumeReading: () => {
-            if (!this.#peerEof) this.#framed.resumeReading();
-          },
-        },
+        { canWrite: () => !this.#writePaused },
       );
     }
     this.#closeTimeout = duration("closeTimeout", options.closeTimeout ?? 10_000);
+    this.#offerTimeout = duration("offerTimeout", options.offerTimeout ?? 10_000);
     const keepAlive = duration("keepAlive", options.keepAlive ?? 0);
     if (keepAlive > 0) {
-      this.#keepAlive = new KeepAlive(
-        keepAlive,
-        () => this.#sendExtension(ExtensionOp.ping, new Uint8Array(0)),
-        () =>
+      this.#keepAlive = new KeepAlive(keepAlive, {
+        ping: () => this.#sendExtension(ExtensionOp.ping, new Uint8Array(0)),
+        dead: () =>
           this.#abortWith(
             new ConnectionClosedError(
               `Connection lost: no packet from the peer in ${2 * keepAlive} ms (keep-alive)`,
             ),
           ),
-      );
+        reading: () => this.#framed.isReading() && this.#transport?.isReading() !== false,
+      });
     }
     this.#extensions = new Extensions(options.extensions ?? false);
     this.#framed = new FramedProtocol<Packet>(framer, {
@@ -198,6 +222,7 @@ export class PacketConnection implements BufferedProtocol, AsyncDisposable {
       },
       resumeWriting: () => {
         this.#writePaused = false;
+        this.#handlers?.resumeWriting();
         this.#requests.wake();
       },
       connectionLost: (error) => this.#end(error ?? this.#lostError),
@@ -209,6 +234,11 @@ export class PacketConnection implements BufferedProtocol, AsyncDisposable {
    * TLS, Unix), a child process's `{ readable: child.stdout, writable: child.stdin }`, this
    * process's stdio, or any other pair. The streams are locked while the connection runs;
    * when it ends their locks are released and they stay open, unless `closeStreams` is set.
+   *
+   * The connection never waits for the streams once it ends: a write the writable has not
+   * finished (a peer that does not read) is left behind when the connection is aborted or
+   * `close()` times out, so its bytes may reach a borrowed stream in part, later or never.
+   * Bytes already read from the readable but not yet a whole packet are dropped at the end.
    *
    * @param streams The byte streams to and from the peer.
    * @param options The connection's options, and whether to close the streams at the end.
@@ -259,13 +289,17 @@ export class PacketConnection implements BufferedProtocol, AsyncDisposable {
 
   /**
    * Resolves to whether the peer accepted our offer of the Plexus extensions (always `false`
-   * without the `extensions` option, or when the connection ends first).
+   * without the `extensions` option, when the connection ends first, or when the peer did not
+   * answer within `offerTimeout`).
    */
   get extensions(): Promise<boolean> {
     return this.#extensions.decided;
   }
 
-  /** The number of our requests awaiting a response. */
+  /**
+   * The number of our requests holding a `maxInFlight` slot: awaiting a response, including
+   * cancelled ones whose late response has not come yet.
+   */
   get inFlight(): number {
     return this.#requests.inFlight;
   }
@@ -277,10 +311,12 @@ export class PacketConnection implements BufferedProtocol, AsyncDisposable {
    * {@linkcode EXTENSION_RQ_TYPE}.
    * @param options The payload, flags, channel, cancellation signal and timeout.
    * @returns The response's `ok`, `flags` and `payload`.
-   * @throws {RangeError} For a bad rq_type, flags or channel, or a channel other than 0 when
-   * the peer did not accept the extensions.
+   * @throws {RangeError} For a bad rq_type, flags, channel or timeout, or a channel other than
+   * 0 when the peer did not accept the extensions (or did not answer the offer within
+   * `offerTimeout`).
    * @throws {PacketTooLongError} When the request exceeds `maxPacketSize`.
-   * @throws {ConnectionClosedError} When the connection ends first, or no longer takes
+   * @throws {ConnectionClosedError} When the connection ends first (also while a request on a
+   * channel other than 0 waits for the peer's answer to the offer), or no longer takes
    * requests (`endRequests()`, `close()`, the peer's EOF).
    * @throws {DOMException} A `TimeoutError` after `timeout`; the signal's reason when
    * aborted.
@@ -332,6 +368,7 @@ export class PacketConnection implements BufferedProtocol, AsyncDisposable {
           `Cannot submit request: channel must be a non-negative safe integer, got ${channel}`,
         );
       }
+      checkTimeout(options.timeout);
       payload = toBytes(options.payload);
       const refusal = this.#refusal();
       if (refusal) throw refusal;
@@ -450,6 +487,10 @@ export class PacketConnection implements BufferedProtocol, AsyncDisposable {
    * reject; our pending requests still get their responses, and the peer's requests are still
    * served.
    *
+   * With the extensions on, the extension requests go on after ERQ until our EOF: cancels of
+   * our pending requests and keep-alive pings. A Plexus peer answers them whatever ERQ said
+   * (they are no requests of the application's), and a cs.packetstream peer never gets them.
+   *
    * @example End requests, keep serving
    * ```ts
    * import { ConnectionClosedError, PacketConnection } from "@plexus/net/packet";
@@ -557,6 +598,8 @@ export class PacketConnection implements BufferedProtocol, AsyncDisposable {
    * @param nbytes The count read into the last buffer.
    */
   bufferUpdated(nbytes: number): void {
+    // Bytes count as a sign of life, whole packets or not (a large one may take a while).
+    this.#keepAlive?.heard();
     this.#framed.bufferUpdated(nbytes);
   }
 
@@ -587,15 +630,13 @@ export class PacketConnection implements BufferedProtocol, AsyncDisposable {
   // ---- Sending -------------------------------------------------------------------------------
 
   /** Why a new request cannot be made now, or `undefined`. */
-  #refusal(): ConnectionClosedError | undefined {
+  #refusal(what = "Cannot submit request"): ConnectionClosedError | undefined {
     let why: string | undefined;
     if (this.#finished) why = "the connection is closed";
-    else if (this.#closing) why = "the connection is closing";
     else if (this.#peerEof) why = "the peer sent EOF";
+    else if (this.#closing) why = "the connection is closing";
     else if (this.#erqRequested) why = "endRequests() was called";
-    return why === undefined
-      ? undefined
-      : new ConnectionClosedError(`Cannot submit request: ${why}`);
+    return why === undefined ? undefined : new ConnectionClosedError(`${what}: ${why}`);
   }
 
   async #submitSlow(
@@ -606,30 +647,74 @@ export class PacketConnection implements BufferedProtocol, AsyncDisposable {
     abort: RequestAbort,
   ): Promise<PacketResponse> {
     let slot = false;
+    let admitted = false;
     try {
       if (channel !== 0) {
         const extensions = await raceAbort(this.#extensions.decided, abort);
         if (!extensions) {
+          // Undecided when the connection ended: that is no misuse.
+          const refusal = this.#refusal(
+            `Cannot submit request on channel ${channel} (waiting for the peer's answer to the ` +
+              "offer of the extensions)",
+          );
+          if (refusal) throw refusal;
+          const late = this.#extensions.timedOut
+            ? ` (no answer to the offer within offerTimeout ${this.#offerTimeout} ms)`
+            : "";
           throw new RangeError(
             `Cannot submit request on channel ${channel}: channels other than 0 need the Plexus ` +
-              "extensions, which the peer did not accept",
+              `extensions, which the peer did not accept${late}`,
           );
         }
       }
       if (abort.fired) throw abort.reason;
-      if (!this.#requests.tryTake()) await this.#requests.waitForSlot(abort);
+      if (!this.#requests.tryTake()) {
+        await this.#requests.waitForSlot(abort);
+        admitted = true;
+      }
       slot = true;
       if (abort.fired) throw abort.reason;
       const refusal = this.#refusal();
       if (refusal) throw refusal;
       const response = this.#requests.send(rqType, flags, channel, payload, true, abort);
       slot = false;
+      if (admitted) {
+        admitted = false;
+        this.#requests.admitted();
+      }
       return await response;
     } catch (error) {
       if (slot) this.#requests.release();
+      if (admitted) this.#requests.admitted();
       abort.dispose();
       throw error;
     }
+  }
+
+  /**
+   * Called after each write to the transport: a write buffer past `maxWriteBuffer` means the
+   * peer sends without reading (we stopped adding to it at the high watermark, except for the
+   * responses of handlers already running and small answers), so the connection aborts.
+   */
+  #checkWriteBuffer(): void {
+    // The default limit is over the high watermark: only worth a look once writing paused.
+    if (this.#maxWriteBuffer === undefined && !this.#writePaused) return;
+    if (this.#overflowing || this.#finished) return;
+    const transport = this.#transport!;
+    const size = transport.getWriteBufferSize();
+    const max = this.#maxWriteBuffer ??
+      transport.getWriteBufferLimits().high + this.#maxPacketSize + WRITE_BUFFER_SLACK;
+    if (size <= max) return;
+    this.#overflowing = true;
+    // From a microtask: this runs inside a write, which must finish first.
+    queueMicrotask(() =>
+      this.#abortWith(
+        new ConnectionClosedError(
+          `Connection aborted: ${size} bytes wait to be written to the peer, over ` +
+            `maxWriteBuffer ${max}; the peer sends without reading`,
+        ),
+      )
+    );
   }
 
   /** Sends an extension request (no `maxInFlight` slot); its answer only matters to the offer. */
@@ -662,7 +747,6 @@ export class PacketConnection implements BufferedProtocol, AsyncDisposable {
   }
 
   #onPacket(packet: Packet): void {
-    this.#keepAlive?.heard();
     if (this.#peerEof || this.#finished) return;
     if (!packet.isRequest) {
       this.#requests.answer(packet);
@@ -697,9 +781,23 @@ export class PacketConnection implements BufferedProtocol, AsyncDisposable {
   // ---- Extensions ----------------------------------------------------------------------------
 
   #offerExtensions(): void {
-    this.#sendExtension(ExtensionOp.offer, OFFER).then((response) => {
+    const answer = this.#sendExtension(ExtensionOp.offer, OFFER);
+    this.#offerTimer = setTimeout(() => {
+      this.#offerTimer = undefined;
+      this.#extensions.timeOut();
+    }, this.#offerTimeout);
+    answer.then((response) => {
+      this.#clearOfferTimer();
       if (this.#extensions.accepted(response) && !this.#closing) this.#keepAlive?.start();
-    }, () => this.#extensions.fail());
+    }, () => {
+      this.#clearOfferTimer();
+      this.#extensions.fail();
+    });
+  }
+
+  #clearOfferTimer(): void {
+    if (this.#offerTimer !== undefined) clearTimeout(this.#offerTimer);
+    this.#offerTimer = undefined;
   }
 
   #onExtension(packet: Packet): void {
@@ -798,6 +896,7 @@ export class PacketConnection implements BufferedProtocol, AsyncDisposable {
     this.#finished = true;
     this.#outbox.close();
     this.#keepAlive?.stop();
+    this.#clearOfferTimer();
     this.#extensions.fail();
     this.#peerDone.resolve();
     this.#closed.resolve(error);
@@ -839,9 +938,10 @@ function limit(name: string, value: number): number {
 }
 
 function duration(name: string, value: number): number {
-  if (!(value >= 0) || !Number.isFinite(value)) {
+  if (typeof value !== "number" || !(value >= 0 && value <= MAX_DELAY)) {
     throw new RangeError(
-      `Cannot create packet connection: ${name} must be a non-negative number of milliseconds, got ${value}`,
+      `Cannot create packet connection: ${name} must be a number of milliseconds from 0 to ` +
+        `${MAX_DELAY}, got ${value}`,
     );
   }
   return value;

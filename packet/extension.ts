@@ -12,7 +12,11 @@
  *
  * Only the offer is ever sent to a peer that has not accepted: a cs.packetstream peer answers
  * it as it answers any request (`no request handler`, `exception during handler`, or whatever
- * its handler returns), and anything but `ok` with `plexus-ext/1!` means "no".
+ * its handler returns; its handler runs once with rq_type `0x504c5853`), and anything but `ok`
+ * with `plexus-ext/1!` means "no", and so does no answer within `offerTimeout`.
+ *
+ * Cancels and pings are sent after our ERQ too (until our EOF): ERQ ends the application's
+ * requests, and a Plexus peer answers extension requests before it looks at ERQ.
  *
  * @module
  */
@@ -90,11 +94,14 @@ export class Extensions {
   on = false;
   /** Whether we accepted the peer's offer. */
   peerOffered = false;
+  /** Whether the offer went unanswered for `offerTimeout` (and so counts as refused). */
+  timedOut = false;
+  #isDecided = false;
   readonly #decided = Promise.withResolvers<boolean>();
 
   constructor(wanted: boolean) {
     this.wanted = wanted;
-    if (!wanted) this.#decided.resolve(false);
+    if (!wanted) this.#decide(false);
   }
 
   /** Resolves to whether the peer accepted our offer. */
@@ -102,16 +109,33 @@ export class Extensions {
     return this.#decided.promise;
   }
 
-  /** Reads the peer's answer to our offer. */
+  /**
+   * Reads the peer's answer to our offer; returns whether the extensions are on now. An answer
+   * after the offer timed out changes nothing.
+   */
   accepted(response: PacketResponse): boolean {
+    if (this.#isDecided) return false;
     this.on = response.ok && sameBytes(response.payload, ACCEPT);
-    this.#decided.resolve(this.on);
+    this.#decide(this.on);
     return this.on;
+  }
+
+  /** The offer went unanswered too long: the extensions stay off. */
+  timeOut(): void {
+    if (this.#isDecided) return;
+    this.timedOut = true;
+    this.#decide(false);
   }
 
   /** The offer will never be answered (the connection ended, or the peer sent EOF). */
   fail(): void {
-    this.#decided.resolve(false);
+    this.#decide(false);
+  }
+
+  #decide(on: boolean): void {
+    if (this.#isDecided) return;
+    this.#isDecided = true;
+    this.#decided.resolve(on);
   }
 
   /**

@@ -45,7 +45,13 @@
  *   {@linkcode ConnectionClosedError} (the original leaves them hanging), and the connection
  *   then closes itself in order.
  * - `close()` waits for the peer's EOF at most `closeTimeout` ms.
- * - Limits: `maxPacketSize`, `maxInFlight` and `maxConcurrentHandlers`.
+ * - Limits: `maxPacketSize`, `maxInFlight`, `maxConcurrentHandlers`, `maxQueuedRequests`
+ *   and `maxWriteBuffer`. Reading never stops for busy handlers or a full write buffer (a
+ *   handler may wait for the peer's answer, and two peers that both stopped reading would wait
+ *   for each other); instead the peer's requests beyond the handler queue are refused with
+ *   `too many requests`, and a peer that keeps sending without reading is cut off.
+ * - Text is encoded as the original encodes a `str` (`errors="xmlcharrefreplace"`: a lone
+ *   surrogate becomes `&#55357;`).
  *
  * ## Extensions (opt-in)
  *
@@ -67,7 +73,10 @@
  * flags 1 with BSUInt(channel) BSUInt(tag), and the peer's handler sees its `signal` abort);
  * and `keepAlive` (flags 2, a ping after a silent period; the connection aborts when the peer
  * stays silent for another). Without the extensions a `signal` or `timeout` still cancels the
- * request locally, and the late response is ignored.
+ * request locally, and the late response is ignored. A peer that does not answer the offer
+ * within `offerTimeout` counts as refusing it. Extension requests (cancels, pings) go on
+ * after our ERQ, until our EOF: they are no requests of the application's, and a Plexus
+ * peer answers them whatever ERQ said.
  *
  * @example A server and a client over the in-memory transport pair
  * ```ts

@@ -14,10 +14,13 @@ import type { PacketConnection } from "./connection.ts";
  * | nothing (`undefined`, `null`)  | ok, flags 0, empty payload |
  * | a number `n`                   | ok, flags `n`, empty payload |
  * | bytes `b`                      | ok, flags 0, payload `b`  |
- * | a string `s`                   | ok, flags 0, payload UTF-8 of `s` |
+ * | a string `s`                   | ok, flags 0, payload UTF-8 of `s` (*) |
  * | `[flags, bytes or string]`     | ok, as given              |
  * | throws a `RemoteError`         | not ok, its flags and payload |
  * | throws anything else           | not ok, flags 0, payload `exception during handler` |
+ *
+ * (*) As the original encodes text (`errors="xmlcharrefreplace"`): a lone surrogate, which
+ * UTF-8 cannot carry, becomes a character reference such as `&#55357;`.
  *
  * @example Each form
  * ```ts
@@ -75,7 +78,9 @@ export interface PacketRequestContext {
  *
  * @param rqType The user rq_type (the wire value minus 1).
  * @param flags The request flags.
- * @param payload The request payload (a view that stays valid).
+ * @param payload The request payload: a view into the connection's receive buffer that stays
+ * valid, but keeps the whole receive block it sits in alive (up to one read plus the largest
+ * packet in it). Keep a copy (`payload.slice()`) of a small payload kept for long.
  * @param context The channel, tag, connection and a cancellation signal.
  * @returns The response (see {@linkcode PacketHandlerResult}).
  *
@@ -114,7 +119,11 @@ export interface PacketResponse {
   ok: boolean;
   /** The response flags (without the ok bit). */
   flags: number;
-  /** The response payload (a view that stays valid). */
+  /**
+   * The response payload: a view into the connection's receive buffer that stays valid, but
+   * keeps the whole receive block alive; keep a copy (`payload.slice()`) of a small payload
+   * kept for long.
+   */
   payload: Uint8Array;
 }
 
@@ -148,13 +157,16 @@ export interface PacketSubmitOptions {
    */
   channel?: number;
   /**
-   * Cancels the request: it rejects with the signal's reason, a late response is ignored, and
-   * with the extensions on, the peer's handler sees its `signal` abort.
+   * Cancels the request: it rejects with the signal's reason, and with the extensions on, the
+   * peer's handler sees its `signal` abort. A request already sent keeps its `maxInFlight`
+   * slot until the peer's late response comes (and is dropped): the peer is still working on
+   * it, and a cs.packetstream peer cannot be told to stop.
    */
   signal?: AbortSignal;
   /**
-   * Milliseconds to wait for the response (including any wait for room to send), after which
-   * the request is cancelled and rejects with a `TimeoutError` `DOMException`.
+   * Milliseconds to wait for the response (including any wait for room to send), from 0 to
+   * 2147483647 (`Infinity`: none), after which the request is cancelled as by `signal` and
+   * rejects with a `TimeoutError` `DOMException`.
    *
    * @default {no timeout}
    */
@@ -222,29 +234,54 @@ export interface PacketConnectionOptions {
    */
   maxPacketSize?: number;
   /**
-   * The most of our requests awaiting a response at once; `submit()` waits for room beyond it.
+   * The most of our requests awaiting a response at once (cancelled ones count until the
+   * peer's late response comes); `submit()` waits for room beyond it.
    *
    * @default {1024}
    */
   maxInFlight?: number;
   /**
-   * The most request handlers running at once. Further requests wait in a queue of the same
-   * size; when that is full too, reading stops until a handler finishes (so a handler that
-   * waits for the peer should not hold every slot).
+   * The most request handlers running at once. A handler holds its slot until its response
+   * is handed to the transport (while the transport's write buffer is over its high
+   * watermark, finished handlers' responses wait).
    *
    * @default {128}
    */
   maxConcurrentHandlers?: number;
   /**
+   * The most of the peer's requests waiting for a handler slot. Reading never stops for busy
+   * handlers (a handler may be waiting for an answer only reading brings): a request that
+   * finds the queue full is refused at once with a failure response, payload
+   * `too many requests`. Set to at least the peer's `maxInFlight`, it never refuses one; the
+   * default matches the default `maxInFlight`, so two Plexus peers with default limits never
+   * refuse each other.
+   *
+   * @default {1024}
+   */
+  maxQueuedRequests?: number;
+  /**
+   * The most bytes waiting in the transport's write buffer. Past the high watermark we stop
+   * adding to it (requests and handlers wait), except for the responses of handlers already
+   * running and the small refusals and answers to what the peer keeps sending; a write buffer
+   * past this limit means a peer that sends without reading, and the connection aborts with
+   * a {@linkcode ConnectionClosedError}. Raise it when many handlers return large responses
+   * to a slow reader.
+   *
+   * @default {the transport's high watermark + maxPacketSize + 1 MiB}
+   */
+  maxWriteBuffer?: number;
+  /**
    * Milliseconds to hold packets after the first unsent one so later ones join the same write
-   * (the original's `packet_grace`, which defaults to 10 ms there). 0 writes at the end of the
-   * current job: everything queued in one turn still goes out in one write.
+   * (the original's `packet_grace`, which defaults to 10 ms there; at most 2147483647). 0
+   * writes at the end of the current job: everything queued in one turn still goes out in one
+   * write. Either way 64 KiB of packets are written at once.
    *
    * @default {0}
    */
   packetGrace?: number;
   /**
-   * Milliseconds `close()` waits for local handlers and the peer's EOF before it aborts.
+   * Milliseconds `close()` waits for local handlers and the peer's EOF before it aborts
+   * (at most 2147483647).
    *
    * @default {10000}
    */
@@ -252,16 +289,32 @@ export interface PacketConnectionOptions {
   /**
    * Offer the Plexus extensions (channels other than 0, cancellation reaching the peer,
    * keep-alive) with one request of rq_type {@linkcode EXTENSION_RQ_TYPE} when the connection
-   * is made; they are used only if the peer accepts. A plain cs.packetstream peer answers it
-   * like any unknown request. Also needed to accept a peer's offer.
+   * is made; they are used only if the peer accepts. Also needed to accept a peer's offer.
+   *
+   * A plain cs.packetstream peer treats the offer as any request: its request handler runs
+   * once with rq_type `0x504c5853` (1347181651), flags 0 and payload `plexus-ext/1?`, and
+   * whatever it answers, short of `ok` with `plexus-ext/1!`, means "no". Give it a handler
+   * that can take an unknown rq_type (or none: it then answers `no request handler`).
    *
    * @default {false}
    */
   extensions?: boolean;
   /**
+   * Milliseconds to wait for the peer's answer to our offer of the extensions (at most
+   * 2147483647). Without one by then, they count as refused (a later answer is ignored):
+   * `extensions` resolves to `false`, submits on channels other than 0 reject, and
+   * keep-alive never starts.
+   *
+   * @default {10000}
+   */
+  offerTimeout?: number;
+  /**
    * With the extensions accepted: milliseconds of silence from the peer after which a ping is
    * sent; if the peer stays silent for another such period the connection is aborted with a
-   * {@linkcode ConnectionClosedError}. 0 turns it off.
+   * {@linkcode ConnectionClosedError}. Any bytes from the peer count, whole packets or not.
+   * Silence is not held against the peer while our reading is paused (then its bytes wait
+   * unread), nor on a tick that came late because our own event loop stalled. 0 turns it off;
+   * at most 2147483647.
    *
    * @default {0}
    */
@@ -280,9 +333,14 @@ export interface PacketConnectionOptions {
  */
 export interface PacketStreamsOptions extends PacketConnectionOptions {
   /**
-   * Close the streams when the connection closes: cancel the readable and close the writable.
-   * By default their locks are released and the streams are left open, as the original leaves
-   * the files it was given.
+   * Close the streams when the connection closes: cancel the readable and close the writable
+   * (abort it when the connection was aborted). By default their locks are released and the
+   * streams are left open, as the original leaves the files it was given.
+   *
+   * When the connection is aborted, or `close()` times out, while a write to the writable has
+   * not finished (the peer does not read), the connection ends without waiting for it: those
+   * bytes may reach the stream in part, later or never. Bytes already read from the readable
+   * but not yet a whole packet are dropped when the connection ends.
    *
    * @default {false}
    */

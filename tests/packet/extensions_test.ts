@@ -6,7 +6,7 @@ import {
   type PacketConnectionOptions,
 } from "@plexus/net/packet";
 import { assertInstanceOf } from "../_assert.ts";
-import { bytes, connectedPair, gate, text, withRawPeer } from "./_helpers.ts";
+import { bytes, connectedPair, encode, gate, text, withRawPeer } from "./_helpers.ts";
 
 const OFFER = bytes("plexus-ext/1?");
 const ACCEPT = bytes("plexus-ext/1!");
@@ -47,12 +47,19 @@ Deno.test("extensions: two Plexus peers agree; channels other than 0 have their 
   assertEquals(await client.extensions, true);
   assertEquals(await server.extensions, true);
   const decode = (p: Uint8Array) => text(p);
-  assertEquals(await client.call(0, "", { channel: 3, decode }), "ch3");
-  assertEquals(await client.call(0, "", { channel: 3, decode }), "ch3");
+  assertEquals(
+    await Promise.all([
+      client.call(0, "", { channel: 3, decode }),
+      client.call(0, "", { channel: 3, decode }),
+    ]),
+    ["ch3", "ch3"],
+  );
   assertEquals(await client.call(0, "", { channel: 300, decode }), "ch300");
   assertEquals(await client.call(0, "", { decode }), "ch0");
+  // A channel other than 0 is forgotten once nothing is outstanding on it: tags start over.
+  assertEquals(await client.call(0, "", { channel: 3, decode }), "ch3");
   // Channel 0 tags: 2 was the offer, so the first request on channel 0 is tag 3.
-  assertEquals(seen, [[3, 0], [3, 1], [300, 0], [0, 3]]);
+  assertEquals(seen, [[3, 0], [3, 1], [300, 0], [0, 3], [3, 0]]);
   await client.close();
 });
 
@@ -236,17 +243,126 @@ Deno.test("keep-alive: a silent peer is detected and the connection aborted", as
 });
 
 Deno.test("keep-alive: a peer that answers pings stays connected", async () => {
+  // Asserts on the exchange, not on elapsed time: every ping is answered (over the memory
+  // pair the answer arrives before the next tick), and the connection is still open after
+  // several rounds.
   let closed = false;
-  const { connection, peer, pings, transports } = acceptingPeer({ keepAlive: 2 }, () => true);
+  const { connection, peer, pings, transports } = acceptingPeer({ keepAlive: 10 }, () => true);
   connection.closed.then(() => closed = true);
   assertEquals(await connection.extensions, true);
-  await peer.until(() => pings.length >= 3);
+  await peer.until(() => pings.length >= 3 || closed);
   assertEquals(closed, false);
+  assertEquals(new Set(pings.map((p) => p.tag)).size, pings.length, "each ping is a new request");
   connection.abort();
   // The peer closes too: a memory channel read that raced with close() may otherwise never
   // settle (see the report on transport/memory_channel.ts).
   transports[1].close();
   await connection.closed;
+});
+
+Deno.test("keep-alive: a connection whose handlers are all busy still hears the peer", async () => {
+  // Reading used to stop while the handler queue was full, so the answers to our pings went
+  // unread and a live peer was declared dead.
+  const release = gate();
+  let closed = false;
+  const { connection, peer, pings, transports } = acceptingPeer({
+    keepAlive: 5,
+    maxConcurrentHandlers: 1,
+    requestHandler: () => release.promise.then(() => "done"),
+  }, () => true);
+  connection.closed.then(() => closed = true);
+  assertEquals(await connection.extensions, true);
+  peer.send(Packet.request(10, 0), Packet.request(11, 0)); // one runs, one waits
+  const seen = pings.length;
+  await Promise.race([peer.until(() => pings.length >= seen + 3), connection.closed]);
+  assertEquals(closed, false);
+  release.resolve();
+  assertEquals(await peer.response(11), Packet.response(11, true, { payload: bytes("done") }));
+  connection.abort();
+  transports[1].close();
+  await connection.closed;
+});
+
+Deno.test("keep-alive: a large packet arriving slowly counts as life", async () => {
+  // The peer sends one piece of a large request each time we ping it: bytes arrive, but no
+  // whole packet for many periods.
+  const request = encode(Packet.request(10, 0, { payload: new Uint8Array(4000).fill(7) }));
+  const size = Math.ceil(request.byteLength / 5);
+  const pieces = Array.from({ length: 5 }, (_, i) => request.subarray(i * size, (i + 1) * size));
+  let closed = false;
+  const { connection, peer, transports } = acceptingPeer({
+    keepAlive: 5,
+    requestHandler: (_t, _f, payload) => `${payload.byteLength}`,
+  }, () => {
+    const piece = pieces.shift();
+    if (piece) peer.send(piece);
+    return false; // no answer: it would land inside the request
+  });
+  connection.closed.then(() => closed = true);
+  assertEquals(await connection.extensions, true);
+  await Promise.race([peer.response(10), connection.closed]);
+  assertEquals(closed, false);
+  assertEquals(await peer.response(10), Packet.response(10, true, { payload: bytes("4000") }));
+  connection.abort();
+  transports[1].close();
+  await connection.closed;
+});
+
+Deno.test("keep-alive: silence is not held against the peer while our reading is paused", async () => {
+  // A silent peer, our reading paused: its bytes could be waiting unread. A second connection
+  // with a 4 times longer period serves as the clock.
+  const paused = acceptingPeer({ keepAlive: 5 }, () => false);
+  const clock = acceptingPeer({ keepAlive: 20 }, () => false);
+  assertEquals(await paused.connection.extensions, true);
+  paused.connection.transport!.pauseReading();
+  assertEquals(await clock.connection.extensions, true);
+  let closed = false;
+  paused.connection.closed.then(() => closed = true);
+  assertInstanceOf(await clock.connection.closed, ConnectionClosedError);
+  assertEquals(closed, false, "outlived a connection with 4 times its period");
+  paused.connection.transport!.resumeReading();
+  const error = await paused.connection.closed;
+  assertInstanceOf(error, ConnectionClosedError);
+  assertEquals(error.message, "Connection lost: no packet from the peer in 10 ms (keep-alive)");
+});
+
+Deno.test("extensions: the peer's EOF while a submit waits for the offer's answer is a ConnectionClosedError", async () => {
+  const { connection, peer } = withRawPeer({ extensions: true });
+  const submit = connection.submit(0, { channel: 1 });
+  await peer.untilPackets(1); // the offer, never answered
+  peer.send(Packet.EOF);
+  await assertRejects(
+    () => submit,
+    ConnectionClosedError,
+    "Cannot submit request on channel 1 (waiting for the peer's answer to the offer of the " +
+      "extensions): the peer sent EOF",
+  );
+  assertEquals(await connection.extensions, false);
+  peer.send(Packet.EOF);
+  await connection.closed;
+});
+
+Deno.test("extensions: an offer unanswered within offerTimeout counts as refused", async () => {
+  const { connection, peer } = withRawPeer({ extensions: true, offerTimeout: 1, keepAlive: 1 });
+  await assertRejects(
+    () => connection.submit(0, { channel: 1 }),
+    RangeError,
+    "which the peer did not accept (no answer to the offer within offerTimeout 1 ms)",
+  );
+  assertEquals(await connection.extensions, false);
+  // A late acceptance changes nothing: a cancel stays local, and no ping ever goes out.
+  peer.send(Packet.response(2, true, { payload: ACCEPT }));
+  const stop = new AbortController();
+  const call = connection.submit(5, { signal: stop.signal });
+  await peer.untilPackets(2);
+  stop.abort();
+  await assertRejects(() => call);
+  peer.send(Packet.response(3, true)); // the late answer to the cancelled request
+  const closing = connection.close();
+  await peer.untilPackets(4);
+  assertEquals(peer.packets.slice(1).map((p) => [p.tag, p.userRqType]), [[3, 5], [1, -1], [0, -1]]);
+  peer.send(Packet.EOF);
+  await closing;
 });
 
 Deno.test("the peer's offer is refused by a connection without extensions, even with a handler", async () => {

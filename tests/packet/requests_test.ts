@@ -1,4 +1,4 @@
-import { assertEquals, assertRejects } from "@std/assert";
+import { assertEquals, assertRejects, assertThrows } from "@std/assert";
 import {
   ConnectionClosedError,
   EXTENSION_RQ_TYPE,
@@ -191,6 +191,7 @@ Deno.test("maxConcurrentHandlers bounds running handlers; responses go out as th
   let most = 0;
   const [, client] = connectedPair({
     maxConcurrentHandlers: 2,
+    maxQueuedRequests: 4,
     requestHandler: async (rqType) => {
       running++;
       most = Math.max(most, running);
@@ -330,5 +331,52 @@ Deno.test("a response over maxPacketSize becomes 'exception during handler'", as
   const response = await client.submit(0);
   assertEquals([response.ok, text(response.payload)], [false, "exception during handler"]);
   assertInstanceOf(await reported.promise, PacketTooLongError);
+  await client.close();
+});
+
+Deno.test("durations are checked: a timer cannot wait longer than 2147483647 ms", () => {
+  // Timers fire after about 1 ms for anything longer, negative or NaN.
+  for (const name of ["closeTimeout", "keepAlive", "packetGrace", "offerTimeout"] as const) {
+    for (const value of [2 ** 31, -1, NaN, Infinity]) {
+      const error = assertThrows(() => new PacketConnection({ [name]: value }), RangeError);
+      assertEquals(
+        error.message,
+        `Cannot create packet connection: ${name} must be a number of milliseconds from 0 to ` +
+          `2147483647, got ${value}`,
+      );
+    }
+    new PacketConnection({ [name]: 2 ** 31 - 1 }); // the longest allowed
+  }
+  for (
+    const name of ["maxInFlight", "maxConcurrentHandlers", "maxQueuedRequests", "maxWriteBuffer"]
+  ) {
+    assertThrows(() => new PacketConnection({ [name]: 0 }), RangeError, `${name} must be`);
+  }
+});
+
+Deno.test("a request timeout is checked: 0 to 2147483647 ms, or Infinity for none", async () => {
+  const [, client] = connectedPair({ requestHandler: () => "answer" });
+  for (const timeout of [2 ** 31, -5, NaN, 30 * 24 * 3600 * 1000]) {
+    const error = await assertRejects(() => client.call(0, "", { timeout }), RangeError);
+    assertEquals(
+      error.message,
+      "Cannot submit request: timeout must be a number of milliseconds from 0 to 2147483647 " +
+        `(or Infinity for none), got ${timeout}`,
+    );
+  }
+  assertEquals(client.inFlight, 0);
+  assertEquals(text(await client.call(0, "", { timeout: Infinity })), "answer");
+  assertEquals(text(await client.call(0, "", { timeout: 2 ** 31 - 1 })), "answer");
+  await client.close();
+});
+
+Deno.test("text with a lone surrogate is encoded as the original does: a character reference", async () => {
+  const [, client] = connectedPair({
+    requestHandler: (rqType, _f, payload) =>
+      rqType === 0 ? "a\ud83db" : rqType === 1 ? [0, "\udc00😀"] : payload,
+  });
+  assertEquals(text(await client.call(0)), "a&#55357;b");
+  assertEquals(text(await client.call(1)), "&#56320;😀");
+  assertEquals(text(await client.call(2, "x\ud800")), "x&#55296;", "payloads given as text too");
   await client.close();
 });

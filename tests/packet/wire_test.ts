@@ -168,7 +168,7 @@ Deno.test("responses to unknown tags and late responses to cancelled requests ar
   await peer.untilPackets(1);
   stop.abort(new Error("changed my mind"));
   await assertRejects(() => cancelled, Error, "changed my mind");
-  assertEquals(connection.inFlight, 0);
+  assertEquals(connection.inFlight, 1, "the peer still works on it: the slot stays taken");
   peer.send(
     Packet.response(2, true),
     Packet.response(99, false),
@@ -177,8 +177,10 @@ Deno.test("responses to unknown tags and late responses to cancelled requests ar
   const next = connection.call(0);
   await peer.untilPackets(2);
   assertEquals(peer.packets[1].tag, 3, "tag 2 is not reused");
+  assertEquals(connection.inFlight, 1, "the late response freed the slot");
   peer.send(Packet.response(3, true, { payload: bytes("right one") }));
   assertEquals(text(await next), "right one");
+  assertEquals(connection.inFlight, 0);
   connection.abort();
   await connection.closed;
 });
@@ -371,16 +373,19 @@ Deno.test("submit waits while the transport has paused writing, then goes on", a
   const peerTransport = new StreamTransport(b, peer);
   peerTransport.pauseReading();
   const payload = new Uint8Array(1000);
+  // Packets are written as soon as 64 KiB wait, so the transport pauses writing inside this
+  // loop: the submits after that wait for room.
   const calls = Array.from({ length: 200 }, () => connection.submit(0, { payload }));
-  // Everything submitted in one turn is queued; later submits wait for room.
+  const sent = connection.inFlight;
+  assertEquals(sent, 66, "64 KiB of 1006-byte packets went out, the rest wait");
   await new Promise((resolve) => setTimeout(resolve, 0));
   const later = Array.from({ length: 50 }, () => connection.submit(1, { payload }));
   await new Promise((resolve) => setTimeout(resolve, 0));
   const buffered = transport.getWriteBufferSize();
-  assertEquals(connection.inFlight, 200, "the later ones wait");
+  assertEquals(connection.inFlight, sent, "the later ones wait");
   peerTransport.resumeReading();
   await peer.untilPackets(250);
-  assert(buffered <= 200 * 1006, `only the first 200 were queued, got ${buffered} bytes`);
+  assert(buffered <= sent * 1006, `only the first ${sent} were queued, got ${buffered} bytes`);
   for (const p of peer.packets) peer.send(Packet.response(p.tag, true));
   await Promise.all([...calls, ...later]);
   connection.abort();

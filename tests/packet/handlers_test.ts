@@ -1,0 +1,151 @@
+/**
+ * The serving and requesting tables on their own, with a recording outbox: what they hold,
+ * when they answer, and that they forget channels a peer (or the caller) named.
+ */
+
+import { assertEquals } from "@std/assert";
+import { Packet, PacketConnection, PacketFramer } from "@plexus/net/packet";
+import { Handlers } from "../../packet/_handlers.ts";
+import { Outbox } from "../../packet/_outbox.ts";
+import { RequestAbort } from "../../packet/_request_abort.ts";
+import { Requests } from "../../packet/_requests.ts";
+import type { PacketRequestHandler } from "../../packet/types.ts";
+import { bytes, gate, text } from "./_helpers.ts";
+
+/** An outbox that records the packets queued instead of writing them. */
+function recordingOutbox(): { outbox: Outbox; sent: Packet[] } {
+  const sent: Packet[] = [];
+  const outbox = new Outbox(new PacketFramer(), 0, () => {});
+  outbox.queue = (packet: Packet) => void sent.push(packet);
+  return { outbox, sent };
+}
+
+/** Handlers over a recording outbox, with writing paused or not as `writable.on` says. */
+function handlers(
+  handler: PacketRequestHandler,
+  limits = { maxConcurrent: 2, maxQueued: 2 },
+): { handlers: Handlers; sent: Packet[]; writable: { on: boolean } } {
+  const { outbox, sent } = recordingOutbox();
+  const writable = { on: true };
+  const h = new Handlers(new PacketConnection(), outbox, handler, limits, () => {}, {
+    canWrite: () => writable.on,
+  });
+  return { handlers: h, sent, writable };
+}
+
+const request = (tag: number, payload = "", channel = 0): Packet =>
+  Packet.request(tag, 0, { channel, payload: bytes(payload) });
+
+Deno.test("handlers: a channel's table is dropped once nothing on it is served", () => {
+  const { handlers: h, sent } = handlers(() => "ok", { maxConcurrent: 1, maxQueued: 1 });
+  for (let channel = 1; channel <= 1000; channel++) h.accept(request(0, "", channel));
+  assertEquals(sent.length, 1000);
+  assertEquals(h.channels, 0);
+});
+
+Deno.test("handlers: cancels naming unknown channels leave nothing behind", () => {
+  const { handlers: h } = handlers(() => "ok");
+  for (let channel = 1; channel <= 1000; channel++) h.cancel(channel, 0, new Error("stop"));
+  assertEquals(h.channels, 0, "before the fix every channel named kept an empty table");
+});
+
+Deno.test("handlers: while writing is paused, nothing starts and finished responses wait in order", async () => {
+  const gates = Array.from({ length: 4 }, () => gate());
+  const started: string[] = [];
+  const { handlers: h, sent, writable } = handlers(async (_t, _f, payload) => {
+    const name = text(payload);
+    started.push(name);
+    await gates[Number(name)].promise;
+    return name;
+  });
+  h.accept(request(2, "0"));
+  h.accept(request(3, "1"));
+  writable.on = false;
+  h.accept(request(4, "2")); // slots free up below, but writing is paused
+  gates[1].resolve();
+  gates[0].resolve();
+  // Both handlers' continuations, and the handlers' reactions to their promises, were queued
+  // before this test's continuation: they have finished when it resumes.
+  await Promise.all([gates[0].promise, gates[1].promise]);
+  assertEquals(sent, [], "both responses wait, holding their slots");
+  assertEquals(started, ["0", "1"]);
+  h.accept(request(5, "3"));
+  h.accept(request(6, "4"));
+  assertEquals(sent.map((p) => [p.tag, text(p.payload)]), [[6, "too many requests"]]);
+  writable.on = true;
+  h.resumeWriting();
+  assertEquals(
+    sent.slice(1).map((p) => [p.tag, text(p.payload)]),
+    [[3, "1"], [2, "0"]],
+    "in the order they finished",
+  );
+  assertEquals(started, ["0", "1", "2", "3"], "then the queued ones start");
+  h.end(new Error("over"));
+  await h.idle();
+});
+
+Deno.test("handlers: a queued request the peer cancels is answered at once and never runs", () => {
+  const started: string[] = [];
+  const { handlers: h, sent } = handlers((_t, _f, payload) => {
+    started.push(text(payload));
+    return new Promise(() => {});
+  }, { maxConcurrent: 1, maxQueued: 4 });
+  h.accept(request(2, "running"));
+  h.accept(request(3, "queued", 7));
+  h.cancel(7, 3, new Error("stop"));
+  assertEquals(sent, [
+    Packet.response(3, false, { channel: 7, payload: bytes("request cancelled") }),
+  ]);
+  assertEquals(h.channels, 0);
+  assertEquals(started, ["running"]);
+  h.end(new Error("over"));
+});
+
+Deno.test("requests: a channel's table and tag counter go once nothing on it is outstanding", () => {
+  const { outbox, sent } = recordingOutbox();
+  const requests = new Requests(outbox, { canSend: () => true, cancelled: () => {} }, 10_000);
+  const pending: Promise<unknown>[] = [];
+  for (let channel = 1; channel <= 1000; channel++) {
+    requests.tryTake();
+    pending.push(requests.send(0, 0, channel, new Uint8Array(0), true, undefined));
+  }
+  assertEquals(requests.channels, 1000);
+  for (const p of sent) requests.answer(Packet.response(p.tag, true, { channel: p.channel }));
+  assertEquals([requests.channels, requests.inFlight], [0, 0]);
+  // Tags on a forgotten channel start over; nothing outstanding can be confused with them.
+  requests.tryTake();
+  pending.push(requests.send(0, 0, 5, new Uint8Array(0), true, undefined));
+  assertEquals(sent.at(-1)!.tag, 0);
+  requests.rejectPending("done");
+  return Promise.allSettled(pending).then(() => {});
+});
+
+Deno.test("requests: a cancelled request stays until its late response, keeping the channel's tags", async () => {
+  const { outbox, sent } = recordingOutbox();
+  const cancelled: number[] = [];
+  const requests = new Requests(outbox, {
+    canSend: () => true,
+    cancelled: (_channel, tag) => void cancelled.push(tag),
+  }, 10);
+  const stop = new AbortController();
+  requests.tryTake();
+  const first = requests.send(
+    0,
+    0,
+    3,
+    new Uint8Array(0),
+    true,
+    new RequestAbort(stop.signal, undefined, "first"),
+  );
+  stop.abort(new Error("stop"));
+  await first.catch(() => {});
+  assertEquals([requests.inFlight, requests.channels, cancelled], [1, 1, [0]]);
+  requests.tryTake();
+  const second = requests.send(0, 0, 3, new Uint8Array(0), true, undefined);
+  assertEquals(sent.map((p) => p.tag), [0, 1], "tag 0 is not reused while its answer may come");
+  requests.answer(Packet.response(0, true, { channel: 3 })); // the late one: dropped
+  assertEquals([requests.inFlight, requests.channels], [1, 1]);
+  requests.answer(Packet.response(1, true, { channel: 3, payload: bytes("second") }));
+  assertEquals(text((await second).payload), "second");
+  assertEquals([requests.inFlight, requests.channels], [0, 0]);
+});
