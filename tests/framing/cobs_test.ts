@@ -35,10 +35,10 @@ function parseSpec(spec: string): Uint8Array {
   return new Uint8Array(out);
 }
 
-/** `shared/vectors/cobs.txt` (Tendril): `variant frame  wire` per line, read as it is. */
+/** `tests/fixtures/vectors/cobs.txt` (Tendril, copied from shared/vectors): `variant frame  wire` per line, read as it is. */
 async function readTendrilVectors(): Promise<[CobsVariant, Uint8Array, Uint8Array][]> {
   const file = await Deno.readTextFile(
-    new URL("../../../shared/vectors/cobs.txt", import.meta.url),
+    new URL("../fixtures/vectors/cobs.txt", import.meta.url),
   );
   const vectors: [CobsVariant, Uint8Array, Uint8Array][] = [];
   for (const line of file.split("\n")) {
@@ -68,7 +68,7 @@ const COBSR: [CobsVariant, Uint8Array, Uint8Array][] = [
 
 const VECTORS = [...TENDRIL, ...COBSR];
 
-Deno.test("cobs vectors are read from shared/vectors/cobs.txt", () => {
+Deno.test("cobs vectors are read from the vector file", () => {
   assertEquals(TENDRIL.length, 8, "every cobs and zpe line of the file");
   assertEquals(TENDRIL[4][1], range(1, 255));
   assertEquals(TENDRIL[4][2], concat([hex("ff"), range(1, 254), hex("02 ff 00")]));
