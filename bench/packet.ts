@@ -18,6 +18,7 @@ import { parseArgs } from "node:util";
 import { PacketConnection } from "@plexus/net/packet";
 import { StreamTransport } from "@plexus/net/transport";
 import { compare, type Side } from "./_interleave.ts";
+import { tcpPair, writeAll } from "./_net.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -31,20 +32,6 @@ const REQUESTS = Number(values.requests);
 const SERIAL = Number(values.serial);
 const BATCHES = Number(values.batches);
 const PAYLOAD = new Uint8Array(32).fill(0x61);
-
-async function tcpPair(): Promise<[Deno.TcpConn, Deno.TcpConn]> {
-  using listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const accepted = listener.accept();
-  const client = await Deno.connect({ hostname: "127.0.0.1", port: listener.addr.port });
-  const server = await accepted;
-  client.setNoDelay(true);
-  server.setNoDelay(true);
-  return [client, server];
-}
-
-async function writeAll(conn: Deno.Conn, data: Uint8Array): Promise<void> {
-  for (let offset = 0; offset < data.length;) offset += await conn.write(data.subarray(offset));
-}
 
 /** Runs `n` calls of `call()` with `inFlight` outstanding at a time. */
 async function drive(n: number, inFlight: number, call: () => Promise<unknown>): Promise<void> {

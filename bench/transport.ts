@@ -25,6 +25,7 @@ import {
   UdpTransport,
 } from "@plexus/net/transport";
 import { compare, type Side } from "./_interleave.ts";
+import { tcpPair, writeAll } from "./_net.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -41,20 +42,6 @@ const DATAGRAMS = Number(values.datagrams);
 const BATCHES = Number(values.batches);
 const CHUNK = 256 * 1024;
 const MESSAGE = 64;
-
-async function tcpPair(): Promise<[Deno.TcpConn, Deno.TcpConn]> {
-  using listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const accepted = listener.accept();
-  const client = await Deno.connect({ hostname: "127.0.0.1", port: listener.addr.port });
-  const server = await accepted;
-  client.setNoDelay(true);
-  server.setNoDelay(true);
-  return [client, server];
-}
-
-async function writeAll(conn: Deno.Conn, data: Uint8Array): Promise<void> {
-  for (let offset = 0; offset < data.length;) offset += await conn.write(data.subarray(offset));
-}
 
 /** Resolves when a counter reaches a target; `add()` counts. */
 class Target {

@@ -1,3 +1,5 @@
+export { prng } from "../_shared.ts";
+import { feed } from "../_shared.ts";
 /** Drivers for framer tests: feed bytes in any split, with or without switches, and a PRNG. */
 
 import { assertEquals } from "@std/assert";
@@ -61,13 +63,7 @@ export function decodeChunks<T>(
   };
   for (const chunk of chunks) {
     // Read into the free tail as the transport does, in pieces when the tail is short.
-    for (let at = 0; at < chunk.byteLength;) {
-      const tail = buffer.getWriteBuffer(chunk.byteLength - at);
-      const n = Math.min(tail.byteLength, chunk.byteLength - at);
-      tail.set(chunk.subarray(at, at + n));
-      buffer.commit(n);
-      at += n;
-    }
+    feed(buffer, chunk);
     drain(false);
   }
   drain(true);
@@ -105,18 +101,6 @@ export function assertEverySplit<T>(
       `split into ${chunks.map((c) => c.byteLength).join("+")}`,
     );
   }
-}
-
-/** A small seeded PRNG (mulberry32): the same seed gives the same sequence. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 /** `n` random bytes from `random`. */

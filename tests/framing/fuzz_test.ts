@@ -1,3 +1,4 @@
+import { WatchedBuffer } from "../_shared.ts";
 import { assert, assertEquals, assertInstanceOf } from "@std/assert";
 import {
   ChunkFramer,
@@ -23,17 +24,8 @@ const MAX_CHUNK = 700;
 const READ = 64;
 
 /** Every framer, with a small limit so the fuzzer reaches it. */
-const FRAMERS: Record<string, () => Decoder<Uint8Array>> = {
-  line: () => new LineFramer({ maxLength: LIMIT }),
-  "line (discard)": () => new LineFramer({ maxLength: LIMIT, discardTooLong: true }),
-  delimiter: () =>
-    new DelimiterFramer({ delimiters: ["\r\n", "\0\0", "x"], maxFrameLength: LIMIT }),
-  "delimiter (overlapping)": () =>
-    new DelimiterFramer({ delimiters: ["\r", "\r\n", "\xff\n\xff", "\n"], maxFrameLength: LIMIT }),
-  "length 1": () => new LengthPrefixedFramer({ lengthFieldLength: 1, maxFrameLength: LIMIT }),
-  "length 2 LE": () =>
-    new LengthPrefixedFramer({ lengthFieldLength: 2, littleEndian: true, maxFrameLength: LIMIT }),
-  "length 3": () => new LengthPrefixedFramer({ lengthFieldLength: 3, maxFrameLength: LIMIT }),
+/** Framers both fuzzers use. */
+const COMMON: Record<string, () => Framer<Uint8Array>> = {
   "length 4": () => new LengthPrefixedFramer({ maxFrameLength: LIMIT }),
   "length 8": () => new LengthPrefixedFramer({ lengthFieldLength: 8, maxFrameLength: LIMIT }),
   leb128: () => new LengthPrefixedFramer({ lengthFieldLength: "leb128", maxFrameLength: LIMIT }),
@@ -52,19 +44,23 @@ const FRAMERS: Record<string, () => Decoder<Uint8Array>> = {
   cobsr: () => new CobsFramer({ variant: "cobsr", maxFrameLength: LIMIT }),
   stuffing: () => new StuffingFramer({ maxFrameLength: LIMIT }),
   "dot-terminated": () => new DotTerminatedFramer({ maxFrameLength: LIMIT }),
+};
+
+const FRAMERS: Record<string, () => Decoder<Uint8Array>> = {
+  line: () => new LineFramer({ maxLength: LIMIT }),
+  "line (discard)": () => new LineFramer({ maxLength: LIMIT, discardTooLong: true }),
+  delimiter: () =>
+    new DelimiterFramer({ delimiters: ["\r\n", "\0\0", "x"], maxFrameLength: LIMIT }),
+  "delimiter (overlapping)": () =>
+    new DelimiterFramer({ delimiters: ["\r", "\r\n", "\xff\n\xff", "\n"], maxFrameLength: LIMIT }),
+  "length 1": () => new LengthPrefixedFramer({ lengthFieldLength: 1, maxFrameLength: LIMIT }),
+  "length 2 LE": () =>
+    new LengthPrefixedFramer({ lengthFieldLength: 2, littleEndian: true, maxFrameLength: LIMIT }),
+  "length 3": () => new LengthPrefixedFramer({ lengthFieldLength: 3, maxFrameLength: LIMIT }),
+  ...COMMON,
   chunk: () => new ChunkFramer(LIMIT, { partial: true, maxTrailing: LIMIT }),
   identity: () => new IdentityFramer(),
 };
-
-/** A receive buffer that records the largest capacity it ever had. */
-class WatchedBuffer extends ReceiveBuffer {
-  maxCapacity = 0;
-  override getWriteBuffer(sizeHint?: number): Uint8Array {
-    const tail = super.getWriteBuffer(sizeHint);
-    this.maxCapacity = Math.max(this.maxCapacity, this.capacity);
-    return tail;
-  }
-}
 
 /** Garbage biased towards the bytes framers care about. */
 function garbage(random: () => number, n: number): Uint8Array {
@@ -131,24 +127,7 @@ const SEQUENCED: Record<string, (frame: Uint8Array) => Framer<Uint8Array>> = {
   "length 1": () => new LengthPrefixedFramer({ lengthFieldLength: 1, maxFrameLength: LIMIT }),
   "length 3 LE": () =>
     new LengthPrefixedFramer({ lengthFieldLength: 3, littleEndian: true, maxFrameLength: LIMIT }),
-  "length 4": () => new LengthPrefixedFramer({ maxFrameLength: LIMIT }),
-  "length 8": () => new LengthPrefixedFramer({ lengthFieldLength: 8, maxFrameLength: LIMIT }),
-  leb128: () => new LengthPrefixedFramer({ lengthFieldLength: "leb128", maxFrameLength: LIMIT }),
-  bsuint: () => new LengthPrefixedFramer({ lengthFieldLength: "bsuint", maxFrameLength: LIMIT }),
-  "netty offsets": () =>
-    new LengthPrefixedFramer({
-      lengthFieldOffset: 3,
-      lengthFieldLength: 2,
-      lengthAdjustment: -4,
-      bytesToStrip: 1,
-      maxFrameLength: LIMIT,
-    }),
-  netstring: () => new NetstringFramer({ maxFrameLength: LIMIT }),
-  cobs: () => new CobsFramer({ maxFrameLength: LIMIT }),
-  zpe: () => new CobsFramer({ variant: "zpe", maxFrameLength: LIMIT }),
-  cobsr: () => new CobsFramer({ variant: "cobsr", maxFrameLength: LIMIT }),
-  stuffing: () => new StuffingFramer({ maxFrameLength: LIMIT }),
-  "dot-terminated": () => new DotTerminatedFramer({ maxFrameLength: LIMIT }),
+  ...COMMON,
   chunk: (frame) => new ChunkFramer(frame.byteLength),
 };
 

@@ -1,3 +1,4 @@
+import { bsuintVectors } from "../_shared.ts";
 import { assertEquals, assertThrows } from "@std/assert";
 import {
   ChunkFramer,
@@ -159,20 +160,7 @@ Deno.test("identity framer passes bytes through as they come", () => {
   assertEquals(encodeFrame(new IdentityFramer(), bytes("x")), bytes("x"));
 });
 
-// shared/vectors/packetstream.txt
-const BSUINT: [number, string][] = [
-  [0, "00"],
-  [1, "01"],
-  [127, "7f"],
-  [128, "81 00"],
-  [255, "81 7f"],
-  [300, "82 2c"],
-  [16383, "ff 7f"],
-  [16384, "81 80 00"],
-  [2097151, "ff ff 7f"],
-  [2097152, "81 80 80 00"],
-  [4294967296, "90 80 80 80 00"],
-];
+const BSUINT = bsuintVectors();
 
 Deno.test("BSUInt helpers match the cs.packetstream vectors", () => {
   for (const [value, wire] of BSUINT) {

@@ -1,3 +1,5 @@
+export { prng } from "../_shared.ts";
+import { bsuintVectors } from "../_shared.ts";
 /** Shared pieces of the packet tests: hex, the wire vectors, a raw peer, a PRNG. */
 
 import { encodeFrame, ReceiveBuffer } from "@plexus/net/framing";
@@ -101,20 +103,8 @@ export const VECTORS: { name: string; hex: string; packet: Packet }[] = [
   },
 ];
 
-/** The BSUInt vectors. */
-export const BSUINT_VECTORS: [number, string][] = [
-  [0, "00"],
-  [1, "01"],
-  [127, "7f"],
-  [128, "81 00"],
-  [255, "81 7f"],
-  [300, "82 2c"],
-  [16383, "ff 7f"],
-  [16384, "81 80 00"],
-  [2097151, "ff ff 7f"],
-  [2097152, "81 80 80 00"],
-  [4294967296, "90 80 80 80 00"],
-];
+/** The BSUInt vectors, read from the vector file. */
+export const BSUINT_VECTORS: [number, string][] = bsuintVectors();
 
 /**
  * A hand-driven peer: it decodes every packet it receives and writes whatever bytes the test
@@ -207,18 +197,6 @@ export function connectedPair(
   const b = new PacketConnection(client);
   createMemoryTransportPair(a, b);
   return [a, b];
-}
-
-/** A small seeded PRNG (mulberry32): the same seed gives the same sequence. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 /** A promise with its resolver, for handlers the test releases by hand. */

@@ -1,3 +1,4 @@
+import { feed } from "../_shared.ts";
 import { assertEquals, assertThrows } from "@std/assert";
 import {
   decodeBSUInt,
@@ -16,13 +17,7 @@ function decodeChunks(chunks: Uint8Array[], framer = new PacketFramer()): Packet
   const buffer = new ReceiveBuffer({ initialCapacity: 16, minReadSize: 8 });
   const packets: Packet[] = [];
   for (const chunk of chunks) {
-    for (let at = 0; at < chunk.byteLength;) {
-      const tail = buffer.getWriteBuffer(chunk.byteLength - at);
-      const n = Math.min(tail.byteLength, chunk.byteLength - at);
-      tail.set(chunk.subarray(at, at + n));
-      buffer.commit(n);
-      at += n;
-    }
+    feed(buffer, chunk);
     for (let p = framer.decode(buffer); p; p = framer.decode(buffer)) packets.push(p);
   }
   if (buffer.length > 0) throw new TruncatedFrameError(buffer.length);

@@ -1,3 +1,4 @@
+import { WatchedBuffer } from "../_shared.ts";
 import { assertEquals, assertLessOrEqual } from "@std/assert";
 import { decodeFrames, ReceiveBuffer } from "@plexus/net/framing";
 import { Packet, PacketError, PacketFramer } from "@plexus/net/packet";
@@ -5,16 +6,6 @@ import { assertInstanceOf } from "../_assert.ts";
 import { encode, prng } from "./_helpers.ts";
 
 const LIMIT = 1000;
-
-/** A receive buffer that records the largest capacity it ever had. */
-class WatchedBuffer extends ReceiveBuffer {
-  maxCapacity = 0;
-  override getWriteBuffer(sizeHint?: number): Uint8Array {
-    const tail = super.getWriteBuffer(sizeHint);
-    this.maxCapacity = Math.max(this.maxCapacity, this.capacity);
-    return tail;
-  }
-}
 
 function randomPacket(random: () => number): Packet {
   const big = (): number => Math.floor(random() ** 4 * 2 ** 40);
