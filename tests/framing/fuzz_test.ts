@@ -14,7 +14,6 @@ import {
   LengthPrefixedFramer,
   LineFramer,
   NetstringFramer,
-  ReceiveBuffer,
   StuffingFramer,
 } from "@plexus/net/framing";
 import { concat, decodeChunks, prng } from "./_helpers.ts";
