@@ -4,6 +4,7 @@
  */
 
 import type { Protocol, Transport } from "@plexus/net/transport";
+import { concat } from "./_shared.ts";
 
 /** One recorded callback. */
 export type Event =
@@ -106,20 +107,4 @@ export class Recorder implements Protocol {
       return false;
     });
   }
-}
-
-/** Joins byte chunks. */
-export function concat(chunks: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(chunks.reduce((n, c) => n + c.byteLength, 0));
-  let offset = 0;
-  for (const chunk of chunks) {
-    out.set(chunk, offset);
-    offset += chunk.byteLength;
-  }
-  return out;
-}
-
-/** UTF-8 bytes of `text`. */
-export function bytes(text: string): Uint8Array {
-  return new TextEncoder().encode(text);
 }

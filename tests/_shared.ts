@@ -1,6 +1,31 @@
-/** Test utilities shared by the layers' suites: seeded randomness, buffers, wire vectors. */
+/** Test utilities shared by the layers' suites: bytes, seeded randomness, buffers, wire vectors. */
 
+import { concat as stdConcat } from "@std/bytes";
 import { ReceiveBuffer } from "@plexus/net/framing";
+
+/** Joins byte chunks (`@std/bytes`, typed here because the npm build carries no types). */
+export const concat: (chunks: readonly Uint8Array[]) => Uint8Array = stdConcat;
+
+/** UTF-8 bytes of `text`. */
+export function bytes(text: string): Uint8Array {
+  return new TextEncoder().encode(text);
+}
+
+/** UTF-8 text of bytes. */
+export function text(data: Uint8Array): string {
+  return new TextDecoder().decode(data);
+}
+
+/** Bytes from hex like "03 11 22" (spaces ignored). */
+export function hex(text: string): Uint8Array {
+  const digits = text.replace(/\s+/g, "");
+  return new Uint8Array(digits.match(/../g)?.map((h) => parseInt(h, 16)) ?? []);
+}
+
+/** Hex of bytes, space separated. */
+export function toHex(bytes: Uint8Array): string {
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join(" ");
+}
 
 /** A small seeded PRNG (mulberry32): the same seed gives the same sequence. */
 export function prng(seed: number): () => number {

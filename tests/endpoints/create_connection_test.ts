@@ -3,7 +3,8 @@ import { assertInstanceOf } from "../_assert.ts";
 import { createConnection, createServer, openConnection } from "@plexus/net/endpoints";
 import { ProtocolAdapter } from "@plexus/net/protocol";
 import { TransportError } from "@plexus/net/transport";
-import { bytes, Recorder } from "../_recorder.ts";
+import { Recorder } from "../_recorder.ts";
+import { bytes } from "../_shared.ts";
 
 class Echo extends ProtocolAdapter {
   override dataReceived(data: Uint8Array): void {

@@ -3,7 +3,8 @@ import { assert } from "../_assert.ts";
 import { createConnection, createServer } from "@plexus/net/endpoints";
 import { TransportError } from "@plexus/net/transport";
 import { tls } from "../_net.ts";
-import { bytes, Recorder } from "../_recorder.ts";
+import { Recorder } from "../_recorder.ts";
+import { bytes } from "../_shared.ts";
 
 /** A protocol factory that keeps what it made and says when `n` connections exist. */
 function tracked(options?: ConstructorParameters<typeof Recorder>[0]): {

@@ -9,7 +9,8 @@ import {
   TransportError,
 } from "@plexus/net/transport";
 import { tls } from "../_net.ts";
-import { bytes, Recorder } from "../_recorder.ts";
+import { Recorder } from "../_recorder.ts";
+import { bytes } from "../_shared.ts";
 
 /** A server that records its hooks. */
 class HookedServer extends Server<Recorder> {

@@ -16,7 +16,7 @@ import {
 import { ChunkFramer, LineFramer } from "@plexus/net/framing";
 import { TransportError } from "@plexus/net/transport";
 import { tls as fixtures } from "../_net.ts";
-import { bytes } from "../_recorder.ts";
+import { bytes } from "../_shared.ts";
 
 const text = (frame: Uint8Array): string => new TextDecoder().decode(frame);
 

@@ -1,36 +1,10 @@
-export { prng } from "../_shared.ts";
-import { feed } from "../_shared.ts";
 /** Drivers for framer tests: feed bytes in any split, with or without switches, and a PRNG. */
+
+export { bytes, concat, hex, prng, text } from "../_shared.ts";
+import { feed } from "../_shared.ts";
 
 import { assertEquals } from "@std/assert";
 import { type Decoder, ReceiveBuffer, TruncatedFrameError } from "@plexus/net/framing";
-
-/** UTF-8 bytes. */
-export function bytes(text: string): Uint8Array {
-  return new TextEncoder().encode(text);
-}
-
-/** Bytes from hex like "03 11 22" (spaces ignored). */
-export function hex(text: string): Uint8Array {
-  const digits = text.replace(/\s+/g, "");
-  return new Uint8Array(digits.match(/../g)?.map((h) => parseInt(h, 16)) ?? []);
-}
-
-/** UTF-8 text of bytes. */
-export function text(data: Uint8Array): string {
-  return new TextDecoder().decode(data);
-}
-
-/** Joins byte arrays. */
-export function concat(chunks: readonly Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(chunks.reduce((n, c) => n + c.byteLength, 0));
-  let at = 0;
-  for (const c of chunks) {
-    out.set(c, at);
-    at += c.byteLength;
-  }
-  return out;
-}
 
 /** The receive framer in force, replaceable from the frame callback (as in FramedProtocol). */
 export interface Switchable<T> {

@@ -8,6 +8,7 @@ import {
   FrameTooLongError,
 } from "@plexus/net/framing";
 import { assertEverySplit, concat, hex, prng, randomBytes } from "./_helpers.ts";
+import { toHex } from "../_shared.ts";
 
 const range = (from: number, to: number) =>
   Uint8Array.from({ length: to - from + 1 }, (_, i) => from + i);
@@ -79,14 +80,10 @@ Deno.test("cobs vectors are read from the vector file", () => {
 });
 
 for (const [variant, frame, wire] of VECTORS) {
-  Deno.test(`${variant} framer matches the vector for ${frame.byteLength} bytes ${hexOf(frame.subarray(0, 4))}`, () => {
+  Deno.test(`${variant} framer matches the vector for ${frame.byteLength} bytes ${toHex(frame.subarray(0, 4))}`, () => {
     assertEquals(encodeFrame(new CobsFramer({ variant }), frame), wire);
     assertEquals(decodeFrames(new CobsFramer({ variant }), wire), [frame]);
   });
-}
-
-function hexOf(bytes: Uint8Array): string {
-  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join(" ");
 }
 
 for (const variant of ["cobs", "zpe", "cobsr"] as const) {

@@ -1,6 +1,7 @@
-export { prng } from "../_shared.ts";
-import { bsuintVectors } from "../_shared.ts";
 /** Shared pieces of the packet tests: hex, the wire vectors, a raw peer, a PRNG. */
+
+export { bytes, hex, prng, text, toHex } from "../_shared.ts";
+import { bsuintVectors, bytes, hex, toHex } from "../_shared.ts";
 
 import { encodeFrame, ReceiveBuffer } from "@plexus/net/framing";
 import {
@@ -15,27 +16,6 @@ import {
   type StreamTransport,
   type Transport,
 } from "@plexus/net/transport";
-
-/** Bytes from hex like "03 11 22" (spaces ignored). */
-export function hex(text: string): Uint8Array {
-  const digits = text.replace(/\s+/g, "");
-  return new Uint8Array(digits.match(/../g)?.map((h) => parseInt(h, 16)) ?? []);
-}
-
-/** Hex of bytes, space separated. */
-export function toHex(bytes: Uint8Array): string {
-  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join(" ");
-}
-
-/** UTF-8 bytes. */
-export function bytes(text: string): Uint8Array {
-  return new TextEncoder().encode(text);
-}
-
-/** UTF-8 text. */
-export function text(data: Uint8Array): string {
-  return new TextDecoder().decode(data);
-}
 
 /** Encodes one packet. */
 export function encode(packet: Packet): Uint8Array {

@@ -17,7 +17,7 @@ import {
   type StreamTransport,
 } from "@plexus/net/transport";
 import { assert, assertInstanceOf } from "../_assert.ts";
-import { concat } from "../_recorder.ts";
+import { concat } from "../_shared.ts";
 import { bytes, connectedPair, encode, gate, RawPeer, text } from "./_helpers.ts";
 
 /** A connection that reports how many bytes it has taken in (all of them handled by then). */

@@ -10,7 +10,7 @@ import {
 } from "@plexus/net/packet";
 import { assert, assertInstanceOf } from "../_assert.ts";
 import { CountingChannel } from "../_counting_channel.ts";
-import { concat } from "../_recorder.ts";
+import { concat } from "../_shared.ts";
 import { createMemoryChannelPair, StreamTransport } from "@plexus/net/transport";
 import { bytes, gate, hex, RawPeer, text, toHex, VECTORS, withRawPeer } from "./_helpers.ts";
 

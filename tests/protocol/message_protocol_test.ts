@@ -2,7 +2,8 @@ import { assertEquals, assertThrows } from "@std/assert";
 import { assert, assertInstanceOf } from "../_assert.ts";
 import { MessageProtocol, ProtocolError } from "@plexus/net/protocol";
 import { createMemoryTransportPair } from "@plexus/net/transport";
-import { bytes, Recorder } from "../_recorder.ts";
+import { Recorder } from "../_recorder.ts";
+import { bytes } from "../_shared.ts";
 
 /** One message per byte: easy to count. */
 function perByte(data: Uint8Array): Iterable<number> {

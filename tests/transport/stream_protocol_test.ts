@@ -9,7 +9,8 @@ import {
 } from "@plexus/net/transport";
 import { CountingChannel } from "../_counting_channel.ts";
 import { tcpPair } from "../_net.ts";
-import { bytes, Recorder } from "../_recorder.ts";
+import { Recorder } from "../_recorder.ts";
+import { bytes } from "../_shared.ts";
 
 Deno.test("Web Streams face: reading to EOF keeps our write side open", async () => {
   const [clientConn, serverConn] = await tcpPair();

@@ -8,7 +8,8 @@ import {
 } from "@plexus/net/transport";
 import { CountingChannel } from "../_counting_channel.ts";
 import { BACKENDS, channelPair } from "../_net.ts";
-import { bytes, concat, Recorder } from "../_recorder.ts";
+import { Recorder } from "../_recorder.ts";
+import { bytes, concat } from "../_shared.ts";
 
 /** A deterministic byte pattern, so corruption or reordering shows. */
 function pattern(size: number, seed = 0): Uint8Array {

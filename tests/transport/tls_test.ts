@@ -3,7 +3,8 @@ import { assert } from "../_assert.ts";
 import { createConnection, createServer } from "@plexus/net/endpoints";
 import { StreamTransport, TransportError } from "@plexus/net/transport";
 import { tcpPair, tls } from "../_net.ts";
-import { bytes, Recorder } from "../_recorder.ts";
+import { Recorder } from "../_recorder.ts";
+import { bytes } from "../_shared.ts";
 
 const serverTls = { cert: tls.cert, key: tls.key };
 

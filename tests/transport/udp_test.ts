@@ -3,7 +3,7 @@ import { assert } from "../_assert.ts";
 import { createDatagramEndpoint } from "@plexus/net/endpoints";
 import type { DatagramProtocol, DatagramTransport } from "@plexus/net/transport";
 import { TransportError, UdpTransport } from "@plexus/net/transport";
-import { bytes } from "../_recorder.ts";
+import { bytes } from "../_shared.ts";
 
 /** Records datagrams and callbacks; waits on conditions, never on time. */
 class Datagrams implements DatagramProtocol {
