@@ -60,7 +60,8 @@ export class Client<P extends StreamProtocolLike = StreamProtocolLike> implement
    * @param protocolFactory Makes the protocol of each connection.
    * @param options The default connect timeout.
    */
-  constructor(protocolFactory: () => P, options: ClientOptions = {}) {
+  constructor(protocolFactory: () => P, options?: ClientOptions) {
+    options ??= {};
     this.#factory = protocolFactory;
     this.#options = options;
   }
@@ -83,8 +84,9 @@ export class Client<P extends StreamProtocolLike = StreamProtocolLike> implement
    */
   async connect(
     address: Address | Deno.Addr | Deno.Conn,
-    options: CreateConnectionOptions = {},
+    options?: CreateConnectionOptions,
   ): Promise<void> {
+    options ??= {};
     if (this.#connecting || (this.#transport && !this.#transport.isClosing())) {
       throw new TransportError("Cannot connect: the client is already connected");
     }

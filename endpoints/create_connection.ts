@@ -108,8 +108,9 @@ export interface Connection<P> {
 export async function createConnection<P extends StreamProtocolLike>(
   protocolFactory: () => P,
   address: Address | Deno.Addr | Deno.Conn,
-  options: CreateConnectionOptions = {},
+  options?: CreateConnectionOptions,
 ): Promise<Connection<P>> {
+  options ??= {};
   const conn = isConn(address) ? address : undefined;
   const target = conn ? undefined : parseAddress(address as Address);
   const local = options.localAddress === undefined ? undefined : parseLocal(options.localAddress);

@@ -1,5 +1,8 @@
 import { FramedProtocol, type FramedProtocolOptions } from "../framing/framed_protocol.ts";
 import type { Decoder, Encoder, Framer } from "../framing/framer.ts";
+import { TransportError } from "../transport/errors.ts";
+import { StreamTransport } from "../transport/stream_transport.ts";
+import { asWrapper, type Wrapper, type WrapperChain } from "./wrappers.ts";
 import {
   type Acceptor,
   type Application,
@@ -20,6 +23,7 @@ export class FramedTendril<F> implements Tendril<F> {
   /** The protocol to give the transport. */
   readonly framed: FramedProtocol<F>;
   readonly #outcome = Promise.withResolvers<AcceptOutcome>();
+  readonly #side: "client" | "server";
   #application: Application<F> | undefined;
   #lost: { error: Error | undefined } | undefined;
 
@@ -28,14 +32,18 @@ export class FramedTendril<F> implements Tendril<F> {
    * @param framer The initial framer of both directions.
    * @param acceptor Makes the application once the transport is connected.
    * @param options Options of the framed protocol.
+   * @param side Whether we accepted the connection (`"server"`) or opened it (`"client"`):
+   * what `wrap()` tells the wrapper.
    */
   constructor(
     proto: "tcp" | "udp",
     framer: Framer<F>,
     acceptor: Acceptor<F>,
     options?: FramedProtocolOptions<F>,
+    side?: "client" | "server",
   ) {
     this.proto = proto;
+    this.#side = side ?? "server";
     this.framed = new FramedProtocol<F>(framer, {
       connectionMade: (framed) => {
         framed.pauseReading();
@@ -106,6 +114,18 @@ export class FramedTendril<F> implements Tendril<F> {
 
   close(): void {
     this.framed.close();
+  }
+
+  async wrap(wrapper: Wrapper | WrapperChain): Promise<void> {
+    const transport = this.framed.transport;
+    if (this.proto !== "tcp" || !(transport instanceof StreamTransport)) {
+      throw new TransportError(
+        `Cannot wrap a ${this.proto} tendril: only a TCP tendril has a byte stream to wrap`,
+      );
+    }
+    const wrap = asWrapper(wrapper)!;
+    const side = this.#side;
+    await transport.wrapChannel((channel, extra, signal) => wrap(channel, { side, signal, extra }));
   }
 
   async #accept(acceptor: Acceptor<F>): Promise<void> {

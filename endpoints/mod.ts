@@ -53,7 +53,15 @@ export {
   type RunOptions,
   Server,
   type ServerOptions,
+  type ShutdownOptions,
 } from "./server.ts";
+export {
+  acceptConnections,
+  AcceptError,
+  type AcceptFailureKind,
+  type AcceptOptions,
+  DEFAULT_ACCEPT_BACKOFF,
+} from "./accept.ts";
 export { TransportError } from "../transport/errors.ts";
 export { TcpTendrilManager } from "./tcp_tendril_manager.ts";
 export {
@@ -63,8 +71,18 @@ export {
   type Tendril,
   type TendrilFramers,
 } from "./tendril.ts";
-export { getManager, type TendrilManager, type TendrilManagerOptions } from "./tendril_manager.ts";
-export { UdpTendrilManager, type UdpTendrilManagerOptions } from "./udp_tendril_manager.ts";
+export {
+  getManager,
+  registerManager,
+  type TendrilManager,
+  type TendrilManagerFactory,
+  type TendrilManagerOptions,
+} from "./tendril_manager.ts";
+export {
+  PeerEvictedError,
+  UdpTendrilManager,
+  type UdpTendrilManagerOptions,
+} from "./udp_tendril_manager.ts";
 export {
   keepAlive,
   noDelay,

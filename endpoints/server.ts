@@ -1,17 +1,32 @@
 import { type ByteChannel, isTcpConn } from "../transport/byte_channel.ts";
 import { linkCancellation } from "../transport/cancellation.ts";
+import { CallbackError, deliverError, describePeer } from "../transport/callback_error.ts";
 import { describeError, TransportError } from "../transport/errors.ts";
 import type {
   ExtraInfo,
+  ShutdownHook,
   StreamProtocolLike,
   StreamTransportOptions,
   TlsServerOptions,
 } from "../transport/mod.ts";
 import { StreamTransport } from "../transport/stream_transport.ts";
+import { type Deadlines, withServerDeadlines } from "../transport/deadline_clock.ts";
 import { DEFAULT_HANDSHAKE_TIMEOUT } from "../transport/tls_options.ts";
-import { startTlsServer } from "../transport/tls_upgrade.ts";
+import {
+  checkTlsServerOptions,
+  startTlsServer,
+  type TlsUpgrade,
+} from "../transport/tls_upgrade.ts";
+import { TlsHandshakeTimeoutError } from "../transport/_tls_errors.ts";
 import { type Address, formatAddress, parseAddress, type ParsedAddress } from "./address.ts";
+import { acceptConnections } from "./accept.ts";
+import { listenTargets, openOnOnePort } from "./_listen_targets.ts";
 import { asWrapper, type Wrapper, type WrapperChain } from "./wrappers.ts";
+import {
+  DEFAULT_SERVER_MAX_WRITE_BUFFER,
+  ServerWriteBudget,
+  withWriteBudget,
+} from "./_write_budget.ts";
 
 /** Options of a {@linkcode Server}, for every connection it accepts. */
 export interface ServerOptions extends StreamTransportOptions {
@@ -30,19 +45,34 @@ export interface ServerOptions extends StreamTransportOptions {
    */
   maxConnections?: number;
   /**
-   * Disables Nagle's algorithm on accepted TCP connections (Deno's TLS listener connections
-   * cannot set it).
+   * The most bytes the write buffers of all live connections may hold together. Past it, the
+   * connections with the largest buffers are aborted first, with a
+   * {@linkcode WriteBufferOverflowError} naming the budget, until the total is back within
+   * it: peers that send without reading what we answer cannot exhaust the machine together,
+   * each staying under its own `maxWriteBuffer` (32 MiB by default on a server). 100 such
+   * peers stay under 512 MiB of RSS in all with the defaults (`bench/soak/flood.ts`).
+   *
+   * @default {268435456}
+   */
+  maxTotalWriteBuffer?: number;
+  /**
+   * Disables Nagle's algorithm on accepted TCP connections, TLS ones included (the handshake
+   * runs over the accepted TCP connection).
    *
    * @default {true}
    */
   noDelay?: boolean;
   /**
-   * Called with errors that end one incoming connection before its protocol exists (a failed
-   * TLS handshake or wrapper, a throwing protocol factory or `handleConnection`), that a
-   * listener survives (a failed `accept()`, retried after a second), or that a
-   * `connectionMade`/`connectionLost` hook threw.
+   * Called with every error the server survives: one that ends an incoming connection before
+   * its protocol exists (a failed TLS handshake or wrapper, a throwing protocol factory or
+   * `handleConnection`); a failed `accept()` (an {@linkcode AcceptError}: a connection reset
+   * before it was accepted is skipped at once, running out of file descriptors pauses that
+   * listener for a second); an error a connection's `connectionLost()`, a server hook
+   * (`connectionMade`/`connectionLost`) or a protocol's `shutdown()` threw (a
+   * {@linkcode CallbackError} naming the connection). None of them ends the server or the
+   * process.
    *
-   * @default {ignore them; hook errors are reported as uncaught}
+   * @default {log them with console.error, as asyncio's default exception handler does}
    */
   onError?: (error: Error) => void;
   /**
@@ -55,8 +85,13 @@ export interface ServerOptions extends StreamTransportOptions {
 /** Options of {@linkcode Server.listen}, for one or more listening sockets. */
 export interface ListenOptions {
   /**
-   * Serve TLS with this certificate and key. TCP listeners use `Deno.listenTls`; Unix ones run
-   * the handshake through `node:tls`. Handshakes are bounded by `tls.handshakeTimeout`.
+   * Serve TLS with this certificate and key (and one per server name with `tls.sni`). The
+   * listener accepts plain TCP or Unix connections and runs each handshake through `node:tls`,
+   * bounded by `tls.handshakeTimeout`: a client that stays silent has its socket closed and
+   * released when the timeout passes, and `onError` gets a {@linkcode TlsHandshakeTimeoutError}
+   * naming it. (`Deno.listenTls` cannot do that: closing a `TlsConn` in its handshake keeps
+   * the socket open.) Connections report `serverName` (SNI), `tlsVersion` and `alpnProtocol`
+   * through `getExtraInfo()`, and `close()` ends them with a TLS `close_notify`.
    */
   tls?: TlsServerOptions;
   /** The listen queue length (`tcpBacklog`). */
@@ -74,11 +109,21 @@ export interface RunOptions {
   signal?: AbortSignal;
 }
 
+/** Options of {@linkcode Server.shutdown}. */
+export interface ShutdownOptions {
+  /**
+   * Milliseconds the protocols get to finish what they accepted before the connections left
+   * are aborted.
+   *
+   * @default {the server's `timeout` option (30000)}
+   */
+  timeout?: number;
+}
+
 interface Listening {
   listener: Deno.Listener;
+  /** Every TLS handshake runs through node:tls over the accepted plain connection. */
   tls: TlsServerOptions | undefined;
-  /** Whether the TLS handshake runs through node:tls (Unix sockets) or `Deno.listenTls`. */
-  nodeTls: boolean;
   loop: Promise<void>;
 }
 
@@ -90,12 +135,19 @@ interface Listening {
  * - `connections` maps each live transport to its protocol. Subclasses may override
  *   {@linkcode Server.connectionMade} and {@linkcode Server.connectionLost} (each called
  *   exactly once per connection) and {@linkcode Server.handleConnection}.
- * - `close()` stops listening and leaves live connections alone; `closeClients()` closes them
- *   gracefully, `abortClients()` at once; `waitClosed()` resolves once the listeners and all
- *   connections are gone. `run()` serves until SIGINT or SIGTERM, then drains within
- *   `timeout`. `await using` closes, drains and waits.
+ * - `close()` stops listening and leaves live connections alone (asyncio's meaning);
+ *   `closeClients()` closes them gracefully, `abortClients()` at once; `waitClosed()` resolves
+ *   once the listeners and all connections are gone.
+ * - `shutdown({ timeout })` drains gracefully: stop accepting, let every protocol finish what
+ *   it accepted (its `shutdown()` hook), close, then abort what is left after `timeout`.
+ *   `run()` serves until SIGINT or SIGTERM and then shuts down; so does `await using`.
+ * - The accept loop skips a client that reset before it was accepted at once, and pauses
+ *   only when out of file descriptors; errors the server survives go to `onError`.
  * - Past `maxConnections`, new connections are closed at once and counted.
- * - `idleTimeout` (a transport option) closes peers that stall.
+ * - `idleTimeout` (a transport option) closes peers that stall. `deadlines` (a transport
+ *   option too) bound a frame's and a request's total time under framed protocols, so a peer
+ *   that trickles bytes (slowloris) is cut as well; Server connections get 30 s for the first
+ *   frame, 30 s per frame and 300 s per request unless told otherwise (`Infinity`: none).
  *
  * Any accepted connection can later be upgraded with
  * `transport.startTls({ serverSide: true, cert, key })` (STARTTLS).
@@ -131,17 +183,27 @@ interface Listening {
 export class Server<P extends StreamProtocolLike = StreamProtocolLike> implements AsyncDisposable {
   readonly #factory: () => P;
   readonly #options: ServerOptions;
+  /** `options.deadlines` with the server defaults (30 s, 30 s, 300 s) where left out. */
+  readonly #deadlines: Required<Deadlines>;
   readonly #listening: Listening[] = [];
   readonly #addresses: Deno.Addr[] = [];
   readonly #connections = new Map<StreamTransport, P>();
   /** Connections accepted but not yet handed to a protocol (TLS handshake, wrapper). */
   readonly #preparing = new Set<AbortController>();
   readonly #wrapper: Wrapper | undefined;
-  /** Wakes accept loops backing off after an error, when the server closes. */
-  readonly #wakeOnClose = new Set<() => void>();
+  #writeBudget: ServerWriteBudget | undefined;
+  /** Aborted by `close()`: stops the accept loops (and their back-off). */
+  readonly #stopAccepting = new AbortController();
+  /** Aborted when a graceful shutdown begins. */
+  readonly #shuttingDown = new AbortController();
+  #shutdown: Promise<void> | undefined;
   #rejected = 0;
-  #closing = false;
   #allGone: PromiseWithResolvers<void> | undefined;
+
+  /** Whether `close()` was called: no more accepting. */
+  get #stopped(): boolean {
+    return this.#stopAccepting.signal.aborted;
+  }
 
   /**
    * Creates a server that is not listening yet.
@@ -149,9 +211,11 @@ export class Server<P extends StreamProtocolLike = StreamProtocolLike> implement
    * @param protocolFactory Makes one protocol per connection.
    * @param options Limits, timeouts, socket and transport options for every connection.
    */
-  constructor(protocolFactory: () => P, options: ServerOptions = {}) {
+  constructor(protocolFactory: () => P, options?: ServerOptions) {
+    options ??= {};
     this.#factory = protocolFactory;
     this.#options = options;
+    this.#deadlines = withServerDeadlines(options.deadlines);
     this.#wrapper = asWrapper(options.wrapper);
   }
 
@@ -170,14 +234,25 @@ export class Server<P extends StreamProtocolLike = StreamProtocolLike> implement
     return this.#rejected;
   }
 
+  /**
+   * Aborts when a graceful shutdown begins ({@linkcode Server.shutdown}, `run()` on a signal,
+   * `await using`): for protocols and handlers that would rather watch a signal than implement
+   * the `shutdown()` hook.
+   */
+  get shutdownSignal(): AbortSignal {
+    return this.#shuttingDown.signal;
+  }
+
   /** Whether the server is accepting connections. */
   isServing(): boolean {
-    return !this.#closing && this.#listening.length > 0;
+    return !this.#stopped && this.#listening.length > 0;
   }
 
   /**
    * Starts listening on one or more addresses: `"host:port"`, `"[::1]:port"`,
-   * `{ hostname, port }` or a Unix socket `{ path }` (port 0 picks a free port).
+   * `{ hostname, port }` or a Unix socket `{ path }` (port 0 picks a free port). A host name
+   * listens on every address it resolves to, all on one port, as asyncio and gruvi do
+   * (`"localhost:0"`: 127.0.0.1 and ::1 where both are localhost).
    *
    * @param address One address or several.
    * @param options TLS, backlog and `reusePort` for these listeners.
@@ -186,35 +261,38 @@ export class Server<P extends StreamProtocolLike = StreamProtocolLike> implement
    * @throws {TransportError} When an address cannot be listened on (the message names it);
    * the listeners this call opened are closed again.
    */
-  listen(
+  async listen(
     address: Address | Deno.Addr | (Address | Deno.Addr)[],
-    options: ListenOptions = {},
+    options?: ListenOptions,
   ): Promise<Deno.Addr[]> {
-    if (this.#closing) {
-      return Promise.reject(new TransportError("Cannot listen: the server is closed"));
-    }
-    const targets = (Array.isArray(address) ? address : [address]).map((a) =>
+    const listenOptions = options ?? {};
+    const closed = (): TransportError => new TransportError("Cannot listen: the server is closed");
+    if (this.#stopped) throw closed();
+    const parsed = (Array.isArray(address) ? address : [address]).map((a) =>
       parseAddress(a as Address)
     );
+    const groups = await Promise.all(parsed.map((target) => listenTargets(target)));
+    if (this.#stopped) throw closed();
     const opened: Deno.Listener[] = [];
     try {
-      for (const target of targets) opened.push(openListener(target, options));
+      for (const group of groups) {
+        opened.push(...openOnOnePort(group, (target) => openListener(target, listenOptions)));
+      }
     } catch (error) {
       for (const listener of opened) listener.close();
-      return Promise.reject(error);
+      throw error;
     }
     for (const listener of opened) {
       const entry: Listening = {
         listener,
-        tls: options.tls,
-        nodeTls: options.tls !== undefined && listener.addr.transport === "unix",
+        tls: listenOptions.tls,
         loop: Promise.resolve(),
       };
       entry.loop = this.#acceptLoop(entry);
       this.#listening.push(entry);
       this.#addresses.push(listener.addr);
     }
-    return Promise.resolve(opened.map((l) => l.addr));
+    return opened.map((l) => l.addr);
   }
 
   /**
@@ -243,12 +321,31 @@ export class Server<P extends StreamProtocolLike = StreamProtocolLike> implement
       this.#report(error instanceof Error ? error : new Error(String(error)));
       return;
     }
-    const transport = new StreamTransport(channel, protocol, { ...this.#options, extra });
+    this.#writeBudget ??= new ServerWriteBudget(this.#options.maxTotalWriteBuffer);
+    const transport = new StreamTransport(
+      channel,
+      protocol,
+      withWriteBudget({
+        ...this.#options,
+        maxWriteBuffer: this.#options.maxWriteBuffer ?? DEFAULT_SERVER_MAX_WRITE_BUFFER,
+        deadlines: this.#deadlines,
+        extra,
+        onError: (error: Error) => this.#report(error),
+      }, this.#writeBudget),
+    );
     this.#connections.set(transport, protocol);
-    this.#callHook(() => this.connectionMade(transport, protocol));
+    this.#callHook(
+      "Server.connectionMade",
+      transport,
+      () => this.connectionMade(transport, protocol),
+    );
     transport.closed.then((error) => {
       this.#connections.delete(transport);
-      this.#callHook(() => this.connectionLost(transport, protocol, error));
+      this.#callHook(
+        "Server.connectionLost",
+        transport,
+        () => this.connectionLost(transport, protocol, error),
+      );
       this.#checkAllGone();
     });
   }
@@ -258,8 +355,8 @@ export class Server<P extends StreamProtocolLike = StreamProtocolLike> implement
    * every accept loop has stopped; pending TLS handshakes are abandoned.
    */
   async close(): Promise<void> {
-    if (!this.#closing) {
-      this.#closing = true;
+    if (!this.#stopped) {
+      this.#stopAccepting.abort(new TransportError("The server is closed"));
       for (const { listener } of this.#listening) {
         try {
           listener.close();
@@ -268,7 +365,6 @@ export class Server<P extends StreamProtocolLike = StreamProtocolLike> implement
         }
       }
       for (const handshake of this.#preparing) handshake.abort();
-      for (const wake of [...this.#wakeOnClose]) wake();
     }
     await Promise.all(this.#listening.map((l) => l.loop));
     for (const { listener } of this.#listening.splice(0)) {
@@ -298,13 +394,14 @@ export class Server<P extends StreamProtocolLike = StreamProtocolLike> implement
   }
 
   /**
-   * Serves until SIGINT or SIGTERM (or `signal`), then stops listening, closes the clients
-   * gracefully, waits up to `timeout` ms for them, aborts the rest and resolves. The signal
-   * handlers are installed before `run()` returns its promise.
+   * Serves until SIGINT or SIGTERM (or `signal`), then shuts down gracefully as
+   * {@linkcode Server.shutdown} does, within the server's `timeout`. The signal handlers are
+   * installed before `run()` returns its promise.
    *
    * @param options A signal that stops serving too.
    */
-  async run(options: RunOptions = {}): Promise<void> {
+  async run(options?: RunOptions): Promise<void> {
+    options ??= {};
     const stop = Promise.withResolvers<void>();
     const onSignal = (): void => stop.resolve();
     const signals: Deno.Signal[] = ["SIGINT", "SIGTERM"];
@@ -317,46 +414,118 @@ export class Server<P extends StreamProtocolLike = StreamProtocolLike> implement
       for (const name of signals) Deno.removeSignalListener(name, onSignal);
       options.signal?.removeEventListener("abort", onSignal);
     }
-    await this.#drain();
+    await this.shutdown();
   }
 
-  /** Closes the server, closes the clients gracefully within `timeout`, and waits. */
+  /**
+   * Shuts down gracefully (nginx's SIGQUIT, Netty's `shutdownGracefully`), in four steps:
+   *
+   * 1. Stops accepting: the listeners close, connections still in their TLS handshake or
+   *    wrapper are dropped, and {@linkcode Server.shutdownSignal} aborts.
+   * 2. Tells every live connection's protocol: a protocol with a `shutdown(signal)` hook
+   *    (see {@linkcode ShutdownHook}) finishes what it accepted while its connection stays
+   *    open — `PacketConnection` sends ERQ, refuses new requests with "requests no longer
+   *    allowed", answers the ones it is serving and ends with EOF; a `FramedProtocol`'s
+   *    handler may keep replying until its own `shutdown` settles. A protocol without the
+   *    hook is closed at once (reading stops, buffered writes are flushed).
+   * 3. Closes each connection (flush, then close) as soon as its hook settles.
+   * 4. After `timeout` ms, aborts the connections still open, and resolves once every
+   *    connection has called `connectionLost()`.
+   *
+   * Calling it again returns the same promise; `run()` and `await using` call it.
+   *
+   * @param options How long the protocols get (default: the server's `timeout`).
+   * @returns Resolves once the server is closed and every connection is gone.
+   *
+   * @example Answer the request in progress, then stop
+   * ```ts
+   * import { createConnection, Server } from "@plexus/net/endpoints";
+   * import { FramedProtocol, LineFramer } from "@plexus/net/framing";
+   * import { assertEquals } from "@std/assert";
+   *
+   * const received = Promise.withResolvers<void>();
+   * const server = new Server(() => {
+   *   const pending = new Set<Promise<void>>();
+   *   return new FramedProtocol(new LineFramer(), {
+   *     frameReceived(line, framed) {
+   *       received.resolve();
+   *       const reply = new Promise((r) => setTimeout(r, 20)).then(() => framed.sendFrame(line));
+   *       pending.add(reply);
+   *       reply.finally(() => pending.delete(reply));
+   *     },
+   *     shutdown: () => Promise.all(pending).then(() => {}),
+   *   });
+   * });
+   * const [address] = await server.listen("127.0.0.1:0");
+   * const replies: string[] = [];
+   * const { protocol } = await createConnection(
+   *   () => new FramedProtocol(new LineFramer(), {
+   *     frameReceived: (line) => void replies.push(new TextDecoder().decode(line)),
+   *   }),
+   *   address,
+   * );
+   * protocol.sendFrame(new TextEncoder().encode("ping"));
+   * await received.promise; // the request is being served when the shutdown begins
+   * await server.shutdown({ timeout: 1000 });
+   * await protocol.closed;
+   * assertEquals(replies, ["ping"]);
+   * ```
+   */
+  shutdown(options?: ShutdownOptions): Promise<void> {
+    options ??= {};
+    this.#shutdown ??= this.#runShutdown(options.timeout ?? this.#options.timeout ?? 30_000);
+    return this.#shutdown;
+  }
+
+  /** Shuts down gracefully ({@linkcode Server.shutdown}) within `timeout`, and waits. */
   async [Symbol.asyncDispose](): Promise<void> {
-    await this.#drain();
+    await this.shutdown();
   }
 
-  async #drain(): Promise<void> {
-    await this.close();
-    this.closeClients();
-    const timeout = this.#options.timeout ?? 30_000;
-    const drained = this.waitClosed();
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const late = new Promise<void>((resolve) => timer = setTimeout(resolve, timeout));
-    await Promise.race([drained, late]);
-    clearTimeout(timer);
-    this.abortClients();
-    await drained;
+  async #runShutdown(timeout: number): Promise<void> {
+    const late = new AbortController();
+    const timer = setTimeout(() => {
+      late.abort(new TransportError(`The server's shutdown timed out after ${timeout} ms`));
+    }, timeout);
+    try {
+      this.#shuttingDown.abort(new TransportError("The server is shutting down"));
+      await this.close();
+      for (const [transport, protocol] of this.#connections) {
+        this.#drainConnection(transport, protocol, late.signal);
+      }
+      const drained = this.waitClosed();
+      await Promise.race([drained, abortion(late.signal)]);
+      this.abortClients();
+      await drained;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** Lets one connection's protocol finish (its `shutdown` hook), then closes it. */
+  async #drainConnection(
+    transport: StreamTransport,
+    protocol: P,
+    late: AbortSignal,
+  ): Promise<void> {
+    const hook = (protocol as Partial<ShutdownHook>).shutdown;
+    if (typeof hook === "function") {
+      try {
+        await hook.call(protocol, late);
+      } catch (error) {
+        const peer = describePeer(transport.getExtraInfo("peername"));
+        this.#report(new CallbackError("shutdown", peer, error));
+      }
+    }
+    transport.close();
   }
 
   async #acceptLoop(entry: Listening): Promise<void> {
-    for (;;) {
-      let conn: Deno.Conn;
-      try {
-        conn = await entry.listener.accept();
-      } catch (error) {
-        if (this.#closing) return;
-        this.#report(
-          new TransportError(`Accept failed: ${describeError(error)}`, { cause: error }),
-        );
-        if (error instanceof Deno.errors.BadResource) return;
-        // Out of file descriptors, say: back off instead of spinning (asyncio waits 1 s).
-        await this.#backOff();
-        continue;
-      }
-      if (this.#closing) {
-        conn.close();
-        return;
-      }
+    const accepted = acceptConnections(entry.listener, {
+      signal: this.#stopAccepting.signal,
+      onError: (error) => this.#report(error),
+    });
+    for await (const conn of accepted) {
       const max = this.#options.maxConnections;
       if (max !== undefined && this.#connections.size + this.#preparing.size >= max) {
         this.#rejected++;
@@ -377,19 +546,6 @@ export class Server<P extends StreamProtocolLike = StreamProtocolLike> implement
       closeQuietly(channel);
       this.#report(error instanceof Error ? error : new Error(String(error)));
     }
-  }
-
-  /** Waits a second, or less if the server closes meanwhile. */
-  #backOff(): Promise<void> {
-    return new Promise((resolve) => {
-      const done = (): void => {
-        clearTimeout(timer);
-        this.#wakeOnClose.delete(done);
-        resolve();
-      };
-      const timer = setTimeout(done, 1000);
-      this.#wakeOnClose.add(done);
-    });
   }
 
   /** Runs the TLS handshake and the wrapper, then hands the connection to a protocol. */
@@ -415,11 +571,20 @@ export class Server<P extends StreamProtocolLike = StreamProtocolLike> implement
     let step = "TLS handshake";
     try {
       if (entry.tls) {
-        const secured = entry.nodeTls
-          ? await startTlsServer(conn, { ...entry.tls, signal: cancel.signal })
-          : await listenTlsHandshake(conn as Deno.TlsConn, entry.tls, cancel.signal);
+        let secured: TlsUpgrade;
+        try {
+          secured = await startTlsServer(conn, { ...entry.tls, signal: cancel.signal });
+        } catch (error) {
+          // The deadline (shared with the wrapper) ran out during the handshake: that is the
+          // handshake timeout, whichever timer fired first; the socket is closed already.
+          const timedOut = error instanceof TlsHandshakeTimeoutError ||
+            (cancel.signal.aborted && !controller.signal.aborted);
+          if (!timedOut) throw error;
+          throw new TlsHandshakeTimeoutError(timeout, { peer: formatAddress(conn.remoteAddr) });
+        }
         channel = secured.channel;
-        Object.assign(extra, { tls: true, alpnProtocol: secured.alpnProtocol });
+        const { alpnProtocol, serverName, tlsVersion } = secured;
+        Object.assign(extra, { tls: true, alpnProtocol, serverName, tlsVersion });
       }
       if (this.#wrapper) {
         step = "Wrapper";
@@ -429,12 +594,14 @@ export class Server<P extends StreamProtocolLike = StreamProtocolLike> implement
       }
     } catch (error) {
       closeQuietly(channel);
-      if (!this.#closing) {
+      if (!this.#stopped) {
         const peer = formatAddress(conn.remoteAddr);
         this.#report(
-          new TransportError(`${step} with ${peer} failed: ${describeError(error)}`, {
-            cause: error,
-          }),
+          error instanceof TlsHandshakeTimeoutError
+            ? error
+            : new TransportError(`${step} with ${peer} failed: ${describeError(error)}`, {
+              cause: error,
+            }),
         );
       }
       return;
@@ -443,7 +610,7 @@ export class Server<P extends StreamProtocolLike = StreamProtocolLike> implement
       this.#preparing.delete(controller);
       this.#checkAllGone();
     }
-    if (this.#closing) {
+    if (this.#stopped) {
       closeQuietly(channel);
       return;
     }
@@ -456,23 +623,19 @@ export class Server<P extends StreamProtocolLike = StreamProtocolLike> implement
     this.#allGone = undefined;
   }
 
-  /** Runs a subclass hook; what it throws goes to `onError` (or is reported as uncaught). */
-  #callHook(hook: () => void): void {
+  /** Runs a subclass hook; what it throws goes to `onError`, naming the hook and connection. */
+  #callHook(name: string, transport: StreamTransport, hook: () => void): void {
     try {
       hook();
     } catch (error) {
-      if (this.#options.onError) {
-        this.#report(error instanceof Error ? error : new Error(String(error)));
-      } else reportError(error);
+      const peer = describePeer(transport.getExtraInfo("peername"));
+      this.#report(new CallbackError(name, peer, error));
     }
   }
 
+  /** Hands an error the server survives to `onError` (by default: logs it); never throws. */
   #report(error: Error): void {
-    try {
-      this.#options.onError?.(error);
-    } catch (callbackError) {
-      reportError(callbackError);
-    }
+    deliverError(this.#options.onError, error);
   }
 }
 
@@ -511,8 +674,9 @@ export class Server<P extends StreamProtocolLike = StreamProtocolLike> implement
 export async function createServer<P extends StreamProtocolLike>(
   protocolFactory: () => P,
   address: Address | Deno.Addr | (Address | Deno.Addr)[],
-  options: CreateServerOptions = {},
+  options?: CreateServerOptions,
 ): Promise<Server<P>> {
+  options ??= {};
   const server = new Server(protocolFactory, options);
   await server.listen(address, options);
   return server;
@@ -520,6 +684,7 @@ export async function createServer<P extends StreamProtocolLike>(
 
 function openListener(target: ParsedAddress, options: ListenOptions): Deno.Listener {
   try {
+    if (options.tls && target.transport === "unix") checkTlsServerOptions(options.tls);
     if (target.transport === "unix") return Deno.listen({ transport: "unix", path: target.path });
     const common = {
       hostname: target.hostname,
@@ -527,34 +692,15 @@ function openListener(target: ParsedAddress, options: ListenOptions): Deno.Liste
       reusePort: options.reusePort,
       tcpBacklog: options.backlog,
     };
-    if (!options.tls) return Deno.listen(common);
-    const { cert, key, alpnProtocols } = options.tls;
-    return Deno.listenTls({ ...common, cert, key, alpnProtocols }) as Deno.Listener;
+    // TLS runs over the plain connection (see `ListenOptions.tls`): check the certificates
+    // now, so a bad one fails the listen rather than every handshake.
+    if (options.tls) checkTlsServerOptions(options.tls);
+    return Deno.listen(common);
   } catch (error) {
     throw new TransportError(
       `Cannot listen on ${formatAddress(target)}: ${describeError(error)}`,
       { cause: error },
     );
-  }
-}
-
-async function listenTlsHandshake(
-  conn: Deno.TlsConn,
-  tls: TlsServerOptions,
-  signal: AbortSignal,
-): Promise<{ channel: ByteChannel; alpnProtocol: string | null }> {
-  const timeout = tls.handshakeTimeout ?? DEFAULT_HANDSHAKE_TIMEOUT;
-  const cancel = linkCancellation(signal, timeout, `TLS handshake timed out after ${timeout} ms`);
-  const handshake = conn.handshake();
-  try {
-    const info = await cancel.race(handshake);
-    return { channel: conn, alpnProtocol: info.alpnProtocol };
-  } catch (error) {
-    conn.close();
-    await handshake.catch(() => {});
-    throw error;
-  } finally {
-    cancel.dispose();
   }
 }
 
@@ -573,4 +719,11 @@ async function removeSocketFile(path: string): Promise<void> {
   } catch {
     // Gone already.
   }
+}
+
+/** Resolves when `signal` aborts. */
+function abortion(signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) =>
+    signal.addEventListener("abort", () => resolve(), { once: true })
+  );
 }

@@ -46,6 +46,7 @@ export class TcpTendrilManager<F = Uint8Array> implements TendrilManager<F> {
   readonly endpoint: string;
   readonly #local: { hostname: string; port: number };
   readonly #framer: () => Framer<F>;
+  readonly #onError: ((error: Error) => void) | undefined;
   readonly #tendrils = new Map<string, Tendril<F>>();
   readonly #outgoing = new Set<FramedTendril<F>>();
   /** Every server started (a restart after stop() makes another); shutdown() ends them all. */
@@ -65,14 +66,17 @@ export class TcpTendrilManager<F = Uint8Array> implements TendrilManager<F> {
    * @param options The framer new tendrils start with.
    */
   constructor(
-    localAddress: string | HostPort = "0.0.0.0:0",
-    options: TendrilManagerOptions<F> = {},
+    localAddress?: string | HostPort,
+    options?: TendrilManagerOptions<F>,
   ) {
+    localAddress ??= "0.0.0.0:0";
+    options ??= {};
     const parsed = parseAddress(localAddress);
     if (parsed.transport !== "tcp") throw new TypeError("A TCP manager needs a host and port");
     this.#local = parsed;
     this.endpoint = formatAddress(parsed);
     this.#framer = options.framer ?? (() => new LineFramer() as unknown as Framer<F>);
+    this.#onError = options.onError;
   }
 
   get localAddress(): Deno.NetAddr | undefined {
@@ -101,7 +105,7 @@ export class TcpTendrilManager<F = Uint8Array> implements TendrilManager<F> {
     if (!acceptor) return; // Tendril: without an acceptor nothing is accepted; connect() works.
     const server = new Server(
       () => this.#adopt(new FramedTendril("tcp", this.#framer(), acceptor)),
-      { wrapper },
+      { wrapper, onError: this.#onError },
     );
     try {
       [this.#bound] = (await server.listen(this.#local)) as Deno.NetAddr[];
@@ -119,7 +123,7 @@ export class TcpTendrilManager<F = Uint8Array> implements TendrilManager<F> {
     wrapper?: Wrapper | WrapperChain,
   ): Promise<Tendril<F> | undefined> {
     if (!this.#running) throw new TransportError("Cannot connect: the manager is not running");
-    const tendril = new FramedTendril("tcp", this.#framer(), acceptor);
+    const tendril = new FramedTendril("tcp", this.#framer(), acceptor, undefined, "client");
     const wildcard = this.#local.hostname === "0.0.0.0" || this.#local.hostname === "::";
     const dialling = new AbortController();
     this.#dialling.add(dialling);

@@ -6,6 +6,7 @@
  */
 
 import type { Decoder, Encoder, Framer } from "../framing/framer.ts";
+import type { Wrapper, WrapperChain } from "./wrappers.ts";
 
 /** The send and receive framers of a tendril. */
 export interface TendrilFramers<F> {
@@ -23,8 +24,8 @@ export interface TendrilFramers<F> {
  * @typeParam F The frame type.
  */
 export interface Tendril<F = Uint8Array> {
-  /** `"tcp"` or `"udp"`. */
-  readonly proto: "tcp" | "udp";
+  /** `"tcp"`, `"udp"`, or the name a user's manager was registered under. */
+  readonly proto: string;
   /** The local address of the connection. */
   readonly localAddress: Deno.NetAddr;
   /** The remote address of the connection. */
@@ -43,6 +44,19 @@ export interface Tendril<F = Uint8Array> {
   sendFrame(frame: F): void;
   /** Closes the connection (gracefully for TCP); the application's `closed()` follows. */
   close(): void;
+  /**
+   * Applies a wrapper to the live connection (Tendril's `wrap()`): from an acceptor, say, to
+   * start TLS on the connections it chooses (`await tendril.wrap(tls({ cert, key }))`; an
+   * outgoing tendril's acceptor gives client options). Frames sent meanwhile wait for it.
+   *
+   * @param wrapper The wrapper or chain; it runs as on an accepted (`"server"`) or opened
+   * (`"client"`) connection.
+   * @returns Resolves once the wrapped channel is in use.
+   * @throws {TransportError} For a UDP tendril (no byte stream to wrap), or when the connection
+   * cannot be wrapped now (closing, or a read in flight: wrap from the acceptor, before frames
+   * flow); as a rejection when the wrapper fails, which also closes the connection.
+   */
+  wrap(wrapper: Wrapper | WrapperChain): Promise<void>;
   /** Resolves when the connection is closed, with the error that closed it, if any. */
   readonly closed: Promise<Error | undefined>;
 }
@@ -136,10 +150,10 @@ export class RejectConnection extends Error {
   /**
    * Creates the refusal.
    *
-   * @param message Why the connection is refused.
+   * @param message Why the connection is refused (default `Connection rejected`).
    */
-  constructor(message = "Connection rejected") {
-    super(message);
+  constructor(message?: string) {
+    super(message ?? "Connection rejected");
     this.name = "RejectConnection";
   }
 }

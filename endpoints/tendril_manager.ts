@@ -15,10 +15,12 @@ export interface TendrilManagerOptions<F = Uint8Array> {
    */
   framer?: () => Framer<F>;
   /**
-   * Called with errors thrown by user callbacks the manager runs for a datagram (a UDP
-   * `acceptFilter` or `framer` factory): the peer is dropped and counted, the manager goes on.
+   * Called with every error the manager survives: errors thrown by user callbacks it runs for
+   * a datagram (a UDP `acceptFilter` or `framer` factory: the peer is dropped and counted); for
+   * TCP, failed `accept()`s (a client that reset before it was accepted is skipped at once)
+   * and errors a callback threw after its connection was gone (see `Server`'s `onError`).
    *
-   * @default {ignore them}
+   * @default {UDP: ignore them; TCP: log them with console.error}
    */
   onError?: (error: Error) => void;
 }
@@ -33,8 +35,8 @@ export interface TendrilManagerOptions<F = Uint8Array> {
  * @typeParam F The frame type.
  */
 export interface TendrilManager<F = Uint8Array> {
-  /** `"tcp"` or `"udp"`. */
-  readonly proto: "tcp" | "udp";
+  /** `"tcp"`, `"udp"`, or the name the manager's factory was registered under. */
+  readonly proto: string;
   /** The local endpoint as given, `host:port` (the registry key). */
   readonly endpoint: string;
   /** The bound local address, once started (with the port the OS chose). */
@@ -78,11 +80,67 @@ export interface TendrilManager<F = Uint8Array> {
 const managers = new Map<string, TendrilManager<any>>();
 
 /**
+ * Makes the manager of a local endpoint for one network protocol: what
+ * {@linkcode registerManager} registers and {@linkcode getManager} calls on first use.
+ *
+ * @param localAddress The local endpoint as given to `getManager`.
+ * @param options The options given to `getManager`.
+ * @returns The new manager.
+ */
+export type TendrilManagerFactory = (
+  localAddress: string | HostPort,
+  // deno-lint-ignore no-explicit-any
+  options: TendrilManagerOptions<any>,
+  // deno-lint-ignore no-explicit-any
+) => TendrilManager<any>;
+
+const factories = new Map<string, TendrilManagerFactory>([
+  ["tcp", (localAddress, options) => new TcpTendrilManager(localAddress, options)],
+  ["udp", (localAddress, options) => new UdpTendrilManager(localAddress, options)],
+]);
+
+/**
+ * Registers the manager factory of a network protocol, so that `getManager(proto, ...)` makes
+ * and finds managers of the user's own (Tendril registers managers by entry point). Names are
+ * case-insensitive; `"tcp"` and `"udp"` are taken.
+ *
+ * @param proto The protocol's name, as `getManager` will be given it.
+ * @param factory Makes a manager for a local endpoint.
+ * @throws {TypeError} When the name is empty or already registered.
+ *
+ * @example A manager of one's own, found through getManager
+ * ```ts
+ * import { getManager, registerManager, TcpTendrilManager } from "@plexus/net/endpoints";
+ * import { LineFramer } from "@plexus/net/framing";
+ *
+ * // TCP tendrils that speak lines of at most 80 bytes, under a name of their own.
+ * registerManager("short-lines", (address, options) =>
+ *   new TcpTendrilManager(address, {
+ *     ...options,
+ *     framer: () => new LineFramer({ maxLength: 80 }),
+ *   }));
+ * const manager = getManager("short-lines", "127.0.0.1:0");
+ * console.assert(manager instanceof TcpTendrilManager);
+ * console.assert(getManager("short-lines", "127.0.0.1:0") === manager);
+ * ```
+ */
+export function registerManager(proto: string, factory: TendrilManagerFactory): void {
+  const name = String(proto).toLowerCase();
+  if (name === "") throw new TypeError("Cannot register a manager: the protocol name is empty");
+  if (factories.has(name)) {
+    throw new TypeError(
+      `Cannot register a manager for ${JSON.stringify(proto)}: the name is already registered`,
+    );
+  }
+  factories.set(name, factory);
+}
+
+/**
  * Returns the manager for a network protocol and local endpoint, making it on first use
  * (Tendril's `get_manager`). The same protocol and endpoint give the same manager until it
  * is shut down.
  *
- * @param proto `"tcp"` or `"udp"`.
+ * @param proto `"tcp"`, `"udp"`, or a name given to {@linkcode registerManager}.
  * @param localAddress The local endpoint, `"host:port"` or `{ hostname, port }`.
  * @param options Options for a new manager (ignored when it exists already).
  * @throws {TypeError} For an unknown protocol or a malformed address.
@@ -108,21 +166,31 @@ export function getManager<F = Uint8Array>(
   localAddress?: string | HostPort,
   options?: UdpTendrilManagerOptions<F>,
 ): UdpTendrilManager<F>;
+/** Returns the manager of a protocol registered with {@linkcode registerManager}. */
 export function getManager<F = Uint8Array>(
-  proto: "tcp" | "udp",
-  localAddress: string | HostPort = "0.0.0.0:0",
-  options: UdpTendrilManagerOptions<F> = {},
+  proto: string,
+  localAddress?: string | HostPort,
+  options?: TendrilManagerOptions<F>,
+): TendrilManager<F>;
+export function getManager<F = Uint8Array>(
+  proto: string,
+  localAddress?: string | HostPort,
+  options?: UdpTendrilManagerOptions<F>,
 ): TendrilManager<F> {
+  localAddress ??= "0.0.0.0:0";
+  options ??= {};
   const name = String(proto).toLowerCase();
-  if (name !== "tcp" && name !== "udp") {
-    throw new TypeError(`Unknown protocol ${JSON.stringify(proto)}: expected "tcp" or "udp"`);
+  const factory = factories.get(name);
+  if (!factory) {
+    throw new TypeError(
+      `Unknown protocol ${JSON.stringify(proto)}: expected "tcp", "udp" or a name given to ` +
+        "registerManager()",
+    );
   }
   const key = `${name} ${formatAddress(parseAddress(localAddress))}`;
   const existing = managers.get(key);
   if (existing && !existing.shutDown) return existing;
-  const manager = name === "tcp"
-    ? new TcpTendrilManager<F>(localAddress, options)
-    : new UdpTendrilManager<F>(localAddress, options);
+  const manager: TendrilManager<F> = factory(localAddress, options);
   managers.set(key, manager);
   return manager;
 }

@@ -44,11 +44,13 @@ export class TinyprotoClient implements AsyncDisposable {
   /**
    * Creates a client.
    *
-   * @param handlerFactory Makes the handler of each connection.
+   * @param handlerFactory Makes the handler of each connection; without one, connections
+   * are used with `receive()` and `request()` (tinyproto's pull style).
    * @param options The connect timeout (5 s) and the message size limit.
    */
-  constructor(handlerFactory: () => TinyprotoHandler, options: TinyprotoClientOptions = {}) {
-    this.#handlerFactory = handlerFactory;
+  constructor(handlerFactory?: () => TinyprotoHandler, options?: TinyprotoClientOptions) {
+    options ??= {};
+    this.#handlerFactory = handlerFactory ?? (() => ({}));
     this.#options = options;
   }
 
@@ -67,8 +69,9 @@ export class TinyprotoClient implements AsyncDisposable {
    */
   async connectTo(
     address: Address | Deno.Addr,
-    options: CreateConnectionOptions = {},
+    options?: CreateConnectionOptions,
   ): Promise<TinyprotoProtocol> {
+    options ??= {};
     const timeout = options.timeout ?? this.#options.timeout ?? 5000;
     const label = formatAddress(parseAddress(address as Address));
     const cancel = linkCancellation(
@@ -81,11 +84,12 @@ export class TinyprotoClient implements AsyncDisposable {
       const handler = this.#handlerFactory();
       const started = Promise.withResolvers<void>();
       const connection = new TinyprotoProtocol({
+        connectionMade: (c) => handler.connectionMade?.(c),
         connectionStarted: (c) => {
           started.resolve();
           handler.connectionStarted?.(c);
         },
-        transmissionReceived: (message, c) => handler.transmissionReceived(message, c),
+        transmissionReceived: handler.transmissionReceived?.bind(handler),
         pauseWriting: (c) => handler.pauseWriting?.(c),
         resumeWriting: (c) => handler.resumeWriting?.(c),
         connectionEnded: (error, c) => {
@@ -95,7 +99,7 @@ export class TinyprotoClient implements AsyncDisposable {
           );
           handler.connectionEnded?.(error, c);
         },
-      }, { maxSize: this.#options.maxSize });
+      }, { maxSize: this.#options.maxSize, closeTimeout: this.#options.closeTimeout });
       started.promise.catch(() => {});
       const { transport } = await createConnection(() => connection, address, {
         ...options,

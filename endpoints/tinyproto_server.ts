@@ -32,6 +32,14 @@ export interface TinyprotoServerOptions extends TinyprotoOptions {
    * @default {30000}
    */
   timeout?: number;
+  /**
+   * Called with every error the server survives: a failed `accept()` (a client that reset
+   * before it was accepted is skipped at once), or an error a callback threw after its
+   * connection was gone (see the `Server` option of the same name).
+   *
+   * @default {log them with console.error}
+   */
+  onError?: (error: Error) => void;
 }
 
 /**
@@ -77,12 +85,14 @@ export class TinyprotoServer implements AsyncDisposable {
    * @param handlerFactory Makes the handler of each connection.
    * @param options Connection limit, message size limit and timeouts.
    */
-  constructor(handlerFactory: () => TinyprotoHandler, options: TinyprotoServerOptions = {}) {
+  constructor(handlerFactory: () => TinyprotoHandler, options?: TinyprotoServerOptions) {
+    options ??= {};
     this.#handlerFactory = handlerFactory;
     this.#options = options;
     this.#server = new Server(() => this.#newConnection(), {
       idleTimeout: options.idleTimeout,
       timeout: options.timeout,
+      onError: options.onError,
     });
   }
 
@@ -113,7 +123,10 @@ export class TinyprotoServer implements AsyncDisposable {
     return this.#server.listen(address, options);
   }
 
-  /** Called when a connection is accepted, before its handshake. Does nothing by default. */
+  /**
+   * Called when a connection is accepted, before its handshake; the connection's
+   * `getExtraInfo("peername")` gives the client's address. Does nothing by default.
+   */
   connInit(_id: string, _connection: TinyprotoProtocol): void {}
 
   /** Called once when a connection has ended. Does nothing by default. */
@@ -148,8 +161,12 @@ export class TinyprotoServer implements AsyncDisposable {
     const id = crypto.randomUUID();
     const handler = this.#handlerFactory();
     const connection = new TinyprotoProtocol({
+      connectionMade: (c) => {
+        this.connInit(id, c);
+        handler.connectionMade?.(c);
+      },
       connectionStarted: (c) => handler.connectionStarted?.(c),
-      transmissionReceived: (message, c) => handler.transmissionReceived(message, c),
+      transmissionReceived: handler.transmissionReceived?.bind(handler),
       pauseWriting: (c) => handler.pauseWriting?.(c),
       resumeWriting: (c) => handler.resumeWriting?.(c),
       connectionEnded: (error, c) => {
@@ -160,9 +177,8 @@ export class TinyprotoServer implements AsyncDisposable {
           this.connShutdown(id, c, error);
         }
       },
-    }, { maxSize: this.#options.maxSize });
+    }, { maxSize: this.#options.maxSize, closeTimeout: this.#options.closeTimeout });
     this.#active.set(id, connection);
-    this.connInit(id, connection);
     return connection;
   }
 }

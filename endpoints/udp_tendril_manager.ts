@@ -1,18 +1,55 @@
 import type { Framer } from "../framing/framer.ts";
 import { IdentityFramer } from "../framing/identity.ts";
 import { TransportError } from "../transport/errors.ts";
-import type { FramedProtocol } from "../framing/framed_protocol.ts";
 import type { DatagramProtocol } from "../transport/protocols.ts";
-import type { ExtraInfo, Transport, WriteBufferLimits } from "../transport/types.ts";
 import type { UdpTransport } from "../transport/udp_transport.ts";
+import { Peer, type PeerHost } from "./_udp_peer.ts";
+import { normalizeHost, PeerTable, type PeerTrust } from "./_udp_peer_table.ts";
 import { type Address, formatAddress, type HostPort, parseAddress } from "./address.ts";
 import { createDatagramEndpoint, resolveUdpAddress } from "./create_datagram_endpoint.ts";
 import { FramedTendril } from "./framed_tendril.ts";
-import type { Acceptor, Tendril } from "./tendril.ts";
+import type { Acceptor, Application, Tendril } from "./tendril.ts";
 import type { TendrilManager, TendrilManagerOptions } from "./tendril_manager.ts";
 
-/** Datagrams kept for a peer while its acceptor runs or its reading is paused. */
-const QUEUED_PER_PEER = 16;
+/**
+ * A UDP peer was closed to make room for a new one: the peer table was full (`maxPeers`) and
+ * this peer had never proved itself — it never sent a datagram after one of ours. The evicted
+ * tendril's application gets it in `closed()`; the manager counts it in `evictedPeers`.
+ *
+ * @example Tell an eviction from an idle expiry
+ * ```ts
+ * import { Application, PeerEvictedError } from "@plexus/net/endpoints";
+ *
+ * class Logger extends Application {
+ *   frameReceived(_frame: Uint8Array): void {}
+ *   override closed(error: Error | undefined): void {
+ *     if (error instanceof PeerEvictedError) console.log(`${error.peer} made room for another`);
+ *   }
+ * }
+ * ```
+ */
+export class PeerEvictedError extends TransportError {
+  /** The evicted peer's address, `host:port`. */
+  readonly peer: string;
+  /** The manager's `maxPeers`. */
+  readonly maxPeers: number;
+
+  /**
+   * Creates the error.
+   *
+   * @param peer The evicted peer's address, `host:port`.
+   * @param maxPeers The limit that was reached.
+   */
+  constructor(peer: string, maxPeers: number) {
+    super(
+      `UDP peer ${peer} evicted: the peer table is full (maxPeers ${maxPeers}) and the peer ` +
+        "never sent a datagram after one of ours",
+    );
+    this.name = "PeerEvictedError";
+    this.peer = peer;
+    this.maxPeers = maxPeers;
+  }
+}
 
 /** Options of a {@linkcode UdpTendrilManager}. */
 export interface UdpTendrilManagerOptions<F = Uint8Array> extends TendrilManagerOptions<F> {
@@ -24,8 +61,12 @@ export interface UdpTendrilManagerOptions<F = Uint8Array> extends TendrilManager
    */
   idleTimeout?: number;
   /**
-   * The most peers at once. Datagrams from further new peers are dropped and counted in
-   * `droppedPeers`, so a flood of spoofed source addresses cannot grow memory.
+   * The most peers at once, so a flood of spoofed source addresses cannot grow memory. When
+   * the table is full, a new peer takes the place of the oldest peer that has not proved
+   * itself (it never sent a datagram after one of ours): that one is closed with a
+   * {@linkcode PeerEvictedError} and counted in `evictedPeers`. Proven peers leave only by
+   * idle expiry; when every peer is proven, the new peer is dropped and counted in
+   * `droppedPeers`.
    *
    * @default {1024}
    */
@@ -55,9 +96,17 @@ export interface UdpTendrilManagerOptions<F = Uint8Array> extends TendrilManager
  * Accepts and opens UDP pseudo-connections through one socket (Tendril's
  * `UDPTendrilManager`): datagrams are sorted by remote address into per-peer tendrils, each
  * with its own application and framers (an identity framer by default: one datagram, one
- * frame; each frame sent is one datagram). New peers go through the acceptor; idle peers
- * expire; the peer table and the acceptor backlog are bounded, and what does not fit is
- * dropped and counted. Get one with `getManager("udp", localAddress)`.
+ * frame, an empty datagram included; each frame sent is one datagram). New peers go through
+ * the acceptor and are in `tendrils` before their first frame; idle peers expire; the peer
+ * table and the acceptor backlog are bounded, and what does not fit is dropped and counted.
+ * Get one with `getManager("udp", localAddress)`.
+ *
+ * A full peer table makes room by evicting the oldest peer that never proved itself, so a
+ * flood of one-datagram spoofed sources cannot lock genuine newcomers out until it expires.
+ * A peer proves itself by sending a datagram after we sent it one — a spoofer never sees our
+ * datagrams, a real peer answers them (a peer we `connect()` to is proven from the start).
+ * This is a cheap filter against blind one-shot floods, not a proof of address ownership: a
+ * service that needs one should make new peers echo a cookie before it trusts them.
  *
  * @typeParam F The frame type.
  *
@@ -101,7 +150,7 @@ export class UdpTendrilManager<F = Uint8Array> implements TendrilManager<F> {
   readonly #onError: UdpTendrilManagerOptions<F>["onError"];
   readonly #maxQueuedBytes: number;
   #queuedBytes = 0;
-  readonly #peers = new Map<string, Peer<F>>();
+  readonly #peers = new PeerTable<Peer<F>>();
   readonly #accepted = new Map<string, Tendril<F>>();
   #socket: UdpTransport | undefined;
   #acceptor: Acceptor<F> | undefined;
@@ -111,6 +160,7 @@ export class UdpTendrilManager<F = Uint8Array> implements TendrilManager<F> {
   #rejected = 0;
   #droppedPeers = 0;
   #droppedDatagrams = 0;
+  #evictedPeers = 0;
   #sweep: ReturnType<typeof setTimeout> | undefined;
 
   /**
@@ -166,6 +216,14 @@ export class UdpTendrilManager<F = Uint8Array> implements TendrilManager<F> {
     return this.#droppedDatagrams;
   }
 
+  /**
+   * Unproven peers closed to make room for new ones in a full table (see `maxPeers`); each
+   * one's application got a {@linkcode PeerEvictedError}.
+   */
+  get evictedPeers(): number {
+    return this.#evictedPeers;
+  }
+
   async start(acceptor?: Acceptor<F>): Promise<void> {
     if (this.#shutDown) throw new TransportError("Cannot start: the manager was shut down");
     if (this.#running) throw new TransportError("Cannot start: the manager is already running");
@@ -181,11 +239,13 @@ export class UdpTendrilManager<F = Uint8Array> implements TendrilManager<F> {
     if (!this.#running) throw new TransportError("Cannot connect: the manager is not running");
     // Replies come from an IP address: resolve a name now so they find this tendril.
     const addr = await resolveUdpAddress(target as Address);
-    const key = peerKey(addr);
-    if (this.#peers.has(key)) {
-      throw new TransportError(`Cannot connect to ${key}: a tendril to it exists already`);
+    const host = normalizeHost(addr.hostname.toLowerCase());
+    if (this.#peers.find(host, addr.port)) {
+      throw new TransportError(
+        `Cannot connect to ${peerKey(host, addr.port)}: a tendril to it exists already`,
+      );
     }
-    const peer = this.#open(addr, key, acceptor);
+    const peer = this.#open(addr, host, acceptor, "proven");
     const outcome = await peer.tendril.outcome;
     if (outcome === "accepted") return peer.tendril;
     if (outcome === "rejected") return undefined;
@@ -201,7 +261,7 @@ export class UdpTendrilManager<F = Uint8Array> implements TendrilManager<F> {
   async shutdown(): Promise<void> {
     this.#shutDown = true;
     await this.stop();
-    const peers = [...this.#peers.values()];
+    const peers = this.#peers.toArray();
     for (const peer of peers) peer.abort();
     await Promise.all(peers.map((peer) => peer.closed));
     this.#socket?.abort();
@@ -220,13 +280,14 @@ export class UdpTendrilManager<F = Uint8Array> implements TendrilManager<F> {
     },
     socket: () => this.#socket!,
     release: (peer) => {
-      if (this.#peers.get(peer.key) === peer) this.#peers.delete(peer.key);
+      this.#peers.remove(peer);
       if (this.#accepted.get(peer.key) === peer.tendril) this.#accepted.delete(peer.key);
       if (this.#peers.size === 0) {
         clearTimeout(this.#sweep);
         this.#sweep = undefined;
       }
     },
+    proven: (peer) => this.#peers.unlist(peer),
     dropped: () => this.#droppedDatagrams++,
     reserve: (bytes) => {
       if (this.#queuedBytes + bytes > this.#maxQueuedBytes) return false;
@@ -258,19 +319,25 @@ export class UdpTendrilManager<F = Uint8Array> implements TendrilManager<F> {
     this.#socket = transport;
   }
 
+  /** Each datagram: a known peer's costs a lookup (no allocation); a new peer's, an admission. */
   #received(data: Uint8Array, addr: Deno.NetAddr): void {
-    const key = peerKey(addr);
-    const known = this.#peers.get(key);
+    const host = normalizeHost(addr.hostname);
+    const known = this.#peers.find(host, addr.port);
     if (known) {
       known.receive(data);
       return;
     }
+    this.#admit(data, addr, host);
+  }
+
+  /** A datagram from a new peer: refused, or admitted (evicting an unproven peer if full). */
+  #admit(data: Uint8Array, addr: Deno.NetAddr, host: string): void {
     const acceptor = this.#acceptor;
     if (!acceptor) {
       this.#droppedDatagrams++;
       return;
     }
-    if (this.#peers.size >= this.#maxPeers || this.#waiting >= this.#backlog) {
+    if (this.#waiting >= this.#backlog) {
       this.#droppedPeers++;
       return;
     }
@@ -280,7 +347,11 @@ export class UdpTendrilManager<F = Uint8Array> implements TendrilManager<F> {
         this.#droppedPeers++;
         return;
       }
-      peer = this.#open({ ...addr }, key, acceptor); // the address object outlives this call
+      if (this.#peers.size >= this.#maxPeers && !this.#evictOne()) {
+        this.#droppedPeers++;
+        return;
+      }
+      peer = this.#open({ ...addr }, host, acceptor, "unproven"); // the address outlives this call
     } catch (error) {
       // A user callback threw: this peer is dropped, the manager goes on.
       this.#droppedPeers++;
@@ -290,16 +361,33 @@ export class UdpTendrilManager<F = Uint8Array> implements TendrilManager<F> {
     peer.receive(data);
   }
 
-  /** Opens a peer: its tendril starts with reading paused while the acceptor runs. */
-  #open(addr: Deno.NetAddr, key: string, acceptor: Acceptor<F>): Peer<F> {
-    const tendril = new FramedTendril("udp", this.#framer(), acceptor, { batchWrites: false });
-    const peer = new Peer(this.#host, addr, key, tendril);
-    this.#peers.set(key, peer);
+  /** Closes the oldest unproven peer to make room; false when every peer is proven. */
+  #evictOne(): boolean {
+    const victim = this.#peers.oldestUnproven();
+    if (victim === undefined) return false;
+    this.#evictedPeers++;
+    victim.abort(new PeerEvictedError(victim.key, this.#maxPeers)); // leaves the table now
+    return true;
+  }
+
+  /**
+   * Opens a peer: its tendril starts with reading paused while the acceptor runs. An accepted
+   * tendril is in `tendrils` before its reading resumes, so before its first frame.
+   */
+  #open(addr: Deno.NetAddr, host: string, acceptor: Acceptor<F>, trust: PeerTrust): Peer<F> {
+    const key = peerKey(host, addr.port);
+    const accept = async (tendril: Tendril<F>): Promise<Application<F>> => {
+      const application = await acceptor(tendril);
+      if (!peer.isClosing()) this.#accepted.set(key, peer.tendril);
+      return application;
+    };
+    const tendril = new FramedTendril("udp", this.#framer(), accept, { batchWrites: false });
+    const peer: Peer<F> = new Peer(this.#host, addr, key, host, tendril, trust);
+    this.#peers.add(peer, trust !== "proven");
     this.#waiting++;
     tendril.outcome.then((outcome) => {
       this.#waiting--;
       if (outcome === "rejected") this.#rejected++;
-      if (outcome === "accepted" && this.#peers.get(key) === peer) this.#accepted.set(key, tendril);
     });
     peer.start();
     this.#scheduleSweep();
@@ -307,7 +395,7 @@ export class UdpTendrilManager<F = Uint8Array> implements TendrilManager<F> {
   }
 
   #forEachPeer(action: (peer: Peer<F>) => void): void {
-    for (const peer of [...this.#peers.values()]) action(peer);
+    for (const peer of this.#peers.toArray()) action(peer);
   }
 
   /** Closes idle peers; runs while there are peers. */
@@ -326,174 +414,7 @@ export class UdpTendrilManager<F = Uint8Array> implements TendrilManager<F> {
   }
 }
 
-/** What a peer needs from its manager. */
-interface PeerHost<F> {
-  /** Sends a datagram. */
-  send(data: Uint8Array, addr: Deno.NetAddr): void;
-  /** The socket's transport (for buffer sizes and addresses). */
-  socket(): UdpTransport;
-  /** Forgets a closed peer. */
-  release(peer: Peer<F>): void;
-  /** Counts a datagram dropped for a peer. */
-  dropped(): void;
-  /** Takes `bytes` from the shared queue budget; false when it is spent. */
-  reserve(bytes: number): boolean;
-  /** Gives `bytes` back to the queue budget. */
-  unreserve(bytes: number): void;
-}
-
-/**
- * One UDP peer's side of the socket, seen as a stream transport by its `FramedProtocol`:
- * datagrams from the peer are appended to its receive buffer, writes go out as datagrams.
- */
-class Peer<F> implements Transport {
-  readonly key: string;
-  readonly tendril: FramedTendril<F>;
-  lastActivity = performance.now();
-  readonly #host: PeerHost<F>;
-  readonly #addr: Deno.NetAddr;
-  readonly #queued: Uint8Array[] = [];
-  readonly #closed = Promise.withResolvers<Error | undefined>();
-  #paused = false;
-  #closing = false;
-
-  constructor(
-    host: PeerHost<F>,
-    addr: Deno.NetAddr,
-    key: string,
-    tendril: FramedTendril<F>,
-  ) {
-    this.#host = host;
-    this.#addr = addr;
-    this.key = key;
-    this.tendril = tendril;
-  }
-
-  /** The protocol driven by this peer. */
-  get protocol(): FramedProtocol<F> {
-    return this.tendril.framed;
-  }
-
-  get closed(): Promise<Error | undefined> {
-    return this.#closed.promise;
-  }
-
-  start(): void {
-    this.tendril.framed.connectionMade(this);
-  }
-
-  /** A datagram from the peer: delivered now, queued while paused (bounded), or dropped. */
-  receive(data: Uint8Array): void {
-    if (this.#closing) return;
-    this.lastActivity = performance.now();
-    if (this.#paused) {
-      // `data` is a view of the socket's reused buffer: keep a copy, within the budgets.
-      if (this.#queued.length < QUEUED_PER_PEER && this.#host.reserve(data.byteLength)) {
-        this.#queued.push(data.slice());
-      } else {
-        this.#host.dropped();
-      }
-      return;
-    }
-    this.#deliver(data);
-  }
-
-  #deliver(data: Uint8Array): void {
-    const framed = this.tendril.framed;
-    try {
-      framed.getBuffer(data.byteLength).set(data);
-      framed.bufferUpdated(data.byteLength);
-    } catch (error) {
-      this.abort(error instanceof Error ? error : new Error(String(error)));
-    }
-  }
-
-  // ---- Transport -----------------------------------------------------------------------------
-
-  write(data: Uint8Array): void {
-    if (this.#closing) throw new TransportError("Cannot write to a closing tendril");
-    this.lastActivity = performance.now();
-    this.#host.send(data, this.#addr);
-  }
-
-  writeLines(chunks: Iterable<Uint8Array>): void {
-    for (const chunk of chunks) this.write(chunk);
-  }
-
-  /** UDP has no end of stream: does nothing. */
-  writeEof(): void {}
-
-  canWriteEof(): boolean {
-    return false;
-  }
-
-  close(): void {
-    this.abort();
-  }
-
-  abort(error?: Error): void {
-    if (this.#closing) return;
-    this.#closing = true;
-    for (const data of this.#queued) this.#host.unreserve(data.byteLength);
-    this.#queued.length = 0;
-    this.#host.release(this);
-    // As a transport does, report the loss after the current callback has returned.
-    queueMicrotask(() => {
-      this.tendril.framed.connectionLost(error);
-      this.#closed.resolve(error);
-    });
-  }
-
-  isClosing(): boolean {
-    return this.#closing;
-  }
-
-  isReading(): boolean {
-    return !this.#paused && !this.#closing;
-  }
-
-  pauseReading(): void {
-    this.#paused = true;
-  }
-
-  resumeReading(): void {
-    if (!this.#paused) return;
-    this.#paused = false;
-    while (this.#queued.length > 0 && !this.#paused && !this.#closing) {
-      const data = this.#queued.shift()!;
-      this.#host.unreserve(data.byteLength);
-      this.#deliver(data);
-    }
-  }
-
-  getExtraInfo<K extends keyof ExtraInfo>(
-    name: K,
-    defaultValue?: ExtraInfo[K],
-  ): ExtraInfo[K] | undefined {
-    const info: ExtraInfo = {
-      sockname: this.#host.socket().getExtraInfo("sockname"),
-      peername: this.#addr,
-      conn: this.#host.socket().getExtraInfo("conn"),
-    };
-    return info[name] ?? defaultValue;
-  }
-
-  getWriteBufferSize(): number {
-    return this.#host.socket().getWriteBufferSize();
-  }
-
-  getWriteBufferLimits(): WriteBufferLimits {
-    return this.#host.socket().getWriteBufferLimits();
-  }
-
-  setWriteBufferLimits(limits?: Partial<WriteBufferLimits>): void {
-    this.#host.socket().setWriteBufferLimits(limits);
-  }
-}
-
-/** A peer's key: its address, with IPv4-mapped IPv6 addresses in their IPv4 form. */
-function peerKey(addr: Deno.NetAddr): string {
-  const host = addr.hostname;
-  const plain = host.startsWith("::ffff:") && host.includes(".") ? host.slice(7) : host;
-  return formatAddress({ transport: "udp", hostname: plain.toLowerCase(), port: addr.port });
+/** A peer's key in `tendrils`: its address, `host:port` (`[host]:port` for IPv6). */
+function peerKey(host: string, port: number): string {
+  return formatAddress({ transport: "udp", hostname: host, port });
 }

@@ -84,7 +84,7 @@ export function asWrapper(wrapper: Wrapper | WrapperChain | undefined): Wrapper 
 /**
  * A wrapper that sets `TCP_NODELAY` on TCP connections (others pass through).
  *
- * @param enabled Whether to disable Nagle's algorithm.
+ * @param enabled Whether to disable Nagle's algorithm (default `true`).
  *
  * @example Apply to a server's connections
  * ```ts
@@ -93,7 +93,8 @@ export function asWrapper(wrapper: Wrapper | WrapperChain | undefined): Wrapper 
  * const options: ServerOptions = { wrapper: noDelay(false) };
  * ```
  */
-export function noDelay(enabled = true): Wrapper {
+export function noDelay(enabled?: boolean): Wrapper {
+  enabled ??= true;
   return (channel) => {
     if (isTcpConn(channel)) channel.setNoDelay(enabled);
     return channel;
@@ -103,7 +104,7 @@ export function noDelay(enabled = true): Wrapper {
 /**
  * A wrapper that enables TCP keep-alive probes on TCP connections (others pass through).
  *
- * @param enabled Whether to send keep-alive probes.
+ * @param enabled Whether to send keep-alive probes (default `true`).
  *
  * @example Keep idle connections probed
  * ```ts
@@ -112,7 +113,8 @@ export function noDelay(enabled = true): Wrapper {
  * const wrapper = new WrapperChain(noDelay(), keepAlive()).wrap;
  * ```
  */
-export function keepAlive(enabled = true): Wrapper {
+export function keepAlive(enabled?: boolean): Wrapper {
+  enabled ??= true;
   return (channel) => {
     if (isTcpConn(channel)) channel.setKeepAlive(enabled);
     return channel;
@@ -151,6 +153,8 @@ export function tls(options: Partial<TlsServerOptions> & TlsClientOptions): Wrap
     }
     extra.tls = true;
     extra.alpnProtocol = upgraded.alpnProtocol;
+    if (upgraded.tlsVersion !== undefined) extra.tlsVersion = upgraded.tlsVersion;
+    if (upgraded.serverName !== undefined) extra.serverName = upgraded.serverName;
     return upgraded.channel;
   };
 }

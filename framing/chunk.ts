@@ -75,7 +75,8 @@ export class ChunkFramer implements Framer<Uint8Array> {
    * @throws {RangeError} When `length` is not a non-negative safe integer or exceeds
    * `maxFrameLength`.
    */
-  constructor(length: number, options: ChunkFramerOptions = {}) {
+  constructor(length: number, options?: ChunkFramerOptions) {
+    options ??= {};
     this.length = checkLimit("length", length);
     const max = checkLimit("maxFrameLength", options.maxFrameLength ?? DEFAULT_MAX_FRAME_LENGTH);
     if (length > max) {

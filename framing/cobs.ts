@@ -70,7 +70,8 @@ export class CobsFramer implements Framer<Uint8Array> {
    * @param options The variant and the limit.
    * @throws {RangeError} When the variant is unknown or the limit is not a safe integer.
    */
-  constructor(options: CobsFramerOptions = {}) {
+  constructor(options?: CobsFramerOptions) {
+    options ??= {};
     const variant = options.variant ?? "cobs";
     if (variant !== "cobs" && variant !== "zpe" && variant !== "cobsr") {
       throw new RangeError(

@@ -68,7 +68,8 @@ export class DotTerminatedFramer implements Framer<Uint8Array> {
    *
    * @param options The limit.
    */
-  constructor(options: DotTerminatedFramerOptions = {}) {
+  constructor(options?: DotTerminatedFramerOptions) {
+    options ??= {};
     this.#max = checkLimit("maxFrameLength", options.maxFrameLength ?? DEFAULT_MAX_FRAME_LENGTH);
   }
 

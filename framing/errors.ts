@@ -65,15 +65,15 @@ export class FrameTooLongError extends FramingError {
    * @param context What failed, for example `"Cannot decode frame"`.
    * @param length The length found or announced.
    * @param maxLength The limit.
-   * @param limitName The option that sets the limit.
+   * @param limitName The option that sets the limit (default `maxFrameLength`).
    */
   constructor(
     context: string,
     length: number | bigint,
     maxLength: number,
-    limitName = "maxFrameLength",
+    limitName?: string,
   ) {
-    super(`${context}: length ${length} exceeds ${limitName} ${maxLength}`);
+    super(`${context}: length ${length} exceeds ${limitName ?? "maxFrameLength"} ${maxLength}`);
     this.name = "FrameTooLongError";
     this.length = length;
     this.maxLength = maxLength;
@@ -126,7 +126,8 @@ export class TruncatedFrameError extends FramingError {
    * @param leftover The bytes left in the receive buffer at end of stream.
    * @param context What failed.
    */
-  constructor(leftover: number, context = "Cannot decode frame") {
+  constructor(leftover: number, context?: string) {
+    context ??= "Cannot decode frame";
     super(`${context}: the stream ended with ${leftover} bytes of an incomplete frame`);
     this.name = "TruncatedFrameError";
     this.leftover = leftover;
@@ -163,10 +164,10 @@ export class TransmissionRejectedError extends FramingError {
    * @param options `status`: the peer's status byte (default `0x00`); `message`: a message
    * other than the default one.
    */
-  constructor(size: number, options: { status?: number; message?: string } = {}) {
-    super(options.message ?? `Transmission rejected: the peer refused ${size} bytes`);
+  constructor(size: number, options?: { status?: number; message?: string }) {
+    super(options?.message ?? `Transmission rejected: the peer refused ${size} bytes`);
     this.name = "TransmissionRejectedError";
     this.size = size;
-    this.status = options.status ?? 0x00;
+    this.status = options?.status ?? 0x00;
   }
 }

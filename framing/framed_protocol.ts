@@ -1,6 +1,7 @@
-import type { BufferedProtocol } from "../transport/protocols.ts";
+import type { BufferedProtocol, ShutdownHook } from "../transport/protocols.ts";
 import type { Transport } from "../transport/types.ts";
-import { TransportError } from "../transport/errors.ts";
+import type { DeadlineClock } from "../transport/deadline_clock.ts";
+import { type DeadlineError, TransportError } from "../transport/errors.ts";
 import { TruncatedFrameError } from "./errors.ts";
 import type { Decoder, Encoder, Framer } from "./framer.ts";
 import { ReceiveBuffer } from "./receive_buffer.ts";
@@ -28,9 +29,11 @@ export interface FrameHandler<T = Uint8Array> {
   /** Called once the transport is ready; frames may be sent from here on. */
   connectionMade?(framed: FramedProtocol<T>): void;
   /**
-   * Called with each decoded frame. The frame belongs to the handler and stays valid after the
-   * call returns; as a view it keeps its whole receive block alive, so keep a copy
-   * (`frame.slice()`) of a small frame held for long. The framers may be replaced from here;
+   * Called with each decoded frame.
+   *
+   * **Store a copy, not the frame** (`frame.slice()`): the frame is a view into the receive
+   * block (up to the read size, 8–256 KiB), and a stored view keeps that whole block alive.
+   * The frame stays valid after the call returns, so a view is fine for work done soon. The framers may be replaced from here;
    * the next frame is decoded by the new receive framer, starting right after this one.
    */
   frameReceived(frame: T, framed: FramedProtocol<T>): void;
@@ -41,10 +44,32 @@ export interface FrameHandler<T = Uint8Array> {
    * call come just before `connectionLost`, paused or not.
    */
   eofReceived?(framed: FramedProtocol<T>): boolean | void;
+  /**
+   * Called when a deadline of the transport ran out (its `deadlines` option: a frame took
+   * longer than `frameTimeout`, or none came within `firstFrameTimeout`), just before the
+   * connection closes: a last frame sent from here tells the peer why. The connection then
+   * closes gracefully (what was sent is flushed, within a short grace) and `connectionLost`
+   * receives the error. A throw aborts the connection with the thrown error instead.
+   *
+   * @param error The deadline that ran out, naming it (`error.limit`).
+   */
+  limitExceeded?(error: DeadlineError, framed: FramedProtocol<T>): void;
   /** Called when the transport's write buffer goes over its high watermark. */
   pauseWriting?(framed: FramedProtocol<T>): void;
   /** Called when the transport's write buffer drains to its low watermark. */
   resumeWriting?(framed: FramedProtocol<T>): void;
+  /**
+   * Called once when the connection's owner shuts down gracefully (`Server.shutdown()`, or
+   * `run()` on SIGTERM). The connection stays open and frames keep arriving; keep replying to
+   * the requests you accepted (and decide what to do with new ones: answer, refuse, or
+   * `framed.pauseReading()`), then settle the returned promise: the connection is closed
+   * after it (flushing what you sent). Without this hook the connection is closed at once.
+   *
+   * @param framed The framed protocol.
+   * @param signal Aborts when the owner's drain timeout runs out (the connection is then
+   * aborted).
+   */
+  shutdown?(framed: FramedProtocol<T>, signal: AbortSignal): void | Promise<void>;
   /**
    * Called once when the connection is closed or lost.
    *
@@ -69,6 +94,7 @@ const FLUSH_FIRST: ReadonlySet<PropertyKey> = new Set([
   "writeEof",
   "close",
   "startTls",
+  "wrapChannel",
   "getWriteBufferSize",
   "setWriteBufferLimits",
 ]);
@@ -109,7 +135,8 @@ export interface FramedProtocolOptions<T = Uint8Array> {
  * with the active send framer (Tendril's framed connection).
  *
  * - **Zero-copy reads.** It is a `BufferedProtocol`: the transport reads straight into the
- *   receive buffer's free tail (64 KiB or more per read).
+ *   receive buffer's free tail (as much as the transport's adaptive read size asks: 8 KiB at first,
+ *   growing under bulk traffic; at least `minReadSize`).
  * - **Switching.** `receiveFramer` and `sendFramer` may be replaced at any time, also from
  *   inside `frameReceived`; the next frame is decoded by the new framer from the byte right
  *   after the last frame, so nothing is lost or reordered.
@@ -157,7 +184,7 @@ export interface FramedProtocolOptions<T = Uint8Array> {
  * assertEquals(frames, ["HELO", "DATA 5", "12345", "QUIT"]);
  * ```
  */
-export class FramedProtocol<T = Uint8Array> implements BufferedProtocol {
+export class FramedProtocol<T = Uint8Array> implements BufferedProtocol, ShutdownHook {
   /** The receive buffer: the bytes received and not yet decoded. */
   readonly receiveBuffer: ReceiveBuffer;
   #receiveFramer: Decoder<T>;
@@ -167,6 +194,8 @@ export class FramedProtocol<T = Uint8Array> implements BufferedProtocol {
   readonly #batchWrites: boolean;
   #transport: Transport | undefined;
   #view: Transport | undefined;
+  /** The transport's frame deadlines, told of each read's progress. */
+  #clock: DeadlineClock | undefined;
   #eofWritten = false;
   #closeRequested = false;
   #final = false;
@@ -187,7 +216,8 @@ export class FramedProtocol<T = Uint8Array> implements BufferedProtocol {
    * @param handler The application callbacks.
    * @param options Separate receive and send framers; the read size.
    */
-  constructor(framer: Framer<T>, handler: FrameHandler<T>, options: FramedProtocolOptions<T> = {}) {
+  constructor(framer: Framer<T>, handler: FrameHandler<T>, options?: FramedProtocolOptions<T>) {
+    options ??= {};
     this.#receiveFramer = options.receiveFramer ?? framer;
     this.#sendFramer = options.sendFramer ?? framer;
     this.#handler = handler;
@@ -252,18 +282,19 @@ export class FramedProtocol<T = Uint8Array> implements BufferedProtocol {
    * frames are being delivered).
    *
    * @param frame The frame.
+   * Once the transport is closing or lost, frames are dropped, as the transport's `write()`
+   * drops bytes then (`connectionLost` tells the handler).
+   *
    * @throws {FramingError} When the send framer cannot encode it (nothing is sent).
-   * @throws {TransportError} When the transport is closing, half-closed by us
-   * (`writeEof()`), or not connected.
+   * @throws {TransportError} When not connected yet, or after our `writeEof()`.
    */
   sendFrame(frame: T): void {
     const transport = this.#transport;
-    if (!transport || transport.isClosing() || this.#eofWritten) {
+    if (transport?.isClosing()) return;
+    if (!transport || this.#eofWritten) {
       throw new TransportError(
         !transport
           ? "Cannot send a frame before the framed protocol is connected"
-          : transport.isClosing()
-          ? "Cannot send a frame on a closing transport"
           : "Cannot send a frame after writeEof()",
       );
     }
@@ -339,6 +370,8 @@ export class FramedProtocol<T = Uint8Array> implements BufferedProtocol {
   connectionMade(transport: Transport): void {
     this.#transport = transport;
     this.#view = this.#viewOf(transport);
+    this.#clock = transport.deadlineClock;
+    this.#clock?.start(this.#onDeadline);
     this.#handler.connectionMade?.(this);
   }
 
@@ -367,6 +400,16 @@ export class FramedProtocol<T = Uint8Array> implements BufferedProtocol {
     if (!this.#paused) this.#deliver();
     // While paused, the rest is delivered (and the transport closed) after resumeReading().
     return this.#eofDone ? this.#eofKeepOpen : true;
+  }
+
+  /**
+   * Part of the graceful-shutdown contract ({@linkcode ShutdownHook}): passed on to the
+   * handler's `shutdown`; resolves at once when it has none.
+   *
+   * @param signal Aborts when the owner's drain timeout runs out.
+   */
+  async shutdown(signal: AbortSignal): Promise<void> {
+    await this.#handler.shutdown?.(this, signal);
   }
 
   /** Part of the transport contract: passed on to the handler. */
@@ -434,13 +477,18 @@ export class FramedProtocol<T = Uint8Array> implements BufferedProtocol {
     if (this.#delivering) return;
     const buffer = this.receiveBuffer;
     this.#delivering = true;
+    let completed = false;
     try {
       while (this.#mayDeliver()) {
         const before = buffer.position;
         const frame = this.#receiveFramer.decode(buffer);
-        if (frame !== undefined) this.#handler.frameReceived(frame, this);
-        else if (buffer.position === before) break;
+        if (frame !== undefined) {
+          completed = true;
+          this.#handler.frameReceived(frame, this);
+        } else if (buffer.position === before) break;
       }
+      // Once per read: whether a frame completed, and whether part of one is left.
+      this.#clock?.progress(completed, buffer.length > 0);
       if (this.#eofPending && !this.#eofDone && (this.#final || (!this.#paused && !this.#lost))) {
         this.#finishEof();
       }
@@ -449,6 +497,11 @@ export class FramedProtocol<T = Uint8Array> implements BufferedProtocol {
     }
     this.#flushBatch();
   }
+
+  /** A deadline ran out: the handler may tell the peer why before the transport closes. */
+  readonly #onDeadline = (error: DeadlineError): void => {
+    this.#handler.limitExceeded?.(error, this);
+  };
 
   /**
    * Writes the batch at the end of a delivery. It can only fail when the transport was closed

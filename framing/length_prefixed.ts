@@ -136,7 +136,8 @@ export class LengthPrefixedFramer implements Framer<Uint8Array> {
    * @param options The length field's form and place, adjustment, strip and limit.
    * @throws {RangeError} When an option is out of range.
    */
-  constructor(options: LengthPrefixedFramerOptions = {}) {
+  constructor(options?: LengthPrefixedFramerOptions) {
+    options ??= {};
     const field = options.lengthFieldLength ?? 4;
     if (!(field in FIELD_MAX) && field !== "leb128" && field !== "bsuint") {
       throw new RangeError(

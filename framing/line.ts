@@ -37,6 +37,16 @@ export interface LineFramerOptions {
    * @default {false}
    */
   discardTooLong?: boolean;
+  /**
+   * What to do at end of stream with a last line that has no line ending: `false` leaves it
+   * as a truncated frame (a `FramedProtocol` ends with a `TruncatedFrameError`);
+   * `true` delivers it as the last line (tokio's `LinesCodec::decode_eof`, asyncio's
+   * `readline()`), as input from a file or stdin often ends. A trailing `\r` is stripped
+   * with the delimiter, and `maxLength` still applies.
+   *
+   * @default {false}
+   */
+  allowUnterminated?: boolean;
 }
 
 /**
@@ -53,7 +63,8 @@ export interface LineFramerOptions {
  * A line longer than `maxLength` throws {@linkcode FrameTooLongError} as soon as that many
  * bytes are buffered without a line feed, so a peer cannot make the buffer grow beyond
  * `maxLength` plus one read; with `discardTooLong` it is dropped instead. At end of stream an
- * unterminated last line is a truncated frame. Lines are views into the receive buffer.
+ * unterminated last line is a truncated frame, or with `allowUnterminated` the last line.
+ * Lines are views into the receive buffer.
  *
  * Encoding appends the line ending and throws {@linkcode CorruptFrameError} for a frame that
  * contains `\n`, {@linkcode FrameTooLongError} for one over `maxLength`.
@@ -74,6 +85,7 @@ export class LineFramer implements Framer<Uint8Array> {
   readonly #strip: boolean;
   readonly #ending: Uint8Array;
   readonly #discardTooLong: boolean;
+  readonly #allowUnterminated: boolean;
   #discarding = false;
   #scanBuffer: ReceiveBuffer | undefined;
   #scanned = 0;
@@ -83,11 +95,13 @@ export class LineFramer implements Framer<Uint8Array> {
    *
    * @param options Limit, delimiter stripping, line ending, oversize policy.
    */
-  constructor(options: LineFramerOptions = {}) {
+  constructor(options?: LineFramerOptions) {
+    options ??= {};
     this.#maxLength = checkLimit("maxLength", options.maxLength ?? 64 * 1024);
     this.#strip = options.stripDelimiter ?? true;
     this.#ending = (options.lineEnding ?? "\r\n") === "\n" ? LF_ONLY : CRLF;
     this.#discardTooLong = options.discardTooLong ?? false;
+    this.#allowUnterminated = options.allowUnterminated ?? false;
   }
 
   /**
@@ -127,6 +141,43 @@ export class LineFramer implements Framer<Uint8Array> {
     const line = buffer.take(end);
     buffer.skip(lf + 1 - end);
     return line;
+  }
+
+  /**
+   * Decodes the next line at end of stream: as {@linkcode LineFramer.decode}, and with
+   * `allowUnterminated` the bytes left after the last line ending are the last line.
+   *
+   * @param buffer The receive buffer, to which no more bytes will come.
+   * @returns The line, or `undefined` when no whole line is left.
+   * @throws {FrameTooLongError} When a line exceeds `maxLength` and `discardTooLong` is off.
+   *
+   * @example A last line without a line ending
+   * ```ts
+   * import { decodeFrames, LineFramer } from "@plexus/net/framing";
+   * import { assertEquals } from "@std/assert";
+   *
+   * const input = new TextEncoder().encode("one\ntwo");
+   * const lines = decodeFrames(new LineFramer({ allowUnterminated: true }), input);
+   * assertEquals(lines.map((line) => new TextDecoder().decode(line)), ["one", "two"]);
+   * ```
+   */
+  decodeEof(buffer: ReceiveBuffer): Uint8Array | undefined {
+    const line = this.decode(buffer);
+    const length = buffer.length;
+    if (line !== undefined || !this.#allowUnterminated || length === 0) return line;
+    if (buffer.indexOf(LF) >= 0) return undefined; // a dropped line; whole lines follow
+    this.#scanBuffer = undefined;
+    const end = this.#strip && buffer.bytes[buffer.start + length - 1] === CR ? length - 1 : length;
+    if (end > this.#maxLength) {
+      this.#tooLong(end);
+      this.#discarding = false;
+      buffer.skip(length);
+      return undefined;
+    }
+    if (!this.#strip) return buffer.take(length);
+    const last = buffer.take(end);
+    buffer.skip(length - end);
+    return last;
   }
 
   /**

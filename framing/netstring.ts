@@ -56,7 +56,8 @@ export class NetstringFramer implements Framer<Uint8Array> {
    *
    * @param options The limit.
    */
-  constructor(options: NetstringFramerOptions = {}) {
+  constructor(options?: NetstringFramerOptions) {
+    options ??= {};
     this.#max = checkLimit("maxFrameLength", options.maxFrameLength ?? DEFAULT_MAX_FRAME_LENGTH);
   }
 

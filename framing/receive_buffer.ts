@@ -94,7 +94,8 @@ export class ReceiveBuffer {
    *
    * @param options The smallest read size and the first capacity.
    */
-  constructor(options: ReceiveBufferOptions = {}) {
+  constructor(options?: ReceiveBufferOptions) {
+    options ??= {};
     this.#minRead = options.minReadSize ?? MIN_READ_SIZE;
     const capacity = options.initialCapacity ?? 0;
     if (!(this.#minRead >= 1) || !(capacity >= 0)) {
@@ -152,7 +153,8 @@ export class ReceiveBuffer {
    * @param from The offset to start at.
    * @returns Its offset from the first unconsumed byte, or -1.
    */
-  indexOf(byte: number, from = 0): number {
+  indexOf(byte: number, from?: number): number {
+    from ??= 0;
     const start = this.#start;
     let view = this.#view;
     if (view.byteLength !== this.#end || view.buffer !== this.#bytes.buffer) {
@@ -168,7 +170,9 @@ export class ReceiveBuffer {
    * @param length How many bytes; all of them by default.
    * @param offset Where to start, from the first unconsumed byte.
    */
-  peek(length: number = this.length, offset = 0): Uint8Array {
+  peek(length?: number, offset?: number): Uint8Array {
+    length ??= this.length;
+    offset ??= 0;
     const from = this.#start + offset;
     return this.#bytes.subarray(from, Math.min(from + length, this.#end));
   }
@@ -261,7 +265,8 @@ export class ReceiveBuffer {
    *
    * @param sizeHint The read size wanted (at least `minReadSize`); the tail may be larger.
    */
-  getWriteBuffer(sizeHint: number = this.#minRead): Uint8Array {
+  getWriteBuffer(sizeHint?: number): Uint8Array {
+    sizeHint ??= this.#minRead;
     const want = Math.max(sizeHint, this.#minRead);
     if (this.#bytes.byteLength - this.#end < want || (this.#bytes.buffer as ArrayBuffer).detached) {
       this.#makeRoom(want, want);

@@ -43,7 +43,8 @@ export class SendBuffer {
    *
    * @param options The storage block size.
    */
-  constructor(options: SendBufferOptions = {}) {
+  constructor(options?: SendBufferOptions) {
+    options ??= {};
     this.#blockSize = options.blockSize ?? 64 * 1024;
     if (!(this.#blockSize >= 16)) {
       throw new RangeError(
@@ -88,7 +89,8 @@ export class SendBuffer {
    * @param width The byte count.
    * @param littleEndian Least significant byte first.
    */
-  writeUint(value: number, width: number, littleEndian = false): void {
+  writeUint(value: number, width: number, littleEndian?: boolean): void {
+    littleEndian ??= false;
     const at = this.reserve(width);
     const bytes = this.#bytes;
     let v = value;

@@ -90,7 +90,8 @@ export class StuffingFramer implements Framer<Uint8Array> {
    * distinct bytes, or `prefix` contains `nop` (a stuffed frame could then not be told from a
    * marker).
    */
-  constructor(options: StuffingFramerOptions = {}) {
+  constructor(options?: StuffingFramerOptions) {
+    options ??= {};
     const prefix = options.prefix ?? new Uint8Array([0xff, 0xff, 0xff, 0xff]);
     const begin = options.begin ?? 0xff;
     const end = options.end ?? 0xfe;

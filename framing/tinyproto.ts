@@ -1,5 +1,6 @@
 import type { BufferedProtocol } from "../transport/protocols.ts";
-import type { Transport } from "../transport/types.ts";
+import type { ExtraInfo, Transport } from "../transport/types.ts";
+import type { DeadlineClock } from "../transport/deadline_clock.ts";
 import { TransportError } from "../transport/errors.ts";
 import {
   CorruptFrameError,
@@ -28,12 +29,27 @@ const HANDSHAKE_STATUS: Record<number, string> = {
 /** The default {@linkcode TinyprotoOptions.closeTimeout}: 30 s. */
 const DEFAULT_CLOSE_TIMEOUT = 30_000;
 
+/**
+ * Messages waiting for `receive()` before reading pauses (the peer then waits for our `ff`,
+ * so at most one more message arrives before it stops).
+ */
+const INBOX_LIMIT = 16;
+
 /** What a {@linkcode TinyprotoProtocol} calls: the application side of tinyproto. */
 export interface TinyprotoHandler {
+  /**
+   * Called once the transport is ready, before the handshake: the peer's address is known
+   * (`getExtraInfo("peername")`); messages sent from here go out after the handshake.
+   */
+  connectionMade?(tinyproto: TinyprotoProtocol): void;
   /** Called once both sides have exchanged the `ff` handshake; sends go out from here on. */
   connectionStarted?(tinyproto: TinyprotoProtocol): void;
-  /** Called with each message received (an empty one too); it stays valid after the call. */
-  transmissionReceived(payload: Uint8Array, tinyproto: TinyprotoProtocol): void;
+  /**
+   * Called with each message received (an empty one too) that no `receive()` or `request()`
+   * is waiting for; it stays valid after the call. Without it, such messages wait for
+   * `receive()` (tinyproto's pull style).
+   */
+  transmissionReceived?(payload: Uint8Array, tinyproto: TinyprotoProtocol): void;
   /**
    * Called once when the connection ends.
    *
@@ -160,10 +176,18 @@ export class TinyprotoProtocol implements BufferedProtocol {
   #closeTimer: ReturnType<typeof setTimeout> | undefined;
   readonly #buffer = new ReceiveBuffer({ initialCapacity: 16 * 1024, minReadSize: 16 * 1024 });
   #transport: Transport | undefined;
+  /** The transport's frame deadlines: a handshake, size, answer or payload is a frame. */
+  #clock: DeadlineClock | undefined;
   #started = false;
   #owed: Owed[] = [];
   #current: Outgoing | undefined;
   readonly #queue: Outgoing[] = [];
+  /** Messages no one took yet, for `receive()` (only without `transmissionReceived`). */
+  readonly #inbox: Uint8Array[] = [];
+  /** `receive()` and `request()` calls waiting for a message, in order. */
+  readonly #receivers: PromiseWithResolvers<Uint8Array>[] = [];
+  /** Whether we paused the transport because the inbox is full. */
+  #inboxPaused = false;
   /** Set once the connection is ending: the reason, or null for an orderly end. */
   #ending: Error | null | undefined;
   readonly #closed = Promise.withResolvers<Error | undefined>();
@@ -175,7 +199,8 @@ export class TinyprotoProtocol implements BufferedProtocol {
    * @param options The largest message accepted; how long to wait for the peer to close.
    * @throws {RangeError} When `maxSize` is over `0xf0ffffff` or `closeTimeout` is negative.
    */
-  constructor(handler: TinyprotoHandler, options: TinyprotoOptions = {}) {
+  constructor(handler: TinyprotoHandler, options?: TinyprotoOptions) {
+    options ??= {};
     this.#handler = handler;
     this.#maxSize = options.maxSize ?? DEFAULT_MAX_FRAME_LENGTH;
     if (
@@ -197,6 +222,128 @@ export class TinyprotoProtocol implements BufferedProtocol {
   /** Resolves after `connectionEnded`, with its error (or `undefined`); never rejects. */
   get closed(): Promise<Error | undefined> {
     return this.#closed.promise;
+  }
+
+  /** The transport, once connected (for its addresses, `close()`, `abort()`, ...). */
+  get transport(): Transport | undefined {
+    return this.#transport;
+  }
+
+  /**
+   * Returns a fact about the connection from its transport (asyncio's `get_extra_info`): the
+   * peer's address (`"peername"`, what tinyproto's examples print), `"sockname"`, `"tls"`, ...
+   *
+   * @param name One of the {@linkcode ExtraInfo} keys.
+   * @param defaultValue Returned when there is no such fact (or no transport yet).
+   * @returns The fact, or `defaultValue`.
+   *
+   * @example Print the peer's address when a connection is accepted
+   * ```ts
+   * import { TinyprotoServer } from "@plexus/net/endpoints";
+   * import type { TinyprotoProtocol } from "@plexus/net/framing";
+   *
+   * class LoggingServer extends TinyprotoServer {
+   *   override connInit(id: string, connection: TinyprotoProtocol): void {
+   *     const peer = connection.getExtraInfo("peername") as Deno.NetAddr;
+   *     console.log(`${id}: ${peer.hostname}:${peer.port}`);
+   *   }
+   * }
+   * await using server = new LoggingServer(() => ({}));
+   * await server.listen("127.0.0.1:0");
+   * ```
+   */
+  getExtraInfo<K extends keyof ExtraInfo>(
+    name: K,
+    defaultValue?: ExtraInfo[K],
+  ): ExtraInfo[K] | undefined {
+    return this.#transport ? this.#transport.getExtraInfo(name, defaultValue) : defaultValue;
+  }
+
+  /**
+   * Resolves with the next message received (tinyproto's pull style): one that arrived and
+   * waits unclaimed, or the next to arrive. Calls are served in order. A message goes to a
+   * waiting `receive()` before the handler's `transmissionReceived`; without that callback,
+   * messages wait here for `receive()` (reading pauses while 16 wait).
+   *
+   * @returns The message.
+   * @throws {TransportError} (rejection) When the connection ends, or is ending, first.
+   *
+   * @example Pull messages one by one
+   * ```ts
+   * import { TinyprotoProtocol } from "@plexus/net/framing";
+   * import { createMemoryTransportPair } from "@plexus/net/transport";
+   * import { assertEquals } from "@std/assert";
+   *
+   * const a = new TinyprotoProtocol({});
+   * const b = new TinyprotoProtocol({});
+   * createMemoryTransportPair(a, b);
+   * await a.send(new TextEncoder().encode("one"));
+   * await a.send(new TextEncoder().encode("two"));
+   * assertEquals(new TextDecoder().decode(await b.receive()), "one");
+   * assertEquals(new TextDecoder().decode(await b.receive()), "two");
+   * a.close();
+   * await Promise.all([a.closed, b.closed]);
+   * ```
+   */
+  receive(): Promise<Uint8Array> {
+    const message = this.#inbox.shift();
+    if (message !== undefined) {
+      if (this.#inboxPaused && this.#inbox.length < INBOX_LIMIT) {
+        this.#inboxPaused = false;
+        this.#transport?.resumeReading();
+      }
+      return Promise.resolve(message);
+    }
+    if (this.#ending !== undefined) {
+      return Promise.reject(
+        new TransportError("Cannot receive transmission: the tinyproto connection is ending"),
+      );
+    }
+    const receiver = Promise.withResolvers<Uint8Array>();
+    this.#receivers.push(receiver);
+    return receiver.promise;
+  }
+
+  /**
+   * Sends `payload` and resolves with the next message received: a request and its reply
+   * (what every user of the original writes by hand, since `send()` resolves once written).
+   * It is `send()` plus `receive()`, the reply claimed in order: concurrent requests get the
+   * replies in the order the peer sends them, which a Plexus peer answering in order keeps.
+   *
+   * The original tinyproto reads the peer's announcement as the answer to its own when both
+   * ends send at the same moment, and the connection breaks. Against an original peer, keep
+   * to one request at a time and let the peer speak only to answer; between two Plexus peers
+   * both ends may send at any time (see the class docs).
+   *
+   * @param payload The request (may be empty). Do not modify it afterwards.
+   * @returns The reply.
+   * @throws {TransmissionRejectedError} (rejection) When the peer refuses the request.
+   * @throws {TransportError} (rejection) When the connection ends, or is ending, first.
+   * @throws {RangeError} (rejection) When the payload is longer than `0xf0ffffff` bytes.
+   *
+   * @example Ask and wait for the answer
+   * ```ts
+   * import { TinyprotoProtocol } from "@plexus/net/framing";
+   * import { createMemoryTransportPair } from "@plexus/net/transport";
+   * import { assertEquals } from "@std/assert";
+   *
+   * const server = new TinyprotoProtocol({
+   *   transmissionReceived: (payload, tp) => tp.send(payload.slice().reverse()),
+   * });
+   * const client = new TinyprotoProtocol({});
+   * createMemoryTransportPair(server, client);
+   * assertEquals(await client.request(new Uint8Array([1, 2, 3])), new Uint8Array([3, 2, 1]));
+   * client.close();
+   * await Promise.all([client.closed, server.closed]);
+   * ```
+   */
+  request(payload: Uint8Array): Promise<Uint8Array> {
+    const reply = this.receive();
+    const sent = this.send(payload);
+    return sent.then(() => reply, (error) => {
+      reply.catch(() => {}); // the connection ends with the send's failure; reply rejects too
+      throw error;
+    });
   }
 
   /**
@@ -245,7 +392,10 @@ export class TinyprotoProtocol implements BufferedProtocol {
    */
   connectionMade(transport: Transport): void {
     this.#transport = transport;
+    this.#clock = transport.deadlineClock;
+    this.#clock?.start();
     transport.write(OK_BYTE);
+    this.#handler.connectionMade?.(this);
   }
 
   /**
@@ -263,9 +413,16 @@ export class TinyprotoProtocol implements BufferedProtocol {
    * @param nbytes The count read into the last buffer.
    */
   bufferUpdated(nbytes: number): void {
-    this.#buffer.commit(nbytes);
+    const buffer = this.#buffer;
+    buffer.commit(nbytes);
+    const received = buffer.length;
     if (this.#ending === undefined) this.#parse(false);
-    else this.#buffer.skip(this.#buffer.length); // ending: the rest is ignored
+    else buffer.skip(buffer.length); // ending: the rest is ignored
+    // Bytes are consumed only a whole frame at a time; a payload owed is a frame under way.
+    this.#clock?.progress(
+      buffer.length < received,
+      buffer.length > 0 || typeof this.#owed[0] === "number",
+    );
   }
 
   /** Part of the transport contract: end of stream; a refusal, an orderly end or a cut. */
@@ -362,7 +519,7 @@ export class TinyprotoProtocol implements BufferedProtocol {
           return;
         }
         this.#owed.shift();
-        this.#handler.transmissionReceived(buffer.take(owed), this);
+        this.#deliver(buffer.take(owed));
         continue;
       }
       const first = buffer.at(0);
@@ -402,8 +559,22 @@ export class TinyprotoProtocol implements BufferedProtocol {
         return;
       }
       if (!this.#write(OK_BYTE)) return;
-      if (size === 0) this.#handler.transmissionReceived(buffer.take(0), this);
+      if (size === 0) this.#deliver(buffer.take(0));
       else this.#owed.push(size);
+    }
+  }
+
+  /** A whole message: to the first waiting `receive()`, else the handler, else the inbox. */
+  #deliver(message: Uint8Array): void {
+    const receiver = this.#receivers.shift();
+    if (receiver) receiver.resolve(message);
+    else if (this.#handler.transmissionReceived) this.#handler.transmissionReceived(message, this);
+    else {
+      this.#inbox.push(message);
+      if (this.#inbox.length >= INBOX_LIMIT && !this.#inboxPaused) {
+        this.#inboxPaused = true;
+        this.#transport!.pauseReading();
+      }
     }
   }
 
@@ -476,6 +647,11 @@ export class TinyprotoProtocol implements BufferedProtocol {
     this.#buffer.skip(this.#buffer.length);
     const transport = this.#transport;
     if (!transport || transport.isClosing()) return;
+    if (this.#inboxPaused) {
+      // Read on, to see the peer's end (what arrives is dropped; the inbox stays for receive()).
+      this.#inboxPaused = false;
+      transport.resumeReading();
+    }
     // Half-close and let the peer close: closing at once could reset the connection and lose
     // our last bytes (the 00) on the way. What still arrives is read (to see the peer's end)
     // and dropped; a peer that never closes is cut off after closeTimeout.
@@ -498,6 +674,9 @@ export class TinyprotoProtocol implements BufferedProtocol {
     this.#current = undefined;
     this.#queue.length = 0;
     for (const outgoing of pending) outgoing.reject(error);
+    // Nothing more will be received: waiting receive() and request() calls fail too.
+    const receivers = this.#receivers.splice(0);
+    for (const receiver of receivers) receiver.reject(error);
   }
 }
 

@@ -132,9 +132,11 @@ export function writeBSUInt(value: number, out: SendBuffer): void {
  */
 export function decodeBSUInt(
   bytes: Uint8Array,
-  offset = 0,
-  end: number = bytes.byteLength,
+  offset?: number,
+  end?: number,
 ): DecodedVarint | undefined {
+  offset ??= 0;
+  end ??= bytes.byteLength;
   let value = 0;
   for (let i = offset; i < end; i++) {
     const byte = bytes[i];
@@ -190,9 +192,11 @@ export function encodeLeb128(value: number): Uint8Array {
  */
 export function decodeLeb128(
   bytes: Uint8Array,
-  offset = 0,
-  end: number = bytes.byteLength,
+  offset?: number,
+  end?: number,
 ): DecodedVarint | undefined {
+  offset ??= 0;
+  end ??= bytes.byteLength;
   let value = 0;
   let scale = 1;
   for (let i = offset; i < end; i++) {

@@ -20,7 +20,10 @@
  * @module
  */
 
+import { CallbackError, logCallbackError } from "../transport/callback_error.ts";
+import { DeadlineError } from "../transport/errors.ts";
 import type { Outbox } from "./_outbox.ts";
+import { RequestDeadlines } from "./_request_deadlines.ts";
 import { checkFlags, responseParts } from "./_result.ts";
 import { Serving } from "./_serving.ts";
 import type { PacketConnection } from "./connection.ts";
@@ -74,6 +77,8 @@ export class Handlers {
   #ended = false;
   #starting = false;
   #idle: PromiseWithResolvers<void> | undefined;
+  /** The `requestTimeout` of the requests being served, once the connection set one. */
+  #deadlines: RequestDeadlines | undefined;
 
   constructor(
     connection: PacketConnection,
@@ -95,6 +100,15 @@ export class Handlers {
   /** How many channels other than 0 have requests being served (for tests). */
   get channels(): number {
     return this.#servingOther.size;
+  }
+
+  /**
+   * Sets the `requestTimeout` of the requests that arrive from now on (called once, when the
+   * connection is made; `Infinity` or `undefined`: none).
+   */
+  useRequestTimeout(timeout: number | undefined): void {
+    if (timeout === undefined || timeout === Infinity || this.#deadlines) return;
+    this.#deadlines = new RequestDeadlines(timeout, (request) => this.#expire(request));
   }
 
   /** Requests waiting for a slot. */
@@ -129,6 +143,7 @@ export class Handlers {
     let serving = existing;
     if (!serving) this.#servingOther.set(channel, serving = new Map());
     serving.set(tag, request);
+    this.#deadlines?.add(request);
     if (startNow) this.#run(request);
     else this.#queue.push(request);
   }
@@ -141,10 +156,11 @@ export class Handlers {
     const request = (channel === 0 ? this.#serving0 : this.#servingOther.get(channel))?.get(tag);
     if (!request) return;
     request.abort(reason);
-    if (request.started) return;
+    if (request.state !== "queued") return;
     const i = this.#queue.indexOf(request, this.#queueHead);
     if (i >= 0) this.#queue.splice(i, 1);
     this.#forget(request);
+    this.#deadlines?.remove(request);
     this.#outbox.queue(
       Packet.response(tag, false, { channel, payload: REQUEST_CANCELLED }),
     );
@@ -172,6 +188,7 @@ export class Handlers {
   /** The connection ended: every handler's signal aborts, queued requests are dropped. */
   end(reason: unknown): void {
     this.#ended = true;
+    this.#deadlines?.stop();
     for (const map of [this.#serving0, ...this.#servingOther.values()]) {
       for (const request of map.values()) request.abort(reason);
     }
@@ -185,7 +202,7 @@ export class Handlers {
 
   #run(request: Serving): void {
     this.#slots++;
-    request.started = true;
+    request.state = "running";
     let result: PacketHandlerResult | Promise<PacketHandlerResult>;
     try {
       result = this.#handler(request.rqType, request.flags, request.payload, request);
@@ -205,6 +222,13 @@ export class Handlers {
 
   /** A handler finished: its response goes out (or waits for the transport to drain). */
   #finish(request: Serving, result: PacketHandlerResult, error: unknown, failed: boolean): void {
+    if (request.state === "expired") {
+      // Answered when its deadline ran out: what it returns is dropped; its slot is free now.
+      this.#slots--;
+      if (!this.#ended) this.#next();
+      return;
+    }
+    this.#deadlines?.remove(request);
     let packet: Packet | undefined;
     if (!failed) {
       try {
@@ -226,6 +250,27 @@ export class Handlers {
     } else {
       this.#held.push({ request, packet, failure });
     }
+  }
+
+  /**
+   * A request's `requestTimeout` ran out: its signal aborts, the peer gets a failure response
+   * naming the limit, and its tag is free again. A queued request never runs; a running
+   * handler keeps its slot until it settles (what it returns is dropped).
+   */
+  #expire(request: Serving): void {
+    if (this.#ended) return;
+    const error = new DeadlineError("requestTimeout", this.#deadlines!.timeout);
+    request.abort(error);
+    const queued = request.state === "queued";
+    if (queued) {
+      const i = this.#queue.indexOf(request, this.#queueHead);
+      if (i >= 0) this.#queue.splice(i, 1);
+    } else {
+      request.state = "expired";
+    }
+    this.#forget(request);
+    refuse(this.#outbox, request.channel, request.tag, error.message);
+    if (queued) this.#checkIdle();
   }
 
   /** The failure response for `error`: a `RemoteError`'s own, else `exception during handler`. */
@@ -264,7 +309,10 @@ export class Handlers {
     try {
       this.#onError(error, request);
     } catch (callbackError) {
-      reportError(callbackError);
+      // Never reportError(): an uncaught error ends the process, and one bad handler must not.
+      logCallbackError(
+        new CallbackError("onHandlerError", `channel ${request.channel}`, callbackError),
+      );
     }
   }
 

@@ -24,6 +24,8 @@ export class Outbox {
   #timer: ReturnType<typeof setTimeout> | undefined;
   readonly #flushNow = (): void => this.flush();
   readonly #written: () => void;
+  /** Called with each packet once encoded (the connection's `trace` hook), when set. */
+  trace: ((packet: Packet) => void) | undefined;
   /** Where the bytes go; nothing is written before it is set or after `close()`. */
   transport: Transport | undefined;
   #closed = false;
@@ -48,6 +50,7 @@ export class Outbox {
    */
   queue(packet: Packet): void {
     this.#framer.encode(packet, this.#out);
+    this.trace?.(packet);
     if (this.#out.length >= BATCH_LIMIT && this.transport) {
       this.flush();
       return;
@@ -67,6 +70,8 @@ export class Outbox {
     const bytes = this.#out.take();
     const transport = this.transport;
     if (transport && !this.#closed && !transport.isClosing()) {
+      // Past maxWriteBuffer or the server's budget, write() drops the bytes and the transport
+      // aborts: connectionLost() brings the error, nothing is thrown into this microtask.
       transport.write(bytes);
       this.#written();
     }

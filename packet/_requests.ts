@@ -13,13 +13,15 @@
 import type { Outbox } from "./_outbox.ts";
 import type { RequestAbort } from "./_request_abort.ts";
 import { WaitQueue } from "./_wait_queue.ts";
-import { ConnectionClosedError } from "./errors.ts";
+import { ConnectionClosedError, PacketError } from "./errors.ts";
 import { Packet } from "./packet.ts";
 import type { PacketResponse } from "./types.ts";
 
 /** One of our requests awaiting its response. */
 interface Pending {
   rqType: number;
+  /** The request's `label`, for errors. */
+  label: string | undefined;
   resolve(response: PacketResponse): void;
   reject(reason: unknown): void;
   /** Whether it holds a `maxInFlight` slot (internal extension requests do not). */
@@ -120,11 +122,12 @@ export class Requests {
     payload: Uint8Array,
     counted: boolean,
     abort: RequestAbort | undefined,
+    label?: string,
   ): Promise<PacketResponse> {
     const tag = this.#nextTag(channel);
     this.#outbox.queue(Packet.request(tag, rqType, { flags, payload, channel }));
     const { promise, resolve, reject } = Promise.withResolvers<PacketResponse>();
-    const pending: Pending = { rqType, resolve, reject, counted, abort, cancelled: false };
+    const pending: Pending = { rqType, label, resolve, reject, counted, abort, cancelled: false };
     this.#map(channel).set(tag, pending);
     abort?.onFire((reason) => this.#cancel(channel, tag, pending, reason));
     return promise;
@@ -148,6 +151,17 @@ export class Requests {
     if (pending.cancelled) return;
     pending.abort?.dispose();
     const flags = packet.flags;
+    if (!Number.isSafeInteger(flags)) {
+      // Legal for a Python peer (unbounded integers), but not representable here: this
+      // request fails, the connection goes on.
+      pending.reject(
+        new PacketError(
+          `${describeRequest(pending.rqType, pending.label, channel, tag)} failed: the ` +
+            `response flags (about ${flags / 2}) exceed Number.MAX_SAFE_INTEGER`,
+        ),
+      );
+      return;
+    }
     pending.resolve({ ok: flags % 2 === 1, flags: Math.floor(flags / 2), payload: packet.payload });
   }
 
@@ -165,7 +179,7 @@ export class Requests {
         pending.abort?.dispose();
         pending.reject(
           new ConnectionClosedError(
-            `Request rq_type ${pending.rqType} (channel ${channel}, tag ${tag}) failed: ${why}`,
+            `${describeRequest(pending.rqType, pending.label, channel, tag)} failed: ${why}`,
             { cause },
           ),
         );
@@ -207,4 +221,19 @@ export class Requests {
     pending.reject(reason);
     this.#host.cancelled(channel, tag);
   }
+}
+
+/**
+ * Names a request in messages: `Request rq_type 3 (channel 0, tag 7)`, or with a label
+ * `Request "fetch user" (rq_type 3, channel 0, tag 7)`; without a tag, just the type.
+ */
+export function describeRequest(
+  rqType: number,
+  label: string | undefined,
+  channel?: number,
+  tag?: number,
+): string {
+  const where = tag === undefined ? "" : `channel ${channel}, tag ${tag}`;
+  if (label === undefined) return `Request rq_type ${rqType}${where && ` (${where})`}`;
+  return `Request ${JSON.stringify(label)} (rq_type ${rqType}${where && `, ${where}`})`;
 }

@@ -8,6 +8,13 @@
 import type { PacketConnection } from "./connection.ts";
 import type { PacketRequestContext } from "./types.ts";
 
+/**
+ * Where a peer request is: waiting for a handler slot, its handler running, or already
+ * answered with a failure because its `requestTimeout` ran out (its handler, if it started,
+ * may still be running; what it returns is dropped).
+ */
+export type ServingState = "queued" | "running" | "expired";
+
 /** A peer request being served, and the handler's context. */
 export class Serving implements PacketRequestContext {
   readonly connection: PacketConnection;
@@ -19,8 +26,14 @@ export class Serving implements PacketRequestContext {
   readonly flags: number;
   /** The request payload. */
   readonly payload: Uint8Array;
-  /** Whether its handler was started (a queued request has not). */
-  started = false;
+  /** See {@linkcode ServingState}. */
+  state: ServingState = "queued";
+  /** When its `requestTimeout` runs out (`RequestDeadlines` keeps it). */
+  due = Infinity;
+  /** The previous request in its connection's deadline list (older). */
+  prevDue: Serving | undefined;
+  /** The next request in its connection's deadline list (newer). */
+  nextDue: Serving | undefined;
   #controller: AbortController | undefined;
 
   constructor(

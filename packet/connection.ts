@@ -1,12 +1,13 @@
 import { FramedProtocol } from "../framing/framed_protocol.ts";
-import type { BufferedProtocol } from "../transport/protocols.ts";
+import type { BufferedProtocol, ShutdownHook } from "../transport/protocols.ts";
 import { StreamTransport } from "../transport/stream_transport.ts";
 import type { Transport } from "../transport/types.ts";
 import { Handlers, refuse } from "./_handlers.ts";
+import { checkRequestTimeout } from "./_request_deadlines.ts";
 import { KeepAlive } from "./_keep_alive.ts";
 import { Outbox } from "./_outbox.ts";
 import { checkTimeout, MAX_DELAY, RequestAbort } from "./_request_abort.ts";
-import { Requests } from "./_requests.ts";
+import { describeRequest, Requests } from "./_requests.ts";
 import { toBytes } from "./_result.ts";
 import { type ByteStreams, StreamsChannel } from "./_streams_channel.ts";
 import { ConnectionClosedError, PacketError, RemoteError } from "./errors.ts";
@@ -14,6 +15,7 @@ import { encodeCancel, EXTENSION_RQ_TYPE, ExtensionOp, Extensions, OFFER } from 
 import { DEFAULT_MAX_PACKET_SIZE, PacketFramer } from "./framer.ts";
 import { Packet } from "./packet.ts";
 import type { PacketRequest } from "./request.ts";
+import type { PacketTraceEvent } from "./trace.ts";
 import type {
   PacketCallOptions,
   PacketConnectionOptions,
@@ -127,17 +129,22 @@ const WRITE_BUFFER_SLACK = 1024 * 1024;
  * a.transport!.close();
  * ```
  */
-export class PacketConnection implements BufferedProtocol, AsyncDisposable {
+export class PacketConnection implements BufferedProtocol, ShutdownHook, AsyncDisposable {
   readonly #framed: FramedProtocol<Packet>;
   readonly #outbox: Outbox;
   readonly #requests: Requests;
   readonly #handlers: Handlers | undefined;
   readonly #closeTimeout: number;
+  /** The `requestTimeout` option; without it, the transport's `deadlines.requestTimeout`. */
+  readonly #requestTimeout: number | undefined;
   readonly #offerTimeout: number;
   readonly #maxPacketSize: number;
   readonly #maxWriteBuffer: number | undefined;
   readonly #extensions: Extensions;
   readonly #keepAlive: KeepAlive | undefined;
+  readonly #trace: ((event: PacketTraceEvent) => void) | undefined;
+  /** The connection's name (the original's `name`): in trace events and handler-error logs. */
+  readonly name: string;
   #transport: Transport | undefined;
   #writePaused = false;
   #overflowing = false;
@@ -166,7 +173,8 @@ export class PacketConnection implements BufferedProtocol, AsyncDisposable {
    * number of milliseconds from 0 to 2147483647 (the most a timer can wait), naming the
    * option and the value.
    */
-  constructor(options: PacketConnectionOptions = {}) {
+  constructor(options?: PacketConnectionOptions) {
+    options ??= {};
     const framer = new PacketFramer({ maxPacketSize: options.maxPacketSize });
     this.#maxPacketSize = options.maxPacketSize ?? DEFAULT_MAX_PACKET_SIZE;
     this.#maxWriteBuffer = options.maxWriteBuffer === undefined
@@ -198,6 +206,9 @@ export class PacketConnection implements BufferedProtocol, AsyncDisposable {
       );
     }
     this.#closeTimeout = duration("closeTimeout", options.closeTimeout ?? 10_000);
+    this.#requestTimeout = options.requestTimeout === undefined
+      ? undefined
+      : checkRequestTimeout(options.requestTimeout);
     this.#offerTimeout = duration("offerTimeout", options.offerTimeout ?? 10_000);
     const keepAlive = duration("keepAlive", options.keepAlive ?? 0);
     if (keepAlive > 0) {
@@ -213,6 +224,9 @@ export class PacketConnection implements BufferedProtocol, AsyncDisposable {
       });
     }
     this.#extensions = new Extensions(options.extensions ?? false);
+    this.name = options.name ?? "PacketConnection";
+    this.#trace = options.trace;
+    if (this.#trace) this.#outbox.trace = (packet) => this.#emitTrace("send", packet);
     this.#framed = new FramedProtocol<Packet>(framer, {
       connectionMade: () => this.#onConnected(),
       frameReceived: (packet) => this.#onPacket(packet),
@@ -267,7 +281,8 @@ export class PacketConnection implements BufferedProtocol, AsyncDisposable {
    * await Deno.remove(dir, { recursive: true });
    * ```
    */
-  static fromStreams(streams: ByteStreams, options: PacketStreamsOptions = {}): PacketConnection {
+  static fromStreams(streams: ByteStreams, options?: PacketStreamsOptions): PacketConnection {
+    options ??= {};
     const connection = new PacketConnection(options);
     new StreamTransport(new StreamsChannel(streams, options.closeStreams ?? false), connection);
     return connection;
@@ -335,7 +350,21 @@ export class PacketConnection implements BufferedProtocol, AsyncDisposable {
    * await client.close();
    * ```
    */
-  submit(rqType: number, options: PacketSubmitOptions = {}): Promise<PacketResponse> {
+  submit<T = Uint8Array>(
+    rqType: number,
+    options?: PacketSubmitOptions<T>,
+  ): Promise<PacketResponse<T>> {
+    options ??= {};
+    const decode = options.decode;
+    const response = this.#submit(rqType, options);
+    if (!decode) return response as Promise<PacketResponse<T>>;
+    return response.then((r) =>
+      r.ok ? { ok: true, flags: r.flags, payload: decode(r.payload, r.flags) } : r
+    );
+  }
+
+  /** {@linkcode PacketConnection.submit} before `decode`. */
+  #submit(rqType: number, options: PacketSubmitOptions<unknown>): Promise<PacketResponse> {
     let flags: number;
     let channel: number;
     let payload: Uint8Array;
@@ -380,14 +409,14 @@ export class PacketConnection implements BufferedProtocol, AsyncDisposable {
       signal === undefined && timeout === undefined && channel === 0 && this.#requests.tryTake()
     ) {
       try {
-        return this.#requests.send(rqType, flags, channel, payload, true, undefined);
+        return this.#requests.send(rqType, flags, channel, payload, true, undefined, options.label);
       } catch (error) {
         this.#requests.release();
         return Promise.reject(error);
       }
     }
-    const abort = new RequestAbort(signal, timeout, `Request rq_type ${rqType}`);
-    return this.#submitSlow(rqType, flags, channel, payload, abort);
+    const abort = new RequestAbort(signal, timeout, describeRequest(rqType, options.label));
+    return this.#submitSlow(rqType, flags, channel, payload, abort, options.label);
   }
 
   /**
@@ -424,11 +453,14 @@ export class PacketConnection implements BufferedProtocol, AsyncDisposable {
   async call<T = Uint8Array>(
     rqType: number,
     payload?: Uint8Array | string,
-    options: PacketCallOptions<T> = {},
+    options?: PacketCallOptions<T>,
   ): Promise<T> {
+    options ??= {};
     const { decode, ...submitOptions } = options;
     const response = await this.submit(rqType, { ...submitOptions, payload });
-    if (!response.ok) throw new RemoteError(response.flags, response.payload);
+    if (!response.ok) {
+      throw new RemoteError(response.flags, response.payload, { label: options.label });
+    }
     return decode ? decode(response.payload, response.flags) : response.payload as T;
   }
 
@@ -471,14 +503,17 @@ export class PacketConnection implements BufferedProtocol, AsyncDisposable {
    */
   async request<R>(
     request: PacketRequest<R, never>,
-    options: Omit<PacketSubmitOptions, "payload" | "flags"> = {},
+    options?: Omit<PacketSubmitOptions, "payload" | "flags" | "decode">,
   ): Promise<R> {
+    options ??= {};
     const response = await this.submit(request.rqType, {
       ...options,
       flags: request.flags,
       payload: request.encode(),
     });
-    if (!response.ok) throw new RemoteError(response.flags, response.payload);
+    if (!response.ok) {
+      throw new RemoteError(response.flags, response.payload, { label: options.label });
+    }
     return request.decodeResponse(response.payload, response.flags);
   }
 
@@ -572,6 +607,23 @@ export class PacketConnection implements BufferedProtocol, AsyncDisposable {
     return this.close();
   }
 
+  /**
+   * Part of the graceful-shutdown contract ({@linkcode ShutdownHook}), called by a `Server`
+   * that shuts down: closes in order as {@linkcode PacketConnection.close} does — ERQ, so the
+   * peer makes no more requests; requests that still arrive are refused with "requests no
+   * longer allowed"; the requests being served (running or queued) are answered; then EOF.
+   * When `signal` aborts (the server's drain timeout), the connection is aborted.
+   *
+   * @param signal Aborts when the owner's drain timeout runs out.
+   * @returns Resolves once closed.
+   */
+  shutdown(signal: AbortSignal): Promise<void> {
+    const abort = (): void => this.abort();
+    if (signal.aborted) abort();
+    else signal.addEventListener("abort", abort, { once: true });
+    return this.close().finally(() => signal.removeEventListener("abort", abort));
+  }
+
   // ---- BufferedProtocol ----------------------------------------------------------------------
 
   /**
@@ -645,6 +697,7 @@ export class PacketConnection implements BufferedProtocol, AsyncDisposable {
     channel: number,
     payload: Uint8Array,
     abort: RequestAbort,
+    label: string | undefined,
   ): Promise<PacketResponse> {
     let slot = false;
     let admitted = false;
@@ -676,7 +729,7 @@ export class PacketConnection implements BufferedProtocol, AsyncDisposable {
       if (abort.fired) throw abort.reason;
       const refusal = this.#refusal();
       if (refusal) throw refusal;
-      const response = this.#requests.send(rqType, flags, channel, payload, true, abort);
+      const response = this.#requests.send(rqType, flags, channel, payload, true, abort, label);
       slot = false;
       if (admitted) {
         admitted = false;
@@ -732,6 +785,15 @@ export class PacketConnection implements BufferedProtocol, AsyncDisposable {
 
   // ---- Receiving -----------------------------------------------------------------------------
 
+  /** Calls the `trace` hook; what it throws is logged, never the connection's problem. */
+  #emitTrace(direction: "send" | "receive", packet: Packet): void {
+    try {
+      this.#trace!({ connection: this.name, direction, packet, text: packet.toString() });
+    } catch (error) {
+      console.error(`${this.name}: the trace hook failed:`, error);
+    }
+  }
+
   #onConnected(): void {
     const transport = this.#framed.transport;
     if (this.#finished) {
@@ -741,13 +803,27 @@ export class PacketConnection implements BufferedProtocol, AsyncDisposable {
     }
     this.#transport = transport;
     this.#outbox.transport = transport;
+    this.#handlers?.useRequestTimeout(
+      this.#requestTimeout ?? transport.deadlineClock?.deadlines.requestTimeout,
+    );
     if (this.#extensions.wanted) this.#offerExtensions();
     if (this.#erqRequested || this.#closing) this.#sendErq();
     this.#requests.wake();
   }
 
   #onPacket(packet: Packet): void {
+    if (this.#trace) this.#emitTrace("receive", packet);
     if (this.#peerEof || this.#finished) return;
+    if (
+      packet.isRequest &&
+      !(Number.isSafeInteger(packet.rqType) && Number.isSafeInteger(packet.flags))
+    ) {
+      // Legal for a Python peer (its integers are unbounded), but not representable here:
+      // refuse just this request; the peer did nothing wrong by its own rules.
+      const field = Number.isSafeInteger(packet.rqType) ? "flags" : "rq_type";
+      refuse(this.#outbox, packet.channel, packet.tag, `${field} out of range`);
+      return;
+    }
     if (!packet.isRequest) {
       this.#requests.answer(packet);
     } else if (packet.rqType !== 0) {
@@ -923,7 +999,8 @@ function raceAbort<T>(promise: Promise<T>, abort: RequestAbort): Promise<T> {
 
 function defaultHandlerError(error: unknown, context: PacketRequestContext): void {
   console.error(
-    `PacketConnection: the request handler failed (channel ${context.channel}, tag ${context.tag}):`,
+    `${context.connection.name}: the request handler failed (channel ${context.channel}, ` +
+      `tag ${context.tag}):`,
     error,
   );
 }

@@ -44,8 +44,10 @@ export class PacketError extends FramingError {
 }
 
 /**
- * A packet body is longer than `maxPacketSize`, or a peer announced such a length. The decoder
- * throws it as soon as the length varint says so, before anything is allocated.
+ * A packet body is longer than `maxPacketSize`, or a peer announced such a length. The body is
+ * everything after the length varint: the tag, flags, channel and rq_type fields and the
+ * payload, so the default 16 MiB limit refuses a payload of exactly 16 MiB. The decoder throws
+ * it as soon as the length varint says so, before anything is allocated.
  *
  * @example The message names the length and the limit
  * ```ts
@@ -53,7 +55,8 @@ export class PacketError extends FramingError {
  *
  * const error = new PacketTooLongError("Cannot decode packet", 20000000, 16777216);
  * console.assert(
- *   error.message === "Cannot decode packet: length 20000000 exceeds maxPacketSize 16777216",
+ *   error.message === "Cannot decode packet: length 20000000 exceeds maxPacketSize 16777216 " +
+ *       "(the packet body: tag, flags, channel and rq_type fields plus the payload)",
  * );
  * console.assert(error.length === 20000000 && error.maxLength === 16777216);
  * ```
@@ -65,14 +68,18 @@ export class PacketTooLongError extends PacketError {
   readonly maxLength: number;
 
   /**
-   * Creates the error; the message is `${context}: length ${length} exceeds maxPacketSize ${maxLength}`.
+   * Creates the error; the message is `${context}: length ${length} exceeds maxPacketSize
+   * ${maxLength} (the packet body: ...)`, saying what the limit counts.
    *
    * @param context What failed: `"Cannot decode packet"` or `"Cannot encode packet"`.
    * @param length The body length.
    * @param maxLength The limit.
    */
   constructor(context: string, length: number, maxLength: number) {
-    super(`${context}: length ${length} exceeds maxPacketSize ${maxLength}`);
+    super(
+      `${context}: length ${length} exceeds maxPacketSize ${maxLength} ` +
+        "(the packet body: tag, flags, channel and rq_type fields plus the payload)",
+    );
     this.name = "PacketTooLongError";
     this.length = length;
     this.maxLength = maxLength;
@@ -111,23 +118,35 @@ export class RemoteError extends Error {
   readonly flags: number;
   /** The payload of the failure response. */
   readonly payload: Uint8Array;
+  /** The failed request's `label`, when it had one. */
+  readonly label: string | undefined;
 
   /**
    * Creates the error.
    *
    * @param flags The response flags (a non-negative integer).
    * @param payload The response payload, as bytes or text (sent as UTF-8).
-   * @param options `cause`: the underlying error.
+   * @param options `cause`: the underlying error; `label`: the request's label, named in the
+   * message (`Request "fetch user" failed: ...`).
    */
-  constructor(flags: number = 0, payload: Uint8Array | string = EMPTY, options?: ErrorOptions) {
+  constructor(
+    flags?: number,
+    payload?: Uint8Array | string,
+    options?: ErrorOptions & { label?: string },
+  ) {
+    flags ??= 0;
+    payload ??= EMPTY;
     const bytes = typeof payload === "string" ? new TextEncoder().encode(payload) : payload;
+    const label = options?.label;
+    const request = label === undefined ? "Request" : `Request ${JSON.stringify(label)}`;
     super(
-      `Request failed: the peer answered not ok (flags ${flags}, payload ${quote(bytes)})`,
+      `${request} failed: the peer answered not ok (flags ${flags}, payload ${quote(bytes)})`,
       options,
     );
     this.name = "RemoteError";
     this.flags = flags;
     this.payload = bytes;
+    this.label = label;
   }
 
   /** The payload decoded as UTF-8 (bad bytes replaced). */

@@ -38,8 +38,10 @@ export const DEFAULT_MAX_PACKET_SIZE: number = 16 * 1024 * 1024;
  */
 export interface PacketFramerOptions {
   /**
-   * The most bytes a packet body (everything after the length varint) may have, in both
-   * directions. A peer announcing more is refused before anything is allocated.
+   * The most bytes a packet body may have, in both directions: everything after the length
+   * varint — the tag, flags, channel and rq_type fields (2 to 40 bytes) and the payload — so
+   * a payload of exactly `maxPacketSize` bytes does not fit. A peer announcing more is refused
+   * before anything is allocated.
    *
    * @default {16777216}
    */
@@ -70,7 +72,8 @@ const EMPTY = new Uint8Array(0);
  * | a length varint over 8 bytes                     | throws {@linkcode PacketError}    |
  * | a whole length, not yet the whole body           | `undefined`; the buffer reserves room |
  * | a whole packet                                   | the packet; its payload is a view |
- * | a body whose fields run past its end, or a varint over 8 bytes or 2^53 | throws {@linkcode PacketError} |
+ * | a body whose fields run past its end, or a tag or channel over 8 bytes or 2^53 | throws {@linkcode PacketError} |
+ * | a flags or rq_type wider than 2^53 (legal: the original's are unbounded) | the packet, that field not a safe integer (the nearest number); `PacketConnection` refuses just that request |
  *
  * At end of stream, leftover bytes are a truncated packet (the caller's
  * `TruncatedFrameError`). The payload of a decoded packet is a view into the receive buffer
@@ -116,7 +119,8 @@ export class PacketFramer implements Framer<Packet> {
    * @param options The packet size limit.
    * @throws {RangeError} When `maxPacketSize` is not a non-negative safe integer.
    */
-  constructor(options: PacketFramerOptions = {}) {
+  constructor(options?: PacketFramerOptions) {
+    options ??= {};
     const max = options.maxPacketSize ?? DEFAULT_MAX_PACKET_SIZE;
     if (!Number.isSafeInteger(max) || max < 0) {
       throw new RangeError(
@@ -165,10 +169,12 @@ export class PacketFramer implements Framer<Packet> {
     }
     const tag = field(bytes, at, bodyEnd, "tag");
     at += tag.length;
-    const bits = field(bytes, at, bodyEnd, "flags");
+    // flags and rq_type may be wider than a safe integer (a Python peer's are unbounded): they
+    // are read whole, so only that request is refused (by PacketConnection), not the stream.
+    const bits = wideField(bytes, at, bodyEnd, "flags", 2);
     at += bits.length;
-    const hasChannel = bits.value % 2 === 1;
-    const isRequest = Math.floor(bits.value / 2) % 2 === 1;
+    const hasChannel = (bits.low & 1) === 1;
+    const isRequest = (bits.low & 2) === 2;
     let channel = 0;
     if (hasChannel) {
       const decoded = field(bytes, at, bodyEnd, "channel");
@@ -177,7 +183,7 @@ export class PacketFramer implements Framer<Packet> {
     }
     let rqType = 0;
     if (isRequest) {
-      const decoded = field(bytes, at, bodyEnd, "rq_type");
+      const decoded = wideField(bytes, at, bodyEnd, "rq_type", 0);
       rqType = decoded.value;
       at += decoded.length;
     }
@@ -189,7 +195,7 @@ export class PacketFramer implements Framer<Packet> {
       channel,
       isRequest,
       rqType,
-      flags: Math.floor(bits.value / 4),
+      flags: bits.value,
       payload,
     });
   }
@@ -231,6 +237,45 @@ export class PacketFramer implements Framer<Packet> {
     if (isRequest) writeBSUInt(rqType, out);
     if (payload.byteLength > 0) out.write(payload);
   }
+}
+
+/** A BSUInt field read whole: its value shifted right, nearest when unsafe; its low bits. */
+interface WideField {
+  /** The field's value shifted right by `shift` bits: exact while safe, else the nearest. */
+  value: number;
+  /** The field's low 7 bits, exact (from its last byte). */
+  low: number;
+  /** The bytes it took. */
+  length: number;
+}
+
+/**
+ * Reads a BSUInt field of any width that ends within the body (cs.packetstream's flags and
+ * rq_type are unbounded integers), and shifts it right by `shift` bits. Values past
+ * `Number.MAX_SAFE_INTEGER` are computed with BigInt, off the common path.
+ */
+function wideField(
+  bytes: Uint8Array,
+  at: number,
+  end: number,
+  name: string,
+  shift: number,
+): WideField {
+  let value = 0;
+  for (let i = at; i < end; i++) {
+    const byte = bytes[i];
+    value = value * 128 + (byte & 0x7f);
+    if (byte >= 0x80) continue;
+    const length = i - at + 1;
+    const low = byte & 0x7f;
+    if (value <= Number.MAX_SAFE_INTEGER) {
+      return { value: Math.floor(value / 2 ** shift), low, length };
+    }
+    let big = 0n;
+    for (let j = at; j <= i; j++) big = (big << 7n) | BigInt(bytes[j] & 0x7f);
+    return { value: Number(big >> BigInt(shift)), low, length };
+  }
+  throw new PacketError(`Cannot decode packet: the body ends inside the ${name}`);
 }
 
 /** Reads one BSUInt field of a body that ends at `end`. */

@@ -129,8 +129,9 @@ export class Packet {
   static request(
     tag: number,
     rqType: number,
-    options: { flags?: number; payload?: Uint8Array; channel?: number } = {},
+    options?: { flags?: number; payload?: Uint8Array; channel?: number },
   ): Packet {
+    options ??= {};
     return new Packet({ ...options, tag, isRequest: true, rqType: rqType + 1 });
   }
 
@@ -156,8 +157,9 @@ export class Packet {
   static response(
     tag: number,
     ok: boolean,
-    options: { flags?: number; payload?: Uint8Array; channel?: number } = {},
+    options?: { flags?: number; payload?: Uint8Array; channel?: number },
   ): Packet {
+    options ??= {};
     const flags = (options.flags ?? 0) * 2 + (ok ? 1 : 0);
     return new Packet({
       tag,

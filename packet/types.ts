@@ -5,6 +5,7 @@
  */
 
 import type { PacketConnection } from "./connection.ts";
+import type { PacketTraceEvent } from "./trace.ts";
 
 /**
  * What a request handler may return (as the original's `request_handler`), or a promise of it:
@@ -102,7 +103,14 @@ export type PacketRequestHandler = (
 ) => PacketHandlerResult | Promise<PacketHandlerResult>;
 
 /**
- * A response to a submitted request: the original's `(ok, flags, payload)`.
+ * A response to a submitted request: the original's `(ok, flags, payload)`. `ok` says whether
+ * the peer reported success; `flags` are the response flags (without the ok bit). `payload` is
+ * the response payload — for an ok response, what `decode` made of it when
+ * {@linkcode PacketSubmitOptions.decode} was given (the original's `decode_response`). Payload
+ * bytes are a view into the connection's receive buffer that stays valid, but keeps the whole
+ * receive block alive; keep a copy (`payload.slice()`) of a small payload kept for long.
+ *
+ * @typeParam T What an ok response's payload is: the bytes, or what `decode` returns.
  *
  * @example Tell success from failure
  * ```ts
@@ -114,18 +122,9 @@ export type PacketRequestHandler = (
  * }
  * ```
  */
-export interface PacketResponse {
-  /** Whether the peer reported success. */
-  ok: boolean;
-  /** The response flags (without the ok bit). */
-  flags: number;
-  /**
-   * The response payload: a view into the connection's receive buffer that stays valid, but
-   * keeps the whole receive block alive; keep a copy (`payload.slice()`) of a small payload
-   * kept for long.
-   */
-  payload: Uint8Array;
-}
+export type PacketResponse<T = Uint8Array> =
+  | { ok: true; flags: number; payload: T }
+  | { ok: false; flags: number; payload: Uint8Array };
 
 /**
  * Options of {@linkcode PacketConnection.submit}.
@@ -137,7 +136,21 @@ export interface PacketResponse {
  * const options: PacketSubmitOptions = { flags: 1, payload: "key", timeout: 5000 };
  * ```
  */
-export interface PacketSubmitOptions {
+export interface PacketSubmitOptions<T = Uint8Array> {
+  /**
+   * Names the request in errors and timeouts (`Request "fetch user" (rq_type 3, channel 0,
+   * tag 7) failed: ...`), as the original's `label` does.
+   *
+   * @default {the rq_type}
+   */
+  label?: string;
+  /**
+   * Decodes an ok response's payload (the original's `decode_response`); a failure's payload
+   * stays bytes. What it throws rejects the request.
+   *
+   * @default {the payload bytes as they are}
+   */
+  decode?: (payload: Uint8Array, flags: number) => T;
   /**
    * The request payload; a string is sent as UTF-8.
    *
@@ -187,14 +200,8 @@ export interface PacketSubmitOptions {
  * };
  * ```
  */
-export interface PacketCallOptions<T = Uint8Array> extends Omit<PacketSubmitOptions, "payload"> {
-  /**
-   * Decodes an ok response's payload (the original's `decode_response`).
-   *
-   * @default {the payload bytes as they are}
-   */
-  decode?: (payload: Uint8Array, flags: number) => T;
-}
+export interface PacketCallOptions<T = Uint8Array>
+  extends Omit<PacketSubmitOptions<T>, "payload"> {}
 
 /**
  * Options of a {@linkcode PacketConnection}.
@@ -214,6 +221,21 @@ export interface PacketCallOptions<T = Uint8Array> extends Omit<PacketSubmitOpti
  */
 export interface PacketConnectionOptions {
   /**
+   * The connection's name (the original's `name`): it names the connection in trace events
+   * and in the default `onHandlerError` log.
+   *
+   * @default {"PacketConnection"}
+   */
+  name?: string;
+  /**
+   * Called with every packet sent and received (the original's `trace_log`): the direction,
+   * the packet and its text as the original prints it. Meant for debugging: it runs on every
+   * packet, so keep it cheap. An error it throws is logged and otherwise ignored.
+   *
+   * @default {no tracing}
+   */
+  trace?: (event: PacketTraceEvent) => void;
+  /**
    * Serves the peer's requests. Without one, every request is refused with
    * `no request handler`, as the original does.
    */
@@ -227,8 +249,11 @@ export interface PacketConnectionOptions {
    */
   onHandlerError?: (error: unknown, context: PacketRequestContext) => void;
   /**
-   * The largest packet body sent or received, in bytes; a larger one from the peer aborts the
-   * connection with a `PacketTooLongError` before anything is allocated for it.
+   * The largest packet body sent or received, in bytes: everything after the length varint —
+   * the tag, flags, channel and rq_type fields (2 to 40 bytes) plus the payload, so the
+   * largest payload is a few bytes less. A larger packet from the peer aborts the connection
+   * with a `PacketTooLongError` before anything is allocated for it; a larger one of ours
+   * rejects that request.
    *
    * @default {16777216}
    */
@@ -286,6 +311,19 @@ export interface PacketConnectionOptions {
    * @default {10000}
    */
   closeTimeout?: number;
+  /**
+   * Milliseconds a request from the peer may take, from its arrival (queued or not) to its
+   * response (Node's `requestTimeout`; at most 2147483647, `Infinity` for none). Past it the
+   * handler's `signal` aborts with a `DeadlineError` (`limit` `"requestTimeout"`) and the peer
+   * gets a failure response whose payload names the limit (`Request not answered 300000 ms
+   * after it arrived (requestTimeout)`); whatever the handler returns later is dropped, and
+   * its `maxConcurrentHandlers` slot stays taken until it settles. The connection stays open:
+   * one slow request says nothing about the others, and the peer is told which one failed.
+   *
+   * @default {the transport's `deadlines.requestTimeout`: 300000 on `Server` connections,
+   * none otherwise}
+   */
+  requestTimeout?: number;
   /**
    * Offer the Plexus extensions (channels other than 0, cancellation reaching the peer,
    * keep-alive) with one request of rq_type {@linkcode EXTENSION_RQ_TYPE} when the connection

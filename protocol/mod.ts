@@ -32,6 +32,7 @@ export type {
   BufferedProtocol,
   DatagramProtocol,
   Protocol,
+  ShutdownHook,
   StreamProtocolLike,
 } from "../transport/protocols.ts";
 export { DatagramProtocolAdapter, ProtocolAdapter } from "./adapters.ts";

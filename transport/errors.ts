@@ -26,6 +26,88 @@ export class TransportError extends Error {
   }
 }
 
+/**
+ * A write was refused because the write buffer would pass its cap (`maxWriteBuffer`), or a
+ * connection was cut because the write buffers of all a server's connections passed their
+ * budget (`maxTotalWriteBuffer`): the peer is not reading what we send, or the protocol
+ * ignores `pauseWriting()`. The transport aborts with it and `write()` throws it.
+ *
+ * @example Tell a peer that does not read from other failures
+ * ```ts
+ * import { WriteBufferOverflowError } from "@plexus/net/transport";
+ *
+ * const error = new WriteBufferOverflowError(
+ *   "Write buffer 67108900 bytes exceeds maxWriteBuffer 67108864; the peer is not reading",
+ *   { size: 67108900, limit: 67108864 },
+ * );
+ * console.assert(error.size > error.limit);
+ * ```
+ */
+export class WriteBufferOverflowError extends TransportError {
+  /** The buffered bytes that passed the limit (the connection's, or the server's total). */
+  readonly size: number;
+  /** The limit passed, in bytes. */
+  readonly limit: number;
+
+  /**
+   * Creates the error.
+   *
+   * @param message What passed which limit, naming both numbers.
+   * @param options The size and the limit; `cause`, if any.
+   */
+  constructor(message: string, options: { size: number; limit: number } & ErrorOptions) {
+    super(message, options);
+    this.name = "WriteBufferOverflowError";
+    this.size = options.size;
+    this.limit = options.limit;
+  }
+}
+
+/** The deadline a {@linkcode DeadlineError} names: the option of `deadlines` that ran out. */
+export type DeadlineLimit = "firstFrameTimeout" | "frameTimeout" | "requestTimeout";
+
+/**
+ * A deadline ran out: a frame did not complete in time once its first byte arrived
+ * (`frameTimeout`), no frame completed in time after connecting (`firstFrameTimeout`) — both
+ * close the connection — or a request was not answered in time (`requestTimeout`: the
+ * handler's signal aborts with it and the peer gets a failure response naming it).
+ *
+ * @example Tell a slow peer from other failures
+ * ```ts
+ * import { DeadlineError } from "@plexus/net/transport";
+ * import { assertEquals } from "@std/assert";
+ *
+ * const error = new DeadlineError("frameTimeout", 10000);
+ * assertEquals(error.message, "Frame incomplete 10000 ms after its first byte (frameTimeout)");
+ * assertEquals(error.limit, "frameTimeout");
+ * ```
+ */
+export class DeadlineError extends TransportError {
+  /** The deadline that ran out. */
+  readonly limit: DeadlineLimit;
+  /** Its value, in milliseconds. */
+  readonly timeout: number;
+
+  /**
+   * Creates the error; the message names the limit and its value.
+   *
+   * @param limit The deadline that ran out.
+   * @param timeout Its value, in milliseconds.
+   */
+  constructor(limit: DeadlineLimit, timeout: number) {
+    super(
+      limit === "frameTimeout"
+        ? `Frame incomplete ${timeout} ms after its first byte (frameTimeout)`
+        : limit === "firstFrameTimeout"
+        ? `No complete frame ${timeout} ms after connecting (firstFrameTimeout)`
+        : `Request not answered ${timeout} ms after it arrived (requestTimeout)`,
+    );
+    this.name = "DeadlineError";
+    this.limit = limit;
+    this.timeout = timeout;
+  }
+}
+
 /** Describes an unknown thrown value for an error message. */
 export function describeError(error: unknown): string {
   return error instanceof Error ? error.message : String(error);

@@ -171,8 +171,9 @@ class MemoryChannel implements ByteChannel {
  * ```
  */
 export function createMemoryChannelPair(
-  options: MemoryChannelOptions = {},
+  options?: MemoryChannelOptions,
 ): [ByteChannel, ByteChannel] {
+  options ??= {};
   const capacity = options.capacity ?? 64 * 1024;
   if (!(capacity >= 1)) {
     throw new RangeError(`Cannot create memory channels: capacity must be >= 1, got ${capacity}`);

@@ -43,8 +43,9 @@ export interface MemoryTransportPairOptions extends MemoryChannelOptions {
 export function createMemoryTransportPair(
   a: StreamProtocolLike,
   b: StreamProtocolLike,
-  options: MemoryTransportPairOptions = {},
+  options?: MemoryTransportPairOptions,
 ): [StreamTransport, StreamTransport] {
+  options ??= {};
   const [channelA, channelB] = createMemoryChannelPair(options);
   return [
     new StreamTransport(channelA, a, options.transport),

@@ -37,7 +37,19 @@
  */
 
 export type { ByteChannel } from "./byte_channel.ts";
-export { TransportError } from "./errors.ts";
+export {
+  DEADLINE_CLOSE_GRACE,
+  DeadlineClock,
+  type DeadlineClockHooks,
+  type Deadlines,
+} from "./deadline_clock.ts";
+export {
+  DeadlineError,
+  type DeadlineLimit,
+  TransportError,
+  WriteBufferOverflowError,
+} from "./errors.ts";
+export { CallbackError, logCallbackError } from "./callback_error.ts";
 export { createMemoryChannelPair, type MemoryChannelOptions } from "./memory_channel.ts";
 export {
   createMemoryTransportPair,
@@ -48,6 +60,7 @@ export type {
   BufferedProtocol,
   DatagramProtocol,
   Protocol,
+  ShutdownHook,
   StreamProtocolLike,
 } from "./protocols.ts";
 export { StreamProtocol, type StreamProtocolOptions } from "./stream_protocol.ts";
@@ -56,10 +69,12 @@ export {
   StreamTransport,
   type StreamTransportOptions,
 } from "./stream_transport.ts";
+export { TlsHandshakeTimeoutError } from "./_tls_errors.ts";
 export {
   DEFAULT_HANDSHAKE_TIMEOUT,
   type StartTlsOptions,
   type StartTlsServerOptions,
+  type TlsCertificate,
   type TlsClientOptions,
   type TlsServerOptions,
 } from "./tls_options.ts";

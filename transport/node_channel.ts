@@ -7,11 +7,18 @@
 
 import { Duplex } from "node:stream";
 import type { ByteChannel } from "./byte_channel.ts";
+import { AdaptiveReadSize } from "./read_size.ts";
 
 /** Bytes buffered from a Node stream before it is paused. */
 const NODE_READ_HIGH_WATER = 256 * 1024;
-/** Read size used when a byte channel feeds a Node stream. */
-const DUPLEX_READ_SIZE = 64 * 1024;
+/** The largest read when a byte channel feeds a Node stream (reads start at 8 KiB). */
+const DUPLEX_READ_SIZE = 256 * 1024;
+/**
+ * Milliseconds a graceful `close()` waits for the stream's end (a TLS `close_notify` and the
+ * FIN) to be written before it destroys the stream anyway: a peer that does not read cannot
+ * hold a closed channel open.
+ */
+export const CLOSE_GRACE = 1000;
 
 /** Resolves when a Node stream has emitted `close`. */
 function whenClosed(stream: Duplex): Promise<void> {
@@ -20,9 +27,33 @@ function whenClosed(stream: Duplex): Promise<void> {
 }
 
 /**
+ * Resolves once a Node stream has finished writing (`finish`), or failed or closed: whichever
+ * comes first.
+ */
+function whenFinished(stream: Duplex): Promise<void> {
+  if (stream.writableFinished || stream.destroyed) return Promise.resolve();
+  return new Promise((resolve) => {
+    const done = (): void => {
+      stream.off("finish", done);
+      stream.off("error", done);
+      stream.off("close", done);
+      resolve();
+    };
+    stream.once("finish", done);
+    stream.once("error", done);
+    stream.once("close", done);
+  });
+}
+
+/**
  * A {@linkcode ByteChannel} over a Node `Duplex` (a `net.Socket`, a `tls.TLSSocket`, ...).
  * Reads drain what the stream emitted, pausing it while {@linkcode NODE_READ_HIGH_WATER} bytes
  * wait; writes resolve when Node has flushed them.
+ *
+ * `close()` ends the stream gracefully when it can — a `TLSSocket` sends its `close_notify`
+ * alert, then the streams under it shut their write side (the FIN) — and destroys it once that
+ * is written, or after {@linkcode CLOSE_GRACE} ms; pending reads and writes reject at once.
+ * `abort()` destroys the stream at once.
  */
 export class NodeStreamChannel implements ByteChannel {
   readonly #stream: Duplex;
@@ -31,6 +62,9 @@ export class NodeStreamChannel implements ByteChannel {
   #buffered = 0;
   #ended = false;
   #error: Error | undefined;
+  #closing = false;
+  #writesInFlight = 0;
+  readonly #inner: Duplex[];
   #wake: (() => void) | undefined;
   // deno-lint-ignore no-explicit-any
   readonly #unsettled = new Set<(error: Error | undefined, value?: any) => void>();
@@ -41,6 +75,7 @@ export class NodeStreamChannel implements ByteChannel {
    */
   constructor(stream: Duplex, also: Duplex[] = []) {
     this.#stream = stream;
+    this.#inner = also;
     this.#closed = Promise.all([stream, ...also].map(whenClosed)).then(() => {});
     stream.on("data", (chunk: Uint8Array) => {
       this.#chunks.push(chunk);
@@ -106,8 +141,12 @@ export class NodeStreamChannel implements ByteChannel {
 
   write(p: Uint8Array): Promise<number> {
     if (this.#error) return Promise.reject(this.#error);
+    this.#writesInFlight++;
     return this.#pending((settle) =>
-      this.#stream.write(p, (error?: Error | null) => settle(error ?? undefined, p.byteLength))
+      this.#stream.write(p, (error?: Error | null) => {
+        this.#writesInFlight--;
+        settle(error ?? undefined, p.byteLength);
+      })
     );
   }
 
@@ -120,12 +159,52 @@ export class NodeStreamChannel implements ByteChannel {
     });
   }
 
+  /**
+   * Closes both directions: pending reads and writes reject now; the stream is ended
+   * gracefully (TLS `close_notify`, then FIN) and destroyed once that is written or after
+   * {@linkcode CLOSE_GRACE} ms. A stream that failed, is still connecting or has writes in
+   * flight (an abort with data pending) is destroyed at once.
+   */
   close(): void {
+    if (this.#closing) return;
+    this.#closing = true;
+    const stream = this.#stream;
+    const graceful = !this.#error && this.#writesInFlight === 0 && !stream.destroyed &&
+      !(stream as Partial<{ connecting: boolean }>).connecting;
     this.#error ??= new Deno.errors.Interrupted("Operation canceled: the channel was closed");
+    this.#notify();
+    for (const settle of [...this.#unsettled]) settle(this.#error);
+    if (!graceful) {
+      this.#destroy();
+      return;
+    }
+    const timer = setTimeout(() => this.#destroy(), CLOSE_GRACE);
+    if (!stream.writableEnded) stream.end();
+    // The outer stream has written its last bytes (close_notify) into the inner ones: end
+    // them too, so the FIN follows once those bytes are on the wire.
+    whenFinished(stream)
+      .then(() => {
+        for (const inner of this.#inner) if (!inner.writableEnded && !inner.destroyed) inner.end();
+        return Promise.all(this.#inner.map(whenFinished));
+      })
+      .then(() => {
+        clearTimeout(timer);
+        this.#destroy();
+      });
+  }
+
+  /** Closes both directions at once, without a TLS `close_notify` or waiting for writes. */
+  abort(): void {
+    this.#closing = true;
+    this.#error ??= new Deno.errors.Interrupted("Operation canceled: the channel was closed");
+    this.#notify();
+    this.#destroy();
+  }
+
+  #destroy(): void {
     this.#stream.destroy();
     // A destroyed Node stream need not call back for writes in flight: settle them here.
     for (const settle of [...this.#unsettled]) settle(this.#error);
-    this.#notify();
   }
 
   /** Runs a callback-style operation whose promise `close()` rejects if it is still pending. */
@@ -150,17 +229,40 @@ export class NodeStreamChannel implements ByteChannel {
 
 /**
  * A Node `Duplex` over a {@linkcode ByteChannel}, so `node:tls` can run a handshake over any
- * channel. Destroying the duplex closes the channel and waits for its pending read to settle.
+ * channel. Reads start at 8 KiB and grow to 256 KiB under bulk traffic (an idle connection
+ * keeps only a small read pending); what Node buffers for writing leaves in one `write()` on
+ * the channel (TLS records are at most 16 KiB each). Ending the duplex shuts down the channel's
+ * write side; destroying it closes the channel and waits for its pending read to settle.
  */
 export function channelToDuplex(channel: ByteChannel): Duplex {
-  const buffer = new Uint8Array(DUPLEX_READ_SIZE);
+  const readSize = new AdaptiveReadSize(DUPLEX_READ_SIZE);
+  let buffer = new Uint8Array(readSize.next);
+  /** Reused to join the chunks of one `writev()`; they are written before the next one. */
+  let joined: Uint8Array | undefined;
   let pumping: Promise<void> | undefined;
   const duplex: Duplex = new Duplex({
+    readableHighWaterMark: DUPLEX_READ_SIZE,
     read(): void {
       pumping ??= pump().finally(() => pumping = undefined);
     },
     write(chunk: Uint8Array, _encoding: string, callback: (error?: Error | null) => void): void {
       writeAll(channel, chunk).then(() => callback(), callback);
+    },
+    writev(
+      chunks: { chunk: Uint8Array }[],
+      callback: (error?: Error | null) => void,
+    ): void {
+      let size = 0;
+      for (const { chunk } of chunks) size += chunk.byteLength;
+      if (joined === undefined || joined.byteLength < size) {
+        joined = new Uint8Array(Math.max(size, joined?.byteLength ?? 0, 16 * 1024));
+      }
+      let offset = 0;
+      for (const { chunk } of chunks) {
+        joined.set(chunk, offset);
+        offset += chunk.byteLength;
+      }
+      writeAll(channel, joined.subarray(0, size)).then(() => callback(), callback);
     },
     final(callback: (error?: Error | null) => void): void {
       channel.closeWrite().then(() => callback(), callback);
@@ -177,11 +279,13 @@ export function channelToDuplex(channel: ByteChannel): Duplex {
   async function pump(): Promise<void> {
     try {
       while (!duplex.destroyed) {
+        if (buffer.byteLength !== readSize.next) buffer = new Uint8Array(readSize.next);
         const n = await channel.read(buffer);
         if (n === null) {
           duplex.push(null);
           return;
         }
+        readSize.record(n, buffer.byteLength);
         if (!duplex.push(buffer.slice(0, n))) return;
       }
     } catch (error) {

@@ -10,9 +10,14 @@
  * `pauseWriting` and `resumeWriting` alternate (pause first) between `connectionMade` and
  * `connectionLost`. `connectionLost` is called exactly once, after every read and write has
  * stopped. A callback that throws is fatal: the transport aborts and `connectionLost` receives
- * the error. An error thrown by `connectionLost` itself has nowhere left to go: it is reported
- * with `reportError()`, which ends a Deno program unless a `globalThis` "error" listener calls
- * `preventDefault()`.
+ * the error. An error thrown by `connectionLost` itself has no connection left to end: it goes
+ * to the transport's `onError` option as a `CallbackError` (a `Server` passes it on to its own
+ * `onError`); the default logs it. It never reaches `reportError()`, which would end the
+ * process.
+ *
+ * A stream protocol may also implement `shutdown(signal)`: an owner that shuts down gracefully
+ * (`Server.shutdown()`, `Server.run()` on SIGTERM) calls it once, lets the protocol finish what
+ * it accepted, and closes the transport when the returned promise settles.
  *
  * @module
  */
@@ -43,6 +48,56 @@ export interface BaseProtocol<T> {
 }
 
 /**
+ * The graceful-shutdown hook of a stream protocol (Netty's `shutdownGracefully`, nginx's
+ * SIGQUIT, Node's `server.close()` letting active requests finish).
+ *
+ * When its owner shuts down gracefully, it stops accepting connections and calls `shutdown()`
+ * once on every live protocol, with a signal that aborts when the owner's drain timeout runs
+ * out. The protocol finishes what it has accepted — answers the requests it is serving, tells
+ * the peer no more will be taken, if its wire protocol can — and settles the returned promise
+ * when it is done. The transport stays fully open meanwhile (reading included: the protocol
+ * decides what to do with data that arrives during the drain). When the promise settles, the
+ * owner calls `transport.close()` (flush, then close), unless the protocol closed it itself;
+ * when the timeout runs out first, the owner aborts the transport.
+ *
+ * A protocol without this hook is closed at once: reading stops, the write buffer is flushed,
+ * then the connection closes.
+ *
+ * @example Finish the replies in progress, then let the server close
+ * ```ts
+ * import type { Protocol, ShutdownHook, Transport } from "@plexus/net/transport";
+ *
+ * class SlowEcho implements Protocol, ShutdownHook {
+ *   transport?: Transport;
+ *   pending = new Set<Promise<void>>();
+ *   connectionMade(transport: Transport): void {
+ *     this.transport = transport;
+ *   }
+ *   dataReceived(data: Uint8Array): void {
+ *     const reply = new Promise<void>((r) => setTimeout(r, 10)).then(() => this.transport?.write(data));
+ *     this.pending.add(reply);
+ *     reply.finally(() => this.pending.delete(reply));
+ *   }
+ *   async shutdown(_signal: AbortSignal): Promise<void> {
+ *     this.transport?.pauseReading(); // take no new requests
+ *     await Promise.all(this.pending);
+ *   }
+ * }
+ * const echo: Protocol & ShutdownHook = new SlowEcho();
+ * ```
+ */
+export interface ShutdownHook {
+  /**
+   * Called once when the owner begins a graceful shutdown.
+   *
+   * @param signal Aborts when the owner's drain timeout runs out; the transport is aborted
+   * right after.
+   * @returns Settles once the protocol has finished what it accepted.
+   */
+  shutdown(signal: AbortSignal): void | Promise<void>;
+}
+
+/**
  * A stream protocol that receives data as owned byte chunks.
  *
  * @example Count received bytes
@@ -58,7 +113,7 @@ export interface BaseProtocol<T> {
  * const counter: Protocol = new Counter();
  * ```
  */
-export interface Protocol extends BaseProtocol<Transport> {
+export interface Protocol extends BaseProtocol<Transport>, Partial<ShutdownHook> {
   /**
    * Called with each chunk of received data. The chunk belongs to the protocol: it is never
    * reused by the transport and may be kept.
@@ -92,7 +147,7 @@ export interface Protocol extends BaseProtocol<Transport> {
  * const sink: BufferedProtocol = new Sink();
  * ```
  */
-export interface BufferedProtocol extends BaseProtocol<Transport> {
+export interface BufferedProtocol extends BaseProtocol<Transport>, Partial<ShutdownHook> {
   /**
    * Returns the buffer the next read fills (at least one byte long). It is called right before
    * each read, and the buffer must not be touched until `bufferUpdated()`.

@@ -1,6 +1,5 @@
 import { TransportError } from "./errors.ts";
 import type { Protocol } from "./protocols.ts";
-import type { StreamTransport } from "./stream_transport.ts";
 import type { Transport } from "./types.ts";
 
 /** Options of a {@linkcode StreamProtocol}. */
@@ -74,7 +73,8 @@ export class StreamProtocol implements Protocol {
    *
    * @param options The readable side's queue size.
    */
-  constructor(options: StreamProtocolOptions = {}) {
+  constructor(options?: StreamProtocolOptions) {
+    options ??= {};
     this.readable = new ReadableStream({
       type: "bytes",
       start: (controller) => {
@@ -94,7 +94,12 @@ export class StreamProtocol implements Protocol {
         return this.#connected.promise;
       },
       write: (chunk) => {
-        this.#transport!.write(chunk);
+        const transport = this.#transport!;
+        // The transport drops writes once closing; a stream's writer must hear of it.
+        if (transport.isClosing()) {
+          throw new TransportError("Cannot write: the connection is closing or closed");
+        }
+        transport.write(chunk);
         return this.#writeReady?.promise;
       },
       close: async () => {
@@ -103,7 +108,7 @@ export class StreamProtocol implements Protocol {
         transport.writeEof();
         this.#closeIfDone();
         // Resolve once the EOF is out (a StreamTransport can say), or fail with the cause.
-        await (transport as Partial<Pick<StreamTransport, "flushed">>).flushed?.();
+        await transport.flushed?.();
       },
       abort: (reason) => {
         this.#writeDone = true;
@@ -136,7 +141,7 @@ export class StreamProtocol implements Protocol {
   eofReceived(): boolean {
     if (!this.#readDone) {
       this.#readDone = true;
-      this.#readController.close();
+      this.#endReadable();
     }
     return true;
   }
@@ -156,7 +161,7 @@ export class StreamProtocol implements Protocol {
     if (!this.#readDone) {
       this.#readDone = true;
       if (error) this.#readController.error(error);
-      else this.#readController.close();
+      else this.#endReadable();
     }
     const writeError = error ?? new TransportError("Cannot write: the connection is closed");
     if (!this.#writeDone) {
@@ -165,6 +170,16 @@ export class StreamProtocol implements Protocol {
     }
     this.#writeReady?.reject(writeError);
     this.#writeReady = undefined;
+  }
+
+  /**
+   * Closes `readable`. A BYOB read pending now is not settled by `close()` alone (the byte
+   * stream waits for its view to be answered): answering 0 bytes settles it as done.
+   */
+  #endReadable(): void {
+    const controller = this.#readController;
+    controller.close();
+    controller.byobRequest?.respond(0);
   }
 
   #resumeReading(): void {

@@ -1,15 +1,22 @@
 import { type ByteChannel, remoteHostname } from "./byte_channel.ts";
-import { TransportError, transportError } from "./errors.ts";
-import { type FlowSignal, WriteFlowControl } from "./flow_control.ts";
+import { CallbackError, deliverError, describePeer } from "./callback_error.ts";
+import { type DeadlineError, TransportError, transportError } from "./errors.ts";
+import {
+  type BudgetOption,
+  type FlowSignal,
+  WRITE_BUDGET,
+  WriteFlowControl,
+} from "./flow_control.ts";
 import type { BufferedProtocol, Protocol, StreamProtocolLike } from "./protocols.ts";
 import type { StartTlsOptions } from "./tls_options.ts";
 import { startTlsClient, startTlsServer } from "./tls_upgrade.ts";
 import { IdleTimer } from "./idle_timer.ts";
+import { DeadlineClock, type Deadlines } from "./deadline_clock.ts";
 import { AdaptiveReadSize } from "./read_size.ts";
 import type { ExtraInfo, Transport, WriteBufferLimits } from "./types.ts";
 import { WriteQueue } from "./write_queue.ts";
 
-/** The default read size: 256 KiB per `read()`. */
+/** The default largest read: 256 KiB per `read()` (reads start at 8 KiB and grow to it). */
 export const DEFAULT_READ_SIZE = 256 * 1024;
 
 /** Options of a {@linkcode StreamTransport}. */
@@ -22,6 +29,19 @@ export interface StreamTransportOptions {
    * @default {{ high: 65536, low: 16384 }}
    */
   writeBufferLimits?: Partial<WriteBufferLimits>;
+  /**
+   * The most bytes the write buffer may hold (`Infinity`: no cap). A `write()` that would take
+   * it past this is refused: the transport aborts with a {@linkcode WriteBufferOverflowError}
+   * (`Write buffer 67108900 bytes exceeds maxWriteBuffer 67108864; the peer is not reading`),
+   * `connectionLost()` receives it and `write()` throws it, so a writing loop stops at once.
+   * A protocol that honours `pauseWriting()` stays near the high watermark and never meets
+   * it; one that ignores it, facing a peer that does not read, would otherwise grow without
+   * bound. The default lets one write of a 64 MiB message through; `Server` connections
+   * default to a tighter cap plus a budget across all of them.
+   *
+   * @default {67108864}
+   */
+  maxWriteBuffer?: number;
   /**
    * The largest read, in bytes. Reads start at 8 KiB and double whenever one fills its buffer,
    * so bulk transfers read this much at a time while idle connections stay small. The current
@@ -40,6 +60,26 @@ export interface StreamTransportOptions {
    * @default {no limit}
    */
   idleTimeout?: number;
+  /**
+   * Deadlines that bound a frame's and a request's total time, not only silence (slowloris
+   * trickles a byte at a time and is never idle): `firstFrameTimeout`, `frameTimeout`,
+   * `requestTimeout`, each in ms, `Infinity` for none. They run only under a framed protocol,
+   * through {@linkcode StreamTransport.deadlineClock}; the first two close the connection with
+   * a {@linkcode DeadlineError}, after the framed layer's `limitExceeded` hook could tell the
+   * peer why (see {@linkcode Deadlines}).
+   *
+   * @default {none; Server connections: 30000, 30000 and 300000}
+   */
+  deadlines?: Deadlines;
+  /**
+   * Called with errors a protocol callback threw when there is no connection left to end with
+   * them — a throwing `connectionLost()` — as a {@linkcode CallbackError} naming the callback
+   * and the connection. Errors from the other callbacks abort the connection and reach
+   * `connectionLost()` instead. Never `reportError()`: that would end the process.
+   *
+   * @default {log with console.error}
+   */
+  onError?: (error: Error) => void;
 }
 
 /**
@@ -66,6 +106,11 @@ export interface StreamTransportOptions {
  * | peer EOF                   | `eofReceived()`: `true` keeps writing open, else `close()`    |
  * | EOF both ways              | the transport closes itself                                   |
  * | read/write error, callback throws | abort; `connectionLost(error)`                         |
+ *
+ * A TCP reset from the peer fails the read (Deno 2.9.6 reports `ConnectionReset`, not end of
+ * stream): `connectionLost()` gets a {@linkcode TransportError} (`Read failed: ...`) whose
+ * `cause` is the `Deno.errors.ConnectionReset`. A reset that follows the peer's FIN is seen as
+ * end of stream, and as a `BrokenPipe` on a later write.
  *
  * @example Echo over the in-memory pair
  * ```ts
@@ -122,6 +167,11 @@ export class StreamTransport implements Transport, AsyncDisposable {
   // Idle timeout: progress on either side touches it.
   readonly #idleTimeout: number | undefined;
   #idle: IdleTimer | undefined;
+  /** The frame deadlines, when the `deadlines` option is given. */
+  readonly deadlineClock: DeadlineClock | undefined;
+  /** Why a deadline closes the connection gracefully: connectionLost() gets it. */
+  #closeReason: DeadlineError | undefined;
+  readonly #onError: ((error: Error) => void) | undefined;
 
   // Lifecycle.
   #closing = false;
@@ -140,8 +190,9 @@ export class StreamTransport implements Transport, AsyncDisposable {
   constructor(
     channel: ByteChannel,
     protocol: StreamProtocolLike,
-    options: StreamTransportOptions = {},
+    options?: StreamTransportOptions,
   ) {
+    options ??= {};
     this.#channel = channel;
     this.#protocol = protocol;
     this.#bufferedProtocol = typeof (protocol as Partial<BufferedProtocol>).getBuffer === "function"
@@ -154,9 +205,22 @@ export class StreamTransport implements Transport, AsyncDisposable {
       tls: false,
       ...options.extra,
     };
-    this.#flow = new WriteFlowControl(options.writeBufferLimits);
+    this.#flow = new WriteFlowControl(options.writeBufferLimits, {
+      maxWriteBuffer: options.maxWriteBuffer,
+      budget: (options as BudgetOption)[WRITE_BUDGET],
+      abort: (error) => this.#fail(error),
+    });
     this.#readSize = new AdaptiveReadSize(options.readSize ?? DEFAULT_READ_SIZE);
     this.#idleTimeout = options.idleTimeout;
+    this.deadlineClock = options.deadlines && new DeadlineClock(options.deadlines, {
+      waitingOnApplication: () => this.#readPaused && this.#flow.size === 0,
+      close: (error) => {
+        this.#closeReason ??= error;
+        this.close();
+      },
+      abort: (error) => this.#closeNow(error),
+    });
+    this.#onError = options.onError;
     const { promise, resolve } = Promise.withResolvers<Error | undefined>();
     this.#closed = promise;
     this.#resolveClosed = resolve;
@@ -186,7 +250,9 @@ export class StreamTransport implements Transport, AsyncDisposable {
     name: K,
     defaultValue?: ExtraInfo[K],
   ): ExtraInfo[K] | undefined {
-    return this.#extra[name] ?? defaultValue;
+    // A stored `null` (no ALPN protocol, no SNI name) is an answer, not a missing fact.
+    const value = this.#extra[name];
+    return value === undefined ? defaultValue : value;
   }
 
   isClosing(): boolean {
@@ -280,16 +346,20 @@ export class StreamTransport implements Transport, AsyncDisposable {
   // ---- Writing -------------------------------------------------------------------------------
 
   write(data: Uint8Array): void {
-    if (this.#closing || this.#eofRequested) {
-      throw new TransportError(
-        this.#closing ? "Cannot write to a closing transport" : "Cannot write after writeEof()",
-      );
-    }
     if (!(data instanceof Uint8Array)) {
       throw new TypeError(`Cannot write ${typeof data}: expected a Uint8Array`);
     }
+    // Closing or lost: dropped, as asyncio does. connectionLost() tells the protocol, and a late
+    // reply (from a timer, a promise) cannot throw into code that outlived its connection.
+    if (this.#closing) return;
+    if (this.#eofRequested) throw new TransportError("Cannot write after writeEof()");
     const size = data.byteLength;
     if (size === 0) return;
+    const overflow = this.#flow.refuse(size);
+    if (overflow) {
+      this.#fail(overflow);
+      return;
+    }
     if (this.#held) {
       this.#held.push(data);
     } else {
@@ -297,6 +367,7 @@ export class StreamTransport implements Transport, AsyncDisposable {
       if (!this.#flushing) this.#startFlush();
     }
     this.#signal(this.#flow.add(size));
+    this.#flow.enforceBudget();
   }
 
   writeLines(chunks: Iterable<Uint8Array>): void {
@@ -341,9 +412,10 @@ export class StreamTransport implements Transport, AsyncDisposable {
           if (this.#finished) return;
           offset += n;
           this.#idle?.touch();
-          this.#signal(this.#flow.remove(n));
+          this.#signal(this.#flow.written(n));
           if (this.#finished) return;
         }
+        this.#flow.release(chunk.byteLength);
       }
       // During a TLS upgrade, EOF and close wait for the handshake (see #runUpgrade).
       if (this.#eofRequested && !this.#eofSent && !this.#held) {
@@ -456,6 +528,115 @@ export class StreamTransport implements Transport, AsyncDisposable {
     );
   }
 
+  /**
+   * Replaces the connection's channel with what `wrap` makes of it: Tendril's `wrap()`, for a
+   * wrapper (TLS, say) chosen per connection once it is accepted. As with
+   * {@linkcode StreamTransport.startTls}, no read may be in flight (call it from
+   * `connectionMade()` with reading paused, or from `dataReceived()`), data written before
+   * the call goes out on the old channel first, data written meanwhile waits for the new one,
+   * and a failure aborts the transport (`connectionLost()` gets the error).
+   *
+   * @param wrap Gets the current channel (the new one owns it from then on), an object for
+   * facts to add to `getExtraInfo()`, and a signal that aborts when the transport closes;
+   * returns the channel to use from now on.
+   * @returns Resolves once the new channel is in use.
+   * @throws {TransportError} At once when the transport is closing, half-closed, upgrading,
+   * or has a read in flight; as a rejection when `wrap` fails.
+   *
+   * @example Wrap a channel in a byte-counting layer
+   * ```ts
+   * import { type ByteChannel, createMemoryChannelPair, StreamTransport } from "@plexus/net/transport";
+   *
+   * const [a, b] = createMemoryChannelPair();
+   * let written = 0;
+   * const counting = (inner: ByteChannel): ByteChannel => ({
+   *   read: (p) => inner.read(p),
+   *   write: async (p) => {
+   *     const n = await inner.write(p);
+   *     written += n;
+   *     return n;
+   *   },
+   *   closeWrite: () => inner.closeWrite(),
+   *   close: () => inner.close(),
+   *   get closed() { return inner.closed; },
+   *   localAddr: inner.localAddr,
+   *   remoteAddr: inner.remoteAddr,
+   * });
+   * const peer = new StreamTransport(b, { dataReceived() {} });
+   * const transport = new StreamTransport(a, {
+   *   connectionMade: (t) => t.pauseReading(),
+   *   dataReceived() {},
+   * });
+   * await transport.wrapChannel((channel) => counting(channel));
+   * transport.write(new Uint8Array(3));
+   * await transport.flushed();
+   * console.assert(written === 3);
+   * transport.close();
+   * peer.close();
+   * await Promise.all([transport.closed, peer.closed]);
+   * ```
+   */
+  wrapChannel(
+    wrap: (
+      channel: ByteChannel,
+      extra: ExtraInfo,
+      signal: AbortSignal,
+    ) => ByteChannel | Promise<ByteChannel>,
+  ): Promise<void> {
+    let reason: string | undefined;
+    if (this.#closing) reason = "the transport is closing";
+    else if (this.#held) reason = "an upgrade is already in progress";
+    else if (this.#eofRequested || this.#eofReceived) reason = "the transport is half-closed";
+    else if (this.#readInFlight) {
+      reason = "a read is in flight; call wrapChannel() with reading paused, or from " +
+        "dataReceived()";
+    }
+    if (reason) throw new TransportError(`Cannot wrap the connection: ${reason}`);
+    this.#held = [];
+    const upgrade = new AbortController();
+    this.#upgrade = upgrade;
+    const done = this.#runWrap(wrap, upgrade.signal);
+    this.#upgradeDone = done.then(() => {}, () => {});
+    return done;
+  }
+
+  async #runWrap(
+    wrap: (
+      channel: ByteChannel,
+      extra: ExtraInfo,
+      signal: AbortSignal,
+    ) => ByteChannel | Promise<ByteChannel>,
+    signal: AbortSignal,
+  ): Promise<void> {
+    try {
+      await this.#drained();
+      if (this.#finished) throw new TransportError("Cannot wrap the connection: it closed");
+      const extra: ExtraInfo = {};
+      const channel = await wrap(this.#channel, extra, signal);
+      if (this.#finished) {
+        try {
+          channel.close();
+        } catch {
+          // closed already along with the old channel
+        }
+        throw new TransportError("Cannot wrap the connection: it closed");
+      }
+      this.#channel = channel;
+      Object.assign(this.#extra, extra, { conn: channel });
+    } catch (error) {
+      const failure = transportError("Wrapping the connection failed", error);
+      this.#fail(failure);
+      throw failure;
+    } finally {
+      this.#upgrade = undefined;
+    }
+    const held = this.#held ?? [];
+    this.#held = undefined;
+    for (const chunk of held) this.#queue.push(chunk);
+    if (!this.#queue.empty || this.#eofRequested || this.#closing) this.#startFlush();
+    this.#wake();
+  }
+
   #checkCanStartTls(): void {
     let reason: string | undefined;
     if (this.#closing) reason = "the transport is closing";
@@ -493,6 +674,8 @@ export class StreamTransport implements Transport, AsyncDisposable {
         conn: result.channel,
         alpnProtocol: result.alpnProtocol,
         serverHostname,
+        tlsVersion: result.tlsVersion,
+        serverName: result.serverName,
       });
     } catch (error) {
       const failure = transportError("TLS upgrade failed", error);
@@ -538,7 +721,7 @@ export class StreamTransport implements Transport, AsyncDisposable {
   }
 
   /** Closes the channel now; `connectionLost()` follows once every loop has stopped. */
-  #closeNow(error?: Error): void {
+  #closeNow(error: Error | undefined = this.#closeReason): void {
     if (this.#finished) return;
     this.#droppedOnAbort = !this.#queue.empty || (this.#held?.length ?? 0) > 0 ||
       (this.#eofRequested && !this.#eofSent);
@@ -550,6 +733,7 @@ export class StreamTransport implements Transport, AsyncDisposable {
     this.#flow.clear();
     this.#upgrade?.abort(new TransportError("Cannot finish the TLS upgrade: the transport closed"));
     this.#idle?.stop();
+    this.deadlineClock?.stop();
     this.#wake();
     const channel = this.#channel;
     try {
@@ -561,7 +745,8 @@ export class StreamTransport implements Transport, AsyncDisposable {
       try {
         this.#protocol.connectionLost?.(error);
       } catch (callbackError) {
-        reportError(callbackError);
+        const peer = describePeer(this.#extra.peername);
+        deliverError(this.#onError, new CallbackError("connectionLost", peer, callbackError));
       }
       this.#resolveClosed(error);
     });

@@ -28,12 +28,29 @@ export interface TlsClientOptions {
   unsafelyDisableHostnameVerification?: boolean;
 }
 
-/** Options for the server side of a TLS listener or upgrade. */
-export interface TlsServerOptions {
+/** A PEM certificate chain (leaf first) and the private key of its leaf. */
+export interface TlsCertificate {
   /** The PEM certificate chain, leaf first. */
   cert: string;
   /** The PEM private key of the leaf certificate. */
   key: string;
+}
+
+/** Options for the server side of a TLS listener or upgrade. */
+export interface TlsServerOptions {
+  /** The PEM certificate chain, leaf first: served when no `sni` entry matches. */
+  cert: string;
+  /** The PEM private key of the leaf certificate. */
+  key: string;
+  /**
+   * A certificate per server name, chosen by the name the client sends (SNI): keys are exact
+   * names (`"api.example.com"`, compared without case) or wildcards for one label
+   * (`"*.example.com"`). A client that sends no name, or a name without an entry, gets
+   * `cert`. The name the client sent is `getExtraInfo("serverName")`.
+   *
+   * @default {no per-name certificates}
+   */
+  sni?: Record<string, TlsCertificate>;
   /** ALPN protocols to accept, most preferred first. */
   alpnProtocols?: string[];
   /**
@@ -44,7 +61,16 @@ export interface TlsServerOptions {
   handshakeTimeout?: number;
 }
 
-/** Options of {@linkcode StreamTransport.startTls} for the server side of an upgrade. */
+/**
+ * Options of {@linkcode StreamTransport.startTls} for the server side of an upgrade.
+ *
+ * @example Upgrade an accepted connection
+ * ```ts
+ * import type { StartTlsServerOptions } from "@plexus/net/transport";
+ *
+ * const options: StartTlsServerOptions = { serverSide: true, cert: "...", key: "..." };
+ * ```
+ */
 export interface StartTlsServerOptions extends TlsServerOptions {
   /** Selects the server side of the handshake. */
   serverSide: true;

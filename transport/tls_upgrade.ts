@@ -7,19 +7,18 @@
  */
 
 import { isIP } from "node:net";
-import {
-  connect as nodeTlsConnect,
-  createSecureContext,
-  rootCertificates,
-  TLSSocket,
-} from "node:tls";
+import { createPrivateKey, X509Certificate } from "node:crypto";
+import { connect as nodeTlsConnect, rootCertificates, TLSSocket } from "node:tls";
 import type { Duplex } from "node:stream";
+import { TlsHandshakeTimeoutError } from "./_tls_errors.ts";
+import { secureContextFor, sniCallback } from "./_tls_contexts.ts";
 import { type ByteChannel, isTcpConn } from "./byte_channel.ts";
 import { linkCancellation } from "./cancellation.ts";
 import { TransportError, transportError } from "./errors.ts";
 import { channelToDuplex, NodeStreamChannel } from "./node_channel.ts";
 import {
   DEFAULT_HANDSHAKE_TIMEOUT,
+  type TlsCertificate,
   type TlsClientOptions,
   type TlsServerOptions,
 } from "./tls_options.ts";
@@ -30,6 +29,10 @@ export interface TlsUpgrade {
   channel: ByteChannel;
   /** The negotiated ALPN protocol, or `null`. */
   alpnProtocol: string | null;
+  /** The negotiated TLS version (`"TLSv1.3"`), when the engine reports it. */
+  tlsVersion?: string;
+  /** Server side: the name the client sent (SNI), or `null` when it sent none. */
+  serverName?: string | null;
 }
 
 /** Options of a client handshake: the client options plus the name to verify. */
@@ -40,16 +43,27 @@ export interface ClientHandshakeOptions extends TlsClientOptions {
   signal?: AbortSignal;
 }
 
-/** Settles as the handshake does, or rejects on timeout or abort. */
+/**
+ * Settles as the handshake does, or rejects on abort (with the signal's reason) or on timeout
+ * (with a {@linkcode TlsHandshakeTimeoutError}).
+ */
 async function bounded<T>(
   handshake: Promise<T>,
   timeout: number,
   signal: AbortSignal | undefined,
 ): Promise<T> {
-  const cancel = linkCancellation(signal, timeout, `TLS handshake timed out after ${timeout} ms`);
+  const cancel = linkCancellation(signal, undefined, "");
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const expired = Number.isFinite(timeout)
+    ? new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new TlsHandshakeTimeoutError(timeout)), timeout);
+    })
+    : undefined;
   try {
-    return await cancel.race(handshake);
+    const settled = cancel.race(handshake);
+    return await (expired ? Promise.race([settled, expired]) : settled);
   } finally {
+    clearTimeout(timer);
     cancel.dispose();
   }
 }
@@ -89,7 +103,9 @@ export async function startTlsClient(
 
 /**
  * Runs the server side of a TLS handshake over `channel` through `node:tls` and returns the
- * encrypted channel. On failure the channel is closed.
+ * encrypted channel, with the certificate `options.sni` gives the client's server name (or the
+ * default one). On failure — a {@linkcode TlsHandshakeTimeoutError} after `handshakeTimeout`,
+ * an abort, a bad ClientHello — the channel is closed at once, releasing its socket.
  */
 export async function startTlsServer(
   channel: ByteChannel,
@@ -101,7 +117,8 @@ export async function startTlsServer(
   try {
     socket = new TLSSocket(inner, {
       isServer: true,
-      secureContext: createSecureContext({ cert: options.cert, key: options.key }),
+      secureContext: secureContextFor(options),
+      SNICallback: sniCallback(options),
       ALPNProtocols: options.alpnProtocols,
     });
   } catch (error) {
@@ -160,9 +177,42 @@ async function settleNodeHandshake(
   try {
     await bounded(secured, timeout, signal);
   } catch (error) {
-    channel.close();
+    // At once: a silent peer's socket must not wait for a close_notify it would never read.
+    channel.abort();
     await channel.closed;
     throw transportError("TLS handshake failed", error);
   }
-  return { channel, alpnProtocol: socket.alpnProtocol || null };
+  const servername = (socket as { servername?: string | false | null }).servername;
+  return {
+    channel,
+    alpnProtocol: socket.alpnProtocol || null,
+    tlsVersion: socket.getProtocol() ?? undefined,
+    ...(event === "secure" ? { serverName: servername || null } : {}),
+  };
+}
+
+/**
+ * Parses the certificates of `options` now (the default one and every `sni` one) and checks
+ * that each key belongs to its certificate, so a listener fails at once on a bad certificate
+ * or key rather than on every handshake.
+ *
+ * @throws {TransportError} Naming the certificate that could not be loaded.
+ */
+export function checkTlsServerOptions(options: TlsServerOptions): void {
+  const certificates: [string, TlsCertificate][] = [
+    ["the default certificate", options],
+    ...Object.entries(options.sni ?? {}).map(([name, certificate]): [string, TlsCertificate] => [
+      `the certificate for "${name}"`,
+      certificate,
+    ]),
+  ];
+  for (const [what, { cert, key }] of certificates) {
+    let matches: boolean;
+    try {
+      matches = new X509Certificate(cert).checkPrivateKey(createPrivateKey(key));
+    } catch (error) {
+      throw transportError(`Cannot load ${what}`, error);
+    }
+    if (!matches) throw new TransportError(`Cannot load ${what}: the key does not match it`);
+  }
 }

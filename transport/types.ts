@@ -7,6 +7,9 @@
  * @module
  */
 
+import type { DeadlineClock } from "./deadline_clock.ts";
+import type { StartTlsOptions } from "./tls_options.ts";
+
 /** High and low watermarks of a transport's write buffer, in bytes. */
 export interface WriteBufferLimits {
   /**
@@ -37,6 +40,18 @@ export interface ExtraInfo {
   serverHostname?: string;
   /** The ALPN protocol negotiated in the TLS handshake, or `null` when none was. */
   alpnProtocol?: string | null;
+  /**
+   * The server name the client sent in its TLS handshake (SNI), or `null` when it sent none
+   * (clients send no name when they connect to an IP address). TLS server transports only:
+   * listeners, the `tls` wrapper and server-side `startTls()`.
+   */
+  serverName?: string | null;
+  /**
+   * The negotiated TLS version: `"TLSv1.3"` or `"TLSv1.2"`. Server transports always have it;
+   * client transports only when the handshake ran through `node:tls` (over a Unix socket, say),
+   * since `Deno.connectTls` and `Deno.startTls` do not report it.
+   */
+  tlsVersion?: string;
   /** Whether the transport is encrypted with TLS. */
   tls?: boolean;
   /** The underlying connection object (a `Deno.Conn`, a `Deno.DatagramConn`, ...). */
@@ -90,7 +105,18 @@ export interface WriteTransport extends BaseTransport {
    * over the high watermark, the protocol's `pauseWriting()` is called before `write()` returns.
    * The transport keeps a reference to `data` until it is written: do not modify it afterwards.
    *
-   * @throws {TransportError} After `writeEof()`, `close()` or `abort()`.
+   * Once the transport is closing or lost (`close()`, `abort()`, an error, a peer that stopped
+   * reading past `maxWriteBuffer`), writes are dropped without a word, as asyncio drops them:
+   * `connectionLost()` is how the protocol learns, and a late reply sent from a timer or a
+   * promise cannot throw into code that outlived its connection. Check `isClosing()` to stop
+   * a loop early.
+   *
+   * When `data` would take the buffer past its cap (`maxWriteBuffer`), or a server's budget
+   * across connections cuts this connection, the transport aborts with a
+   * `WriteBufferOverflowError` (given to `connectionLost()`) and `data` is dropped.
+   *
+   * @throws {TransportError} After `writeEof()` (a bug in the caller, not the peer's doing).
+   * @throws {TypeError} When `data` is not a `Uint8Array`.
    */
   write(data: Uint8Array): void;
   /** Queues every chunk of `chunks`, as `write()` does for one. */
@@ -118,10 +144,52 @@ export interface WriteTransport extends BaseTransport {
    * @throws {RangeError} When a limit is negative or `low > high`.
    */
   setWriteBufferLimits(limits?: Partial<WriteBufferLimits>): void;
+  /**
+   * Resolves once everything written so far has been handed to the socket — and, after
+   * `writeEof()`, once the write side is shut down; rejects with the transport's error when
+   * the connection is lost first. Every stream transport Plexus makes has it; a transport
+   * whose writes leave at once (a UDP tendril's peer) may not.
+   */
+  flushed?(): Promise<void>;
 }
 
-/** A bidirectional byte-stream transport (TCP, Unix, TLS, in-memory). */
-export interface Transport extends ReadTransport, WriteTransport {}
+/**
+ * A bidirectional byte-stream transport (TCP, Unix, TLS, in-memory).
+ *
+ * @example Upgrade to TLS from a protocol (STARTTLS), without a cast
+ * ```ts
+ * import type { Protocol, Transport } from "@plexus/net/transport";
+ *
+ * const tls = { cert: "-----BEGIN CERTIFICATE-----...", key: "-----BEGIN PRIVATE KEY-----..." };
+ * class StartTls implements Protocol {
+ *   transport: Transport | undefined;
+ *   connectionMade(transport: Transport): void {
+ *     this.transport = transport;
+ *   }
+ *   dataReceived(data: Uint8Array): void {
+ *     if (new TextDecoder().decode(data).trim() !== "STARTTLS") return;
+ *     const transport = this.transport!;
+ *     if (!transport.startTls) throw new TypeError("This transport cannot upgrade to TLS");
+ *     transport.write(new TextEncoder().encode("220 go ahead\r\n"));
+ *     transport.startTls({ serverSide: true, ...tls });
+ *   }
+ * }
+ * ```
+ */
+export interface Transport extends ReadTransport, WriteTransport {
+  /**
+   * Upgrades the connection to TLS in the middle of the conversation (STARTTLS); see
+   * `StreamTransport.startTls` for the rules. Every stream transport Plexus makes (TCP, Unix,
+   * in-memory) has it; a UDP tendril's peer, which has no byte stream to upgrade, does not.
+   */
+  startTls?(options: StartTlsOptions): Promise<void>;
+  /**
+   * The connection's frame deadlines, when it has any (the `deadlines` option): a framed
+   * protocol starts the clock when it attaches and reports each read's progress to it.
+   * Transports without deadlines leave it out.
+   */
+  readonly deadlineClock?: DeadlineClock;
+}
 
 /** A datagram transport (UDP). */
 export interface DatagramTransport extends BaseTransport {

@@ -1,4 +1,5 @@
-import { TransportError, transportError } from "./errors.ts";
+import { CallbackError, deliverError, describePeer } from "./callback_error.ts";
+import { transportError } from "./errors.ts";
 import { type FlowSignal, WriteFlowControl } from "./flow_control.ts";
 import type { DatagramProtocol } from "./protocols.ts";
 import type { DatagramTransport, ExtraInfo, WriteBufferLimits } from "./types.ts";
@@ -29,6 +30,14 @@ export interface UdpTransportOptions {
    * @default {false}
    */
   reuseReceiveBuffer?: boolean;
+  /**
+   * Called with errors a protocol callback threw when there is no transport left to end with
+   * them — a throwing `connectionLost()` — as a {@linkcode CallbackError}. Never
+   * `reportError()`: that would end the process.
+   *
+   * @default {log with console.error}
+   */
+  onError?: (error: Error) => void;
 }
 
 interface Outgoing {
@@ -71,6 +80,7 @@ export class UdpTransport implements DatagramTransport, AsyncDisposable {
   readonly #protocol: DatagramProtocol;
   readonly #remote: Deno.NetAddr | undefined;
   readonly #reuseReceiveBuffer: boolean;
+  readonly #onError: ((error: Error) => void) | undefined;
   readonly #extra: ExtraInfo;
   readonly #flow: WriteFlowControl;
   #queue: Outgoing[] = [];
@@ -96,12 +106,14 @@ export class UdpTransport implements DatagramTransport, AsyncDisposable {
   constructor(
     conn: Deno.DatagramConn,
     protocol: DatagramProtocol,
-    options: UdpTransportOptions = {},
+    options?: UdpTransportOptions,
   ) {
+    options ??= {};
     this.#conn = conn;
     this.#protocol = protocol;
     this.#remote = options.remoteAddress;
     this.#reuseReceiveBuffer = options.reuseReceiveBuffer ?? false;
+    this.#onError = options.onError;
     this.#extra = { sockname: conn.addr, peername: options.remoteAddress, conn, ...options.extra };
     this.#flow = new WriteFlowControl(options.writeBufferLimits);
     const { promise, resolve } = Promise.withResolvers<Error | undefined>();
@@ -147,10 +159,10 @@ export class UdpTransport implements DatagramTransport, AsyncDisposable {
   }
 
   sendto(data: Uint8Array, addr?: Deno.NetAddr): void {
-    if (this.#closing) throw new TransportError("Cannot send on a closing transport");
     if (!(data instanceof Uint8Array)) {
       throw new TypeError(`Cannot send ${typeof data}: expected a Uint8Array`);
     }
+    if (this.#closing) return; // dropped, as stream writes are (see WriteTransport.write)
     const target = addr ?? this.#remote;
     if (target === undefined) {
       throw new TypeError("Cannot send: no address given and no default remote address");
@@ -159,6 +171,12 @@ export class UdpTransport implements DatagramTransport, AsyncDisposable {
       throw new TypeError(
         `Cannot send to ${formatAddr(addr)}: the transport is bound to ${formatAddr(this.#remote)}`,
       );
+    }
+    // Queued datagrams are capped as stream writes are (64 MiB): past it, abort.
+    const overflow = this.#flow.refuse(data.byteLength);
+    if (overflow) {
+      this.#fail(overflow);
+      return;
     }
     this.#queue.push({ data, addr: target });
     if (!this.#sending) {
@@ -313,7 +331,8 @@ export class UdpTransport implements DatagramTransport, AsyncDisposable {
       try {
         this.#protocol.connectionLost?.(error);
       } catch (callbackError) {
-        reportError(callbackError);
+        const where = describePeer(this.#remote ?? this.#conn.addr);
+        deliverError(this.#onError, new CallbackError("connectionLost", where, callbackError));
       }
       this.#resolveClosed(error);
     });

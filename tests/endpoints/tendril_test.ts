@@ -3,8 +3,10 @@ import { assert, assertInstanceOf } from "../_assert.ts";
 import {
   type Acceptor,
   Application,
+  formatAddress,
   getManager,
   noDelay,
+  PeerEvictedError,
   RejectConnection,
   TcpTendrilManager,
   type Tendril,
@@ -213,7 +215,7 @@ Deno.test("getManager returns one manager per protocol and endpoint until shut d
   await tcp.shutdown();
   assert(getManager("tcp", "127.0.0.1:0") !== tcp, "a shut down manager is replaced");
   await udp.shutdown();
-  // @ts-expect-error: an unknown protocol
+  // An unknown protocol (one never given to registerManager()).
   assertRejects(() => Promise.resolve().then(() => getManager("sctp")), TypeError, "sctp");
 });
 
@@ -404,23 +406,142 @@ Deno.test("TCP manager: a connect still dialling when shutdown() runs does not l
   assertEquals(manager.tendrils.size, 0);
 });
 
-Deno.test("the UDP peer table stops at maxPeers under a flood of source ports", async () => {
+/** A UDP socket on 127.0.0.1. */
+const udpSocket = (): Deno.DatagramConn =>
+  Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: 0 });
+
+/** The next datagram's text, or `undefined` after `ms`. */
+async function receiveWithin(socket: Deno.DatagramConn, ms = 2000): Promise<string | undefined> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<undefined>((resolve) =>
+    timer = setTimeout(() => resolve(undefined), ms)
+  );
+  try {
+    return await Promise.race([socket.receive().then(([reply]) => text(reply)), late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Sends `message` from `socket` and returns the answer, or `undefined` after `ms`. */
+async function ask(
+  socket: Deno.DatagramConn,
+  target: Deno.NetAddr,
+  message: string,
+  ms?: number,
+): Promise<string | undefined> {
+  await socket.send(bytes(message), target);
+  return await receiveWithin(socket, ms);
+}
+
+Deno.test("a full UDP peer table evicts its oldest unproven peer for each newcomer", async () => {
   const server = new UdpTendrilManager("127.0.0.1:0", { maxPeers: 8, backlog: 64 });
-  const served = keeping();
+  const served = keeping((frame, app) => app.sendFrame(frame));
   await server.start(served.acceptor);
   const target = server.localAddress!;
-  const first = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: 0 });
-  await first.send(bytes("first"), target);
-  await served.until(1);
-  const flood = Array.from(
-    { length: 50 },
-    () => Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: 0 }),
+  const regular = udpSocket();
+  assertEquals(await ask(regular, target, "a"), "a");
+  assertEquals(await ask(regular, target, "b"), "b"); // heard from after our answer: proven
+  // 50 one-datagram sources, each answered and never heard from again.
+  const sources = Array.from({ length: 50 }, udpSocket);
+  for (const socket of sources) await socket.send(bytes("hello"), target);
+  assertEquals(await ask(regular, target, "marker"), "marker"); // loopback keeps order
+  assertEquals(served.apps.length, 51, "every newcomer got in");
+  assertEquals([server.evictedPeers, server.droppedPeers], [50 - 7, 0]);
+  assertEquals(server.tendrils.size, 8, "the table stays at maxPeers");
+  const evicted = served.apps.filter((app) => app.ends.length === 1);
+  assertEquals(evicted, served.apps.slice(1, 44), "the oldest unproven went first");
+  const firstSource = `127.0.0.1:${(sources[0].addr as Deno.NetAddr).port}`;
+  const error = served.apps[1].ends[0];
+  assertInstanceOf(error, PeerEvictedError);
+  assertEquals(
+    error.message,
+    `UDP peer ${firstSource} evicted: the peer table is full (maxPeers 8) and the peer never ` +
+      "sent a datagram after one of ours",
   );
-  for (const socket of flood) await socket.send(bytes("flood"), target);
-  await first.send(bytes("marker"), target); // loopback keeps order: the flood was handled
-  await served.apps[0].until(() => served.apps[0].frames.includes("marker"));
-  assertEquals(served.apps.length, 8, "the table is full at 8 peers");
-  assertEquals(server.droppedPeers, 50 - 7);
-  for (const socket of [first, ...flood]) socket.close();
+  assertEquals([error.peer, error.maxPeers], [firstSource, 8]);
+  for (const socket of [regular, ...sources]) socket.close();
+  await server.shutdown();
+});
+
+Deno.test("proven UDP peers are never evicted: a table full of them drops newcomers", async () => {
+  const server = new UdpTendrilManager("127.0.0.1:0", { maxPeers: 2 });
+  const served = keeping((frame, app) => app.sendFrame(frame));
+  await server.start(served.acceptor);
+  const target = server.localAddress!;
+  const regulars = [udpSocket(), udpSocket()];
+  for (const socket of regulars) {
+    assertEquals(await ask(socket, target, "a"), "a");
+    assertEquals(await ask(socket, target, "b"), "b"); // proven
+  }
+  const newcomers = Array.from({ length: 5 }, udpSocket);
+  for (const socket of newcomers) await socket.send(bytes("let me in"), target);
+  for (const socket of regulars) assertEquals(await ask(socket, target, "c"), "c");
+  assertEquals([server.droppedPeers, server.evictedPeers], [5, 0]);
+  assertEquals(served.apps.length, 2);
+  for (const socket of [...regulars, ...newcomers]) socket.close();
+  await server.shutdown();
+});
+
+Deno.test("a UDP peer answered once but silent since is evictable; a connect()ed one is not", async () => {
+  const server = new UdpTendrilManager("127.0.0.1:0", { maxPeers: 2 });
+  const served = keeping((frame, app) => app.sendFrame(frame));
+  await server.start(served.acceptor);
+  const target = server.localAddress!;
+  // A peer we connect() to is trusted from the start, though it never answers.
+  const listener = udpSocket();
+  await server.connect(listener.addr, (t) => new Recording(t));
+  const answered = udpSocket();
+  assertEquals(await ask(answered, target, "once"), "once");
+  const newcomer = udpSocket();
+  assertEquals(await ask(newcomer, target, "new"), "new", "the newcomer got in");
+  assertEquals(server.evictedPeers, 1);
+  assertInstanceOf(served.apps[0].ends[0], PeerEvictedError);
+  const kept = `127.0.0.1:${(listener.addr as Deno.NetAddr).port}`;
+  assert(server.tendrils.has(kept), "the connect()ed peer stays");
+  for (const socket of [listener, answered, newcomer]) socket.close();
+  await server.shutdown();
+});
+
+Deno.test("an empty UDP datagram is one empty frame under the identity framer", async () => {
+  const server = new UdpTendrilManager("127.0.0.1:0");
+  const served = keeping((frame, app) => app.sendFrame(frame));
+  await server.start(served.acceptor);
+  const target = server.localAddress!;
+  const peer = udpSocket();
+  // The first datagram is empty too: it waits in the peer's queue while the acceptor runs.
+  for (const message of ["", "x", "", "", "end"]) await peer.send(bytes(message), target);
+  const replies: (string | undefined)[] = [];
+  for (let i = 0; i < 5 && replies.at(-1) !== "end"; i++) {
+    const reply = await receiveWithin(peer);
+    replies.push(reply);
+    if (reply === undefined) break;
+  }
+  assertEquals(replies, ["", "x", "", "", "end"], "one frame, one echo datagram, for each");
+  const [app] = served.apps;
+  assertEquals(app.frames, ["", "x", "", "", "end"]);
+  // Under a stream framer an empty datagram is zero bytes of the stream: no frame.
+  app.tendril.setFramer(new LineFramer());
+  await peer.send(bytes(""), target);
+  assertEquals(await ask(peer, target, "line\n"), "line\r\n");
+  assertEquals(app.frames.slice(5), ["line"]);
+  peer.close();
+  await server.shutdown();
+});
+
+Deno.test("a new UDP peer is in manager.tendrils during its own first frameReceived", async () => {
+  const server = new UdpTendrilManager("127.0.0.1:0");
+  const seen: { size: number; self: boolean }[] = [];
+  const served = keeping((_frame, app) => {
+    const key = formatAddress(app.tendril.remoteAddress);
+    seen.push({ size: server.tendrils.size, self: server.tendrils.get(key) === app.tendril });
+  });
+  await server.start(served.acceptor);
+  const peer = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: 0 });
+  await peer.send(bytes("first"), server.localAddress!);
+  await served.until(1);
+  await served.apps[0].until(() => served.apps[0].frames.length === 1);
+  assertEquals(seen, [{ size: 1, self: true }]);
+  peer.close();
   await server.shutdown();
 });

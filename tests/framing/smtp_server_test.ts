@@ -12,7 +12,7 @@ print("sent")
 `;
 
 Deno.test("SMTP-like example server receives mail from Python's smtplib over 127.0.0.1", async () => {
-  const server = startSmtpServer();
+  const server = await startSmtpServer();
   try {
     // smtplib's own 10 s socket timeout bounds the client.
     const result = await new Deno.Command("python3", {
@@ -48,7 +48,7 @@ with smtplib.SMTP("127.0.0.1", port, timeout=10) as s:
 `;
 
 Deno.test("SMTP-like example server advertises its size limit and refuses a larger message", async () => {
-  const server = startSmtpServer();
+  const server = await startSmtpServer();
   try {
     const result = await new Deno.Command("python3", {
       args: ["-c", OVERSIZE_CLIENT, String(server.port), String(MAX_MESSAGE_SIZE)],

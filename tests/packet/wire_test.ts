@@ -272,7 +272,11 @@ Deno.test("a packet over maxPacketSize from the peer ends the connection before 
   peer.send(hex("89 c4 da 00")); // announces 20000000 bytes
   const closed = await connection.closed;
   assertInstanceOf(closed, PacketTooLongError);
-  assertEquals(closed.message, "Cannot decode packet: length 20000000 exceeds maxPacketSize 1000");
+  assertEquals(
+    closed.message,
+    "Cannot decode packet: length 20000000 exceeds maxPacketSize 1000 " +
+      "(the packet body: tag, flags, channel and rq_type fields plus the payload)",
+  );
 });
 
 Deno.test("garbage bytes end the connection with a typed error", async () => {

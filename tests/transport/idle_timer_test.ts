@@ -1,38 +1,6 @@
 import { assertEquals, assertThrows } from "@std/assert";
-import { type Clock, IdleTimer } from "../../transport/idle_timer.ts";
-
-/** A clock that moves only when told, running due timers in order. */
-class FakeClock implements Clock {
-  time = 0;
-  #timers: { at: number; fn: () => void; id: number }[] = [];
-  #next = 0;
-  now(): number {
-    return this.time;
-  }
-  set(fn: () => void, ms: number): unknown {
-    const id = this.#next++;
-    this.#timers.push({ at: this.time + ms, fn, id });
-    return id;
-  }
-  clear(handle: unknown): void {
-    this.#timers = this.#timers.filter((t) => t.id !== handle);
-  }
-  advance(ms: number): void {
-    const end = this.time + ms;
-    for (;;) {
-      this.#timers.sort((a, b) => a.at - b.at);
-      const due = this.#timers[0];
-      if (!due || due.at > end) break;
-      this.#timers.shift();
-      this.time = due.at;
-      due.fn();
-    }
-    this.time = end;
-  }
-  get pending(): number {
-    return this.#timers.length;
-  }
-}
+import { IdleTimer } from "../../transport/idle_timer.ts";
+import { FakeClock } from "./_fake_clock.ts";
 
 function setup(
   timeout = 100,

@@ -70,7 +70,7 @@ for (const backend of BACKENDS) {
     const data = pattern(3 * 1024 * 1024 + 7);
     for (let i = 0; i < data.length; i += 100_000) ct.write(data.subarray(i, i + 100_000));
     ct.close();
-    assertThrows(() => ct.write(bytes("x")), TransportError, "closing");
+    ct.write(bytes("x")); // dropped: the transport is closing (asyncio's rule)
     assert(ct.isClosing());
     await ct.closed;
     await st.closed;

@@ -1,0 +1,233 @@
+/**
+ * One UDP peer of a UDP tendril manager, seen as a stream transport by its tendril.
+ *
+ * @module
+ */
+
+import { IdentityFramer } from "../framing/identity.ts";
+import type { FramedProtocol } from "../framing/framed_protocol.ts";
+import { TransportError } from "../transport/errors.ts";
+import type { ExtraInfo, Transport, WriteBufferLimits } from "../transport/types.ts";
+import type { UdpTransport } from "../transport/udp_transport.ts";
+import type { PeerTrust, TablePeer } from "./_udp_peer_table.ts";
+import type { FramedTendril } from "./framed_tendril.ts";
+
+/** Datagrams kept for a peer while its acceptor runs or its reading is paused. */
+export const QUEUED_PER_PEER = 16;
+
+/** What a peer needs from its manager. */
+export interface PeerHost<F> {
+  /** Sends a datagram. */
+  send(data: Uint8Array, addr: Deno.NetAddr): void;
+  /** The socket's transport (for buffer sizes and addresses). */
+  socket(): UdpTransport;
+  /** Forgets a closed peer. */
+  release(peer: Peer<F>): void;
+  /** The peer proved itself: it may no longer be evicted for a newcomer. */
+  proven(peer: Peer<F>): void;
+  /** Counts a datagram dropped for a peer. */
+  dropped(): void;
+  /** Takes `bytes` from the shared queue budget; false when it is spent. */
+  reserve(bytes: number): boolean;
+  /** Gives `bytes` back to the queue budget. */
+  unreserve(bytes: number): void;
+}
+
+/**
+ * Where a peer's datagrams go.
+ *
+ * | state       | a datagram ...                          | becomes ...                      |
+ * | ----------- | --------------------------------------- | -------------------------------- |
+ * | `"reading"` | goes to the receive buffer and framer   | `"paused"` on `pauseReading()`   |
+ * | `"paused"`  | is queued (bounded) or dropped, counted | `"reading"` on `resumeReading()` |
+ * | `"closed"`  | is ignored                              | (final)                          |
+ *
+ * A tendril starts `"paused"` in effect: its `connectionMade` pauses reading until the acceptor
+ * has made the application.
+ */
+type PeerState = "reading" | "paused" | "closed";
+
+/**
+ * One UDP peer's side of the socket, seen as a stream transport by its `FramedProtocol`:
+ * datagrams from the peer are appended to its receive buffer, writes go out as datagrams.
+ *
+ * Trust (see {@linkcode PeerTrust}): a peer made by a datagram starts `"unproven"`, becomes
+ * `"answered"` when we send it a datagram and `"proven"` when it sends one after that — it
+ * then evidently gets our datagrams, so it is not a one-datagram flood source. A peer opened
+ * with `connect()` starts `"proven"`: we chose it.
+ */
+export class Peer<F> implements Transport, TablePeer<Peer<F>> {
+  readonly key: string;
+  readonly host: string;
+  readonly port: number;
+  readonly tendril: FramedTendril<F>;
+  lastActivity: number = performance.now();
+  olderUnproven: Peer<F> | undefined;
+  newerUnproven: Peer<F> | undefined;
+  listedUnproven = false;
+  #trust: PeerTrust;
+  #state: PeerState = "reading";
+  readonly #host: PeerHost<F>;
+  readonly #addr: Deno.NetAddr;
+  readonly #queued: Uint8Array[] = [];
+  readonly #closed = Promise.withResolvers<Error | undefined>();
+
+  constructor(
+    host: PeerHost<F>,
+    addr: Deno.NetAddr,
+    key: string,
+    tableHost: string,
+    tendril: FramedTendril<F>,
+    trust: PeerTrust,
+  ) {
+    this.#host = host;
+    this.#addr = addr;
+    this.key = key;
+    this.host = tableHost;
+    this.port = addr.port;
+    this.tendril = tendril;
+    this.#trust = trust;
+  }
+
+  /** The protocol driven by this peer. */
+  get protocol(): FramedProtocol<F> {
+    return this.tendril.framed;
+  }
+
+  get closed(): Promise<Error | undefined> {
+    return this.#closed.promise;
+  }
+
+  get trust(): PeerTrust {
+    return this.#trust;
+  }
+
+  start(): void {
+    this.tendril.framed.connectionMade(this);
+  }
+
+  /** A datagram from the peer: delivered now, queued while paused (bounded), or dropped. */
+  receive(data: Uint8Array): void {
+    if (this.#state === "closed") return;
+    this.lastActivity = performance.now();
+    if (this.#trust === "answered") {
+      this.#trust = "proven";
+      this.#host.proven(this);
+    }
+    if (this.#state === "paused") {
+      // `data` is a view of the socket's reused buffer: keep a copy, within the budgets.
+      if (this.#queued.length < QUEUED_PER_PEER && this.#host.reserve(data.byteLength)) {
+        this.#queued.push(data.slice());
+      } else {
+        this.#host.dropped();
+      }
+      return;
+    }
+    this.#deliver(data);
+  }
+
+  /**
+   * One datagram into the tendril. Under the identity framer a datagram is one frame, an empty
+   * one too — but an empty datagram adds no byte to the receive buffer, so no decoder can see
+   * it: it goes to the application here, as the framed protocol would pass it (a throw aborts
+   * the peer). Under any other framer it is zero bytes of the stream: nothing.
+   */
+  #deliver(data: Uint8Array): void {
+    const framed = this.tendril.framed;
+    try {
+      if (data.byteLength > 0) {
+        framed.getBuffer(data.byteLength).set(data);
+        framed.bufferUpdated(data.byteLength);
+      } else if (
+        framed.receiveFramer instanceof IdentityFramer && framed.receiveBuffer.length === 0
+      ) {
+        this.tendril.application?.frameReceived(new Uint8Array(0) as F);
+      }
+    } catch (error) {
+      this.abort(error instanceof Error ? error : new Error(String(error)));
+    }
+  }
+
+  // ---- Transport -----------------------------------------------------------------------------
+
+  write(data: Uint8Array): void {
+    if (this.#state === "closed") throw new TransportError("Cannot write to a closing tendril");
+    this.lastActivity = performance.now();
+    if (this.#trust === "unproven") this.#trust = "answered";
+    this.#host.send(data, this.#addr);
+  }
+
+  writeLines(chunks: Iterable<Uint8Array>): void {
+    for (const chunk of chunks) this.write(chunk);
+  }
+
+  /** UDP has no end of stream: does nothing. */
+  writeEof(): void {}
+
+  canWriteEof(): boolean {
+    return false;
+  }
+
+  close(): void {
+    this.abort();
+  }
+
+  abort(error?: Error): void {
+    if (this.#state === "closed") return;
+    this.#state = "closed";
+    for (const data of this.#queued) this.#host.unreserve(data.byteLength);
+    this.#queued.length = 0;
+    this.#host.release(this);
+    // As a transport does, report the loss after the current callback has returned.
+    queueMicrotask(() => {
+      this.tendril.framed.connectionLost(error);
+      this.#closed.resolve(error);
+    });
+  }
+
+  isClosing(): boolean {
+    return this.#state === "closed";
+  }
+
+  isReading(): boolean {
+    return this.#state === "reading";
+  }
+
+  pauseReading(): void {
+    if (this.#state === "reading") this.#state = "paused";
+  }
+
+  resumeReading(): void {
+    if (this.#state !== "paused") return;
+    this.#state = "reading";
+    while (this.#queued.length > 0 && this.#state === "reading") {
+      const data = this.#queued.shift()!;
+      this.#host.unreserve(data.byteLength);
+      this.#deliver(data);
+    }
+  }
+
+  getExtraInfo<K extends keyof ExtraInfo>(
+    name: K,
+    defaultValue?: ExtraInfo[K],
+  ): ExtraInfo[K] | undefined {
+    const info: ExtraInfo = {
+      sockname: this.#host.socket().getExtraInfo("sockname"),
+      peername: this.#addr,
+      conn: this.#host.socket().getExtraInfo("conn"),
+    };
+    return info[name] ?? defaultValue;
+  }
+
+  getWriteBufferSize(): number {
+    return this.#host.socket().getWriteBufferSize();
+  }
+
+  getWriteBufferLimits(): WriteBufferLimits {
+    return this.#host.socket().getWriteBufferLimits();
+  }
+
+  setWriteBufferLimits(limits?: Partial<WriteBufferLimits>): void {
+    this.#host.socket().setWriteBufferLimits(limits);
+  }
+}

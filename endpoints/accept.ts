@@ -1,0 +1,158 @@
+import { delay as untypedDelay } from "@std/async/delay";
+import { describeError, TransportError } from "../transport/errors.ts";
+
+/** std's `delay` (untyped JS through the npm alias): resolves after `ms`, rejects on abort. */
+const delay: (ms: number, options?: { signal?: AbortSignal }) => Promise<void> = untypedDelay;
+
+/**
+ * Why one `accept()` failed, as an accept loop must treat it:
+ *
+ * | kind          | errors                                        | the loop                     |
+ * | ------------- | --------------------------------------------- | ---------------------------- |
+ * | `connection`  | the queued connection was reset or aborted (`ENOTCONN`, `ECONNABORTED`, `ECONNRESET`, `EPROTO`, `EPERM`, ...) or anything unknown | skips it at once |
+ * | `exhausted`   | out of resources: `EMFILE`, `ENFILE`, `ENOBUFS`, `ENOMEM` | backs off, then goes on |
+ * | `closed`      | the listener was closed (`BadResource`)       | stops                        |
+ *
+ * asyncio and libuv draw the same line: a reset before `accept()` is one client's problem and
+ * must not slow anyone else, while running out of file descriptors is worth a pause so the
+ * loop does not spin.
+ */
+export type AcceptFailureKind = "connection" | "exhausted" | "closed";
+
+/** The error codes that mean the process or system ran out of something accept() needs. */
+const EXHAUSTED: ReadonlySet<string> = new Set(["EMFILE", "ENFILE", "ENOBUFS", "ENOMEM"]);
+
+/**
+ * An `accept()` that failed: {@linkcode acceptConnections} reports one per failure through
+ * `onError` and goes on (or stops, for `closed`).
+ *
+ * @example Tell a skipped reset from resource exhaustion
+ * ```ts
+ * import { AcceptError } from "@plexus/net/endpoints";
+ *
+ * const error = AcceptError.from(new Deno.errors.NotConnected("Transport endpoint is not connected"));
+ * console.assert(error.kind === "connection");
+ * console.assert(error.message.startsWith("Accept failed, connection skipped"));
+ * ```
+ */
+export class AcceptError extends TransportError {
+  /** What the failure means for the accept loop. */
+  readonly kind: AcceptFailureKind;
+
+  /**
+   * Creates an accept error.
+   *
+   * @param kind What the failure means for the accept loop.
+   * @param message What failed.
+   * @param options `cause`: the error `accept()` threw.
+   */
+  constructor(kind: AcceptFailureKind, message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "AcceptError";
+    this.kind = kind;
+  }
+
+  /**
+   * Classifies an error thrown by `listener.accept()`.
+   *
+   * @param error What `accept()` threw.
+   * @param backOff The pause after an `exhausted` failure, for the message.
+   * @returns The classified error, with `error` as its cause.
+   */
+  static from(error: unknown, backOff = DEFAULT_ACCEPT_BACKOFF): AcceptError {
+    const code = (error as { code?: unknown } | null)?.code;
+    let kind: AcceptFailureKind = "connection";
+    if (error instanceof Deno.errors.BadResource) kind = "closed";
+    else if (typeof code === "string" && EXHAUSTED.has(code)) kind = "exhausted";
+    const what = kind === "connection"
+      ? "connection skipped"
+      : kind === "exhausted"
+      ? `out of resources, pausing ${backOff} ms`
+      : "the listener is closed";
+    return new AcceptError(kind, `Accept failed, ${what}: ${describeError(error)}`, {
+      cause: error,
+    });
+  }
+}
+
+/** The pause after `accept()` ran out of resources (asyncio's `ACCEPT_RETRY_DELAY`). */
+export const DEFAULT_ACCEPT_BACKOFF = 1000;
+
+/** Options of {@linkcode acceptConnections}. */
+export interface AcceptOptions {
+  /** Stops the loop (and ends a back-off early) when aborted. */
+  signal?: AbortSignal;
+  /**
+   * Called with every failed `accept()`, skipped or not.
+   *
+   * @default {ignore them}
+   */
+  onError?: (error: AcceptError) => void;
+  /**
+   * Milliseconds to pause after `accept()` ran out of resources (file descriptors, memory).
+   *
+   * @default {1000}
+   */
+  backOff?: number;
+}
+
+/**
+ * Accepts connections until the listener closes or `signal` aborts: the one accept loop every
+ * Plexus server runs. Unlike `for await (const conn of listener)`, one client that resets its
+ * connection before it was accepted (Deno throws `NotConnected` then) does not end or slow the
+ * loop: the failure is reported and skipped at once. Only running out of resources pauses the
+ * loop (`backOff`), so it does not spin. See {@linkcode AcceptFailureKind}.
+ *
+ * @typeParam C The connection type.
+ * @param listener The listener to accept from; closing it ends the loop.
+ * @param options A signal that stops the loop, an error callback and the back-off.
+ * @returns The accepted connections, one by one.
+ *
+ * @example Serve every connection, surviving resets
+ * ```ts
+ * import { acceptConnections } from "@plexus/net/endpoints";
+ * import { assertEquals } from "@std/assert";
+ *
+ * const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+ * const { port } = listener.addr;
+ * const serving = (async () => {
+ *   for await (const conn of acceptConnections(listener, { onError: console.warn })) {
+ *     await conn.write(new TextEncoder().encode("hi"));
+ *     conn.close();
+ *   }
+ * })();
+ * const client = await Deno.connect({ hostname: "127.0.0.1", port });
+ * assertEquals(await new Response(client.readable).text(), "hi");
+ * listener.close();
+ * await serving;
+ * ```
+ */
+export async function* acceptConnections<C extends Deno.Conn>(
+  listener: Deno.Listener<C>,
+  options: AcceptOptions = {},
+): AsyncGenerator<C, void, undefined> {
+  const { signal, onError } = options;
+  const backOff = options.backOff ?? DEFAULT_ACCEPT_BACKOFF;
+  while (!signal?.aborted) {
+    let conn: C;
+    try {
+      conn = await listener.accept();
+    } catch (error) {
+      if (signal?.aborted) return;
+      const failure = AcceptError.from(error, backOff);
+      try {
+        onError?.(failure);
+      } catch {
+        // The loop must outlive a throwing callback.
+      }
+      if (failure.kind === "closed") return;
+      if (failure.kind === "exhausted") await delay(backOff, { signal }).catch(() => {});
+      continue;
+    }
+    if (signal?.aborted) {
+      conn.close();
+      return;
+    }
+    yield conn;
+  }
+}
