@@ -46,19 +46,30 @@ export async function listenTargets(
 
 /**
  * Opens one listener per target, all on one port: with port 0, the first listener picks it and
- * the others take the same. If any fails, the ones opened are closed and the error is thrown.
+ * the others take the same. A target whose address this host does not have
+ * (`EADDRNOTAVAIL`: `::1` from `/etc/hosts` where IPv6 is off) is skipped, as asyncio skips
+ * it, as long as another target opens. If any other open fails, the ones opened are closed and
+ * the error is thrown.
  */
 export function openOnOnePort(
   targets: ParsedAddress[],
   open: (target: ParsedAddress) => Deno.Listener,
 ): Deno.Listener[] {
   const opened: Deno.Listener[] = [];
+  let unavailable: unknown;
   try {
     let port: number | undefined;
     for (const target of targets) {
-      const listener = open(
-        target.transport === "tcp" && port !== undefined ? { ...target, port } : target,
-      );
+      let listener: Deno.Listener;
+      try {
+        listener = open(
+          target.transport === "tcp" && port !== undefined ? { ...target, port } : target,
+        );
+      } catch (error) {
+        if (!isAddrNotAvailable(error)) throw error;
+        unavailable ??= error;
+        continue;
+      }
       opened.push(listener);
       if (listener.addr.transport === "tcp") port ??= listener.addr.port;
     }
@@ -66,5 +77,12 @@ export function openOnOnePort(
     for (const listener of opened) listener.close();
     throw error;
   }
+  if (opened.length === 0 && unavailable !== undefined) throw unavailable;
   return opened;
+}
+
+/** Whether `error` (or the error it wraps) is `EADDRNOTAVAIL`. */
+function isAddrNotAvailable(error: unknown): boolean {
+  return error instanceof Deno.errors.AddrNotAvailable ||
+    (error instanceof Error && error.cause instanceof Deno.errors.AddrNotAvailable);
 }

@@ -6,7 +6,6 @@
 
 import { IdentityFramer } from "../framing/identity.ts";
 import type { FramedProtocol } from "../framing/framed_protocol.ts";
-import { TransportError } from "../transport/errors.ts";
 import type { ExtraInfo, Transport, WriteBufferLimits } from "../transport/types.ts";
 import type { UdpTransport } from "../transport/udp_transport.ts";
 import type { PeerTrust, TablePeer } from "./_udp_peer_table.ts";
@@ -114,6 +113,18 @@ export class Peer<F> implements Transport, TablePeer<Peer<F>> {
       this.#trust = "proven";
       this.#host.proven(this);
     }
+    this.#take(data);
+  }
+
+  /**
+   * The datagram that made the peer, after `start()`. It came before anything we sent (an
+   * acceptor's greeting, say), so it proves nothing: the trust stays as it is.
+   */
+  receiveFirst(data: Uint8Array): void {
+    if (this.#state !== "closed") this.#take(data);
+  }
+
+  #take(data: Uint8Array): void {
     if (this.#state === "paused") {
       // `data` is a view of the socket's reused buffer: keep a copy, within the budgets.
       if (this.#queued.length < QUEUED_PER_PEER && this.#host.reserve(data.byteLength)) {
@@ -151,7 +162,7 @@ export class Peer<F> implements Transport, TablePeer<Peer<F>> {
   // ---- Transport -----------------------------------------------------------------------------
 
   write(data: Uint8Array): void {
-    if (this.#state === "closed") throw new TransportError("Cannot write to a closing tendril");
+    if (this.#state === "closed") return; // dropped, as every transport drops writes once closing
     this.lastActivity = performance.now();
     if (this.#trust === "unproven") this.#trust = "answered";
     this.#host.send(data, this.#addr);

@@ -13,7 +13,7 @@ import {
 } from "../transport/flow_control.ts";
 
 /**
- * The default budget for the write buffers of all of a server's connections: 256 MiB. With the
+ * The default budget for the write buffers of all of a server's connections: 64 MiB. With the
  * copies and garbage that come with them, 100 peers that flood without reading stay under
  * 512 MiB of RSS in all (`bench/soak/flood.ts`).
  */

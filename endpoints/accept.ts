@@ -9,18 +9,49 @@ const delay: (ms: number, options?: { signal?: AbortSignal }) => Promise<void> =
  *
  * | kind          | errors                                        | the loop                     |
  * | ------------- | --------------------------------------------- | ---------------------------- |
- * | `connection`  | the queued connection was reset or aborted (`ENOTCONN`, `ECONNABORTED`, `ECONNRESET`, `EPROTO`, `EPERM`, ...) or anything unknown | skips it at once |
- * | `exhausted`   | out of resources: `EMFILE`, `ENFILE`, `ENOBUFS`, `ENOMEM` | backs off, then goes on |
+ * | `connection`  | one queued connection failed: reset or aborted before it was accepted (`ENOTCONN`, Deno's `NotConnected`; `ECONNABORTED`, `ECONNRESET`), or a network error accept(2) says to retry at once (`EPROTO`, `EPERM`, `ETIMEDOUT`, `ENETDOWN`, `ENETUNREACH`, `EHOSTDOWN`, `EHOSTUNREACH`, `ENONET`, `ENOPROTOOPT`, `EOPNOTSUPP`, `EINTR`, `EAGAIN`) | skips it at once |
+ * | `exhausted`   | out of resources: `EMFILE`, `ENFILE`, `ENOBUFS`, `ENOMEM` | pauses (`backOff`), then goes on |
+ * | `unknown`     | anything else (a persistent fault, say)       | pauses (`backOff`), so it cannot spin |
  * | `closed`      | the listener was closed (`BadResource`)       | stops                        |
  *
  * asyncio and libuv draw the same line: a reset before `accept()` is one client's problem and
  * must not slow anyone else, while running out of file descriptors is worth a pause so the
  * loop does not spin.
  */
-export type AcceptFailureKind = "connection" | "exhausted" | "closed";
+export type AcceptFailureKind = "connection" | "exhausted" | "unknown" | "closed";
 
 /** The error codes that mean the process or system ran out of something accept() needs. */
 const EXHAUSTED: ReadonlySet<string> = new Set(["EMFILE", "ENFILE", "ENOBUFS", "ENOMEM"]);
+
+/** The error codes of one failed connection, which accept(2) says to retry at once. */
+const PER_CONNECTION: ReadonlySet<string> = new Set([
+  "ENOTCONN",
+  "ECONNABORTED",
+  "ECONNRESET",
+  "EPROTO",
+  "EPERM",
+  "ETIMEDOUT",
+  "ENETDOWN",
+  "ENETUNREACH",
+  "EHOSTDOWN",
+  "EHOSTUNREACH",
+  "ENONET",
+  "ENOPROTOOPT",
+  "EOPNOTSUPP",
+  "EINTR",
+  "EAGAIN",
+  "EWOULDBLOCK",
+]);
+
+/** Deno's classes for the same failures, for errors that carry no `code`. */
+const PER_CONNECTION_CLASSES = [
+  Deno.errors.NotConnected,
+  Deno.errors.ConnectionAborted,
+  Deno.errors.ConnectionReset,
+  Deno.errors.Interrupted,
+  Deno.errors.WouldBlock,
+  Deno.errors.TimedOut,
+];
 
 /**
  * An `accept()` that failed: {@linkcode acceptConnections} reports one per failure through
@@ -56,19 +87,23 @@ export class AcceptError extends TransportError {
    * Classifies an error thrown by `listener.accept()`.
    *
    * @param error What `accept()` threw.
-   * @param backOff The pause after an `exhausted` failure, for the message.
+   * @param backOff The pause after an `exhausted` or `unknown` failure, for the message.
    * @returns The classified error, with `error` as its cause.
    */
   static from(error: unknown, backOff = DEFAULT_ACCEPT_BACKOFF): AcceptError {
     const code = (error as { code?: unknown } | null)?.code;
-    let kind: AcceptFailureKind = "connection";
+    let kind: AcceptFailureKind = "unknown";
     if (error instanceof Deno.errors.BadResource) kind = "closed";
     else if (typeof code === "string" && EXHAUSTED.has(code)) kind = "exhausted";
-    const what = kind === "connection"
-      ? "connection skipped"
-      : kind === "exhausted"
-      ? `out of resources, pausing ${backOff} ms`
-      : "the listener is closed";
+    else if (typeof code === "string" ? PER_CONNECTION.has(code) : isPerConnection(error)) {
+      kind = "connection";
+    }
+    const what = {
+      connection: "connection skipped",
+      exhausted: `out of resources, pausing ${backOff} ms`,
+      unknown: `pausing ${backOff} ms`,
+      closed: "the listener is closed",
+    }[kind];
     return new AcceptError(kind, `Accept failed, ${what}: ${describeError(error)}`, {
       cause: error,
     });
@@ -100,8 +135,9 @@ export interface AcceptOptions {
  * Accepts connections until the listener closes or `signal` aborts: the one accept loop every
  * Plexus server runs. Unlike `for await (const conn of listener)`, one client that resets its
  * connection before it was accepted (Deno throws `NotConnected` then) does not end or slow the
- * loop: the failure is reported and skipped at once. Only running out of resources pauses the
- * loop (`backOff`), so it does not spin. See {@linkcode AcceptFailureKind}.
+ * loop: the failure is reported and skipped at once. Running out of resources, or an error it
+ * does not know, pauses the loop (`backOff`), so it cannot spin. See
+ * {@linkcode AcceptFailureKind}.
  *
  * @typeParam C The connection type.
  * @param listener The listener to accept from; closing it ends the loop.
@@ -146,7 +182,7 @@ export async function* acceptConnections<C extends Deno.Conn>(
         // The loop must outlive a throwing callback.
       }
       if (failure.kind === "closed") return;
-      if (failure.kind === "exhausted") await delay(backOff, { signal }).catch(() => {});
+      if (failure.kind !== "connection") await delay(backOff, { signal }).catch(() => {});
       continue;
     }
     if (signal?.aborted) {
@@ -155,4 +191,8 @@ export async function* acceptConnections<C extends Deno.Conn>(
     }
     yield conn;
   }
+}
+
+function isPerConnection(error: unknown): boolean {
+  return PER_CONNECTION_CLASSES.some((type) => error instanceof type);
 }

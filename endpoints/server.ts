@@ -52,7 +52,7 @@ export interface ServerOptions extends StreamTransportOptions {
    * each staying under its own `maxWriteBuffer` (32 MiB by default on a server). 100 such
    * peers stay under 512 MiB of RSS in all with the defaults (`bench/soak/flood.ts`).
    *
-   * @default {268435456}
+   * @default {67108864}
    */
   maxTotalWriteBuffer?: number;
   /**
@@ -142,7 +142,8 @@ interface Listening {
  *   it accepted (its `shutdown()` hook), close, then abort what is left after `timeout`.
  *   `run()` serves until SIGINT or SIGTERM and then shuts down; so does `await using`.
  * - The accept loop skips a client that reset before it was accepted at once, and pauses
- *   only when out of file descriptors; errors the server survives go to `onError`.
+ *   only when out of file descriptors (or on an error it does not know); errors the server
+ *   survives go to `onError`.
  * - Past `maxConnections`, new connections are closed at once and counted.
  * - `idleTimeout` (a transport option) closes peers that stall. `deadlines` (a transport
  *   option too) bound a frame's and a request's total time under framed protocols, so a peer
@@ -191,7 +192,7 @@ export class Server<P extends StreamProtocolLike = StreamProtocolLike> implement
   /** Connections accepted but not yet handed to a protocol (TLS handshake, wrapper). */
   readonly #preparing = new Set<AbortController>();
   readonly #wrapper: Wrapper | undefined;
-  #writeBudget: ServerWriteBudget | undefined;
+  readonly #writeBudget: ServerWriteBudget;
   /** Aborted by `close()`: stops the accept loops (and their back-off). */
   readonly #stopAccepting = new AbortController();
   /** Aborted when a graceful shutdown begins. */
@@ -210,6 +211,7 @@ export class Server<P extends StreamProtocolLike = StreamProtocolLike> implement
    *
    * @param protocolFactory Makes one protocol per connection.
    * @param options Limits, timeouts, socket and transport options for every connection.
+   * @throws {RangeError} When a deadline or `maxTotalWriteBuffer` is out of range.
    */
   constructor(protocolFactory: () => P, options?: ServerOptions) {
     options ??= {};
@@ -217,6 +219,8 @@ export class Server<P extends StreamProtocolLike = StreamProtocolLike> implement
     this.#options = options;
     this.#deadlines = withServerDeadlines(options.deadlines);
     this.#wrapper = asWrapper(options.wrapper);
+    // Checked now: a bad budget must fail here, not drop every connection it would serve.
+    this.#writeBudget = new ServerWriteBudget(options.maxTotalWriteBuffer);
   }
 
   /** The addresses listened on, with the ports the OS chose. */
@@ -321,7 +325,6 @@ export class Server<P extends StreamProtocolLike = StreamProtocolLike> implement
       this.#report(error instanceof Error ? error : new Error(String(error)));
       return;
     }
-    this.#writeBudget ??= new ServerWriteBudget(this.#options.maxTotalWriteBuffer);
     const transport = new StreamTransport(
       channel,
       protocol,
@@ -394,8 +397,9 @@ export class Server<P extends StreamProtocolLike = StreamProtocolLike> implement
   }
 
   /**
-   * Serves until SIGINT or SIGTERM (or `signal`), then shuts down gracefully as
-   * {@linkcode Server.shutdown} does, within the server's `timeout`. The signal handlers are
+   * Serves until SIGINT or SIGTERM (or `signal`, or a `shutdown()` called elsewhere), then shuts
+   * down gracefully as {@linkcode Server.shutdown} does, within the server's `timeout`, and
+   * resolves once it is done. The signal handlers are
    * installed before `run()` returns its promise.
    *
    * @param options A signal that stops serving too.
@@ -407,12 +411,16 @@ export class Server<P extends StreamProtocolLike = StreamProtocolLike> implement
     const signals: Deno.Signal[] = ["SIGINT", "SIGTERM"];
     for (const name of signals) Deno.addSignalListener(name, onSignal);
     options.signal?.addEventListener("abort", onSignal, { once: true });
-    if (options.signal?.aborted) stop.resolve();
+    // A shutdown() called elsewhere (an admin command, await using) ends run() too.
+    const shuttingDown = this.#shuttingDown.signal;
+    shuttingDown.addEventListener("abort", onSignal, { once: true });
+    if (options.signal?.aborted || shuttingDown.aborted) stop.resolve();
     try {
       await stop.promise;
     } finally {
       for (const name of signals) Deno.removeSignalListener(name, onSignal);
       options.signal?.removeEventListener("abort", onSignal);
+      shuttingDown.removeEventListener("abort", onSignal);
     }
     await this.shutdown();
   }
@@ -532,7 +540,14 @@ export class Server<P extends StreamProtocolLike = StreamProtocolLike> implement
         conn.close();
         continue;
       }
-      if (isTcpConn(conn)) conn.setNoDelay(this.#options.noDelay ?? true);
+      if (isTcpConn(conn)) {
+        try {
+          conn.setNoDelay(this.#options.noDelay ?? true);
+        } catch {
+          // The peer reset it already (macOS says EINVAL): its first read will tell. Thrown
+          // here, it would end this accept loop with an unhandled rejection.
+        }
+      }
       if (entry.tls || this.#wrapper) this.#prepare(conn, entry);
       else this.#hand(conn, { ...this.#options.extra });
     }

@@ -105,7 +105,9 @@ export class TcpTendrilManager<F = Uint8Array> implements TendrilManager<F> {
     if (!acceptor) return; // Tendril: without an acceptor nothing is accepted; connect() works.
     const server = new Server(
       () => this.#adopt(new FramedTendril("tcp", this.#framer(), acceptor)),
-      { wrapper, onError: this.#onError },
+      // Tendril peers may rightly stay silent (they speak when they have something to say):
+      // no limit to the first frame; a frame under way must still complete in time.
+      { wrapper, onError: this.#onError, deadlines: { firstFrameTimeout: Infinity } },
     );
     try {
       [this.#bound] = (await server.listen(this.#local)) as Deno.NetAddr[];

@@ -86,6 +86,19 @@ const managers = new Map<string, TendrilManager<any>>();
  * @param localAddress The local endpoint as given to `getManager`.
  * @param options The options given to `getManager`.
  * @returns The new manager.
+ *
+ * @example A factory of TCP managers that refuses IPv6 endpoints
+ * ```ts
+ * import { TcpTendrilManager, type TendrilManagerFactory } from "@plexus/net/endpoints";
+ *
+ * const ipv4Only: TendrilManagerFactory = (address, options) => {
+ *   if (typeof address === "string" && address.startsWith("[")) {
+ *     throw new TypeError(`Not an IPv4 endpoint: ${address}`);
+ *   }
+ *   return new TcpTendrilManager(address, options);
+ * };
+ * console.assert(ipv4Only("127.0.0.1:0", {}) instanceof TcpTendrilManager);
+ * ```
  */
 export type TendrilManagerFactory = (
   localAddress: string | HostPort,

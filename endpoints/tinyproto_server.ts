@@ -3,6 +3,7 @@ import {
   type TinyprotoOptions,
   TinyprotoProtocol,
 } from "../framing/tinyproto.ts";
+import type { Deadlines } from "../transport/deadline_clock.ts";
 import type { Protocol, StreamProtocolLike } from "../transport/protocols.ts";
 import type { Address } from "./address.ts";
 import { type ListenOptions, type RunOptions, Server } from "./server.ts";
@@ -40,6 +41,15 @@ export interface TinyprotoServerOptions extends TinyprotoOptions {
    * @default {log them with console.error}
    */
   onError?: (error: Error) => void;
+  /**
+   * Time limits for the peers' transmissions (see {@linkcode Deadlines}). A tinyproto peer
+   * may rightly stay silent while it only listens (a chat client, say), so unlike other
+   * `Server` connections there is no limit to the first transmission; a transmission under
+   * way must complete within `frameTimeout`.
+   *
+   * @default {{ firstFrameTimeout: Infinity, frameTimeout: 30000 }}
+   */
+  deadlines?: Deadlines;
 }
 
 /**
@@ -93,6 +103,7 @@ export class TinyprotoServer implements AsyncDisposable {
       idleTimeout: options.idleTimeout,
       timeout: options.timeout,
       onError: options.onError,
+      deadlines: { firstFrameTimeout: Infinity, ...options.deadlines },
     });
   }
 

@@ -358,7 +358,7 @@ export class UdpTendrilManager<F = Uint8Array> implements TendrilManager<F> {
       this.#onError?.(error instanceof Error ? error : new Error(String(error)));
       return;
     }
-    peer.receive(data);
+    peer.receiveFirst(data);
   }
 
   /** Closes the oldest unproven peer to make room; false when every peer is proven. */

@@ -260,8 +260,8 @@ export class FramedProtocol<T = Uint8Array> implements BufferedProtocol, Shutdow
   /**
    * The transport, once connected, as seen through this protocol: the same object in every
    * respect (methods, `instanceof`, `startTls` ...) except that a call that writes or ends the
-   * stream — `write`, `writeLines`, `writeEof`, `close`, `startTls`, `getWriteBufferSize`,
-   * `setWriteBufferLimits` — first writes the frames batched so far, and `abort` drops them.
+   * stream — `write`, `writeLines`, `writeEof`, `close`, `startTls`, `wrapChannel`,
+   * `getWriteBufferSize`, `setWriteBufferLimits` — first writes the frames batched so far, and `abort` drops them.
    *
    * @throws {TransportError} Before `connectionMade`.
    */
@@ -279,12 +279,10 @@ export class FramedProtocol<T = Uint8Array> implements BufferedProtocol, Shutdow
 
   /**
    * Encodes `frame` with the send framer and writes it to the transport (batched while
-   * frames are being delivered).
+   * frames are being delivered). Once the transport is closing or lost, frames are dropped,
+   * as the transport's `write()` drops bytes then (`connectionLost` tells the handler).
    *
    * @param frame The frame.
-   * Once the transport is closing or lost, frames are dropped, as the transport's `write()`
-   * drops bytes then (`connectionLost` tells the handler).
-   *
    * @throws {FramingError} When the send framer cannot encode it (nothing is sent).
    * @throws {TransportError} When not connected yet, or after our `writeEof()`.
    */

@@ -167,7 +167,8 @@ export class LineFramer implements Framer<Uint8Array> {
     if (line !== undefined || !this.#allowUnterminated || length === 0) return line;
     if (buffer.indexOf(LF) >= 0) return undefined; // a dropped line; whole lines follow
     this.#scanBuffer = undefined;
-    const end = this.#strip && buffer.bytes[buffer.start + length - 1] === CR ? length - 1 : length;
+    // As in decode(): a trailing "\r" does not count against maxLength, stripped or not.
+    const end = buffer.bytes[buffer.start + length - 1] === CR ? length - 1 : length;
     if (end > this.#maxLength) {
       this.#tooLong(end);
       this.#discarding = false;

@@ -338,6 +338,10 @@ export class TinyprotoProtocol implements BufferedProtocol {
    * ```
    */
   request(payload: Uint8Array): Promise<Uint8Array> {
+    // A send that fails without ending the connection must not leave a receiver queued that
+    // would take the next message: the size is its only such failure, checked first.
+    const tooLong = sizeError(payload);
+    if (tooLong) return Promise.reject(tooLong);
     const reply = this.receive();
     const sent = this.send(payload);
     return sent.then(() => reply, (error) => {
@@ -359,13 +363,8 @@ export class TinyprotoProtocol implements BufferedProtocol {
    * @throws {RangeError} (rejection) When the payload is longer than `0xf0ffffff` bytes.
    */
   send(payload: Uint8Array): Promise<void> {
-    if (payload.byteLength > TINYPROTO_MAX_SIZE) {
-      return Promise.reject(
-        new RangeError(
-          `Cannot send ${payload.byteLength} bytes: tinyproto allows at most ${TINYPROTO_MAX_SIZE}`,
-        ),
-      );
-    }
+    const tooLong = sizeError(payload);
+    if (tooLong) return Promise.reject(tooLong);
     if (this.#ending !== undefined || this.#transport?.isClosing()) {
       return Promise.reject(new TransportError("Cannot send: the tinyproto connection is ending"));
     }
@@ -678,6 +677,14 @@ export class TinyprotoProtocol implements BufferedProtocol {
     const receivers = this.#receivers.splice(0);
     for (const receiver of receivers) receiver.reject(error);
   }
+}
+
+/** The error of a payload too long for tinyproto, if it is. */
+function sizeError(payload: Uint8Array): RangeError | undefined {
+  if (payload.byteLength <= TINYPROTO_MAX_SIZE) return undefined;
+  return new RangeError(
+    `Cannot send ${payload.byteLength} bytes: tinyproto allows at most ${TINYPROTO_MAX_SIZE}`,
+  );
 }
 
 function hex(byte: number): string {

@@ -612,7 +612,9 @@ export class PacketConnection implements BufferedProtocol, ShutdownHook, AsyncDi
    * that shuts down: closes in order as {@linkcode PacketConnection.close} does — ERQ, so the
    * peer makes no more requests; requests that still arrive are refused with "requests no
    * longer allowed"; the requests being served (running or queued) are answered; then EOF.
-   * When `signal` aborts (the server's drain timeout), the connection is aborted.
+   * When `signal` aborts (the server's drain timeout), the connection is aborted — and, as
+   * with `close()`, after `closeTimeout` (10 s by default) even if the drain allows longer:
+   * raise it for handlers that may take longer to finish.
    *
    * @param signal Aborts when the owner's drain timeout runs out.
    * @returns Resolves once closed.

@@ -271,8 +271,14 @@ function wideField(
     if (value <= Number.MAX_SAFE_INTEGER) {
       return { value: Math.floor(value / 2 ** shift), low, length };
     }
+    // Exact via BigInt, but only over a field that fits a number: one of more than 1100
+    // significant bits is Infinity whatever its digits, and BigInt over a peer's megabyte of
+    // 0xff bytes would take quadratic time, blocking the event loop.
+    let first = at;
+    while ((bytes[first] & 0x7f) === 0) first++; // leading zero groups; value > 0, so first <= i
+    if ((i - first + 1) * 7 > 1100) return { value: Infinity, low, length };
     let big = 0n;
-    for (let j = at; j <= i; j++) big = (big << 7n) | BigInt(bytes[j] & 0x7f);
+    for (let j = first; j <= i; j++) big = (big << 7n) | BigInt(bytes[j] & 0x7f);
     return { value: Number(big >> BigInt(shift)), low, length };
   }
   throw new PacketError(`Cannot decode packet: the body ends inside the ${name}`);

@@ -70,3 +70,18 @@ export function bsuintVectors(): [number, string][] {
     m[2],
   ]);
 }
+
+/** Settles as `promise` does, or rejects after `ms` (the timer is always cleared). */
+export async function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  try {
+    return await Promise.race([
+      promise,
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`${what} did not settle within ${ms} ms`)), ms);
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}

@@ -30,6 +30,11 @@ export interface ByteChannel {
   closeWrite(): Promise<void>;
   /** Closes both directions now; pending calls reject. */
   close(): void;
+  /**
+   * Closes at once without ending the stream in order, for channels whose `close()` does
+   * (a TLS channel sends `close_notify` first). Transports call it on `abort()` and errors.
+   */
+  abort?(): void;
   /** The local address, when the channel is a socket. */
   readonly localAddr?: Deno.Addr;
   /** The remote address, when the channel is a socket. */

@@ -190,6 +190,11 @@ export class NodeStreamChannel implements ByteChannel {
       .then(() => {
         clearTimeout(timer);
         this.#destroy();
+      })
+      .catch(() => {
+        // An inner stream refused end(): nothing left to end in order.
+        clearTimeout(timer);
+        this.#destroy();
       });
   }
 

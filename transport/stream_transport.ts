@@ -33,7 +33,8 @@ export interface StreamTransportOptions {
    * The most bytes the write buffer may hold (`Infinity`: no cap). A `write()` that would take
    * it past this is refused: the transport aborts with a {@linkcode WriteBufferOverflowError}
    * (`Write buffer 67108900 bytes exceeds maxWriteBuffer 67108864; the peer is not reading`),
-   * `connectionLost()` receives it and `write()` throws it, so a writing loop stops at once.
+   * `connectionLost()` receives it and the data is dropped, as every later write is: check
+   * `isClosing()` to stop a writing loop.
    * A protocol that honours `pauseWriting()` stays near the high watermark and never meets
    * it; one that ignores it, facing a peer that does not read, would otherwise grow without
    * bound. The default lets one write of a 64 MiB message through; `Server` connections
@@ -330,7 +331,7 @@ export class StreamTransport implements Transport, AsyncDisposable {
       return;
     }
     this.#eofReceived = true;
-    if (this.#eofSent) this.#closeNow();
+    if (this.#eofSent) this.#closeNow(undefined, true);
   }
 
   #sleep(): Promise<void> {
@@ -432,7 +433,7 @@ export class StreamTransport implements Transport, AsyncDisposable {
       }
     }
     if (this.#finished || this.#held) return;
-    if (this.#closing || (this.#eofSent && this.#eofReceived)) this.#closeNow();
+    if (this.#closing || (this.#eofSent && this.#eofReceived)) this.#closeNow(undefined, true);
   }
 
   /**
@@ -703,7 +704,7 @@ export class StreamTransport implements Transport, AsyncDisposable {
     this.#closing = true;
     this.#readStopped = true;
     this.#wake();
-    if (!this.#flushing) this.#closeNow();
+    if (!this.#flushing) this.#closeNow(undefined, true);
   }
 
   abort(error?: Error): void {
@@ -720,8 +721,12 @@ export class StreamTransport implements Transport, AsyncDisposable {
     this.#closeNow(error instanceof Error ? error : new Error(String(error)));
   }
 
-  /** Closes the channel now; `connectionLost()` follows once every loop has stopped. */
-  #closeNow(error: Error | undefined = this.#closeReason): void {
+  /**
+   * Closes the channel now; `connectionLost()` follows once every loop has stopped. `graceful`
+   * (the write buffer was flushed) lets the channel end its stream in order (a TLS
+   * `close_notify`); otherwise a channel that can tell the two apart is aborted.
+   */
+  #closeNow(error: Error | undefined = this.#closeReason, graceful = false): void {
     if (this.#finished) return;
     this.#droppedOnAbort = !this.#queue.empty || (this.#held?.length ?? 0) > 0 ||
       (this.#eofRequested && !this.#eofSent);
@@ -737,18 +742,21 @@ export class StreamTransport implements Transport, AsyncDisposable {
     this.#wake();
     const channel = this.#channel;
     try {
-      channel.close();
+      if (!graceful && channel.abort) channel.abort();
+      else channel.close();
     } catch {
       // Already closed (for example consumed by a failed Deno.startTls).
     }
-    Promise.all([this.#readLoop, this.#flushLoop, this.#upgradeDone, channel.closed]).then(() => {
-      try {
-        this.#protocol.connectionLost?.(error);
-      } catch (callbackError) {
-        const peer = describePeer(this.#extra.peername);
-        deliverError(this.#onError, new CallbackError("connectionLost", peer, callbackError));
-      }
-      this.#resolveClosed(error);
-    });
+    Promise.allSettled([this.#readLoop, this.#flushLoop, this.#upgradeDone, channel.closed]).then(
+      () => {
+        try {
+          this.#protocol.connectionLost?.(error);
+        } catch (callbackError) {
+          const peer = describePeer(this.#extra.peername);
+          deliverError(this.#onError, new CallbackError("connectionLost", peer, callbackError));
+        }
+        this.#resolveClosed(error);
+      },
+    );
   }
 }

@@ -197,9 +197,11 @@ export interface DatagramTransport extends BaseTransport {
    * Queues one datagram for `addr`, or for the default remote address when `addr` is omitted.
    * The transport keeps a reference to `data` until it is sent: do not modify it afterwards.
    *
+   * Once the transport is closing, datagrams are dropped without a word, as stream writes are
+   * (see {@linkcode WriteTransport.write}).
+   *
    * @throws {TypeError} When no address is given and there is no default remote address, or
    * when `addr` differs from the default remote address.
-   * @throws {TransportError} After `close()` or `abort()`.
    */
   sendto(data: Uint8Array, addr?: Deno.NetAddr): void;
   /** Closes the transport at once, dropping queued datagrams; `error` goes to `connectionLost()`. */

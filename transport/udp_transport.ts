@@ -327,7 +327,7 @@ export class UdpTransport implements DatagramTransport, AsyncDisposable {
     } catch {
       // Already closed.
     }
-    Promise.all([this.#receiveLoop, this.#sendLoop]).then(() => {
+    Promise.allSettled([this.#receiveLoop, this.#sendLoop]).then(() => {
       try {
         this.#protocol.connectionLost?.(error);
       } catch (callbackError) {

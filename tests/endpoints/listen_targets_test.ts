@@ -1,8 +1,9 @@
-import { assertEquals, assertRejects } from "@std/assert";
+import { assertEquals, assertRejects, assertThrows } from "@std/assert";
 import { lookup } from "node:dns/promises";
 import { createConnection, Server, TransportError } from "@plexus/net/endpoints";
 import { ProtocolAdapter } from "@plexus/net/protocol";
 import { listenTargets, openOnOnePort } from "../../endpoints/_listen_targets.ts";
+import type { ParsedAddress } from "../../endpoints/address.ts";
 
 Deno.test("listening on a host name listens on every address it resolves to, on one port", async () => {
   const expected = (await lookup("localhost", { all: true })).map((a) => a.address);
@@ -61,5 +62,28 @@ Deno.test("a name that does not resolve fails the listen with the name in the me
       ),
     TransportError,
     "Cannot listen on nowhere.invalid:0: cannot resolve nowhere.invalid: ENOTFOUND",
+  );
+});
+
+Deno.test("an address the host does not have is skipped while another one opens (IPv6 off)", () => {
+  // 192.0.2.1 (TEST-NET-1) is on no interface: listening there fails with EADDRNOTAVAIL, as
+  // ::1 does where /etc/hosts names it for localhost but IPv6 is disabled.
+  const open = (target: ParsedAddress) => Deno.listen(target as Deno.TcpListenOptions);
+  const listeners = openOnOnePort(
+    [
+      { transport: "tcp", hostname: "127.0.0.1", port: 0 },
+      { transport: "tcp", hostname: "192.0.2.1", port: 0 },
+    ],
+    open,
+  );
+  try {
+    assertEquals(listeners.map((l) => (l.addr as Deno.NetAddr).hostname), ["127.0.0.1"]);
+  } finally {
+    for (const listener of listeners) listener.close();
+  }
+  // With no address left, the error is thrown.
+  assertThrows(
+    () => openOnOnePort([{ transport: "tcp", hostname: "192.0.2.1", port: 0 }], open),
+    Deno.errors.AddrNotAvailable,
   );
 });

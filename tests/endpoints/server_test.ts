@@ -150,6 +150,21 @@ Deno.test("Server.run stops on its signal and drains the clients gracefully", as
   assertEquals(client.protocol.text, "goodbye");
 });
 
+Deno.test("Server.run returns when shutdown() is called elsewhere", async () => {
+  const server = new Server(() => new Recorder());
+  await server.listen("127.0.0.1:0");
+  const running = server.run();
+  await server.shutdown();
+  // Settled shortly after the shutdown it waited for; before the fix it waited for a signal.
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const outcome = await Promise.race([
+    running.then(() => "returned"),
+    new Promise((resolve) => timer = setTimeout(() => resolve("still running"), 2000)),
+  ]);
+  clearTimeout(timer);
+  assertEquals(outcome, "returned");
+});
+
 Deno.test("Server.run stops on SIGTERM in a real process", async () => {
   const script = `
     import { Server } from "@plexus/net/endpoints";

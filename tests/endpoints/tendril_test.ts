@@ -503,6 +503,29 @@ Deno.test("a UDP peer answered once but silent since is evictable; a connect()ed
   await server.shutdown();
 });
 
+Deno.test("a UDP greeting sent by the acceptor does not prove a one-datagram source", async () => {
+  const server = new UdpTendrilManager("127.0.0.1:0", { maxPeers: 2 });
+  const made = new Made();
+  // The application greets each new peer as it is made: before the peer's first datagram
+  // reaches it. That datagram came before our greeting, so it proves nothing.
+  await server.start((tendril) => {
+    tendril.sendFrame(bytes("welcome"));
+    return made.add(new Recording(tendril));
+  });
+  const target = server.localAddress!;
+  const sources = Array.from({ length: 3 }, udpSocket);
+  for (const socket of sources) {
+    await socket.send(bytes("hello"), target);
+    assertEquals(await receiveWithin(socket), "welcome");
+  }
+  await made.until(3);
+  await made.apps[2].until(() => made.apps[2].frames.length === 1);
+  assertEquals([server.evictedPeers, server.droppedPeers], [1, 0], "the newcomer got in");
+  assertInstanceOf(made.apps[0].ends[0], PeerEvictedError);
+  for (const socket of sources) socket.close();
+  await server.shutdown();
+});
+
 Deno.test("an empty UDP datagram is one empty frame under the identity framer", async () => {
   const server = new UdpTendrilManager("127.0.0.1:0");
   const served = keeping((frame, app) => app.sendFrame(frame));

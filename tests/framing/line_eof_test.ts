@@ -15,6 +15,8 @@ const cases: [string, string[], { stripDelimiter?: boolean; discardTooLong?: boo
   ["one\n", ["one"]],
   ["", []],
   ["x\nend", ["x\n", "end"], { stripDelimiter: false }],
+  // A trailing "\r" does not count against maxLength (8), stripped or not, as in decode().
+  ["x\n12345678\r", ["x\n", "12345678\r"], { stripDelimiter: false }],
   ["much too long\nshort\ntail", ["short", "tail"], { discardTooLong: true }],
 ];
 

@@ -215,6 +215,19 @@ Deno.test("tinyproto send on a closing transport rejects instead of throwing", a
   await b.closed;
 });
 
+Deno.test("tinyproto request() with an oversize payload leaves no receiver to take the next message", async () => {
+  const a = new TinyprotoProtocol({});
+  const b = new TinyprotoProtocol({});
+  createMemoryTransportPair(a, b);
+  // Only byteLength is read before the refusal: no need to allocate 4 GiB.
+  const huge = { byteLength: 0xf0ffffff + 1 } as Uint8Array;
+  await assertRejects(() => a.request(huge), RangeError, "tinyproto allows at most");
+  await b.send(bytes("next"));
+  assertEquals(text(await a.receive()), "next", "the failed request() did not take it");
+  a.close();
+  await Promise.all([a.closed, b.closed]);
+});
+
 Deno.test("tinyproto close with sends pending fails them and ends in order", async () => {
   // The handler closes the transport itself while our send waits for its answer, and the
   // answer is already in the same read: nothing more may be written, and the end is orderly.

@@ -117,6 +117,34 @@ Deno.test("a TCP Tendril manager keeps accepting after pre-accept resets", async
   }
 });
 
+Deno.test("Server survives setNoDelay() failing on an accepted connection (macOS after a reset)", async () => {
+  await using server = new Server(() => new Echo());
+  const [address] = await server.listen("127.0.0.1:0");
+  // Accepted and client connections share TcpConn's prototype: make its next setNoDelay throw,
+  // as macOS's setsockopt does (EINVAL) on a connection the peer reset right after accept().
+  const probe = await Deno.connect({ hostname: "127.0.0.1", port: (address as Deno.NetAddr).port });
+  const proto = Object.getPrototypeOf(probe) as { setNoDelay: (on?: boolean) => void };
+  probe.close();
+  const original = proto.setNoDelay;
+  const thrown = Promise.withResolvers<void>();
+  proto.setNoDelay = function () {
+    proto.setNoDelay = original;
+    thrown.resolve();
+    throw new Deno.errors.InvalidData("Invalid argument (os error 22)");
+  };
+  try {
+    using _victim = await Deno.connect({
+      hostname: "127.0.0.1",
+      port: (address as Deno.NetAddr).port,
+    });
+    await thrown.promise;
+    // Before the fix the accept loop rejected (unhandled) and stopped serving.
+    await timeEcho(address);
+  } finally {
+    proto.setNoDelay = original;
+  }
+});
+
 /** A listener whose accept() throws each of `failures`, then waits until `signal` aborts. */
 function failingListener(
   failures: Error[],
@@ -193,4 +221,23 @@ Deno.test("a listener closed under acceptConnections ends the loop", async () =>
   listener.close();
   await loop;
   assert(errors.every((e) => e.kind === "closed"));
+});
+
+Deno.test("AcceptError sorts accept() failures: per connection, exhausted, unknown, closed", () => {
+  const kind = (error: unknown) => AcceptError.from(error).kind;
+  const coded = (code: string) => Object.assign(new Error(code), { code });
+  assertEquals(kind(new Deno.errors.NotConnected("reset")), "connection");
+  assertEquals(kind(new Deno.errors.ConnectionAborted("aborted")), "connection");
+  assertEquals(kind(coded("ECONNABORTED")), "connection");
+  assertEquals(kind(coded("EPROTO")), "connection");
+  assertEquals(kind(coded("ENFILE")), "exhausted");
+  assertEquals(kind(coded("ENOMEM")), "exhausted");
+  // An error nobody knows pauses the loop rather than let it spin.
+  assertEquals(kind(coded("EINVAL")), "unknown");
+  assertEquals(kind(new Error("strange")), "unknown");
+  assertEquals(
+    AcceptError.from(new Error("strange"), 250).message,
+    "Accept failed, pausing 250 ms: strange",
+  );
+  assertEquals(kind(new Deno.errors.BadResource("closed")), "closed");
 });

@@ -6,21 +6,7 @@
 import { assertEquals } from "@std/assert";
 import { openConnection } from "@plexus/net/endpoints";
 import { createMemoryTransportPair, StreamProtocol } from "@plexus/net/transport";
-
-/** Settles as `promise` does, or rejects after `ms` (the timer is always cleared). */
-async function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  try {
-    return await Promise.race([
-      promise,
-      new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`${what} did not settle within ${ms} ms`)), ms);
-      }),
-    ]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
+import { within } from "../_shared.ts";
 
 /** Reads `readable` to the end with a BYOB reader; returns the byte count. */
 async function readAllByob(readable: ReadableStream<Uint8Array>, chunk: number): Promise<number> {

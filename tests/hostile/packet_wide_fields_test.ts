@@ -5,9 +5,10 @@
  * Python process that speaks the cs.packetstream wire format (BSUInt fields, unbounded).
  */
 
-import { assertEquals, assertRejects } from "@std/assert";
+import { assert, assertEquals, assertRejects } from "@std/assert";
 import { createServer } from "@plexus/net/endpoints";
-import { PacketConnection, PacketError } from "@plexus/net/packet";
+import { decodeFrames, SendBuffer, writeBSUInt } from "@plexus/net/framing";
+import { PacketConnection, PacketError, PacketFramer } from "@plexus/net/packet";
 
 const PEER = `
 import socket, sys
@@ -113,4 +114,24 @@ Deno.test("a Python peer's rq_type 2^64 and flags 2^60 fail just that request, n
     "4 1 got hi",
   ]);
   assertEquals(await connection.closed, undefined, "the connection ended in order");
+});
+
+Deno.test("a flags field of 256 KiB of 0xff decodes in linear time (no BigInt over all of it)", () => {
+  // Legal for an unbounded-integer peer, and a way to stall the event loop if the field were
+  // read whole with BigInt (quadratic: about 6 s for this one, minutes for a megabyte).
+  const width = 256 * 1024;
+  const body = new Uint8Array(1 + width + 2);
+  body[0] = 1; // tag
+  body.fill(0xff, 1, 1 + width); // flags: continuation bytes ...
+  body[1 + width] = 0x7e; // ... ending with the request bit set
+  body[2 + width] = 1; // rq_type (the wire's 1: user type 0)
+  const out = new SendBuffer();
+  writeBSUInt(body.byteLength, out);
+  out.write(body);
+  const started = performance.now();
+  const [packet] = decodeFrames(new PacketFramer(), out.take());
+  const elapsed = performance.now() - started;
+  assertEquals([packet.isRequest, packet.flags, packet.rqType], [true, Infinity, 1]);
+  // Linear takes a few milliseconds; the bound leaves a wide margin for a loaded machine.
+  assert(elapsed < 1000, `decoding took ${elapsed.toFixed(0)} ms`);
 });

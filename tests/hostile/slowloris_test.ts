@@ -10,6 +10,7 @@ import { PacketConnection } from "@plexus/net/packet";
 import { DeadlineError, type DeadlineLimit, type StreamTransport } from "@plexus/net/transport";
 import { bytes, text } from "../_shared.ts";
 import { type AttackOptions, type AttackResult, startAttack } from "./_slowloris.ts";
+import { within } from "../_shared.ts";
 
 /** Scheduling slack allowed past a deadline (a loaded CI machine, 300 sockets at once). */
 const SLACK = 1500;
@@ -88,19 +89,6 @@ async function attack(
   const lines = await echoLines(address, 5);
   assertEquals(lines, ["line 0", "line 1", "line 2", "line 3", "line 4"]);
   return await run.result;
-}
-
-/** `promise`, or a rejection naming `what` after `ms` (a bound for a test, not a wait). */
-async function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const late = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what}: not within ${ms} ms`)), ms);
-  });
-  try {
-    return await Promise.race([promise, late]);
-  } finally {
-    clearTimeout(timer);
-  }
 }
 
 Deno.test("slowloris: 300 trickling connections are cut frameTimeout after their first byte, others are served", async () => {

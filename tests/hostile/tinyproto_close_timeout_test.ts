@@ -8,21 +8,7 @@ import { assertEquals } from "@std/assert";
 import { assertInstanceOf } from "../_assert.ts";
 import { TinyprotoClient, TinyprotoServer } from "@plexus/net/endpoints";
 import { type TinyprotoProtocol, TransmissionRejectedError } from "@plexus/net/framing";
-
-/** Settles as `promise` does, or rejects after `ms` (the timer is always cleared). */
-async function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  try {
-    return await Promise.race([
-      promise,
-      new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`${what} did not settle within ${ms} ms`)), ms);
-      }),
-    ]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
+import { within } from "../_shared.ts";
 
 /** A Python process running `code`; stdin closing (or `kill()`) ends it. */
 function python(code: string): Deno.ChildProcess {

@@ -11,6 +11,7 @@ import {
   TransportError,
   WriteBufferOverflowError,
 } from "@plexus/net/transport";
+import { Server } from "@plexus/net/endpoints";
 import { ServerWriteBudget, withWriteBudget } from "../../endpoints/_write_budget.ts";
 import { WriteFlowControl } from "../../transport/flow_control.ts";
 import { assert, assertInstanceOf } from "../_assert.ts";
@@ -18,7 +19,7 @@ import { BACKENDS, channelPair } from "../_net.ts";
 import { Recorder } from "../_recorder.ts";
 
 for (const backend of BACKENDS) {
-  Deno.test(`${backend}: a write past maxWriteBuffer is refused, throws and aborts with the error`, async () => {
+  Deno.test(`${backend}: a write past maxWriteBuffer is refused and aborts with the error`, async () => {
     const pair = await channelPair(backend, 1024);
     const writer = new Recorder();
     const deaf = new Recorder();
@@ -243,4 +244,14 @@ Deno.test("a flow control with no owner to abort still leaves the budget when cu
   assertEquals(flow.enforceBudget() instanceof WriteBufferOverflowError, true);
   assertEquals([budget.total, budget.size, flow.size], [0, 0, 0]);
   assertThrows(() => new ServerWriteBudget(0), RangeError, "maxTotalWriteBuffer");
+});
+
+Deno.test("a Server with a bad maxTotalWriteBuffer fails when made, not per connection", () => {
+  for (const bad of [0, -1, Number.NaN]) {
+    assertThrows(
+      () => new Server(() => new Recorder(), { maxTotalWriteBuffer: bad }),
+      RangeError,
+      "maxTotalWriteBuffer",
+    );
+  }
 });
