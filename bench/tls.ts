@@ -21,7 +21,7 @@
 import { parseArgs } from "node:util";
 import { createSecureContext, createServer as createNodeTlsServer, TLSSocket } from "node:tls";
 import type { ByteChannel } from "../transport/byte_channel.ts";
-import { channelToDuplex, NodeStreamChannel, writeAll } from "../transport/node_channel.ts";
+import { channelToDuplex, NodeStreamChannel, writeAll } from "../transport/_node_channel.ts";
 
 const fixtures = new URL("../tests/fixtures/", import.meta.url);
 const cert = Deno.readTextFileSync(new URL("leaf.pem", fixtures));

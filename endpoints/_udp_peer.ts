@@ -6,6 +6,9 @@
 
 import { IdentityFramer } from "../framing/identity.ts";
 import type { FramedProtocol } from "../framing/framed_protocol.ts";
+import { Lifecycle } from "../transport/_lifecycle.ts";
+import { describePeer } from "../transport/callback_error.ts";
+import { SendBuffer } from "../transport/send_buffer.ts";
 import type { ExtraInfo, Transport, WriteBufferLimits } from "../transport/types.ts";
 import type { UdpTransport } from "../transport/udp_transport.ts";
 import type { PeerTrust, TablePeer } from "./_udp_peer_table.ts";
@@ -69,7 +72,8 @@ export class Peer<F> implements Transport, TablePeer<Peer<F>> {
   readonly #host: PeerHost<F>;
   readonly #addr: Deno.NetAddr;
   readonly #queued: Uint8Array[] = [];
-  readonly #closed = Promise.withResolvers<Error | undefined>();
+  /** The shared lifecycle: `connectionLost()` once, a throw from it logged, `closed`. */
+  readonly #life: Lifecycle = new Lifecycle(undefined);
 
   constructor(
     host: PeerHost<F>,
@@ -94,7 +98,7 @@ export class Peer<F> implements Transport, TablePeer<Peer<F>> {
   }
 
   get closed(): Promise<Error | undefined> {
-    return this.#closed.promise;
+    return this.#life.closed;
   }
 
   get trust(): PeerTrust {
@@ -161,8 +165,31 @@ export class Peer<F> implements Transport, TablePeer<Peer<F>> {
 
   // ---- Transport -----------------------------------------------------------------------------
 
+  /** What the next datagram holds: `commit()` sends it as one datagram. */
+  readonly out: SendBuffer = new SendBuffer({ blockSize: 2048 });
+
   write(data: Uint8Array): void {
-    if (this.#state === "closed") return; // dropped, as every transport drops writes once closing
+    if (this.#state === "closed") {
+      this.out.clear(); // dropped, as every transport drops writes once closing
+      return;
+    }
+    if (this.out.length > 0) this.commit();
+    this.#send(data);
+  }
+
+  /**
+   * Sends what `out` holds as one datagram: one frame, one datagram — an empty one too (the
+   * identity framer's empty frame), so call it once per frame.
+   */
+  commit(): void {
+    if (this.#state === "closed") {
+      this.out.clear();
+      return;
+    }
+    this.#send(this.out.take());
+  }
+
+  #send(data: Uint8Array): void {
     this.lastActivity = performance.now();
     if (this.#trust === "unproven") this.#trust = "answered";
     this.#host.send(data, this.#addr);
@@ -188,12 +215,12 @@ export class Peer<F> implements Transport, TablePeer<Peer<F>> {
     this.#state = "closed";
     for (const data of this.#queued) this.#host.unreserve(data.byteLength);
     this.#queued.length = 0;
+    this.out.clear();
     this.#host.release(this);
     // As a transport does, report the loss after the current callback has returned.
-    queueMicrotask(() => {
-      this.tendril.framed.connectionLost(error);
-      this.#closed.resolve(error);
-    });
+    const framed = this.tendril.framed;
+    const addr = this.#addr;
+    this.#life.finish(error, [], (e) => framed.connectionLost(e), () => describePeer(addr));
   }
 
   isClosing(): boolean {

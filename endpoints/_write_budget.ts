@@ -10,7 +10,7 @@ import {
   WRITE_BUDGET,
   type WriteBudget,
   type WriteFlowControl,
-} from "../transport/flow_control.ts";
+} from "../transport/_flow_control.ts";
 
 /**
  * The default budget for the write buffers of all of a server's connections: 64 MiB. With the

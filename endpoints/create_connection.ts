@@ -1,9 +1,9 @@
 import { connect as nodeConnect } from "node:net";
 import { type ByteChannel, isTcpConn, remoteHostname } from "../transport/byte_channel.ts";
 import { describeError, TransportError } from "../transport/errors.ts";
-import { NodeStreamChannel } from "../transport/node_channel.ts";
-import { type Cancellation, linkCancellation } from "../transport/cancellation.ts";
-import { startTlsClient } from "../transport/tls_upgrade.ts";
+import { NodeStreamChannel } from "../transport/_node_channel.ts";
+import { type Cancellation, linkCancellation } from "../transport/_cancellation.ts";
+import { startTlsClient } from "../transport/_tls_upgrade.ts";
 import type { TlsClientOptions } from "../transport/tls_options.ts";
 import type { ExtraInfo, StreamProtocolLike, StreamTransportOptions } from "../transport/mod.ts";
 import { StreamTransport } from "../transport/stream_transport.ts";

@@ -1,5 +1,5 @@
 import { type ByteChannel, isTcpConn } from "../transport/byte_channel.ts";
-import { linkCancellation } from "../transport/cancellation.ts";
+import { linkCancellation } from "../transport/_cancellation.ts";
 import { CallbackError, deliverError, describePeer } from "../transport/callback_error.ts";
 import { describeError, TransportError } from "../transport/errors.ts";
 import type {
@@ -16,8 +16,8 @@ import {
   checkTlsServerOptions,
   startTlsServer,
   type TlsUpgrade,
-} from "../transport/tls_upgrade.ts";
-import { TlsHandshakeTimeoutError } from "../transport/_tls_errors.ts";
+} from "../transport/_tls_upgrade.ts";
+import { TlsHandshakeTimeoutError } from "../transport/tls_errors.ts";
 import { type Address, formatAddress, parseAddress, type ParsedAddress } from "./address.ts";
 import { acceptConnections } from "./accept.ts";
 import { listenTargets, openOnOnePort } from "./_listen_targets.ts";

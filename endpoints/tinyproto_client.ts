@@ -3,7 +3,7 @@ import {
   type TinyprotoOptions,
   TinyprotoProtocol,
 } from "../framing/tinyproto.ts";
-import { linkCancellation } from "../transport/cancellation.ts";
+import { linkCancellation } from "../transport/_cancellation.ts";
 import { TransportError } from "../transport/errors.ts";
 import { type Address, formatAddress, parseAddress } from "./address.ts";
 import { createConnection, type CreateConnectionOptions } from "./create_connection.ts";

@@ -139,6 +139,9 @@ export interface UdpTendrilManagerOptions<F = Uint8Array> extends TendrilManager
  * ```
  */
 export class UdpTendrilManager<F = Uint8Array> implements TendrilManager<F> {
+  /** The peer the last datagram came from, and its hostname as the socket spelt it. */
+  #lastPeer: Peer<F> | undefined;
+  #lastHostname: string | undefined;
   readonly proto = "udp" as const;
   readonly endpoint: string;
   readonly #local: { hostname: string; port: number };
@@ -321,9 +324,20 @@ export class UdpTendrilManager<F = Uint8Array> implements TendrilManager<F> {
 
   /** Each datagram: a known peer's costs a lookup (no allocation); a new peer's, an admission. */
   #received(data: Uint8Array, addr: Deno.NetAddr): void {
+    // The last sender first: the port, then the hostname string as the socket reported it.
+    const last = this.#lastPeer;
+    if (
+      last !== undefined && last.port === addr.port && this.#lastHostname === addr.hostname &&
+      !last.isClosing()
+    ) {
+      last.receive(data);
+      return;
+    }
     const host = normalizeHost(addr.hostname);
     const known = this.#peers.find(host, addr.port);
     if (known) {
+      this.#lastPeer = known;
+      this.#lastHostname = addr.hostname;
       known.receive(data);
       return;
     }
@@ -381,7 +395,7 @@ export class UdpTendrilManager<F = Uint8Array> implements TendrilManager<F> {
       if (!peer.isClosing()) this.#accepted.set(key, peer.tendril);
       return application;
     };
-    const tendril = new FramedTendril("udp", this.#framer(), accept, { batchWrites: false });
+    const tendril = new FramedTendril("udp", this.#framer(), accept);
     const peer: Peer<F> = new Peer(this.#host, addr, key, host, tendril, trust);
     this.#peers.add(peer, trust !== "proven");
     this.#waiting++;

@@ -1,7 +1,7 @@
 import { type ByteChannel, isTcpConn, remoteHostname } from "../transport/byte_channel.ts";
 import type { TlsClientOptions, TlsServerOptions } from "../transport/tls_options.ts";
 import type { ExtraInfo } from "../transport/types.ts";
-import { startTlsClient, startTlsServer } from "../transport/tls_upgrade.ts";
+import { startTlsClient, startTlsServer } from "../transport/_tls_upgrade.ts";
 
 /** Where a wrapper runs: on a connection we accepted, or one we opened. */
 export interface WrapContext {

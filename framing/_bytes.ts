@@ -4,6 +4,11 @@ import type { ReceiveBuffer } from "./receive_buffer.ts";
  * Finds `needle` in `haystack` from index `from` on. The native search skips to each
  * occurrence of the needle's first byte; nothing is allocated.
  *
+ * Kept instead of `@std/bytes`' `indexOfNeedle` for a measured reason (Deno 2.9, 2-byte
+ * needle, no match): std compares byte by byte in JavaScript and takes 39–61 µs per 64 KiB
+ * searched, this one 19–31 µs (equal on 64 B); and {@linkcode indexOfSequenceIn} searches a
+ * receive buffer's unconsumed bytes in place, where std would need a view per call.
+ *
  * @returns The index of its first byte, or -1.
  */
 export function indexOfSequence(haystack: Uint8Array, needle: Uint8Array, from: number): number {

@@ -19,7 +19,7 @@
  */
 
 import { CorruptFrameError } from "./errors.ts";
-import type { SendBuffer } from "./send_buffer.ts";
+import type { SendBuffer } from "../transport/send_buffer.ts";
 
 /** A COBS variant. */
 export type CobsVariant = "cobs" | "zpe" | "cobsr";

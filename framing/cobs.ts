@@ -2,7 +2,7 @@ import { FrameTooLongError } from "./errors.ts";
 import type { Framer } from "./framer.ts";
 import { DEFAULT_MAX_FRAME_LENGTH } from "./length_prefixed.ts";
 import type { ReceiveBuffer } from "./receive_buffer.ts";
-import type { SendBuffer } from "./send_buffer.ts";
+import type { SendBuffer } from "../transport/send_buffer.ts";
 import { type CobsVariant, decodeCobs, encodeCobs, maxEncodedLength } from "./_cobs_codec.ts";
 import { checkLimit } from "./_bytes.ts";
 
@@ -87,11 +87,14 @@ export class CobsFramer implements Framer<Uint8Array> {
    * Decodes the next frame.
    *
    * @param buffer The receive buffer.
-   * @returns The frame, or `undefined` when more bytes are needed (or an empty one was skipped).
+   * @returns The frame, or `undefined` when more bytes are needed (lone `00` bytes, empty
+   * frames, are skipped on the way).
    * @throws {CorruptFrameError} When a code runs past the end of the frame.
    * @throws {FrameTooLongError} When the frame exceeds `maxFrameLength`.
    */
   decode(buffer: ReceiveBuffer): Uint8Array | undefined {
+    // Empty frames (a lone 00) are skipped.
+    while (buffer.length > 0 && buffer.bytes[buffer.start] === 0) buffer.skip(1);
     const from = this.#scanBuffer === buffer && this.#scanned > buffer.position
       ? this.#scanned - buffer.position
       : 0;
@@ -111,10 +114,6 @@ export class CobsFramer implements Framer<Uint8Array> {
       return undefined;
     }
     this.#scanBuffer = undefined;
-    if (zero === 0) {
-      buffer.skip(1);
-      return undefined;
-    }
     const { bytes, start } = buffer;
     if (zero > this.#maxEncoded) {
       throw new FrameTooLongError(

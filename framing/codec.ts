@@ -1,7 +1,6 @@
-import { TruncatedFrameError } from "./errors.ts";
+import { FrameReader } from "./_frame_reader.ts";
 import type { Decoder, Encoder } from "./framer.ts";
-import { ReceiveBuffer } from "./receive_buffer.ts";
-import { SendBuffer } from "./send_buffer.ts";
+import { SendBuffer } from "../transport/send_buffer.ts";
 
 /**
  * Encodes one frame into a new byte array: the one-shot form of {@linkcode Encoder.encode}.
@@ -48,21 +47,17 @@ export function encodeFrame<T>(encoder: Encoder<T>, frame: T): Uint8Array {
  * ```
  */
 export function decodeFrames<T>(decoder: Decoder<T>, bytes: Uint8Array): T[] {
-  const buffer = new ReceiveBuffer({ initialCapacity: bytes.byteLength });
-  buffer.append(bytes);
   const frames: T[] = [];
-  drain(decoder, buffer, frames, false);
-  drain(decoder, buffer, frames, true);
-  if (buffer.length > 0) throw new TruncatedFrameError(buffer.length);
+  const reader = new FrameReader(
+    decoder,
+    (frame: T) => {
+      frames.push(frame);
+    },
+    undefined,
+    { initialCapacity: bytes.byteLength },
+  );
+  reader.buffer.append(bytes);
+  reader.read();
+  reader.finish();
   return frames;
-}
-
-/** Decodes every frame `buffer` holds into `frames`, going on while the decoder makes progress. */
-function drain<T>(decoder: Decoder<T>, buffer: ReceiveBuffer, frames: T[], eof: boolean): void {
-  for (;;) {
-    const before = buffer.position;
-    const frame = eof && decoder.decodeEof ? decoder.decodeEof(buffer) : decoder.decode(buffer);
-    if (frame !== undefined) frames.push(frame);
-    else if (buffer.position === before) return;
-  }
 }

@@ -1,6 +1,5 @@
-import { TruncatedFrameError } from "./errors.ts";
+import { FrameReader } from "./_frame_reader.ts";
 import type { Decoder } from "./framer.ts";
-import { ReceiveBuffer } from "./receive_buffer.ts";
 
 /**
  * The Web Streams face of a decoder: a `TransformStream` from byte chunks to frames.
@@ -28,23 +27,24 @@ export class FrameDecoderStream<T = Uint8Array> extends TransformStream<Uint8Arr
    * @param decoder The decoder (any framer; one per stream).
    */
   constructor(decoder: Decoder<T>) {
-    const buffer = new ReceiveBuffer({ initialCapacity: 0 });
-    const drain = (controller: TransformStreamDefaultController<T>, eof: boolean) => {
-      for (;;) {
-        const before = buffer.position;
-        const frame = eof && decoder.decodeEof ? decoder.decodeEof(buffer) : decoder.decode(buffer);
-        if (frame !== undefined) controller.enqueue(frame);
-        else if (buffer.position === before) return;
-      }
-    };
+    let out: TransformStreamDefaultController<T> | undefined;
+    const reader = new FrameReader(
+      decoder,
+      (frame: T) => {
+        out!.enqueue(frame);
+      },
+      undefined,
+      { initialCapacity: 0 },
+    );
     super({
       transform(chunk, controller) {
-        buffer.append(chunk);
-        drain(controller, false);
+        out = controller;
+        reader.buffer.append(chunk);
+        reader.read();
       },
       flush(controller) {
-        drain(controller, true);
-        if (buffer.length > 0) throw new TruncatedFrameError(buffer.length);
+        out = controller;
+        reader.finish();
       },
     });
   }

@@ -1,7 +1,7 @@
 import { CorruptFrameError, FrameTooLongError } from "./errors.ts";
 import type { Framer } from "./framer.ts";
 import type { ReceiveBuffer } from "./receive_buffer.ts";
-import type { SendBuffer } from "./send_buffer.ts";
+import type { SendBuffer } from "../transport/send_buffer.ts";
 import { checkLimit, toBytes } from "./_bytes.ts";
 
 /** Options of a {@linkcode DelimiterFramer}. */

@@ -1,5 +1,5 @@
 import type { Encoder } from "./framer.ts";
-import { SendBuffer } from "./send_buffer.ts";
+import { SendBuffer } from "../transport/send_buffer.ts";
 
 /**
  * The Web Streams face of an encoder: a `TransformStream` from frames to byte chunks, one

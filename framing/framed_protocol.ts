@@ -1,11 +1,9 @@
 import type { BufferedProtocol, ShutdownHook } from "../transport/protocols.ts";
 import type { Transport } from "../transport/types.ts";
-import type { DeadlineClock } from "../transport/deadline_clock.ts";
 import { type DeadlineError, TransportError } from "../transport/errors.ts";
-import { TruncatedFrameError } from "./errors.ts";
+import { FrameReader } from "./_frame_reader.ts";
 import type { Decoder, Encoder, Framer } from "./framer.ts";
-import { ReceiveBuffer } from "./receive_buffer.ts";
-import { SendBuffer } from "./send_buffer.ts";
+import type { ReceiveBuffer } from "./receive_buffer.ts";
 
 /**
  * What a {@linkcode FramedProtocol} calls: the application side of a framed connection.
@@ -79,26 +77,6 @@ export interface FrameHandler<T = Uint8Array> {
   connectionLost?(error: Error | undefined, framed: FramedProtocol<T>): void;
 }
 
-/**
- * The most bytes of frames a batch collects before they are written anyway, so that the
- * transport's flow control (`pauseWriting`) sees a large batch while it is being made. It is
- * the size of a large read: an echo's batch seldom reaches it, replies much larger than the
- * requests do (writing every 64 KiB cost an echo about a tenth of its throughput).
- */
-const BATCH_LIMIT = 256 * 1024;
-
-/** Transport methods that write or end the stream: the batch goes out before they run. */
-const FLUSH_FIRST: ReadonlySet<PropertyKey> = new Set([
-  "write",
-  "writeLines",
-  "writeEof",
-  "close",
-  "startTls",
-  "wrapChannel",
-  "getWriteBufferSize",
-  "setWriteBufferLimits",
-]);
-
 /** Options of a {@linkcode FramedProtocol}. */
 export interface FramedProtocolOptions<T = Uint8Array> {
   /**
@@ -119,14 +97,6 @@ export interface FramedProtocolOptions<T = Uint8Array> {
    * @default {4096}
    */
   minReadSize?: number;
-  /**
-   * Frames sent while frames are being delivered leave in one `transport.write()` per batch.
-   * Turn it off when every frame must be its own write — over a datagram transport, where a
-   * write is a datagram.
-   *
-   * @default {true}
-   */
-  batchWrites?: boolean;
 }
 
 /**
@@ -142,13 +112,11 @@ export interface FramedProtocolOptions<T = Uint8Array> {
  *   after the last frame, so nothing is lost or reordered.
  * - **Frame lifetime.** Frames are views into the receive buffer that stay valid after
  *   `frameReceived` returns (the buffer never writes over a region it handed out).
- * - **Batched sends.** Frames sent from inside `frameReceived` are encoded into one buffer and
- *   written with one `transport.write()` when the batch of received frames is done, or as
- *   soon as 256 KiB are batched (so flow control sees them); elsewhere `sendFrame` writes at
- *   once. {@linkcode FramedProtocol.transport} writes the batch out before any call that
- *   writes or ends the stream (`write`, `writeEof`, `close`, `startTls`, ...), so bytes keep
- *   their order and nothing batched is lost; only a transport reference kept from elsewhere
- *   needs {@linkcode FramedProtocol.flush} first.
+ * - **One write path.** `sendFrame` encodes straight into the transport's send buffer
+ *   (`transport.out`) and commits it (`transport.commit()`): frames sent in one turn, from
+ *   `frameReceived` or from anywhere else, leave in one socket write, in call order with the
+ *   transport's own `write()`s, and flow control (`pauseWriting`) sees each frame as it is
+ *   sent. There is nothing to flush.
  * - **Flow control.** `pauseWriting` / `resumeWriting` reach the handler.
  *   {@linkcode FramedProtocol.pauseReading} stops both the transport and the delivery of frames
  *   already buffered, until {@linkcode FramedProtocol.resumeReading}.
@@ -185,28 +153,35 @@ export interface FramedProtocolOptions<T = Uint8Array> {
  * ```
  */
 export class FramedProtocol<T = Uint8Array> implements BufferedProtocol, ShutdownHook {
-  /** The receive buffer: the bytes received and not yet decoded. */
-  readonly receiveBuffer: ReceiveBuffer;
-  #receiveFramer: Decoder<T>;
+  readonly #reader: FrameReader<T>;
   #sendFramer: Encoder<T>;
   readonly #handler: FrameHandler<T>;
-  readonly #out = new SendBuffer({ blockSize: 16 * 1024 });
-  readonly #batchWrites: boolean;
   #transport: Transport | undefined;
-  #view: Transport | undefined;
-  /** The transport's frame deadlines, told of each read's progress. */
-  #clock: DeadlineClock | undefined;
-  #eofWritten = false;
-  #closeRequested = false;
-  #final = false;
-  #delivering = false;
-  #deliveryScheduled = false;
-  #paused = false;
-  #eofPending = false;
-  #eofDone = false;
-  #eofKeepOpen = false;
-  #lost = false;
-  #error: Error | undefined;
+  /**
+   * The read side. `ending` states have seen the peer's EOF and have frames or the handler's
+   * `eofReceived` still to deliver.
+   *
+   * | state          | frames delivered                  | event → next state                                          |
+   * | -------------- | --------------------------------- | ----------------------------------------------------------- |
+   * | `connecting`   | no (no transport yet)             | connectionMade → `open`; pauseReading → `paused`             |
+   * | `open`         | as bytes arrive                   | pauseReading → `paused`; EOF → `ending`; lost → `lost`       |
+   * | `paused`       | no; bytes stay buffered           | resumeReading → `open`; EOF → `endingPaused`; lost → `lost`  |
+   * | `ending`       | the last ones (`decodeEof`)       | all delivered → `halfOpen` / `done`; pauseReading → `endingPaused`; lost → `lost` |
+   * | `endingPaused` | no; bytes stay buffered           | resumeReading → `ending`; lost with no error and not closed by `close()` → `final`; lost → `lost` |
+   * | `final`        | all left, paused or not, inside `connectionLost` | then → `lost`                                  |
+   * | `halfOpen`     | — (`eofReceived` returned `true`) | lost → `lost`                                               |
+   * | `done`         | — (`eofReceived` returned falsy: the transport closes) | lost → `lost`                          |
+   * | `lost`         | never again                       | —                                                           |
+   *
+   * `final` is the hard rule: when we had sent EOF too and the handler paused at the peer's
+   * EOF, the transport closes (EOF both ways) and there is no later, so the frames left and
+   * `eofReceived` come just before `connectionLost`.
+   */
+  #state: ReadState = "connecting";
+  /** The write side, as far as we ended it: `open`, `eof` (`writeEof()`), `closed` (`close()`). */
+  #writeSide: "open" | "eof" | "closed" = "open";
+  /** Whether a microtask will deliver buffered frames (after resumeReading or a switch). */
+  #scheduled = false;
   readonly #closed = Promise.withResolvers<Error | undefined>();
 
   /**
@@ -218,24 +193,31 @@ export class FramedProtocol<T = Uint8Array> implements BufferedProtocol, Shutdow
    */
   constructor(framer: Framer<T>, handler: FrameHandler<T>, options?: FramedProtocolOptions<T>) {
     options ??= {};
-    this.#receiveFramer = options.receiveFramer ?? framer;
     this.#sendFramer = options.sendFramer ?? framer;
     this.#handler = handler;
-    this.receiveBuffer = new ReceiveBuffer({ minReadSize: options.minReadSize });
-    this.#batchWrites = options.batchWrites ?? true;
+    this.#reader = new FrameReader(
+      options.receiveFramer ?? framer,
+      (frame: T) => handler.frameReceived(frame, this),
+      () => this.#mayDeliver(),
+      { minReadSize: options.minReadSize },
+    );
+  }
+
+  /** The receive buffer: the bytes received and not yet decoded. */
+  get receiveBuffer(): ReceiveBuffer {
+    return this.#reader.buffer;
   }
 
   /** The framer that decodes received bytes; replace it at any time. */
   get receiveFramer(): Decoder<T> {
-    return this.#receiveFramer;
+    return this.#reader.decoder;
   }
 
   set receiveFramer(framer: Decoder<T>) {
-    this.#receiveFramer = framer;
-    // Bytes already buffered may hold frames for the new framer.
-    if (this.#transport && !this.#delivering && this.receiveBuffer.length > 0) {
-      this.#scheduleDelivery();
-    }
+    this.#reader.decoder = framer;
+    // Bytes already buffered may hold frames for the new framer (inside a delivery the loop
+    // simply goes on with it, and the scheduled pass finds nothing).
+    if (this.receiveBuffer.length > 0) this.#schedule();
   }
 
   /** The framer that encodes sent frames; replace it at any time. */
@@ -258,18 +240,15 @@ export class FramedProtocol<T = Uint8Array> implements BufferedProtocol, Shutdow
   }
 
   /**
-   * The transport, once connected, as seen through this protocol: the same object in every
-   * respect (methods, `instanceof`, `startTls` ...) except that a call that writes or ends the
-   * stream — `write`, `writeLines`, `writeEof`, `close`, `startTls`, `wrapChannel`,
-   * `getWriteBufferSize`, `setWriteBufferLimits` — first writes the frames batched so far, and `abort` drops them.
+   * The transport, once connected.
    *
    * @throws {TransportError} Before `connectionMade`.
    */
   get transport(): Transport {
-    if (!this.#view) {
+    if (!this.#transport) {
       throw new TransportError("Cannot use a framed protocol before it is connected");
     }
-    return this.#view;
+    return this.#transport;
   }
 
   /** Resolves after `connectionLost`, with its error (or `undefined`); never rejects. */
@@ -278,9 +257,10 @@ export class FramedProtocol<T = Uint8Array> implements BufferedProtocol, Shutdow
   }
 
   /**
-   * Encodes `frame` with the send framer and writes it to the transport (batched while
-   * frames are being delivered). Once the transport is closing or lost, frames are dropped,
-   * as the transport's `write()` drops bytes then (`connectionLost` tells the handler).
+   * Encodes `frame` with the send framer straight into the transport's send buffer and
+   * commits it: it leaves with everything else written in this turn. Once the transport is
+   * closing or lost, frames are dropped, as the transport's `write()` drops bytes then
+   * (`connectionLost` tells the handler).
    *
    * @param frame The frame.
    * @throws {FramingError} When the send framer cannot encode it (nothing is sent).
@@ -288,35 +268,23 @@ export class FramedProtocol<T = Uint8Array> implements BufferedProtocol, Shutdow
    */
   sendFrame(frame: T): void {
     const transport = this.#transport;
-    if (transport?.isClosing()) return;
-    if (!transport || this.#eofWritten) {
+    if (transport === undefined || this.#writeSide === "eof") {
+      if (transport?.isClosing()) return;
       throw new TransportError(
-        !transport
+        transport === undefined
           ? "Cannot send a frame before the framed protocol is connected"
           : "Cannot send a frame after writeEof()",
       );
     }
-    const out = this.#out;
-    this.#sendFramer.encode(frame, out);
-    if (!this.#delivering || !this.#batchWrites || out.length >= BATCH_LIMIT) {
-      transport.write(out.take());
-    }
-  }
-
-  /**
-   * Writes the frames batched so far to the transport now. Needed only before writing from
-   * inside `frameReceived` through a transport reference other than
-   * {@linkcode FramedProtocol.transport}.
-   *
-   * @throws {TransportError} When frames are batched and the transport can no longer write.
-   */
-  flush(): void {
-    if (this.#out.length > 0) this.transport.write(this.#out.take());
+    this.#sendFramer.encode(frame, transport.out);
+    transport.commit();
   }
 
   /** Whether frames are being delivered (not paused by {@linkcode FramedProtocol.pauseReading}). */
   isReading(): boolean {
-    return !this.#paused && !this.#lost;
+    const state = this.#state;
+    return state !== "paused" && state !== "endingPaused" && state !== "final" &&
+      state !== "lost";
   }
 
   /**
@@ -325,37 +293,49 @@ export class FramedProtocol<T = Uint8Array> implements BufferedProtocol, Shutdow
    * `frameReceived` returns.
    */
   pauseReading(): void {
-    this.#paused = true;
+    const state = this.#state;
+    if (state === "open" || state === "connecting") this.#state = "paused";
+    else if (state === "ending") this.#state = "endingPaused";
     this.#transport?.pauseReading();
   }
 
   /** Resumes delivering frames (buffered ones first, from a microtask) and reading. */
   resumeReading(): void {
-    if (!this.#paused) return;
-    this.#paused = false;
-    if (this.#transport && (this.receiveBuffer.length > 0 || this.#eofPending)) {
-      this.#scheduleDelivery();
+    const state = this.#state;
+    if (state === "paused") {
+      this.#state = this.#transport ? "open" : "connecting";
+      if (this.receiveBuffer.length > 0) this.#schedule();
+    } else if (state === "endingPaused") {
+      this.#state = "ending";
+      this.#schedule();
+    } else {
+      return;
     }
     this.#transport?.resumeReading();
   }
 
   /**
-   * Writes the frames sent so far and half-closes the connection (sends EOF); `sendFrame`
-   * throws from then on. Calling it again, or on a closing transport, does nothing.
+   * Half-closes the connection (sends EOF) after the frames sent so far; `sendFrame` throws
+   * from then on. Calling it again, or on a closing transport, does nothing.
    *
    * @throws {TransportError} Before `connectionMade`.
    */
   writeEof(): void {
-    this.transport.writeEof();
+    const transport = this.transport;
+    if (transport.isClosing()) return;
+    if (this.#writeSide === "open") this.#writeSide = "eof";
+    transport.writeEof();
   }
 
   /**
-   * Writes the frames sent so far and closes the connection. Calling it again does nothing.
+   * Closes the connection after the frames sent so far. Calling it again does nothing.
    *
    * @throws {TransportError} Before `connectionMade`.
    */
   close(): void {
-    this.transport.close();
+    const transport = this.transport;
+    this.#writeSide = "closed";
+    transport.close();
   }
 
   // ---- BufferedProtocol ----------------------------------------------------------------------
@@ -367,9 +347,10 @@ export class FramedProtocol<T = Uint8Array> implements BufferedProtocol, Shutdow
    */
   connectionMade(transport: Transport): void {
     this.#transport = transport;
-    this.#view = this.#viewOf(transport);
-    this.#clock = transport.deadlineClock;
-    this.#clock?.start(this.#onDeadline);
+    if (this.#state === "connecting") this.#state = "open";
+    else transport.pauseReading(); // paused before it was connected
+    const clock = this.#reader.clock = transport.deadlineClock;
+    clock?.start(this.#onDeadline);
     this.#handler.connectionMade?.(this);
   }
 
@@ -379,7 +360,7 @@ export class FramedProtocol<T = Uint8Array> implements BufferedProtocol, Shutdow
    * @param sizeHint The read size the transport would like.
    */
   getBuffer(sizeHint: number): Uint8Array {
-    return this.receiveBuffer.getWriteBuffer(sizeHint);
+    return this.#reader.buffer.getWriteBuffer(sizeHint);
   }
 
   /**
@@ -388,16 +369,22 @@ export class FramedProtocol<T = Uint8Array> implements BufferedProtocol, Shutdow
    * @param nbytes The count read into the last buffer.
    */
   bufferUpdated(nbytes: number): void {
-    this.receiveBuffer.commit(nbytes);
-    this.#deliver();
+    this.#reader.buffer.commit(nbytes);
+    this.#reader.read();
   }
 
   /** Part of the transport contract: end of stream; deliver the rest, then tell the handler. */
   eofReceived(): boolean {
-    this.#eofPending = true;
-    if (!this.#paused) this.#deliver();
-    // While paused, the rest is delivered (and the transport closed) after resumeReading().
-    return this.#eofDone ? this.#eofKeepOpen : true;
+    const state = this.#state;
+    if (state === "paused") {
+      // The rest is delivered (and the transport closed) after resumeReading().
+      this.#state = "endingPaused";
+      return true;
+    }
+    if (state !== "open") return true;
+    this.#state = "ending";
+    this.#endOfStream();
+    return this.#state as ReadState !== "done"; // the handler may have moved it
   }
 
   /**
@@ -427,18 +414,18 @@ export class FramedProtocol<T = Uint8Array> implements BufferedProtocol, Shutdow
    * @param error The transport's error, if any.
    */
   connectionLost(error: Error | undefined): void {
-    let reason = error ?? this.#error;
-    if (reason === undefined && this.#eofPending && !this.#eofDone && !this.#closeRequested) {
+    let reason = error;
+    if (reason === undefined && this.#state === "endingPaused" && this.#writeSide !== "closed") {
       // Closed while delivery was paused at end of stream (EOF both ways): there is no later,
       // so the frames left and eofReceived come now.
-      this.#final = true;
+      this.#state = "final";
       try {
-        this.#deliver();
+        this.#endOfStream();
       } catch (failure) {
         reason = failure instanceof Error ? failure : new Error(String(failure));
       }
     }
-    this.#lost = true;
+    this.#state = "lost";
     try {
       this.#handler.connectionLost?.(reason, this);
     } finally {
@@ -448,148 +435,63 @@ export class FramedProtocol<T = Uint8Array> implements BufferedProtocol, Shutdow
 
   // ---- Delivery ------------------------------------------------------------------------------
 
-  #scheduleDelivery(): void {
-    if (this.#deliveryScheduled) return;
-    this.#deliveryScheduled = true;
-    queueMicrotask(() => {
-      this.#deliveryScheduled = false;
-      if (this.#lost || this.#delivering) return;
-      try {
-        this.#deliver();
-        if (this.#eofDone && !this.#eofKeepOpen) this.#transport?.close();
-      } catch (error) {
-        // Outside a transport callback: abort with the error, so connectionLost gets it.
-        this.#error = error instanceof Error ? error : new Error(String(error));
-        this.#transport?.abort(this.#error);
-      }
-    });
-  }
-
-  /** Whether frames may be delivered now. */
+  /** Whether frames may be delivered now (asked before each frame). */
   #mayDeliver(): boolean {
-    return this.#final || (!this.#paused && !this.#lost && !this.#transport!.isClosing());
+    const state = this.#state;
+    return state === "final" ||
+      ((state === "open" || state === "ending") && !this.#transport!.isClosing());
   }
 
-  /** Decodes and delivers buffered frames until more bytes are needed or reading pauses. */
-  #deliver(): void {
-    if (this.#delivering) return;
-    const buffer = this.receiveBuffer;
-    this.#delivering = true;
-    let completed = false;
+  /** Delivers buffered frames from a microtask: after resumeReading or a framer switch. */
+  #schedule(): void {
+    if (this.#scheduled || this.#transport === undefined) return;
+    this.#scheduled = true;
+    queueMicrotask(this.#runScheduled);
+  }
+
+  readonly #runScheduled = (): void => {
+    this.#scheduled = false;
+    const transport = this.#transport!;
     try {
-      while (this.#mayDeliver()) {
-        const before = buffer.position;
-        const frame = this.#receiveFramer.decode(buffer);
-        if (frame !== undefined) {
-          completed = true;
-          this.#handler.frameReceived(frame, this);
-        } else if (buffer.position === before) break;
+      if (this.#state === "open") {
+        this.#reader.read();
+      } else if (this.#state === "ending") {
+        this.#endOfStream();
+        if (this.#state as ReadState === "done") transport.close();
       }
-      // Once per read: whether a frame completed, and whether part of one is left.
-      this.#clock?.progress(completed, buffer.length > 0);
-      if (this.#eofPending && !this.#eofDone && (this.#final || (!this.#paused && !this.#lost))) {
-        this.#finishEof();
-      }
-    } finally {
-      this.#delivering = false;
+    } catch (error) {
+      // Outside a transport callback: abort with the error, so connectionLost gets it.
+      transport.abort(error instanceof Error ? error : new Error(String(error)));
     }
-    this.#flushBatch();
+  };
+
+  /**
+   * At end of stream (`ending` or `final`): the framer's last frames and the truncation check
+   * (the framed core's `finish()`), then the handler's `eofReceived`. Stops early, to be called
+   * again, when the handler pauses reading or closes.
+   */
+  #endOfStream(): void {
+    if (!this.#reader.finish()) return;
+    const final = this.#state === "final";
+    this.#state = "done";
+    const keepOpen = this.#handler.eofReceived?.(this) === true;
+    if (!final) this.#state = keepOpen ? "halfOpen" : "done";
   }
 
   /** A deadline ran out: the handler may tell the peer why before the transport closes. */
   readonly #onDeadline = (error: DeadlineError): void => {
     this.#handler.limitExceeded?.(error, this);
   };
-
-  /**
-   * Writes the batch at the end of a delivery. It can only fail when the transport was closed
-   * or half-closed through a reference other than `transport` while frames were batched: the
-   * frames are lost, and connectionLost reports it.
-   */
-  #flushBatch(): void {
-    const out = this.#out;
-    if (out.length === 0) return;
-    const transport = this.#transport!;
-    const batch = out.take();
-    if (this.#final) return; // the transport is gone; sendFrame threw for these
-    try {
-      transport.write(batch);
-    } catch (cause) {
-      this.#error ??= new TransportError(
-        `Cannot send ${batch.byteLength} bytes of frames: the transport was closed or ` +
-          "half-closed while they were batched (end it through framed.transport, " +
-          "framed.writeEof() or framed.close(), or call framed.flush() first)",
-        { cause },
-      );
-    }
-  }
-
-  /**
-   * The transport as the handler sees it (see the `transport` getter): calls that write or
-   * end the stream write the batch first.
-   */
-  #viewOf(transport: Transport): Transport {
-    const members = new Map<PropertyKey, unknown>();
-    const flushFirst = (): void => {
-      if (this.#out.length > 0 && !transport.isClosing() && !this.#eofWritten) {
-        transport.write(this.#out.take());
-      }
-    };
-    return new Proxy(transport, {
-      get: (target, key) => {
-        const cached = members.get(key);
-        if (cached !== undefined) return cached;
-        const member: unknown = Reflect.get(target, key, target);
-        if (typeof member !== "function") return member;
-        let bound: unknown;
-        if (key === "writeEof") {
-          bound = () => {
-            flushFirst();
-            if (!target.isClosing()) this.#eofWritten = true;
-            target.writeEof();
-          };
-        } else if (key === "close") {
-          bound = () => {
-            flushFirst();
-            this.#closeRequested = true;
-            target.close();
-          };
-        } else if (key === "abort") {
-          bound = (error?: Error) => {
-            this.#out.take(); // dropped, as abort drops the write buffer
-            this.#closeRequested = true;
-            target.abort(error);
-          };
-        } else if (FLUSH_FIRST.has(key)) {
-          bound = (...args: unknown[]) => {
-            flushFirst();
-            return member.apply(target, args);
-          };
-        } else {
-          bound = member.bind(target);
-        }
-        members.set(key, bound);
-        return bound;
-      },
-    });
-  }
-
-  /**
-   * At end of stream: the framer's last frames, the truncation check, then the handler. Stops
-   * early (to be called again) when the handler pauses reading.
-   */
-  #finishEof(): void {
-    const buffer = this.receiveBuffer;
-    while (this.#final || !this.#lost) {
-      if (this.#paused && !this.#final) return;
-      const decoder = this.#receiveFramer;
-      const before = buffer.position;
-      const frame = decoder.decodeEof ? decoder.decodeEof(buffer) : decoder.decode(buffer);
-      if (frame !== undefined) this.#handler.frameReceived(frame, this);
-      else if (buffer.position === before) break;
-    }
-    this.#eofDone = true;
-    if (buffer.length > 0) throw new TruncatedFrameError(buffer.length);
-    this.#eofKeepOpen = this.#handler.eofReceived?.(this) === true;
-  }
 }
+
+/** The read side's states (see the table on `FramedProtocol.#state`). */
+type ReadState =
+  | "connecting"
+  | "open"
+  | "paused"
+  | "ending"
+  | "endingPaused"
+  | "final"
+  | "halfOpen"
+  | "done"
+  | "lost";

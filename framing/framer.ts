@@ -6,7 +6,7 @@
  */
 
 import type { ReceiveBuffer } from "./receive_buffer.ts";
-import type { SendBuffer } from "./send_buffer.ts";
+import type { SendBuffer } from "../transport/send_buffer.ts";
 
 /**
  * Cuts frames out of a byte stream, one at a time (tokio's `Decoder`).
@@ -21,11 +21,14 @@ import type { SendBuffer } from "./send_buffer.ts";
  * | returns `undefined`                           | need more bytes: call again when more arrive |
  * | throws a {@linkcode FramingError}             | the stream is bad; the connection must close |
  *
- * - `undefined` may also mean "consumed some bytes but no frame yet" (a decoder may skip
- *   garbage or padding); it never means end of stream.
+ * - `undefined` means only "need more bytes": no whole frame is buffered. A decoder may have
+ *   consumed bytes that can never be part of a frame (garbage, padding, a dropped over-long
+ *   line) before returning it, but it never returns `undefined` while a frame it could decode
+ *   is buffered, so the caller waits for more bytes and does not call again until they come.
+ *   It never means end of stream.
  * - At end of stream the caller calls {@linkcode Decoder.decodeEof} (or `decode` when absent)
  *   until it returns `undefined`; any bytes still buffered then are a truncated frame, and the
- *   caller throws {@linkcode TruncatedFrameError}.
+ *   caller throws {@linkcode TruncatedFrameError} (tokio's default `decode_eof`).
  * - A decoder may keep state between calls (a scan offset, a count), so use one instance per
  *   stream. The state never holds bytes: those stay in the buffer.
  *
@@ -50,16 +53,17 @@ export interface Decoder<T = Uint8Array> {
    * Decodes the next frame from the start of `buffer`.
    *
    * @param buffer The connection's receive buffer.
-   * @returns The frame, or `undefined` when more bytes are needed.
+   * @returns The frame, or `undefined` when more bytes are needed (and only then).
    * @throws {FramingError} When the bytes cannot start a valid frame.
    */
   decode(buffer: ReceiveBuffer): T | undefined;
   /**
    * Decodes a frame at end of stream, when no more bytes will come (for example the rest of
-   * the bytes as a last frame). Defaults to {@linkcode Decoder.decode}.
+   * the bytes as a last frame). Defaults to {@linkcode Decoder.decode}. Called until it returns
+   * `undefined`; bytes still buffered then are a {@linkcode TruncatedFrameError}.
    *
    * @param buffer The connection's receive buffer.
-   * @returns The frame, or `undefined` when there is none.
+   * @returns The frame, or `undefined` when there is none left.
    * @throws {FramingError} When the leftover bytes are bad.
    */
   decodeEof?(buffer: ReceiveBuffer): T | undefined;

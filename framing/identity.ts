@@ -1,6 +1,6 @@
 import type { Framer } from "./framer.ts";
 import type { ReceiveBuffer } from "./receive_buffer.ts";
-import type { SendBuffer } from "./send_buffer.ts";
+import type { SendBuffer } from "../transport/send_buffer.ts";
 
 /**
  * No framing: each decode returns every byte buffered so far as one frame, and encoding

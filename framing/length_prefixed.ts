@@ -1,7 +1,7 @@
 import { CorruptFrameError, FrameTooLongError } from "./errors.ts";
 import type { Framer } from "./framer.ts";
 import type { ReceiveBuffer } from "./receive_buffer.ts";
-import type { SendBuffer } from "./send_buffer.ts";
+import type { SendBuffer } from "../transport/send_buffer.ts";
 import { MAX_VARINT_LENGTH, varintLength } from "./varint.ts";
 import { checkLimit } from "./_bytes.ts";
 

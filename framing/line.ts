@@ -1,7 +1,7 @@
 import { CorruptFrameError, FrameTooLongError } from "./errors.ts";
 import type { Framer } from "./framer.ts";
 import type { ReceiveBuffer } from "./receive_buffer.ts";
-import type { SendBuffer } from "./send_buffer.ts";
+import type { SendBuffer } from "../transport/send_buffer.ts";
 import { checkLimit } from "./_bytes.ts";
 
 const LF = 0x0a;
@@ -108,39 +108,42 @@ export class LineFramer implements Framer<Uint8Array> {
    * Decodes the next line.
    *
    * @param buffer The receive buffer.
-   * @returns The line, or `undefined` when more bytes are needed (or a long line was dropped).
+   * @returns The line, or `undefined` when more bytes are needed (over-long lines dropped with
+   * `discardTooLong` are skipped on the way).
    * @throws {FrameTooLongError} When a line exceeds `maxLength` and `discardTooLong` is off.
    */
   decode(buffer: ReceiveBuffer): Uint8Array | undefined {
-    const length = buffer.length;
-    // Resume the scan for "\n" where the last call stopped, if it was on this same data.
-    const from = this.#scanBuffer === buffer && this.#scanned > buffer.position
-      ? this.#scanned - buffer.position
-      : 0;
-    const lf = buffer.indexOf(LF, from);
-    if (lf < 0) {
-      // Even a trailing "\r" would leave more than maxLength bytes of line.
-      if (!this.#discarding && length > this.#maxLength + 1) this.#tooLong(length);
-      if (this.#discarding) {
-        buffer.skip(length);
-      } else {
-        this.#scanBuffer = buffer;
-        this.#scanned = buffer.position + length;
+    for (;;) {
+      const length = buffer.length;
+      // Resume the scan for "\n" where the last call stopped, if it was on this same data.
+      const from = this.#scanBuffer === buffer && this.#scanned > buffer.position
+        ? this.#scanned - buffer.position
+        : 0;
+      const lf = buffer.indexOf(LF, from);
+      if (lf < 0) {
+        // Even a trailing "\r" would leave more than maxLength bytes of line.
+        if (!this.#discarding && length > this.#maxLength + 1) this.#tooLong(length);
+        if (this.#discarding) {
+          buffer.skip(length);
+        } else {
+          this.#scanBuffer = buffer;
+          this.#scanned = buffer.position + length;
+        }
+        return undefined;
       }
-      return undefined;
+      this.#scanBuffer = undefined;
+      const end = lf > 0 && buffer.bytes[buffer.start + lf - 1] === CR ? lf - 1 : lf;
+      if (this.#discarding || end > this.#maxLength) {
+        if (!this.#discarding) this.#tooLong(end);
+        this.#discarding = false;
+        buffer.skip(lf + 1);
+        continue; // the line is dropped; the next one may be buffered
+      }
+      if (!this.#strip) return buffer.take(lf + 1);
+      const line = buffer.take(end);
+      buffer.skip(lf + 1 - end);
+      return line;
     }
-    this.#scanBuffer = undefined;
-    const end = lf > 0 && buffer.bytes[buffer.start + lf - 1] === CR ? lf - 1 : lf;
-    if (this.#discarding || end > this.#maxLength) {
-      if (!this.#discarding) this.#tooLong(end);
-      this.#discarding = false;
-      buffer.skip(lf + 1);
-      return undefined;
-    }
-    if (!this.#strip) return buffer.take(lf + 1);
-    const line = buffer.take(end);
-    buffer.skip(lf + 1 - end);
-    return line;
   }
 
   /**
@@ -165,7 +168,6 @@ export class LineFramer implements Framer<Uint8Array> {
     const line = this.decode(buffer);
     const length = buffer.length;
     if (line !== undefined || !this.#allowUnterminated || length === 0) return line;
-    if (buffer.indexOf(LF) >= 0) return undefined; // a dropped line; whole lines follow
     this.#scanBuffer = undefined;
     // As in decode(): a trailing "\r" does not count against maxLength, stripped or not.
     const end = buffer.bytes[buffer.start + length - 1] === CR ? length - 1 : length;

@@ -7,6 +7,8 @@
  *   the connection; an {@linkcode Encoder} writes a frame into a {@linkcode SendBuffer}.
  * - {@linkcode FramedProtocol} runs them on a transport: `frameReceived(frame)` in,
  *   `sendFrame(frame)` out, framers replaceable at any time without losing a byte.
+ * - {@linkcode MessageProtocol} runs a decoder into a bounded queue served by an async handler
+ *   (gruvi's `MessageProtocol`).
  * - {@linkcode FrameDecoderStream} and {@linkcode FrameEncoderStream} run them on Web Streams.
  * - Built-in framers: {@linkcode LineFramer}, {@linkcode DelimiterFramer},
  *   {@linkcode LengthPrefixedFramer}, {@linkcode NetstringFramer}, {@linkcode CobsFramer}
@@ -91,9 +93,14 @@ export {
   type LengthPrefixedFramerOptions,
 } from "./length_prefixed.ts";
 export { LineFramer, type LineFramerOptions } from "./line.ts";
+export {
+  type MessageHandler,
+  MessageProtocol,
+  type MessageProtocolOptions,
+} from "./message_protocol.ts";
 export { NetstringFramer, type NetstringFramerOptions } from "./netstring.ts";
 export { MIN_READ_SIZE, ReceiveBuffer, type ReceiveBufferOptions } from "./receive_buffer.ts";
-export { SendBuffer, type SendBufferOptions } from "./send_buffer.ts";
+export { SendBuffer, type SendBufferOptions } from "../transport/send_buffer.ts";
 export { StuffingFramer, type StuffingFramerOptions } from "./stuffing.ts";
 export {
   TINYPROTO_MAX_SIZE,

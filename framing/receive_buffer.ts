@@ -260,16 +260,25 @@ export class ReceiveBuffer {
 
   /**
    * Returns the free tail for a read straight into the buffer, at least `minReadSize` bytes
-   * (moving or growing the storage as needed). Call {@linkcode ReceiveBuffer.commit} with the
+   * (moving or growing the storage as needed). The tail is usually `sizeHint` bytes or more;
+   * once frames were taken from the block, a shorter tail (of at least `minReadSize`) is handed
+   * out as it is rather than a new block allocated. Call {@linkcode ReceiveBuffer.commit} with the
    * count read before any other call.
    *
    * @param sizeHint The read size wanted (at least `minReadSize`); the tail may be larger.
    */
   getWriteBuffer(sizeHint?: number): Uint8Array {
     sizeHint ??= this.#minRead;
-    const want = Math.max(sizeHint, this.#minRead);
-    if (this.#bytes.byteLength - this.#end < want || (this.#bytes.buffer as ArrayBuffer).detached) {
-      this.#makeRoom(want, want);
+    const minRead = this.#minRead;
+    const want = Math.max(sizeHint, minRead);
+    const free = this.#bytes.byteLength - this.#end;
+    if (free < want || (this.#bytes.buffer as ArrayBuffer).detached) {
+      // Once a frame was handed out the block cannot be compacted, only replaced: keep reading
+      // into its tail while that holds a read of at least minReadSize, so a block is replaced
+      // once per block's worth of bytes, not on every read that is shorter than the hint.
+      if (!this.#pinned || free < minRead || (this.#bytes.buffer as ArrayBuffer).detached) {
+        this.#makeRoom(want, want);
+      }
     }
     return this.#bytes.subarray(this.#end);
   }

@@ -2,7 +2,7 @@ import { FrameTooLongError } from "./errors.ts";
 import type { Framer } from "./framer.ts";
 import { DEFAULT_MAX_FRAME_LENGTH } from "./length_prefixed.ts";
 import type { ReceiveBuffer } from "./receive_buffer.ts";
-import type { SendBuffer } from "./send_buffer.ts";
+import type { SendBuffer } from "../transport/send_buffer.ts";
 import { checkLimit, indexOfSequence, indexOfSequenceIn } from "./_bytes.ts";
 
 /** Options of a {@linkcode StuffingFramer}; the defaults are Tendril's. */

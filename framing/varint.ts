@@ -14,7 +14,7 @@
  */
 
 import { CorruptFrameError } from "./errors.ts";
-import type { SendBuffer } from "./send_buffer.ts";
+import type { SendBuffer } from "../transport/send_buffer.ts";
 
 /** The result of decoding a varint: its value and how many bytes it took. */
 export interface DecodedVarint {

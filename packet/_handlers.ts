@@ -22,16 +22,18 @@
 
 import { CallbackError, logCallbackError } from "../transport/callback_error.ts";
 import { DeadlineError } from "../transport/errors.ts";
-import type { Outbox } from "./_outbox.ts";
+import type { PacketFields } from "./_codec.ts";
 import { RequestDeadlines } from "./_request_deadlines.ts";
-import { checkFlags, responseParts } from "./_result.ts";
+import { checkFlags, resultFlags, resultPayload } from "./_result.ts";
 import { Serving } from "./_serving.ts";
+import { type TagMap, TagTable } from "./_tag_table.ts";
+import type { PacketWriter } from "./_writer.ts";
 import type { PacketConnection } from "./connection.ts";
 import { RemoteError } from "./errors.ts";
-import { Packet } from "./packet.ts";
 import type { PacketHandlerResult, PacketRequestContext, PacketRequestHandler } from "./types.ts";
 
 const encoder = new TextEncoder();
+const EMPTY = new Uint8Array(0);
 const EXCEPTION_DURING_HANDLER = encoder.encode("exception during handler");
 const REQUEST_CANCELLED = encoder.encode("request cancelled");
 const TOO_MANY_REQUESTS = encoder.encode("too many requests");
@@ -50,28 +52,21 @@ export interface HandlersLimits {
   maxQueued: number;
 }
 
-/** A finished handler's response, waiting for the transport to drain. */
-interface Held {
-  request: Serving;
-  packet: Packet;
-  /** Whether the response reports a handler failure already (its encoding is not retried). */
-  failure: boolean;
-}
-
 /** Runs the request handler for the peer's requests. */
 export class Handlers {
   readonly #connection: PacketConnection;
-  readonly #outbox: Outbox;
+  readonly #writer: PacketWriter;
   readonly #handler: PacketRequestHandler;
   readonly #max: number;
   readonly #maxQueued: number;
   readonly #onError: (error: unknown, context: PacketRequestContext) => void;
   readonly #host: HandlersHost;
-  readonly #serving0 = new Map<number, Serving>();
+  readonly #serving0: TagTable<Serving>;
   readonly #servingOther = new Map<number, Map<number, Serving>>();
   #queue: Serving[] = [];
   #queueHead = 0;
-  #held: Held[] = [];
+  /** Finished requests whose response waits for the transport to drain, in order. */
+  #held: Serving[] = [];
   /** Slots taken: handlers running, and finished ones whose response waits in `#held`. */
   #slots = 0;
   #ended = false;
@@ -82,17 +77,18 @@ export class Handlers {
 
   constructor(
     connection: PacketConnection,
-    outbox: Outbox,
+    writer: PacketWriter,
     handler: PacketRequestHandler,
     limits: HandlersLimits,
     onError: (error: unknown, context: PacketRequestContext) => void,
     host: HandlersHost,
   ) {
     this.#connection = connection;
-    this.#outbox = outbox;
+    this.#writer = writer;
     this.#handler = handler;
     this.#max = limits.maxConcurrent;
     this.#maxQueued = limits.maxQueued;
+    this.#serving0 = new TagTable(Math.min(limits.maxConcurrent + limits.maxQueued, 8192));
     this.#onError = onError;
     this.#host = host;
   }
@@ -120,16 +116,18 @@ export class Handlers {
    * Takes a request: refused when its tag is in use or the queue is full, else run now or
    * queued.
    */
-  accept(packet: Packet): void {
+  accept(packet: PacketFields): void {
     const { channel, tag } = packet;
-    const existing = channel === 0 ? this.#serving0 : this.#servingOther.get(channel);
+    const existing: TagMap<Serving> | undefined = channel === 0
+      ? this.#serving0
+      : this.#servingOther.get(channel);
     if (existing?.has(tag)) {
-      refuse(this.#outbox, channel, tag, `channel ${channel}: tag already in use: ${tag}`);
+      refuse(this.#writer, channel, tag, `channel ${channel}: tag already in use: ${tag}`);
       return;
     }
     const startNow = this.#slots < this.#max && this.#queued === 0 && this.#host.canWrite();
     if (!startNow && this.#queued >= this.#maxQueued) {
-      this.#outbox.queue(Packet.response(tag, false, { channel, payload: TOO_MANY_REQUESTS }));
+      this.#writer.response(tag, false, 0, channel, TOO_MANY_REQUESTS);
       return;
     }
     const request = new Serving(
@@ -153,7 +151,10 @@ export class Handlers {
    * answered `request cancelled` at once and never runs. Unknown tags are ignored.
    */
   cancel(channel: number, tag: number, reason: unknown): void {
-    const request = (channel === 0 ? this.#serving0 : this.#servingOther.get(channel))?.get(tag);
+    const map: TagMap<Serving> | undefined = channel === 0
+      ? this.#serving0
+      : this.#servingOther.get(channel);
+    const request = map?.get(tag);
     if (!request) return;
     request.abort(reason);
     if (request.state !== "queued") return;
@@ -161,9 +162,7 @@ export class Handlers {
     if (i >= 0) this.#queue.splice(i, 1);
     this.#forget(request);
     this.#deadlines?.remove(request);
-    this.#outbox.queue(
-      Packet.response(tag, false, { channel, payload: REQUEST_CANCELLED }),
-    );
+    this.#writer.response(tag, false, 0, channel, REQUEST_CANCELLED);
     this.#checkIdle();
   }
 
@@ -178,8 +177,7 @@ export class Handlers {
   resumeWriting(): void {
     let i = 0;
     while (i < this.#held.length && this.#host.canWrite() && !this.#ended) {
-      const { request, packet, failure } = this.#held[i++];
-      this.#release(request, packet, failure);
+      this.#release(this.#held[i++]);
     }
     this.#held = i === this.#held.length ? [] : this.#held.slice(i);
     this.#next();
@@ -189,7 +187,8 @@ export class Handlers {
   end(reason: unknown): void {
     this.#ended = true;
     this.#deadlines?.stop();
-    for (const map of [this.#serving0, ...this.#servingOther.values()]) {
+    const tables: TagMap<Serving>[] = [this.#serving0, ...this.#servingOther.values()];
+    for (const map of tables) {
       for (const request of map.values()) request.abort(reason);
     }
     this.#queue = [];
@@ -229,26 +228,24 @@ export class Handlers {
       return;
     }
     this.#deadlines?.remove(request);
-    let packet: Packet | undefined;
     if (!failed) {
       try {
-        const { flags, payload } = responseParts(result);
-        packet = Packet.response(request.tag, true, { flags, payload, channel: request.channel });
+        request.respond(true, resultFlags(result), resultPayload(result), false);
       } catch (resultError) {
+        failed = true;
         error = resultError;
       }
     }
-    const failure = packet === undefined;
-    packet ??= this.#failure(request, error);
+    if (failed) this.#fail(request, error);
     if (this.#ended) {
       // The connection is gone: the response is dropped (a failure was still reported).
       this.#forget(request);
       this.#slots--;
     } else if (this.#host.canWrite()) {
-      this.#release(request, packet, failure);
+      this.#release(request);
       this.#next();
     } else {
-      this.#held.push({ request, packet, failure });
+      this.#held.push(request);
     }
   }
 
@@ -269,39 +266,37 @@ export class Handlers {
       request.state = "expired";
     }
     this.#forget(request);
-    refuse(this.#outbox, request.channel, request.tag, error.message);
+    refuse(this.#writer, request.channel, request.tag, error.message);
     if (queued) this.#checkIdle();
   }
 
-  /** The failure response for `error`: a `RemoteError`'s own, else `exception during handler`. */
-  #failure(request: Serving, error: unknown): Packet {
-    const { tag, channel } = request;
+  /** Sets the failure response for `error`: a `RemoteError`'s own, else `exception during handler`. */
+  #fail(request: Serving, error: unknown): void {
     if (error instanceof RemoteError) {
       try {
-        const flags = checkFlags(error.flags);
-        return Packet.response(tag, false, { flags, payload: error.payload, channel });
+        request.respond(false, checkFlags(error.flags), error.payload, true);
+        return;
       } catch (flagsError) {
         error = flagsError;
       }
     }
     this.#report(request, error);
-    return Packet.response(tag, false, { payload: EXCEPTION_DURING_HANDLER, channel });
+    request.respond(false, 0, EXCEPTION_DURING_HANDLER, true);
   }
 
-  /** Hands a response to the outbox and frees its slot and tag. */
-  #release(request: Serving, packet: Packet, failure: boolean): void {
+  /** Sends a finished request's response and frees its slot and tag. */
+  #release(request: Serving): void {
     this.#forget(request);
     this.#slots--;
+    const { tag, channel } = request;
     try {
-      this.#outbox.queue(packet);
+      this.#writer.response(tag, request.ok, request.responseFlags, channel, request.response);
     } catch (encodeError) {
       // Over maxPacketSize, for example: the peer gets the generic failure instead.
-      if (!failure) this.#report(request, encodeError);
-      const { tag, channel } = request;
-      this.#outbox.queue(
-        Packet.response(tag, false, { payload: EXCEPTION_DURING_HANDLER, channel }),
-      );
+      if (!request.failure) this.#report(request, encodeError);
+      this.#writer.response(tag, false, 0, channel, EXCEPTION_DURING_HANDLER);
     }
+    request.response = EMPTY; // the request may be kept by the handler: drop the bytes
   }
 
   #report(request: Serving, error: unknown): void {
@@ -363,9 +358,9 @@ export class Handlers {
   }
 }
 
-/** Queues a failure response with one of the original's refusal payloads. */
-export function refuse(outbox: Outbox, channel: number, tag: number, reason: string): void {
-  outbox.queue(Packet.response(tag, false, { channel, payload: encoder.encode(reason) }));
+/** Sends a failure response with one of the original's refusal payloads. */
+export function refuse(writer: PacketWriter, channel: number, tag: number, reason: string): void {
+  writer.response(tag, false, 0, channel, encoder.encode(reason));
 }
 
 function isPromiseLike(value: unknown): value is PromiseLike<PacketHandlerResult> {

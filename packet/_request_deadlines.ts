@@ -11,7 +11,7 @@
  * @module
  */
 
-import { type Clock, realClock } from "../transport/idle_timer.ts";
+import { type Clock, realClock } from "../transport/_idle_timer.ts";
 import type { Serving } from "./_serving.ts";
 
 /** The most a timer can wait (2^31 - 1 ms). */

@@ -10,25 +10,70 @@
  * @module
  */
 
-import type { Outbox } from "./_outbox.ts";
+import type { PacketFields } from "./_codec.ts";
 import type { RequestAbort } from "./_request_abort.ts";
+import { type TagMap, TagTable } from "./_tag_table.ts";
 import { WaitQueue } from "./_wait_queue.ts";
-import { ConnectionClosedError, PacketError } from "./errors.ts";
-import { Packet } from "./packet.ts";
-import type { PacketResponse } from "./types.ts";
+import type { PacketWriter } from "./_writer.ts";
+import { ConnectionClosedError, PacketError, RemoteError } from "./errors.ts";
 
-/** One of our requests awaiting its response. */
-interface Pending {
-  rqType: number;
+/**
+ * How a request's promise settles on its response: `RESPONSE` to `{ ok, flags, payload }`
+ * (`submit`; `decode` applied when ok), `PAYLOAD` to the payload or what `decode` makes of it,
+ * a failure response rejecting with a `RemoteError` (`call`, `request`).
+ */
+export type Settle = typeof RESPONSE | typeof PAYLOAD;
+/** See {@linkcode Settle}. */
+export const RESPONSE = 0;
+/** See {@linkcode Settle}. */
+export const PAYLOAD = 1;
+
+/**
+ * One of our requests awaiting its response, and its promise's resolving functions: one
+ * object per request besides the promise.
+ */
+class Pending {
+  readonly tag: number;
+  readonly rqType: number;
   /** The request's `label`, for errors. */
-  label: string | undefined;
-  resolve(response: PacketResponse): void;
-  reject(reason: unknown): void;
+  readonly label: string | undefined;
   /** Whether it holds a `maxInFlight` slot (internal extension requests do not). */
-  counted: boolean;
+  readonly counted: boolean;
+  readonly settle: Settle;
+  readonly decode: ((payload: Uint8Array, flags: number) => unknown) | undefined;
   abort: RequestAbort | undefined;
   /** Rejected already (cancelled locally); only its late response is awaited. */
-  cancelled: boolean;
+  cancelled = false;
+  resolve!: (value: unknown) => void;
+  reject!: (reason: unknown) => void;
+
+  constructor(
+    tag: number,
+    rqType: number,
+    label: string | undefined,
+    counted: boolean,
+    settle: Settle,
+    decode: ((payload: Uint8Array, flags: number) => unknown) | undefined,
+    abort: RequestAbort | undefined,
+  ) {
+    this.tag = tag;
+    this.rqType = rqType;
+    this.label = label;
+    this.counted = counted;
+    this.settle = settle;
+    this.decode = decode;
+    this.abort = abort;
+  }
+}
+
+/** The request whose promise is being made: {@linkcode capture} stores its resolvers there. */
+let capturing: Pending | undefined;
+
+/** The executor of every request's promise: no closure is made per request. */
+function capture(resolve: (value: unknown) => void, reject: (reason: unknown) => void): void {
+  capturing!.resolve = resolve;
+  capturing!.reject = reject;
+  capturing = undefined;
 }
 
 /** What the requests need from their connection. */
@@ -41,22 +86,23 @@ export interface RequestsHost {
 
 /** The table of our outstanding requests. */
 export class Requests {
-  readonly #outbox: Outbox;
+  readonly #writer: PacketWriter;
   readonly #host: RequestsHost;
   readonly #maxInFlight: number;
   #tag0 = 2;
   readonly #tags = new Map<number, number>();
-  readonly #pending0 = new Map<number, Pending>();
+  readonly #pending0: TagTable<Pending>;
   readonly #pendingOther = new Map<number, Map<number, Pending>>();
   readonly #room = new WaitQueue();
   #inFlight = 0;
   /** Whether a waiter was let in and has not sent yet. */
   #admitting = false;
 
-  constructor(outbox: Outbox, host: RequestsHost, maxInFlight: number) {
-    this.#outbox = outbox;
+  constructor(writer: PacketWriter, host: RequestsHost, maxInFlight: number) {
+    this.#writer = writer;
     this.#host = host;
     this.#maxInFlight = maxInFlight;
+    this.#pending0 = new TagTable(Math.min(maxInFlight, 8192));
   }
 
   /** The slots taken: requests sent and not answered, and waiters let in. */
@@ -112,7 +158,7 @@ export class Requests {
   }
 
   /**
-   * Queues a request and registers it; a `counted` one already holds its slot. Throws before
+   * Sends a request and registers it; a `counted` one already holds its slot. Throws before
    * registering when the packet cannot be encoded.
    */
   send(
@@ -123,11 +169,16 @@ export class Requests {
     counted: boolean,
     abort: RequestAbort | undefined,
     label?: string,
-  ): Promise<PacketResponse> {
-    const tag = this.#nextTag(channel);
-    this.#outbox.queue(Packet.request(tag, rqType, { flags, payload, channel }));
-    const { promise, resolve, reject } = Promise.withResolvers<PacketResponse>();
-    const pending: Pending = { rqType, label, resolve, reject, counted, abort, cancelled: false };
+    settle: Settle = RESPONSE,
+    decode?: (payload: Uint8Array, flags: number) => unknown,
+  ): Promise<unknown> {
+    const tag = channel === 0 ? this.#tag0 : this.#tags.get(channel) ?? 0;
+    this.#writer.request(tag, rqType, flags, channel, payload);
+    if (channel === 0) this.#tag0++;
+    else this.#tags.set(channel, tag + 1);
+    const pending = new Pending(tag, rqType, label, counted, settle, decode, abort);
+    capturing = pending;
+    const promise = new Promise<unknown>(capture);
     this.#map(channel).set(tag, pending);
     abort?.onFire((reason) => this.#cancel(channel, tag, pending, reason));
     return promise;
@@ -137,9 +188,11 @@ export class Requests {
    * Settles the request a response answers; a response to no pending request is ignored, and
    * so is the late response to a cancelled one (which frees its slot).
    */
-  answer(packet: Packet): void {
+  answer(packet: PacketFields): void {
     const { channel, tag } = packet;
-    const map = channel === 0 ? this.#pending0 : this.#pendingOther.get(channel);
+    const map: TagMap<Pending> | undefined = channel === 0
+      ? this.#pending0
+      : this.#pendingOther.get(channel);
     const pending = map?.get(tag);
     if (!pending) return;
     map!.delete(tag);
@@ -150,19 +203,32 @@ export class Requests {
     if (pending.counted) this.release();
     if (pending.cancelled) return;
     pending.abort?.dispose();
-    const flags = packet.flags;
-    if (!Number.isSafeInteger(flags)) {
+    const wire = packet.flags;
+    if (!Number.isSafeInteger(wire)) {
       // Legal for a Python peer (unbounded integers), but not representable here: this
       // request fails, the connection goes on.
       pending.reject(
         new PacketError(
           `${describeRequest(pending.rqType, pending.label, channel, tag)} failed: the ` +
-            `response flags (about ${flags / 2}) exceed Number.MAX_SAFE_INTEGER`,
+            `response flags (about ${wire / 2}) exceed Number.MAX_SAFE_INTEGER`,
         ),
       );
       return;
     }
-    pending.resolve({ ok: flags % 2 === 1, flags: Math.floor(flags / 2), payload: packet.payload });
+    const ok = wire % 2 === 1;
+    const flags = (wire - (ok ? 1 : 0)) / 2;
+    const payload = packet.payload;
+    const decode = pending.decode;
+    try {
+      if (pending.settle === PAYLOAD) {
+        if (!ok) pending.reject(new RemoteError(flags, payload, { label: pending.label }));
+        else pending.resolve(decode ? decode(payload, flags) : payload);
+      } else {
+        pending.resolve({ ok, flags, payload: ok && decode ? decode(payload, flags) : payload });
+      }
+    } catch (error) {
+      pending.reject(error);
+    }
   }
 
   /**
@@ -170,10 +236,12 @@ export class Requests {
    * names it: `Request rq_type 3 (channel 0, tag 7) failed: ${why}`.
    */
   rejectPending(why: string, cause?: Error): void {
-    for (const [channel, map] of [[0, this.#pending0] as const, ...this.#pendingOther]) {
-      const all = [...map];
+    const tables: [number, TagMap<Pending>][] = [[0, this.#pending0], ...this.#pendingOther];
+    for (const [channel, map] of tables) {
+      const all = [...map.values()];
       map.clear();
-      for (const [tag, pending] of all) {
+      for (const pending of all) {
+        const tag = pending.tag;
         if (pending.counted) this.#inFlight--;
         if (pending.cancelled) continue;
         pending.abort?.dispose();
@@ -199,14 +267,7 @@ export class Requests {
     this.#room.rejectAll(reason);
   }
 
-  #nextTag(channel: number): number {
-    if (channel === 0) return this.#tag0++;
-    const tag = this.#tags.get(channel) ?? 0;
-    this.#tags.set(channel, tag + 1);
-    return tag;
-  }
-
-  #map(channel: number): Map<number, Pending> {
+  #map(channel: number): TagMap<Pending> {
     if (channel === 0) return this.#pending0;
     let map = this.#pendingOther.get(channel);
     if (!map) this.#pendingOther.set(channel, map = new Map());
@@ -214,7 +275,9 @@ export class Requests {
   }
 
   #cancel(channel: number, tag: number, pending: Pending, reason: unknown): void {
-    const map = channel === 0 ? this.#pending0 : this.#pendingOther.get(channel);
+    const map: TagMap<Pending> | undefined = channel === 0
+      ? this.#pending0
+      : this.#pendingOther.get(channel);
     if (map?.get(tag) !== pending || pending.cancelled) return;
     pending.cancelled = true;
     pending.abort = undefined;

@@ -13,31 +13,34 @@ const encoder = new TextEncoder();
 /** The largest user flags a response can carry: the wire field is `((flags << 1) | ok) << 2`. */
 const MAX_RESPONSE_FLAGS = Math.floor((Number.MAX_SAFE_INTEGER - 7) / 8);
 
-/** Response flags and payload. */
-export interface ResponseParts {
-  flags: number;
-  payload: Uint8Array;
-}
-
 /**
- * Maps a handler result to response parts.
+ * The response flags of a handler result, checking the whole result (call it before
+ * {@linkcode resultPayload}).
  *
  * @throws {TypeError} When the result is none of the allowed forms, or its flags are no
  * non-negative safe integer small enough to shift.
  */
-export function responseParts(result: PacketHandlerResult): ResponseParts {
-  if (result === undefined || result === null) return { flags: 0, payload: EMPTY };
-  if (typeof result === "number") return { flags: checkFlags(result), payload: EMPTY };
-  if (result instanceof Uint8Array) return { flags: 0, payload: result };
-  if (typeof result === "string") return { flags: 0, payload: encodeText(result) };
+export function resultFlags(result: PacketHandlerResult): number {
+  if (result === undefined || result === null) return 0;
+  if (result instanceof Uint8Array || typeof result === "string") return 0;
+  if (typeof result === "number") return checkFlags(result);
   if (Array.isArray(result) && result.length === 2) {
-    const [flags, payload] = result;
-    return { flags: checkFlags(flags), payload: toBytes(payload) };
+    const flags = checkFlags(result[0]);
+    if (typeof result[1] !== "string") toBytes(result[1]); // throws for a bad payload
+    return flags;
   }
   throw new TypeError(
     `Cannot send response: a request handler returned ${describe(result)}; expected nothing, ` +
       "a number, bytes, a string or [flags, bytes]",
   );
+}
+
+/** The response payload of a handler result that {@linkcode resultFlags} accepted. */
+export function resultPayload(result: PacketHandlerResult): Uint8Array {
+  if (result instanceof Uint8Array) return result;
+  if (typeof result === "string") return encodeText(result);
+  if (Array.isArray(result)) return toBytes(result[1]);
+  return EMPTY;
 }
 
 /**

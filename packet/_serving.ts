@@ -8,6 +8,8 @@
 import type { PacketConnection } from "./connection.ts";
 import type { PacketRequestContext } from "./types.ts";
 
+const EMPTY = new Uint8Array(0);
+
 /**
  * Where a peer request is: waiting for a handler slot, its handler running, or already
  * answered with a failure because its `requestTimeout` ran out (its handler, if it started,
@@ -34,6 +36,14 @@ export class Serving implements PacketRequestContext {
   prevDue: Serving | undefined;
   /** The next request in its connection's deadline list (newer). */
   nextDue: Serving | undefined;
+  /** The response, once the handler finished: ok or not. */
+  ok = false;
+  /** The response's user flags. */
+  responseFlags = 0;
+  /** The response payload. */
+  response: Uint8Array = EMPTY;
+  /** Whether the response reports a handler failure already (its encoding is not retried). */
+  failure = false;
   #controller: AbortController | undefined;
 
   constructor(
@@ -50,6 +60,14 @@ export class Serving implements PacketRequestContext {
     this.rqType = rqType;
     this.flags = flags;
     this.payload = payload;
+  }
+
+  /** Sets the response (sent now, or held while the transport's write buffer is full). */
+  respond(ok: boolean, flags: number, payload: Uint8Array, failure: boolean): void {
+    this.ok = ok;
+    this.responseFlags = flags;
+    this.response = payload;
+    this.failure = failure;
   }
 
   get signal(): AbortSignal {

@@ -1,18 +1,21 @@
-import { FramedProtocol } from "../framing/framed_protocol.ts";
+import { FrameReader } from "../framing/_frame_reader.ts";
+import type { Decoder } from "../framing/framer.ts";
+import type { ReceiveBuffer } from "../framing/receive_buffer.ts";
 import type { BufferedProtocol, ShutdownHook } from "../transport/protocols.ts";
 import { StreamTransport } from "../transport/stream_transport.ts";
+import { type ByteStreams, StreamsChannel } from "../transport/streams_channel.ts";
 import type { Transport } from "../transport/types.ts";
+import { decodePacketInto, PacketFields } from "./_codec.ts";
 import { Handlers, refuse } from "./_handlers.ts";
 import { checkRequestTimeout } from "./_request_deadlines.ts";
 import { KeepAlive } from "./_keep_alive.ts";
-import { Outbox } from "./_outbox.ts";
 import { checkTimeout, MAX_DELAY, RequestAbort } from "./_request_abort.ts";
-import { describeRequest, Requests } from "./_requests.ts";
+import { describeRequest, PAYLOAD, Requests, RESPONSE, type Settle } from "./_requests.ts";
 import { toBytes } from "./_result.ts";
-import { type ByteStreams, StreamsChannel } from "./_streams_channel.ts";
-import { ConnectionClosedError, PacketError, RemoteError } from "./errors.ts";
+import { PacketWriter } from "./_writer.ts";
+import { ConnectionClosedError, PacketError } from "./errors.ts";
 import { encodeCancel, EXTENSION_RQ_TYPE, ExtensionOp, Extensions, OFFER } from "./extension.ts";
-import { DEFAULT_MAX_PACKET_SIZE, PacketFramer } from "./framer.ts";
+import { DEFAULT_MAX_PACKET_SIZE } from "./framer.ts";
 import { Packet } from "./packet.ts";
 import type { PacketRequest } from "./request.ts";
 import type { PacketTraceEvent } from "./trace.ts";
@@ -26,6 +29,7 @@ import type {
 } from "./types.ts";
 
 const MAX_RQ_TYPE = Number.MAX_SAFE_INTEGER - 1;
+const NO_OPTIONS: PacketSubmitOptions<unknown> = {};
 const MAX_REQUEST_FLAGS = Math.floor((Number.MAX_SAFE_INTEGER - 3) / 4);
 /** What the default `maxWriteBuffer` allows beyond the high watermark and one packet. */
 const WRITE_BUFFER_SLACK = 1024 * 1024;
@@ -57,8 +61,10 @@ const WRITE_BUFFER_SLACK = 1024 * 1024;
  * message never reaches the peer); and ours: `too many requests` when the queue is full,
  * `request cancelled` for a queued request the peer cancelled.
  *
- * **Writes and backpressure.** Packets queued in one turn leave in one write (or after
- * `packetGrace` ms, or as soon as 64 KiB wait). `submit` waits for room while `maxInFlight`
+ * **Writes and backpressure.** Each packet is encoded straight into the transport's write
+ * buffer and committed at once, so the transport's flow control sees it; the transport sends
+ * the packets of one turn in one write (with `packetGrace`, packets are held that many ms, or
+ * until 64 KiB wait, so later turns join). `submit` waits for room while `maxInFlight`
  * requests are outstanding. While the transport's write buffer is over its high watermark
  * (it called `pauseWriting`), `submit` waits too, no handler starts, and the responses of
  * handlers that finish meanwhile wait in memory, holding their slots, until it drains.
@@ -85,6 +91,18 @@ const WRITE_BUFFER_SLACK = 1024 * 1024;
  * | a malformed packet       | abort; `closed` resolves with the {@linkcode PacketError}         |
  *
  * Nothing ever hangs: every pending request settles when the connection ends.
+ *
+ * **States.** One lifecycle state, and how far each direction's conversation went (`sent`:
+ * ours, `received`: the peer's; each `requests` → `erq` → `eof`, never back):
+ *
+ * | state        | event                                                  | next         |
+ * | ------------ | ------------------------------------------------------ | ------------ |
+ * | `connecting` | `connectionMade` (ERQ goes out if `endRequests()` came first) | `open` |
+ * | `connecting` | `close()`, `abort()`                                   | `finished`   |
+ * | `open`       | `close()`, the peer's EOF (`received` = `eof`: reading stops) | `closing` |
+ * | `closing`    | handlers idle: EOF sent (`sent` = `eof`); the peer's EOF or end of stream: transport closed | `closing` |
+ * | `open`, `closing` | `abort()`, `maxWriteBuffer` passed, keep-alive, end of stream without EOF, `closeTimeout` | `aborting` |
+ * | any          | `connectionLost` (everything settles)                  | `finished`   |
  *
  * @example Requests both ways over TCP
  * ```ts
@@ -130,8 +148,8 @@ const WRITE_BUFFER_SLACK = 1024 * 1024;
  * ```
  */
 export class PacketConnection implements BufferedProtocol, ShutdownHook, AsyncDisposable {
-  readonly #framed: FramedProtocol<Packet>;
-  readonly #outbox: Outbox;
+  readonly #reader: FrameReader<PacketFields>;
+  readonly #writer: PacketWriter;
   readonly #requests: Requests;
   readonly #handlers: Handlers | undefined;
   readonly #closeTimeout: number;
@@ -146,21 +164,18 @@ export class PacketConnection implements BufferedProtocol, ShutdownHook, AsyncDi
   /** The connection's name (the original's `name`): in trace events and handler-error logs. */
   readonly name: string;
   #transport: Transport | undefined;
+  /** Whether the transport's write buffer is over its high watermark (it called pauseWriting). */
   #writePaused = false;
-  #overflowing = false;
   #offerTimer: ReturnType<typeof setTimeout> | undefined;
 
-  // Lifecycle.
-  #erqRequested = false;
-  #erqSent = false;
-  #eofSent = false;
-  #peerErq = false;
-  #peerEof = false;
+  // Lifecycle (see the table in the class doc).
+  #state: State = "connecting";
+  /** How far our side went: ERQ sent (or due at connect), EOF sent. */
+  #sent: Stage = "requests";
+  /** How far the peer went: its ERQ, its EOF. */
+  #received: Stage = "requests";
   readonly #peerDone = Promise.withResolvers<void>();
-  #closing = false;
   #closePromise: Promise<void> | undefined;
-  #aborting = false;
-  #finished = false;
   #lostError: Error | undefined;
   readonly #closed = Promise.withResolvers<Error | undefined>();
 
@@ -175,20 +190,25 @@ export class PacketConnection implements BufferedProtocol, ShutdownHook, AsyncDi
    */
   constructor(options?: PacketConnectionOptions) {
     options ??= {};
-    const framer = new PacketFramer({ maxPacketSize: options.maxPacketSize });
-    this.#maxPacketSize = options.maxPacketSize ?? DEFAULT_MAX_PACKET_SIZE;
+    const max = options.maxPacketSize ?? DEFAULT_MAX_PACKET_SIZE;
+    if (!Number.isSafeInteger(max) || max < 0) {
+      throw new RangeError(
+        `Cannot create packet framer: maxPacketSize must be a non-negative safe integer, got ${max}`,
+      );
+    }
+    this.#maxPacketSize = max;
     this.#maxWriteBuffer = options.maxWriteBuffer === undefined
       ? undefined
       : limit("maxWriteBuffer", options.maxWriteBuffer);
-    this.#outbox = new Outbox(
-      framer,
+    this.#writer = new PacketWriter(
+      max,
       duration("packetGrace", options.packetGrace ?? 0),
       () => this.#checkWriteBuffer(),
     );
-    this.#requests = new Requests(this.#outbox, {
+    this.#requests = new Requests(this.#writer, {
       canSend: () => this.#transport !== undefined && !this.#writePaused,
       cancelled: (channel, tag) => {
-        if (this.#extensions.on && !this.#finished && !this.#eofSent) {
+        if (this.#extensions.on && this.#state !== "finished" && this.#sent !== "eof") {
           this.#sendExtension(ExtensionOp.cancel, encodeCancel(channel, tag));
         }
       },
@@ -198,7 +218,7 @@ export class PacketConnection implements BufferedProtocol, ShutdownHook, AsyncDi
     if (options.requestHandler) {
       this.#handlers = new Handlers(
         this,
-        this.#outbox,
+        this.#writer,
         options.requestHandler,
         { maxConcurrent, maxQueued },
         options.onHandlerError ?? defaultHandlerError,
@@ -220,27 +240,18 @@ export class PacketConnection implements BufferedProtocol, ShutdownHook, AsyncDi
               `Connection lost: no packet from the peer in ${2 * keepAlive} ms (keep-alive)`,
             ),
           ),
-        reading: () => this.#framed.isReading() && this.#transport?.isReading() !== false,
+        reading: () => this.#received !== "eof" && this.#transport?.isReading() !== false,
       });
     }
     this.#extensions = new Extensions(options.extensions ?? false);
     this.name = options.name ?? "PacketConnection";
     this.#trace = options.trace;
-    if (this.#trace) this.#outbox.trace = (packet) => this.#emitTrace("send", packet);
-    this.#framed = new FramedProtocol<Packet>(framer, {
-      connectionMade: () => this.#onConnected(),
-      frameReceived: (packet) => this.#onPacket(packet),
-      eofReceived: () => this.#onStreamEnd(),
-      pauseWriting: () => {
-        this.#writePaused = true;
-      },
-      resumeWriting: () => {
-        this.#writePaused = false;
-        this.#handlers?.resumeWriting();
-        this.#requests.wake();
-      },
-      connectionLost: (error) => this.#end(error ?? this.#lostError),
-    });
+    if (this.#trace) this.#writer.trace = (packet) => this.#emitTrace("send", packet);
+    this.#reader = new FrameReader<PacketFields>(
+      new FieldsDecoder(max),
+      (packet) => this.#onPacket(packet),
+      () => this.#mayRead(),
+    );
   }
 
   /**
@@ -284,7 +295,8 @@ export class PacketConnection implements BufferedProtocol, ShutdownHook, AsyncDi
   static fromStreams(streams: ByteStreams, options?: PacketStreamsOptions): PacketConnection {
     options ??= {};
     const connection = new PacketConnection(options);
-    new StreamTransport(new StreamsChannel(streams, options.closeStreams ?? false), connection);
+    const channel = new StreamsChannel(streams, { closeStreams: options.closeStreams ?? false });
+    new StreamTransport(channel, connection);
     return connection;
   }
 
@@ -354,18 +366,29 @@ export class PacketConnection implements BufferedProtocol, ShutdownHook, AsyncDi
     rqType: number,
     options?: PacketSubmitOptions<T>,
   ): Promise<PacketResponse<T>> {
-    options ??= {};
-    const decode = options.decode;
-    const response = this.#submit(rqType, options);
-    if (!decode) return response as Promise<PacketResponse<T>>;
-    return response.then((r) =>
-      r.ok ? { ok: true, flags: r.flags, payload: decode(r.payload, r.flags) } : r
-    );
+    options ??= NO_OPTIONS as PacketSubmitOptions<T>;
+    return this.#submit(
+      rqType,
+      options.flags,
+      options.payload,
+      options,
+      RESPONSE,
+      options.decode,
+    ) as Promise<PacketResponse<T>>;
   }
 
-  /** {@linkcode PacketConnection.submit} before `decode`. */
-  #submit(rqType: number, options: PacketSubmitOptions<unknown>): Promise<PacketResponse> {
-    let flags: number;
+  /**
+   * Checks a request and sends it, or waits for room first. Every request made goes through
+   * here: no option object or promise of its own is made on the way.
+   */
+  #submit(
+    rqType: number,
+    flags: number | undefined,
+    data: Uint8Array | string | undefined,
+    options: PacketSubmitOptions<unknown>,
+    settle: Settle,
+    decode: ((payload: Uint8Array, flags: number) => unknown) | undefined,
+  ): Promise<unknown> {
     let channel: number;
     let payload: Uint8Array;
     try {
@@ -382,7 +405,7 @@ export class PacketConnection implements BufferedProtocol, ShutdownHook, AsyncDi
           `Cannot submit request: rq_type ${rqType} is reserved for the Plexus extensions`,
         );
       }
-      flags = options.flags ?? 0;
+      flags ??= 0;
       if (
         typeof flags !== "number" || !Number.isSafeInteger(flags) || flags < 0 ||
         flags > MAX_REQUEST_FLAGS
@@ -398,25 +421,35 @@ export class PacketConnection implements BufferedProtocol, ShutdownHook, AsyncDi
         );
       }
       checkTimeout(options.timeout);
-      payload = toBytes(options.payload);
+      payload = data instanceof Uint8Array ? data : toBytes(data);
       const refusal = this.#refusal();
       if (refusal) throw refusal;
     } catch (error) {
       return Promise.reject(error);
     }
-    const { signal, timeout } = options;
+    const { signal, timeout, label } = options;
     if (
       signal === undefined && timeout === undefined && channel === 0 && this.#requests.tryTake()
     ) {
       try {
-        return this.#requests.send(rqType, flags, channel, payload, true, undefined, options.label);
+        return this.#requests.send(
+          rqType,
+          flags,
+          channel,
+          payload,
+          true,
+          undefined,
+          label,
+          settle,
+          decode,
+        );
       } catch (error) {
         this.#requests.release();
         return Promise.reject(error);
       }
     }
-    const abort = new RequestAbort(signal, timeout, describeRequest(rqType, options.label));
-    return this.#submitSlow(rqType, flags, channel, payload, abort, options.label);
+    const abort = new RequestAbort(signal, timeout, describeRequest(rqType, label));
+    return this.#submitSlow(rqType, flags, channel, payload, abort, label, settle, decode);
   }
 
   /**
@@ -450,18 +483,20 @@ export class PacketConnection implements BufferedProtocol, ShutdownHook, AsyncDi
    * await client.close();
    * ```
    */
-  async call<T = Uint8Array>(
+  call<T = Uint8Array>(
     rqType: number,
     payload?: Uint8Array | string,
     options?: PacketCallOptions<T>,
   ): Promise<T> {
-    options ??= {};
-    const { decode, ...submitOptions } = options;
-    const response = await this.submit(rqType, { ...submitOptions, payload });
-    if (!response.ok) {
-      throw new RemoteError(response.flags, response.payload, { label: options.label });
-    }
-    return decode ? decode(response.payload, response.flags) : response.payload as T;
+    options ??= NO_OPTIONS as PacketCallOptions<T>;
+    return this.#submit(
+      rqType,
+      options.flags,
+      payload,
+      options,
+      PAYLOAD,
+      options.decode,
+    ) as Promise<T>;
   }
 
   /**
@@ -501,20 +536,27 @@ export class PacketConnection implements BufferedProtocol, ShutdownHook, AsyncDi
    * await client.close();
    * ```
    */
-  async request<R>(
+  request<R>(
     request: PacketRequest<R, never>,
     options?: Omit<PacketSubmitOptions, "payload" | "flags" | "decode">,
   ): Promise<R> {
-    options ??= {};
-    const response = await this.submit(request.rqType, {
-      ...options,
-      flags: request.flags,
-      payload: request.encode(),
-    });
-    if (!response.ok) {
-      throw new RemoteError(response.flags, response.payload, { label: options.label });
+    options ??= NO_OPTIONS;
+    let rqType: number;
+    let payload: Uint8Array | string;
+    try {
+      rqType = request.rqType;
+      payload = request.encode();
+    } catch (error) {
+      return Promise.reject(error);
     }
-    return request.decodeResponse(response.payload, response.flags);
+    return this.#submit(
+      rqType,
+      request.flags,
+      payload,
+      options,
+      PAYLOAD,
+      (bytes, flags) => request.decodeResponse(bytes, flags),
+    ) as Promise<R>;
   }
 
   /**
@@ -541,7 +583,6 @@ export class PacketConnection implements BufferedProtocol, ShutdownHook, AsyncDi
    * ```
    */
   endRequests(): void {
-    this.#erqRequested = true;
     this.#sendErq();
   }
 
@@ -634,7 +675,21 @@ export class PacketConnection implements BufferedProtocol, ShutdownHook, AsyncDi
    * @param transport The transport driving the connection.
    */
   connectionMade(transport: Transport): void {
-    this.#framed.connectionMade(transport);
+    if (this.#state === "finished") {
+      // Closed or aborted before a transport came.
+      transport.abort();
+      return;
+    }
+    this.#state = "open";
+    this.#transport = transport;
+    this.#writer.attach(transport);
+    const clock = transport.deadlineClock;
+    this.#reader.clock = clock;
+    clock?.start();
+    this.#handlers?.useRequestTimeout(this.#requestTimeout ?? clock?.deadlines.requestTimeout);
+    if (this.#extensions.wanted) this.#offerExtensions();
+    if (this.#sent === "erq") this.#writer.packet(Packet.ERQ); // endRequests() came first
+    this.#requests.wake();
   }
 
   /**
@@ -643,7 +698,7 @@ export class PacketConnection implements BufferedProtocol, ShutdownHook, AsyncDi
    * @param sizeHint The read size the transport would like.
    */
   getBuffer(sizeHint: number): Uint8Array {
-    return this.#framed.getBuffer(sizeHint);
+    return this.#reader.buffer.getWriteBuffer(sizeHint);
   }
 
   /**
@@ -654,22 +709,32 @@ export class PacketConnection implements BufferedProtocol, ShutdownHook, AsyncDi
   bufferUpdated(nbytes: number): void {
     // Bytes count as a sign of life, whole packets or not (a large one may take a while).
     this.#keepAlive?.heard();
-    this.#framed.bufferUpdated(nbytes);
+    this.#reader.buffer.commit(nbytes);
+    this.#reader.read();
   }
 
-  /** Part of the transport contract: end of stream. */
+  /**
+   * Part of the transport contract: end of stream. The last packets are handled; bytes left
+   * over are a truncated packet (a `TruncatedFrameError` ends the connection).
+   *
+   * @returns Whether to keep the transport open for writing.
+   */
   eofReceived(): boolean {
-    return this.#framed.eofReceived();
+    // After the peer's EOF packet nothing more is read; close() ends the transport.
+    if (!this.#reader.finish()) return true;
+    return this.#onStreamEnd();
   }
 
   /** Part of the transport contract: the transport's write buffer is full. */
   pauseWriting(): void {
-    this.#framed.pauseWriting();
+    this.#writePaused = true;
   }
 
   /** Part of the transport contract: the transport's write buffer drained. */
   resumeWriting(): void {
-    this.#framed.resumeWriting();
+    this.#writePaused = false;
+    this.#handlers?.resumeWriting();
+    this.#requests.wake();
   }
 
   /**
@@ -678,19 +743,22 @@ export class PacketConnection implements BufferedProtocol, ShutdownHook, AsyncDi
    * @param error Why, if it failed.
    */
   connectionLost(error: Error | undefined): void {
-    this.#framed.connectionLost(error);
+    this.#end(error ?? this.#lostError);
   }
 
   // ---- Sending -------------------------------------------------------------------------------
 
   /** Why a new request cannot be made now, or `undefined`. */
   #refusal(what = "Cannot submit request"): ConnectionClosedError | undefined {
-    let why: string | undefined;
-    if (this.#finished) why = "the connection is closed";
-    else if (this.#peerEof) why = "the peer sent EOF";
-    else if (this.#closing) why = "the connection is closing";
-    else if (this.#erqRequested) why = "endRequests() was called";
-    return why === undefined ? undefined : new ConnectionClosedError(`${what}: ${why}`);
+    if (this.#state === "open" && this.#sent === "requests") return undefined;
+    if (this.#state === "connecting" && this.#sent === "requests") return undefined;
+    let why: string;
+    if (this.#state === "finished") why = "the connection is closed";
+    else if (this.#received === "eof") why = "the peer sent EOF";
+    else if (this.#state !== "open" && this.#state !== "connecting") {
+      why = "the connection is closing";
+    } else why = "endRequests() was called";
+    return new ConnectionClosedError(`${what}: ${why}`);
   }
 
   async #submitSlow(
@@ -700,7 +768,9 @@ export class PacketConnection implements BufferedProtocol, ShutdownHook, AsyncDi
     payload: Uint8Array,
     abort: RequestAbort,
     label: string | undefined,
-  ): Promise<PacketResponse> {
+    settle: Settle,
+    decode: ((payload: Uint8Array, flags: number) => unknown) | undefined,
+  ): Promise<unknown> {
     let slot = false;
     let admitted = false;
     try {
@@ -731,7 +801,17 @@ export class PacketConnection implements BufferedProtocol, ShutdownHook, AsyncDi
       if (abort.fired) throw abort.reason;
       const refusal = this.#refusal();
       if (refusal) throw refusal;
-      const response = this.#requests.send(rqType, flags, channel, payload, true, abort, label);
+      const response = this.#requests.send(
+        rqType,
+        flags,
+        channel,
+        payload,
+        true,
+        abort,
+        label,
+        settle,
+        decode,
+      );
       slot = false;
       if (admitted) {
         admitted = false;
@@ -747,42 +827,52 @@ export class PacketConnection implements BufferedProtocol, ShutdownHook, AsyncDi
   }
 
   /**
-   * Called after each write to the transport: a write buffer past `maxWriteBuffer` means the
+   * Called after each commit to the transport: a write buffer past `maxWriteBuffer` means the
    * peer sends without reading (we stopped adding to it at the high watermark, except for the
    * responses of handlers already running and small answers), so the connection aborts.
    */
   #checkWriteBuffer(): void {
     // The default limit is over the high watermark: only worth a look once writing paused.
     if (this.#maxWriteBuffer === undefined && !this.#writePaused) return;
-    if (this.#overflowing || this.#finished) return;
+    if (this.#state !== "open" && this.#state !== "closing") return;
     const transport = this.#transport!;
     const size = transport.getWriteBufferSize();
     const max = this.#maxWriteBuffer ??
       transport.getWriteBufferLimits().high + this.#maxPacketSize + WRITE_BUFFER_SLACK;
     if (size <= max) return;
-    this.#overflowing = true;
-    // From a microtask: this runs inside a write, which must finish first.
-    queueMicrotask(() =>
-      this.#abortWith(
-        new ConnectionClosedError(
-          `Connection aborted: ${size} bytes wait to be written to the peer, over ` +
-            `maxWriteBuffer ${max}; the peer sends without reading`,
-        ),
-      )
+    // Aborting from now; the rest from a microtask: this runs inside a send, which must
+    // finish first (a request being sent must be registered before everything settles).
+    this.#state = "aborting";
+    this.#lostError = new ConnectionClosedError(
+      `Connection aborted: ${size} bytes wait to be written to the peer, over ` +
+        `maxWriteBuffer ${max}; the peer sends without reading`,
     );
+    this.#keepAlive?.stop();
+    queueMicrotask(() => this.#finishAbort());
   }
 
   /** Sends an extension request (no `maxInFlight` slot); its answer only matters to the offer. */
   #sendExtension(op: number, payload: Uint8Array): Promise<PacketResponse> {
-    const response = this.#requests.send(EXTENSION_RQ_TYPE, op, 0, payload, false, undefined);
+    const response = this.#requests.send(
+      EXTENSION_RQ_TYPE,
+      op,
+      0,
+      payload,
+      false,
+      undefined,
+      undefined,
+      RESPONSE,
+      undefined,
+    ) as Promise<PacketResponse>;
     response.catch(() => {});
     return response;
   }
 
+  /** Ends our requests: ERQ goes out now, or at `connectionMade` when not connected yet. */
   #sendErq(): void {
-    if (this.#erqSent || !this.#transport || this.#finished) return;
-    this.#erqSent = true;
-    this.#outbox.queue(Packet.ERQ);
+    if (this.#sent !== "requests") return;
+    this.#sent = "erq";
+    if (this.#state === "open" || this.#state === "closing") this.#writer.packet(Packet.ERQ);
   }
 
   // ---- Receiving -----------------------------------------------------------------------------
@@ -796,26 +886,14 @@ export class PacketConnection implements BufferedProtocol, ShutdownHook, AsyncDi
     }
   }
 
-  #onConnected(): void {
-    const transport = this.#framed.transport;
-    if (this.#finished) {
-      // Closed or aborted before a transport came.
-      transport.abort();
-      return;
-    }
-    this.#transport = transport;
-    this.#outbox.transport = transport;
-    this.#handlers?.useRequestTimeout(
-      this.#requestTimeout ?? transport.deadlineClock?.deadlines.requestTimeout,
-    );
-    if (this.#extensions.wanted) this.#offerExtensions();
-    if (this.#erqRequested || this.#closing) this.#sendErq();
-    this.#requests.wake();
+  /** Whether packets are read: not after the peer's EOF, nor once aborting or finished. */
+  #mayRead(): boolean {
+    return this.#received !== "eof" && (this.#state === "open" || this.#state === "closing");
   }
 
-  #onPacket(packet: Packet): void {
-    if (this.#trace) this.#emitTrace("receive", packet);
-    if (this.#peerEof || this.#finished) return;
+  /** One packet from the peer, in the reused record (valid during this call). */
+  #onPacket(packet: PacketFields): void {
+    if (this.#trace) this.#emitTrace("receive", new Packet(packet));
     if (
       packet.isRequest &&
       !(Number.isSafeInteger(packet.rqType) && Number.isSafeInteger(packet.flags))
@@ -823,17 +901,17 @@ export class PacketConnection implements BufferedProtocol, ShutdownHook, AsyncDi
       // Legal for a Python peer (its integers are unbounded), but not representable here:
       // refuse just this request; the peer did nothing wrong by its own rules.
       const field = Number.isSafeInteger(packet.rqType) ? "flags" : "rq_type";
-      refuse(this.#outbox, packet.channel, packet.tag, `${field} out of range`);
+      refuse(this.#writer, packet.channel, packet.tag, `${field} out of range`);
       return;
     }
     if (!packet.isRequest) {
       this.#requests.answer(packet);
     } else if (packet.rqType !== 0) {
       this.#onRequest(packet);
-    } else if (packet.isEof()) {
+    } else if (isMagic(packet, 0)) {
       this.#onPeerEof();
-    } else if (packet.isErq()) {
-      this.#peerErq = true;
+    } else if (isMagic(packet, 1)) {
+      if (this.#received === "requests") this.#received = "erq";
     } else {
       // The original stops reading here; we end the connection with the reason.
       throw new PacketError(
@@ -844,15 +922,15 @@ export class PacketConnection implements BufferedProtocol, ShutdownHook, AsyncDi
   }
 
   /** A request from the peer: extension, refusal (the original's order of checks), or served. */
-  #onRequest(packet: Packet): void {
+  #onRequest(packet: PacketFields): void {
     const { channel, tag } = packet;
     const extension = packet.rqType - 1 === EXTENSION_RQ_TYPE;
     if (extension && this.#extensions.wanted) this.#onExtension(packet);
-    else if (!this.#handlers || extension) refuse(this.#outbox, channel, tag, "no request handler");
-    else if (this.#peerErq || this.#closing) {
-      refuse(this.#outbox, channel, tag, "requests no longer allowed");
+    else if (!this.#handlers || extension) refuse(this.#writer, channel, tag, "no request handler");
+    else if (this.#received !== "requests" || this.#state !== "open") {
+      refuse(this.#writer, channel, tag, "requests no longer allowed");
     } else if (channel !== 0 && !this.#extensions.peerOffered) {
-      refuse(this.#outbox, channel, tag, "unknown channel %d"); // sic: the original's text
+      refuse(this.#writer, channel, tag, "unknown channel %d"); // sic: the original's text
     } else this.#handlers.accept(packet);
   }
 
@@ -866,7 +944,7 @@ export class PacketConnection implements BufferedProtocol, ShutdownHook, AsyncDi
     }, this.#offerTimeout);
     answer.then((response) => {
       this.#clearOfferTimer();
-      if (this.#extensions.accepted(response) && !this.#closing) this.#keepAlive?.start();
+      if (this.#extensions.accepted(response) && this.#state === "open") this.#keepAlive?.start();
     }, () => {
       this.#clearOfferTimer();
       this.#extensions.fail();
@@ -878,20 +956,20 @@ export class PacketConnection implements BufferedProtocol, ShutdownHook, AsyncDi
     this.#offerTimer = undefined;
   }
 
-  #onExtension(packet: Packet): void {
+  #onExtension(packet: PacketFields): void {
+    const { channel, tag } = packet;
     const [ok, reply] = this.#extensions.answer(packet, (channel, tag) => {
       const reason = new DOMException("The peer cancelled the request", "AbortError");
       this.#handlers?.cancel(channel, tag, reason);
     });
-    const { channel, tag } = packet;
-    this.#outbox.queue(Packet.response(tag, ok, { channel, payload: toBytes(reply) }));
+    this.#writer.response(tag, ok, 0, channel, toBytes(reply));
   }
 
   // ---- Ending --------------------------------------------------------------------------------
 
   #onPeerEof(): void {
-    this.#peerEof = true;
-    this.#framed.pauseReading(); // as the original, read nothing after EOF
+    this.#received = "eof";
+    this.#transport!.pauseReading(); // as the original, read nothing after EOF
     this.#requests.rejectPending("the peer sent EOF before answering");
     this.#requests.rejectWaiting(
       new ConnectionClosedError("Cannot submit request: the peer sent EOF"),
@@ -903,7 +981,7 @@ export class PacketConnection implements BufferedProtocol, ShutdownHook, AsyncDi
 
   /** End of stream: orderly after the peer's EOF packet or our own, otherwise a loss. */
   #onStreamEnd(): boolean {
-    if (this.#peerEof || this.#eofSent) {
+    if (this.#received === "eof" || this.#sent === "eof") {
       this.#peerDone.resolve();
       return true;
     }
@@ -914,13 +992,13 @@ export class PacketConnection implements BufferedProtocol, ShutdownHook, AsyncDi
   }
 
   async #runClose(): Promise<void> {
-    this.#closing = true;
+    if (this.#state === "open") this.#state = "closing";
     this.#keepAlive?.stop();
     this.#requests.rejectWaiting(
       new ConnectionClosedError("Cannot submit request: the connection is closing"),
     );
     const transport = this.#transport;
-    if (!transport || this.#finished) {
+    if (!transport || this.#state !== "closing") {
       this.#end(undefined);
       await this.closed;
       return;
@@ -935,12 +1013,12 @@ export class PacketConnection implements BufferedProtocol, ShutdownHook, AsyncDi
     try {
       this.#sendErq();
       await this.#handlers?.idle();
-      if (!this.#finished) {
-        this.#outbox.queue(Packet.EOF);
-        this.#eofSent = true;
-        this.#outbox.flush();
+      if (this.#state === "closing") {
+        this.#writer.packet(Packet.EOF);
+        this.#sent = "eof";
+        this.#writer.flush();
         await Promise.race([this.#peerDone.promise, this.closed]);
-        if (!this.#finished) {
+        if (this.#state === "closing") {
           // Half-close first, so borrowed streams closed with `closeStreams` end in order.
           transport.writeEof();
           transport.close();
@@ -953,26 +1031,31 @@ export class PacketConnection implements BufferedProtocol, ShutdownHook, AsyncDi
   }
 
   #abortWith(error: Error | undefined): void {
-    if (this.#finished || this.#aborting) return;
-    this.#aborting = true;
-    this.#closing = true;
+    if (this.#state === "finished" || this.#state === "aborting") return;
     this.#lostError = error;
     this.#keepAlive?.stop();
     if (!this.#transport) {
       this.#end(error);
       return;
     }
+    this.#state = "aborting";
+    this.#finishAbort();
+  }
+
+  /** Settles what waits and aborts the transport; `connectionLost` ends the connection. */
+  #finishAbort(): void {
+    if (this.#state !== "aborting") return;
+    const error = this.#lostError;
     this.#settleAll(error);
-    this.#transport.abort(error);
+    this.#transport!.abort(error);
   }
 
   /** The connection is over: settle everything, once. */
   #end(error: Error | undefined): void {
-    if (this.#finished) return;
-    this.#closing = true;
+    if (this.#state === "finished") return;
     this.#settleAll(error);
-    this.#finished = true;
-    this.#outbox.close();
+    this.#state = "finished";
+    this.#writer.close();
     this.#keepAlive?.stop();
     this.#clearOfferTimer();
     this.#extensions.fail();
@@ -988,6 +1071,32 @@ export class PacketConnection implements BufferedProtocol, ShutdownHook, AsyncDi
       new ConnectionClosedError(`Cannot submit request: ${why}`, { cause: error }),
     );
     this.#handlers?.end(error ?? new DOMException("The connection was closed", "AbortError"));
+  }
+}
+
+/** The lifecycle of a {@linkcode PacketConnection} (see the table in its doc). */
+type State = "connecting" | "open" | "closing" | "aborting" | "finished";
+
+/** How far one direction's conversation went: requests, then ERQ, then EOF. */
+type Stage = "requests" | "erq" | "eof";
+
+/** Whether a packet is exactly the EOF (tag 0) or ERQ (tag 1) packet. */
+function isMagic(packet: PacketFields, tag: number): boolean {
+  return packet.isRequest && packet.tag === tag && packet.channel === 0 && packet.rqType === 0 &&
+    packet.flags === 0 && packet.payload.byteLength === 0;
+}
+
+/** Decodes every packet of a connection into one reused record. */
+class FieldsDecoder implements Decoder<PacketFields> {
+  readonly #max: number;
+  readonly #fields = new PacketFields();
+
+  constructor(max: number) {
+    this.#max = max;
+  }
+
+  decode(buffer: ReceiveBuffer): PacketFields | undefined {
+    return decodePacketInto(buffer, this.#max, this.#fields) ? this.#fields : undefined;
   }
 }
 

@@ -22,7 +22,6 @@
  */
 
 import { decodeBSUInt, encodeBSUInt } from "../framing/varint.ts";
-import type { Packet } from "./packet.ts";
 import type { PacketResponse } from "./types.ts";
 
 /**
@@ -143,7 +142,10 @@ export class Extensions {
    *
    * @param cancel Cancels the peer's request on `channel` with `tag`.
    */
-  answer(packet: Packet, cancel: (channel: number, tag: number) => void): ExtensionAnswer {
+  answer(
+    packet: { readonly flags: number; readonly payload: Uint8Array },
+    cancel: (channel: number, tag: number) => void,
+  ): ExtensionAnswer {
     const { flags, payload } = packet;
     if (flags === ExtensionOp.offer) {
       if (!sameBytes(payload, OFFER)) return [false, "unsupported extension version"];

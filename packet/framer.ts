@@ -1,15 +1,9 @@
-import { CorruptFrameError } from "../framing/errors.ts";
 import type { Framer } from "../framing/framer.ts";
 import type { ReceiveBuffer } from "../framing/receive_buffer.ts";
-import type { SendBuffer } from "../framing/send_buffer.ts";
-import {
-  decodeBSUInt,
-  type DecodedVarint,
-  MAX_VARINT_LENGTH,
-  varintLength,
-  writeBSUInt,
-} from "../framing/varint.ts";
-import { PacketError, PacketTooLongError } from "./errors.ts";
+import type { SendBuffer } from "../transport/send_buffer.ts";
+import { decodePacketInto, encodePacket, PacketFields } from "./_codec.ts";
+// deno-lint-ignore no-unused-vars -- named in the docs
+import type { PacketError, PacketTooLongError } from "./errors.ts";
 import { Packet } from "./packet.ts";
 
 /**
@@ -47,8 +41,6 @@ export interface PacketFramerOptions {
    */
   maxPacketSize?: number;
 }
-
-const EMPTY = new Uint8Array(0);
 
 /**
  * Encodes and decodes cs.packetstream packets (a {@linkcode Framer} of {@linkcode Packet}s):
@@ -144,60 +136,8 @@ export class PacketFramer implements Framer<Packet> {
    * @throws {PacketError} When the bytes are no valid packet.
    */
   decode(buffer: ReceiveBuffer): Packet | undefined {
-    const bytes = buffer.bytes;
-    const start = buffer.start;
-    const end = buffer.end;
-    // The length varint (at most 8 bytes), checked against the limit once complete.
-    let length = 0;
-    let at = start;
-    for (;;) {
-      if (at === end) return undefined;
-      const byte = bytes[at++];
-      length = length * 128 + (byte & 0x7f);
-      if (byte < 0x80) break;
-      if (at - start === MAX_VARINT_LENGTH) {
-        throw new PacketError(
-          `Cannot decode packet: the length varint exceeds ${MAX_VARINT_LENGTH} bytes`,
-        );
-      }
-    }
-    if (length > this.#max) throw new PacketTooLongError("Cannot decode packet", length, this.#max);
-    const bodyEnd = at + length;
-    if (bodyEnd > end) {
-      buffer.reserve(bodyEnd - start);
-      return undefined;
-    }
-    const tag = field(bytes, at, bodyEnd, "tag");
-    at += tag.length;
-    // flags and rq_type may be wider than a safe integer (a Python peer's are unbounded): they
-    // are read whole, so only that request is refused (by PacketConnection), not the stream.
-    const bits = wideField(bytes, at, bodyEnd, "flags", 2);
-    at += bits.length;
-    const hasChannel = (bits.low & 1) === 1;
-    const isRequest = (bits.low & 2) === 2;
-    let channel = 0;
-    if (hasChannel) {
-      const decoded = field(bytes, at, bodyEnd, "channel");
-      channel = decoded.value;
-      at += decoded.length;
-    }
-    let rqType = 0;
-    if (isRequest) {
-      const decoded = wideField(bytes, at, bodyEnd, "rq_type", 0);
-      rqType = decoded.value;
-      at += decoded.length;
-    }
-    buffer.skip(at - start);
-    // An empty payload takes nothing, so the buffer's storage stays reusable in place.
-    const payload = at === bodyEnd ? EMPTY : buffer.take(bodyEnd - at);
-    return new Packet({
-      tag: tag.value,
-      channel,
-      isRequest,
-      rqType,
-      flags: bits.value,
-      payload,
-    });
+    const fields = new PacketFields();
+    return decodePacketInto(buffer, this.#max, fields) ? new Packet(fields) : undefined;
   }
 
   /**
@@ -226,80 +166,8 @@ export class PacketFramer implements Framer<Packet> {
         `Cannot encode packet: payload must be a Uint8Array, got ${typeof payload}`,
       );
     }
-    const length = varintLength(tag) + varintLength(bits) +
-      (channel !== 0 ? varintLength(channel) : 0) + (isRequest ? varintLength(rqType) : 0) +
-      payload.byteLength;
-    if (length > this.#max) throw new PacketTooLongError("Cannot encode packet", length, this.#max);
-    writeBSUInt(length, out);
-    writeBSUInt(tag, out);
-    writeBSUInt(bits, out);
-    if (channel !== 0) writeBSUInt(channel, out);
-    if (isRequest) writeBSUInt(rqType, out);
-    if (payload.byteLength > 0) out.write(payload);
+    encodePacket(out, this.#max, tag, bits, channel, isRequest ? rqType : -1, payload);
   }
-}
-
-/** A BSUInt field read whole: its value shifted right, nearest when unsafe; its low bits. */
-interface WideField {
-  /** The field's value shifted right by `shift` bits: exact while safe, else the nearest. */
-  value: number;
-  /** The field's low 7 bits, exact (from its last byte). */
-  low: number;
-  /** The bytes it took. */
-  length: number;
-}
-
-/**
- * Reads a BSUInt field of any width that ends within the body (cs.packetstream's flags and
- * rq_type are unbounded integers), and shifts it right by `shift` bits. Values past
- * `Number.MAX_SAFE_INTEGER` are computed with BigInt, off the common path.
- */
-function wideField(
-  bytes: Uint8Array,
-  at: number,
-  end: number,
-  name: string,
-  shift: number,
-): WideField {
-  let value = 0;
-  for (let i = at; i < end; i++) {
-    const byte = bytes[i];
-    value = value * 128 + (byte & 0x7f);
-    if (byte >= 0x80) continue;
-    const length = i - at + 1;
-    const low = byte & 0x7f;
-    if (value <= Number.MAX_SAFE_INTEGER) {
-      return { value: Math.floor(value / 2 ** shift), low, length };
-    }
-    // Exact via BigInt, but only over a field that fits a number: one of more than 1100
-    // significant bits is Infinity whatever its digits, and BigInt over a peer's megabyte of
-    // 0xff bytes would take quadratic time, blocking the event loop.
-    let first = at;
-    while ((bytes[first] & 0x7f) === 0) first++; // leading zero groups; value > 0, so first <= i
-    if ((i - first + 1) * 7 > 1100) return { value: Infinity, low, length };
-    let big = 0n;
-    for (let j = first; j <= i; j++) big = (big << 7n) | BigInt(bytes[j] & 0x7f);
-    return { value: Number(big >> BigInt(shift)), low, length };
-  }
-  throw new PacketError(`Cannot decode packet: the body ends inside the ${name}`);
-}
-
-/** Reads one BSUInt field of a body that ends at `end`. */
-function field(bytes: Uint8Array, at: number, end: number, name: string): DecodedVarint {
-  let decoded: DecodedVarint | undefined;
-  try {
-    decoded = decodeBSUInt(bytes, at, end);
-  } catch (error) {
-    if (!(error instanceof CorruptFrameError)) throw error;
-    throw new PacketError(
-      `Cannot decode packet: the ${name} varint exceeds ${MAX_VARINT_LENGTH} bytes or Number.MAX_SAFE_INTEGER`,
-      { cause: error },
-    );
-  }
-  if (decoded === undefined) {
-    throw new PacketError(`Cannot decode packet: the body ends inside the ${name}`);
-  }
-  return decoded;
 }
 
 function check(name: string, value: number): void {

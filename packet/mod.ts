@@ -144,6 +144,7 @@ export type {
   BaseProtocol,
   BaseTransport,
   BufferedProtocol,
+  ByteStreams,
   ExtraInfo,
   ReadTransport,
   Transport,

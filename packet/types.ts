@@ -298,8 +298,9 @@ export interface PacketConnectionOptions {
   /**
    * Milliseconds to hold packets after the first unsent one so later ones join the same write
    * (the original's `packet_grace`, which defaults to 10 ms there; at most 2147483647). 0
-   * writes at the end of the current job: everything queued in one turn still goes out in one
-   * write. Either way 64 KiB of packets are written at once.
+   * hands each packet to the transport at once (its flow control counts it then), and the
+   * transport still sends everything of one turn in one write. Held packets go to the
+   * transport once 64 KiB wait.
    *
    * @default {0}
    */

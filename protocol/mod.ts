@@ -3,8 +3,8 @@
  *
  * The interfaces (`Protocol`, `BufferedProtocol`, `DatagramProtocol`, `BaseProtocol`) are the
  * transport layer's contract, re-exported here. {@linkcode ProtocolAdapter} and
- * {@linkcode DatagramProtocolAdapter} are base classes with no-op defaults;
- * {@linkcode MessageProtocol} decodes messages into a bounded queue served by an async handler.
+ * {@linkcode DatagramProtocolAdapter} are base classes with no-op defaults. (`MessageProtocol`,
+ * which runs on a framing `Decoder`, lives in `@plexus/net/framing`.)
  *
  * Call order of a stream protocol:
  *
@@ -37,9 +37,3 @@ export type {
 } from "../transport/protocols.ts";
 export { DatagramProtocolAdapter, ProtocolAdapter } from "./adapters.ts";
 export { ProtocolError } from "./errors.ts";
-export {
-  type MessageDecoder,
-  type MessageHandler,
-  MessageProtocol,
-  type MessageProtocolOptions,
-} from "./message_protocol.ts";

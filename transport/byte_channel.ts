@@ -24,7 +24,12 @@
 export interface ByteChannel {
   /** Reads into `p`; resolves to the byte count, or `null` at end of stream. */
   read(p: Uint8Array): Promise<number | null>;
-  /** Writes from `p`; resolves to the byte count written, which may be short. */
+  /**
+   * Writes from `p`; resolves to the byte count written, which may be short. The channel is
+   * done with `p` once the promise settles: a transport writes the next bytes into the same
+   * memory. A channel that hands `p` on to something that keeps it (a stream's sink) passes
+   * a copy.
+   */
   write(p: Uint8Array): Promise<number>;
   /** Shuts down the write direction after pending writes. */
   closeWrite(): Promise<void>;

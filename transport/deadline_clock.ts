@@ -10,7 +10,7 @@
  */
 
 import { DeadlineError } from "./errors.ts";
-import { type Clock, realClock } from "./idle_timer.ts";
+import { type Clock, realClock } from "./_idle_timer.ts";
 
 /**
  * The deadlines of a connection, in milliseconds; `Infinity` turns one off. Plain transports

@@ -63,13 +63,20 @@ export type {
   ShutdownHook,
   StreamProtocolLike,
 } from "./protocols.ts";
+export {
+  APPEND_BY_REFERENCE,
+  SEAL_SIZE,
+  SendBuffer,
+  type SendBufferOptions,
+} from "./send_buffer.ts";
+export { type ByteStreams, StreamsChannel, type StreamsChannelOptions } from "./streams_channel.ts";
 export { StreamProtocol, type StreamProtocolOptions } from "./stream_protocol.ts";
 export {
   DEFAULT_READ_SIZE,
   StreamTransport,
   type StreamTransportOptions,
 } from "./stream_transport.ts";
-export { TlsHandshakeTimeoutError } from "./_tls_errors.ts";
+export { TlsHandshakeTimeoutError } from "./tls_errors.ts";
 export {
   DEFAULT_HANDSHAKE_TIMEOUT,
   type StartTlsOptions,

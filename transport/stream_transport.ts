@@ -1,20 +1,21 @@
 import { type ByteChannel, remoteHostname } from "./byte_channel.ts";
-import { CallbackError, deliverError, describePeer } from "./callback_error.ts";
+import { describePeer } from "./callback_error.ts";
 import { type DeadlineError, TransportError, transportError } from "./errors.ts";
 import {
   type BudgetOption,
   type FlowSignal,
   WRITE_BUDGET,
   WriteFlowControl,
-} from "./flow_control.ts";
+} from "./_flow_control.ts";
 import type { BufferedProtocol, Protocol, StreamProtocolLike } from "./protocols.ts";
 import type { StartTlsOptions } from "./tls_options.ts";
-import { startTlsClient, startTlsServer } from "./tls_upgrade.ts";
-import { IdleTimer } from "./idle_timer.ts";
+import { startTlsClient, startTlsServer } from "./_tls_upgrade.ts";
+import { IdleTimer } from "./_idle_timer.ts";
 import { DeadlineClock, type Deadlines } from "./deadline_clock.ts";
-import { AdaptiveReadSize } from "./read_size.ts";
+import { AdaptiveReadSize } from "./_read_size.ts";
 import type { ExtraInfo, Transport, WriteBufferLimits } from "./types.ts";
-import { WriteQueue } from "./write_queue.ts";
+import { SendBuffer } from "./send_buffer.ts";
+import { Lifecycle } from "./_lifecycle.ts";
 
 /** The default largest read: 256 KiB per `read()` (reads start at 8 KiB and grow to it). */
 export const DEFAULT_READ_SIZE = 256 * 1024;
@@ -73,6 +74,15 @@ export interface StreamTransportOptions {
    */
   deadlines?: Deadlines;
   /**
+   * Hand a plain `Protocol` each chunk as a view into one reused read buffer, valid only until
+   * `dataReceived()` returns (copy what you keep), instead of a view into memory that is never
+   * reused. Saves an allocation every few reads for protocols that parse each chunk at once.
+   * A `BufferedProtocol` reads into its own buffer and ignores this.
+   *
+   * @default {false}
+   */
+  reuseReadBuffer?: boolean;
+  /**
    * Called with errors a protocol callback threw when there is no connection left to end with
    * them — a throwing `connectionLost()` — as a {@linkcode CallbackError} naming the callback
    * and the connection. Errors from the other callbacks abort the connection and reach
@@ -83,17 +93,32 @@ export interface StreamTransportOptions {
   onError?: (error: Error) => void;
 }
 
+/** The read side of a {@linkcode StreamTransport} (see its state table). */
+type ReadState = "reading" | "paused" | "eof" | "stopped";
+/** The write side of a {@linkcode StreamTransport} (see its state table). */
+type WriteState = "open" | "eof-requested" | "eof-sent";
+
+/** A read slab's free tail must hold at least this share of the next read size (1/2). */
+const SLAB_TAIL_SHIFT = 1;
+const EMPTY = new Uint8Array(0);
+
 /**
  * A transport over a bidirectional byte channel: TCP, Unix and TLS `Deno.Conn`s, the in-memory
  * pair, or any {@linkcode ByteChannel}.
  *
  * It reads in chunks that grow to 256 KiB under bulk traffic (starting at 8 KiB, so idle
- * connections stay cheap) and calls its protocol; for a `Protocol` each chunk is copied out of
- * one reused read buffer, for a `BufferedProtocol` the read goes straight into the protocol's
- * buffer. Writes are queued with byte-accurate flow control and coalesced:
- * everything written in one turn leaves in one `write()` on the channel, and short writes are
- * continued. It half-closes with `writeEof()` (`closeWrite()` on the channel), never through
- * Deno's `readable`/`writable`, which close the whole connection.
+ * connections stay cheap) and calls its protocol. A `Protocol` gets each chunk as a view into a
+ * read slab that is never reused (a new slab is made when the free tail of the current one is
+ * too small for the next read), so chunks stay valid and nothing is copied; with
+ * `reuseReadBuffer` it gets a view into one reused buffer instead, valid during the call. For a
+ * `BufferedProtocol` the read goes straight into the protocol's buffer.
+ *
+ * Writes go through one write buffer, {@linkcode StreamTransport.out}: `write()` appends and
+ * commits (a chunk of 64 KiB or more is queued by reference, not copied), encoders append to
+ * `out` themselves and call `commit()`. Flow control is byte-accurate and everything committed
+ * in one turn leaves in one `write()` on the channel (big batches in pieces of about 256 KiB);
+ * short writes are continued. It half-closes with `writeEof()` (`closeWrite()` on the
+ * channel), never through Deno's `readable`/`writable`, which close the whole connection.
  *
  * The protocol's `connectionMade()` is called from the constructor, then reading starts.
  *
@@ -107,6 +132,25 @@ export interface StreamTransportOptions {
  * | peer EOF                   | `eofReceived()`: `true` keeps writing open, else `close()`    |
  * | EOF both ways              | the transport closes itself                                   |
  * | read/write error, callback throws | abort; `connectionLost(error)`                         |
+ *
+ * The state behind it is three named states and an upgrade in progress (no other flags but
+ * "a read is in flight" and "a flush is running"):
+ *
+ * | side      | state             | entered by                                 | left by                       |
+ * | --------- | ----------------- | ------------------------------------------ | ----------------------------- |
+ * | read      | `"reading"`       | the constructor, `resumeReading()`         | pause, EOF, closing           |
+ * | read      | `"paused"`        | `pauseReading()` while reading             | `resumeReading()`, closing    |
+ * | read      | `"eof"`           | peer EOF, `eofReceived()` returned `true`  | closing                       |
+ * | read      | `"stopped"`       | `close()`, peer EOF otherwise, finishing   | — (final)                     |
+ * | write     | `"open"`          | the constructor                            | `writeEof()`                  |
+ * | write     | `"eof-requested"` | `writeEof()`                               | the flush's `closeWrite()`    |
+ * | write     | `"eof-sent"`      | `closeWrite()` done; with read `"eof"` the transport closes | — (final)    |
+ * | lifecycle | `"open"`          | the constructor                            | `close()`, finishing          |
+ * | lifecycle | `"closing"`       | `close()` with writes to flush             | the flush ends: finishing     |
+ * | lifecycle | `"finished"`      | `abort()`, errors, flushed close, EOF both ways | — (`connectionLost()` once) |
+ *
+ * While a STARTTLS or `wrapChannel()` upgrade runs, reads are held (no read is issued, the read
+ * state is kept), and bytes committed meanwhile stay in `out` until the new channel is in use.
  *
  * A TCP reset from the peer fails the read (Deno 2.9.6 reports `ConnectionReset`, not end of
  * stream): `connectionLost()` gets a {@linkcode TransportError} (`Read failed: ...`) whose
@@ -134,6 +178,25 @@ export interface StreamTransportOptions {
  * await echo.closed;
  * assertEquals(received.join(""), "hello");
  * ```
+ *
+ * @example Encode straight into the write buffer
+ * ```ts
+ * import { createMemoryTransportPair } from "@plexus/net/transport";
+ * import { assertEquals } from "@std/assert";
+ *
+ * const got: number[] = [];
+ * const [a, b] = createMemoryTransportPair({ dataReceived() {} }, {
+ *   dataReceived: (data) => got.push(...data),
+ * });
+ * a.out.writeUint(2, 4); // a u32 length, then the payload
+ * a.out.write(new Uint8Array([7, 8]));
+ * a.commit();
+ * a.writeEof();
+ * await a.flushed();
+ * a.close();
+ * await b.closed;
+ * assertEquals(got, [0, 0, 0, 2, 7, 8]);
+ * ```
  */
 export class StreamTransport implements Transport, AsyncDisposable {
   #channel: ByteChannel;
@@ -141,45 +204,43 @@ export class StreamTransport implements Transport, AsyncDisposable {
   readonly #bufferedProtocol: BufferedProtocol | undefined;
   readonly #extra: ExtraInfo;
   readonly #flow: WriteFlowControl;
-  readonly #queue = new WriteQueue();
+  readonly #life: Lifecycle;
+  /**
+   * The transport's one write buffer: encoders append to it, {@linkcode StreamTransport.commit}
+   * accounts for what they appended and schedules the flush.
+   */
+  readonly out: SendBuffer = new SendBuffer();
   readonly #readSize: AdaptiveReadSize;
-  #readBuffer: Uint8Array | undefined;
+  readonly #reuseReadBuffer: boolean;
+  /** Plain protocols: the slab reads go to (never reused), or the reused buffer. */
+  #slab: Uint8Array = EMPTY;
+  #slabUsed = 0;
 
-  // Read side.
-  #readPaused = false;
+  #read: ReadState = "reading";
+  #write: WriteState = "open";
   #readInFlight = false;
-  #readStopped = false;
-  #eofReceived = false;
   #wakeReader: (() => void) | undefined;
   #readLoop: Promise<void> = Promise.resolve();
 
-  // Write side.
   #flushing = false;
   #flushLoop: Promise<void> = Promise.resolve();
-  #eofRequested = false;
-  #eofSent = false;
   #drainWaiters: (() => void)[] = [];
+  /** Bytes at the front of `out` that were committed and not yet handed to the channel. */
+  #committed = 0;
+  /** Of those, the bytes committed during an upgrade (the tail): they wait for its end. */
+  #heldBytes = 0;
 
-  // TLS upgrade: writes made meanwhile wait here; reads are held.
-  #held: Uint8Array[] | undefined;
+  /** The STARTTLS / wrapChannel upgrade in progress: reads and new writes are held. */
   #upgrade: AbortController | undefined;
   #upgradeDone: Promise<void> = Promise.resolve();
 
-  // Idle timeout: progress on either side touches it.
   readonly #idleTimeout: number | undefined;
   #idle: IdleTimer | undefined;
   /** The frame deadlines, when the `deadlines` option is given. */
   readonly deadlineClock: DeadlineClock | undefined;
   /** Why a deadline closes the connection gracefully: connectionLost() gets it. */
   #closeReason: DeadlineError | undefined;
-  readonly #onError: ((error: Error) => void) | undefined;
-
-  // Lifecycle.
-  #closing = false;
-  #finished = false;
   #droppedOnAbort = false;
-  readonly #closed: Promise<Error | undefined>;
-  readonly #resolveClosed: (error: Error | undefined) => void;
 
   /**
    * Creates the transport, calls `protocol.connectionMade(this)` and starts reading.
@@ -212,31 +273,29 @@ export class StreamTransport implements Transport, AsyncDisposable {
       abort: (error) => this.#fail(error),
     });
     this.#readSize = new AdaptiveReadSize(options.readSize ?? DEFAULT_READ_SIZE);
+    this.#reuseReadBuffer = options.reuseReadBuffer ?? false;
     this.#idleTimeout = options.idleTimeout;
     this.deadlineClock = options.deadlines && new DeadlineClock(options.deadlines, {
-      waitingOnApplication: () => this.#readPaused && this.#flow.size === 0,
+      waitingOnApplication: () => this.#read === "paused" && this.#flow.size === 0,
       close: (error) => {
         this.#closeReason ??= error;
         this.close();
       },
       abort: (error) => this.#closeNow(error),
     });
-    this.#onError = options.onError;
-    const { promise, resolve } = Promise.withResolvers<Error | undefined>();
-    this.#closed = promise;
-    this.#resolveClosed = resolve;
+    this.#life = new Lifecycle(options.onError);
     try {
       protocol.connectionMade?.(this);
     } catch (error) {
       this.#fail(error);
       return;
     }
-    if (this.#readStopped) return;
+    if (this.#read === "stopped") return;
     this.#readLoop = this.#runReadLoop();
     if (this.#idleTimeout !== undefined) {
       const timeout = this.#idleTimeout;
       this.#idle = new IdleTimer(timeout, {
-        waitingOnApplication: () => this.#readPaused && this.#flow.size === 0,
+        waitingOnApplication: () => this.#read === "paused" && this.#flow.size === 0,
         expired: () => this.#fail(new TransportError(`Connection idle for ${timeout} ms`)),
       });
     }
@@ -244,7 +303,7 @@ export class StreamTransport implements Transport, AsyncDisposable {
 
   /** Resolves after `connectionLost()`, with its error; never rejects. */
   get closed(): Promise<Error | undefined> {
-    return this.#closed;
+    return this.#life.closed;
   }
 
   getExtraInfo<K extends keyof ExtraInfo>(
@@ -257,39 +316,63 @@ export class StreamTransport implements Transport, AsyncDisposable {
   }
 
   isClosing(): boolean {
-    return this.#closing;
+    return this.#life.closing;
   }
 
   // ---- Reading -------------------------------------------------------------------------------
 
   isReading(): boolean {
-    return !this.#readPaused && !this.#readStopped;
+    return this.#read === "reading";
   }
 
   pauseReading(): void {
-    if (!this.#closing) this.#readPaused = true;
+    if (this.#read === "reading") this.#read = "paused";
   }
 
   resumeReading(): void {
-    if (!this.#readPaused) return;
-    this.#readPaused = false;
+    if (this.#read !== "paused") return;
+    this.#read = "reading";
     this.#idle?.touch();
     this.#wake();
+  }
+
+  /** The read state, read afresh after an `await` (callbacks may have changed it). */
+  #readState(): ReadState {
+    return this.#read;
+  }
+
+  /** Whether the read loop must wait: paused, or held by an upgrade. */
+  #mustWait(): boolean {
+    return this.#read === "paused" || (this.#read === "reading" && this.#upgrade !== undefined);
   }
 
   async #runReadLoop(): Promise<void> {
     const buffered = this.#bufferedProtocol;
     const plain = this.#protocol as Protocol;
+    const reuse = this.#reuseReadBuffer;
     for (;;) {
-      while ((this.#readPaused || this.#held) && !this.#readStopped) await this.#sleep();
-      if (this.#readStopped) return;
+      while (this.#mustWait()) await this.#sleep();
+      if (this.#read !== "reading") return;
       let target: Uint8Array;
       try {
         const size = this.#readSize.next;
-        if (buffered) target = buffered.getBuffer(size);
-        else if (this.#readBuffer?.byteLength === size) target = this.#readBuffer;
-        else target = this.#readBuffer = new Uint8Array(size);
-        if (target.byteLength === 0) throw new RangeError("getBuffer() returned an empty buffer");
+        if (buffered) {
+          target = buffered.getBuffer(size);
+          if (target.byteLength === 0) {
+            throw new RangeError("getBuffer() returned an empty buffer");
+          }
+        } else if (reuse) {
+          if (this.#slab.byteLength !== size) this.#slab = new Uint8Array(size);
+          target = this.#slab;
+        } else {
+          // Read into the slab's free tail while it holds half a read; then a new slab. Chunks
+          // handed out before stay valid: this memory is never written again.
+          if (this.#slab.byteLength - this.#slabUsed < ((size >> SLAB_TAIL_SHIFT) || 1)) {
+            this.#slab = new Uint8Array(size);
+            this.#slabUsed = 0;
+          }
+          target = this.#slabUsed === 0 ? this.#slab : this.#slab.subarray(this.#slabUsed);
+        }
       } catch (error) {
         this.#fail(error);
         return;
@@ -299,23 +382,26 @@ export class StreamTransport implements Transport, AsyncDisposable {
       try {
         n = await this.#channel.read(target);
       } catch (error) {
-        if (!this.#readStopped) this.#fail(transportError("Read failed", error));
-        return;
-      } finally {
         this.#readInFlight = false;
+        if (this.#readState() !== "stopped") this.#fail(transportError("Read failed", error));
+        return;
       }
+      this.#readInFlight = false;
       if (n !== null) this.#readSize.record(n, target.byteLength);
       this.#idle?.touch();
       // Data that arrived after pauseReading() waits for resumeReading(); no read meanwhile.
-      while (this.#readPaused && !this.#readStopped) await this.#sleep();
-      if (this.#readStopped) return;
+      while (this.#readState() === "paused") await this.#sleep();
+      if (this.#readState() !== "reading") return;
       try {
         if (n === null) {
           this.#onEof();
           return;
         }
         if (buffered) buffered.bufferUpdated(n);
-        else plain.dataReceived(target.slice(0, n));
+        else {
+          if (!reuse) this.#slabUsed += n;
+          plain.dataReceived(target.subarray(0, n));
+        }
       } catch (error) {
         this.#fail(error);
         return;
@@ -324,14 +410,15 @@ export class StreamTransport implements Transport, AsyncDisposable {
   }
 
   #onEof(): void {
-    this.#readStopped = true;
+    this.#read = "stopped";
     const keepOpen = this.#protocol.eofReceived?.();
     if (keepOpen !== true) {
       this.close();
       return;
     }
-    this.#eofReceived = true;
-    if (this.#eofSent) this.#closeNow(undefined, true);
+    if (this.#life.closing) return;
+    this.#read = "eof";
+    if (this.#write === "eof-sent") this.#closeNow(undefined, true);
   }
 
   #sleep(): Promise<void> {
@@ -352,21 +439,35 @@ export class StreamTransport implements Transport, AsyncDisposable {
     }
     // Closing or lost: dropped, as asyncio does. connectionLost() tells the protocol, and a late
     // reply (from a timer, a promise) cannot throw into code that outlived its connection.
-    if (this.#closing) return;
-    if (this.#eofRequested) throw new TransportError("Cannot write after writeEof()");
-    const size = data.byteLength;
+    if (this.#life.closing) {
+      this.out.truncate(this.#committed);
+      return;
+    }
+    this.out.append(data);
+    this.commit();
+  }
+
+  commit(): void {
+    const out = this.out;
+    const size = out.length - this.#committed;
     if (size === 0) return;
+    if (this.#life.closing) {
+      out.truncate(this.#committed);
+      return;
+    }
+    if (this.#write !== "open") {
+      out.truncate(this.#committed);
+      throw new TransportError("Cannot write after writeEof()");
+    }
     const overflow = this.#flow.refuse(size);
     if (overflow) {
+      out.truncate(this.#committed);
       this.#fail(overflow);
       return;
     }
-    if (this.#held) {
-      this.#held.push(data);
-    } else {
-      this.#queue.push(data);
-      if (!this.#flushing) this.#startFlush();
-    }
+    this.#committed += size;
+    if (this.#upgrade) this.#heldBytes += size;
+    else if (!this.#flushing) this.#startFlush();
     this.#signal(this.#flow.add(size));
     this.#flow.enforceBudget();
   }
@@ -376,9 +477,9 @@ export class StreamTransport implements Transport, AsyncDisposable {
   }
 
   writeEof(): void {
-    if (this.#closing || this.#eofRequested) return;
-    this.#eofRequested = true;
-    if (!this.#flushing && !this.#held) this.#startFlush();
+    if (this.#life.closing || this.#write !== "open") return;
+    this.#write = "eof-requested";
+    if (!this.#flushing && !this.#upgrade) this.#startFlush();
   }
 
   canWriteEof(): boolean {
@@ -403,37 +504,44 @@ export class StreamTransport implements Transport, AsyncDisposable {
   }
 
   async #flush(): Promise<void> {
-    // Let the rest of this turn's writes join the first conn.write.
+    // Let the rest of this turn's commits join the first conn.write.
     await undefined;
+    const out = this.out;
     try {
-      for (let chunk = this.#queue.take(); chunk; chunk = this.#queue.take()) {
+      for (;;) {
+        const sendable = this.#committed - this.#heldBytes;
+        if (sendable === 0) break;
+        const chunk = out.shift(sendable)!;
+        this.#committed -= chunk.byteLength;
         let offset = 0;
         while (offset < chunk.byteLength) {
           const n = await this.#channel.write(offset === 0 ? chunk : chunk.subarray(offset));
-          if (this.#finished) return;
+          if (this.#life.finished) return;
           offset += n;
           this.#idle?.touch();
           this.#signal(this.#flow.written(n));
-          if (this.#finished) return;
+          if (this.#life.finished) return;
         }
         this.#flow.release(chunk.byteLength);
       }
-      // During a TLS upgrade, EOF and close wait for the handshake (see #runUpgrade).
-      if (this.#eofRequested && !this.#eofSent && !this.#held) {
+      // Every piece handed out is written: the next bytes reuse the block from its start.
+      out.rewind();
+      // During an upgrade, EOF and close wait for it to end (see #endHold).
+      if (this.#write === "eof-requested" && !this.#upgrade) {
         await this.#channel.closeWrite();
-        this.#eofSent = true;
+        this.#write = "eof-sent";
       }
     } catch (error) {
-      if (!this.#finished) this.#fail(transportError("Write failed", error));
+      if (!this.#life.finished) this.#fail(transportError("Write failed", error));
       return;
     } finally {
       this.#flushing = false;
-      if (this.#drainWaiters.length > 0) {
-        for (const resolve of this.#drainWaiters.splice(0)) resolve();
-      }
+      this.#releaseDrainWaiters();
     }
-    if (this.#finished || this.#held) return;
-    if (this.#closing || (this.#eofSent && this.#eofReceived)) this.#closeNow(undefined, true);
+    if (this.#life.finished || this.#upgrade) return;
+    if (this.#life.closing || (this.#write === "eof-sent" && this.#read === "eof")) {
+      this.#closeNow(undefined, true);
+    }
   }
 
   /**
@@ -456,16 +564,24 @@ export class StreamTransport implements Transport, AsyncDisposable {
    * ```
    */
   async flushed(): Promise<void> {
-    while ((this.#flushing || this.#held) && !this.#finished) await this.#drained();
-    if (!this.#finished) return;
-    const error = await this.#closed;
+    while ((this.#flushing || this.#upgrade) && !this.#life.finished) {
+      await new Promise<void>((resolve) => this.#drainWaiters.push(resolve));
+    }
+    if (!this.#life.finished) return;
+    const error = await this.#life.closed;
     if (error) throw error;
     if (this.#droppedOnAbort) {
       throw new TransportError("Cannot flush: the transport was aborted with data buffered");
     }
   }
 
-  /** Resolves when the write queue is empty and no write is in flight. */
+  #releaseDrainWaiters(): void {
+    if (this.#drainWaiters.length > 0) {
+      for (const resolve of this.#drainWaiters.splice(0)) resolve();
+    }
+  }
+
+  /** Resolves when no flush is running (everything sendable is written). */
   #drained(): Promise<void> {
     if (!this.#flushing) return Promise.resolve();
     return new Promise((resolve) => this.#drainWaiters.push(resolve));
@@ -507,8 +623,11 @@ export class StreamTransport implements Transport, AsyncDisposable {
    * fails.
    */
   startTls(options: StartTlsOptions): Promise<void> {
-    this.#checkCanStartTls();
-    this.#held = [];
+    this.#checkCanUpgrade(
+      "Cannot start TLS",
+      "startTls() from dataReceived(), or pauseReading() " +
+        "there and call it later",
+    );
     const upgrade = new AbortController();
     this.#upgrade = upgrade;
     const done = this.#runUpgrade(options, upgrade.signal);
@@ -584,16 +703,10 @@ export class StreamTransport implements Transport, AsyncDisposable {
       signal: AbortSignal,
     ) => ByteChannel | Promise<ByteChannel>,
   ): Promise<void> {
-    let reason: string | undefined;
-    if (this.#closing) reason = "the transport is closing";
-    else if (this.#held) reason = "an upgrade is already in progress";
-    else if (this.#eofRequested || this.#eofReceived) reason = "the transport is half-closed";
-    else if (this.#readInFlight) {
-      reason = "a read is in flight; call wrapChannel() with reading paused, or from " +
-        "dataReceived()";
-    }
-    if (reason) throw new TransportError(`Cannot wrap the connection: ${reason}`);
-    this.#held = [];
+    this.#checkCanUpgrade(
+      "Cannot wrap the connection",
+      "wrapChannel() with reading paused, or from dataReceived()",
+    );
     const upgrade = new AbortController();
     this.#upgrade = upgrade;
     const done = this.#runWrap(wrap, upgrade.signal);
@@ -611,10 +724,10 @@ export class StreamTransport implements Transport, AsyncDisposable {
   ): Promise<void> {
     try {
       await this.#drained();
-      if (this.#finished) throw new TransportError("Cannot wrap the connection: it closed");
+      if (this.#life.finished) throw new TransportError("Cannot wrap the connection: it closed");
       const extra: ExtraInfo = {};
       const channel = await wrap(this.#channel, extra, signal);
-      if (this.#finished) {
+      if (this.#life.finished) {
         try {
           channel.close();
         } catch {
@@ -628,33 +741,38 @@ export class StreamTransport implements Transport, AsyncDisposable {
       const failure = transportError("Wrapping the connection failed", error);
       this.#fail(failure);
       throw failure;
-    } finally {
-      this.#upgrade = undefined;
     }
-    const held = this.#held ?? [];
-    this.#held = undefined;
-    for (const chunk of held) this.#queue.push(chunk);
-    if (!this.#queue.empty || this.#eofRequested || this.#closing) this.#startFlush();
+    this.#endHold();
+  }
+
+  /** The upgrade is done: what was committed meanwhile may leave, reading may go on. */
+  #endHold(): void {
+    this.#upgrade = undefined;
+    this.#heldBytes = 0;
+    if (this.#committed > 0 || this.#write === "eof-requested" || this.#life.closing) {
+      this.#startFlush();
+    } else {
+      this.#releaseDrainWaiters();
+    }
     this.#wake();
   }
 
-  #checkCanStartTls(): void {
+  #checkCanUpgrade(what: string, readHint: string): void {
     let reason: string | undefined;
-    if (this.#closing) reason = "the transport is closing";
-    else if (this.#extra.tls) reason = "the transport already uses TLS";
-    else if (this.#held) reason = "an upgrade is already in progress";
-    else if (this.#eofRequested || this.#eofReceived) reason = "the transport is half-closed";
-    else if (this.#readInFlight) {
-      reason = "a read is in flight; call startTls() from dataReceived(), or pauseReading() " +
-        "there and call it later";
-    }
-    if (reason) throw new TransportError(`Cannot start TLS: ${reason}`);
+    if (this.#life.closing) reason = "the transport is closing";
+    else if (what === "Cannot start TLS" && this.#extra.tls) {
+      reason = "the transport already uses TLS";
+    } else if (this.#upgrade) reason = "an upgrade is already in progress";
+    else if (this.#write !== "open" || this.#read === "eof") {
+      reason = "the transport is half-closed";
+    } else if (this.#readInFlight) reason = `a read is in flight; call ${readHint}`;
+    if (reason) throw new TransportError(`${what}: ${reason}`);
   }
 
   async #runUpgrade(options: StartTlsOptions, signal: AbortSignal): Promise<void> {
     try {
       await this.#drained();
-      if (this.#finished) throw new TransportError("Cannot start TLS: the transport closed");
+      if (this.#life.finished) throw new TransportError("Cannot start TLS: the transport closed");
       const serverHostname = options.serverSide
         ? undefined
         : options.serverHostname ?? remoteHostname(this.#channel);
@@ -665,7 +783,7 @@ export class StreamTransport implements Transport, AsyncDisposable {
           serverHostname: serverHostname!,
           signal,
         });
-      if (this.#finished) {
+      if (this.#life.finished) {
         result.channel.close();
         throw new TransportError("Cannot start TLS: the transport closed");
       }
@@ -682,27 +800,21 @@ export class StreamTransport implements Transport, AsyncDisposable {
       const failure = transportError("TLS upgrade failed", error);
       this.#fail(failure);
       throw failure;
-    } finally {
-      this.#upgrade = undefined;
     }
-    const held = this.#held ?? [];
-    this.#held = undefined;
-    for (const chunk of held) this.#queue.push(chunk);
-    if (!this.#queue.empty || this.#eofRequested || this.#closing) this.#startFlush();
-    this.#wake();
+    this.#endHold();
   }
 
   // ---- Closing -------------------------------------------------------------------------------
 
   close(): void {
-    if (this.#closing) return;
-    if (this.#held) {
+    if (this.#life.closing) return;
+    if (this.#upgrade) {
       // Mid-upgrade: what is held cannot be sent in plaintext; give the upgrade up.
       this.#closeNow();
       return;
     }
-    this.#closing = true;
-    this.#readStopped = true;
+    this.#life.beginClose();
+    this.#read = "stopped";
     this.#wake();
     if (!this.#flushing) this.#closeNow(undefined, true);
   }
@@ -714,7 +826,7 @@ export class StreamTransport implements Transport, AsyncDisposable {
   /** Closes the transport and waits for `connectionLost()`. */
   async [Symbol.asyncDispose](): Promise<void> {
     this.close();
-    await this.#closed;
+    await this.#life.closed;
   }
 
   #fail(error: unknown): void {
@@ -727,36 +839,36 @@ export class StreamTransport implements Transport, AsyncDisposable {
    * `close_notify`); otherwise a channel that can tell the two apart is aborted.
    */
   #closeNow(error: Error | undefined = this.#closeReason, graceful = false): void {
-    if (this.#finished) return;
-    this.#droppedOnAbort = !this.#queue.empty || (this.#held?.length ?? 0) > 0 ||
-      (this.#eofRequested && !this.#eofSent);
-    this.#finished = true;
-    this.#closing = true;
-    this.#readStopped = true;
-    this.#queue.clear();
-    this.#held = undefined;
+    const channel = this.#channel;
+    const loops = [this.#readLoop, this.#flushLoop, this.#upgradeDone, channel.closed];
+    const protocol = this.#protocol;
+    const peer = this.#extra.peername;
+    if (
+      !this.#life.finish(
+        error,
+        loops,
+        (e) => protocol.connectionLost?.(e),
+        () => describePeer(peer),
+      )
+    ) return;
+    this.#droppedOnAbort = this.#committed > 0 || this.#write === "eof-requested";
+    this.#read = "stopped";
+    this.out.clear();
+    this.#committed = 0;
+    this.#heldBytes = 0;
     this.#flow.clear();
-    this.#upgrade?.abort(new TransportError("Cannot finish the TLS upgrade: the transport closed"));
+    const upgrade = this.#upgrade;
+    this.#upgrade = undefined;
+    upgrade?.abort(new TransportError("Cannot finish the TLS upgrade: the transport closed"));
     this.#idle?.stop();
     this.deadlineClock?.stop();
     this.#wake();
-    const channel = this.#channel;
+    this.#releaseDrainWaiters();
     try {
       if (!graceful && channel.abort) channel.abort();
       else channel.close();
     } catch {
       // Already closed (for example consumed by a failed Deno.startTls).
     }
-    Promise.allSettled([this.#readLoop, this.#flushLoop, this.#upgradeDone, channel.closed]).then(
-      () => {
-        try {
-          this.#protocol.connectionLost?.(error);
-        } catch (callbackError) {
-          const peer = describePeer(this.#extra.peername);
-          deliverError(this.#onError, new CallbackError("connectionLost", peer, callbackError));
-        }
-        this.#resolveClosed(error);
-      },
-    );
   }
 }

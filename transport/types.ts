@@ -8,6 +8,7 @@
  */
 
 import type { DeadlineClock } from "./deadline_clock.ts";
+import type { SendBuffer } from "./send_buffer.ts";
 import type { StartTlsOptions } from "./tls_options.ts";
 
 /** High and low watermarks of a transport's write buffer, in bytes. */
@@ -100,6 +101,27 @@ export interface ReadTransport extends BaseTransport {
 
 /** The write half of a transport, with byte-accurate write flow control. */
 export interface WriteTransport extends BaseTransport {
+  /**
+   * The transport's one write buffer. Encoders append bytes straight into it (`write`,
+   * `writeUint`, `reserve`/`advance`, `append`); nothing appended is sent or counted until
+   * {@linkcode WriteTransport.commit}. Do not `take()` or `shift()` from it: the transport
+   * drains it.
+   */
+  readonly out: SendBuffer;
+  /**
+   * Accounts for everything appended to {@linkcode WriteTransport.out} since the last commit,
+   * exactly as `write()` does for its data: flow control (`pauseWriting()` is called before
+   * `commit()` returns when the buffered byte count goes strictly over the high watermark),
+   * `maxWriteBuffer`, a server's write budget. Everything committed in one turn leaves in one
+   * write on the socket (sooner once about 256 KiB are pending). Write order across `write()`
+   * and `commit()` is call order.
+   *
+   * On a closing or lost transport what was appended since the last commit is discarded, as
+   * `write()` drops its data; commit() never throws for that.
+   *
+   * @throws {TransportError} After `writeEof()`, when bytes were appended.
+   */
+  commit(): void;
   /**
    * Queues `data` to be written. It never blocks: when the buffered byte count goes strictly
    * over the high watermark, the protocol's `pauseWriting()` is called before `write()` returns.

@@ -1,11 +1,18 @@
-import { CallbackError, deliverError, describePeer } from "./callback_error.ts";
+import { describePeer } from "./callback_error.ts";
+import { Lifecycle } from "./_lifecycle.ts";
 import { transportError } from "./errors.ts";
-import { type FlowSignal, WriteFlowControl } from "./flow_control.ts";
+import { type FlowSignal, WriteFlowControl } from "./_flow_control.ts";
 import type { DatagramProtocol } from "./protocols.ts";
 import type { DatagramTransport, ExtraInfo, WriteBufferLimits } from "./types.ts";
 
 /** The largest UDP payload over IPv4 (65535 - 8 - 20). */
 const MAX_DATAGRAM = 65507;
+/**
+ * Datagrams are received into the free tail of a slab this big, which is never reused: each
+ * datagram the protocol gets is a view of its own bytes, without a copy or an allocation (a new
+ * slab every few thousand small datagrams).
+ */
+const SLAB_SIZE = 512 * 1024;
 
 /** Options of a {@linkcode UdpTransport}. */
 export interface UdpTransportOptions {
@@ -40,18 +47,25 @@ export interface UdpTransportOptions {
   onError?: (error: Error) => void;
 }
 
-interface Outgoing {
-  data: Uint8Array;
-  addr: Deno.NetAddr;
-}
+/**
+ * The receive side of a {@linkcode UdpTransport}; the lifecycle is the shared one (open,
+ * closing while queued datagrams are sent, finished).
+ *
+ * | state       | entered by                        | left by                        |
+ * | ----------- | --------------------------------- | ------------------------------ |
+ * | `"reading"` | the constructor, `resumeReading()` | `pauseReading()`, closing      |
+ * | `"paused"`  | `pauseReading()` while reading    | `resumeReading()`, closing     |
+ * | `"stopped"` | `close()`, `abort()`, errors      | — (final)                      |
+ */
+type ReceiveState = "reading" | "paused" | "stopped";
 
 /**
  * A {@linkcode DatagramTransport} over a `Deno.DatagramConn` (from `Deno.listenDatagram`, UDP;
  * needs `--unstable-net`).
  *
- * Datagrams are received into one reused 64 KiB buffer and copied out exactly, so each one the
- * protocol gets is its own (or, with `reuseReceiveBuffer`, passed as a view valid during the
- * call). Sends are queued with the same byte-counted flow control as stream
+ * Datagrams are received into a slab that is never reused, so each one the protocol gets is
+ * its own bytes, with no copy (or, with `reuseReceiveBuffer`, a view of one reused buffer, valid
+ * during the call). Sends are queued with the same byte-counted flow control as stream
  * transports and go out in order. A failed send or receive that leaves the socket usable
  * reaches `errorReceived()`; the transport stays open.
  *
@@ -80,21 +94,21 @@ export class UdpTransport implements DatagramTransport, AsyncDisposable {
   readonly #protocol: DatagramProtocol;
   readonly #remote: Deno.NetAddr | undefined;
   readonly #reuseReceiveBuffer: boolean;
-  readonly #onError: ((error: Error) => void) | undefined;
   readonly #extra: ExtraInfo;
   readonly #flow: WriteFlowControl;
-  #queue: Outgoing[] = [];
-  #spare: Outgoing[] = [];
-  #readPaused = false;
-  #readStopped = false;
+  readonly #life: Lifecycle;
+  // The send queue: parallel arrays, no object per datagram; swapped with the spares per batch.
+  #queueData: Uint8Array[] = [];
+  #queueAddr: Deno.NetAddr[] = [];
+  #spareData: Uint8Array[] = [];
+  #spareAddr: Deno.NetAddr[] = [];
+  #receive: ReceiveState = "reading";
   #wakeReader: (() => void) | undefined;
   #receiveLoop: Promise<void> = Promise.resolve();
   #sending = false;
   #sendLoop: Promise<void> = Promise.resolve();
-  #closing = false;
-  #finished = false;
-  readonly #closed: Promise<Error | undefined>;
-  readonly #resolveClosed: (error: Error | undefined) => void;
+  /** The last address that matched the remote address (compared by identity of its parts). */
+  #lastHostname: string | undefined;
 
   /**
    * Creates the transport, calls `protocol.connectionMade(this)` and starts receiving.
@@ -113,24 +127,21 @@ export class UdpTransport implements DatagramTransport, AsyncDisposable {
     this.#protocol = protocol;
     this.#remote = options.remoteAddress;
     this.#reuseReceiveBuffer = options.reuseReceiveBuffer ?? false;
-    this.#onError = options.onError;
     this.#extra = { sockname: conn.addr, peername: options.remoteAddress, conn, ...options.extra };
     this.#flow = new WriteFlowControl(options.writeBufferLimits);
-    const { promise, resolve } = Promise.withResolvers<Error | undefined>();
-    this.#closed = promise;
-    this.#resolveClosed = resolve;
+    this.#life = new Lifecycle(options.onError);
     try {
       protocol.connectionMade?.(this);
     } catch (error) {
       this.#fail(error);
       return;
     }
-    if (!this.#readStopped) this.#receiveLoop = this.#runReceiveLoop();
+    if (this.#receive !== "stopped") this.#receiveLoop = this.#runReceiveLoop();
   }
 
   /** Resolves after `connectionLost()`, with its error; never rejects. */
   get closed(): Promise<Error | undefined> {
-    return this.#closed;
+    return this.#life.closed;
   }
 
   getExtraInfo<K extends keyof ExtraInfo>(
@@ -141,33 +152,38 @@ export class UdpTransport implements DatagramTransport, AsyncDisposable {
   }
 
   isClosing(): boolean {
-    return this.#closing;
+    return this.#life.closing;
   }
 
   isReading(): boolean {
-    return !this.#readPaused && !this.#readStopped;
+    return this.#receive === "reading";
   }
 
   pauseReading(): void {
-    if (!this.#closing) this.#readPaused = true;
+    if (this.#receive === "reading") this.#receive = "paused";
   }
 
   resumeReading(): void {
-    if (!this.#readPaused) return;
-    this.#readPaused = false;
+    if (this.#receive !== "paused") return;
+    this.#receive = "reading";
     this.#wake();
+  }
+
+  /** The receive state, read afresh after an `await`. */
+  #receiveState(): ReceiveState {
+    return this.#receive;
   }
 
   sendto(data: Uint8Array, addr?: Deno.NetAddr): void {
     if (!(data instanceof Uint8Array)) {
       throw new TypeError(`Cannot send ${typeof data}: expected a Uint8Array`);
     }
-    if (this.#closing) return; // dropped, as stream writes are (see WriteTransport.write)
+    if (this.#life.closing) return; // dropped, as stream writes are (see WriteTransport.write)
     const target = addr ?? this.#remote;
     if (target === undefined) {
       throw new TypeError("Cannot send: no address given and no default remote address");
     }
-    if (addr && this.#remote && !sameAddress(addr, this.#remote)) {
+    if (addr && this.#remote && !this.#isRemote(addr)) {
       throw new TypeError(
         `Cannot send to ${formatAddr(addr)}: the transport is bound to ${formatAddr(this.#remote)}`,
       );
@@ -178,7 +194,8 @@ export class UdpTransport implements DatagramTransport, AsyncDisposable {
       this.#fail(overflow);
       return;
     }
-    this.#queue.push({ data, addr: target });
+    this.#queueData.push(data);
+    this.#queueAddr.push(target);
     if (!this.#sending) {
       this.#sending = true;
       this.#sendLoop = this.#runSendLoop();
@@ -200,9 +217,8 @@ export class UdpTransport implements DatagramTransport, AsyncDisposable {
 
   /** Stops receiving, sends what is queued, then closes the socket. */
   close(): void {
-    if (this.#closing) return;
-    this.#closing = true;
-    this.#readStopped = true;
+    if (!this.#life.beginClose()) return;
+    this.#receive = "stopped";
     this.#wake();
     if (!this.#sending) this.#closeNow();
   }
@@ -214,22 +230,27 @@ export class UdpTransport implements DatagramTransport, AsyncDisposable {
   /** Closes the transport and waits for `connectionLost()`. */
   async [Symbol.asyncDispose](): Promise<void> {
     this.close();
-    await this.#closed;
+    await this.#life.closed;
   }
 
   async #runReceiveLoop(): Promise<void> {
-    const buffer = new Uint8Array(MAX_DATAGRAM + 1);
+    const reuse = this.#reuseReceiveBuffer;
+    let slab = new Uint8Array(reuse ? MAX_DATAGRAM + 1 : SLAB_SIZE);
+    let used = 0;
     const remote = this.#remote;
-    const copy = !this.#reuseReceiveBuffer;
     for (;;) {
-      while (this.#readPaused && !this.#readStopped) await this.#sleep();
-      if (this.#readStopped) return;
+      while (this.#receiveState() === "paused") await this.#sleep();
+      if (this.#receiveState() !== "reading") return;
+      if (!reuse && slab.byteLength - used <= MAX_DATAGRAM) {
+        slab = new Uint8Array(SLAB_SIZE);
+        used = 0;
+      }
       let data: Uint8Array;
       let from: Deno.Addr;
       try {
-        [data, from] = await this.#conn.receive(buffer);
+        [data, from] = await this.#conn.receive(used === 0 ? slab : slab.subarray(used));
       } catch (error) {
-        if (this.#readStopped) return;
+        if (this.#receiveState() === "stopped") return;
         if (isSocketGone(error)) {
           this.#fail(transportError("Receive failed", error));
           return;
@@ -239,12 +260,14 @@ export class UdpTransport implements DatagramTransport, AsyncDisposable {
       }
       // A datagram that arrived after pauseReading() waits for resumeReading(); no receive
       // is issued meanwhile, so the buffer holding it is not overwritten.
-      while (this.#readPaused && !this.#readStopped) await this.#sleep();
-      if (this.#readStopped) return;
+      while (this.#receiveState() === "paused") await this.#sleep();
+      if (this.#receiveState() !== "reading") return;
       const addr = from as Deno.NetAddr;
-      if (remote && !sameAddress(addr, remote)) continue;
+      if (remote && !this.#isRemote(addr)) continue;
+      // The bytes are the datagram's own: this part of the slab is never written again.
+      if (!reuse) used += data.byteLength;
       try {
-        this.#protocol.datagramReceived(copy ? data.slice() : data, addr);
+        this.#protocol.datagramReceived(data, addr);
       } catch (error) {
         this.#fail(error);
         return;
@@ -252,30 +275,46 @@ export class UdpTransport implements DatagramTransport, AsyncDisposable {
     }
   }
 
+  /** Whether `addr` is the remote address: the port first, then the last hostname seen. */
+  #isRemote(addr: Deno.NetAddr): boolean {
+    const remote = this.#remote!;
+    if (addr.port !== remote.port) return false;
+    if (addr.hostname === this.#lastHostname) return true;
+    if (!sameAddress(addr, remote)) return false;
+    this.#lastHostname = addr.hostname;
+    return true;
+  }
+
   async #runSendLoop(): Promise<void> {
-    while (this.#queue.length > 0) {
-      const batch = this.#queue;
-      this.#queue = this.#spare;
-      this.#spare = batch;
-      for (const { data, addr } of batch) {
+    while (this.#queueData.length > 0) {
+      const batch = this.#queueData;
+      const addrs = this.#queueAddr;
+      this.#queueData = this.#spareData;
+      this.#queueAddr = this.#spareAddr;
+      this.#spareData = batch;
+      this.#spareAddr = addrs;
+      for (let i = 0; i < batch.length; i++) {
+        const data = batch[i];
+        const addr = addrs[i];
         try {
           await this.#conn.send(data, addr);
         } catch (error) {
-          if (this.#finished) return;
+          if (this.#life.finished) return;
           if (isSocketGone(error)) {
             this.#fail(transportError("Send failed", error));
             return;
           }
           if (!this.#report(transportError(`Send to ${formatAddr(addr)} failed`, error))) return;
         }
-        if (this.#finished) return;
+        if (this.#life.finished) return;
         this.#signal(this.#flow.remove(data.byteLength));
-        if (this.#finished) return;
+        if (this.#life.finished) return;
       }
       batch.length = 0;
+      addrs.length = 0;
     }
     this.#sending = false;
-    if (this.#closing) this.#closeNow();
+    if (this.#life.closing) this.#closeNow();
   }
 
   /** Passes a recoverable error to `errorReceived()`; false when that failed the transport. */
@@ -314,11 +353,19 @@ export class UdpTransport implements DatagramTransport, AsyncDisposable {
   }
 
   #closeNow(error?: Error): void {
-    if (this.#finished) return;
-    this.#finished = true;
-    this.#closing = true;
-    this.#readStopped = true;
-    this.#queue = [];
+    const protocol = this.#protocol;
+    const where = this.#remote ?? this.#conn.addr;
+    if (
+      !this.#life.finish(
+        error,
+        [this.#receiveLoop, this.#sendLoop],
+        (e) => protocol.connectionLost?.(e),
+        () => describePeer(where),
+      )
+    ) return;
+    this.#receive = "stopped";
+    this.#queueData = [];
+    this.#queueAddr = [];
     this.#sending = false;
     this.#flow.clear();
     this.#wake();
@@ -327,15 +374,6 @@ export class UdpTransport implements DatagramTransport, AsyncDisposable {
     } catch {
       // Already closed.
     }
-    Promise.allSettled([this.#receiveLoop, this.#sendLoop]).then(() => {
-      try {
-        this.#protocol.connectionLost?.(error);
-      } catch (callbackError) {
-        const where = describePeer(this.#remote ?? this.#conn.addr);
-        deliverError(this.#onError, new CallbackError("connectionLost", where, callbackError));
-      }
-      this.#resolveClosed(error);
-    });
   }
 }
 

@@ -12,9 +12,10 @@ export interface Switchable<T> {
 }
 
 /**
- * Feeds `chunks` one by one into a receive buffer, decoding after each as FramedProtocol does
- * (going on while the decoder makes progress), then runs the end-of-stream rules. `onFrame` may
- * replace `state.decoder`. Returns the frames, copied so later overwrites would show.
+ * Feeds `chunks` one by one into a receive buffer, decoding after each as the framed core does
+ * (until the decoder returns `undefined`), then runs the end-of-stream rules. It holds every
+ * decoder to the contract: `undefined` means only "need more bytes", so asking again at once
+ * must give `undefined` again. `onFrame` may replace `state.decoder`. Returns the frames.
  */
 export function decodeChunks<T>(
   first: Decoder<T>,
@@ -27,12 +28,16 @@ export function decodeChunks<T>(
   const drain = (eof: boolean) => {
     for (;;) {
       const decoder = state.decoder;
-      const before = buffer.position;
       const frame = eof && decoder.decodeEof ? decoder.decodeEof(buffer) : decoder.decode(buffer);
-      if (frame !== undefined) {
-        frames.push(frame);
-        onFrame?.(frame, state);
-      } else if (buffer.position === before) return;
+      if (frame === undefined) {
+        if (!eof) {
+          const again = decoder.decode(buffer);
+          assertEquals(again, undefined, "decode() returned undefined with a frame buffered");
+        }
+        return;
+      }
+      frames.push(frame);
+      onFrame?.(frame, state);
     }
   };
   for (const chunk of chunks) {

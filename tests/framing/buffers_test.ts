@@ -46,6 +46,21 @@ Deno.test("receive buffer hands out at least minReadSize and grows only for what
   assertEquals(buffer.length, 1000);
 });
 
+Deno.test("receive buffer keeps reading into a block's tail after frames were taken from it", () => {
+  const buffer = new ReceiveBuffer({ minReadSize: 4096 });
+  const blocks = new Set<ArrayBufferLike>();
+  // Pipelined 68-byte frames read 10 000 bytes at a time, with a 64 KiB hint: the tail after
+  // each read is a little under the hint, yet large enough for the next read.
+  for (let read = 0; read < 100; read++) {
+    const tail = buffer.getWriteBuffer(64 * 1024);
+    blocks.add(tail.buffer);
+    buffer.commit(Math.min(10_000, tail.byteLength));
+    while (buffer.length >= 68) buffer.take(68);
+  }
+  // 1 MB arrived: a new block about every 64 KiB, not one per read.
+  assert(blocks.size <= 20, `${blocks.size} blocks for 100 reads`);
+});
+
 Deno.test("receive buffer rejects taking, skipping or committing more than there is", () => {
   const buffer = new ReceiveBuffer({ initialCapacity: 4 });
   buffer.append(hex("01"));

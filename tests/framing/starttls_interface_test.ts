@@ -17,9 +17,9 @@ Deno.test("a framed STARTTLS server upgrades through framed.transport, without a
     frameReceived(line, framed) {
       if (text(line) !== "STARTTLS") return framed.sendFrame(line);
       framed.sendFrame(bytes("220 ready"));
-      const startTls = framed.transport.startTls;
-      if (!startTls) throw new TypeError("This transport cannot upgrade to TLS");
-      startTls({ serverSide: true, cert: tls.cert, key: tls.key }).then(upgraded.resolve);
+      const transport = framed.transport; // the transport itself: call its methods on it
+      if (!transport.startTls) throw new TypeError("This transport cannot upgrade to TLS");
+      transport.startTls({ serverSide: true, cert: tls.cert, key: tls.key }).then(upgraded.resolve);
     },
   });
   const accepted = listener.accept();

@@ -1,33 +1,37 @@
 /**
- * The serving and requesting tables on their own, with a recording outbox: what they hold,
+ * The serving and requesting tables on their own, with a recording writer: what they hold,
  * when they answer, and that they forget channels a peer (or the caller) named.
  */
 
 import { assertEquals } from "@std/assert";
 import { Packet, PacketConnection, PacketFramer } from "@plexus/net/packet";
 import { Handlers } from "../../packet/_handlers.ts";
-import { Outbox } from "../../packet/_outbox.ts";
 import { RequestAbort } from "../../packet/_request_abort.ts";
 import { Requests } from "../../packet/_requests.ts";
-import type { PacketRequestHandler } from "../../packet/types.ts";
+import { PacketWriter } from "../../packet/_writer.ts";
+import type { PacketRequestHandler, PacketResponse } from "../../packet/types.ts";
 import { bytes, gate, text } from "./_helpers.ts";
 
-/** An outbox that records the packets queued instead of writing them. */
-function recordingOutbox(): { outbox: Outbox; sent: Packet[] } {
+/** A writer that records the packets sent instead of writing them. */
+function recordingWriter(): { writer: PacketWriter; sent: Packet[] } {
   const sent: Packet[] = [];
-  const outbox = new Outbox(new PacketFramer(), 0, () => {});
-  outbox.queue = (packet: Packet) => void sent.push(packet);
-  return { outbox, sent };
+  const writer = new PacketWriter(new PacketFramer().maxPacketSize, 0, () => {});
+  writer.request = (tag, rqType, flags, channel, payload) =>
+    void sent.push(Packet.request(tag, rqType, { flags, channel, payload }));
+  writer.response = (tag, ok, flags, channel, payload) =>
+    void sent.push(Packet.response(tag, ok, { flags, channel, payload }));
+  writer.packet = (packet: Packet) => void sent.push(packet);
+  return { writer, sent };
 }
 
-/** Handlers over a recording outbox, with writing paused or not as `writable.on` says. */
+/** Handlers over a recording writer, with writing paused or not as `writable.on` says. */
 function handlers(
   handler: PacketRequestHandler,
   limits = { maxConcurrent: 2, maxQueued: 2 },
 ): { handlers: Handlers; sent: Packet[]; writable: { on: boolean } } {
-  const { outbox, sent } = recordingOutbox();
+  const { writer, sent } = recordingWriter();
   const writable = { on: true };
-  const h = new Handlers(new PacketConnection(), outbox, handler, limits, () => {}, {
+  const h = new Handlers(new PacketConnection(), writer, handler, limits, () => {}, {
     canWrite: () => writable.on,
   });
   return { handlers: h, sent, writable };
@@ -102,8 +106,8 @@ Deno.test("handlers: a queued request the peer cancels is answered at once and n
 });
 
 Deno.test("requests: a channel's table and tag counter go once nothing on it is outstanding", () => {
-  const { outbox, sent } = recordingOutbox();
-  const requests = new Requests(outbox, { canSend: () => true, cancelled: () => {} }, 10_000);
+  const { writer, sent } = recordingWriter();
+  const requests = new Requests(writer, { canSend: () => true, cancelled: () => {} }, 10_000);
   const pending: Promise<unknown>[] = [];
   for (let channel = 1; channel <= 1000; channel++) {
     requests.tryTake();
@@ -121,9 +125,9 @@ Deno.test("requests: a channel's table and tag counter go once nothing on it is 
 });
 
 Deno.test("requests: a cancelled request stays until its late response, keeping the channel's tags", async () => {
-  const { outbox, sent } = recordingOutbox();
+  const { writer, sent } = recordingWriter();
   const cancelled: number[] = [];
-  const requests = new Requests(outbox, {
+  const requests = new Requests(writer, {
     canSend: () => true,
     cancelled: (_channel, tag) => void cancelled.push(tag),
   }, 10);
@@ -146,6 +150,6 @@ Deno.test("requests: a cancelled request stays until its late response, keeping 
   requests.answer(Packet.response(0, true, { channel: 3 })); // the late one: dropped
   assertEquals([requests.inFlight, requests.channels], [1, 1]);
   requests.answer(Packet.response(1, true, { channel: 3, payload: bytes("second") }));
-  assertEquals(text((await second).payload), "second");
+  assertEquals(text((await second as PacketResponse).payload), "second");
   assertEquals([requests.inFlight, requests.channels], [0, 0]);
 });

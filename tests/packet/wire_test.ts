@@ -377,11 +377,11 @@ Deno.test("submit waits while the transport has paused writing, then goes on", a
   const peerTransport = new StreamTransport(b, peer);
   peerTransport.pauseReading();
   const payload = new Uint8Array(1000);
-  // Packets are written as soon as 64 KiB wait, so the transport pauses writing inside this
-  // loop: the submits after that wait for room.
+  // Each packet is committed to the transport as it is sent, so the transport pauses writing
+  // inside this loop as soon as it holds more than 4096 bytes: the submits after that wait.
   const calls = Array.from({ length: 200 }, () => connection.submit(0, { payload }));
   const sent = connection.inFlight;
-  assertEquals(sent, 66, "64 KiB of 1006-byte packets went out, the rest wait");
+  assertEquals(sent, 5, "five 1006-byte packets pass the high watermark, the rest wait");
   await new Promise((resolve) => setTimeout(resolve, 0));
   const later = Array.from({ length: 50 }, () => connection.submit(1, { payload }));
   await new Promise((resolve) => setTimeout(resolve, 0));

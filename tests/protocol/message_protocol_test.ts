@@ -1,14 +1,25 @@
 import { assertEquals, assertThrows } from "@std/assert";
 import { assert, assertInstanceOf } from "../_assert.ts";
-import { MessageProtocol, ProtocolError } from "@plexus/net/protocol";
+import {
+  type Decoder,
+  LineFramer,
+  MessageProtocol,
+  TruncatedFrameError,
+} from "@plexus/net/framing";
+import { ProtocolError } from "@plexus/net/protocol";
 import { createMemoryTransportPair } from "@plexus/net/transport";
 import { Recorder } from "../_recorder.ts";
 import { bytes } from "../_shared.ts";
 
 /** One message per byte: easy to count. */
-function perByte(data: Uint8Array): Iterable<number> {
-  return data;
-}
+const perByte = (): Decoder<number> => ({
+  decode: (buffer) => buffer.length > 0 ? buffer.take(1)[0] : undefined,
+});
+
+/** One message per byte, as a one-character string. */
+const perChar = (): Decoder<string> => ({
+  decode: (buffer) => buffer.length > 0 ? String.fromCharCode(buffer.take(1)[0]) : undefined,
+});
 
 Deno.test("MessageProtocol keeps at most maxQueueSize messages and pauses reading when full", async () => {
   const gate = Promise.withResolvers<void>();
@@ -16,7 +27,7 @@ Deno.test("MessageProtocol keeps at most maxQueueSize messages and pauses readin
   const handled: number[] = [];
   let maxQueue = 0;
   const server = new MessageProtocol<number>({
-    decoder: perByte,
+    decoder: perByte(),
     maxQueueSize: 3,
     messageHandler: async (message, transport, protocol) => {
       maxQueue = Math.max(maxQueue, protocol.queueSize);
@@ -33,7 +44,7 @@ Deno.test("MessageProtocol keeps at most maxQueueSize messages and pauses readin
   ct.write(new Uint8Array(100).map((_, i) => i)); // one chunk decodes to 100 messages
   ct.writeEof();
   await started.promise;
-  assertEquals(server.queueSize, 3, "the rest waits in the decoder's iterator");
+  assertEquals(server.queueSize, 3, "the rest waits undecoded in the receive buffer");
   gate.resolve();
   assertEquals(await server.closed, undefined);
   assertEquals(handled, [...Array(100).keys()], "in order, each once");
@@ -46,7 +57,7 @@ Deno.test("MessageProtocol runs one handler at a time and answers queued message
   let running = 0;
   let overlap = false;
   const server = new MessageProtocol<string>({
-    decoder: (data) => new TextDecoder().decode(data).split(""),
+    decoder: perChar(),
     messageHandler: async (message, transport) => {
       running++;
       overlap ||= running > 1;
@@ -66,8 +77,10 @@ Deno.test("MessageProtocol runs one handler at a time and answers queued message
 
 Deno.test("a decoder error becomes a ProtocolError and closes the connection", async () => {
   const server = new MessageProtocol<string>({
-    decoder: () => {
-      throw new Error("bad byte 0xff");
+    decoder: {
+      decode: () => {
+        throw new Error("bad byte 0xff");
+      },
     },
     messageHandler: () => {},
   });
@@ -84,7 +97,7 @@ Deno.test("a decoder error becomes a ProtocolError and closes the connection", a
 
 Deno.test("a handler error closes the connection after flushing earlier replies", async () => {
   const server = new MessageProtocol<string>({
-    decoder: (data) => new TextDecoder().decode(data).split(""),
+    decoder: perChar(),
     messageHandler: (message, transport) => {
       if (message === "!") throw new RangeError("no bangs");
       transport.write(bytes(message));
@@ -99,9 +112,26 @@ Deno.test("a handler error closes the connection after flushing earlier replies"
   assertEquals(client.text, "ok");
 });
 
+Deno.test("MessageProtocol runs a LineFramer and reports a cut last line as truncated", async () => {
+  const lines: string[] = [];
+  const server = new MessageProtocol<Uint8Array>({
+    decoder: new LineFramer(),
+    messageHandler: (line) => void lines.push(new TextDecoder().decode(line)),
+  });
+  const client = new Recorder();
+  const [, ct] = createMemoryTransportPair(server, client);
+  ct.write(bytes("one\r\ntwo\nthr"));
+  ct.writeEof();
+  const error = await server.closed;
+  assertInstanceOf(error, TruncatedFrameError);
+  assertEquals(error.leftover, 3);
+  assertEquals(lines, ["one", "two"]);
+  await ct.closed;
+});
+
 Deno.test("MessageProtocol rejects a queue size below 1", () => {
   assertThrows(
-    () => new MessageProtocol({ decoder: perByte, messageHandler: () => {}, maxQueueSize: 0 }),
+    () => new MessageProtocol({ decoder: perByte(), messageHandler: () => {}, maxQueueSize: 0 }),
     RangeError,
     "maxQueueSize must be >= 1",
   );

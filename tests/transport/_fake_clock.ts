@@ -1,6 +1,6 @@
 /** A clock for timer tests: time moves only when told, running due timers in order. */
 
-import type { Clock } from "../../transport/idle_timer.ts";
+import type { Clock } from "../../transport/_idle_timer.ts";
 
 /** A {@linkcode Clock} that moves only on `advance()`, and counts the timers it set. */
 export class FakeClock implements Clock {

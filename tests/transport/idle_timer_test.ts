@@ -1,5 +1,5 @@
 import { assertEquals, assertThrows } from "@std/assert";
-import { IdleTimer } from "../../transport/idle_timer.ts";
+import { IdleTimer } from "../../transport/_idle_timer.ts";
 import { FakeClock } from "./_fake_clock.ts";
 
 function setup(

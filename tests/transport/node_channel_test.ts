@@ -1,6 +1,6 @@
 import { assertRejects } from "@std/assert";
 import { Duplex } from "node:stream";
-import { NodeStreamChannel } from "../../transport/node_channel.ts";
+import { NodeStreamChannel } from "../../transport/_node_channel.ts";
 
 Deno.test("closing a Node stream channel settles writes the stream never called back", async () => {
   // A duplex that accepts writes and end() but never completes them.

@@ -1,5 +1,5 @@
 import { assertEquals, assertThrows } from "@std/assert";
-import { AdaptiveReadSize, INITIAL_READ_SIZE } from "../../transport/read_size.ts";
+import { AdaptiveReadSize, INITIAL_READ_SIZE } from "../../transport/_read_size.ts";
 
 Deno.test("read sizes double on full reads up to the maximum", () => {
   const size = new AdaptiveReadSize(256 * 1024);

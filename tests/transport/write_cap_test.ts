@@ -13,7 +13,7 @@ import {
 } from "@plexus/net/transport";
 import { Server } from "@plexus/net/endpoints";
 import { ServerWriteBudget, withWriteBudget } from "../../endpoints/_write_budget.ts";
-import { WriteFlowControl } from "../../transport/flow_control.ts";
+import { WriteFlowControl } from "../../transport/_flow_control.ts";
 import { assert, assertInstanceOf } from "../_assert.ts";
 import { BACKENDS, channelPair } from "../_net.ts";
 import { Recorder } from "../_recorder.ts";

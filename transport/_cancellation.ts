@@ -3,10 +3,22 @@
  * signal or by a timeout, whichever comes first. The timer and listener are released by
  * `dispose()`.
  *
+ * The race itself is std's `abortable`; the linking and the timeout stay ours: std's `deadline`
+ * times out with a bare `DOMException` through `AbortSignal.timeout`, whose timer cannot be
+ * cleared (a connect that succeeds in 1 ms would keep a 30 s timer per connection), and the
+ * errors name what timed out (`Cannot connect to host:1: timed out after 5000 ms`).
+ *
  * @module
  */
 
+import { abortable as untypedAbortable } from "@std/async/abortable";
 import { TransportError } from "./errors.ts";
+
+/**
+ * std's `abortable` for promises (untyped JS through the npm alias): settles as `promise` does,
+ * or rejects with the signal's reason once it aborts.
+ */
+const abortable: <T>(promise: Promise<T>, signal: AbortSignal) => Promise<T> = untypedAbortable;
 
 /** A linked abort signal with its timeout. */
 export interface Cancellation {
@@ -55,21 +67,14 @@ export function linkCancellation(
     signal: controller.signal,
     reason,
     race<T>(promise: Promise<T>): Promise<T> {
-      if (controller.signal.aborted) {
-        promise.then((value) => (value as { close?: () => void })?.close?.(), () => {});
-        return Promise.reject(reason());
-      }
-      return new Promise<T>((resolve, reject) => {
-        const abort = (): void => reject(reason());
-        controller.signal.addEventListener("abort", abort, { once: true });
-        promise.then((value) => {
-          controller.signal.removeEventListener("abort", abort);
-          if (controller.signal.aborted) (value as { close?: () => void })?.close?.();
-          resolve(value);
-        }, (error) => {
-          controller.signal.removeEventListener("abort", abort);
-          reject(error);
-        });
+      const signal = controller.signal;
+      // What std's abortable() leaves to us: a value (a connection) that arrives after the
+      // abort is closed, not leaked; a reason that is no Error becomes one.
+      promise.then((value) => {
+        if (signal.aborted) (value as { close?: () => void })?.close?.();
+      }, () => {});
+      return abortable(promise, signal).catch((error: unknown) => {
+        throw signal.aborted && error === signal.reason ? reason() : error;
       });
     },
     dispose(): void {

@@ -10,12 +10,12 @@ import { isIP } from "node:net";
 import { createPrivateKey, X509Certificate } from "node:crypto";
 import { connect as nodeTlsConnect, rootCertificates, TLSSocket } from "node:tls";
 import type { Duplex } from "node:stream";
-import { TlsHandshakeTimeoutError } from "./_tls_errors.ts";
+import { TlsHandshakeTimeoutError } from "./tls_errors.ts";
 import { secureContextFor, sniCallback } from "./_tls_contexts.ts";
 import { type ByteChannel, isTcpConn } from "./byte_channel.ts";
-import { linkCancellation } from "./cancellation.ts";
+import { linkCancellation } from "./_cancellation.ts";
 import { TransportError, transportError } from "./errors.ts";
-import { channelToDuplex, NodeStreamChannel } from "./node_channel.ts";
+import { channelToDuplex, NodeStreamChannel } from "./_node_channel.ts";
 import {
   DEFAULT_HANDSHAKE_TIMEOUT,
   type TlsCertificate,

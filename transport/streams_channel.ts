@@ -1,8 +1,10 @@
 /**
  * A byte channel over a `{ readable, writable }` pair, so a stream transport can drive any
- * pair of Web Streams (a `Deno.Conn`'s, a child process's stdio, a `StreamProtocol`'s).
+ * pair of Web Streams (a `Deno.Conn`'s, a child process's stdio, a `StreamProtocol`'s): any
+ * protocol — framed, tinyproto, message, packet — runs over it.
  *
- * It holds a reader and a writer lock while open. With `closeStreams`, `closeWrite()` closes
+ * Each chunk written is a copy the writable owns (a sink may keep it; the transport reuses its
+ * write buffer once a write resolves). It holds a reader and a writer lock while open. With `closeStreams`, `closeWrite()` closes
  * the writable (after the last write); otherwise both stay open. `close()` ends the channel at
  * once, whatever the streams do:
  *
@@ -21,7 +23,7 @@
  * @module
  */
 
-import type { ByteChannel } from "../transport/byte_channel.ts";
+import type { ByteChannel } from "./byte_channel.ts";
 
 /** A readable and a writable byte stream, as `Deno.Conn` and `Deno.ChildProcess` have. */
 export interface ByteStreams {
@@ -31,7 +33,43 @@ export interface ByteStreams {
   readonly writable: WritableStream<Uint8Array>;
 }
 
-/** The byte channel over a stream pair. */
+/** Options of a {@linkcode StreamsChannel}. */
+export interface StreamsChannelOptions {
+  /**
+   * Close the streams with the channel: `closeWrite()` closes the writable, `close()` cancels
+   * the readable and aborts the writable unless it was closed. Otherwise both stay open (and
+   * unlocked) for their owner, as a child process's stdio may.
+   *
+   * @default {false}
+   */
+  closeStreams?: boolean;
+}
+
+/**
+ * The byte channel over a stream pair: give it to a {@linkcode StreamTransport} with any
+ * protocol.
+ *
+ * @example Run a protocol over a pair of Web Streams
+ * ```ts
+ * import { StreamsChannel, StreamTransport } from "@plexus/net/transport";
+ * import { assertEquals } from "@std/assert";
+ *
+ * // The peer: an echo made of one TransformStream.
+ * const echo = new TransformStream<Uint8Array, Uint8Array>();
+ * const channel = new StreamsChannel(
+ *   { readable: echo.readable, writable: echo.writable },
+ *   { closeStreams: true },
+ * );
+ * let text = "";
+ * const transport = new StreamTransport(channel, {
+ *   dataReceived: (data) => text += new TextDecoder().decode(data),
+ * });
+ * transport.write(new TextEncoder().encode("over streams"));
+ * transport.writeEof(); // closes the writable: the readable ends, and the transport closes
+ * await transport.closed;
+ * assertEquals(text, "over streams");
+ * ```
+ */
 export class StreamsChannel implements ByteChannel {
   readonly #reader: ReadableStreamDefaultReader<Uint8Array>;
   readonly #writer: WritableStreamDefaultWriter<Uint8Array>;
@@ -45,9 +83,11 @@ export class StreamsChannel implements ByteChannel {
   /**
    * Locks both streams.
    *
+   * @param streams The readable to read from and the writable to write to.
+   * @param options Whether the channel closes the streams.
    * @throws {TypeError} When a stream is already locked.
    */
-  constructor(streams: ByteStreams, closeStreams: boolean) {
+  constructor(streams: ByteStreams, options?: StreamsChannelOptions) {
     this.#reader = streams.readable.getReader();
     try {
       this.#writer = streams.writable.getWriter();
@@ -55,9 +95,15 @@ export class StreamsChannel implements ByteChannel {
       this.#reader.releaseLock();
       throw error;
     }
-    this.#closeStreams = closeStreams;
+    this.#closeStreams = options?.closeStreams ?? false;
   }
 
+  /**
+   * Reads the next bytes into `p` (the rest of a larger chunk waits for the next call).
+   *
+   * @param p Where the bytes go.
+   * @returns The byte count, or `null` when the readable has ended.
+   */
   async read(p: Uint8Array): Promise<number | null> {
     let chunk = this.#leftover;
     this.#leftover = undefined;
@@ -75,17 +121,26 @@ export class StreamsChannel implements ByteChannel {
     return p.byteLength;
   }
 
+  /**
+   * Writes a copy of `p` to the writable; rejects when the channel closes first.
+   *
+   * @param p The bytes.
+   * @returns `p.byteLength`, once the sink has taken them.
+   */
   async write(p: Uint8Array): Promise<number> {
-    await this.#interruptible(this.#writer.write(p));
+    // A copy: a stream's sink owns its chunks and may keep them after the write resolves.
+    await this.#interruptible(this.#writer.write(p.slice()));
     return p.byteLength;
   }
 
+  /** Ends the write side: closes the writable with `closeStreams`, else leaves it open. */
   async closeWrite(): Promise<void> {
     if (this.#writeClosed) return;
     this.#writeClosed = true;
     if (this.#closeStreams) await this.#interruptible(this.#writer.close());
   }
 
+  /** Ends the channel at once and releases both locks (see the module docs). */
   close(): void {
     if (this.#closed) return;
     this.#closed = true;

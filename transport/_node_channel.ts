@@ -7,7 +7,7 @@
 
 import { Duplex } from "node:stream";
 import type { ByteChannel } from "./byte_channel.ts";
-import { AdaptiveReadSize } from "./read_size.ts";
+import { AdaptiveReadSize } from "./_read_size.ts";
 
 /** Bytes buffered from a Node stream before it is paused. */
 const NODE_READ_HIGH_WATER = 256 * 1024;

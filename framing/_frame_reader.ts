@@ -1,0 +1,109 @@
+/**
+ * The framed core: the one decode loop every framed reader runs on (`FramedProtocol`,
+ * `MessageProtocol`, `PacketConnection`, `FrameDecoderStream`, `decodeFrames`).
+ *
+ * @module
+ */
+
+import type { DeadlineClock } from "../transport/deadline_clock.ts";
+import { TruncatedFrameError } from "./errors.ts";
+import type { Decoder } from "./framer.ts";
+import { ReceiveBuffer, type ReceiveBufferOptions } from "./receive_buffer.ts";
+
+/**
+ * Owns a connection's {@linkcode ReceiveBuffer} and its current {@linkcode Decoder}, and runs
+ * the decode loop over them (tokio's `FramedImpl` read half).
+ *
+ * | call        | does                                                                      |
+ * | ----------- | ------------------------------------------------------------------------- |
+ * | `read()`    | decode + deliver until the decoder needs more bytes or `mayGoOn()` is false; one progress report to the deadline clock |
+ * | `finish()`  | at end of stream: `decodeEof` + deliver until `undefined`; bytes left then are a {@linkcode TruncatedFrameError} |
+ *
+ * - `decoder` may be replaced at any time, also from inside `deliver`: the next frame is
+ *   decoded by the new decoder from the byte right after the last frame.
+ * - `mayGoOn()` is asked before each frame: a protocol that pauses or closes stops delivery
+ *   there, and calls `read()` / `finish()` again to carry on.
+ * - Errors (a decoder's `FramingError`, a throw from `deliver`) propagate to the caller.
+ *
+ * @typeParam T The frame type.
+ */
+export class FrameReader<T> {
+  /** The bytes received and not yet decoded. */
+  readonly buffer: ReceiveBuffer;
+  /** The decoder of the next frame. */
+  decoder: Decoder<T>;
+  /** The transport's frame deadlines, told of each read's progress. */
+  clock: DeadlineClock | undefined;
+  readonly #deliver: (frame: T) => void;
+  readonly #mayGoOn: () => boolean;
+
+  /**
+   * Creates the reader.
+   *
+   * @param decoder The first decoder.
+   * @param deliver Called with each frame.
+   * @param mayGoOn Asked before each frame whether delivery may go on.
+   * @param options The receive buffer's options.
+   */
+  constructor(
+    decoder: Decoder<T>,
+    deliver: (frame: T) => void,
+    mayGoOn?: () => boolean,
+    options?: ReceiveBufferOptions,
+  ) {
+    this.decoder = decoder;
+    this.#deliver = deliver;
+    this.#mayGoOn = mayGoOn ?? always;
+    this.buffer = new ReceiveBuffer(options);
+  }
+
+  /**
+   * Decodes and delivers the buffered frames, then reports this read's progress to the
+   * deadline clock (whether a frame completed, whether part of one is left).
+   *
+   * @returns `true` when the decoder needs more bytes; `false` when `mayGoOn()` stopped it.
+   */
+  read(): boolean {
+    const buffer = this.buffer;
+    const deliver = this.#deliver;
+    const mayGoOn = this.#mayGoOn;
+    let completed = false;
+    let drained = false;
+    while (mayGoOn()) {
+      const frame = this.decoder.decode(buffer);
+      if (frame === undefined) {
+        drained = true;
+        break;
+      }
+      completed = true;
+      deliver(frame);
+    }
+    this.clock?.progress(completed, buffer.length > 0);
+    return drained;
+  }
+
+  /**
+   * At end of stream: decodes and delivers the last frames with `decodeEof` (or `decode`),
+   * then checks that no bytes are left.
+   *
+   * @returns `true` when the stream is fully decoded; `false` when `mayGoOn()` stopped it.
+   * @throws {TruncatedFrameError} When the stream ended inside a frame.
+   */
+  finish(): boolean {
+    const buffer = this.buffer;
+    while (this.#mayGoOn()) {
+      const decoder = this.decoder;
+      const frame = decoder.decodeEof ? decoder.decodeEof(buffer) : decoder.decode(buffer);
+      if (frame === undefined) {
+        if (buffer.length > 0) throw new TruncatedFrameError(buffer.length);
+        return true;
+      }
+      this.#deliver(frame);
+    }
+    return false;
+  }
+}
+
+function always(): boolean {
+  return true;
+}

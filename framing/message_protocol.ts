@@ -1,0 +1,241 @@
+import type { BufferedProtocol, Transport } from "../transport/mod.ts";
+import { ProtocolError } from "../protocol/errors.ts";
+import { FrameReader } from "./_frame_reader.ts";
+import { FramingError } from "./errors.ts";
+import type { Decoder } from "./framer.ts";
+
+/** Handles one message; the next one waits until the returned promise settles. */
+export type MessageHandler<M> = (
+  message: M,
+  transport: Transport,
+  protocol: MessageProtocol<M>,
+) => void | Promise<void>;
+
+/** Options of a {@linkcode MessageProtocol}. */
+export interface MessageProtocolOptions<M> {
+  /**
+   * Cuts messages out of the received bytes: any framer ({@linkcode LineFramer},
+   * {@linkcode LengthPrefixedFramer}, ...) or your own {@linkcode Decoder}.
+   */
+  decoder: Decoder<M>;
+  /** Handles each message, one at a time, in order. */
+  messageHandler: MessageHandler<M>;
+  /**
+   * Messages queued before reading pauses (gruvi's `max_queue_size`).
+   *
+   * @default {10}
+   */
+  maxQueueSize?: number;
+}
+
+/**
+ * A protocol for message-oriented peers (gruvi's `MessageProtocol`): received bytes go through
+ * a {@linkcode Decoder} (the framed core every framed protocol runs on) into a bounded queue,
+ * and an async message handler takes the messages one at a time, in order. While the queue is
+ * full, reading is paused, so a slow handler pushes back on the peer through TCP instead of
+ * buffering without bound.
+ *
+ * - The queue never holds more than `maxQueueSize` messages: bytes that hold more stay in the
+ *   receive buffer, undecoded, until the handler makes room.
+ * - At the peer's EOF, the last messages are decoded (`decodeEof`) and handled (the write side
+ *   stays open for their replies), then the transport is closed. Bytes left that make no whole
+ *   message are a {@linkcode TruncatedFrameError}.
+ * - A decoder error (a {@linkcode FramingError} as it is, any other error wrapped in a
+ *   {@linkcode ProtocolError}) or a handler error closes the transport (replies already written
+ *   are flushed) and is what `closed` resolves with; the queue is dropped.
+ *
+ * It lives in the framing layer because it runs on a framing `Decoder`; until 0.1 it was in
+ * `@plexus/net/protocol` with a decoder function of its own.
+ *
+ * @typeParam M The message type.
+ *
+ * @example Handle newline-terminated commands one at a time
+ * ```ts
+ * import { LineFramer, MessageProtocol } from "@plexus/net/framing";
+ * import { createMemoryTransportPair, StreamProtocol } from "@plexus/net/transport";
+ * import { assertEquals } from "@std/assert";
+ *
+ * const server = new MessageProtocol<Uint8Array>({
+ *   decoder: new LineFramer({ lineEnding: "\n" }),
+ *   messageHandler: async (line, transport) => {
+ *     await Promise.resolve(); // any async work
+ *     transport.write(new TextEncoder().encode(new TextDecoder().decode(line).toUpperCase() + "\n"));
+ *   },
+ * });
+ * const client = new StreamProtocol();
+ * createMemoryTransportPair(server, client);
+ * const writer = client.writable.getWriter();
+ * await writer.write(new TextEncoder().encode("one\ntwo\n"));
+ * await writer.close();
+ * assertEquals(await new Response(client.readable).text(), "ONE\nTWO\n");
+ * assertEquals(await server.closed, undefined);
+ * ```
+ */
+export class MessageProtocol<M> implements BufferedProtocol {
+  /** The transport, from `connectionMade()` on. */
+  transport: Transport | undefined;
+  readonly #reader: FrameReader<M>;
+  readonly #handler: MessageHandler<M>;
+  readonly #maxQueueSize: number;
+  readonly #queue: M[] = [];
+  /**
+   * | state        | meaning                                         | event → next state                   |
+   * | ------------ | ----------------------------------------------- | ------------------------------------ |
+   * | `connecting` | no transport yet                                | connectionMade → `open`              |
+   * | `open`       | bytes are decoded into the queue while it has room | EOF → `ending`; error → `failed`; lost → `lost` |
+   * | `ending`     | EOF seen; the last messages are decoded as room allows | all decoded → `ended`; error → `failed`; lost → `lost` |
+   * | `ended`      | all decoded; the transport closes once the queue is handled | lost → `lost`         |
+   * | `failed`     | a decoder or handler error; the queue is dropped and the transport closes | lost → `lost` |
+   * | `lost`       | `connectionLost` was called                     | —                                    |
+   */
+  #state: MessageState = "connecting";
+  /** Whether the dispatcher is running (mechanics, not state: it spans awaits). */
+  #dispatching = false;
+  #pausedByUs = false;
+  #error: Error | undefined;
+  readonly #closed = Promise.withResolvers<Error | undefined>();
+
+  /**
+   * Creates the protocol.
+   *
+   * @param options The decoder, the handler and the queue size.
+   * @throws {RangeError} When `maxQueueSize` is below 1.
+   */
+  constructor(options: MessageProtocolOptions<M>) {
+    this.#handler = options.messageHandler;
+    this.#maxQueueSize = options.maxQueueSize ?? 10;
+    if (!(this.#maxQueueSize >= 1)) {
+      throw new RangeError(
+        `Cannot create MessageProtocol: maxQueueSize must be >= 1, got ${this.#maxQueueSize}`,
+      );
+    }
+    const queue = this.#queue;
+    this.#reader = new FrameReader(
+      options.decoder,
+      (message: M) => void queue.push(message),
+      () => this.#queue.length < this.#maxQueueSize,
+    );
+  }
+
+  /**
+   * Resolves when the connection is lost, with the decoder's or handler's error if one ended
+   * it, else with the transport's error (or `undefined`). It never rejects.
+   */
+  get closed(): Promise<Error | undefined> {
+    return this.#closed.promise;
+  }
+
+  /** The number of messages waiting for the handler. */
+  get queueSize(): number {
+    return this.#queue.length;
+  }
+
+  /**
+   * Part of the transport contract: stores the transport.
+   *
+   * @param transport The transport driving this protocol.
+   */
+  connectionMade(transport: Transport): void {
+    this.transport = transport;
+    this.#state = "open";
+  }
+
+  /**
+   * Part of the transport contract: the receive buffer's free tail.
+   *
+   * @param sizeHint The read size the transport would like.
+   */
+  getBuffer(sizeHint: number): Uint8Array {
+    return this.#reader.buffer.getWriteBuffer(sizeHint);
+  }
+
+  /**
+   * Part of the transport contract: `nbytes` arrived; decode messages into the queue.
+   *
+   * @param nbytes The count read into the last buffer.
+   */
+  bufferUpdated(nbytes: number): void {
+    this.#reader.buffer.commit(nbytes);
+    this.#fill();
+  }
+
+  /**
+   * Part of the transport contract: end of stream. The queued messages are still handled.
+   *
+   * @returns Whether to keep the transport open (while messages are waiting).
+   */
+  eofReceived(): boolean {
+    if (this.#state !== "open") return true;
+    this.#state = "ending";
+    this.#fill();
+    return this.#state as MessageState !== "ended" || this.#dispatching || this.#queue.length > 0;
+  }
+
+  /**
+   * Part of the transport contract: drops the queue and settles `closed`.
+   *
+   * @param error The transport's error, if any.
+   */
+  connectionLost(error: Error | undefined): void {
+    this.#state = "lost";
+    this.#queue.length = 0;
+    this.#closed.resolve(this.#error ?? error);
+  }
+
+  /** Decodes messages into the queue while it has room, and pauses or resumes reading. */
+  #fill(): void {
+    try {
+      if (this.#state === "open") this.#reader.read();
+      else if (this.#state === "ending" && this.#reader.finish()) this.#state = "ended";
+    } catch (error) {
+      this.#fail(error instanceof FramingError ? error : asProtocolError(error));
+      return;
+    }
+    if (this.#state !== "open" && this.#state !== "ending" && this.#state !== "ended") return;
+    const full = this.#queue.length >= this.#maxQueueSize;
+    if (full && !this.#pausedByUs) {
+      this.#pausedByUs = true;
+      this.transport!.pauseReading();
+    } else if (!full && this.#pausedByUs) {
+      this.#pausedByUs = false;
+      this.transport!.resumeReading();
+    }
+    if (!this.#dispatching && this.#queue.length > 0) this.#dispatch();
+  }
+
+  async #dispatch(): Promise<void> {
+    this.#dispatching = true;
+    const queue = this.#queue;
+    while (
+      queue.length > 0 && (this.#state === "open" || this.#state === "ending" ||
+        this.#state === "ended")
+    ) {
+      const message = queue.shift()!;
+      this.#fill();
+      try {
+        await this.#handler(message, this.transport!, this);
+      } catch (error) {
+        this.#fail(error instanceof Error ? error : new Error(String(error)));
+      }
+    }
+    this.#dispatching = false;
+    if (this.#state === "ended") this.transport!.close();
+  }
+
+  #fail(error: Error): void {
+    if (this.#state === "failed" || this.#state === "lost") return;
+    this.#state = "failed";
+    this.#error = error;
+    this.#queue.length = 0;
+    this.transport!.close();
+  }
+}
+
+/** The states of a {@linkcode MessageProtocol} (see the table on its `#state`). */
+type MessageState = "connecting" | "open" | "ending" | "ended" | "failed" | "lost";
+
+function asProtocolError(error: unknown): ProtocolError {
+  if (error instanceof ProtocolError) return error;
+  const message = error instanceof Error ? error.message : String(error);
+  return new ProtocolError(`Cannot decode message: ${message}`, { cause: error });
+}

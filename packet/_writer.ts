@@ -1,0 +1,132 @@
+/**
+ * The send side of a packet connection: each packet is encoded from its fields straight into
+ * the transport's one write buffer (`transport.out`) and committed (`transport.commit()`), so
+ * flow control sees it at once and the transport sends everything committed in one turn in one
+ * write. No `Packet` object is made, except for the `trace` hook.
+ *
+ * With `packetGrace`, commits are held for that many milliseconds after the first held packet
+ * (or until 64 KiB are held, or {@linkcode PacketWriter.flush}), so that packets of later turns
+ * join the same write.
+ *
+ * @module
+ */
+
+import type { Transport } from "../transport/types.ts";
+import { encodePacket } from "./_codec.ts";
+import { Packet } from "./packet.ts";
+
+/** The most bytes `packetGrace` holds back before they are committed anyway. */
+const GRACE_LIMIT = 64 * 1024;
+
+/** Encodes packets into the transport's write buffer. */
+export class PacketWriter {
+  readonly #max: number;
+  readonly #grace: number;
+  readonly #written: () => void;
+  #sink: Transport | undefined;
+  #held = 0;
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  readonly #flushNow = (): void => this.flush();
+  /** Called with each packet once encoded (the connection's `trace` hook), when set. */
+  trace: ((packet: Packet) => void) | undefined;
+
+  /**
+   * @param maxPacketSize The largest body that may be sent.
+   * @param grace Milliseconds to hold the first uncommitted packet for others to join; 0
+   * commits each packet at once (the transport still batches the turn's packets).
+   * @param written Called after each commit (the `maxWriteBuffer` check).
+   */
+  constructor(maxPacketSize: number, grace: number, written: () => void) {
+    this.#max = maxPacketSize;
+    this.#grace = grace;
+    this.#written = written;
+  }
+
+  /** Starts writing to `transport`. */
+  attach(transport: Transport): void {
+    this.#sink = transport;
+  }
+
+  /**
+   * Sends a request. Fields are checked by the caller, except the size.
+   *
+   * @param rqType The user rq_type (sent as `rqType + 1`).
+   * @throws {PacketTooLongError} When it exceeds `maxPacketSize` (nothing is sent).
+   */
+  request(tag: number, rqType: number, flags: number, channel: number, payload: Uint8Array): void {
+    const sink = this.#sink;
+    if (!sink) return;
+    const bits = flags * 4 + 2 + (channel !== 0 ? 1 : 0);
+    const n = encodePacket(sink.out, this.#max, tag, bits, channel, rqType + 1, payload);
+    if (this.trace) {
+      this.trace(Packet.request(tag, rqType, { flags, payload, channel }));
+    }
+    this.#commit(n);
+  }
+
+  /**
+   * Sends a response.
+   *
+   * @param flags The user flags (sent as `flags * 2 + ok`), checked by the caller.
+   * @throws {PacketTooLongError} When it exceeds `maxPacketSize` (nothing is sent).
+   */
+  response(tag: number, ok: boolean, flags: number, channel: number, payload: Uint8Array): void {
+    const sink = this.#sink;
+    if (!sink) return;
+    const bits = (flags * 2 + (ok ? 1 : 0)) * 4 + (channel !== 0 ? 1 : 0);
+    const n = encodePacket(sink.out, this.#max, tag, bits, channel, -1, payload);
+    if (this.trace) this.trace(Packet.response(tag, ok, { flags, payload, channel }));
+    this.#commit(n);
+  }
+
+  /** Sends a packet made elsewhere (EOF, ERQ). */
+  packet(packet: Packet): void {
+    const sink = this.#sink;
+    if (!sink) return;
+    const { tag, channel, isRequest, rqType, flags, payload } = packet;
+    const bits = flags * 4 + (isRequest ? 2 : 0) + (channel !== 0 ? 1 : 0);
+    const n = encodePacket(
+      sink.out,
+      this.#max,
+      tag,
+      bits,
+      channel,
+      isRequest ? rqType : -1,
+      payload,
+    );
+    this.trace?.(packet);
+    this.#commit(n);
+  }
+
+  /** Commits what `packetGrace` holds now. */
+  flush(): void {
+    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    this.#timer = undefined;
+    if (this.#held === 0 || !this.#sink) return;
+    this.#held = 0;
+    this.#sink.commit();
+    this.#written();
+  }
+
+  /** Writes nothing more (what is held is dropped with the transport). */
+  close(): void {
+    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    this.#timer = undefined;
+    this.#sink = undefined;
+    this.#held = 0;
+  }
+
+  #commit(n: number): void {
+    if (this.#grace > 0) {
+      this.#held += n;
+      if (this.#held < GRACE_LIMIT) {
+        this.#timer ??= setTimeout(this.#flushNow, this.#grace);
+        return;
+      }
+      this.flush();
+      return;
+    }
+    this.#sink!.commit();
+    this.#written();
+  }
+}

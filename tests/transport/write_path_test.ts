@@ -1,0 +1,182 @@
+import { assertEquals, assertThrows } from "@std/assert";
+import {
+  APPEND_BY_REFERENCE,
+  type Protocol,
+  SendBuffer,
+  StreamTransport,
+  type Transport,
+  TransportError,
+} from "@plexus/net/transport";
+import { CountingChannel } from "../_counting_channel.ts";
+import { channelPair } from "../_net.ts";
+import { Recorder } from "../_recorder.ts";
+import { bytes, concat, text } from "../_shared.ts";
+
+Deno.test("send buffer: a big chunk is queued by reference, in order, and shifted as it is", () => {
+  const out = new SendBuffer({ blockSize: 16 });
+  const big = new Uint8Array(APPEND_BY_REFERENCE).fill(7);
+  out.write(bytes("ab"));
+  out.append(big);
+  out.append(bytes("cd")); // small: copied
+  assertEquals(out.length, 4 + big.byteLength);
+  assertEquals(text(out.shift(Infinity)!), "ab");
+  assertEquals(out.shift(Infinity) === big, true, "not copied");
+  assertEquals(text(out.shift(Infinity)!), "cd");
+  assertEquals(out.shift(Infinity), undefined);
+});
+
+Deno.test("send buffer: shift(max) splits, truncate drops the tail, take joins", () => {
+  const out = new SendBuffer({ blockSize: 16 });
+  const big = new Uint8Array(APPEND_BY_REFERENCE).fill(1);
+  out.write(bytes("xyz"));
+  out.append(big);
+  out.write(bytes("tail"));
+  out.truncate(3 + 10); // keeps "xyz" and 10 bytes of big
+  assertEquals(out.length, 13);
+  assertEquals(text(out.shift(2)!), "xy");
+  const joined = out.take();
+  assertEquals(joined, concat([bytes("z"), big.subarray(0, 10)]));
+  assertEquals(out.length, 0);
+});
+
+Deno.test("send buffer: rewind reuses the block once everything was shifted", () => {
+  const out = new SendBuffer({ blockSize: 64 });
+  out.write(bytes("one"));
+  const first = out.shift(Infinity)!;
+  out.rewind();
+  out.write(bytes("two"));
+  const second = out.shift(Infinity)!;
+  assertEquals(second.buffer === first.buffer && second.byteOffset === first.byteOffset, true);
+  // Bytes appended and not shifted: no rewind.
+  out.write(bytes("3"));
+  out.rewind();
+  out.write(bytes("4"));
+  assertEquals(text(out.take()), "34");
+});
+
+Deno.test("send buffer: past 256 KiB pending, a full block is sealed, not copied", () => {
+  const out = new SendBuffer({ blockSize: 16 * 1024 });
+  const frame = new Uint8Array(1000).fill(9);
+  for (let i = 0; i < 1000; i++) out.write(frame);
+  let pieces = 0;
+  let total = 0;
+  for (let p = out.shift(Infinity); p; p = out.shift(Infinity)) {
+    pieces++;
+    total += p.byteLength;
+  }
+  assertEquals(total, 1_000_000);
+  assertEquals(pieces > 1 && pieces < 8, true, `${pieces} pieces`);
+});
+
+Deno.test("commit(): encoded bytes and write() leave in call order, in one channel write", async () => {
+  const pair = await channelPair("memory", 1 << 20);
+  const counted = new CountingChannel(pair.client);
+  const server = new Recorder();
+  const st = new StreamTransport(pair.server, server);
+  const ct = new StreamTransport(counted, new Recorder());
+  const big = new Uint8Array(100_000).fill(0x41);
+  ct.out.write(bytes("<"));
+  ct.commit();
+  ct.write(bytes("a"));
+  ct.out.writeUint(0x626364, 3);
+  ct.commit();
+  ct.write(big); // by reference
+  ct.out.write(bytes(">"));
+  ct.commit();
+  assertEquals(ct.getWriteBufferSize(), 5 + big.byteLength + 1);
+  await ct.flushed();
+  assertEquals(counted.writes <= 3, true, `${counted.writes} writes`);
+  ct.close();
+  await st.closed;
+  assertEquals(text(concat(server.chunks)), "<abcd" + "A".repeat(100_000) + ">");
+});
+
+Deno.test("commit(): pauseWriting inside commit() when strictly over high", async () => {
+  const pair = await channelPair("memory");
+  const events: string[] = [];
+  const st = new StreamTransport(pair.server, new Recorder());
+  const ct = new StreamTransport(pair.client, {
+    dataReceived() {},
+    pauseWriting: () => events.push("pause"),
+    resumeWriting: () => events.push("resume"),
+  }, { writeBufferLimits: { high: 10, low: 2 } });
+  ct.out.write(new Uint8Array(10));
+  ct.commit();
+  assertEquals(events, []);
+  ct.out.writeByte(1);
+  assertEquals(events, [], "nothing is counted before commit()");
+  ct.commit();
+  assertEquals(events, ["pause"]);
+  await ct.flushed();
+  assertEquals(events, ["pause", "resume"]);
+  ct.close();
+  st.close();
+  await Promise.all([ct.closed, st.closed]);
+});
+
+Deno.test("commit(): discards on a closing transport, throws after writeEof()", async () => {
+  const pair = await channelPair("memory");
+  const server = new Recorder();
+  const st = new StreamTransport(pair.server, server);
+  const ct = new StreamTransport(pair.client, new Recorder());
+  ct.out.write(bytes("kept"));
+  ct.commit();
+  ct.out.write(bytes("uncommitted"));
+  ct.writeEof();
+  assertThrows(() => ct.commit(), TransportError, "Cannot write after writeEof()");
+  assertEquals(ct.out.length, 4, "the uncommitted bytes were dropped");
+  await ct.flushed();
+  ct.close();
+  ct.out.write(bytes("late"));
+  ct.commit(); // dropped without a word
+  await st.closed;
+  assertEquals(text(concat(server.chunks)), "kept");
+});
+
+Deno.test("commit(): maxWriteBuffer refuses what was appended and aborts", async () => {
+  const pair = await channelPair("memory");
+  const st = new StreamTransport(pair.server, new Recorder());
+  const ct = new StreamTransport(pair.client, new Recorder(), { maxWriteBuffer: 100 });
+  ct.out.write(new Uint8Array(101));
+  ct.commit();
+  const error = await ct.closed;
+  assertEquals(error?.name, "WriteBufferOverflowError");
+  await st.closed;
+});
+
+Deno.test("a plain Protocol's chunks stay valid; reuseReadBuffer hands views of one buffer", async () => {
+  for (const reuse of [false, true]) {
+    const pair = await channelPair("memory");
+    const chunks: Uint8Array[] = [];
+    const texts: string[] = [];
+    const five = Promise.withResolvers<void>();
+    let peer: Transport | undefined;
+    const reader: Protocol = {
+      dataReceived(data) {
+        chunks.push(data);
+        texts.push(text(data));
+        if (texts.length === 5) five.resolve();
+        else peer?.write(bytes(`m${texts.length}`)); // the next message, once this one is read
+      },
+    };
+    const st = new StreamTransport(pair.server, reader, { reuseReadBuffer: reuse });
+    const ct = new StreamTransport(pair.client, {
+      connectionMade: (t) => peer = t,
+      dataReceived() {},
+    });
+    ct.write(bytes("m0"));
+    await five.promise;
+    peer = undefined;
+    assertEquals(texts.slice(0, 5), ["m0", "m1", "m2", "m3", "m4"]);
+    if (reuse) {
+      assertEquals(chunks[0].byteOffset, chunks[1].byteOffset, "one reused buffer");
+    } else {
+      assertEquals(chunks.slice(0, 5).map(text), texts.slice(0, 5), "never overwritten");
+      assertEquals(chunks[0].buffer === chunks[1].buffer, true, "views into one slab");
+    }
+    ct.close();
+    st.close();
+    await Promise.all([ct.closed, st.closed]);
+    await pair.cleanup();
+  }
+});

@@ -1,0 +1,93 @@
+/**
+ * The lifecycle every transport shares — stream, UDP and a UDP tendril's peer: the `closed`
+ * promise, the error the connection was lost with, and `connectionLost()` called exactly once,
+ * after the transport's loops have stopped, with a throw from it routed to `onError`.
+ *
+ * @module
+ */
+
+import { CallbackError, deliverError } from "./callback_error.ts";
+
+/**
+ * Where a transport is in its life.
+ *
+ * | state        | entered by                                  | left for                          |
+ * | ------------ | ------------------------------------------- | --------------------------------- |
+ * | `"open"`     | the constructor                             | `"closing"`, `"finished"`         |
+ * | `"closing"`  | `close()` while writes are still buffered   | `"finished"`                      |
+ * | `"finished"` | the channel was closed (`finish()`)         | — (`connectionLost()` follows once) |
+ */
+export type LifecycleState = "open" | "closing" | "finished";
+
+/** The shared end of a transport's life; see {@linkcode LifecycleState}. */
+export class Lifecycle {
+  #state: LifecycleState = "open";
+  #error: Error | undefined;
+  readonly #closed: PromiseWithResolvers<Error | undefined> = Promise.withResolvers();
+  readonly #onError: ((error: Error) => void) | undefined;
+
+  /**
+   * @param onError Gets a throw from `connectionLost()`, as a {@linkcode CallbackError}.
+   */
+  constructor(onError: ((error: Error) => void) | undefined) {
+    this.#onError = onError;
+  }
+
+  /** The current state. */
+  get state(): LifecycleState {
+    return this.#state;
+  }
+
+  /** Whether the transport is closing or finished (what `isClosing()` says). */
+  get closing(): boolean {
+    return this.#state !== "open";
+  }
+
+  /** Whether the channel is closed; `connectionLost()` follows or has been called. */
+  get finished(): boolean {
+    return this.#state === "finished";
+  }
+
+  /** The error the transport was lost with, once finished. */
+  get error(): Error | undefined {
+    return this.#error;
+  }
+
+  /** Resolves after `connectionLost()`, with its error; never rejects. */
+  get closed(): Promise<Error | undefined> {
+    return this.#closed.promise;
+  }
+
+  /** `"open"` → `"closing"`; false when it was not open. */
+  beginClose(): boolean {
+    if (this.#state !== "open") return false;
+    this.#state = "closing";
+    return true;
+  }
+
+  /**
+   * → `"finished"`, then, once every promise of `loops` has settled, calls `connectionLost`
+   * with `error` (a throw goes to `onError`, naming `peer()`) and resolves `closed`.
+   *
+   * @returns False, doing nothing, when already finished.
+   */
+  finish(
+    error: Error | undefined,
+    loops: readonly (Promise<unknown> | undefined)[],
+    connectionLost: ((error: Error | undefined) => void) | undefined,
+    peer: () => string,
+  ): boolean {
+    if (this.#state === "finished") return false;
+    this.#state = "finished";
+    this.#error = error;
+    Promise.allSettled(loops).then(() => {
+      try {
+        connectionLost?.(error);
+      } catch (callbackError) {
+        deliverError(this.#onError, new CallbackError("connectionLost", peer(), callbackError));
+      }
+      this.#closed.resolve(error);
+    });
+    return true;
+  }
+}
