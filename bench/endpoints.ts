@@ -1,175 +1,203 @@
 /**
- * Endpoint benchmarks: a Plexus `Server` against a hand-written `Deno.listen` echo server, each
- * in its own process (so its peak memory can be read), driven by the same raw client here.
+ * Endpoint benchmarks, client and server in separate processes on 127.0.0.1 (see
+ * `_harness.ts`): the time and the server's memory for many connections. Raw Deno, Plexus on
+ * both ends (`Server` and `createConnection`) and Node `net` take turns.
  *
- *   deno run -A bench/endpoints.ts [--connections 1000] [--pings 10] [--hold 10000] [--rounds 3]
+ * ```
+ * deno task bench:endpoints [--quick] [--rounds 3] [--no-node]
+ * ```
  *
- * - concurrent: --connections connections open at once, each doing --pings 64-byte round
- *   trips; reports the time and the server's peak RSS (VmHWM), and ours / raw ratios
- *   (below 1: better).
- * - hold: --hold connections held open at once (each proven with one round trip); reports
- *   the time to open them and the server's RSS while holding them.
+ * - 1000 connections opened at once, each doing 10 round trips of 32 bytes, then closed: the
+ *   time and the server's peak RSS (`VmHWM`).
+ * - hold 10 000 connections (`--quick`: 2 000), opened 500 at a time and each proven with one
+ *   round trip: the time to open them and the server's RSS while it holds them.
  *
- * The file limit is raised to the hard limit for this process and the servers when it is too
- * low for --hold connections.
+ * The raw server echoes from a 4 KiB buffer per connection; the Plexus server is a `Server`
+ * with a `ProtocolAdapter` that writes back each chunk.
+ *
+ * @module
  */
 
-import { parseArgs } from "node:util";
+import { createConnection, Server } from "@plexus/net/endpoints";
+import { ProtocolAdapter } from "@plexus/net/protocol";
+import {
+  arm,
+  type Case,
+  childArgs,
+  clientMain,
+  connect,
+  listen,
+  runCases,
+  type RunOptions,
+  runOptions,
+  serverMain,
+  writeAll,
+} from "./_harness.ts";
 
-const { values } = parseArgs({
-  args: Deno.args,
-  options: {
-    connections: { type: "string", default: "1000" },
-    pings: { type: "string", default: "10" },
-    hold: { type: "string", default: "10000" },
-    rounds: { type: "string", default: "3" },
-    child: { type: "boolean", default: false },
-  },
-});
-const CONNECTIONS = Number(values.connections);
-const PINGS = Number(values.pings);
-const HOLD = Number(values.hold);
-const ROUNDS = Number(values.rounds);
-const MESSAGE = new Uint8Array(64).fill(7);
+const MODULE = import.meta.url;
+const MESSAGE = 32;
 
-/** Re-runs this script under a raised file limit when the current one is too low. */
-async function ensureFileLimit(): Promise<boolean> {
-  if (values.child) return false;
-  const soft = Number(
-    new TextDecoder().decode(
-      (await new Deno.Command("bash", { args: ["-c", "ulimit -n"] }).output()).stdout,
-    ),
-  );
-  if (soft >= HOLD * 2 + 1024) return false;
-  const args = [...Deno.args, "--child"].map((a) => `'${a}'`).join(" ");
-  const script = `ulimit -n $(ulimit -Hn) && exec '${Deno.execPath()}' run -A ` +
-    `'${new URL(import.meta.url).pathname}' ${args}`;
-  const { code } = await new Deno.Command("bash", { args: ["-c", script] }).spawn().status;
-  Deno.exit(code);
+/** The cases of this family for the given run options. */
+export function endpointCases(options: RunOptions): Case[] {
+  const arms = (target?: string) => [
+    arm("raw Deno", MODULE, "conns", "raw"),
+    arm("Plexus Server", MODULE, "conns", "plexus", target),
+    arm("Node net", MODULE, "conns", "node"),
+  ];
+  const hold = options.quick ? 2_000 : 10_000;
+  return [
+    {
+      name: "1000 conns × 10 round trips: time / peak RSS",
+      params: { conns: 1000, pings: 10, hold: 0, warm: 100 },
+      units: 1000,
+      per: { name: "conn", units: 1 },
+      mode: "time",
+      memory: "peak",
+      arms: arms("≤ 1.1× / ≤ 1.1×"),
+    },
+    {
+      name: `hold ${hold} conns: time / RSS`,
+      params: { conns: hold, pings: 1, hold: 1, warm: 100 },
+      units: hold,
+      per: { name: "conn", units: 1 },
+      mode: "time",
+      memory: "now",
+      arms: arms(),
+    },
+  ];
 }
 
-interface ServerProcess {
-  port: number;
-  memory(field: "VmHWM" | "VmRSS"): Promise<number>;
-  stop(): Promise<void>;
-}
-
-async function startServer(kind: "raw" | "ours"): Promise<ServerProcess> {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", new URL("./_echo_server.ts", import.meta.url).pathname, kind],
-    stdout: "piped",
-    stderr: "inherit",
-  }).spawn();
-  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
-  let text = "";
-  while (!/port \d+/.test(text)) {
-    const { value, done } = await reader.read();
-    if (done) throw new Error(`${kind} server exited`);
-    text += value;
-  }
-  const drain = (async () => {
-    while (!(await reader.read()).done);
+/** Raw server: echoes from a 4 KiB buffer per connection. */
+async function rawServer(): Promise<never> {
+  const listener = listen(4096);
+  (async () => {
+    for (;;) {
+      let conn: Deno.TcpConn;
+      try {
+        conn = await listener.accept();
+      } catch (error) {
+        if (error instanceof Deno.errors.BadResource) return;
+        continue; // a connection reset before it was accepted
+      }
+      conn.setNoDelay(true);
+      (async () => {
+        const buffer = new Uint8Array(4096);
+        for (let n; (n = await conn.read(buffer)) !== null;) {
+          await writeAll(conn, buffer.subarray(0, n));
+        }
+        conn.close();
+      })().catch(() => conn.close());
+    }
   })();
+  return await serverMain(listener.addr.port);
+}
+
+class Echo extends ProtocolAdapter {
+  override dataReceived(data: Uint8Array): void {
+    this.transport!.write(data);
+  }
+}
+
+/** Plexus server: a `Server` of echo protocols. */
+async function plexusServer(): Promise<never> {
+  const server = new Server(() => new Echo());
+  const [address] = await server.listen("127.0.0.1:0", { backlog: 4096 });
+  server.run().catch(() => {});
+  return await serverMain((address as Deno.NetAddr).port);
+}
+
+/** One connection of the client: `rounds(n)` does n round trips; `close()` closes it. */
+interface Pinger {
+  rounds(n: number): Promise<void>;
+  close(): void;
+}
+
+async function rawPinger(port: number): Promise<Pinger> {
+  const conn = await connect(port);
+  const message = new Uint8Array(MESSAGE);
+  const buffer = new Uint8Array(MESSAGE);
   return {
-    port: Number(/port (\d+)/.exec(text)![1]),
-    async memory(field) {
-      const status = await Deno.readTextFile(`/proc/${child.pid}/status`);
-      return Number(new RegExp(`${field}:\\s+(\\d+) kB`).exec(status)![1]) * 1024;
+    async rounds(n) {
+      for (let i = 0; i < n; i++) {
+        await writeAll(conn, message);
+        for (let got = 0; got < MESSAGE;) {
+          const r = await conn.read(buffer.subarray(got));
+          if (r === null) throw new Error("The server closed the connection");
+          got += r;
+        }
+      }
     },
-    async stop() {
-      child.kill("SIGTERM");
-      await child.status;
-      await drain;
-    },
+    close: () => conn.close(),
   };
 }
 
-async function pingPong(conn: Deno.Conn, pings: number, buffer: Uint8Array): Promise<void> {
-  for (let i = 0; i < pings; i++) {
-    await conn.write(MESSAGE);
-    for (let got = 0; got < MESSAGE.length;) {
-      const n = await conn.read(buffer);
-      if (n === null) throw new Error("server closed the connection");
-      got += n;
-    }
+class PingProtocol extends ProtocolAdapter {
+  static readonly message = new Uint8Array(MESSAGE);
+  #left = 0;
+  #got = 0;
+  #done = Promise.withResolvers<void>();
+  rounds(n: number): Promise<void> {
+    this.#left = n;
+    this.#done = Promise.withResolvers();
+    this.transport!.write(PingProtocol.message);
+    return this.#done.promise;
+  }
+  override dataReceived(data: Uint8Array): void {
+    this.#got += data.length;
+    if (this.#got < MESSAGE) return;
+    this.#got -= MESSAGE;
+    if (--this.#left > 0) this.transport!.write(PingProtocol.message);
+    else this.#done.resolve();
+  }
+  override connectionLost(error: Error | undefined): void {
+    this.#done.reject(error ?? new Error("The server closed the connection"));
   }
 }
 
-async function connect(port: number): Promise<Deno.TcpConn> {
-  const conn = await Deno.connect({ hostname: "127.0.0.1", port });
-  conn.setNoDelay(true);
-  return conn;
-}
-
-/** Opens `count` connections at once, each doing `pings` round trips, then closes them. */
-async function concurrent(port: number, count: number, pings: number): Promise<number> {
-  const start = performance.now();
-  await Promise.all(Array.from({ length: count }, async () => {
-    const conn = await connect(port);
-    await pingPong(conn, pings, new Uint8Array(1024));
-    conn.close();
-  }));
-  return performance.now() - start;
-}
-
-/** Opens `count` connections, proves each with a round trip, and keeps them open. */
-async function hold(port: number, count: number): Promise<{ ms: number; conns: Deno.Conn[] }> {
-  const start = performance.now();
-  const conns: Deno.Conn[] = [];
-  const buffer = new Uint8Array(1024);
-  for (let i = 0; i < count; i += 500) {
-    const batch = await Promise.all(
-      Array.from({ length: Math.min(500, count - i) }, () => connect(port)),
-    );
-    await Promise.all(batch.map((conn) => pingPong(conn, 1, buffer)));
-    conns.push(...batch);
-  }
-  return { ms: performance.now() - start, conns };
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[s.length >> 1] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-}
-
-const mib = (bytes: number): string => (bytes / 2 ** 20).toFixed(1);
-
-if (!(await ensureFileLimit())) {
-  console.log(
-    `endpoints: ${CONNECTIONS} concurrent connections x ${PINGS} round trips, then ${HOLD} ` +
-      `held open; ${ROUNDS} rounds, alternating which server goes first; ratios are ours / raw`,
+async function plexusPinger(port: number): Promise<Pinger> {
+  const { transport, protocol } = await createConnection(
+    () => new PingProtocol(),
+    `127.0.0.1:${port}`,
   );
-  const results = {
-    raw: { ms: [] as number[], hwm: [] as number[] },
-    ours: { ms: [] as number[], hwm: [] as number[] },
+  return { rounds: (n) => protocol.rounds(n), close: () => transport.close() };
+}
+
+/** The client: opens connections, does round trips, closes them or holds them. */
+function client(port: number, p: Record<string, number>, plexus: boolean): Promise<never> {
+  const open = plexus ? plexusPinger : rawPinger;
+  const once = async (): Promise<void> => {
+    const pinger = await open(port);
+    await pinger.rounds(p.pings);
+    pinger.close();
   };
-  for (let round = 0; round < ROUNDS; round++) {
-    const order: ("raw" | "ours")[] = round % 2 ? ["ours", "raw"] : ["raw", "ours"];
-    for (const kind of order) {
-      const server = await startServer(kind);
-      results[kind].ms.push(await concurrent(server.port, CONNECTIONS, PINGS));
-      results[kind].hwm.push(await server.memory("VmHWM"));
-      await server.stop();
+  const concurrent = async (count: number): Promise<void> => {
+    await Promise.all(Array.from({ length: count }, once));
+  };
+  const hold = async (count: number): Promise<void> => {
+    const held: Pinger[] = [];
+    for (let i = 0; i < count; i += 500) {
+      const batch = await Promise.all(
+        Array.from({ length: Math.min(500, count - i) }, () => open(port)),
+      );
+      await Promise.all(batch.map((pinger) => pinger.rounds(1)));
+      held.push(...batch);
     }
-  }
-  const time = { raw: median(results.raw.ms), ours: median(results.ours.ms) };
-  const hwm = { raw: median(results.raw.hwm), ours: median(results.ours.hwm) };
-  console.log(
-    `concurrent: raw ${time.raw.toFixed(0)} ms, peak RSS ${mib(hwm.raw)} MiB | ours ` +
-      `${time.ours.toFixed(0)} ms, peak RSS ${mib(hwm.ours)} MiB | time ratio ` +
-      `${(time.ours / time.raw).toFixed(3)}, RSS ratio ${(hwm.ours / hwm.raw).toFixed(3)}`,
-  );
-  const held: Record<string, { ms: number; rss: number }> = {};
-  for (const kind of ["raw", "ours"] as const) {
-    const server = await startServer(kind);
-    const { ms, conns } = await hold(server.port, HOLD);
-    held[kind] = { ms, rss: await server.memory("VmRSS") };
-    for (const conn of conns) conn.close();
-    await server.stop();
-  }
-  console.log(
-    `hold ${HOLD}: raw opened in ${held.raw.ms.toFixed(0)} ms, RSS ${mib(held.raw.rss)} MiB | ` +
-      `ours opened in ${held.ours.ms.toFixed(0)} ms, RSS ${mib(held.ours.rss)} MiB | RSS ratio ` +
-      `${(held.ours.rss / held.raw.rss).toFixed(3)}`,
-  );
+    // Held until the process exits.
+  };
+  return clientMain(async () => {
+    await concurrent(p.warm);
+    return () => p.hold ? hold(p.conns) : concurrent(p.conns);
+  });
+}
+
+const child = childArgs();
+if (child) {
+  const { role, impl, params, port } = child;
+  const plexus = impl !== "raw";
+  await (role === "server"
+    ? (plexus ? plexusServer() : rawServer())
+    : client(port, params, plexus));
+} else if (import.meta.main) {
+  const options = await runOptions(Deno.args);
+  await runCases(endpointCases(options), options);
 }

@@ -1,195 +1,233 @@
 /**
- * Whole-process loopback benchmark of the framing layer against a hand-written parser.
- *
- * Two servers run in this process: ours, a {@linkcode FramedProtocol} with a
- * {@linkcode LengthPrefixedFramer} that echoes each frame with `sendFrame` (pausing its reads
- * while the peer does not keep up), and the baseline, a minimal 4-byte length-prefix parser
- * over `conn.read()` that copies each whole frame into an output buffer and writes it once per
- * read. Each has its own client process, connected for the whole run, that sends frames of a
- * 4-byte big-endian length and a `--payload`-byte body (64 by default), pipelined, and reads
- * the echo back; clients run in their own processes so that the servers have this thread to
- * themselves. The two sides alternate short batches (see `_interleave.ts`), and the ratio
- * printed is ours / hand-written in frames per second (target: 0.8 or more).
+ * Framing benchmark, client and server in separate processes on 127.0.0.1 (see
+ * `_harness.ts`): 3 M frames of a 4-byte big-endian length and 64 bytes (`--quick`: 300 000),
+ * pipelined by the client and echoed frame by frame by the server. Raw Deno, Plexus framers on
+ * both ends and Node `net` take turns.
  *
  * ```
- * deno run --allow-net --allow-run --allow-read bench/framing.ts [--frames 40000000] [--batches 40]
+ * deno task bench:framing [--quick] [--rounds 3] [--no-node]
  * ```
+ *
+ * - raw Deno: both ends parse with byte shifts over one reused read buffer (views only); the
+ *   client encodes frames into a reused block, the server copies each read's whole frames into
+ *   one reused output buffer and writes it once per read.
+ * - Plexus: a `FramedProtocol` with a `LengthPrefixedFramer` on each end; the server echoes
+ *   with `sendFrame` inside `frameReceived` and stops reading while its writes back up, the
+ *   client sends with `sendFrame` while `pauseWriting` allows.
  *
  * @module
  */
 
-import { parseArgs } from "node:util";
 import { FramedProtocol, LengthPrefixedFramer } from "@plexus/net/framing";
 import { StreamTransport } from "@plexus/net/transport";
-import { compare, type Side } from "./_interleave.ts";
+import {
+  arm,
+  type Case,
+  childArgs,
+  clientMain,
+  connect,
+  listen,
+  runCases,
+  type RunOptions,
+  runOptions,
+  serverMain,
+  writeAll,
+} from "./_harness.ts";
 
-const { values } = parseArgs({
-  args: Deno.args,
-  options: {
-    frames: { type: "string", default: "40000000" },
-    payload: { type: "string", default: "64" },
-    batches: { type: "string", default: "40" },
-    client: { type: "string" },
-  },
-});
-const payload = Number(values.payload);
-const frameSize = 4 + payload;
+const MODULE = import.meta.url;
+const READ = 64 * 1024;
 
-/**
- * The client process: connects to `port`, then for each number N read from stdin sends N
- * frames (pipelined), reads their echo and prints "done".
- */
-async function client(port: number): Promise<void> {
-  const conn = await Deno.connect({ hostname: "127.0.0.1", port });
-  conn.setNoDelay(true);
-  const perBlock = Math.max(1, Math.floor((256 * 1024) / frameSize));
-  const block = new Uint8Array(perBlock * frameSize);
-  const view = new DataView(block.buffer);
-  for (let i = 0; i < perBlock; i++) {
-    view.setUint32(i * frameSize, payload);
-    block.fill(i & 0xff, i * frameSize + 4, (i + 1) * frameSize);
-  }
-  const buffer = new Uint8Array(256 * 1024);
-  const lines = Deno.stdin.readable.pipeThrough(new TextDecoderStream());
-  let pending = "";
-  for await (const text of lines) {
-    pending += text;
-    for (let nl = pending.indexOf("\n"); nl >= 0; nl = pending.indexOf("\n")) {
-      const total = Number(pending.slice(0, nl)) * frameSize;
-      pending = pending.slice(nl + 1);
-      const writing = (async () => {
-        for (let sent = 0; sent < total;) {
-          const chunk = block.subarray(0, Math.min(block.length, total - sent));
-          for (let at = 0; at < chunk.length;) at += await conn.write(chunk.subarray(at));
-          sent += chunk.length;
-        }
-      })();
-      for (let received = 0; received < total;) {
-        const n = await conn.read(buffer);
-        if (n === null) throw new Error(`The echo ended after ${received} of ${total} bytes`);
-        received += n;
-      }
-      await writing;
-      await Deno.stdout.write(new TextEncoder().encode("done\n"));
-    }
-  }
-  conn.close();
-}
-
-/** Ours: FramedProtocol + LengthPrefixedFramer, echoing each frame through sendFrame. */
-function framedServer(conn: Deno.TcpConn): Promise<unknown> {
-  conn.setNoDelay(true);
-  const framed = new FramedProtocol(new LengthPrefixedFramer(), {
-    frameReceived: (frame, f) => f.sendFrame(frame),
-    // A well-behaved echo: stop reading while the peer does not keep up with our writes.
-    pauseWriting: (f) => f.pauseReading(),
-    resumeWriting: (f) => f.resumeReading(),
-  });
-  return new StreamTransport(conn, framed).closed;
-}
-
-/** The baseline: a minimal length-prefix parser over conn.read(). */
-async function handWrittenServer(conn: Deno.TcpConn): Promise<void> {
-  conn.setNoDelay(true);
-  let buffer = new Uint8Array(256 * 1024);
-  const out = new Uint8Array(256 * 1024);
-  let start = 0;
-  let end = 0;
-  for (;;) {
-    if (buffer.length - end < 64 * 1024) {
-      const pending = end - start;
-      if (pending + 64 * 1024 > buffer.length) {
-        const bigger = new Uint8Array(pending + 256 * 1024);
-        bigger.set(buffer.subarray(start, end));
-        buffer = bigger;
-      } else {
-        buffer.copyWithin(0, start, end);
-      }
-      start = 0;
-      end = pending;
-    }
-    const n = await conn.read(buffer.subarray(end, Math.min(buffer.length, end + out.length)));
-    if (n === null) break;
-    end += n;
-    let o = 0;
-    while (end - start >= 4) {
-      const length = ((buffer[start] << 24) | (buffer[start + 1] << 16) |
-        (buffer[start + 2] << 8) | buffer[start + 3]) >>> 0;
-      if (end - start < 4 + length) break;
-      out.set(buffer.subarray(start, start + 4 + length), o);
-      o += 4 + length;
-      start += 4 + length;
-    }
-    for (let at = 0; at < o;) at += await conn.write(out.subarray(at, o));
-  }
-  conn.close();
-}
-
-/** A server of the given kind with its client process, as one side of the comparison. */
-async function side(serve: (conn: Deno.TcpConn) => Promise<unknown>): Promise<Side> {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const child = new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "--allow-net=127.0.0.1",
-      new URL(import.meta.url).pathname,
-      "--client",
-      String(listener.addr.port),
-      "--payload",
-      String(payload),
+/** The cases of this family for the given run options. */
+export function framingCases(options: RunOptions): Case[] {
+  const frames = options.quick ? 300_000 : 3_000_000;
+  return [{
+    name: "pipelined u32 + 64 B frames",
+    params: { frames, warm: frames / 10, payload: 64 },
+    units: frames,
+    per: { name: "msg", units: 1 },
+    mode: "rate",
+    arms: [
+      arm("raw Deno", MODULE, "frames", "raw"),
+      arm("Plexus framers", MODULE, "frames", "plexus", "≥ 0.8×"),
+      arm("Node net", MODULE, "frames", "node"),
     ],
-    stdin: "piped",
-    stdout: "piped",
-  }).spawn();
-  const serving = serve(await listener.accept());
-  listener.close();
-  const commands = child.stdin.getWriter();
-  const replies = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
-  let pending = "";
-  const nextLine = async (): Promise<string> => {
-    while (!pending.includes("\n")) {
-      const { value, done } = await replies.read();
-      if (done) throw new Error("The client process ended");
-      pending += value;
-    }
-    const line = pending.slice(0, pending.indexOf("\n"));
-    pending = pending.slice(line.length + 1);
-    return line;
-  };
-  return {
-    async run(n: number): Promise<void> {
-      await commands.write(new TextEncoder().encode(`${n}\n`));
-      if ((await nextLine()) !== "done") throw new Error("The client process failed");
-    },
-    async close(): Promise<void> {
-      await commands.close();
-      await replies.cancel();
-      await child.status;
-      await serving;
-    },
-  };
+  }];
 }
 
-if (values.client) {
-  await client(Number(values.client));
-} else {
-  const frames = Number(values.frames);
-  const batches = Number(values.batches);
-  console.log(
-    `framing vs a hand-written parser, loopback, ${frames} frames of 4 + ${payload} bytes, ` +
-      `${batches} interleaved batches`,
-  );
-  const result = await compare(
-    await side(handWrittenServer),
-    await side(framedServer),
-    frames,
-    batches,
-  );
-  const mfps = (v: number): string => (v / 1e6).toFixed(2);
-  console.log(
-    `echo: hand-written ${mfps(result.raw)} M frames/s   framed ${mfps(result.ours)} M frames/s` +
-      `   ratio ${result.ratio.toFixed(3)} (halves ${
-        result.halves.map((h) => h.toFixed(2)).join(", ")
-      }; target >= 0.8)`,
-  );
+/** Raw server: parses each read in place, copies its whole frames out, one write per read. */
+async function rawServer(): Promise<never> {
+  const listener = listen();
+  (async () => {
+    for await (const conn of listener) {
+      conn.setNoDelay(true);
+      (async () => {
+        let buffer = new Uint8Array(2 * READ);
+        const out = new Uint8Array(2 * READ);
+        let start = 0;
+        let end = 0;
+        for (;;) {
+          if (buffer.length - end < READ) {
+            const pending = end - start;
+            if (pending + READ > buffer.length) {
+              const bigger = new Uint8Array(pending + 2 * READ);
+              bigger.set(buffer.subarray(start, end));
+              buffer = bigger;
+            } else {
+              buffer.copyWithin(0, start, end);
+            }
+            start = 0;
+            end = pending;
+          }
+          const n = await conn.read(buffer.subarray(end, end + READ));
+          if (n === null) break;
+          end += n;
+          let o = 0;
+          for (;;) {
+            if (end - start < 4) break;
+            const size = 4 + ((buffer[start] << 24) | (buffer[start + 1] << 16) |
+                  (buffer[start + 2] << 8) | buffer[start + 3]) >>> 0;
+            if (end - start < size) break;
+            out.set(buffer.subarray(start, start + size), o);
+            o += size;
+            start += size;
+          }
+          await writeAll(conn, out.subarray(0, o));
+        }
+        conn.close();
+      })().catch(() => conn.close());
+    }
+  })();
+  return await serverMain(listener.addr.port);
+}
+
+/** Raw client: a writer encoding frames into a reused block, a reader counting echoed frames. */
+function rawClient(port: number, p: Record<string, number>): Promise<never> {
+  return clientMain(async () => {
+    const conn = await connect(port);
+    const payload = new Uint8Array(p.payload).fill(0x61);
+    const size = 4 + p.payload;
+    const block = new Uint8Array(Math.floor(READ / size) * size);
+    const perBlock = block.length / size;
+    const buffer = new Uint8Array(READ);
+    const write = async (frames: number): Promise<void> => {
+      for (let left = frames; left > 0;) {
+        const k = Math.min(perBlock, left);
+        for (let i = 0, at = 0; i < k; i++, at += size) {
+          const length = p.payload;
+          block[at] = length >>> 24;
+          block[at + 1] = length >>> 16;
+          block[at + 2] = length >>> 8;
+          block[at + 3] = length;
+          block.set(payload, at + 4);
+        }
+        await writeAll(conn, block.subarray(0, k * size));
+        left -= k;
+      }
+    };
+    // Counts frames by their headers; `need` is what remains of the current frame (or header).
+    let header = 0;
+    let headerBytes = 0;
+    let bodyLeft = 0;
+    const read = async (frames: number): Promise<void> => {
+      let count = 0;
+      while (count < frames) {
+        const n = await conn.read(buffer);
+        if (n === null) throw new Error("The echo ended");
+        let i = 0;
+        while (i < n) {
+          if (bodyLeft > 0) {
+            const take = Math.min(bodyLeft, n - i);
+            bodyLeft -= take;
+            i += take;
+            if (bodyLeft === 0) count++;
+          } else if (headerBytes === 0 && n - i >= 4) {
+            bodyLeft = ((buffer[i] << 24) | (buffer[i + 1] << 16) | (buffer[i + 2] << 8) |
+              buffer[i + 3]) >>> 0;
+            i += 4;
+            if (bodyLeft === 0) count++;
+          } else {
+            header = (header << 8) | buffer[i++];
+            if (++headerBytes === 4) {
+              bodyLeft = header >>> 0;
+              header = headerBytes = 0;
+              if (bodyLeft === 0) count++;
+            }
+          }
+        }
+      }
+    };
+    const run = async (frames: number): Promise<void> => {
+      await Promise.all([write(frames), read(frames)]);
+    };
+    await run(p.warm);
+    return () => run(p.frames);
+  });
+}
+
+/** Plexus server: echoes each frame with sendFrame; stops reading while writes back up. */
+async function plexusServer(): Promise<never> {
+  const listener = listen();
+  (async () => {
+    for await (const conn of listener) {
+      conn.setNoDelay(true);
+      new StreamTransport(
+        conn,
+        new FramedProtocol(new LengthPrefixedFramer(), {
+          frameReceived: (frame, f) => f.sendFrame(frame),
+          pauseWriting: (f) => f.pauseReading(),
+          resumeWriting: (f) => f.resumeReading(),
+        }),
+      );
+    }
+  })();
+  return await serverMain(listener.addr.port);
+}
+
+/** Plexus client: sends with sendFrame while writing is not paused; counts echoed frames. */
+function plexusClient(port: number, p: Record<string, number>): Promise<never> {
+  return clientMain(async () => {
+    const payload = new Uint8Array(p.payload).fill(0x61);
+    let toSend = 0;
+    let toReceive = 0;
+    let paused = false;
+    let done = Promise.withResolvers<void>();
+    const produce = (f: FramedProtocol<Uint8Array>): void => {
+      while (!paused && toSend > 0) {
+        toSend--;
+        f.sendFrame(payload);
+      }
+    };
+    const framed = new FramedProtocol(new LengthPrefixedFramer(), {
+      frameReceived: () => {
+        if (--toReceive === 0) done.resolve();
+      },
+      pauseWriting: () => paused = true,
+      resumeWriting: (f) => {
+        paused = false;
+        produce(f);
+      },
+      connectionLost: (error) => done.reject(error ?? new Error("The echo ended")),
+    });
+    new StreamTransport(await connect(port), framed);
+    const run = (frames: number): Promise<void> => {
+      toSend = toReceive = frames;
+      done = Promise.withResolvers();
+      produce(framed);
+      return done.promise;
+    };
+    await run(p.warm);
+    return () => run(p.frames);
+  });
+}
+
+const child = childArgs();
+if (child) {
+  const { role, impl, params, port } = child;
+  const plexus = impl !== "raw";
+  await (role === "server"
+    ? (plexus ? plexusServer() : rawServer())
+    : (plexus ? plexusClient(port, params) : rawClient(port, params)));
+} else if (import.meta.main) {
+  const options = await runOptions(Deno.args);
+  await runCases(framingCases(options), options);
 }

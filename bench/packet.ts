@@ -1,39 +1,64 @@
 /**
- * Whole-process loopback benchmark of packet RPC: requests per second of a
- * {@linkcode PacketConnection} pair against a hand-written minimal tagged RPC over raw
- * `Deno.Conn`, in the same run. Both stay connected side by side and alternate short batches
- * (see `_interleave.ts`); the ratio printed is ours / raw (above 1: faster).
+ * Packet RPC benchmark, client and server in separate processes on 127.0.0.1 (see
+ * `_harness.ts`): requests with 32-byte payloads echoed by the server, 256 in flight
+ * (500 000 requests; `--quick`: 50 000) and 1 in flight (20 000; `--quick`: 3 000). Raw Deno,
+ * a `PacketConnection` on both ends and Node `net` take turns.
  *
- *   deno run --allow-net bench/packet.ts [--requests 1000000] [--serial 50000] [--batches 40]
+ * ```
+ * deno task bench:packet [--quick] [--rounds 3] [--no-node]
+ * ```
  *
- * - 256 in flight: --requests requests with 32-byte payloads, 256 outstanding at any time.
- * - 1 in flight: --serial requests, one at a time (latency bound).
+ * The raw RPC is the leanest tagged RPC written by hand: a frame is a 4-byte big-endian length,
+ * a 4-byte tag and the payload; parsing is byte shifts over one reused read buffer; a reply is
+ * a view (valid until the next read); resolvers sit in an array indexed by tag; the requests
+ * of one turn leave in one write from one of two reused buffers; the server answers all the
+ * requests of a read in one write. Both Deno clients run the same driver: `inFlight` loops,
+ * each awaiting one call at a time.
  *
- * The raw RPC is what one would write by hand: a 4-byte length, a 4-byte tag, the payload;
- * the client keeps a map of tags to resolvers, queues requests made in one turn into one
- * write, and the server answers every request of a read in one write.
+ * @module
  */
 
-import { parseArgs } from "node:util";
 import { PacketConnection } from "@plexus/net/packet";
 import { StreamTransport } from "@plexus/net/transport";
-import { compare, type Side } from "./_interleave.ts";
-import { tcpPair, writeAll } from "./_net.ts";
+import {
+  arm,
+  type Case,
+  childArgs,
+  clientMain,
+  connect,
+  listen,
+  runCases,
+  type RunOptions,
+  runOptions,
+  serverMain,
+  writeAll,
+} from "./_harness.ts";
 
-const { values } = parseArgs({
-  args: Deno.args,
-  options: {
-    requests: { type: "string", default: "1000000" },
-    serial: { type: "string", default: "50000" },
-    batches: { type: "string", default: "40" },
-  },
-});
-const REQUESTS = Number(values.requests);
-const SERIAL = Number(values.serial);
-const BATCHES = Number(values.batches);
-const PAYLOAD = new Uint8Array(32).fill(0x61);
+const MODULE = import.meta.url;
+const READ = 64 * 1024;
 
-/** Runs `n` calls of `call()` with `inFlight` outstanding at a time. */
+/** The cases of this family for the given run options. */
+export function packetCases(options: RunOptions): Case[] {
+  const q = options.quick;
+  const rpc = (inFlight: number, requests: number, target: string): Case => ({
+    name: `packet RPC 32 B, ${inFlight} in flight`,
+    params: { requests, warm: Math.ceil(requests / 10), inFlight, payload: 32 },
+    units: requests,
+    per: { name: "req", units: 1 },
+    mode: "rate",
+    arms: [
+      arm("raw Deno", MODULE, "rpc", "raw"),
+      arm("Plexus PacketConnection", MODULE, "rpc", "plexus", target),
+      arm("Node net", MODULE, "rpc", "node"),
+    ],
+  });
+  return [
+    rpc(256, q ? 50_000 : 500_000, "≥ 0.7×"),
+    rpc(1, q ? 3_000 : 20_000, "≥ 0.9×"),
+  ];
+}
+
+/** Runs `n` calls with `inFlight` outstanding at a time. */
 async function drive(n: number, inFlight: number, call: () => Promise<unknown>): Promise<void> {
   let left = n;
   const worker = async (): Promise<void> => {
@@ -45,145 +70,192 @@ async function drive(n: number, inFlight: number, call: () => Promise<unknown>):
   await Promise.all(Array.from({ length: Math.min(inFlight, n) }, worker));
 }
 
-// ---- raw: a minimal tagged RPC over Deno.Conn ------------------------------------------------
+/**
+ * Calls `onFrame(start, end)` for each whole frame of `buffer[start, end)` (positions of the
+ * frame after its length field) and returns where the unparsed bytes begin.
+ */
+function parse(
+  buffer: Uint8Array,
+  start: number,
+  end: number,
+  onFrame: (from: number, to: number) => void,
+): number {
+  while (end - start >= 4) {
+    const size = 4 + ((buffer[start] << 24) | (buffer[start + 1] << 16) |
+          (buffer[start + 2] << 8) | buffer[start + 3]) >>> 0;
+    if (end - start < size) break;
+    onFrame(start + 4, start + size);
+    start += size;
+  }
+  return start;
+}
 
-/** Growable byte queue for the raw side's reads and writes. */
-class Bytes {
-  buf = new Uint8Array(1 << 16);
+function putU32(buffer: Uint8Array, at: number, value: number): void {
+  buffer[at] = value >>> 24;
+  buffer[at + 1] = value >>> 16;
+  buffer[at + 2] = value >>> 8;
+  buffer[at + 3] = value;
+}
+
+/** A read buffer that keeps a partial frame at its front between reads. */
+class ReadBuffer {
+  buffer = new Uint8Array(2 * READ);
   start = 0;
   end = 0;
-  reserve(n: number): void {
-    if (this.buf.length - this.end >= n) return;
-    const live = this.end - this.start;
-    const next = live + n > this.buf.length ? new Uint8Array(2 * (live + n)) : this.buf;
-    next.copyWithin(0, this.start, this.end);
-    if (next !== this.buf) next.set(this.buf.subarray(this.start, this.end));
-    this.buf = next;
-    this.start = 0;
-    this.end = live;
+  /** Reads once into the tail; false at end of stream. */
+  async fill(conn: Deno.Conn): Promise<boolean> {
+    if (this.buffer.length - this.end < READ) {
+      const pending = this.end - this.start;
+      if (pending + READ > this.buffer.length) {
+        const bigger = new Uint8Array(pending + 2 * READ);
+        bigger.set(this.buffer.subarray(this.start, this.end));
+        this.buffer = bigger;
+      } else {
+        this.buffer.copyWithin(0, this.start, this.end);
+      }
+      this.start = 0;
+      this.end = pending;
+    }
+    const n = await conn.read(this.buffer.subarray(this.end));
+    if (n === null) return false;
+    this.end += n;
+    return true;
   }
 }
 
-function putFrame(out: Bytes, tag: number, payload: Uint8Array): void {
-  out.reserve(8 + payload.length);
-  const view = new DataView(out.buf.buffer);
-  view.setUint32(out.end, payload.length + 4);
-  view.setUint32(out.end + 4, tag);
-  out.buf.set(payload, out.end + 8);
-  out.end += 8 + payload.length;
+/** Raw server: answers every request of a read in one write from a reused buffer. */
+async function rawServer(): Promise<never> {
+  const listener = listen();
+  (async () => {
+    for await (const conn of listener) {
+      conn.setNoDelay(true);
+      (async () => {
+        const input = new ReadBuffer();
+        let out = new Uint8Array(2 * READ);
+        let o = 0;
+        const answer = (from: number, to: number): void => {
+          const size = to - from;
+          if (o + 4 + size > out.length) {
+            const bigger = new Uint8Array(2 * (o + 4 + size));
+            bigger.set(out.subarray(0, o));
+            out = bigger;
+          }
+          putU32(out, o, size);
+          out.set(input.buffer.subarray(from, to), o + 4);
+          o += 4 + size;
+        };
+        while (await input.fill(conn)) {
+          input.start = parse(input.buffer, input.start, input.end, answer);
+          if (o > 0) {
+            await writeAll(conn, out.subarray(0, o));
+            o = 0;
+          }
+        }
+        conn.close();
+      })().catch(() => conn.close());
+    }
+  })();
+  return await serverMain(listener.addr.port);
 }
 
-/** Reads frames forever, calling `onFrame(tag, payload)`; returns at end of stream. */
-async function readFrames(
-  conn: Deno.Conn,
-  onFrame: (tag: number, payload: Uint8Array) => void,
-  afterRead: () => void,
-): Promise<void> {
-  const input = new Bytes();
-  for (;;) {
-    input.reserve(1 << 16);
-    const n = await conn.read(input.buf.subarray(input.end)).catch(() => null);
-    if (n === null) return;
-    input.end += n;
-    const view = new DataView(input.buf.buffer);
-    while (input.end - input.start >= 4) {
-      const length = view.getUint32(input.start);
-      if (input.end - input.start < 4 + length) break;
-      const tag = view.getUint32(input.start + 4);
-      onFrame(tag, input.buf.slice(input.start + 8, input.start + 4 + length));
-      input.start += 4 + length;
-    }
-    afterRead();
-  }
-}
-
-async function rawRpc(inFlight: number): Promise<Side> {
-  const [client, server] = await tcpPair();
-  // Server: answer each request of a read, all in one write.
-  const serverOut = new Bytes();
-  const serving = readFrames(server, (tag, payload) => putFrame(serverOut, tag, payload), () => {
-    if (serverOut.end === 0) return;
-    const data = serverOut.buf.slice(0, serverOut.end);
-    serverOut.end = 0;
-    writeAll(server, data).catch(() => {});
-  });
-  // Client: tags to resolvers; requests of one turn leave in one write.
-  const pending = new Map<number, (payload: Uint8Array) => void>();
-  const clientOut = new Bytes();
-  let nextTag = 0;
-  let scheduled = false;
-  let writing: Promise<void> = Promise.resolve();
-  const flush = (): void => {
-    scheduled = false;
-    const data = clientOut.buf.slice(0, clientOut.end);
-    clientOut.end = 0;
-    writing = writing.then(() => writeAll(client, data));
-  };
-  const receiving = readFrames(client, (tag, payload) => {
-    const resolve = pending.get(tag)!;
-    pending.delete(tag);
-    resolve(payload);
-  }, () => {});
-  const call = (): Promise<Uint8Array> => {
-    const tag = nextTag++ >>> 0;
-    putFrame(clientOut, tag, PAYLOAD);
-    if (!scheduled) {
-      scheduled = true;
-      queueMicrotask(flush);
-    }
-    return new Promise((resolve) => pending.set(tag, resolve));
-  };
-  return {
-    run: (n) => drive(n, inFlight, call),
-    async close() {
+/** Raw client: see the module doc. */
+function rawClient(port: number, p: Record<string, number>): Promise<never> {
+  return clientMain(async () => {
+    const conn = await connect(port);
+    const payload = new Uint8Array(p.payload).fill(0x61);
+    const slots = 1024; // more than in flight: a tag's slot is free again when it is reused
+    const mask = slots - 1;
+    const resolvers: ((reply: Uint8Array) => void)[] = new Array(slots);
+    let nextTag = 0;
+    // Two send buffers: requests gather in one while the other is being written.
+    let out = new Uint8Array(2 * READ);
+    let spare = new Uint8Array(2 * READ);
+    let o = 0;
+    let writing: Promise<void> | undefined;
+    let scheduled = false;
+    const flush = async (): Promise<void> => {
+      scheduled = false;
+      while (writing) await writing;
+      if (o === 0) return;
+      const data = out.subarray(0, o);
+      [out, spare] = [spare, out];
+      o = 0;
+      writing = writeAll(conn, data);
       await writing;
-      client.closeWrite();
-      await serving;
-      server.close();
-      await receiving;
-      client.close();
-    },
-  };
+      writing = undefined;
+    };
+    const call = (): Promise<Uint8Array> => {
+      const tag = nextTag;
+      nextTag = (nextTag + 1) >>> 0;
+      const size = 4 + payload.length;
+      if (o + 4 + size > out.length) {
+        const bigger = new Uint8Array(2 * (o + 4 + size));
+        bigger.set(out.subarray(0, o));
+        out = bigger;
+      }
+      putU32(out, o, size);
+      putU32(out, o + 4, tag);
+      out.set(payload, o + 8);
+      o += 4 + size;
+      if (!scheduled) {
+        scheduled = true;
+        queueMicrotask(flush);
+      }
+      return new Promise((resolve) => resolvers[tag & mask] = resolve);
+    };
+    const input = new ReadBuffer();
+    const onReply = (from: number, to: number): void => {
+      const b = input.buffer;
+      const tag = ((b[from] << 24) | (b[from + 1] << 16) | (b[from + 2] << 8) | b[from + 3]) >>> 0;
+      const resolve = resolvers[tag & mask];
+      resolvers[tag & mask] = undefined!;
+      resolve(b.subarray(from + 4, to));
+    };
+    (async () => {
+      while (await input.fill(conn)) {
+        input.start = parse(input.buffer, input.start, input.end, onReply);
+      }
+    })().catch(() => {});
+    await drive(p.warm, p.inFlight, call);
+    return () => drive(p.requests, p.inFlight, call);
+  });
 }
 
-// ---- ours: PacketConnection over StreamTransport ---------------------------------------------
-
-async function packetRpc(inFlight: number): Promise<Side> {
-  const [client, server] = await tcpPair();
-  const serving = new PacketConnection({ requestHandler: (_rqType, _flags, payload) => payload });
-  const calling = new PacketConnection({ maxInFlight: Math.max(inFlight, 1) });
-  new StreamTransport(server, serving);
-  new StreamTransport(client, calling);
-  return {
-    run: (n) => drive(n, inFlight, () => calling.call(0, PAYLOAD)),
-    async close() {
-      await calling.close();
-      await serving.closed;
-    },
-  };
+/** Plexus server: a PacketConnection whose handler returns the request's payload. */
+async function plexusServer(): Promise<never> {
+  const listener = listen();
+  (async () => {
+    for await (const conn of listener) {
+      conn.setNoDelay(true);
+      new StreamTransport(
+        conn,
+        new PacketConnection({ requestHandler: (_type, _flags, payload) => payload }),
+      );
+    }
+  })();
+  return await serverMain(listener.addr.port);
 }
 
-const cases = [
-  { name: "256 in flight", total: REQUESTS, inFlight: 256 },
-  { name: "1 in flight", total: SERIAL, inFlight: 1 },
-];
+/** Plexus client: a PacketConnection, the same driver as the raw client. */
+function plexusClient(port: number, p: Record<string, number>): Promise<never> {
+  return clientMain(async () => {
+    const payload = new Uint8Array(p.payload).fill(0x61);
+    const calling = new PacketConnection({ maxInFlight: Math.max(p.inFlight, 1) });
+    new StreamTransport(await connect(port), calling);
+    const call = (): Promise<unknown> => calling.call(0, payload);
+    await drive(p.warm, p.inFlight, call);
+    return () => drive(p.requests, p.inFlight, call);
+  });
+}
 
-console.log(
-  `packet RPC vs a raw tagged RPC over Deno.Conn, loopback, 32-byte payloads, ` +
-    `${BATCHES} interleaved batches`,
-);
-for (const c of cases) {
-  const result = await compare(
-    await rawRpc(c.inFlight),
-    await packetRpc(c.inFlight),
-    c.total,
-    BATCHES,
-  );
-  const fmt = (v: number): string => Math.round(v).toString().padStart(7);
-  console.log(
-    `${c.name.padEnd(14)} raw ${fmt(result.raw)} req/s   ours ${fmt(result.ours)} req/s` +
-      `   ratio ${result.ratio.toFixed(3)} (halves ${
-        result.halves.map((h) => h.toFixed(2)).join(", ")
-      })`,
-  );
+const child = childArgs();
+if (child) {
+  const { role, impl, params, port } = child;
+  const plexus = impl !== "raw";
+  await (role === "server"
+    ? (plexus ? plexusServer() : rawServer())
+    : (plexus ? plexusClient(port, params) : rawClient(port, params)));
+} else if (import.meta.main) {
+  const options = await runOptions(Deno.args);
+  await runCases(packetCases(options), options);
 }

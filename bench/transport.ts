@@ -1,21 +1,25 @@
 /**
- * Whole-process loopback benchmarks of the transport layer against raw `Deno.Conn` and
- * `Deno.DatagramConn` in the same run. Both stay connected side by side and alternate short
- * batches (see `_interleave.ts`), and the ratio printed is ours / raw (above 1: faster).
+ * Transport benchmarks, client and server in separate processes on 127.0.0.1 (see
+ * `_harness.ts`): bulk one way, TCP ping-pong and UDP with a window of datagrams in flight.
+ * Each case measures raw Deno, Plexus on both ends and Node `net`/`dgram`, in turns.
  *
- *   deno task bench [--bulk-mib 1024] [--pings 40000] [--datagrams 40000] [--batches 40]
+ * ```
+ * deno task bench:transport [--quick] [--rounds 3] [--no-node]
+ * ```
  *
- * - bulk: one TCP connection per side carries --bulk-mib MiB one way in 256 KiB writes; our
- *   receiver is a plain Protocol (owned copies) or a BufferedProtocol (zero copy).
- * - tcp ping-pong: --pings round trips of a 64-byte message; our ends are plain Protocols
- *   (each read is copied into a chunk the protocol owns: one allocation per read) or
- *   BufferedProtocols (no allocation per message, like the raw loop).
- * - udp ping-pong: --datagrams round trips of a 64-byte datagram; our ends get each datagram
- *   as an owned copy (the default) or as a view of the reused receive buffer
- *   (`reuseReceiveBuffer`; the echo then copies only what it queues for sending).
+ * - bulk: 4 GiB one way in 256 KiB writes (`--quick`: 512 MiB), then the sender half-closes
+ *   and the receiver answers one byte. Plexus sends from a `Protocol` that obeys
+ *   `pauseWriting` and receives with a plain `Protocol` (each read an owned chunk) or a
+ *   `BufferedProtocol` (reads into its own reused buffer). Raw Deno reads into one reused
+ *   256 KiB buffer.
+ * - ping-pong: 40 000 round trips of 32 bytes, one at a time; Plexus is a plain `Protocol` on
+ *   both ends.
+ * - UDP: 60 000 datagrams of 64 bytes echoed, 64 in flight; Plexus is a `UdpTransport` on both
+ *   ends (the echo gets owned datagrams, the client a reused receive buffer).
+ *
+ * @module
  */
 
-import { parseArgs } from "node:util";
 import {
   type BufferedProtocol,
   type DatagramTransport,
@@ -24,74 +28,158 @@ import {
   type Transport,
   UdpTransport,
 } from "@plexus/net/transport";
-import { compare, type Side } from "./_interleave.ts";
-import { tcpPair, writeAll } from "./_net.ts";
+import {
+  arm,
+  type Case,
+  childArgs,
+  clientMain,
+  connect,
+  listen,
+  runCases,
+  type RunOptions,
+  runOptions,
+  serverMain,
+  writeAll,
+} from "./_harness.ts";
 
-const { values } = parseArgs({
-  args: Deno.args,
-  options: {
-    "bulk-mib": { type: "string", default: "1024" },
-    pings: { type: "string", default: "40000" },
-    datagrams: { type: "string", default: "40000" },
-    batches: { type: "string", default: "40" },
-  },
-});
-const BULK = Number(values["bulk-mib"]) * 1024 * 1024;
-const PINGS = Number(values.pings);
-const DATAGRAMS = Number(values.datagrams);
-const BATCHES = Number(values.batches);
 const CHUNK = 256 * 1024;
-const MESSAGE = 64;
+const MODULE = import.meta.url;
 
-/** Resolves when a counter reaches a target; `add()` counts. */
-class Target {
-  #count = 0;
-  #goal = 0;
-  #done = Promise.withResolvers<void>();
-  set(n: number): Promise<void> {
-    this.#count = 0;
-    this.#goal = n;
-    this.#done = Promise.withResolvers<void>();
-    return this.#done.promise;
-  }
-  add(n: number): void {
-    this.#count += n;
-    if (this.#count >= this.#goal) this.#done.resolve();
-  }
+/** The cases of this family for the given run options. */
+export function transportCases(options: RunOptions): Case[] {
+  const q = options.quick;
+  const bulk = (q ? 512 : 4096) * 2 ** 20;
+  const pings = q ? 5_000 : 40_000;
+  const datagrams = q ? 10_000 : 60_000;
+  return [
+    {
+      name: `bulk ${bulk / 2 ** 30} GiB`,
+      params: { bytes: bulk, warm: (q ? 64 : 256) * 2 ** 20 },
+      units: bulk,
+      per: { name: "GB", units: 1e9 },
+      mode: "rate",
+      arms: [
+        arm("raw Deno", MODULE, "bulk", "raw"),
+        arm("Plexus Protocol", MODULE, "bulk", "plexus", "≥ 0.9×"),
+        arm("Plexus BufferedProtocol", MODULE, "bulk", "buffered"),
+        arm("Node net", MODULE, "bulk", "node"),
+      ],
+    },
+    {
+      name: "ping-pong 32 B",
+      params: { rounds: pings, warm: pings / 8 },
+      units: pings,
+      per: { name: "rt", units: 1 },
+      mode: "rate",
+      arms: [
+        arm("raw Deno", MODULE, "ping", "raw"),
+        arm("Plexus Protocol", MODULE, "ping", "plexus", "≥ 0.95×"),
+        arm("Node net", MODULE, "ping", "node"),
+      ],
+    },
+    {
+      name: "UDP 64 B, window 64",
+      params: { count: datagrams, warm: datagrams / 8, window: 64 },
+      units: datagrams,
+      per: { name: "dgram", units: 1 },
+      mode: "rate",
+      arms: [
+        arm("raw Deno", MODULE, "udp", "raw"),
+        arm("Plexus UdpTransport", MODULE, "udp", "plexus", "≥ 0.9×"),
+        arm("Node dgram", MODULE, "udp", "node"),
+      ],
+    },
+  ];
 }
 
-// ---- bulk ----------------------------------------------------------------------------------
+// ---- bulk ------------------------------------------------------------------------------------
 
-async function bulkRaw(): Promise<Side> {
-  const [client, server] = await tcpPair();
-  const chunk = new Uint8Array(CHUNK);
-  const buffer = new Uint8Array(CHUNK);
-  return {
-    async run(bytes) {
-      const sending = (async () => {
-        for (let sent = 0; sent < bytes; sent += CHUNK) await writeAll(client, chunk);
-      })();
-      for (let got = 0; got < bytes;) got += (await server.read(buffer))!;
-      await sending;
-    },
-    close() {
-      client.close();
-      server.close();
-      return Promise.resolve();
-    },
-  };
+const ACK = new Uint8Array([1]);
+
+/** Raw: reads into one reused buffer; answers one byte at end of stream. */
+async function bulkRawServer(): Promise<never> {
+  const listener = listen();
+  (async () => {
+    for await (const conn of listener) {
+      conn.setNoDelay(true);
+      (async () => {
+        const buffer = new Uint8Array(CHUNK);
+        let got = 0;
+        for (let n; (n = await conn.read(buffer)) !== null;) got += n;
+        await writeAll(conn, ACK);
+        conn.close();
+        return got;
+      })().catch(() => conn.close());
+    }
+  })();
+  return await serverMain(listener.addr.port);
 }
 
-/** Writes `run(n)` bytes in CHUNK writes, respecting pauseWriting. */
+async function bulkRawSend(conn: Deno.TcpConn, bytes: number, chunk: Uint8Array): Promise<void> {
+  for (let sent = 0; sent < bytes; sent += chunk.length) await writeAll(conn, chunk);
+  await conn.closeWrite();
+  if ((await conn.read(new Uint8Array(1))) !== 1) throw new Error("No acknowledgement");
+  conn.close();
+}
+
+function bulkRawClient(port: number, p: Record<string, number>): Promise<never> {
+  return clientMain(async () => {
+    const chunk = new Uint8Array(CHUNK);
+    await bulkRawSend(await connect(port), p.warm, chunk);
+    const conn = await connect(port);
+    return () => bulkRawSend(conn, p.bytes, chunk);
+  });
+}
+
+/** Plexus: a plain Protocol (owned chunks) or a BufferedProtocol (its own reused buffer). */
+async function bulkPlexusServer(buffered: boolean): Promise<never> {
+  const listener = listen();
+  (async () => {
+    for await (const conn of listener) {
+      conn.setNoDelay(true);
+      let transport: Transport;
+      let got = 0;
+      const buffer = new Uint8Array(CHUNK);
+      const eofReceived = (): boolean => {
+        transport.write(ACK);
+        return false;
+      };
+      const connectionMade = (t: Transport): void => {
+        transport = t;
+      };
+      const protocol: Protocol | BufferedProtocol = buffered
+        ? { connectionMade, getBuffer: () => buffer, bufferUpdated: (n) => got += n, eofReceived }
+        : { connectionMade, dataReceived: (data) => got += data.length, eofReceived };
+      new StreamTransport(conn, protocol);
+    }
+  })();
+  return await serverMain(listener.addr.port);
+}
+
+/** Writes `bytes` in CHUNK writes while not paused, then half-closes and awaits the ack. */
 class Producer implements Protocol {
-  transport!: Transport;
-  #left = 0;
+  #transport!: Transport;
+  #left: number;
   #paused = false;
   readonly #chunk = new Uint8Array(CHUNK);
-  connectionMade(transport: Transport): void {
-    this.transport = transport;
+  readonly done: PromiseWithResolvers<void> = Promise.withResolvers();
+  constructor(bytes: number) {
+    this.#left = bytes;
   }
-  dataReceived(): void {}
+  connectionMade(transport: Transport): void {
+    this.#transport = transport;
+  }
+  start(): Promise<void> {
+    this.#produce();
+    return this.done.promise;
+  }
+  dataReceived(): void {
+    this.#transport.close();
+    this.done.resolve();
+  }
+  connectionLost(error: Error | undefined): void {
+    if (error) this.done.reject(error);
+  }
   pauseWriting(): void {
     this.#paused = true;
   }
@@ -99,281 +187,256 @@ class Producer implements Protocol {
     this.#paused = false;
     this.#produce();
   }
-  run(bytes: number): void {
-    this.#left = bytes;
-    this.#produce();
-  }
   #produce(): void {
     while (!this.#paused && this.#left > 0) {
-      this.transport.write(this.#chunk);
+      this.#transport.write(this.#chunk);
       this.#left -= CHUNK;
+    }
+    if (this.#left <= 0 && !this.#paused) {
+      this.#left = 0;
+      this.#paused = true; // done: never produce again
+      this.#transport.writeEof();
     }
   }
 }
 
-async function bulkOurs(buffered: boolean): Promise<Side> {
-  const [client, server] = await tcpPair();
-  const received = new Target();
-  const buffer = new Uint8Array(CHUNK);
-  const sink: Protocol | BufferedProtocol = buffered
-    ? { getBuffer: () => buffer, bufferUpdated: (n) => received.add(n) }
-    : { dataReceived: (data) => received.add(data.byteLength) };
-  const producer = new Producer();
-  const receiving = new StreamTransport(server, sink);
-  const sending = new StreamTransport(client, producer);
-  return {
-    run(bytes) {
-      const done = received.set(bytes);
-      producer.run(bytes);
-      return done;
-    },
-    async close() {
-      sending.close();
-      await Promise.all([sending.closed, receiving.closed]);
-    },
-  };
+function bulkPlexusClient(port: number, p: Record<string, number>): Promise<never> {
+  return clientMain(async () => {
+    const warm = new Producer(p.warm);
+    new StreamTransport(await connect(port), warm);
+    await warm.start();
+    const timed = new Producer(p.bytes);
+    new StreamTransport(await connect(port), timed);
+    return () => timed.start();
+  });
 }
 
-// ---- tcp ping-pong -------------------------------------------------------------------------
+// ---- ping-pong -------------------------------------------------------------------------------
 
-async function pingPongRaw(): Promise<Side> {
-  const [client, server] = await tcpPair();
-  const echo = (async () => {
-    const buffer = new Uint8Array(CHUNK);
-    for (let n; (n = await server.read(buffer)) !== null;) {
-      await writeAll(server, buffer.subarray(0, n));
+const PING = 32;
+
+/** Raw: echoes what it reads, from one 4 KiB buffer per connection. */
+async function pingRawServer(): Promise<never> {
+  const listener = listen();
+  (async () => {
+    for await (const conn of listener) {
+      conn.setNoDelay(true);
+      (async () => {
+        const buffer = new Uint8Array(4096);
+        for (let n; (n = await conn.read(buffer)) !== null;) {
+          await writeAll(conn, buffer.subarray(0, n));
+        }
+        conn.close();
+      })().catch(() => conn.close());
     }
-    server.close();
   })();
-  const message = new Uint8Array(MESSAGE);
-  const buffer = new Uint8Array(CHUNK);
-  return {
-    async run(n) {
+  return await serverMain(listener.addr.port);
+}
+
+function pingRawClient(port: number, p: Record<string, number>): Promise<never> {
+  return clientMain(async () => {
+    const conn = await connect(port);
+    const message = new Uint8Array(PING);
+    const buffer = new Uint8Array(4096);
+    const rounds = async (n: number): Promise<void> => {
       for (let i = 0; i < n; i++) {
-        await writeAll(client, message);
-        for (let got = 0; got < MESSAGE;) got += (await client.read(buffer))!;
+        await writeAll(conn, message);
+        for (let got = 0; got < PING;) {
+          const r = await conn.read(buffer);
+          if (r === null) throw new Error("The echo ended");
+          got += r;
+        }
       }
-    },
-    async close() {
-      await client.closeWrite();
-      await echo;
-      client.close();
-    },
-  };
+    };
+    await rounds(p.warm);
+    return () => rounds(p.rounds);
+  });
+}
+
+/** Plexus: a plain Protocol that writes back each chunk it is given. */
+async function pingPlexusServer(): Promise<never> {
+  const listener = listen();
+  (async () => {
+    for await (const conn of listener) {
+      conn.setNoDelay(true);
+      let transport: Transport;
+      new StreamTransport(conn, {
+        connectionMade: (t) => transport = t,
+        dataReceived: (data) => transport.write(data),
+      });
+    }
+  })();
+  return await serverMain(listener.addr.port);
+}
+
+function pingPlexusClient(port: number, p: Record<string, number>): Promise<never> {
+  return clientMain(async () => {
+    const message = new Uint8Array(PING);
+    let transport!: Transport;
+    let left = 0;
+    let got = 0;
+    let done = Promise.withResolvers<void>();
+    new StreamTransport(await connect(port), {
+      connectionMade: (t) => transport = t,
+      dataReceived(data) {
+        got += data.length;
+        if (got < PING) return;
+        got -= PING;
+        if (--left > 0) transport.write(message);
+        else done.resolve();
+      },
+      connectionLost: (error) => done.reject(error ?? new Error("The echo ended")),
+    });
+    const rounds = (n: number): Promise<void> => {
+      left = n;
+      done = Promise.withResolvers();
+      transport.write(message);
+      return done.promise;
+    };
+    await rounds(p.warm);
+    return () => rounds(p.rounds);
+  });
+}
+
+// ---- UDP -------------------------------------------------------------------------------------
+
+const DATAGRAM = 64;
+
+function udpSocket(): Deno.DatagramConn {
+  return Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: 0 });
+}
+
+/** Raw: receives into one buffer and sends the view back before the next receive. */
+async function udpRawServer(): Promise<never> {
+  const socket = udpSocket();
+  (async () => {
+    const buffer = new Uint8Array(2048);
+    for (;;) {
+      const [data, from] = await socket.receive(buffer);
+      await socket.send(data, from);
+    }
+  })().catch(() => {});
+  return await serverMain((socket.addr as Deno.NetAddr).port);
 }
 
 /**
- * A BufferedProtocol echo that never copies: each read lands in a fresh region of a slab, and
- * that region is written back as is (it is never reused, so the queued write stays valid).
+ * Keeps `window` datagrams in flight until `count` came back. A datagram lost on the way is
+ * noticed by a 100 ms watchdog, which counts it lost and refills the window.
  */
-class SlabEcho implements BufferedProtocol {
-  #transport!: Transport;
-  #slab = new Uint8Array(4 * CHUNK);
-  #offset = 0;
-  #region = this.#slab;
-  connectionMade(transport: Transport): void {
-    this.#transport = transport;
+class Window {
+  sent = 0;
+  received = 0;
+  lost = 0;
+  count = 0;
+  #done = Promise.withResolvers<void>();
+  #timer: ReturnType<typeof setInterval> | undefined;
+  constructor(readonly window: number, readonly send: () => void) {}
+  run(count: number): Promise<void> {
+    this.sent = this.received = 0;
+    this.count = count;
+    this.#done = Promise.withResolvers();
+    let seen = -1;
+    this.#timer = setInterval(() => {
+      if (this.received === seen) {
+        this.lost += this.sent - this.received;
+        this.sent = this.received;
+        this.fill();
+      }
+      seen = this.received;
+    }, 100);
+    this.fill();
+    return this.#done.promise.finally(() => {
+      clearInterval(this.#timer);
+      if (this.lost) console.error(`udp: ${this.lost} datagrams lost (counted after 100 ms)`);
+    });
   }
-  getBuffer(): Uint8Array {
-    if (this.#slab.length - this.#offset < CHUNK) {
-      this.#slab = new Uint8Array(4 * CHUNK);
-      this.#offset = 0;
+  fill(): void {
+    while (this.sent < this.count && this.sent - this.received < this.window) {
+      this.sent++;
+      this.send();
     }
-    return this.#region = this.#slab.subarray(this.#offset, this.#offset + CHUNK);
   }
-  bufferUpdated(n: number): void {
-    this.#transport.write(this.#region.subarray(0, n));
-    this.#offset += (n + 7) & ~7;
+  /** Counts one datagram back; sends the next one. */
+  got(): void {
+    if (++this.received >= this.count) this.#done.resolve();
+    else if (this.sent < this.count) {
+      this.sent++;
+      this.send();
+    }
   }
 }
 
-async function pingPongOurs(buffered: boolean): Promise<Side> {
-  const [client, server] = await tcpPair();
-  let echoTransport: Transport;
-  const echo = new StreamTransport(
-    server,
-    buffered ? new SlabEcho() : {
-      connectionMade: (t) => echoTransport = t,
-      dataReceived: (data) => echoTransport.write(data),
-    },
-  );
-  const message = new Uint8Array(MESSAGE);
-  const rounds = new Target();
-  let left = 0;
-  let got = 0;
-  let pinger: Transport;
-  const onData = (n: number): void => {
-    got += n;
-    if (got < MESSAGE) return;
-    got -= MESSAGE;
-    rounds.add(1);
-    if (--left > 0) pinger.write(message);
-  };
-  const buffer = new Uint8Array(CHUNK);
-  const pinging = new StreamTransport(
-    client,
-    buffered
-      ? { connectionMade: (t) => pinger = t, getBuffer: () => buffer, bufferUpdated: onData }
-      : { connectionMade: (t) => pinger = t, dataReceived: (data) => onData(data.byteLength) },
-  );
-  return {
-    run(n) {
-      left = n;
-      const done = rounds.set(n);
-      pinger.write(message);
-      return done;
-    },
-    async close() {
-      pinging.close();
-      await Promise.all([pinging.closed, echo.closed]);
-    },
-  };
-}
-
-// ---- udp ping-pong -------------------------------------------------------------------------
-
-function udpSockets(): [Deno.DatagramConn, Deno.DatagramConn] {
-  const a = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: 0 });
-  const b = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: 0 });
-  return [a, b];
-}
-
-function udpRaw(): Promise<Side> {
-  const [a, b] = udpSockets();
-  const echo = (async () => {
-    const buffer = new Uint8Array(65536);
-    try {
+function udpRawClient(port: number, p: Record<string, number>): Promise<never> {
+  return clientMain(() => {
+    const socket = udpSocket();
+    const to: Deno.NetAddr = { transport: "udp", hostname: "127.0.0.1", port };
+    const message = new Uint8Array(DATAGRAM);
+    const ignore = (): void => {};
+    // The message never changes, so sends need not be awaited before the next one.
+    const window = new Window(p.window, () => socket.send(message, to).catch(ignore));
+    (async () => {
+      const buffer = new Uint8Array(2048);
       for (;;) {
-        const [data, from] = await b.receive(buffer);
-        await b.send(data, from);
+        await socket.receive(buffer);
+        window.got();
       }
-    } catch {
-      // Closed.
-    }
-  })();
-  const message = new Uint8Array(MESSAGE);
-  const buffer = new Uint8Array(65536);
-  return Promise.resolve({
-    async run(n) {
-      for (let i = 0; i < n; i++) {
-        await a.send(message, b.addr);
-        await a.receive(buffer);
-      }
-    },
-    async close() {
-      a.close();
-      b.close();
-      await echo;
-    },
+    })().catch(() => {});
+    return window.run(p.warm).then(() => () => window.run(p.count));
   });
 }
 
-function udpOurs(reuseReceiveBuffer: boolean): Promise<Side> {
-  const [a, b] = udpSockets();
-  let echoTransport: DatagramTransport;
-  const echo = new UdpTransport(b, {
-    connectionMade: (t) => echoTransport = t,
-    // With a reused receive buffer the datagram must be copied before it is queued for sending.
-    datagramReceived: (data, addr) =>
-      echoTransport.sendto(reuseReceiveBuffer ? data.slice() : data, addr),
-  }, { reuseReceiveBuffer });
-  const message = new Uint8Array(MESSAGE);
-  const rounds = new Target();
-  let left = 0;
-  let pinger: DatagramTransport;
-  const pinging = new UdpTransport(a, {
-    connectionMade: (t) => pinger = t,
-    datagramReceived: () => {
-      rounds.add(1);
-      if (--left > 0) pinger.sendto(message);
-    },
-  }, { remoteAddress: b.addr as Deno.NetAddr, reuseReceiveBuffer });
-  return Promise.resolve({
-    run(n) {
-      left = n;
-      const done = rounds.set(n);
-      pinger.sendto(message);
-      return done;
-    },
-    async close() {
-      pinging.close();
-      echo.close();
-      await Promise.all([pinging.closed, echo.closed]);
-    },
+/** Plexus: a UdpTransport echo; each datagram arrives as an owned copy and is sent back. */
+async function udpPlexusServer(): Promise<never> {
+  const socket = udpSocket();
+  let transport: DatagramTransport;
+  new UdpTransport(socket, {
+    connectionMade: (t) => transport = t,
+    datagramReceived: (data, addr) => transport.sendto(data, addr),
+  });
+  return await serverMain((socket.addr as Deno.NetAddr).port);
+}
+
+function udpPlexusClient(port: number, p: Record<string, number>): Promise<never> {
+  return clientMain(() => {
+    const message = new Uint8Array(DATAGRAM);
+    let transport!: DatagramTransport;
+    const window = new Window(p.window, () => transport.sendto(message));
+    new UdpTransport(udpSocket(), {
+      connectionMade: (t) => transport = t,
+      datagramReceived: () => window.got(),
+    }, {
+      remoteAddress: { transport: "udp", hostname: "127.0.0.1", port },
+      reuseReceiveBuffer: true,
+    });
+    return window.run(p.warm).then(() => () => window.run(p.count));
   });
 }
 
-// ---- runner --------------------------------------------------------------------------------
+// ---- entry -----------------------------------------------------------------------------------
 
-const cases: {
-  name: string;
-  unit: string;
-  scale: number;
-  total: number;
-  raw: () => Promise<Side>;
-  ours: () => Promise<Side>;
-}[] = [
-  {
-    name: "bulk, BufferedProtocol",
-    unit: "MiB/s",
-    scale: 1 / 2 ** 20,
-    total: BULK,
-    raw: bulkRaw,
-    ours: () => bulkOurs(true),
-  },
-  {
-    name: "bulk, Protocol (copies)",
-    unit: "MiB/s",
-    scale: 1 / 2 ** 20,
-    total: BULK,
-    raw: bulkRaw,
-    ours: () => bulkOurs(false),
-  },
-  {
-    name: "tcp ping-pong, Buffered",
-    unit: "rt/s",
-    scale: 1,
-    total: PINGS,
-    raw: pingPongRaw,
-    ours: () => pingPongOurs(true),
-  },
-  {
-    name: "tcp ping-pong, Protocol",
-    unit: "rt/s",
-    scale: 1,
-    total: PINGS,
-    raw: pingPongRaw,
-    ours: () => pingPongOurs(false),
-  },
-  {
-    name: "udp ping-pong, copies",
-    unit: "rt/s",
-    scale: 1,
-    total: DATAGRAMS,
-    raw: udpRaw,
-    ours: () => udpOurs(false),
-  },
-  {
-    name: "udp ping-pong, reused",
-    unit: "rt/s",
-    scale: 1,
-    total: DATAGRAMS,
-    raw: udpRaw,
-    ours: () => udpOurs(true),
-  },
-];
-
-console.log(
-  `transport vs raw Deno, loopback, ${BATCHES} interleaved batches: bulk ${BULK / 2 ** 20} MiB, ` +
-    `${PINGS} tcp round trips, ${DATAGRAMS} udp round trips`,
-);
-for (const c of cases) {
-  const result = await compare(await c.raw(), await c.ours(), c.total, BATCHES);
-  const fmt = (v: number): string => Math.round(v * c.scale).toString().padStart(7);
-  console.log(
-    `${c.name.padEnd(24)} raw ${fmt(result.raw)} ${c.unit}   ours ${fmt(result.ours)} ${c.unit}` +
-      `   ratio ${result.ratio.toFixed(3)} (halves ${
-        result.halves.map((h) => h.toFixed(2)).join(", ")
-      })`,
-  );
+const child = childArgs();
+if (child) {
+  const { role, workload, impl, params, port } = child;
+  const server = role === "server";
+  const plexus = impl !== "raw";
+  switch (workload) {
+    case "bulk":
+      await (server
+        ? (plexus ? bulkPlexusServer(impl === "buffered") : bulkRawServer())
+        : (plexus ? bulkPlexusClient(port, params) : bulkRawClient(port, params)));
+      break;
+    case "ping":
+      await (server
+        ? (plexus ? pingPlexusServer() : pingRawServer())
+        : (plexus ? pingPlexusClient(port, params) : pingRawClient(port, params)));
+      break;
+    case "udp":
+      await (server
+        ? (plexus ? udpPlexusServer() : udpRawServer())
+        : (plexus ? udpPlexusClient(port, params) : udpRawClient(port, params)));
+      break;
+  }
+} else if (import.meta.main) {
+  const options = await runOptions(Deno.args);
+  await runCases(transportCases(options), options);
 }

@@ -50,6 +50,7 @@ export {
   WriteBufferOverflowError,
 } from "./errors.ts";
 export { CallbackError, logCallbackError } from "./callback_error.ts";
+export { hexdump, hexdumpLine, type HexdumpOptions } from "./hexdump.ts";
 export { createMemoryChannelPair, type MemoryChannelOptions } from "./memory_channel.ts";
 export {
   createMemoryTransportPair,

@@ -1,0 +1,337 @@
+/** `plexus bench ADDR`: a load generator for framed echo servers and packet RPC servers. */
+
+import { createConnection } from "../endpoints/create_connection.ts";
+import { FramedProtocol } from "../framing/framed_protocol.ts";
+import type { Framer } from "../framing/framer.ts";
+import { IdentityFramer } from "../framing/identity.ts";
+import { PacketConnection } from "../packet/connection.ts";
+import { durationFlag, type FlagSpec, intFlag, parseArgs, UsageError } from "./_args.ts";
+import {
+  ADDRESS_HELP,
+  parseTarget,
+  printLine,
+  type Target,
+  TLS_CLIENT_HELP,
+  TLS_VALUE_FLAGS,
+  tlsClientOptions,
+} from "./_common.ts";
+import { connectError, reason } from "./_errors.ts";
+import { FRAMER_HELP, type FramerSpec, parseFramer } from "./_framer.ts";
+import { formatMs, LatencyHistogram } from "./_histogram.ts";
+import type { TlsClientOptions } from "../transport/tls_options.ts";
+
+/** The longest run `--duration` may ask for: 10 minutes. */
+export const MAX_BENCH_DURATION = 600_000;
+/** How long requests still in flight at the end may take before the connections are cut. */
+const DRAIN_GRACE = 2000;
+
+/** The help of `plexus bench`. */
+export const BENCH_HELP = `Usage: plexus bench [options] ADDR
+
+Loads a server at ADDR with requests for --duration, printing a progress line to stderr every
+second (requests, throughput, errors), then a summary to stdout: counts, latency percentiles
+(p50, p90, p99, max) and a small histogram. Only ever connects to ADDR.
+
+Modes (--mode):
+  echo   frames of --size bytes through --framer; each frame the server sends back answers the
+         oldest one in flight (a reply of another size counts as an error)
+  rpc    cs.packetstream requests of type --rq-type with a --size byte payload; a failure
+         response counts as an error
+
+Options:
+  --mode echo|rpc       what to send (default: echo)
+  --framer SPEC         echo: the framer (default: len:4be)
+  -c, --connections N   connections (default 1, at most 1000)
+  -d, --depth N         requests in flight per connection (default 1, at most 1024)
+  --duration DURATION   how long to send (default 5s, at most 10m)
+  --size N              payload bytes (default 64, at most 16777216)
+  --rq-type N           rpc: the request type (default 0)
+  -q, --quiet           no progress line
+${TLS_CLIENT_HELP}
+  -h, --help            this help
+
+${ADDRESS_HELP}
+
+${FRAMER_HELP}
+
+Exit status: 0 when every request succeeded, 1 on errors, 2 on a usage error.
+`;
+
+/** The flags of `plexus bench`. */
+export const BENCH_FLAGS: FlagSpec = {
+  values: [
+    "mode",
+    "framer",
+    "connections",
+    "depth",
+    "duration",
+    "size",
+    "rq-type",
+    ...TLS_VALUE_FLAGS,
+  ],
+  booleans: ["quiet", "tls", "insecure", "help"],
+  aliases: { "-c": "--connections", "-d": "--depth", "-q": "--quiet", "-h": "--help" },
+};
+
+/** What every connection adds to. */
+interface Tally {
+  ok: number;
+  errors: number;
+  /** The first error seen, for the summary. */
+  firstError: string | undefined;
+  histogram: LatencyHistogram;
+  /** Whether new requests may start. */
+  running: boolean;
+}
+
+/** One loaded connection: `idle` resolves when its last request settled. */
+interface Worker {
+  idle: Promise<void>;
+  close(): Promise<void>;
+  abort(): void;
+}
+
+/**
+ * Runs `plexus bench`.
+ *
+ * @returns The exit code.
+ */
+export async function bench(argv: readonly string[]): Promise<number> {
+  const args = parseArgs(argv, BENCH_FLAGS);
+  if (args.booleans.has("help")) {
+    console.log(BENCH_HELP);
+    return 0;
+  }
+  if (args.positionals.length > 1) throw new UsageError("too many arguments");
+  const target = parseTarget(args.positionals[0], false);
+  const mode = args.values.get("mode") ?? "echo";
+  if (mode !== "echo" && mode !== "rpc") {
+    throw new UsageError(`--mode must be echo or rpc, got "${mode}"`);
+  }
+  const framer = parseFramer(args.values.get("framer") ?? "len:4be");
+  if (mode === "echo" && (framer.kind !== "framer" || framer.raw)) {
+    throw new UsageError(`echo mode needs a framer with frame boundaries, not ${framer.name}`);
+  }
+  const makeFramer = framer.kind === "framer" ? framer.create : () => new IdentityFramer();
+  const connections = intFlag(args, "connections", 1, 1, 1000);
+  const depth = intFlag(args, "depth", 1, 1, 1024);
+  const duration = durationFlag(args, "duration", 5000, MAX_BENCH_DURATION);
+  const size = intFlag(args, "size", 64, 0, 16 << 20);
+  const rqType = intFlag(args, "rq-type", 0, 0, Number.MAX_SAFE_INTEGER);
+  const tls = await tlsClientOptions(args);
+  const quiet = args.booleans.has("quiet");
+
+  const tally: Tally = {
+    ok: 0,
+    errors: 0,
+    firstError: undefined,
+    histogram: new LatencyHistogram(),
+    running: true,
+  };
+  const payload = new Uint8Array(size).fill(0x78); // "x": no line ending, no zero byte
+  const workers: Worker[] = [];
+  try {
+    for (let i = 0; i < connections; i++) {
+      workers.push(
+        mode === "echo"
+          ? await echoWorker(target, tls, makeFramer, payload, depth, tally)
+          : await rpcWorker(target, tls, rqType, payload, depth, tally),
+      );
+    }
+  } catch (error) {
+    for (const worker of workers) worker.abort();
+    throw error;
+  }
+
+  const started = performance.now();
+  const progress = quiet ? undefined : startProgress(started, tally, size);
+  await new Promise((resolve) => setTimeout(resolve, duration));
+  tally.running = false;
+  const elapsed = (performance.now() - started) / 1000;
+  const drained = Promise.all(workers.map((w) => w.idle));
+  let grace: ReturnType<typeof setTimeout> | undefined;
+  const timedOut = await Promise.race([
+    drained.then(() => false),
+    new Promise<boolean>((resolve) => grace = setTimeout(() => resolve(true), DRAIN_GRACE)),
+  ]);
+  clearTimeout(grace);
+  if (progress !== undefined) progress.stop();
+  if (timedOut) { for (const worker of workers) worker.abort(); }
+  else await Promise.all(workers.map((w) => w.close()));
+
+  summarize({ mode, target, framer, connections, depth, size, elapsed, tally });
+  return tally.errors === 0 ? 0 : 1;
+}
+
+function countError(tally: Tally, error: unknown): void {
+  tally.errors++;
+  tally.firstError ??= reason(error);
+}
+
+async function echoWorker(
+  target: Target,
+  tls: TlsClientOptions | undefined,
+  makeFramer: () => Framer<Uint8Array>,
+  payload: Uint8Array,
+  depth: number,
+  tally: Tally,
+): Promise<Worker> {
+  // Start times of the frames in flight, oldest first, in a ring: nothing allocated per frame.
+  const starts = new Float64Array(depth);
+  let head = 0;
+  let inFlight = 0;
+  const idle = Promise.withResolvers<void>();
+  const send = (framed: FramedProtocol<Uint8Array>): void => {
+    starts[(head + inFlight) % depth] = performance.now();
+    inFlight++;
+    framed.sendFrame(payload);
+  };
+  const protocol = new FramedProtocol(makeFramer(), {
+    connectionMade(framed) {
+      for (let i = 0; i < depth; i++) send(framed);
+    },
+    frameReceived(frame, framed) {
+      if (inFlight === 0) {
+        countError(tally, new Error("the server sent a frame no request asked for"));
+        return;
+      }
+      tally.histogram.record(performance.now() - starts[head]);
+      head = (head + 1) % depth;
+      inFlight--;
+      if (frame.byteLength === payload.byteLength) tally.ok++;
+      else {countError(
+          tally,
+          new Error(`a reply of ${frame.byteLength} bytes to ${payload.byteLength}`),
+        );}
+      if (tally.running) send(framed);
+      else if (inFlight === 0) idle.resolve();
+    },
+    connectionLost(error) {
+      if (inFlight > 0 || error) {
+        countError(
+          tally,
+          error ?? new Error(`the server closed with ${inFlight} requests in flight`),
+        );
+      }
+      idle.resolve();
+    },
+  });
+  try {
+    await createConnection(() => protocol, target.address, { tls, timeout: 30_000 });
+  } catch (error) {
+    throw connectError(target.label, error);
+  }
+  return {
+    idle: idle.promise,
+    async close() {
+      protocol.close();
+      await protocol.closed;
+    },
+    abort: () => protocol.transport.abort(),
+  };
+}
+
+async function rpcWorker(
+  target: Target,
+  tls: TlsClientOptions | undefined,
+  rqType: number,
+  payload: Uint8Array,
+  depth: number,
+  tally: Tally,
+): Promise<Worker> {
+  let connection: PacketConnection;
+  try {
+    ({ protocol: connection } = await createConnection(
+      () => new PacketConnection(),
+      target.address,
+      {
+        tls,
+        timeout: 30_000,
+      },
+    ));
+  } catch (error) {
+    throw connectError(target.label, error);
+  }
+  const loop = async (): Promise<void> => {
+    while (tally.running) {
+      const start = performance.now();
+      try {
+        const response = await connection.submit(rqType, { payload });
+        tally.histogram.record(performance.now() - start);
+        if (response.ok) tally.ok++;
+        else {countError(
+            tally,
+            new Error(`failure response: ${new TextDecoder().decode(response.payload)}`),
+          );}
+      } catch (error) {
+        countError(tally, error);
+        return; // the connection is gone
+      }
+    }
+  };
+  const loops = Array.from({ length: depth }, loop);
+  return {
+    idle: Promise.all(loops).then(() => {}),
+    close: () => connection.close(),
+    abort: () => connection.abort(),
+  };
+}
+
+function startProgress(started: number, tally: Tally, size: number): { stop(): void } {
+  const tty = Deno.stderr.isTerminal();
+  const encoder = new TextEncoder();
+  let lastOk = 0;
+  let last = started;
+  const timer = setInterval(() => {
+    const now = performance.now();
+    const rate = (tally.ok - lastOk) / ((now - last) / 1000);
+    lastOk = tally.ok;
+    last = now;
+    const line = `${((now - started) / 1000).toFixed(0).padStart(4)}s  ${tally.ok} ok  ` +
+      `${rate.toFixed(0)}/s  ${mib(rate * size)}/s  errors ${tally.errors}`;
+    Deno.stderr.writeSync(encoder.encode(tty ? `\r\x1b[K${line}` : `${line}\n`));
+  }, 1000);
+  return {
+    stop() {
+      clearInterval(timer);
+      if (tty) Deno.stderr.writeSync(encoder.encode("\r\x1b[K"));
+    },
+  };
+}
+
+function mib(bytes: number): string {
+  return `${(bytes / (1024 * 1024)).toFixed(bytes < 10 * 1024 * 1024 ? 2 : 1)} MiB`;
+}
+
+interface Summary {
+  mode: string;
+  target: Target;
+  framer: FramerSpec;
+  connections: number;
+  depth: number;
+  size: number;
+  elapsed: number;
+  tally: Tally;
+}
+
+function summarize(s: Summary): void {
+  const { tally, elapsed } = s;
+  const h = tally.histogram;
+  const rate = tally.ok / elapsed;
+  const how = s.mode === "echo" ? `${s.framer.name} echo` : "packet rpc";
+  printLine(
+    `${how} to ${s.target.label}: ${s.connections} connections x ${s.depth} in flight, ` +
+      `${s.size}-byte payloads, ${elapsed.toFixed(2)} s`,
+  );
+  printLine(
+    `requests: ${tally.ok} ok, ${tally.errors} errors, ${rate.toFixed(0)}/s, ` +
+      `${mib(rate * s.size)}/s each way`,
+  );
+  if (tally.firstError !== undefined) printLine(`first error: ${tally.firstError}`);
+  if (h.count === 0) return;
+  printLine(
+    `latency: p50 ${formatMs(h.quantile(0.5))}, p90 ${formatMs(h.quantile(0.9))}, ` +
+      `p99 ${formatMs(h.quantile(0.99))}, max ${formatMs(h.max)}, mean ${formatMs(h.mean)}`,
+  );
+  for (const row of h.render()) printLine(row);
+}
