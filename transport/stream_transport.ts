@@ -100,6 +100,12 @@ type WriteState = "open" | "eof-requested" | "eof-sent";
 
 /** A read slab's free tail must hold at least this share of the next read size (1/2). */
 const SLAB_TAIL_SHIFT = 1;
+
+/**
+ * The send buffer's first block (4 KiB): an idle connection holds no more for writing. It grows
+ * with the batches written (sized to the last one, up to 1 MiB) and is reused from then on.
+ */
+const SEND_BLOCK_SIZE = 4 * 1024;
 const EMPTY = new Uint8Array(0);
 
 /**
@@ -209,7 +215,7 @@ export class StreamTransport implements Transport, AsyncDisposable {
    * The transport's one write buffer: encoders append to it, {@linkcode StreamTransport.commit}
    * accounts for what they appended and schedules the flush.
    */
-  readonly out: SendBuffer = new SendBuffer();
+  readonly out: SendBuffer = new SendBuffer({ blockSize: SEND_BLOCK_SIZE });
   readonly #readSize: AdaptiveReadSize;
   readonly #reuseReadBuffer: boolean;
   /** Plain protocols: the slab reads go to (never reused), or the reused buffer. */
