@@ -10,6 +10,8 @@ import { Lifecycle } from "../transport/_lifecycle.ts";
 import { describePeer } from "../transport/callback_error.ts";
 import { SendBuffer } from "../transport/send_buffer.ts";
 import type { ExtraInfo, Transport, WriteBufferLimits } from "../transport/types.ts";
+import type { CloseReason, TransportStats } from "../transport/stats.ts";
+import type { Counters } from "../transport/_stats.ts";
 import type { UdpTransport } from "../transport/udp_transport.ts";
 import type { PeerTrust, TablePeer } from "./_udp_peer_table.ts";
 import type { FramedTendril } from "./framed_tendril.ts";
@@ -33,6 +35,8 @@ export interface PeerHost<F> {
   reserve(bytes: number): boolean;
   /** Gives `bytes` back to the queue budget. */
   unreserve(bytes: number): void;
+  /** Where errors a peer's callbacks threw after it ended go (the manager's `onError`). */
+  onError(error: Error): void;
 }
 
 /**
@@ -72,8 +76,9 @@ export class Peer<F> implements Transport, TablePeer<Peer<F>> {
   readonly #host: PeerHost<F>;
   readonly #addr: Deno.NetAddr;
   readonly #queued: Uint8Array[] = [];
-  /** The shared lifecycle: `connectionLost()` once, a throw from it logged, `closed`. */
-  readonly #life: Lifecycle = new Lifecycle(undefined);
+  /** The shared lifecycle: `connectionLost()` once, a throw from it to the host, `closed`. */
+  readonly #life: Lifecycle;
+  readonly #stats: Counters;
 
   constructor(
     host: PeerHost<F>,
@@ -84,6 +89,8 @@ export class Peer<F> implements Transport, TablePeer<Peer<F>> {
     trust: PeerTrust,
   ) {
     this.#host = host;
+    this.#life = new Lifecycle((error) => host.onError(error));
+    this.#stats = this.#life.counters;
     this.#addr = addr;
     this.key = key;
     this.host = tableHost;
@@ -129,6 +136,9 @@ export class Peer<F> implements Transport, TablePeer<Peer<F>> {
   }
 
   #take(data: Uint8Array): void {
+    const stats = this.#stats;
+    stats.reads++;
+    stats.bytesReceived += data.byteLength;
     if (this.#state === "paused") {
       // `data` is a view of the socket's reused buffer: keep a copy, within the budgets.
       if (this.#queued.length < QUEUED_PER_PEER && this.#host.reserve(data.byteLength)) {
@@ -192,6 +202,9 @@ export class Peer<F> implements Transport, TablePeer<Peer<F>> {
   #send(data: Uint8Array): void {
     this.lastActivity = performance.now();
     if (this.#trust === "unproven") this.#trust = "answered";
+    const stats = this.#stats;
+    stats.writes++;
+    stats.bytesSent += data.byteLength;
     this.#host.send(data, this.#addr);
   }
 
@@ -207,20 +220,37 @@ export class Peer<F> implements Transport, TablePeer<Peer<F>> {
   }
 
   close(): void {
-    this.abort();
+    this.abort(undefined, "close");
   }
 
-  abort(error?: Error): void {
+  /**
+   * Closes the peer at once; `connectionLost()` follows from a microtask.
+   *
+   * @param error For `connectionLost()`.
+   * @param reason The close reason (the manager's: `"idle-timeout"`, `"evicted"`, `"error"`).
+   */
+  abort(error?: Error, reason: CloseReason = "abort"): void {
     if (this.#state === "closed") return;
     this.#state = "closed";
     for (const data of this.#queued) this.#host.unreserve(data.byteLength);
     this.#queued.length = 0;
     this.out.clear();
-    this.#host.release(this);
     // As a transport does, report the loss after the current callback has returned.
     const framed = this.tendril.framed;
     const addr = this.#addr;
-    this.#life.finish(error, [], (e) => framed.connectionLost(e), () => describePeer(addr));
+    this.#life.finish(
+      error,
+      [],
+      (e) => framed.connectionLost(e),
+      () => describePeer(addr),
+      reason,
+    );
+    this.#host.release(this); // after finish(): the peer's stats carry its close reason
+  }
+
+  /** A snapshot of the peer's counters: datagrams and bytes each way, read pauses, the end. */
+  stats(): TransportStats {
+    return this.#life.stats();
   }
 
   isClosing(): boolean {
@@ -232,12 +262,15 @@ export class Peer<F> implements Transport, TablePeer<Peer<F>> {
   }
 
   pauseReading(): void {
-    if (this.#state === "reading") this.#state = "paused";
+    if (this.#state !== "reading") return;
+    this.#state = "paused";
+    this.#stats.pausedReading();
   }
 
   resumeReading(): void {
     if (this.#state !== "paused") return;
     this.#state = "reading";
+    this.#stats.resumedReading();
     while (this.#queued.length > 0 && this.#state === "reading") {
       const data = this.#queued.shift()!;
       this.#host.unreserve(data.byteLength);

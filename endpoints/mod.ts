@@ -53,6 +53,7 @@ export {
   type RunOptions,
   Server,
   type ServerOptions,
+  type ServerTelemetryOptions,
   type ShutdownOptions,
 } from "./server.ts";
 export {

@@ -10,6 +10,14 @@ import type {
   TlsServerOptions,
 } from "../transport/mod.ts";
 import { StreamTransport } from "../transport/stream_transport.ts";
+import type { TelemetryMeter } from "../transport/telemetry.ts";
+import { ConnectionMetrics, meterOf } from "../transport/_telemetry.ts";
+import {
+  addCounters,
+  type ServerStats,
+  type TransportCounters,
+  zeroCounters,
+} from "../transport/stats.ts";
 import { type Deadlines, withServerDeadlines } from "../transport/deadline_clock.ts";
 import { DEFAULT_HANDSHAKE_TIMEOUT } from "../transport/tls_options.ts";
 import {
@@ -80,6 +88,37 @@ export interface ServerOptions extends StreamTransportOptions {
    * protocol is made: socket options, TLS, ... (see {@linkcode Wrapper}).
    */
   wrapper?: Wrapper | WrapperChain;
+  /**
+   * OpenTelemetry metrics of the server's connections, through `npm:@opentelemetry/api`
+   * (`true`: the global meter): `plexus.server.connection.active` (UpDownCounter) and
+   * `plexus.server.connection.io` (ObservableCounter of bytes, `network.io.direction`
+   * `receive` / `transmit`), read from the transports' counters only when collected. Spans
+   * are the protocols' (a `PacketConnection`'s `telemetry` option).
+   *
+   * @default {false}
+   */
+  telemetry?: boolean | ServerTelemetryOptions;
+}
+
+/**
+ * Where a {@linkcode Server}'s OpenTelemetry metrics go (its `telemetry` option).
+ *
+ * @example Metrics to a meter of one's own
+ * ```ts
+ * import { Server, type ServerTelemetryOptions } from "@plexus/net/endpoints";
+ * import { metrics } from "@opentelemetry/api";
+ *
+ * const telemetry: ServerTelemetryOptions = { meter: metrics.getMeter("my-service") };
+ * await using server = new Server(() => ({ dataReceived() {} }), { telemetry });
+ * ```
+ */
+export interface ServerTelemetryOptions {
+  /**
+   * The meter the metrics are recorded with.
+   *
+   * @default {the global meter provider's when the server is made, scope `@plexus/net`}
+   */
+  meter?: TelemetryMeter;
 }
 
 /** Options of {@linkcode Server.listen}, for one or more listening sockets. */
@@ -199,6 +238,14 @@ export class Server<P extends StreamProtocolLike = StreamProtocolLike> implement
   readonly #shuttingDown = new AbortController();
   #shutdown: Promise<void> | undefined;
   #rejected = 0;
+  /** Connection metrics (the `telemetry` option). */
+  readonly #metrics: ConnectionMetrics | undefined;
+  #accepted = 0;
+  #closedCount = 0;
+  #closedByIdle = 0;
+  #closedByDeadline = 0;
+  /** The counters of the connections that ended, summed. */
+  readonly #ended: TransportCounters = zeroCounters();
   #allGone: PromiseWithResolvers<void> | undefined;
 
   /** Whether `close()` was called: no more accepting. */
@@ -221,6 +268,11 @@ export class Server<P extends StreamProtocolLike = StreamProtocolLike> implement
     this.#wrapper = asWrapper(options.wrapper);
     // Checked now: a bad budget must fail here, not drop every connection it would serve.
     this.#writeBudget = new ServerWriteBudget(options.maxTotalWriteBuffer);
+    const telemetry = options.telemetry;
+    if (telemetry) {
+      const meter = meterOf(telemetry === true ? undefined : telemetry.meter);
+      this.#metrics = ConnectionMetrics.of(meter, "plexus.server");
+    }
   }
 
   /** The addresses listened on, with the ports the OS chose. */
@@ -236,6 +288,36 @@ export class Server<P extends StreamProtocolLike = StreamProtocolLike> implement
   /** How many connections were closed at once because `maxConnections` was reached. */
   get rejectedConnections(): number {
     return this.#rejected;
+  }
+
+  /**
+   * The server's statistics: connections accepted, active, rejected, closed (by idle timeout,
+   * by a deadline), and the counters of its connections summed — the live ones, and all of
+   * them ever. It walks the live connections: call it to sample, not per packet.
+   *
+   * @example Sample a server's traffic
+   * ```ts
+   * import { Server } from "@plexus/net/endpoints";
+   *
+   * await using server = new Server(() => ({ dataReceived() {} }));
+   * await server.listen("127.0.0.1:0");
+   * const stats = server.stats();
+   * console.assert(stats.active === 0 && stats.total.bytesReceived === 0);
+   * ```
+   */
+  stats(): ServerStats {
+    const live = zeroCounters();
+    for (const transport of this.#connections.keys()) addCounters(live, transport.stats());
+    return {
+      accepted: this.#accepted,
+      active: this.#connections.size,
+      rejected: this.#rejected,
+      closed: this.#closedCount,
+      closedByIdleTimeout: this.#closedByIdle,
+      closedByDeadline: this.#closedByDeadline,
+      live,
+      total: addCounters({ ...this.#ended }, live),
+    };
   }
 
   /**
@@ -337,6 +419,8 @@ export class Server<P extends StreamProtocolLike = StreamProtocolLike> implement
       }, this.#writeBudget),
     );
     this.#connections.set(transport, protocol);
+    this.#metrics?.opened(transport);
+    this.#accepted++;
     this.#callHook(
       "Server.connectionMade",
       transport,
@@ -344,6 +428,8 @@ export class Server<P extends StreamProtocolLike = StreamProtocolLike> implement
     );
     transport.closed.then((error) => {
       this.#connections.delete(transport);
+      this.#metrics?.closed(transport);
+      this.#countEnded(transport);
       this.#callHook(
         "Server.connectionLost",
         transport,
@@ -636,6 +722,15 @@ export class Server<P extends StreamProtocolLike = StreamProtocolLike> implement
     if (this.#connections.size > 0 || this.#preparing.size > 0) return;
     this.#allGone?.resolve();
     this.#allGone = undefined;
+  }
+
+  /** Adds an ended connection to the totals and the close counts. */
+  #countEnded(transport: StreamTransport): void {
+    const stats = transport.stats();
+    addCounters(this.#ended, stats);
+    this.#closedCount++;
+    if (stats.closeReason === "idle-timeout") this.#closedByIdle++;
+    else if (stats.closeReason === "deadline") this.#closedByDeadline++;
   }
 
   /** Runs a subclass hook; what it throws goes to `onError`, naming the hook and connection. */

@@ -6,6 +6,7 @@ import { type Address, formatAddress, type HostPort, parseAddress } from "./addr
 import { createConnection } from "./create_connection.ts";
 import { FramedTendril } from "./framed_tendril.ts";
 import { Server } from "./server.ts";
+import { addCounters, type ServerStats, zeroCounters } from "../transport/stats.ts";
 import type { Acceptor, Tendril } from "./tendril.ts";
 import type { TendrilManager, TendrilManagerOptions } from "./tendril_manager.ts";
 import type { Wrapper, WrapperChain } from "./wrappers.ts";
@@ -97,6 +98,44 @@ export class TcpTendrilManager<F = Uint8Array> implements TendrilManager<F> {
 
   get rejectedConnections(): number {
     return this.#rejected;
+  }
+
+  /**
+   * The statistics of the connections it accepted, over every `start()` (see `Server.stats()`);
+   * tendrils the acceptor refused count as rejected. Outgoing `connect()`s are not included.
+   *
+   * @example
+   * ```ts
+   * import { TcpTendrilManager } from "@plexus/net/endpoints";
+   *
+   * const manager = new TcpTendrilManager("127.0.0.1:0");
+   * console.assert(manager.stats().accepted === 0);
+   * ```
+   */
+  stats(): ServerStats {
+    const sum: ServerStats = {
+      accepted: 0,
+      active: 0,
+      rejected: this.#rejected,
+      closed: 0,
+      closedByIdleTimeout: 0,
+      closedByDeadline: 0,
+      live: zeroCounters(),
+      total: zeroCounters(),
+    };
+    for (const server of this.#servers) {
+      const stats = server.stats();
+      sum.accepted += stats.accepted;
+      sum.active += stats.active;
+      sum.rejected += stats.rejected;
+      sum.closed += stats.closed;
+      sum.closedByIdleTimeout += stats.closedByIdleTimeout;
+      sum.closedByDeadline += stats.closedByDeadline;
+      addCounters(sum.live, stats.live);
+      addCounters(sum.total, stats.total);
+    }
+    sum.accepted -= this.#rejected;
+    return sum;
   }
 
   async start(acceptor?: Acceptor<F>, wrapper?: Wrapper | WrapperChain): Promise<void> {

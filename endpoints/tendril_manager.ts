@@ -1,4 +1,5 @@
 import type { Framer } from "../framing/framer.ts";
+import type { ServerStats } from "../transport/stats.ts";
 import { formatAddress, type HostPort, parseAddress } from "./address.ts";
 import type { Address } from "./address.ts";
 import { TcpTendrilManager } from "./tcp_tendril_manager.ts";
@@ -52,6 +53,11 @@ export interface TendrilManager<F = Uint8Array> {
   readonly tendrils: ReadonlyMap<string, Tendril<F>>;
   /** How many new connections the acceptor refused. */
   readonly rejectedConnections: number;
+  /**
+   * The manager's statistics: its connections (TCP) or peers (UDP) accepted, active, rejected
+   * and closed, and their counters summed (see {@linkcode ServerStats}).
+   */
+  stats(): ServerStats;
   /**
    * Starts the manager: with an acceptor, new connections (TCP) or peers (UDP) are accepted
    * through it; the wrapper applies to accepted TCP connections.

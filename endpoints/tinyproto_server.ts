@@ -4,6 +4,7 @@ import {
   TinyprotoProtocol,
 } from "../framing/tinyproto.ts";
 import type { Deadlines } from "../transport/deadline_clock.ts";
+import type { ServerStats } from "../transport/stats.ts";
 import type { Protocol, StreamProtocolLike } from "../transport/protocols.ts";
 import type { Address } from "./address.ts";
 import { type ListenOptions, type RunOptions, Server } from "./server.ts";
@@ -115,6 +116,25 @@ export class TinyprotoServer implements AsyncDisposable {
   /** How many connections were refused for the connection limit. */
   get refusedConnections(): number {
     return this.#refused;
+  }
+
+  /**
+   * The server's statistics (see `Server.stats()`); connections refused for the connection
+   * limit count as rejected, not accepted.
+   *
+   * @example
+   * ```ts
+   * import { TinyprotoServer } from "@plexus/net/endpoints";
+   *
+   * await using server = new TinyprotoServer(() => ({}));
+   * console.assert(server.stats().accepted === 0);
+   * ```
+   */
+  stats(): ServerStats {
+    const stats = this.#server.stats();
+    stats.accepted -= this.#refused;
+    stats.rejected += this.#refused;
+    return stats;
   }
 
   /** The addresses listened on. */

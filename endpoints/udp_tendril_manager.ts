@@ -1,6 +1,13 @@
 import type { Framer } from "../framing/framer.ts";
 import { IdentityFramer } from "../framing/identity.ts";
 import { TransportError } from "../transport/errors.ts";
+import { deliverError } from "../transport/callback_error.ts";
+import {
+  addCounters,
+  type TransportCounters,
+  type UdpManagerStats,
+  zeroCounters,
+} from "../transport/stats.ts";
 import type { DatagramProtocol } from "../transport/protocols.ts";
 import type { UdpTransport } from "../transport/udp_transport.ts";
 import { Peer, type PeerHost } from "./_udp_peer.ts";
@@ -164,6 +171,12 @@ export class UdpTendrilManager<F = Uint8Array> implements TendrilManager<F> {
   #droppedPeers = 0;
   #droppedDatagrams = 0;
   #evictedPeers = 0;
+  #createdPeers = 0;
+  #expiredPeers = 0;
+  #acceptedPeers = 0;
+  #closedPeers = 0;
+  /** The counters of the peers that ended, summed. */
+  readonly #ended: TransportCounters = zeroCounters();
   #sweep: ReturnType<typeof setTimeout> | undefined;
 
   /**
@@ -227,6 +240,39 @@ export class UdpTendrilManager<F = Uint8Array> implements TendrilManager<F> {
     return this.#evictedPeers;
   }
 
+  /**
+   * The manager's statistics: peers accepted (by the acceptor), active, rejected and closed,
+   * the peers' counters summed (live, and all of them ever), and the peers created, expired,
+   * dropped and evicted and datagrams dropped. It walks the live peers: sample it.
+   *
+   * @example
+   * ```ts
+   * import { UdpTendrilManager } from "@plexus/net/endpoints";
+   *
+   * const manager = new UdpTendrilManager("127.0.0.1:0");
+   * console.assert(manager.stats().peersCreated === 0);
+   * ```
+   */
+  stats(): UdpManagerStats {
+    const live = zeroCounters();
+    for (const peer of this.#peers.toArray()) addCounters(live, peer.stats());
+    return {
+      accepted: this.#acceptedPeers,
+      active: this.#peers.size,
+      rejected: this.#rejected,
+      closed: this.#closedPeers,
+      closedByIdleTimeout: this.#expiredPeers,
+      closedByDeadline: 0,
+      live,
+      total: addCounters({ ...this.#ended }, live),
+      peersCreated: this.#createdPeers,
+      peersExpired: this.#expiredPeers,
+      peersDropped: this.#droppedPeers,
+      peersEvicted: this.#evictedPeers,
+      datagramsDropped: this.#droppedDatagrams,
+    };
+  }
+
   async start(acceptor?: Acceptor<F>): Promise<void> {
     if (this.#shutDown) throw new TransportError("Cannot start: the manager was shut down");
     if (this.#running) throw new TransportError("Cannot start: the manager is already running");
@@ -275,6 +321,7 @@ export class UdpTendrilManager<F = Uint8Array> implements TendrilManager<F> {
   // ---- What peers may use -------------------------------------------------------------------
 
   readonly #host: PeerHost<F> = {
+    onError: (error) => deliverError(this.#onError, error),
     send: (data, addr) => {
       if (!this.#socket || this.#socket.isClosing()) {
         throw new TransportError("Cannot send: the UDP socket is closed");
@@ -284,6 +331,8 @@ export class UdpTendrilManager<F = Uint8Array> implements TendrilManager<F> {
     socket: () => this.#socket!,
     release: (peer) => {
       this.#peers.remove(peer);
+      this.#closedPeers++;
+      addCounters(this.#ended, peer.stats());
       if (this.#accepted.get(peer.key) === peer.tendril) this.#accepted.delete(peer.key);
       if (this.#peers.size === 0) {
         clearTimeout(this.#sweep);
@@ -311,7 +360,7 @@ export class UdpTendrilManager<F = Uint8Array> implements TendrilManager<F> {
       connectionLost: (error) => {
         this.#running = false;
         this.#acceptor = undefined;
-        this.#forEachPeer((peer) => peer.abort(error));
+        this.#forEachPeer((peer) => peer.abort(error, error ? "error" : "close"));
       },
     };
     const { transport } = await createDatagramEndpoint(() => demux, {
@@ -380,7 +429,8 @@ export class UdpTendrilManager<F = Uint8Array> implements TendrilManager<F> {
     const victim = this.#peers.oldestUnproven();
     if (victim === undefined) return false;
     this.#evictedPeers++;
-    victim.abort(new PeerEvictedError(victim.key, this.#maxPeers)); // leaves the table now
+    // leaves the table now
+    victim.abort(new PeerEvictedError(victim.key, this.#maxPeers), "evicted");
     return true;
   }
 
@@ -398,10 +448,12 @@ export class UdpTendrilManager<F = Uint8Array> implements TendrilManager<F> {
     const tendril = new FramedTendril("udp", this.#framer(), accept);
     const peer: Peer<F> = new Peer(this.#host, addr, key, host, tendril, trust);
     this.#peers.add(peer, trust !== "proven");
+    this.#createdPeers++;
     this.#waiting++;
     tendril.outcome.then((outcome) => {
       this.#waiting--;
       if (outcome === "rejected") this.#rejected++;
+      else if (outcome === "accepted") this.#acceptedPeers++;
     });
     peer.start();
     this.#scheduleSweep();
@@ -420,7 +472,11 @@ export class UdpTendrilManager<F = Uint8Array> implements TendrilManager<F> {
       const now = performance.now();
       this.#forEachPeer((peer) => {
         if (now - peer.lastActivity >= this.#idleTimeout) {
-          peer.abort(new TransportError(`UDP peer idle for ${this.#idleTimeout} ms`));
+          this.#expiredPeers++;
+          peer.abort(
+            new TransportError(`UDP peer idle for ${this.#idleTimeout} ms`),
+            "idle-timeout",
+          );
         }
       });
       this.#scheduleSweep();

@@ -6,6 +6,8 @@
  */
 
 import type { DeadlineClock } from "../transport/deadline_clock.ts";
+import { frameChannel, publishFrame } from "../transport/_trace.ts";
+import type { BaseTransport } from "../transport/types.ts";
 import { TruncatedFrameError } from "./errors.ts";
 import type { Decoder } from "./framer.ts";
 import { ReceiveBuffer, type ReceiveBufferOptions } from "./receive_buffer.ts";
@@ -34,6 +36,10 @@ export class FrameReader<T> {
   decoder: Decoder<T>;
   /** The transport's frame deadlines, told of each read's progress. */
   clock: DeadlineClock | undefined;
+  /** Frames decoded and delivered (or being delivered) so far. */
+  frames = 0;
+  /** The connection's transport, once connected: names the frames in trace events. */
+  transport: BaseTransport | undefined;
   readonly #deliver: (frame: T) => void;
   readonly #mayGoOn: () => boolean;
 
@@ -69,6 +75,8 @@ export class FrameReader<T> {
     const mayGoOn = this.#mayGoOn;
     let completed = false;
     let drained = false;
+    // Traced reads take the slow loop; the plain one pays this one branch per read.
+    if (frameChannel.hasSubscribers && this.transport !== undefined) return this.#readTraced();
     while (mayGoOn()) {
       const frame = this.decoder.decode(buffer);
       if (frame === undefined) {
@@ -76,6 +84,7 @@ export class FrameReader<T> {
         break;
       }
       completed = true;
+      this.frames++;
       deliver(frame);
     }
     this.clock?.progress(completed, buffer.length > 0);
@@ -93,14 +102,53 @@ export class FrameReader<T> {
     const buffer = this.buffer;
     while (this.#mayGoOn()) {
       const decoder = this.decoder;
+      const block = buffer.bytes;
+      const start = buffer.start;
       const frame = decoder.decodeEof ? decoder.decodeEof(buffer) : decoder.decode(buffer);
       if (frame === undefined) {
         if (buffer.length > 0) throw new TruncatedFrameError(buffer.length);
         return true;
       }
+      this.frames++;
+      if (frameChannel.hasSubscribers && this.transport !== undefined) {
+        this.#trace(frame, decoder, block, start);
+      }
       this.#deliver(frame);
     }
     return false;
+  }
+
+  /** {@linkcode FrameReader.read} with a frame event published before each delivery. */
+  #readTraced(): boolean {
+    const buffer = this.buffer;
+    let completed = false;
+    let drained = false;
+    while (this.#mayGoOn()) {
+      const decoder = this.decoder;
+      const block = buffer.bytes;
+      const start = buffer.start;
+      const frame = decoder.decode(buffer);
+      if (frame === undefined) {
+        drained = true;
+        break;
+      }
+      completed = true;
+      this.frames++;
+      this.#trace(frame, decoder, block, start);
+      this.#deliver(frame);
+    }
+    this.clock?.progress(completed, buffer.length > 0);
+    return drained;
+  }
+
+  /** Publishes a received frame with its bytes: what the decoder consumed from `start`. */
+  #trace(frame: T, decoder: Decoder<T>, block: Uint8Array, start: number): void {
+    const buffer = this.buffer;
+    // A decoder that made the buffer move its bytes leaves the frame's bytes unknown.
+    const bytes = buffer.bytes === block && buffer.start >= start
+      ? block.subarray(start, buffer.start)
+      : undefined;
+    publishFrame(this.transport!, "receive", frame, bytes, decoder);
   }
 }
 

@@ -2,6 +2,8 @@ import type { BufferedProtocol, ShutdownHook } from "../transport/protocols.ts";
 import type { Transport } from "../transport/types.ts";
 import { type DeadlineError, TransportError } from "../transport/errors.ts";
 import { FrameReader } from "./_frame_reader.ts";
+import { frameChannel, publishFrame } from "../transport/_trace.ts";
+import { type FramedStats, zeroCounters } from "../transport/stats.ts";
 import type { Decoder, Encoder, Framer } from "./framer.ts";
 import type { ReceiveBuffer } from "./receive_buffer.ts";
 
@@ -30,7 +32,7 @@ export interface FrameHandler<T = Uint8Array> {
    * Called with each decoded frame.
    *
    * **Store a copy, not the frame** (`frame.slice()`): the frame is a view into the receive
-   * block (up to the read size, 8–256 KiB), and a stored view keeps that whole block alive.
+   * block (up to the read size, 4–256 KiB), and a stored view keeps that whole block alive.
    * The frame stays valid after the call returns, so a view is fine for work done soon. The framers may be replaced from here;
    * the next frame is decoded by the new receive framer, starting right after this one.
    */
@@ -105,7 +107,7 @@ export interface FramedProtocolOptions<T = Uint8Array> {
  * with the active send framer (Tendril's framed connection).
  *
  * - **Zero-copy reads.** It is a `BufferedProtocol`: the transport reads straight into the
- *   receive buffer's free tail (as much as the transport's adaptive read size asks: 8 KiB at first,
+ *   receive buffer's free tail (as much as the transport's adaptive read size asks: 4 KiB at first,
  *   growing under bulk traffic; at least `minReadSize`).
  * - **Switching.** `receiveFramer` and `sendFramer` may be replaced at any time, also from
  *   inside `frameReceived`; the next frame is decoded by the new framer from the byte right
@@ -183,6 +185,7 @@ export class FramedProtocol<T = Uint8Array> implements BufferedProtocol, Shutdow
   /** Whether a microtask will deliver buffered frames (after resumeReading or a switch). */
   #scheduled = false;
   readonly #closed = Promise.withResolvers<Error | undefined>();
+  #framesSent = 0;
 
   /**
    * Creates the protocol; give it to a transport (or a connection factory) to start it.
@@ -276,8 +279,73 @@ export class FramedProtocol<T = Uint8Array> implements BufferedProtocol, Shutdow
           : "Cannot send a frame after writeEof()",
       );
     }
-    this.#sendFramer.encode(frame, transport.out);
+    if (frameChannel.hasSubscribers) {
+      this.#sendTraced(frame, transport);
+      return;
+    }
+    const out = transport.out;
+    const mark = out.length;
+    try {
+      this.#sendFramer.encode(frame, out);
+    } catch (error) {
+      // An encoder that threw half-way must not leave part of a frame for the next commit.
+      out.truncate(mark);
+      throw error;
+    }
     transport.commit();
+    this.#framesSent++;
+  }
+
+  /**
+   * A snapshot of the connection's statistics: its transport's (bytes, reads and writes,
+   * pauses, open and close times, close reason) plus the frames decoded and sent. Before
+   * `connectionMade`, or over a transport without `stats()`, the transport's part is zeros.
+   *
+   * @example Frames and bytes of a line exchange
+   * ```ts
+   * import { FramedProtocol, LineFramer } from "@plexus/net/framing";
+   * import { createMemoryTransportPair } from "@plexus/net/transport";
+   * import { assertEquals } from "@std/assert";
+   *
+   * const server = new FramedProtocol(new LineFramer(), {
+   *   frameReceived: (line, framed) => framed.sendFrame(line),
+   * });
+   * const client = new FramedProtocol(new LineFramer(), { frameReceived() {} });
+   * createMemoryTransportPair(server, client);
+   * client.sendFrame(new TextEncoder().encode("hi"));
+   * client.sendFrame(new TextEncoder().encode("there"));
+   * await client.transport.flushed!();
+   * client.writeEof();
+   * await server.closed;
+   * assertEquals(server.stats().framesReceived, 2);
+   * assertEquals(server.stats().framesSent, 2);
+   * assertEquals(client.stats().bytesSent, 11); // "hi\r\n" and "there\r\n"
+   * ```
+   */
+  stats(): FramedStats {
+    const base = this.#transport?.stats?.() ?? {
+      ...zeroCounters(),
+      openedAt: Date.now(),
+      closedAt: undefined,
+      closeReason: undefined,
+      error: undefined,
+    };
+    return {
+      ...base,
+      framesReceived: this.#reader.frames,
+      framesSent: this.#framesSent,
+    };
+  }
+
+  /** `sendFrame` with a frame event published once the frame is encoded. */
+  #sendTraced(frame: T, transport: Transport): void {
+    const out = transport.out;
+    const before = out.length;
+    const framer = this.#sendFramer;
+    framer.encode(frame, out);
+    publishFrame(transport, "send", frame, out.copyLast(out.length - before), framer);
+    transport.commit();
+    this.#framesSent++;
   }
 
   /** Whether frames are being delivered (not paused by {@linkcode FramedProtocol.pauseReading}). */
@@ -347,6 +415,7 @@ export class FramedProtocol<T = Uint8Array> implements BufferedProtocol, Shutdow
    */
   connectionMade(transport: Transport): void {
     this.#transport = transport;
+    this.#reader.transport = transport;
     if (this.#state === "connecting") this.#state = "open";
     else transport.pauseReading(); // paused before it was connected
     const clock = this.#reader.clock = transport.deadlineClock;

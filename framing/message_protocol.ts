@@ -137,6 +137,7 @@ export class MessageProtocol<M> implements BufferedProtocol {
    */
   connectionMade(transport: Transport): void {
     this.transport = transport;
+    this.#reader.transport = transport;
     this.#state = "open";
   }
 

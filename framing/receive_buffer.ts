@@ -1,6 +1,6 @@
 /**
  * The smallest free space a read gets: 4 KiB. Reads are usually larger: the transport's size
- * hint starts at 8 KiB and grows to 256 KiB under bulk traffic.
+ * hint starts at 4 KiB and grows to 256 KiB under bulk traffic.
  */
 export const MIN_READ_SIZE = 4 * 1024;
 

@@ -26,8 +26,11 @@ import type { PacketFields } from "./_codec.ts";
 import { RequestDeadlines } from "./_request_deadlines.ts";
 import { checkFlags, resultFlags, resultPayload } from "./_result.ts";
 import { Serving } from "./_serving.ts";
+import type { PacketCounters } from "./_stats.ts";
+import type { PacketTelemetry } from "./_telemetry.ts";
 import { type TagMap, TagTable } from "./_tag_table.ts";
 import type { PacketWriter } from "./_writer.ts";
+import type { Context } from "@opentelemetry/api";
 import type { PacketConnection } from "./connection.ts";
 import { RemoteError } from "./errors.ts";
 import type { PacketHandlerResult, PacketRequestContext, PacketRequestHandler } from "./types.ts";
@@ -42,6 +45,8 @@ const TOO_MANY_REQUESTS = encoder.encode("too many requests");
 export interface HandlersHost {
   /** Whether responses may be written now (the transport's write buffer is not full). */
   canWrite(): boolean;
+  /** The connection's counters: served, failed, refused. */
+  readonly counters: PacketCounters;
 }
 
 /** The limits of {@linkcode Handlers}. */
@@ -74,6 +79,8 @@ export class Handlers {
   #idle: PromiseWithResolvers<void> | undefined;
   /** The `requestTimeout` of the requests being served, once the connection set one. */
   #deadlines: RequestDeadlines | undefined;
+  /** Spans and metrics, with the connection's `telemetry` option. */
+  telemetry: PacketTelemetry | undefined;
 
   constructor(
     connection: PacketConnection,
@@ -115,18 +122,22 @@ export class Handlers {
   /**
    * Takes a request: refused when its tag is in use or the queue is full, else run now or
    * queued.
+   *
+   * @param parent The trace context the request carried (telemetry on and agreed).
    */
-  accept(packet: PacketFields): void {
+  accept(packet: PacketFields, parent?: Context): void {
     const { channel, tag } = packet;
     const existing: TagMap<Serving> | undefined = channel === 0
       ? this.#serving0
       : this.#servingOther.get(channel);
     if (existing?.has(tag)) {
+      this.#host.counters.refused++;
       refuse(this.#writer, channel, tag, `channel ${channel}: tag already in use: ${tag}`);
       return;
     }
     const startNow = this.#slots < this.#max && this.#queued === 0 && this.#host.canWrite();
     if (!startNow && this.#queued >= this.#maxQueued) {
+      this.#host.counters.refused++;
       this.#writer.response(tag, false, 0, channel, TOO_MANY_REQUESTS);
       return;
     }
@@ -138,6 +149,10 @@ export class Handlers {
       packet.flags,
       packet.payload,
     );
+    if (this.telemetry) {
+      const size = packet.payload.byteLength;
+      request.span = this.telemetry.server(request.rqType, channel, size, parent);
+    }
     let serving = existing;
     if (!serving) this.#servingOther.set(channel, serving = new Map());
     serving.set(tag, request);
@@ -162,7 +177,9 @@ export class Handlers {
     if (i >= 0) this.#queue.splice(i, 1);
     this.#forget(request);
     this.#deadlines?.remove(request);
+    this.#host.counters.refused++;
     this.#writer.response(tag, false, 0, channel, REQUEST_CANCELLED);
+    request.span?.responded(false, REQUEST_CANCELLED);
     this.#checkIdle();
   }
 
@@ -189,7 +206,10 @@ export class Handlers {
     this.#deadlines?.stop();
     const tables: TagMap<Serving>[] = [this.#serving0, ...this.#servingOther.values()];
     for (const map of tables) {
-      for (const request of map.values()) request.abort(reason);
+      for (const request of map.values()) {
+        request.abort(reason);
+        request.span?.failed(reason);
+      }
     }
     this.#queue = [];
     this.#queueHead = 0;
@@ -204,7 +224,11 @@ export class Handlers {
     request.state = "running";
     let result: PacketHandlerResult | Promise<PacketHandlerResult>;
     try {
-      result = this.#handler(request.rqType, request.flags, request.payload, request);
+      result = request.span
+        ? request.span.run(() =>
+          this.#handler(request.rqType, request.flags, request.payload, request)
+        )
+        : this.#handler(request.rqType, request.flags, request.payload, request);
     } catch (error) {
       this.#finish(request, undefined, error, true);
       return;
@@ -266,7 +290,9 @@ export class Handlers {
       request.state = "expired";
     }
     this.#forget(request);
+    this.#host.counters.failed++;
     refuse(this.#writer, request.channel, request.tag, error.message);
+    request.span?.failed(error);
     if (queued) this.#checkIdle();
   }
 
@@ -281,6 +307,7 @@ export class Handlers {
       }
     }
     this.#report(request, error);
+    if (error instanceof Error) request.span?.span.recordException(error);
     request.respond(false, 0, EXCEPTION_DURING_HANDLER, true);
   }
 
@@ -291,10 +318,15 @@ export class Handlers {
     const { tag, channel } = request;
     try {
       this.#writer.response(tag, request.ok, request.responseFlags, channel, request.response);
+      if (request.response === EXCEPTION_DURING_HANDLER) this.#host.counters.failed++;
+      else this.#host.counters.requestsServed++;
+      request.span?.responded(request.ok, request.response);
     } catch (encodeError) {
       // Over maxPacketSize, for example: the peer gets the generic failure instead.
       if (!request.failure) this.#report(request, encodeError);
+      this.#host.counters.failed++;
       this.#writer.response(tag, false, 0, channel, EXCEPTION_DURING_HANDLER);
+      request.span?.responded(false, EXCEPTION_DURING_HANDLER);
     }
     request.response = EMPTY; // the request may be kept by the handler: drop the bytes
   }

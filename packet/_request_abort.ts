@@ -6,6 +6,8 @@
  * @module
  */
 
+import type { PacketCounters } from "./_stats.ts";
+
 /** The longest delay a timer can wait (2^31 - 1 ms, about 24.8 days); longer ones fire at once. */
 export const MAX_DELAY = 2 ** 31 - 1;
 
@@ -28,6 +30,7 @@ export function checkTimeout(timeout: unknown): void {
 /** Fires once, on the caller's signal or the timeout; `dispose()` releases both. */
 export class RequestAbort {
   readonly #signal: AbortSignal | undefined;
+  readonly #counters: PacketCounters | undefined;
   #timer: ReturnType<typeof setTimeout> | undefined;
   #handler: ((reason: unknown) => void) | undefined;
   #fired = false;
@@ -40,19 +43,30 @@ export class RequestAbort {
    * @param timeout Milliseconds (checked by {@linkcode checkTimeout}), or `undefined` or
    * `Infinity` for none.
    * @param what Names the request in the timeout message, e.g. `Request rq_type 3`.
+   * @param counters Counts the firing: `cancelled` or `timedOut`.
    */
-  constructor(signal: AbortSignal | undefined, timeout: number | undefined, what: string) {
+  constructor(
+    signal: AbortSignal | undefined,
+    timeout: number | undefined,
+    what: string,
+    counters?: PacketCounters,
+  ) {
     this.#signal = signal;
+    this.#counters = counters;
     if (signal?.aborted) {
       this.#fired = true;
       this.#reason = signal.reason;
+      if (counters) counters.cancelled++;
       return;
     }
     signal?.addEventListener("abort", this.#onAbort, { once: true });
     if (timeout !== undefined && timeout !== Infinity) {
       this.#timer = setTimeout(() => {
         this.#timer = undefined;
-        this.#fire(new DOMException(`${what} timed out after ${timeout} ms`, "TimeoutError"));
+        this.#fire(
+          new DOMException(`${what} timed out after ${timeout} ms`, "TimeoutError"),
+          true,
+        );
       }, timeout);
     }
   }
@@ -81,11 +95,16 @@ export class RequestAbort {
     this.#signal?.removeEventListener("abort", this.#onAbort);
   }
 
-  readonly #onAbort = (): void => this.#fire(this.#signal!.reason);
+  readonly #onAbort = (): void => this.#fire(this.#signal!.reason, false);
 
-  #fire(reason: unknown): void {
+  #fire(reason: unknown, timedOut: boolean): void {
     if (this.#fired) return;
     this.#fired = true;
+    const counters = this.#counters;
+    if (counters) {
+      if (timedOut) counters.timedOut++;
+      else counters.cancelled++;
+    }
     this.#reason = reason;
     const handler = this.#handler;
     this.dispose();

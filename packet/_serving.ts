@@ -5,6 +5,7 @@
  * @module
  */
 
+import type { RequestSpan } from "./_telemetry.ts";
 import type { PacketConnection } from "./connection.ts";
 import type { PacketRequestContext } from "./types.ts";
 
@@ -44,6 +45,8 @@ export class Serving implements PacketRequestContext {
   response: Uint8Array = EMPTY;
   /** Whether the response reports a handler failure already (its encoding is not retried). */
   failure = false;
+  /** Its span, with telemetry on. */
+  span: RequestSpan | undefined;
   #controller: AbortController | undefined;
 
   constructor(

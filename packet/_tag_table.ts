@@ -67,6 +67,8 @@ export class TagTable<T extends Tagged> implements TagMap<T> {
     const i = tag & this.#mask;
     const held = this.#slots[i];
     if (held === undefined) {
+      // The tag may sit in the overflow from when its slot was taken: one place per tag.
+      if (this.#overflow.size !== 0) this.#overflow.delete(tag);
       this.#slots[i] = value;
       this.#inSlots++;
     } else if (held.tag === tag) {

@@ -2,7 +2,8 @@
  * The send side of a packet connection: each packet is encoded from its fields straight into
  * the transport's one write buffer (`transport.out`) and committed (`transport.commit()`), so
  * flow control sees it at once and the transport sends everything committed in one turn in one
- * write. No `Packet` object is made, except for the `trace` hook.
+ * write. No `Packet` object is made, except for the trace: when the shared trace channels
+ * have subscribers (`plexus:frame`, `plexus:packet`) or the connection has its own `trace`.
  *
  * With `packetGrace`, commits are held for that many milliseconds after the first held packet
  * (or until 64 KiB are held, or {@linkcode PacketWriter.flush}), so that packets of later turns
@@ -12,8 +13,12 @@
  */
 
 import type { Transport } from "../transport/types.ts";
+import { frameChannel, packetChannel, publishFrame } from "../transport/_trace.ts";
 import { encodePacket } from "./_codec.ts";
 import { Packet } from "./packet.ts";
+
+/** What `plexus:frame` events name as the framer of packets sent. */
+const PACKET_ENCODER = "PacketEncoder";
 
 /** The most bytes `packetGrace` holds back before they are committed anyway. */
 const GRACE_LIMIT = 64 * 1024;
@@ -27,8 +32,10 @@ export class PacketWriter {
   #held = 0;
   #timer: ReturnType<typeof setTimeout> | undefined;
   readonly #flushNow = (): void => this.flush();
-  /** Called with each packet once encoded (the connection's `trace` hook), when set. */
+  /** Called with each packet once encoded, when the packet is traced (see `traceAlways`). */
   trace: ((packet: Packet) => void) | undefined;
+  /** Whether `trace` gets every packet (the connection's own `trace` option), subscribers or not. */
+  traceAlways = false;
 
   /**
    * @param maxPacketSize The largest body that may be sent.
@@ -58,8 +65,8 @@ export class PacketWriter {
     if (!sink) return;
     const bits = flags * 4 + 2 + (channel !== 0 ? 1 : 0);
     const n = encodePacket(sink.out, this.#max, tag, bits, channel, rqType + 1, payload);
-    if (this.trace) {
-      this.trace(Packet.request(tag, rqType, { flags, payload, channel }));
+    if (this.traceAlways || frameChannel.hasSubscribers || packetChannel.hasSubscribers) {
+      this.#traceSent(sink, n, Packet.request(tag, rqType, { flags, payload, channel }));
     }
     this.#commit(n);
   }
@@ -75,7 +82,9 @@ export class PacketWriter {
     if (!sink) return;
     const bits = (flags * 2 + (ok ? 1 : 0)) * 4 + (channel !== 0 ? 1 : 0);
     const n = encodePacket(sink.out, this.#max, tag, bits, channel, -1, payload);
-    if (this.trace) this.trace(Packet.response(tag, ok, { flags, payload, channel }));
+    if (this.traceAlways || frameChannel.hasSubscribers || packetChannel.hasSubscribers) {
+      this.#traceSent(sink, n, Packet.response(tag, ok, { flags, payload, channel }));
+    }
     this.#commit(n);
   }
 
@@ -94,8 +103,18 @@ export class PacketWriter {
       isRequest ? rqType : -1,
       payload,
     );
-    this.trace?.(packet);
+    if (this.traceAlways || frameChannel.hasSubscribers || packetChannel.hasSubscribers) {
+      this.#traceSent(sink, n, packet);
+    }
     this.#commit(n);
+  }
+
+  /** Publishes a packet just encoded (`n` bytes): its frame event, then its packet event. */
+  #traceSent(sink: Transport, n: number, packet: Packet): void {
+    if (frameChannel.hasSubscribers) {
+      publishFrame(sink, "send", packet, sink.out.copyLast(n), PACKET_ENCODER);
+    }
+    if (this.traceAlways || packetChannel.hasSubscribers) this.trace?.(packet);
   }
 
   /** Commits what `packetGrace` holds now. */

@@ -1,3 +1,4 @@
+import type { Context } from "@opentelemetry/api";
 import { FrameReader } from "../framing/_frame_reader.ts";
 import type { Decoder } from "../framing/framer.ts";
 import type { ReceiveBuffer } from "../framing/receive_buffer.ts";
@@ -12,6 +13,7 @@ import { KeepAlive } from "./_keep_alive.ts";
 import { checkTimeout, MAX_DELAY, RequestAbort } from "./_request_abort.ts";
 import { describeRequest, PAYLOAD, Requests, RESPONSE, type Settle } from "./_requests.ts";
 import { toBytes } from "./_result.ts";
+import { PacketTelemetry, type RequestSpan, unwrapTraced } from "./_telemetry.ts";
 import { PacketWriter } from "./_writer.ts";
 import { ConnectionClosedError, PacketError } from "./errors.ts";
 import { encodeCancel, EXTENSION_RQ_TYPE, ExtensionOp, Extensions, OFFER } from "./extension.ts";
@@ -19,6 +21,10 @@ import { DEFAULT_MAX_PACKET_SIZE } from "./framer.ts";
 import { Packet } from "./packet.ts";
 import type { PacketRequest } from "./request.ts";
 import type { PacketTraceEvent } from "./trace.ts";
+import { PacketCounters } from "./_stats.ts";
+import type { PacketStats } from "./stats.ts";
+import { packetChannel } from "../transport/_trace.ts";
+import type { TransportStats } from "../transport/stats.ts";
 import type {
   PacketCallOptions,
   PacketConnectionOptions,
@@ -161,8 +167,15 @@ export class PacketConnection implements BufferedProtocol, ShutdownHook, AsyncDi
   readonly #extensions: Extensions;
   readonly #keepAlive: KeepAlive | undefined;
   readonly #trace: ((event: PacketTraceEvent) => void) | undefined;
-  /** The connection's name (the original's `name`): in trace events and handler-error logs. */
-  readonly name: string;
+  /** Spans and metrics (the `telemetry` option); `undefined`: off. */
+  readonly #telemetry: PacketTelemetry | undefined;
+  /**
+   * The `name` option: it names the connection's transport too (see
+   * {@linkcode PacketConnection.name}); `undefined` without it.
+   */
+  readonly connectionName: string | undefined;
+  /** The counters behind {@linkcode PacketConnection.stats}. */
+  readonly #counters: PacketCounters = new PacketCounters();
   #transport: Transport | undefined;
   /** Whether the transport's write buffer is over its high watermark (it called pauseWriting). */
   #writePaused = false;
@@ -205,14 +218,19 @@ export class PacketConnection implements BufferedProtocol, ShutdownHook, AsyncDi
       duration("packetGrace", options.packetGrace ?? 0),
       () => this.#checkWriteBuffer(),
     );
-    this.#requests = new Requests(this.#writer, {
-      canSend: () => this.#transport !== undefined && !this.#writePaused,
-      cancelled: (channel, tag) => {
-        if (this.#extensions.on && this.#state !== "finished" && this.#sent !== "eof") {
-          this.#sendExtension(ExtensionOp.cancel, encodeCancel(channel, tag));
-        }
+    this.#requests = new Requests(
+      this.#writer,
+      {
+        canSend: () => this.#transport !== undefined && !this.#writePaused,
+        cancelled: (channel, tag) => {
+          if (this.#extensions.on && this.#state !== "finished" && this.#sent !== "eof") {
+            this.#sendExtension(ExtensionOp.cancel, encodeCancel(channel, tag));
+          }
+        },
       },
-    }, limit("maxInFlight", options.maxInFlight ?? 1024));
+      limit("maxInFlight", options.maxInFlight ?? 1024),
+      this.#counters,
+    );
     const maxConcurrent = limit("maxConcurrentHandlers", options.maxConcurrentHandlers ?? 128);
     const maxQueued = limit("maxQueuedRequests", options.maxQueuedRequests ?? 1024);
     if (options.requestHandler) {
@@ -222,7 +240,7 @@ export class PacketConnection implements BufferedProtocol, ShutdownHook, AsyncDi
         options.requestHandler,
         { maxConcurrent, maxQueued },
         options.onHandlerError ?? defaultHandlerError,
-        { canWrite: () => !this.#writePaused },
+        { canWrite: () => !this.#writePaused, counters: this.#counters },
       );
     }
     this.#closeTimeout = duration("closeTimeout", options.closeTimeout ?? 10_000);
@@ -244,11 +262,17 @@ export class PacketConnection implements BufferedProtocol, ShutdownHook, AsyncDi
       });
     }
     this.#extensions = new Extensions(options.extensions ?? false);
-    this.name = options.name ?? "PacketConnection";
+    this.connectionName = options.name;
+    if (options.telemetry) {
+      this.#telemetry = new PacketTelemetry(options.telemetry, this.name);
+      this.#extensions.takesTraceContext = this.#telemetry.propagate;
+      if (this.#handlers) this.#handlers.telemetry = this.#telemetry;
+    }
     this.#trace = options.trace;
-    if (this.#trace) this.#writer.trace = (packet) => this.#emitTrace("send", packet);
+    this.#writer.trace = (packet) => this.#emitTrace("send", packet);
+    this.#writer.traceAlways = this.#trace !== undefined;
     this.#reader = new FrameReader<PacketFields>(
-      new FieldsDecoder(max),
+      new PacketDecoder(max),
       (packet) => this.#onPacket(packet),
       () => this.#mayRead(),
     );
@@ -306,6 +330,60 @@ export class PacketConnection implements BufferedProtocol, ShutdownHook, AsyncDi
   }
 
   /**
+   * The connection's name (the original's `name`), in trace events and handler-error logs: the
+   * `name` option, which also names the transport; without it, the transport's name once
+   * connected (the peer's `host:port`), and `"PacketConnection"` before.
+   */
+  get name(): string {
+    return this.connectionName ?? this.#transport?.getExtraInfo("name") ?? "PacketConnection";
+  }
+
+  /**
+   * A snapshot of the connection's counters: our requests (sent, in flight, answered, not ok,
+   * cancelled, timed out, lost) with their latency, the peer's requests (received, served,
+   * failed, refused), and the transport's statistics. Counting costs plain number fields and
+   * one fixed-size histogram: nothing is allocated per request.
+   *
+   * @returns A new {@linkcode PacketStats} object.
+   *
+   * @example Latency of our requests
+   * ```ts
+   * import { PacketConnection } from "@plexus/net/packet";
+   * import { createMemoryTransportPair } from "@plexus/net/transport";
+   * import { assertEquals } from "@std/assert";
+   *
+   * const server = new PacketConnection({ requestHandler: () => "pong" });
+   * const client = new PacketConnection();
+   * createMemoryTransportPair(server, client);
+   * for (let i = 0; i < 10; i++) await client.call(0, "ping");
+   * const { requestsSent, latency } = client.stats();
+   * assertEquals([requestsSent, latency.count], [10, 10]);
+   * console.assert(latency.p50 <= latency.p99 && latency.p99 <= latency.max);
+   * assertEquals(server.stats().requestsServed, 10);
+   * await client.close();
+   * ```
+   */
+  stats(): PacketStats {
+    const c = this.#counters;
+    const transport = this.#transport as { stats?(): TransportStats } | undefined;
+    return {
+      requestsSent: c.requestsSent,
+      inFlight: this.#requests.inFlight,
+      responses: c.responses,
+      notOk: c.notOk,
+      cancelled: c.cancelled,
+      timedOut: c.timedOut,
+      lost: c.lost,
+      requestsReceived: c.requestsReceived,
+      requestsServed: c.requestsServed,
+      failed: c.failed,
+      refused: c.refused,
+      latency: c.latency.summary(),
+      transport: transport?.stats?.(),
+    };
+  }
+
+  /**
    * Resolves once the connection has ended, with the error that ended it (a
    * {@linkcode PacketError}, a {@linkcode ConnectionClosedError}, a transport error) or
    * `undefined` after an orderly close or `abort()`. It never rejects.
@@ -317,7 +395,8 @@ export class PacketConnection implements BufferedProtocol, ShutdownHook, AsyncDi
   /**
    * Resolves to whether the peer accepted our offer of the Plexus extensions (always `false`
    * without the `extensions` option, when the connection ends first, or when the peer did not
-   * answer within `offerTimeout`).
+   * answer within `offerTimeout`). With `telemetry` on, it resolves once the peer also said
+   * whether it takes trace context (one more round trip), so requests made after it carry it.
    */
   get extensions(): Promise<boolean> {
     return this.#extensions.decided;
@@ -428,6 +507,7 @@ export class PacketConnection implements BufferedProtocol, ShutdownHook, AsyncDi
       return Promise.reject(error);
     }
     const { signal, timeout, label } = options;
+    const span = this.#telemetry?.client(rqType, channel, payload.byteLength, label);
     if (
       signal === undefined && timeout === undefined && channel === 0 && this.#requests.tryTake()
     ) {
@@ -442,14 +522,21 @@ export class PacketConnection implements BufferedProtocol, ShutdownHook, AsyncDi
           label,
           settle,
           decode,
+          span,
         );
       } catch (error) {
         this.#requests.release();
+        span?.failed(error);
         return Promise.reject(error);
       }
     }
-    const abort = new RequestAbort(signal, timeout, describeRequest(rqType, label));
-    return this.#submitSlow(rqType, flags, channel, payload, abort, label, settle, decode);
+    const abort = new RequestAbort(
+      signal,
+      timeout,
+      describeRequest(rqType, label),
+      this.#counters,
+    );
+    return this.#submitSlow(rqType, flags, channel, payload, abort, label, settle, decode, span);
   }
 
   /**
@@ -682,9 +769,11 @@ export class PacketConnection implements BufferedProtocol, ShutdownHook, AsyncDi
     }
     this.#state = "open";
     this.#transport = transport;
+    this.#telemetry?.opened(transport);
     this.#writer.attach(transport);
     const clock = transport.deadlineClock;
     this.#reader.clock = clock;
+    this.#reader.transport = transport;
     clock?.start();
     this.#handlers?.useRequestTimeout(this.#requestTimeout ?? clock?.deadlines.requestTimeout);
     if (this.#extensions.wanted) this.#offerExtensions();
@@ -709,6 +798,7 @@ export class PacketConnection implements BufferedProtocol, ShutdownHook, AsyncDi
   bufferUpdated(nbytes: number): void {
     // Bytes count as a sign of life, whole packets or not (a large one may take a while).
     this.#keepAlive?.heard();
+    this.#requests.newRead();
     this.#reader.buffer.commit(nbytes);
     this.#reader.read();
   }
@@ -721,6 +811,7 @@ export class PacketConnection implements BufferedProtocol, ShutdownHook, AsyncDi
    */
   eofReceived(): boolean {
     // After the peer's EOF packet nothing more is read; close() ends the transport.
+    this.#requests.newRead();
     if (!this.#reader.finish()) return true;
     return this.#onStreamEnd();
   }
@@ -743,6 +834,7 @@ export class PacketConnection implements BufferedProtocol, ShutdownHook, AsyncDi
    * @param error Why, if it failed.
    */
   connectionLost(error: Error | undefined): void {
+    this.#telemetry?.closed();
     this.#end(error ?? this.#lostError);
   }
 
@@ -770,6 +862,7 @@ export class PacketConnection implements BufferedProtocol, ShutdownHook, AsyncDi
     label: string | undefined,
     settle: Settle,
     decode: ((payload: Uint8Array, flags: number) => unknown) | undefined,
+    span: RequestSpan | undefined,
   ): Promise<unknown> {
     let slot = false;
     let admitted = false;
@@ -811,6 +904,7 @@ export class PacketConnection implements BufferedProtocol, ShutdownHook, AsyncDi
         label,
         settle,
         decode,
+        span,
       );
       slot = false;
       if (admitted) {
@@ -822,6 +916,7 @@ export class PacketConnection implements BufferedProtocol, ShutdownHook, AsyncDi
       if (slot) this.#requests.release();
       if (admitted) this.#requests.admitted();
       abort.dispose();
+      span?.failed(error);
       throw error;
     }
   }
@@ -879,11 +974,26 @@ export class PacketConnection implements BufferedProtocol, ShutdownHook, AsyncDi
 
   /** Calls the `trace` hook; what it throws is logged, never the connection's problem. */
   #emitTrace(direction: "send" | "receive", packet: Packet): void {
+    const event: PacketTraceEvent = {
+      name: this.name,
+      transport: this.#transport!,
+      direction,
+      packet,
+      text: packet.toString(),
+    };
+    if (packetChannel.hasSubscribers) packetChannel.publish(event);
+    if (this.#trace === undefined) return;
     try {
-      this.#trace!({ connection: this.name, direction, packet, text: packet.toString() });
+      this.#trace(event);
     } catch (error) {
       console.error(`${this.name}: the trace hook failed:`, error);
     }
+  }
+
+  /** Refuses one of the peer's requests (counted) with one of the original's payloads. */
+  #refuse(channel: number, tag: number, reason: string): void {
+    this.#counters.refused++;
+    refuse(this.#writer, channel, tag, reason);
   }
 
   /** Whether packets are read: not after the peer's EOF, nor once aborting or finished. */
@@ -893,7 +1003,9 @@ export class PacketConnection implements BufferedProtocol, ShutdownHook, AsyncDi
 
   /** One packet from the peer, in the reused record (valid during this call). */
   #onPacket(packet: PacketFields): void {
-    if (this.#trace) this.#emitTrace("receive", new Packet(packet));
+    if (this.#trace !== undefined || packetChannel.hasSubscribers) {
+      this.#emitTrace("receive", new Packet(packet));
+    }
     if (
       packet.isRequest &&
       !(Number.isSafeInteger(packet.rqType) && Number.isSafeInteger(packet.flags))
@@ -901,7 +1013,8 @@ export class PacketConnection implements BufferedProtocol, ShutdownHook, AsyncDi
       // Legal for a Python peer (its integers are unbounded), but not representable here:
       // refuse just this request; the peer did nothing wrong by its own rules.
       const field = Number.isSafeInteger(packet.rqType) ? "flags" : "rq_type";
-      refuse(this.#writer, packet.channel, packet.tag, `${field} out of range`);
+      this.#counters.requestsReceived++;
+      this.#refuse(packet.channel, packet.tag, `${field} out of range`);
       return;
     }
     if (!packet.isRequest) {
@@ -924,14 +1037,29 @@ export class PacketConnection implements BufferedProtocol, ShutdownHook, AsyncDi
   /** A request from the peer: extension, refusal (the original's order of checks), or served. */
   #onRequest(packet: PacketFields): void {
     const { channel, tag } = packet;
-    const extension = packet.rqType - 1 === EXTENSION_RQ_TYPE;
-    if (extension && this.#extensions.wanted) this.#onExtension(packet);
-    else if (!this.#handlers || extension) refuse(this.#writer, channel, tag, "no request handler");
+    let extension = packet.rqType - 1 === EXTENSION_RQ_TYPE;
+    let parent: Context | undefined;
+    if (extension && packet.flags === ExtensionOp.traced && this.#extensions.peerTraces) {
+      // A request with its trace context (telemetry on both sides): from here on, the request.
+      parent = unwrapTraced(packet);
+      if (!parent) {
+        this.#counters.requestsReceived++;
+        this.#refuse(channel, tag, "malformed traced request");
+        return;
+      }
+      extension = false;
+    }
+    if (extension && this.#extensions.wanted) {
+      this.#onExtension(packet);
+      return;
+    }
+    this.#counters.requestsReceived++;
+    if (!this.#handlers || extension) this.#refuse(channel, tag, "no request handler");
     else if (this.#received !== "requests" || this.#state !== "open") {
-      refuse(this.#writer, channel, tag, "requests no longer allowed");
+      this.#refuse(channel, tag, "requests no longer allowed");
     } else if (channel !== 0 && !this.#extensions.peerOffered) {
-      refuse(this.#writer, channel, tag, "unknown channel %d"); // sic: the original's text
-    } else this.#handlers.accept(packet);
+      this.#refuse(channel, tag, "unknown channel %d"); // sic: the original's text
+    } else this.#handlers.accept(packet, parent);
   }
 
   // ---- Extensions ----------------------------------------------------------------------------
@@ -943,8 +1071,24 @@ export class PacketConnection implements BufferedProtocol, ShutdownHook, AsyncDi
       this.#extensions.timeOut();
     }, this.#offerTimeout);
     answer.then((response) => {
+      // With telemetry, `extensions` waits until the peer said whether it takes trace context.
+      const asks = this.#telemetry?.propagate === true;
+      const on = this.#extensions.accepted(response, asks);
+      if (!on || !asks) this.#clearOfferTimer();
+      if (on && this.#state === "open") this.#keepAlive?.start();
+      if (on && asks) this.#offerTraceContext();
+    }, () => {
       this.#clearOfferTimer();
-      if (this.#extensions.accepted(response) && this.#state === "open") this.#keepAlive?.start();
+      this.#extensions.fail();
+    });
+  }
+
+  /** Asks the peer whether it takes trace context with our requests (see `telemetry.ts`). */
+  #offerTraceContext(): void {
+    this.#sendExtension(ExtensionOp.traceContext, new Uint8Array(0)).then((response) => {
+      this.#clearOfferTimer();
+      if (response.ok) this.#telemetry!.propagating = true;
+      this.#extensions.settle();
     }, () => {
       this.#clearOfferTimer();
       this.#extensions.fail();
@@ -998,6 +1142,11 @@ export class PacketConnection implements BufferedProtocol, ShutdownHook, AsyncDi
       new ConnectionClosedError("Cannot submit request: the connection is closing"),
     );
     const transport = this.#transport;
+    if (this.#state === "aborting") {
+      // Already failing: the loss's error settles `closed` once the transport is gone.
+      await this.closed;
+      return;
+    }
     if (!transport || this.#state !== "closing") {
       this.#end(undefined);
       await this.closed;
@@ -1087,7 +1236,7 @@ function isMagic(packet: PacketFields, tag: number): boolean {
 }
 
 /** Decodes every packet of a connection into one reused record. */
-class FieldsDecoder implements Decoder<PacketFields> {
+class PacketDecoder implements Decoder<PacketFields> {
   readonly #max: number;
   readonly #fields = new PacketFields();
 

@@ -4,16 +4,24 @@
  * Every extension packet is an ordinary request of one reserved user rq_type,
  * {@linkcode EXTENSION_RQ_TYPE}, with the operation in its flags:
  *
- * | flags | operation | payload                          | answer                          |
- * | ----- | --------- | -------------------------------- | ------------------------------- |
- * | 0     | offer     | `plexus-ext/1?`                  | ok, payload `plexus-ext/1!`     |
- * | 1     | cancel    | BSUInt(channel) BSUInt(tag)      | ok, empty                       |
- * | 2     | ping      | empty                            | ok, empty                       |
+ * | flags | operation    | payload                          | answer                          |
+ * | ----- | ------------ | -------------------------------- | ------------------------------- |
+ * | 0     | offer        | `plexus-ext/1?`                  | ok, payload `plexus-ext/1!`     |
+ * | 1     | cancel       | BSUInt(channel) BSUInt(tag)      | ok, empty                       |
+ * | 2     | ping         | empty                            | ok, empty                       |
+ * | 3     | tracecontext | empty (may we send it?)          | ok when the peer takes it       |
+ * | 4     | traced       | a request and its trace context  | the wrapped request's response  |
  *
  * Only the offer is ever sent to a peer that has not accepted: a cs.packetstream peer answers
  * it as it answers any request (`no request handler`, `exception during handler`, or whatever
  * its handler returns; its handler runs once with rq_type `0x504c5853`), and anything but `ok`
  * with `plexus-ext/1!` means "no", and so does no answer within `offerTimeout`.
+ *
+ * Trace context (operations 3 and 4, see `packet/telemetry.ts`): a side with telemetry asks
+ * once the peer accepted its offer; a peer with telemetry answers ok, and from then on our
+ * requests may go as operation 4 on their own channel and tag, wrapping the request and its
+ * W3C trace context, each answered as the request it wraps (it is one of the application's
+ * requests, subject to ERQ and every other check).
  *
  * Cancels and pings are sent after our ERQ too (until our EOF): ERQ ends the application's
  * requests, and a Plexus peer answers extension requests before it looks at ERQ.
@@ -38,7 +46,7 @@ import type { PacketResponse } from "./types.ts";
 export const EXTENSION_RQ_TYPE = 0x504c5853;
 
 /** The extension operations, sent as the request flags. */
-export const ExtensionOp = { offer: 0, cancel: 1, ping: 2 } as const;
+export const ExtensionOp = { offer: 0, cancel: 1, ping: 2, traceContext: 3, traced: 4 } as const;
 
 const encoder = new TextEncoder();
 
@@ -95,6 +103,10 @@ export class Extensions {
   peerOffered = false;
   /** Whether the offer went unanswered for `offerTimeout` (and so counts as refused). */
   timedOut = false;
+  /** Whether we take the peer's trace context when it asks (our telemetry is on). */
+  takesTraceContext = false;
+  /** Whether we agreed to take the peer's trace context (its requests may come traced). */
+  peerTraces = false;
   #isDecided = false;
   readonly #decided = Promise.withResolvers<boolean>();
 
@@ -111,24 +123,32 @@ export class Extensions {
   /**
    * Reads the peer's answer to our offer; returns whether the extensions are on now. An answer
    * after the offer timed out changes nothing.
+   *
+   * @param hold Leave `decided` pending when accepted: more is negotiated first (trace
+   * context), and {@linkcode Extensions.settle} resolves it.
    */
-  accepted(response: PacketResponse): boolean {
+  accepted(response: PacketResponse, hold = false): boolean {
     if (this.#isDecided) return false;
     this.on = response.ok && sameBytes(response.payload, ACCEPT);
-    this.#decide(this.on);
+    if (!this.on || !hold) this.#decide(this.on);
     return this.on;
   }
 
-  /** The offer went unanswered too long: the extensions stay off. */
-  timeOut(): void {
-    if (this.#isDecided) return;
-    this.timedOut = true;
-    this.#decide(false);
+  /** What was held back after the acceptance is negotiated: `decided` resolves. */
+  settle(): void {
+    this.#decide(this.on);
   }
 
-  /** The offer will never be answered (the connection ended, or the peer sent EOF). */
+  /** The offer (or what was negotiated after it) went unanswered too long. */
+  timeOut(): void {
+    if (this.#isDecided) return;
+    if (!this.on) this.timedOut = true;
+    this.#decide(this.on);
+  }
+
+  /** No answer will come (the connection ended, or the peer sent EOF). */
   fail(): void {
-    this.#decide(false);
+    this.#decide(this.on);
   }
 
   #decide(on: boolean): void {
@@ -154,6 +174,12 @@ export class Extensions {
     }
     if (!this.peerOffered) return [false, "extensions not offered"];
     if (flags === ExtensionOp.ping) return [true];
+    if (flags === ExtensionOp.traceContext) {
+      if (!this.takesTraceContext) return [false, "trace context not taken"];
+      this.peerTraces = true;
+      return [true];
+    }
+    if (flags === ExtensionOp.traced) return [false, "trace context not agreed"];
     if (flags === ExtensionOp.cancel) {
       const target = decodeCancel(payload);
       if (!target) return [false, "malformed cancel"];

@@ -168,7 +168,9 @@ export { DEFAULT_MAX_PACKET_SIZE, PacketFramer, type PacketFramerOptions } from 
 export { Packet, type PacketInit } from "./packet.ts";
 export { PacketRequest, type PacketRequestType } from "./request.ts";
 export { PacketRequestRegistry } from "./registry.ts";
+export type { PacketTelemetryOptions } from "./telemetry.ts";
 export type { PacketTraceEvent } from "./trace.ts";
+export type { LatencySummary, PacketStats } from "./stats.ts";
 export type {
   PacketCallOptions,
   PacketConnectionOptions,

@@ -5,6 +5,7 @@
  */
 
 import type { PacketConnection } from "./connection.ts";
+import type { PacketTelemetryOptions } from "./telemetry.ts";
 import type { PacketTraceEvent } from "./trace.ts";
 
 /**
@@ -235,6 +236,16 @@ export interface PacketConnectionOptions {
    * @default {no tracing}
    */
   trace?: (event: PacketTraceEvent) => void;
+  /**
+   * OpenTelemetry spans and metrics for this connection's requests, through
+   * `npm:@opentelemetry/api` (`true`: the global tracer and meter; see
+   * {@linkcode PacketTelemetryOptions}). With the `extensions` option on both sides and
+   * telemetry on both, trace context travels with the requests; never to a plain
+   * cs.packetstream peer.
+   *
+   * @default {false}
+   */
+  telemetry?: boolean | PacketTelemetryOptions;
   /**
    * Serves the peer's requests. Without one, every request is refused with
    * `no request handler`, as the original does.

@@ -7,6 +7,8 @@
  */
 
 import { CallbackError, deliverError } from "./callback_error.ts";
+import { Counters } from "./_stats.ts";
+import { type CloseReason, closeReasonOf, type TransportStats } from "./stats.ts";
 
 /**
  * Where a transport is in its life.
@@ -25,6 +27,9 @@ export class Lifecycle {
   #error: Error | undefined;
   readonly #closed: PromiseWithResolvers<Error | undefined> = Promise.withResolvers();
   readonly #onError: ((error: Error) => void) | undefined;
+  #reason: CloseReason | undefined;
+  /** The transport's counters: its read and flush paths add to them. */
+  readonly counters: Counters = new Counters();
 
   /**
    * @param onError Gets a throw from `connectionLost()`, as a {@linkcode CallbackError}.
@@ -58,16 +63,34 @@ export class Lifecycle {
     return this.#closed.promise;
   }
 
-  /** `"open"` → `"closing"`; false when it was not open. */
-  beginClose(): boolean {
+  /** Why the transport ended, once finished. */
+  get reason(): CloseReason | undefined {
+    return this.#state === "finished" ? this.#reason : undefined;
+  }
+
+  /** The transport's statistics now (see {@linkcode TransportStats}). */
+  stats(): TransportStats {
+    return this.counters.snapshot(this.reason, this.#error);
+  }
+
+  /**
+   * `"open"` → `"closing"`; false when it was not open.
+   *
+   * @param reason Why: `"close"`, or `"peer-eof"` when the peer's EOF closes it.
+   */
+  beginClose(reason: CloseReason = "close"): boolean {
     if (this.#state !== "open") return false;
     this.#state = "closing";
+    this.#reason = reason;
     return true;
   }
 
   /**
    * → `"finished"`, then, once every promise of `loops` has settled, calls `connectionLost`
    * with `error` (a throw goes to `onError`, naming `peer()`) and resolves `closed`.
+   *
+   * The close reason is `reason` when given; else the error's kind (overflow, deadline, reset,
+   * error), else the one `beginClose()` recorded, else `"close"`.
    *
    * @returns False, doing nothing, when already finished.
    */
@@ -76,10 +99,13 @@ export class Lifecycle {
     loops: readonly (Promise<unknown> | undefined)[],
     connectionLost: ((error: Error | undefined) => void) | undefined,
     peer: () => string,
+    reason?: CloseReason,
   ): boolean {
     if (this.#state === "finished") return false;
     this.#state = "finished";
     this.#error = error;
+    this.#reason = reason ?? (error ? closeReasonOf(error) : this.#reason ?? "close");
+    this.counters.end();
     Promise.allSettled(loops).then(() => {
       try {
         connectionLost?.(error);

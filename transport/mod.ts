@@ -51,6 +51,31 @@ export {
 } from "./errors.ts";
 export { CallbackError, logCallbackError } from "./callback_error.ts";
 export { hexdump, hexdumpLine, type HexdumpOptions } from "./hexdump.ts";
+export {
+  CONNECTION_CHANNEL,
+  type ConnectionTraceEvent,
+  FRAME_CHANNEL,
+  type FrameTraceEvent,
+  PACKET_CHANNEL,
+  type PacketTraceMessage,
+  subscribe,
+  type TraceDirection,
+  type TraceHandlers,
+  type TraceSubscription,
+  traceToConsole,
+  type TraceToConsoleOptions,
+} from "./trace.ts";
+export type { TelemetryMeter, TelemetryTracer } from "./telemetry.ts";
+export {
+  addCounters,
+  type CloseReason,
+  type FramedStats,
+  type ServerStats,
+  type TransportCounters,
+  type TransportStats,
+  type UdpManagerStats,
+  zeroCounters,
+} from "./stats.ts";
 export { createMemoryChannelPair, type MemoryChannelOptions } from "./memory_channel.ts";
 export {
   createMemoryTransportPair,

@@ -30,6 +30,11 @@ import type { DatagramTransport, Transport } from "./types.ts";
  * @typeParam T The transport type that drives the protocol.
  */
 export interface BaseProtocol<T> {
+  /**
+   * A name for the connection in trace events, when the transport was given no `name` option
+   * (a `PacketConnection`'s `name` option sets it). Read once, when the transport is made.
+   */
+  readonly connectionName?: string;
   /** Called once when the connection is made; `transport` is ready for writes. */
   connectionMade?(transport: T): void;
   /**

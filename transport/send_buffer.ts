@@ -38,7 +38,8 @@ export const SEAL_SIZE = 256 * 1024;
  *
  * @example Encode two frames into one buffer
  * ```ts
- * import { LengthPrefixedFramer, SendBuffer } from "@plexus/net/framing";
+ * import { LengthPrefixedFramer } from "@plexus/net/framing";
+ * import { SendBuffer } from "@plexus/net/transport";
  * import { assertEquals } from "@std/assert";
  *
  * const framer = new LengthPrefixedFramer({ lengthFieldLength: 1 });
@@ -59,6 +60,13 @@ export class SendBuffer {
   #end = 0;
   readonly #blockSize: number;
   #nextBlock: number;
+  /**
+   * Double buffering for a transport that shifts while writes go on: the block left when a
+   * drained block had too little room for the next batch (its last piece may still be in
+   * flight), and the block ready for reuse once {@linkcode SendBuffer.rewind} says it was sent.
+   */
+  #retired: Uint8Array | undefined;
+  #spare: Uint8Array | undefined;
 
   /**
    * Creates an empty buffer.
@@ -176,6 +184,40 @@ export class SendBuffer {
     this.#end += n;
   }
 
+  /**
+   * Copies the last `n` bytes written (all of them when fewer are buffered): a trace shows a
+   * frame just encoded this way.
+   *
+   * @param n The byte count.
+   * @returns A copy of the bytes.
+   *
+   * @example The frame just encoded
+   * ```ts
+   * import { SendBuffer } from "@plexus/net/transport";
+   * import { assertEquals } from "@std/assert";
+   *
+   * const out = new SendBuffer();
+   * out.write(new Uint8Array([1, 2]));
+   * out.write(new Uint8Array([3, 4, 5]));
+   * assertEquals(out.copyLast(3), new Uint8Array([3, 4, 5]));
+   * ```
+   */
+  copyLast(n: number): Uint8Array {
+    const copy = new Uint8Array(Math.max(0, Math.min(n, this.length)));
+    let need = copy.byteLength;
+    const inBlock = Math.min(need, this.#end - this.#start);
+    copy.set(this.#bytes.subarray(this.#end - inBlock, this.#end), need - inBlock);
+    need -= inBlock;
+    const pieces = this.#pieces;
+    for (let i = pieces.length - 1; need > 0 && i >= this.#piecesHead; i--) {
+      const piece = pieces[i];
+      const take = Math.min(need, piece.byteLength);
+      copy.set(piece.subarray(piece.byteLength - take), need - take);
+      need -= take;
+    }
+    return copy;
+  }
+
   /** The current storage block (valid until the next write). */
   get bytes(): Uint8Array {
     return this.#bytes;
@@ -233,7 +275,23 @@ export class SendBuffer {
     const n = pending < max ? pending : max;
     const view = this.#bytes.subarray(this.#start, this.#start + n);
     this.#start += n;
+    if (n === pending) this.#drained(n);
     return view;
+  }
+
+  /**
+   * The block was drained by a piece of `n` bytes: size the next block for a batch like it,
+   * and when the block has no room left for another, go on in the spare block (or a new one),
+   * so the next batch is neither copied nor grown while this piece is being written.
+   */
+  #drained(n: number): void {
+    this.#nextBlock = Math.min(MAX_BLOCK, Math.max(this.#blockSize, n + (n >> 2)));
+    if (this.#bytes.byteLength - this.#end >= n) return;
+    if (this.#bytes.byteLength <= MAX_BLOCK) this.#retired = this.#bytes;
+    const spare = this.#spare;
+    this.#spare = undefined;
+    this.#bytes = spare !== undefined && spare.byteLength >= this.#nextBlock ? spare : EMPTY;
+    this.#start = this.#end = 0;
   }
 
   /**
@@ -278,15 +336,25 @@ export class SendBuffer {
     this.#piecesLength = 0;
     this.#bytes = EMPTY;
     this.#start = this.#end = 0;
+    this.#retired = this.#spare = undefined;
   }
 
   /**
-   * Declares every piece handed out by {@linkcode SendBuffer.shift} finished with: when the
-   * buffer is empty, the next bytes go to the start of the current block again (a block grown
-   * past 1 MiB for one big batch is let go instead).
+   * Declares every piece handed out by {@linkcode SendBuffer.shift} finished with. A block
+   * left behind while they were written becomes the spare the next full block switches to;
+   * when the buffer is empty, the next bytes go to the start of the current block again (a
+   * block grown past 1 MiB for one big batch is let go instead), and an idle buffer keeps one
+   * block (the larger), not two.
    */
   rewind(): void {
+    if (this.#retired !== undefined) {
+      this.#spare = this.#retired;
+      this.#retired = undefined;
+    }
     if (this.length !== 0) return;
+    const spare = this.#spare;
+    this.#spare = undefined;
+    if (spare !== undefined && spare.byteLength > this.#bytes.byteLength) this.#bytes = spare;
     if (this.#bytes.byteLength > MAX_BLOCK) this.#bytes = EMPTY;
     this.#start = this.#end = 0;
   }
@@ -325,7 +393,15 @@ export class SendBuffer {
     const old = this.#bytes;
     // Double the pending bytes, so that joining many frames copies each byte O(1) times, and
     // add just the room a write needs (a big one is not doubled).
-    this.#bytes = new Uint8Array(Math.max(this.#nextBlock, 2 * pending + n));
+    const size = Math.max(this.#nextBlock, 2 * pending + n);
+    const spare = this.#spare;
+    this.#spare = undefined;
+    this.#bytes = spare !== undefined && spare.byteLength >= size ? spare : new Uint8Array(size);
+    // With no sealed piece of it still queued, the old block is free once what was shifted
+    // from it is written (see rewind()).
+    if (this.#piecesLength === 0 && old.byteLength > 0 && old.byteLength <= MAX_BLOCK) {
+      this.#retired = old;
+    }
     if (pending > 0) this.#bytes.set(old.subarray(this.#start, this.#end));
     this.#start = 0;
     this.#end = pending;

@@ -16,14 +16,23 @@ import { AdaptiveReadSize } from "./_read_size.ts";
 import type { ExtraInfo, Transport, WriteBufferLimits } from "./types.ts";
 import { SendBuffer } from "./send_buffer.ts";
 import { Lifecycle } from "./_lifecycle.ts";
+import { connectionChannel, defaultTraceName, publishClose, publishOpen } from "./_trace.ts";
+import type { Counters } from "./_stats.ts";
+import type { CloseReason, TransportStats } from "./stats.ts";
 
-/** The default largest read: 256 KiB per `read()` (reads start at 8 KiB and grow to it). */
+/** The default largest read: 256 KiB per `read()` (reads start at 4 KiB and grow to it). */
 export const DEFAULT_READ_SIZE = 256 * 1024;
 
 /** Options of a {@linkcode StreamTransport}. */
 export interface StreamTransportOptions {
   /** Facts for `getExtraInfo()`, added to those read off the channel. */
   extra?: ExtraInfo;
+  /**
+   * The connection's name in trace events (`getExtraInfo("name")`; see `subscribe`).
+   *
+   * @default {the protocol's `connectionName`, else the peer's `host:port` (or socket path)}
+   */
+  name?: string;
   /**
    * The write buffer watermarks.
    *
@@ -45,7 +54,7 @@ export interface StreamTransportOptions {
    */
   maxWriteBuffer?: number;
   /**
-   * The largest read, in bytes. Reads start at 8 KiB and double whenever one fills its buffer,
+   * The largest read, in bytes. Reads start at 4 KiB and double whenever one fills its buffer,
    * so bulk transfers read this much at a time while idle connections stay small. The current
    * size is the hint given to a `BufferedProtocol`'s `getBuffer()`.
    *
@@ -77,7 +86,9 @@ export interface StreamTransportOptions {
    * Hand a plain `Protocol` each chunk as a view into one reused read buffer, valid only until
    * `dataReceived()` returns (copy what you keep), instead of a view into memory that is never
    * reused. Saves an allocation every few reads for protocols that parse each chunk at once.
-   * A `BufferedProtocol` reads into its own buffer and ignores this.
+   * A `BufferedProtocol` reads into its own buffer and ignores this. Do not hand such a view
+   * to `write()` as it is (an echo): a write of 64 KiB or more is queued by reference and
+   * would be overwritten by the next read; write a copy.
    *
    * @default {false}
    */
@@ -102,17 +113,19 @@ type WriteState = "open" | "eof-requested" | "eof-sent";
 const SLAB_TAIL_SHIFT = 1;
 
 /**
- * The send buffer's first block (4 KiB): an idle connection holds no more for writing. It grows
+ * The send buffer's first block (1 KiB): an idle connection holds no more for writing. It grows
  * with the batches written (sized to the last one, up to 1 MiB) and is reused from then on.
  */
-const SEND_BLOCK_SIZE = 4 * 1024;
+const SEND_BLOCK_SIZE = 1024;
 const EMPTY = new Uint8Array(0);
+/** The loops' promise before they start: one shared settled promise, not three per connection. */
+const SETTLED: Promise<void> = Promise.resolve();
 
 /**
  * A transport over a bidirectional byte channel: TCP, Unix and TLS `Deno.Conn`s, the in-memory
  * pair, or any {@linkcode ByteChannel}.
  *
- * It reads in chunks that grow to 256 KiB under bulk traffic (starting at 8 KiB, so idle
+ * It reads in chunks that grow to 256 KiB under bulk traffic (starting at 4 KiB, so idle
  * connections stay cheap) and calls its protocol. A `Protocol` gets each chunk as a view into a
  * read slab that is never reused (a new slab is made when the free tail of the current one is
  * too small for the next read), so chunks stay valid and nothing is copied; with
@@ -211,6 +224,8 @@ export class StreamTransport implements Transport, AsyncDisposable {
   readonly #extra: ExtraInfo;
   readonly #flow: WriteFlowControl;
   readonly #life: Lifecycle;
+  /** The lifecycle's counters, updated on the read loop and the flush loop. */
+  readonly #stats: Counters;
   /**
    * The transport's one write buffer: encoders append to it, {@linkcode StreamTransport.commit}
    * accounts for what they appended and schedules the flush.
@@ -226,10 +241,10 @@ export class StreamTransport implements Transport, AsyncDisposable {
   #write: WriteState = "open";
   #readInFlight = false;
   #wakeReader: (() => void) | undefined;
-  #readLoop: Promise<void> = Promise.resolve();
+  #readLoop: Promise<void> = SETTLED;
 
   #flushing = false;
-  #flushLoop: Promise<void> = Promise.resolve();
+  #flushLoop: Promise<void> = SETTLED;
   #drainWaiters: (() => void)[] = [];
   /** Bytes at the front of `out` that were committed and not yet handed to the channel. */
   #committed = 0;
@@ -238,7 +253,7 @@ export class StreamTransport implements Transport, AsyncDisposable {
 
   /** The STARTTLS / wrapChannel upgrade in progress: reads and new writes are held. */
   #upgrade: AbortController | undefined;
-  #upgradeDone: Promise<void> = Promise.resolve();
+  #upgradeDone: Promise<void> = SETTLED;
 
   readonly #idleTimeout: number | undefined;
   #idle: IdleTimer | undefined;
@@ -273,6 +288,8 @@ export class StreamTransport implements Transport, AsyncDisposable {
       tls: false,
       ...options.extra,
     };
+    this.#extra.name = options.name ?? options.extra?.name ?? protocol.connectionName ??
+      defaultTraceName(channel.remoteAddr);
     this.#flow = new WriteFlowControl(options.writeBufferLimits, {
       maxWriteBuffer: options.maxWriteBuffer,
       budget: (options as BudgetOption)[WRITE_BUDGET],
@@ -290,6 +307,8 @@ export class StreamTransport implements Transport, AsyncDisposable {
       abort: (error) => this.#closeNow(error),
     });
     this.#life = new Lifecycle(options.onError);
+    this.#stats = this.#life.counters;
+    if (connectionChannel.hasSubscribers) publishOpen(this);
     try {
       protocol.connectionMade?.(this);
     } catch (error) {
@@ -302,7 +321,12 @@ export class StreamTransport implements Transport, AsyncDisposable {
       const timeout = this.#idleTimeout;
       this.#idle = new IdleTimer(timeout, {
         waitingOnApplication: () => this.#read === "paused" && this.#flow.size === 0,
-        expired: () => this.#fail(new TransportError(`Connection idle for ${timeout} ms`)),
+        expired: () =>
+          this.#closeNow(
+            new TransportError(`Connection idle for ${timeout} ms`),
+            false,
+            "idle-timeout",
+          ),
       });
     }
   }
@@ -325,6 +349,27 @@ export class StreamTransport implements Transport, AsyncDisposable {
     return this.#life.closing;
   }
 
+  /**
+   * A snapshot of the transport's counters: bytes and socket reads/writes each way, pauses and
+   * their total time, when it opened and — once it ended — when and why.
+   *
+   * @example Why a connection closed
+   * ```ts
+   * import { createMemoryTransportPair } from "@plexus/net/transport";
+   * import { assertEquals } from "@std/assert";
+   *
+   * const [a, b] = createMemoryTransportPair({ dataReceived() {} }, { dataReceived() {} });
+   * a.write(new Uint8Array(3));
+   * a.close();
+   * await Promise.all([a.closed, b.closed]);
+   * assertEquals(a.stats().closeReason, "close");
+   * assertEquals(b.stats().bytesReceived, 3);
+   * ```
+   */
+  stats(): TransportStats {
+    return this.#life.stats();
+  }
+
   // ---- Reading -------------------------------------------------------------------------------
 
   isReading(): boolean {
@@ -332,12 +377,15 @@ export class StreamTransport implements Transport, AsyncDisposable {
   }
 
   pauseReading(): void {
-    if (this.#read === "reading") this.#read = "paused";
+    if (this.#read !== "reading") return;
+    this.#read = "paused";
+    this.#stats.pausedReading();
   }
 
   resumeReading(): void {
     if (this.#read !== "paused") return;
     this.#read = "reading";
+    this.#stats.resumedReading();
     this.#idle?.touch();
     this.#wake();
   }
@@ -356,6 +404,7 @@ export class StreamTransport implements Transport, AsyncDisposable {
     const buffered = this.#bufferedProtocol;
     const plain = this.#protocol as Protocol;
     const reuse = this.#reuseReadBuffer;
+    const stats = this.#stats;
     for (;;) {
       while (this.#mustWait()) await this.#sleep();
       if (this.#read !== "reading") return;
@@ -393,7 +442,11 @@ export class StreamTransport implements Transport, AsyncDisposable {
         return;
       }
       this.#readInFlight = false;
-      if (n !== null) this.#readSize.record(n, target.byteLength);
+      if (n !== null) {
+        this.#readSize.record(n, target.byteLength);
+        stats.reads++;
+        stats.bytesReceived += n;
+      }
       this.#idle?.touch();
       // Data that arrived after pauseReading() waits for resumeReading(); no read meanwhile.
       while (this.#readState() === "paused") await this.#sleep();
@@ -412,6 +465,10 @@ export class StreamTransport implements Transport, AsyncDisposable {
         this.#fail(error);
         return;
       }
+      // A reply committed from this read's callback leaves (its flush is one microtask away)
+      // before the next read is issued: measured, ping-pong saves a recv() that finds nothing
+      // ahead of each send.
+      if (this.#flushing) await undefined;
     }
   }
 
@@ -419,12 +476,12 @@ export class StreamTransport implements Transport, AsyncDisposable {
     this.#read = "stopped";
     const keepOpen = this.#protocol.eofReceived?.();
     if (keepOpen !== true) {
-      this.close();
+      this.#close("peer-eof");
       return;
     }
     if (this.#life.closing) return;
     this.#read = "eof";
-    if (this.#write === "eof-sent") this.#closeNow(undefined, true);
+    if (this.#write === "eof-sent") this.#closeNow(undefined, true, "peer-eof");
   }
 
   #sleep(): Promise<void> {
@@ -449,6 +506,7 @@ export class StreamTransport implements Transport, AsyncDisposable {
       this.out.truncate(this.#committed);
       return;
     }
+    if (this.#write !== "open") throw new TransportError("Cannot write after writeEof()");
     this.out.append(data);
     this.commit();
   }
@@ -513,6 +571,7 @@ export class StreamTransport implements Transport, AsyncDisposable {
     // Let the rest of this turn's commits join the first conn.write.
     await undefined;
     const out = this.out;
+    const stats = this.#stats;
     try {
       for (;;) {
         const sendable = this.#committed - this.#heldBytes;
@@ -522,6 +581,8 @@ export class StreamTransport implements Transport, AsyncDisposable {
         let offset = 0;
         while (offset < chunk.byteLength) {
           const n = await this.#channel.write(offset === 0 ? chunk : chunk.subarray(offset));
+          stats.writes++;
+          stats.bytesSent += n;
           if (this.#life.finished) return;
           offset += n;
           this.#idle?.touch();
@@ -529,11 +590,12 @@ export class StreamTransport implements Transport, AsyncDisposable {
           if (this.#life.finished) return;
         }
         this.#flow.release(chunk.byteLength);
+        // Every piece handed out is written: its block may be reused (from its start, once
+        // the buffer is empty).
+        out.rewind();
       }
-      // Every piece handed out is written: the next bytes reuse the block from its start.
-      out.rewind();
       // During an upgrade, EOF and close wait for it to end (see #endHold).
-      if (this.#write === "eof-requested" && !this.#upgrade) {
+      if (this.#write === "eof-requested" && !this.#upgrade && !this.#life.finished) {
         await this.#channel.closeWrite();
         this.#write = "eof-sent";
       }
@@ -545,8 +607,9 @@ export class StreamTransport implements Transport, AsyncDisposable {
       this.#releaseDrainWaiters();
     }
     if (this.#life.finished || this.#upgrade) return;
-    if (this.#life.closing || (this.#write === "eof-sent" && this.#read === "eof")) {
-      this.#closeNow(undefined, true);
+    if (this.#life.closing) this.#closeNow(undefined, true);
+    else if (this.#write === "eof-sent" && this.#read === "eof") {
+      this.#closeNow(undefined, true, "peer-eof");
     }
   }
 
@@ -596,8 +659,13 @@ export class StreamTransport implements Transport, AsyncDisposable {
   #signal(signal: FlowSignal): void {
     if (signal === undefined) return;
     try {
-      if (signal === "pause") this.#protocol.pauseWriting?.();
-      else this.#protocol.resumeWriting?.();
+      if (signal === "pause") {
+        this.#stats.pausedWriting();
+        this.#protocol.pauseWriting?.();
+      } else {
+        this.#stats.resumedWriting();
+        this.#protocol.resumeWriting?.();
+      }
     } catch (error) {
       this.#fail(error);
     }
@@ -813,20 +881,24 @@ export class StreamTransport implements Transport, AsyncDisposable {
   // ---- Closing -------------------------------------------------------------------------------
 
   close(): void {
+    this.#close("close");
+  }
+
+  #close(reason: CloseReason): void {
     if (this.#life.closing) return;
     if (this.#upgrade) {
       // Mid-upgrade: what is held cannot be sent in plaintext; give the upgrade up.
-      this.#closeNow();
+      this.#closeNow(undefined, false, reason);
       return;
     }
-    this.#life.beginClose();
+    this.#life.beginClose(reason);
     this.#read = "stopped";
     this.#wake();
     if (!this.#flushing) this.#closeNow(undefined, true);
   }
 
   abort(error?: Error): void {
-    this.#closeNow(error);
+    this.#closeNow(error, false, "abort");
   }
 
   /** Closes the transport and waits for `connectionLost()`. */
@@ -842,9 +914,14 @@ export class StreamTransport implements Transport, AsyncDisposable {
   /**
    * Closes the channel now; `connectionLost()` follows once every loop has stopped. `graceful`
    * (the write buffer was flushed) lets the channel end its stream in order (a TLS
-   * `close_notify`); otherwise a channel that can tell the two apart is aborted.
+   * `close_notify`); otherwise a channel that can tell the two apart is aborted. `reason`
+   * overrides the close reason the lifecycle would infer.
    */
-  #closeNow(error: Error | undefined = this.#closeReason, graceful = false): void {
+  #closeNow(
+    error: Error | undefined = this.#closeReason,
+    graceful = false,
+    reason?: CloseReason,
+  ): void {
     const channel = this.#channel;
     const loops = [this.#readLoop, this.#flushLoop, this.#upgradeDone, channel.closed];
     const protocol = this.#protocol;
@@ -853,8 +930,15 @@ export class StreamTransport implements Transport, AsyncDisposable {
       !this.#life.finish(
         error,
         loops,
-        (e) => protocol.connectionLost?.(e),
+        (e) => {
+          try {
+            protocol.connectionLost?.(e);
+          } finally {
+            if (connectionChannel.hasSubscribers) publishClose(this, this.#life.reason, e);
+          }
+        },
         () => describePeer(peer),
+        reason,
       )
     ) return;
     this.#droppedOnAbort = this.#committed > 0 || this.#write === "eof-requested";

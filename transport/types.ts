@@ -9,6 +9,7 @@
 
 import type { DeadlineClock } from "./deadline_clock.ts";
 import type { SendBuffer } from "./send_buffer.ts";
+import type { TransportStats } from "./stats.ts";
 import type { StartTlsOptions } from "./tls_options.ts";
 
 /** High and low watermarks of a transport's write buffer, in bytes. */
@@ -57,6 +58,11 @@ export interface ExtraInfo {
   tls?: boolean;
   /** The underlying connection object (a `Deno.Conn`, a `Deno.DatagramConn`, ...). */
   conn?: unknown;
+  /**
+   * The connection's name in trace events (see `subscribe`): the transport's `name` option,
+   * else its protocol's `connectionName`, else the peer's `host:port` (or socket path).
+   */
+  name?: string;
 }
 
 /** What every transport offers: closing and introspection. */
@@ -83,6 +89,11 @@ export interface BaseTransport {
    * with (or `undefined`). It never rejects.
    */
   readonly closed: Promise<Error | undefined>;
+  /**
+   * A snapshot of the transport's counters and, once it ended, why (see
+   * {@linkcode TransportStats}). Every transport Plexus makes has it; a test double may not.
+   */
+  stats?(): TransportStats;
 }
 
 /** The read half of a transport. */

@@ -1,5 +1,7 @@
 import { describePeer } from "./callback_error.ts";
 import { Lifecycle } from "./_lifecycle.ts";
+import type { Counters } from "./_stats.ts";
+import type { CloseReason, TransportStats } from "./stats.ts";
 import { transportError } from "./errors.ts";
 import { type FlowSignal, WriteFlowControl } from "./_flow_control.ts";
 import type { DatagramProtocol } from "./protocols.ts";
@@ -97,6 +99,7 @@ export class UdpTransport implements DatagramTransport, AsyncDisposable {
   readonly #extra: ExtraInfo;
   readonly #flow: WriteFlowControl;
   readonly #life: Lifecycle;
+  readonly #stats: Counters;
   // The send queue: parallel arrays, no object per datagram; swapped with the spares per batch.
   #queueData: Uint8Array[] = [];
   #queueAddr: Deno.NetAddr[] = [];
@@ -130,6 +133,7 @@ export class UdpTransport implements DatagramTransport, AsyncDisposable {
     this.#extra = { sockname: conn.addr, peername: options.remoteAddress, conn, ...options.extra };
     this.#flow = new WriteFlowControl(options.writeBufferLimits);
     this.#life = new Lifecycle(options.onError);
+    this.#stats = this.#life.counters;
     try {
       protocol.connectionMade?.(this);
     } catch (error) {
@@ -155,17 +159,39 @@ export class UdpTransport implements DatagramTransport, AsyncDisposable {
     return this.#life.closing;
   }
 
+  /**
+   * A snapshot of the transport's counters (datagrams and their bytes each way, pauses), when
+   * it opened and, once it ended, when and why.
+   *
+   * @example
+   * ```ts
+   * import { UdpTransport } from "@plexus/net/transport";
+   *
+   * const socket = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: 0 });
+   * const udp = new UdpTransport(socket, { datagramReceived() {} });
+   * udp.close();
+   * await udp.closed;
+   * console.assert(udp.stats().closeReason === "close");
+   * ```
+   */
+  stats(): TransportStats {
+    return this.#life.stats();
+  }
+
   isReading(): boolean {
     return this.#receive === "reading";
   }
 
   pauseReading(): void {
-    if (this.#receive === "reading") this.#receive = "paused";
+    if (this.#receive !== "reading") return;
+    this.#receive = "paused";
+    this.#stats.pausedReading();
   }
 
   resumeReading(): void {
     if (this.#receive !== "paused") return;
     this.#receive = "reading";
+    this.#stats.resumedReading();
     this.#wake();
   }
 
@@ -224,7 +250,7 @@ export class UdpTransport implements DatagramTransport, AsyncDisposable {
   }
 
   abort(error?: Error): void {
-    this.#closeNow(error);
+    this.#closeNow(error, "abort");
   }
 
   /** Closes the transport and waits for `connectionLost()`. */
@@ -238,6 +264,7 @@ export class UdpTransport implements DatagramTransport, AsyncDisposable {
     let slab = new Uint8Array(reuse ? MAX_DATAGRAM + 1 : SLAB_SIZE);
     let used = 0;
     const remote = this.#remote;
+    const stats = this.#stats;
     for (;;) {
       while (this.#receiveState() === "paused") await this.#sleep();
       if (this.#receiveState() !== "reading") return;
@@ -264,6 +291,8 @@ export class UdpTransport implements DatagramTransport, AsyncDisposable {
       if (this.#receiveState() !== "reading") return;
       const addr = from as Deno.NetAddr;
       if (remote && !this.#isRemote(addr)) continue;
+      stats.reads++;
+      stats.bytesReceived += data.byteLength;
       // The bytes are the datagram's own: this part of the slab is never written again.
       if (!reuse) used += data.byteLength;
       try {
@@ -286,6 +315,7 @@ export class UdpTransport implements DatagramTransport, AsyncDisposable {
   }
 
   async #runSendLoop(): Promise<void> {
+    const stats = this.#stats;
     while (this.#queueData.length > 0) {
       const batch = this.#queueData;
       const addrs = this.#queueAddr;
@@ -298,6 +328,8 @@ export class UdpTransport implements DatagramTransport, AsyncDisposable {
         const addr = addrs[i];
         try {
           await this.#conn.send(data, addr);
+          stats.writes++;
+          stats.bytesSent += data.byteLength;
         } catch (error) {
           if (this.#life.finished) return;
           if (isSocketGone(error)) {
@@ -331,8 +363,13 @@ export class UdpTransport implements DatagramTransport, AsyncDisposable {
   #signal(signal: FlowSignal): void {
     if (signal === undefined) return;
     try {
-      if (signal === "pause") this.#protocol.pauseWriting?.();
-      else this.#protocol.resumeWriting?.();
+      if (signal === "pause") {
+        this.#stats.pausedWriting();
+        this.#protocol.pauseWriting?.();
+      } else {
+        this.#stats.resumedWriting();
+        this.#protocol.resumeWriting?.();
+      }
     } catch (error) {
       this.#fail(error);
     }
@@ -352,7 +389,7 @@ export class UdpTransport implements DatagramTransport, AsyncDisposable {
     this.#closeNow(error instanceof Error ? error : new Error(String(error)));
   }
 
-  #closeNow(error?: Error): void {
+  #closeNow(error?: Error, reason?: CloseReason): void {
     const protocol = this.#protocol;
     const where = this.#remote ?? this.#conn.addr;
     if (
@@ -361,6 +398,7 @@ export class UdpTransport implements DatagramTransport, AsyncDisposable {
         [this.#receiveLoop, this.#sendLoop],
         (e) => protocol.connectionLost?.(e),
         () => describePeer(where),
+        reason,
       )
     ) return;
     this.#receive = "stopped";

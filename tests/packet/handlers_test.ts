@@ -8,6 +8,7 @@ import { Packet, PacketConnection, PacketFramer } from "@plexus/net/packet";
 import { Handlers } from "../../packet/_handlers.ts";
 import { RequestAbort } from "../../packet/_request_abort.ts";
 import { Requests } from "../../packet/_requests.ts";
+import { PacketCounters } from "../../packet/_stats.ts";
 import { PacketWriter } from "../../packet/_writer.ts";
 import type { PacketRequestHandler, PacketResponse } from "../../packet/types.ts";
 import { bytes, gate, text } from "./_helpers.ts";
@@ -33,6 +34,7 @@ function handlers(
   const writable = { on: true };
   const h = new Handlers(new PacketConnection(), writer, handler, limits, () => {}, {
     canWrite: () => writable.on,
+    counters: new PacketCounters(),
   });
   return { handlers: h, sent, writable };
 }

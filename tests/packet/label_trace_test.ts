@@ -80,7 +80,7 @@ Deno.test("trace sees every packet both ways, with the connection's name and tex
   await client.call(0, "hi");
   await client.close();
   assertEquals(
-    events.map((e) => [e.connection, e.direction, e.packet.tag, e.packet.isRequest]),
+    events.map((e) => [e.name, e.direction, e.packet.tag, e.packet.isRequest]),
     [
       ["client-1", "send", 2, true], // the request
       ["client-1", "receive", 2, false], // its response

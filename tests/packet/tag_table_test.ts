@@ -33,3 +33,14 @@ Deno.test("tag table: a window of sequential tags stays in the ring as it moves"
   assertEquals(table.size, 256);
   assertEquals(table.values().map((v) => v.tag), Array.from({ length: 256 }, (_, i) => 99_744 + i));
 });
+
+Deno.test("setting a tag that overflowed, once its slot is free, leaves one entry", () => {
+  const table = new TagTable<{ tag: number; v: string }>(4);
+  table.set(1, { tag: 1, v: "a" });
+  table.set(5, { tag: 5, v: "old" }); // slot 1 is taken: 5 overflows
+  table.delete(1);
+  table.set(5, { tag: 5, v: "new" }); // slot 1 is free now
+  assertEquals(table.get(5)?.v, "new");
+  assertEquals(table.delete(5), true);
+  assertEquals(table.get(5), undefined, "no stale overflow entry comes back");
+});

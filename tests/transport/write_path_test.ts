@@ -54,6 +54,22 @@ Deno.test("send buffer: rewind reuses the block once everything was shifted", ()
   assertEquals(text(out.take()), "34");
 });
 
+Deno.test("send buffer: writes during a write in flight switch between two blocks, no more", () => {
+  const out = new SendBuffer({ blockSize: 64 });
+  const fill = (byte: number) => out.write(new Uint8Array(40).fill(byte));
+  fill(1);
+  const a = out.shift(Infinity)!; // in flight; its block has no room for another 40 bytes
+  fill(2);
+  assertEquals(a.every((b) => b === 1), true, "the piece in flight is not written over");
+  out.rewind(); // a was written: its block becomes the spare
+  const b = out.shift(Infinity)!;
+  fill(3); // goes into a's block, not a new one
+  const c = out.shift(Infinity)!;
+  assertEquals(c.buffer === a.buffer, true, "the spare block is reused");
+  assertEquals(b.every((x) => x === 2) && c.every((x) => x === 3), true);
+  assertEquals(b.buffer === a.buffer, false);
+});
+
 Deno.test("send buffer: past 256 KiB pending, a full block is sealed, not copied", () => {
   const out = new SendBuffer({ blockSize: 16 * 1024 });
   const frame = new Uint8Array(1000).fill(9);

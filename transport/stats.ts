@@ -1,0 +1,202 @@
+/**
+ * Connection statistics: what a transport moved, how often it was held back, and why it ended.
+ *
+ * Every transport keeps its counters as plain number fields, updated on its one read path and
+ * its one flush path; `stats()` copies them into a {@linkcode TransportStats} snapshot.
+ *
+ * @module
+ */
+
+import { DeadlineError, WriteBufferOverflowError } from "./errors.ts";
+
+/**
+ * Why a transport ended.
+ *
+ * | reason           | the transport ended because ...                                            |
+ * | ---------------- | -------------------------------------------------------------------------- |
+ * | `"close"`        | `close()` was called (and the write buffer was flushed)                    |
+ * | `"abort"`        | `abort()` was called, with or without an error                              |
+ * | `"peer-eof"`     | the peer ended its stream: `eofReceived()` let it close, or EOF both ways  |
+ * | `"reset"`        | the peer reset the connection (`ConnectionReset`)                           |
+ * | `"error"`        | a read or write failed, a protocol callback threw, a TLS upgrade failed    |
+ * | `"idle-timeout"` | nothing moved for `idleTimeout` ms (a UDP tendril peer: its manager's)     |
+ * | `"deadline"`     | a frame deadline ran out (a {@linkcode DeadlineError})                     |
+ * | `"overflow"`     | the write buffer passed `maxWriteBuffer` or the server's budget            |
+ * | `"evicted"`      | a UDP tendril peer made room for a newcomer in a full peer table           |
+ */
+export type CloseReason =
+  | "close"
+  | "abort"
+  | "peer-eof"
+  | "reset"
+  | "error"
+  | "idle-timeout"
+  | "deadline"
+  | "overflow"
+  | "evicted";
+
+/**
+ * The counters of a transport (or the sum over many, see {@linkcode addCounters}).
+ *
+ * "Reads" and "writes" are calls on the socket: `read()`/`receive()` calls that returned data,
+ * `write()`/`send()` calls (a short write continued is a second write). Pause times are in
+ * milliseconds and include a pause still running.
+ */
+export interface TransportCounters {
+  /** Bytes received from the peer. */
+  bytesReceived: number;
+  /** Bytes handed to the socket. */
+  bytesSent: number;
+  /** Socket reads that returned data (datagrams received, for UDP). */
+  reads: number;
+  /** Socket writes (datagrams sent, for UDP). */
+  writes: number;
+  /** How many times reading was paused (`pauseReading()` while reading). */
+  readPauses: number;
+  /** Milliseconds reading spent paused, in total. */
+  readPausedMs: number;
+  /** How many times the protocol got `pauseWriting()`. */
+  writePauses: number;
+  /** Milliseconds writing spent paused (between `pauseWriting()` and `resumeWriting()`). */
+  writePausedMs: number;
+}
+
+/**
+ * A snapshot of one transport's statistics, from `transport.stats()`.
+ *
+ * @example Count what an echo moved
+ * ```ts
+ * import { createMemoryTransportPair } from "@plexus/net/transport";
+ * import { assertEquals } from "@std/assert";
+ *
+ * const [a, b] = createMemoryTransportPair({ dataReceived() {} }, { dataReceived() {} });
+ * a.write(new Uint8Array(5));
+ * a.close();
+ * await Promise.all([a.closed, b.closed]);
+ * const stats = a.stats();
+ * assertEquals(stats.bytesSent, 5);
+ * assertEquals(stats.closeReason, "close");
+ * assertEquals(b.stats().closeReason, "peer-eof");
+ * ```
+ */
+export interface TransportStats extends TransportCounters {
+  /** When the transport was made, in milliseconds since the epoch (`Date.now()`). */
+  openedAt: number;
+  /** When it ended, in milliseconds since the epoch; `undefined` while it is open. */
+  closedAt: number | undefined;
+  /** Why it ended; `undefined` while it is open (or closing). */
+  closeReason: CloseReason | undefined;
+  /** The error it ended with, if any (what `connectionLost()` got). */
+  error: Error | undefined;
+}
+
+/**
+ * A snapshot of a framed connection's statistics, from `framed.stats()`: its transport's,
+ * plus the frames decoded and sent.
+ */
+export interface FramedStats extends TransportStats {
+  /** Frames decoded and delivered to the handler. */
+  framesReceived: number;
+  /** Frames encoded with `sendFrame()`. */
+  framesSent: number;
+}
+
+/**
+ * A server's statistics, from `server.stats()` (and the Tendril managers' and tinyproto
+ * server's `stats()`).
+ */
+export interface ServerStats {
+  /** Connections accepted and given a protocol. */
+  accepted: number;
+  /** Connections live now. */
+  active: number;
+  /** Connections closed at once because `maxConnections` (or the acceptor) refused them. */
+  rejected: number;
+  /** Connections that ended, by any reason. */
+  closed: number;
+  /** Of those, closed by `idleTimeout`. */
+  closedByIdleTimeout: number;
+  /** Of those, closed by a frame deadline. */
+  closedByDeadline: number;
+  /** The sum of the live connections' counters. */
+  live: TransportCounters;
+  /** The sum over every connection, live and ended: only ever grows. */
+  total: TransportCounters;
+}
+
+/** The statistics of a UDP tendril manager: a {@linkcode ServerStats} over its peers. */
+export interface UdpManagerStats extends ServerStats {
+  /** Peers made (a datagram from a new address admitted, or `connect()`). */
+  peersCreated: number;
+  /** Peers closed after the manager's idle timeout. */
+  peersExpired: number;
+  /** New peers turned away (backlog, filter, full table) before being made. */
+  peersDropped: number;
+  /** Unproven peers closed to make room for a newcomer. */
+  peersEvicted: number;
+  /** Datagrams dropped (a paused peer's queue was full, or no acceptor). */
+  datagramsDropped: number;
+}
+
+/**
+ * New zeroed counters.
+ *
+ * @example
+ * ```ts
+ * import { zeroCounters } from "@plexus/net/transport";
+ *
+ * console.assert(zeroCounters().bytesSent === 0);
+ * ```
+ */
+export function zeroCounters(): TransportCounters {
+  return {
+    bytesReceived: 0,
+    bytesSent: 0,
+    reads: 0,
+    writes: 0,
+    readPauses: 0,
+    readPausedMs: 0,
+    writePauses: 0,
+    writePausedMs: 0,
+  };
+}
+
+/**
+ * Adds `from`'s counters into `into` (for totals over many connections).
+ *
+ * @param into The running sum; changed in place.
+ * @param from The counters (or stats) to add.
+ * @returns `into`.
+ *
+ * @example Sum two connections
+ * ```ts
+ * import { addCounters, zeroCounters } from "@plexus/net/transport";
+ *
+ * const one = { ...zeroCounters(), bytesSent: 3 };
+ * const sum = addCounters(addCounters(zeroCounters(), one), one);
+ * console.assert(sum.bytesSent === 6);
+ * ```
+ */
+export function addCounters(into: TransportCounters, from: TransportCounters): TransportCounters {
+  into.bytesReceived += from.bytesReceived;
+  into.bytesSent += from.bytesSent;
+  into.reads += from.reads;
+  into.writes += from.writes;
+  into.readPauses += from.readPauses;
+  into.readPausedMs += from.readPausedMs;
+  into.writePauses += from.writePauses;
+  into.writePausedMs += from.writePausedMs;
+  return into;
+}
+
+/**
+ * The reason an error ends a transport with: an overflow, a deadline, a reset, else `"error"`.
+ *
+ * @param error The error the transport ended with.
+ */
+export function closeReasonOf(error: Error): CloseReason {
+  if (error instanceof WriteBufferOverflowError) return "overflow";
+  if (error instanceof DeadlineError) return "deadline";
+  if (error.cause instanceof Deno.errors.ConnectionReset) return "reset";
+  return "error";
+}
