@@ -20,9 +20,9 @@ import {
   LineFramer,
   NetstringFramer,
   ReceiveBuffer,
-  SendBuffer,
   StuffingFramer,
 } from "@plexus/net/framing";
+import { SendBuffer } from "@plexus/net/transport";
 
 const MIB = 1024 * 1024;
 

@@ -14,7 +14,7 @@ import type { CloseReason, TransportStats } from "../transport/stats.ts";
 import type { Counters } from "../transport/_stats.ts";
 import type { UdpTransport } from "../transport/udp_transport.ts";
 import type { PeerTrust, TablePeer } from "./_udp_peer_table.ts";
-import type { FramedTendril } from "./framed_tendril.ts";
+import type { FramedTendril } from "./_framed_tendril.ts";
 
 /** Datagrams kept for a peer while its acceptor runs or its reading is paused. */
 export const QUEUED_PER_PEER = 16;

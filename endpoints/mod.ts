@@ -63,7 +63,6 @@ export {
   type AcceptOptions,
   DEFAULT_ACCEPT_BACKOFF,
 } from "./accept.ts";
-export { TransportError } from "../transport/errors.ts";
 export { TcpTendrilManager } from "./tcp_tendril_manager.ts";
 export {
   type Acceptor,

@@ -4,7 +4,7 @@ import { LineFramer } from "../framing/line.ts";
 import { TransportError } from "../transport/errors.ts";
 import { type Address, formatAddress, type HostPort, parseAddress } from "./address.ts";
 import { createConnection } from "./create_connection.ts";
-import { FramedTendril } from "./framed_tendril.ts";
+import { FramedTendril } from "./_framed_tendril.ts";
 import { Server } from "./server.ts";
 import { addCounters, type ServerStats, zeroCounters } from "../transport/stats.ts";
 import type { Acceptor, Tendril } from "./tendril.ts";

@@ -14,7 +14,7 @@ import { Peer, type PeerHost } from "./_udp_peer.ts";
 import { normalizeHost, PeerTable, type PeerTrust } from "./_udp_peer_table.ts";
 import { type Address, formatAddress, type HostPort, parseAddress } from "./address.ts";
 import { createDatagramEndpoint, resolveUdpAddress } from "./create_datagram_endpoint.ts";
-import { FramedTendril } from "./framed_tendril.ts";
+import { FramedTendril } from "./_framed_tendril.ts";
 import type { Acceptor, Application, Tendril } from "./tendril.ts";
 import type { TendrilManager, TendrilManagerOptions } from "./tendril_manager.ts";
 

@@ -53,18 +53,6 @@
  * @module
  */
 
-// The transport types our protocols implement and take, for complete documentation; the same
-// bindings as in `@plexus/net/transport`, so `export *` of both layers does not clash.
-export type {
-  BaseProtocol,
-  BaseTransport,
-  BufferedProtocol,
-  ExtraInfo,
-  ReadTransport,
-  Transport,
-  WriteBufferLimits,
-  WriteTransport,
-} from "../transport/mod.ts";
 export { ChunkFramer, type ChunkFramerOptions } from "./chunk.ts";
 export { CobsFramer, type CobsFramerOptions, type CobsVariant } from "./cobs.ts";
 export { decodeFrames, encodeFrame } from "./codec.ts";
@@ -100,7 +88,6 @@ export {
 } from "./message_protocol.ts";
 export { NetstringFramer, type NetstringFramerOptions } from "./netstring.ts";
 export { MIN_READ_SIZE, ReceiveBuffer, type ReceiveBufferOptions } from "./receive_buffer.ts";
-export { SendBuffer, type SendBufferOptions } from "../transport/send_buffer.ts";
 export { StuffingFramer, type StuffingFramerOptions } from "./stuffing.ts";
 export {
   TINYPROTO_MAX_SIZE,

@@ -88,7 +88,8 @@ export function encodeBSUInt(value: number): Uint8Array {
  *
  * @example Write a BSUInt length before a body
  * ```ts
- * import { SendBuffer, writeBSUInt } from "@plexus/net/framing";
+ * import { writeBSUInt } from "@plexus/net/framing";
+ * import { SendBuffer } from "@plexus/net/transport";
  * import { assertEquals } from "@std/assert";
  *
  * const out = new SendBuffer();

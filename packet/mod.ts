@@ -137,30 +137,6 @@
  * @module
  */
 
-// The lower-layer types our API implements and takes, for complete documentation; the same
-// bindings as in `@plexus/net/transport` and `@plexus/net/framing`, so `export *` of several
-// layers does not clash.
-export type {
-  BaseProtocol,
-  BaseTransport,
-  BufferedProtocol,
-  ByteStreams,
-  ExtraInfo,
-  ReadTransport,
-  Transport,
-  WriteBufferLimits,
-  WriteTransport,
-} from "../transport/mod.ts";
-export {
-  type Decoder,
-  type Encoder,
-  type Framer,
-  FramingError,
-  ReceiveBuffer,
-  type ReceiveBufferOptions,
-  SendBuffer,
-  type SendBufferOptions,
-} from "../framing/mod.ts";
 export { ConnectionClosedError, PacketError, PacketTooLongError, RemoteError } from "./errors.ts";
 export { PacketConnection } from "./connection.ts";
 export { EXTENSION_RQ_TYPE } from "./extension.ts";

@@ -27,13 +27,5 @@
  * @module
  */
 
-export type {
-  BaseProtocol,
-  BufferedProtocol,
-  DatagramProtocol,
-  Protocol,
-  ShutdownHook,
-  StreamProtocolLike,
-} from "../transport/protocols.ts";
 export { DatagramProtocolAdapter, ProtocolAdapter } from "./adapters.ts";
 export { ProtocolError } from "./errors.ts";

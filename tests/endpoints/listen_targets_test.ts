@@ -1,6 +1,7 @@
 import { assertEquals, assertRejects, assertThrows } from "@std/assert";
 import { lookup } from "node:dns/promises";
-import { createConnection, Server, TransportError } from "@plexus/net/endpoints";
+import { createConnection, Server } from "@plexus/net/endpoints";
+import { TransportError } from "@plexus/net/transport";
 import { ProtocolAdapter } from "@plexus/net/protocol";
 import { listenTargets, openOnOnePort } from "../../endpoints/_listen_targets.ts";
 import type { ParsedAddress } from "../../endpoints/address.ts";

@@ -10,9 +10,9 @@ import {
   LengthPrefixedFramer,
   NetstringFramer,
   ReceiveBuffer,
-  SendBuffer,
   TinyprotoProtocol,
 } from "@plexus/net/framing";
+import { SendBuffer } from "@plexus/net/transport";
 import { createMemoryChannelPair, StreamTransport } from "@plexus/net/transport";
 import { bytes, concat, hex } from "./_helpers.ts";
 

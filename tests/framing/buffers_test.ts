@@ -5,7 +5,8 @@ import {
   assertStrictEquals,
   assertThrows,
 } from "@std/assert";
-import { ReceiveBuffer, SendBuffer } from "@plexus/net/framing";
+import { ReceiveBuffer } from "@plexus/net/framing";
+import { SendBuffer } from "@plexus/net/transport";
 import { hex } from "./_helpers.ts";
 
 Deno.test("receive buffer never writes over a region handed out by take()", () => {

@@ -7,7 +7,8 @@
 
 import { assert, assertEquals, assertRejects } from "@std/assert";
 import { createServer } from "@plexus/net/endpoints";
-import { decodeFrames, SendBuffer, writeBSUInt } from "@plexus/net/framing";
+import { decodeFrames, writeBSUInt } from "@plexus/net/framing";
+import { SendBuffer } from "@plexus/net/transport";
 import { PacketConnection, PacketError, PacketFramer } from "@plexus/net/packet";
 
 const PEER = `

@@ -5,9 +5,9 @@ import {
   decodeFrames,
   encodeBSUInt,
   ReceiveBuffer,
-  SendBuffer,
   TruncatedFrameError,
 } from "@plexus/net/framing";
+import { SendBuffer } from "@plexus/net/transport";
 import { Packet, PacketError, PacketFramer, PacketTooLongError } from "@plexus/net/packet";
 import { assert } from "../_assert.ts";
 import { BSUINT_VECTORS, bytes, encode, hex, toHex, VECTORS } from "./_helpers.ts";
