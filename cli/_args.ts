@@ -18,6 +18,11 @@ export interface FlagSpec {
   booleans: readonly string[];
   /** Short names (`-u` for `--udp`). */
   aliases?: Readonly<Record<string, string>>;
+  /**
+   * Flags whose value is optional and only ever given with `=` (`--trace`, `--trace=hex`):
+   * alone they are set to `""`.
+   */
+  optionals?: readonly string[];
 }
 
 /** Parsed arguments: positionals in order, and the flags given. */
@@ -48,7 +53,9 @@ export function parseArgs(args: readonly string[], spec: FlagSpec): ParsedArgs {
     let name = eq > 0 ? arg.slice(0, eq) : arg;
     if (!name.startsWith("--")) name = spec.aliases?.[name] ?? name;
     const key = name.replace(/^--?/, "");
-    if (spec.booleans.includes(key)) {
+    if (spec.optionals?.includes(key)) {
+      parsed.values.set(key, eq > 0 ? arg.slice(eq + 1) : "");
+    } else if (spec.booleans.includes(key)) {
       if (eq > 0) throw new UsageError(`option --${key} takes no value`);
       parsed.booleans.add(key);
     } else if (spec.values.includes(key)) {

@@ -147,7 +147,6 @@ export async function bench(argv: readonly string[]): Promise<number> {
   const progress = quiet ? undefined : startProgress(started, tally, size);
   await new Promise((resolve) => setTimeout(resolve, duration));
   tally.running = false;
-  const elapsed = (performance.now() - started) / 1000;
   const drained = Promise.all(workers.map((w) => w.idle));
   let grace: ReturnType<typeof setTimeout> | undefined;
   const timedOut = await Promise.race([
@@ -156,6 +155,9 @@ export async function bench(argv: readonly string[]): Promise<number> {
   ]);
   clearTimeout(grace);
   if (progress !== undefined) progress.stop();
+  // After the drain: `tally.ok` counts the requests answered in it too, so the rate's time
+  // must include it.
+  const elapsed = (performance.now() - started) / 1000;
   if (timedOut) { for (const worker of workers) worker.abort(); }
   else await Promise.all(workers.map((w) => w.close()));
 
@@ -252,6 +254,9 @@ async function rpcWorker(
   } catch (error) {
     throw connectError(target.label, error);
   }
+  // The `depth` loops share the connection: when it is lost they all fail, but that is one
+  // error, not `depth`.
+  let lost = false;
   const loop = async (): Promise<void> => {
     while (tally.running) {
       const start = performance.now();
@@ -264,7 +269,8 @@ async function rpcWorker(
             new Error(`failure response: ${new TextDecoder().decode(response.payload)}`),
           );}
       } catch (error) {
-        countError(tally, error);
+        if (!lost) countError(tally, error);
+        lost = true;
         return; // the connection is gone
       }
     }

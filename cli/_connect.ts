@@ -12,6 +12,7 @@ import {
 } from "./_common.ts";
 import { connectError } from "./_errors.ts";
 import { FRAMER_HELP, parseFramer } from "./_framer.ts";
+import { OBSERVE_HELP, OBSERVE_OPTIONALS, startTrace } from "./_observe.ts";
 import { runSession, type SessionOptions, streamLink, udpLink } from "./_session.ts";
 
 /** The help of `plexus connect`. */
@@ -32,6 +33,7 @@ Options:
                       line waits for the reply to the one before ("250-" lines continue a
                       reply); the reply to LINE (say STARTTLS) is the go-ahead, then TLS
                       starts (with --ca, --sni, ... below)
+${OBSERVE_HELP}
 ${TLS_CLIENT_HELP}
   -h, --help          this help
 
@@ -45,8 +47,9 @@ Exit status: 0 when the connection ended in order, 1 on an error, 2 on a usage e
 /** The flags of `plexus connect`. */
 export const CONNECT_FLAGS: FlagSpec = {
   values: ["framer", "wait", "timeout", "starttls", ...TLS_VALUE_FLAGS],
-  booleans: ["hex", "udp", "tls", "insecure", "help"],
+  booleans: ["hex", "stats", "udp", "tls", "insecure", "help"],
   aliases: { "-x": "--hex", "-u": "--udp", "-h": "--help" },
+  optionals: OBSERVE_OPTIONALS,
 };
 
 /**
@@ -76,7 +79,9 @@ export async function connect(argv: readonly string[]): Promise<number> {
     framer,
     hex: args.booleans.has("hex"),
     starttls: starttls === undefined ? undefined : { line: starttls, tls: tls ?? {} },
+    stats: args.booleans.has("stats"),
   };
+  using _trace = startTrace(args);
   if (target.kind === "udp") {
     if (tls) throw new UsageError("--tls and --starttls do not work over --udp");
     const wait = durationFlag(args, "wait", 1000, 3_600_000);

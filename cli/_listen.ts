@@ -15,6 +15,7 @@ import {
 } from "./_common.ts";
 import { listenError } from "./_errors.ts";
 import { FRAMER_HELP, parseFramer } from "./_framer.ts";
+import { OBSERVE_HELP, OBSERVE_OPTIONALS, startTrace } from "./_observe.ts";
 import { type Link, runSession, type SessionOptions, streamLink, udpLink } from "./_session.ts";
 
 /** The help of `plexus listen`. */
@@ -31,6 +32,7 @@ Options:
   -u, --udp           UDP: print datagrams from anyone; stdin lines go to the last sender;
                       after stdin ends, exit once --wait passes without a datagram
   --wait DURATION     UDP only: how long to wait after stdin ends (default 1s)
+${OBSERVE_HELP}
 ${TLS_SERVER_HELP}
   -h, --help          this help
 
@@ -44,8 +46,9 @@ Exit status: 0 when the connection ended in order, 1 on an error, 2 on a usage e
 /** The flags of `plexus listen`. */
 export const LISTEN_FLAGS: FlagSpec = {
   values: ["framer", "wait", ...TLS_VALUE_FLAGS],
-  booleans: ["hex", "udp", "tls", "help"],
+  booleans: ["hex", "stats", "udp", "tls", "help"],
   aliases: { "-x": "--hex", "-u": "--udp", "-h": "--help" },
+  optionals: OBSERVE_OPTIONALS,
 };
 
 /** No deadlines: an interactive peer may stay silent as long as it likes. */
@@ -70,7 +73,12 @@ export async function listen(argv: readonly string[]): Promise<number> {
   const target = parseTarget(args.positionals[0], args.booleans.has("udp"));
   const framer = parseFramer(args.values.get("framer") ?? "line");
   const tls = await tlsServerOptions(args);
-  const session: SessionOptions = { framer, hex: args.booleans.has("hex") };
+  const session: SessionOptions = {
+    framer,
+    hex: args.booleans.has("hex"),
+    stats: args.booleans.has("stats"),
+  };
+  using _trace = startTrace(args);
   if (target.kind === "udp") {
     if (tls) throw new UsageError("--tls does not work over --udp");
     const { protocol, link, bind } = udpLink(session, durationFlag(args, "wait", 1000, 3_600_000));

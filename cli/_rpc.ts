@@ -32,6 +32,13 @@ import {
   writeStdout,
 } from "./_common.ts";
 import { connectError, listenError, reason } from "./_errors.ts";
+import {
+  formatPacketStats,
+  formatServerStats,
+  OBSERVE_HELP,
+  OBSERVE_OPTIONALS,
+  startTrace,
+} from "./_observe.ts";
 
 /** The help of `plexus rpc`. */
 export const RPC_HELP = `Usage: plexus rpc [options] ADDR call RQTYPE [PAYLOAD]
@@ -58,6 +65,8 @@ Options:
   --tls               call: connect with TLS; serve: serve TLS (with --cert, --key)
 ${TLS_CLIENT_HELP.split("\n").slice(1).join("\n")}
 ${TLS_SERVER_HELP.split("\n").slice(1).join("\n")}
+${OBSERVE_HELP}
+                      (call: its requests and latency; serve: the server's totals at exit)
   -h, --help          this help
 
 ${ADDRESS_HELP}
@@ -68,8 +77,9 @@ Exit status: 0 ok, 1 an error or a failure response, 2 a usage error.
 /** The flags of `plexus rpc`. */
 export const RPC_FLAGS: FlagSpec = {
   values: ["flags", "timeout", ...TLS_VALUE_FLAGS],
-  booleans: ["hex", "raw", "echo", "quiet", "tls", "insecure", "help"],
+  booleans: ["hex", "raw", "echo", "quiet", "stats", "tls", "insecure", "help"],
   aliases: { "-x": "--hex", "-q": "--quiet", "-h": "--help" },
+  optionals: OBSERVE_OPTIONALS,
 };
 
 /**
@@ -110,6 +120,7 @@ async function call(
   const timeout = durationFlag(args, "timeout", 30_000, 3_600_000);
   const payload = await readPayload(rest[1]);
   const tls = await tlsClientOptions(args);
+  using _trace = startTrace(args);
   let connection: PacketConnection;
   try {
     ({ protocol: connection } = await createConnection(
@@ -131,6 +142,7 @@ async function call(
     throw new CliError(`request to ${target.label} failed: ${reason(error)}`, { cause: error });
   } finally {
     await connection.close();
+    if (args.booleans.has("stats")) printErrLine(formatPacketStats(connection.stats()));
   }
   if (args.booleans.has("raw")) {
     writeStdout(response.payload);
@@ -178,12 +190,15 @@ async function serve(args: ParsedArgs, address: string | undefined): Promise<num
   }
   const quiet = args.booleans.has("quiet");
   const tls = await tlsServerOptions(args);
+  using _trace = startTrace(args);
+  let requests = 0;
   let server: Server<PacketConnection>;
   try {
     server = await createServer(
       () =>
         new PacketConnection({
           requestHandler(rqType, flags, payload) {
+            requests++;
             if (!quiet) printLine(`rq_type=${rqType} flags=${flags} ${hexdumpLine(payload)}`);
             return [flags, payload.slice()];
           },
@@ -196,5 +211,6 @@ async function serve(args: ParsedArgs, address: string | undefined): Promise<num
   }
   printErrLine(`plexus: listening on ${server.addresses.map(formatAddress).join(", ")}`);
   await server.run();
+  if (args.booleans.has("stats")) printErrLine(formatServerStats(server.stats(), requests));
   return 0;
 }

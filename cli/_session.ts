@@ -11,6 +11,7 @@ import type { TlsClientOptions } from "../transport/tls_options.ts";
 import { printErrLine, printFrame, stdinFrames } from "./_common.ts";
 import type { FramerSpec } from "./_framer.ts";
 import { reason } from "./_errors.ts";
+import { formatLinkStats, type LinkStats } from "./_observe.ts";
 
 /** How a session prints and upgrades. */
 export interface SessionOptions {
@@ -22,6 +23,8 @@ export interface SessionOptions {
    * for the reply to the one before; the reply to LINE is the go-ahead, then TLS starts.
    */
   starttls?: { line: string; tls: TlsClientOptions };
+  /** `--stats`: print the connection's counters to stderr once it has ended. */
+  stats?: boolean;
 }
 
 /** One side of a session: frames out, the end of our output, and the end of it all. */
@@ -34,6 +37,8 @@ export interface Link {
   readonly closed: Promise<Error | undefined>;
   /** Ends the connection at once. */
   abort(): void;
+  /** The connection's counters (`undefined` before it is up). */
+  stats(): LinkStats | undefined;
 }
 
 /** A gate that sends wait on: closed while the peer does not read or TLS is starting. */
@@ -80,6 +85,10 @@ export async function runSession(
     link.abort();
   });
   const error = await link.closed;
+  if (options.stats) {
+    const stats = link.stats();
+    if (stats) printErrLine(formatLinkStats(stats));
+  }
   if (error) {
     printErrLine(`plexus: connection to ${label} failed: ${reason(error)}`);
     return 1;
@@ -155,6 +164,7 @@ export function streamLink(options: SessionOptions): { protocol: StreamProtocolL
     },
     closed: framed.closed,
     abort: () => void made.promise.then(() => framed.transport.abort()),
+    stats: () => framed.stats(),
   };
   return { protocol: framed, link };
 }
@@ -176,6 +186,7 @@ function tinyprotoLink(options: SessionOptions): { protocol: StreamProtocolLike;
     },
     closed: tinyproto.closed,
     abort: () => tinyproto.transport?.abort(),
+    stats: () => tinyproto.stats(),
   };
   return { protocol: tinyproto, link };
 }
@@ -230,6 +241,7 @@ export function udpLink(
     },
     closed: closed.promise,
     abort: () => transport?.abort(),
+    stats: () => transport?.stats?.(),
   };
   return { protocol, link, bind: (t) => transport = t };
 }

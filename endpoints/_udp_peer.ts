@@ -8,6 +8,12 @@ import { IdentityFramer } from "../framing/identity.ts";
 import type { FramedProtocol } from "../framing/framed_protocol.ts";
 import { Lifecycle } from "../transport/_lifecycle.ts";
 import { describePeer } from "../transport/callback_error.ts";
+import {
+  connectionChannel,
+  defaultTraceName,
+  publishClose,
+  publishOpen,
+} from "../transport/_trace.ts";
 import { SendBuffer } from "../transport/send_buffer.ts";
 import type { ExtraInfo, Transport, WriteBufferLimits } from "../transport/types.ts";
 import type { CloseReason, TransportStats } from "../transport/stats.ts";
@@ -113,6 +119,7 @@ export class Peer<F> implements Transport, TablePeer<Peer<F>> {
   }
 
   start(): void {
+    if (connectionChannel.hasSubscribers) publishOpen(this);
     this.tendril.framed.connectionMade(this);
   }
 
@@ -241,7 +248,13 @@ export class Peer<F> implements Transport, TablePeer<Peer<F>> {
     this.#life.finish(
       error,
       [],
-      (e) => framed.connectionLost(e),
+      (e) => {
+        try {
+          framed.connectionLost(e);
+        } finally {
+          if (connectionChannel.hasSubscribers) publishClose(this, this.#life.reason, e);
+        }
+      },
       () => describePeer(addr),
       reason,
     );
@@ -286,6 +299,7 @@ export class Peer<F> implements Transport, TablePeer<Peer<F>> {
       sockname: this.#host.socket().getExtraInfo("sockname"),
       peername: this.#addr,
       conn: this.#host.socket().getExtraInfo("conn"),
+      name: defaultTraceName(this.#addr),
     };
     return info[name] ?? defaultValue;
   }

@@ -54,7 +54,7 @@ export type ParsedAddress =
  * ```
  */
 export function parseAddress(address: Address): ParsedAddress {
-  const described = describe(address);
+  // Described (JSON) only for an error message: a dial per connection should not pay for it.
   if (typeof address === "object" && address !== null) {
     if ("path" in address && typeof address.path === "string" && address.path !== "") {
       return { transport: "unix", path: address.path };
@@ -62,38 +62,34 @@ export function parseAddress(address: Address): ParsedAddress {
     if ("port" in address) {
       return {
         transport: "tcp",
-        hostname: checkHost(unbracket(address.hostname ?? "127.0.0.1"), described),
-        port: checkPort(address.port, described),
+        hostname: checkHost(unbracket(address.hostname ?? "127.0.0.1"), address),
+        port: checkPort(address.port, address),
       };
     }
   }
   if (typeof address !== "string") {
-    throw new TypeError(
-      `Invalid address ${described}: expected "host:port", { hostname, port } or { path }`,
-    );
+    throw invalid(address, `expected "host:port", { hostname, port } or { path }`);
   }
   const bracketed = /^\[([^\]]+)\]:(\d+)$/.exec(address);
   if (bracketed) {
     return {
       transport: "tcp",
-      hostname: checkHost(bracketed[1], described),
-      port: checkPort(+bracketed[2], described),
+      hostname: checkHost(bracketed[1], address),
+      port: checkPort(+bracketed[2], address),
     };
   }
   const colon = address.lastIndexOf(":");
   if (colon < 0 || !/^\d+$/.test(address.slice(colon + 1))) {
-    throw new TypeError(`Invalid address ${described}: expected "host:port" or "[v6]:port"`);
+    throw invalid(address, `expected "host:port" or "[v6]:port"`);
   }
   const hostname = address.slice(0, colon);
   if (hostname.includes(":") && !/[\[\]]/.test(hostname)) {
-    throw new TypeError(
-      `Invalid address ${described}: put an IPv6 literal in brackets, as "[${hostname}]:port"`,
-    );
+    throw invalid(address, `put an IPv6 literal in brackets, as "[${hostname}]:port"`);
   }
   return {
     transport: "tcp",
-    hostname: hostname === "" ? "127.0.0.1" : checkHost(hostname, described),
-    port: checkPort(+address.slice(colon + 1), described),
+    hostname: hostname === "" ? "127.0.0.1" : checkHost(hostname, address),
+    port: checkPort(+address.slice(colon + 1), address),
   };
 }
 
@@ -122,6 +118,11 @@ function unbracket(hostname: string): string {
   return hostname.startsWith("[") && hostname.endsWith("]") ? hostname.slice(1, -1) : hostname;
 }
 
+/** The error for a malformed `address`, saying `why`. */
+function invalid(address: unknown, why: string): TypeError {
+  return new TypeError(`Invalid address ${describe(address)}: ${why}`);
+}
+
 /** An address as it appears in messages: JSON, so strings are quoted and objects readable. */
 function describe(address: unknown): string {
   try {
@@ -132,18 +133,16 @@ function describe(address: unknown): string {
 }
 
 /** Refuses host names no resolver would take: empty, spaces, stray brackets or colons. */
-function checkHost(hostname: unknown, described: string): string {
+function checkHost(hostname: unknown, address: unknown): string {
   if (typeof hostname !== "string" || hostname === "" || /[\s\[\]]/.test(hostname)) {
-    throw new TypeError(`Invalid address ${described}: ${JSON.stringify(hostname)} is not a host`);
+    throw invalid(address, `${JSON.stringify(hostname)} is not a host`);
   }
   return hostname;
 }
 
-function checkPort(port: unknown, described: string): number {
+function checkPort(port: unknown, address: unknown): number {
   if (typeof port !== "number" || !Number.isInteger(port) || port < 0 || port > 65535) {
-    throw new TypeError(
-      `Invalid address ${described}: port ${JSON.stringify(port)} is not an integer in 0..65535`,
-    );
+    throw invalid(address, `port ${JSON.stringify(port)} is not an integer in 0..65535`);
   }
   return port;
 }

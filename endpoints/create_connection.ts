@@ -115,7 +115,13 @@ export async function createConnection<P extends StreamProtocolLike>(
   const target = conn ? undefined : parseAddress(address as Address);
   const local = options.localAddress === undefined ? undefined : parseLocal(options.localAddress);
   const label = target ? formatAddress(target) : formatAddress(conn!.remoteAddr);
-  const cancel = linkCancellation(
+  // A plain TCP dial with no signal, no timeout and no TLS or wrapper to hand a signal to
+  // needs no cancellation. Measured, skipping it (an AbortController, its listeners and
+  // Deno.connect's cancel handle) saves a few µs of a short connection's ~100 µs.
+  const plain = options.signal === undefined && options.timeout === undefined &&
+    !options.tls && options.wrapper === undefined && local === undefined &&
+    target?.transport === "tcp";
+  const cancel = plain ? undefined : linkCancellation(
     options.signal,
     options.timeout,
     `Cannot connect to ${label}: timed out after ${options.timeout} ms`,
@@ -123,7 +129,12 @@ export async function createConnection<P extends StreamProtocolLike>(
   let channel: ByteChannel | undefined = conn;
   let connected: { channel: ByteChannel; extra: ExtraInfo };
   try {
-    channel ??= await dial(target!, local, options, cancel);
+    channel ??= cancel === undefined
+      ? await Deno.connect({
+        hostname: (target as TcpAddress).hostname,
+        port: (target as TcpAddress).port,
+      })
+      : await dial(target!, local, options, cancel);
     if (isTcpConn(channel)) {
       channel.setNoDelay(options.noDelay ?? true);
       if (options.keepAlive !== undefined) channel.setKeepAlive(options.keepAlive);
@@ -143,22 +154,24 @@ export async function createConnection<P extends StreamProtocolLike>(
       const upgraded = await startTlsClient(upgrade, {
         ...tls,
         serverHostname,
-        signal: cancel.signal,
+        signal: cancel!.signal,
       });
       channel = upgraded.channel;
       Object.assign(extra, { tls: true, serverHostname, alpnProtocol: upgraded.alpnProtocol });
     }
     const wrapper = asWrapper(options.wrapper);
-    if (wrapper) channel = await wrapper(channel, { side: "client", signal: cancel.signal, extra });
-    cancel.signal.throwIfAborted();
+    if (wrapper) {
+      channel = await wrapper(channel, { side: "client", signal: cancel!.signal, extra });
+    }
+    cancel?.signal.throwIfAborted();
     connected = { channel, extra };
   } catch (error) {
     closeQuietly(channel);
-    throw cancel.signal.aborted
+    throw cancel?.signal.aborted
       ? cancel.reason()
       : new TransportError(`Cannot connect to ${label}: ${describeError(error)}`, { cause: error });
   } finally {
-    cancel.dispose();
+    cancel?.dispose();
   }
   let protocol: P;
   try {

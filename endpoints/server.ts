@@ -10,6 +10,7 @@ import type {
   TlsServerOptions,
 } from "../transport/mod.ts";
 import { StreamTransport } from "../transport/stream_transport.ts";
+import { CLOSED_HOOK } from "../transport/_lifecycle.ts";
 import type { TelemetryMeter } from "../transport/telemetry.ts";
 import { ConnectionMetrics, meterOf } from "../transport/_telemetry.ts";
 import {
@@ -224,7 +225,7 @@ export class Server<P extends StreamProtocolLike = StreamProtocolLike> implement
   readonly #factory: () => P;
   readonly #options: ServerOptions;
   /** `options.deadlines` with the server defaults (30 s, 30 s, 300 s) where left out. */
-  readonly #deadlines: Required<Deadlines>;
+  readonly #deadlines: Readonly<Required<Deadlines>>;
   readonly #listening: Listening[] = [];
   readonly #addresses: Deno.Addr[] = [];
   readonly #connections = new Map<StreamTransport, P>();
@@ -232,6 +233,12 @@ export class Server<P extends StreamProtocolLike = StreamProtocolLike> implement
   readonly #preparing = new Set<AbortController>();
   readonly #wrapper: Wrapper | undefined;
   readonly #writeBudget: ServerWriteBudget;
+  /**
+   * The transport options every connection shares, made once: each connection's options
+   * object only adds its `extra` on top (with this as its prototype), rather than copying
+   * all of the server's options per connection.
+   */
+  readonly #transportOptions: StreamTransportOptions;
   /** Aborted by `close()`: stops the accept loops (and their back-off). */
   readonly #stopAccepting = new AbortController();
   /** Aborted when a graceful shutdown begins. */
@@ -268,6 +275,13 @@ export class Server<P extends StreamProtocolLike = StreamProtocolLike> implement
     this.#wrapper = asWrapper(options.wrapper);
     // Checked now: a bad budget must fail here, not drop every connection it would serve.
     this.#writeBudget = new ServerWriteBudget(options.maxTotalWriteBuffer);
+    this.#transportOptions = withWriteBudget({
+      ...options,
+      maxWriteBuffer: options.maxWriteBuffer ?? DEFAULT_SERVER_MAX_WRITE_BUFFER,
+      deadlines: this.#deadlines,
+      onError: (error: Error) => this.#report(error),
+      [CLOSED_HOOK]: this.#connectionClosed,
+    }, this.#writeBudget);
     const telemetry = options.telemetry;
     if (telemetry) {
       const meter = meterOf(telemetry === true ? undefined : telemetry.meter);
@@ -407,17 +421,9 @@ export class Server<P extends StreamProtocolLike = StreamProtocolLike> implement
       this.#report(error instanceof Error ? error : new Error(String(error)));
       return;
     }
-    const transport = new StreamTransport(
-      channel,
-      protocol,
-      withWriteBudget({
-        ...this.#options,
-        maxWriteBuffer: this.#options.maxWriteBuffer ?? DEFAULT_SERVER_MAX_WRITE_BUFFER,
-        deadlines: this.#deadlines,
-        extra,
-        onError: (error: Error) => this.#report(error),
-      }, this.#writeBudget),
-    );
+    const options: StreamTransportOptions = Object.create(this.#transportOptions);
+    options.extra = extra;
+    const transport = new StreamTransport(channel, protocol, options);
     this.#connections.set(transport, protocol);
     this.#metrics?.opened(transport);
     this.#accepted++;
@@ -426,18 +432,22 @@ export class Server<P extends StreamProtocolLike = StreamProtocolLike> implement
       transport,
       () => this.connectionMade(transport, protocol),
     );
-    transport.closed.then((error) => {
-      this.#connections.delete(transport);
-      this.#metrics?.closed(transport);
-      this.#countEnded(transport);
-      this.#callHook(
-        "Server.connectionLost",
-        transport,
-        () => this.connectionLost(transport, protocol, error),
-      );
-      this.#checkAllGone();
-    });
   }
+
+  /** A connection's `connectionLost()` has returned (its transport's `CLOSED_HOOK`). */
+  readonly #connectionClosed = (transport: StreamTransport, error: Error | undefined): void => {
+    const protocol = this.#connections.get(transport);
+    if (protocol === undefined) return; // handed to StreamTransport, but not tracked
+    this.#connections.delete(transport);
+    this.#metrics?.closed(transport);
+    this.#countEnded(transport);
+    this.#callHook(
+      "Server.connectionLost",
+      transport,
+      () => this.connectionLost(transport, protocol, error),
+    );
+    this.#checkAllGone();
+  };
 
   /**
    * Stops listening (and removes Unix socket files). Live connections go on. Resolves once

@@ -40,6 +40,12 @@ export class FrameReader<T> {
   frames = 0;
   /** The connection's transport, once connected: names the frames in trace events. */
   transport: BaseTransport | undefined;
+  /**
+   * Whether a frame is under way although none of its bytes are buffered (a decoder that
+   * consumes a frame's header as a frame of its own, as tinyproto's size): the deadline clock
+   * then runs its frame deadline. Unset: only buffered bytes are a partial frame.
+   */
+  underway: (() => boolean) | undefined = undefined;
   readonly #deliver: (frame: T) => void;
   readonly #mayGoOn: () => boolean;
 
@@ -87,7 +93,7 @@ export class FrameReader<T> {
       this.frames++;
       deliver(frame);
     }
-    this.clock?.progress(completed, buffer.length > 0);
+    this.clock?.progress(completed, buffer.length > 0 || this.underway?.() === true);
     return drained;
   }
 
@@ -137,7 +143,7 @@ export class FrameReader<T> {
       this.#trace(frame, decoder, block, start);
       this.#deliver(frame);
     }
-    this.clock?.progress(completed, buffer.length > 0);
+    this.clock?.progress(completed, buffer.length > 0 || this.underway?.() === true);
     return drained;
   }
 

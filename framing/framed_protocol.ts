@@ -342,7 +342,12 @@ export class FramedProtocol<T = Uint8Array> implements BufferedProtocol, Shutdow
     const out = transport.out;
     const before = out.length;
     const framer = this.#sendFramer;
-    framer.encode(frame, out);
+    try {
+      framer.encode(frame, out);
+    } catch (error) {
+      out.truncate(before); // as in sendFrame: no part of a frame is left for the next commit
+      throw error;
+    }
     publishFrame(transport, "send", frame, out.copyLast(out.length - before), framer);
     transport.commit();
     this.#framesSent++;

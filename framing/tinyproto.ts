@@ -1,15 +1,17 @@
 import type { BufferedProtocol } from "../transport/protocols.ts";
 import type { ExtraInfo, Transport } from "../transport/types.ts";
-import type { DeadlineClock } from "../transport/deadline_clock.ts";
 import { TransportError } from "../transport/errors.ts";
-import {
-  CorruptFrameError,
-  FrameTooLongError,
-  TransmissionRejectedError,
-  TruncatedFrameError,
-} from "./errors.ts";
+import { type FramedStats, zeroCounters } from "../transport/stats.ts";
+import { frameChannel, publishFrame } from "../transport/_trace.ts";
+import { FrameTooLongError, TransmissionRejectedError } from "./errors.ts";
 import { DEFAULT_MAX_FRAME_LENGTH } from "./length_prefixed.ts";
-import { ReceiveBuffer } from "./receive_buffer.ts";
+import { FrameReader } from "./_frame_reader.ts";
+import {
+  DISCARD,
+  HANDSHAKE_STATUS,
+  TinyprotoDecoder,
+  type TinyprotoEvent,
+} from "./_tinyproto_decoder.ts";
 
 /** The largest size tinyproto can accept: bigger ones are always refused. */
 export const TINYPROTO_MAX_SIZE = 0xf0ffffff;
@@ -18,13 +20,6 @@ const OK = 0xff;
 const REFUSED = 0x00;
 const OK_BYTE = new Uint8Array([OK]);
 const REFUSED_BYTE = new Uint8Array([REFUSED]);
-
-/** Status bytes a tinyproto server may send instead of the `ff` handshake, then close. */
-const HANDSHAKE_STATUS: Record<number, string> = {
-  0x00: "00: refused",
-  0xfd: "fd: conflict",
-  0xfe: "fe: connection limit reached",
-};
 
 /** The default {@linkcode TinyprotoOptions.closeTimeout}: 30 s. */
 const DEFAULT_CLOSE_TIMEOUT = 30_000;
@@ -89,12 +84,6 @@ interface Outgoing {
   resolve(): void;
   reject(error: Error): void;
 }
-
-/**
- * What the peer owes us next, in the order of our own output: the answer to our
- * announcement, or the payload of its announcement that we accepted.
- */
-type Owed = "status" | number;
 
 /**
  * tinyproto 2.0.1 transmissions on a stream transport, correct when both ends send at once.
@@ -174,12 +163,16 @@ export class TinyprotoProtocol implements BufferedProtocol {
   readonly #maxSize: number;
   readonly #closeTimeout: number;
   #closeTimer: ReturnType<typeof setTimeout> | undefined;
-  readonly #buffer = new ReceiveBuffer({ initialCapacity: 16 * 1024, minReadSize: 16 * 1024 });
+  /** Reads the peer's stream: what it owes us, in the order of our output. */
+  readonly #decoder: TinyprotoDecoder;
+  /**
+   * The framed core over {@linkcode TinyprotoDecoder}: a handshake, answer, size or payload is
+   * a frame (for the deadline clock, the stats and the wire trace).
+   */
+  readonly #reader: FrameReader<TinyprotoEvent>;
   #transport: Transport | undefined;
-  /** The transport's frame deadlines: a handshake, size, answer or payload is a frame. */
-  #clock: DeadlineClock | undefined;
-  #started = false;
-  #owed: Owed[] = [];
+  /** Frames we wrote: the handshake, answers, sizes and payloads. */
+  #framesSent = 0;
   #current: Outgoing | undefined;
   readonly #queue: Outgoing[] = [];
   /** Messages no one took yet, for `receive()` (only without `transmissionReceived`). */
@@ -217,6 +210,15 @@ export class TinyprotoProtocol implements BufferedProtocol {
         `Cannot create tinyproto protocol: closeTimeout must be a number of ms >= 0, got ${this.#closeTimeout}`,
       );
     }
+    this.#decoder = new TinyprotoDecoder(this.#maxSize);
+    this.#reader = new FrameReader<TinyprotoEvent>(
+      this.#decoder,
+      (event) => this.#onEvent(event),
+      () => !this.#transport!.isClosing(),
+      { initialCapacity: 16 * 1024, minReadSize: 16 * 1024 },
+    );
+    // An accepted size is consumed as its own frame: its payload is a frame under way.
+    this.#reader.underway = () => this.#ending === undefined && this.#decoder.payloadOwed();
   }
 
   /** Resolves after `connectionEnded`, with its error (or `undefined`); never rejects. */
@@ -391,9 +393,9 @@ export class TinyprotoProtocol implements BufferedProtocol {
    */
   connectionMade(transport: Transport): void {
     this.#transport = transport;
-    this.#clock = transport.deadlineClock;
-    this.#clock?.start();
-    transport.write(OK_BYTE);
+    this.#reader.transport = transport;
+    (this.#reader.clock = transport.deadlineClock)?.start();
+    this.#write(OK_BYTE);
     this.#handler.connectionMade?.(this);
   }
 
@@ -403,51 +405,67 @@ export class TinyprotoProtocol implements BufferedProtocol {
    * @param sizeHint The read size the transport would like.
    */
   getBuffer(sizeHint: number): Uint8Array {
-    return this.#buffer.getWriteBuffer(sizeHint);
+    return this.#reader.buffer.getWriteBuffer(sizeHint);
   }
 
   /**
-   * Part of the transport contract: parses what arrived.
+   * Part of the transport contract: parses what arrived (once ending, drops it).
    *
    * @param nbytes The count read into the last buffer.
    */
   bufferUpdated(nbytes: number): void {
-    const buffer = this.#buffer;
-    buffer.commit(nbytes);
-    const received = buffer.length;
-    if (this.#ending === undefined) this.#parse(false);
-    else buffer.skip(buffer.length); // ending: the rest is ignored
-    // Bytes are consumed only a whole frame at a time; a payload owed is a frame under way.
-    this.#clock?.progress(
-      buffer.length < received,
-      buffer.length > 0 || typeof this.#owed[0] === "number",
-    );
+    this.#reader.buffer.commit(nbytes);
+    this.#reader.read();
   }
 
   /** Part of the transport contract: end of stream; a refusal, an orderly end or a cut. */
   eofReceived(): boolean {
-    if (this.#ending === undefined) this.#parse(true);
-    if (this.#ending === undefined) {
-      const left = this.#buffer.length;
-      const owed = this.#owed[0];
-      if (left > 0 || typeof owed === "number") {
-        this.#ending = new TruncatedFrameError(
-          left,
-          typeof owed === "number"
-            ? `Cannot receive transmission of ${owed} bytes`
-            : "Cannot receive transmission",
-        );
-      } else if (this.#current || !this.#started) {
-        this.#ending = new TransportError(
-          this.#started
-            ? "Cannot send transmission: the peer closed before answering"
-            : "Cannot start tinyproto: the peer closed before the handshake",
-        );
-      } else {
-        this.#ending = null;
-      }
+    if (this.#ending !== undefined) return false;
+    let end: Error | undefined;
+    try {
+      // Stopped short (the transport is closing): the stream ends where the parse stopped.
+      if (!this.#reader.finish()) end = this.#decoder.endError(this.#reader.buffer);
+    } catch (error) {
+      if (error !== this.#decoder.eofError) throw error;
+      end = this.#decoder.eofError;
     }
+    this.#ending ??= end ?? null;
     return false;
+  }
+
+  /**
+   * A snapshot of the connection's statistics: its transport's plus the tinyproto frames
+   * received and sent (the handshake, answers, sizes and payloads). Before `connectionMade`,
+   * or over a transport without `stats()`, the transport's part is zeros.
+   *
+   * @returns A new {@linkcode FramedStats} object.
+   *
+   * @example One message each way
+   * ```ts
+   * import { TinyprotoProtocol } from "@plexus/net/framing";
+   * import { createMemoryTransportPair } from "@plexus/net/transport";
+   * import { assertEquals } from "@std/assert";
+   *
+   * const server = new TinyprotoProtocol({ transmissionReceived: (p, tp) => tp.send(p) });
+   * const client = new TinyprotoProtocol({});
+   * createMemoryTransportPair(server, client);
+   * await client.request(new Uint8Array([1]));
+   * client.close();
+   * await Promise.all([client.closed, server.closed]);
+   * // handshake, answer ff, size, payload
+   * assertEquals(client.stats().framesReceived, 4);
+   * assertEquals(client.stats().framesSent, 4);
+   * ```
+   */
+  stats(): FramedStats {
+    const base = this.#transport?.stats?.() ?? {
+      ...zeroCounters(),
+      openedAt: Date.now(),
+      closedAt: undefined,
+      closeReason: undefined,
+      error: undefined,
+    };
+    return { ...base, framesReceived: this.#reader.frames, framesSent: this.#framesSent };
   }
 
   /** Part of the transport contract: passed on to the handler. */
@@ -482,84 +500,34 @@ export class TinyprotoProtocol implements BufferedProtocol {
 
   // ---- The state machine ---------------------------------------------------------------------
 
-  /** Parses as far as the buffered bytes go (see the table in the class doc). */
-  #parse(eof: boolean): void {
-    const buffer = this.#buffer;
-    while (this.#ending === undefined && !this.#transport!.isClosing()) {
-      if (!this.#started) {
-        const first = buffer.at(0);
-        if (first === undefined) return;
-        if (first !== OK) {
-          const status = HANDSHAKE_STATUS[first];
-          if (status === undefined) {
-            throw new CorruptFrameError(
-              `Cannot start tinyproto: expected the ff handshake, got ${hex(first)}`,
-            );
-          }
-          buffer.skip(1);
-          this.#end(
-            new TransmissionRejectedError(0, {
-              status: first,
-              message: `Cannot start tinyproto: the peer refused the connection (${status})`,
-            }),
-          );
-          return;
-        }
-        buffer.skip(1);
-        this.#started = true;
+  /** One event of the peer's stream (see the table in the class doc). */
+  #onEvent(event: TinyprotoEvent): void {
+    if (event instanceof Uint8Array) {
+      this.#deliver(event);
+      return;
+    }
+    switch (event.type) {
+      case "handshake":
         this.#handler.connectionStarted?.(this);
         this.#announceNext();
-        continue;
-      }
-      const owed = this.#owed[0];
-      if (typeof owed === "number") {
-        if (buffer.length < owed) {
-          buffer.reserve(owed);
-          return;
-        }
-        this.#owed.shift();
-        this.#deliver(buffer.take(owed));
-        continue;
-      }
-      const first = buffer.at(0);
-      if (first === undefined) return;
-      if (owed === undefined && first === OK) {
-        throw new CorruptFrameError(
-          "Cannot receive transmission: got ff, an answer, but no announcement of ours awaits one",
-        );
-      }
-      if (owed === "status") {
-        const peerBusy = this.#owed.length > 1;
-        if (first === OK) {
-          buffer.skip(1);
-          this.#answered(true);
-          continue;
-        }
-        if (first === REFUSED && (peerBusy || (eof && buffer.length === 1))) {
-          buffer.skip(1);
-          this.#answered(false);
-          return;
-        }
-        if (peerBusy) {
-          throw new CorruptFrameError(
-            `Cannot send transmission: expected ff or 00 as the answer, got ${hex(first)}`,
-          );
-        }
-        // A 00 alone may still be a refusal: wait for the next byte or end of stream.
-        if (first === REFUSED && buffer.length === 1) return;
-      }
-      // The peer announces a message.
-      if (buffer.length < 4) return;
-      const size = buffer.at(0)! * 2 ** 24 +
-        ((buffer.at(1)! << 16) | (buffer.at(2)! << 8) | buffer.at(3)!);
-      buffer.skip(4);
-      if (size > this.#maxSize) {
-        this.#refuse(size);
         return;
-      }
-      if (!this.#write(OK_BYTE)) return;
-      if (size === 0) this.#deliver(buffer.take(0));
-      else this.#owed.push(size);
+      case "turnedAway":
+        this.#end(
+          new TransmissionRejectedError(0, {
+            status: event.status,
+            message: `Cannot start tinyproto: the peer refused the connection (${
+              HANDSHAKE_STATUS[event.status]
+            })`,
+          }),
+        );
+        return;
+      case "answer":
+        this.#answered(event.accepted);
+        return;
+      case "announce":
+        if (event.size > this.#maxSize) this.#refuse(event.size);
+        else if (this.#write(OK_BYTE) && event.size === 0) this.#deliver(new Uint8Array(0));
+        return;
     }
   }
 
@@ -579,7 +547,7 @@ export class TinyprotoProtocol implements BufferedProtocol {
 
   /** Announces the next queued message, if none is in flight. */
   #announceNext(): void {
-    if (!this.#started || this.#current || this.#ending !== undefined) return;
+    if (!this.#decoder.started || this.#current || this.#ending !== undefined) return;
     const next = this.#queue.shift();
     if (!next) return;
     const size = next.payload.byteLength;
@@ -593,7 +561,7 @@ export class TinyprotoProtocol implements BufferedProtocol {
       return;
     }
     this.#current = next;
-    this.#owed.push("status");
+    this.#decoder.announced();
   }
 
   /** Writes to the transport; false (nothing written) when it can no longer take writes. */
@@ -602,6 +570,8 @@ export class TinyprotoProtocol implements BufferedProtocol {
     if (transport.isClosing()) return false;
     try {
       transport.write(bytes);
+      this.#framesSent++;
+      if (frameChannel.hasSubscribers) publishFrame(transport, "send", bytes, bytes, this.#decoder);
       return true;
     } catch {
       return false; // half-closed behind our back: connectionLost reports the end
@@ -610,7 +580,6 @@ export class TinyprotoProtocol implements BufferedProtocol {
 
   /** The peer answered our announcement. */
   #answered(accepted: boolean): void {
-    this.#owed.shift();
     const current = this.#current!;
     this.#current = undefined;
     if (!accepted) {
@@ -643,7 +612,9 @@ export class TinyprotoProtocol implements BufferedProtocol {
     this.#failPending(
       reason ?? new TransportError("Cannot send transmission: the connection was closed"),
     );
-    this.#buffer.skip(this.#buffer.length);
+    // A refusal is final, and so is our end: nothing more is parsed; what arrives is dropped.
+    this.#reader.decoder = DISCARD;
+    this.#reader.buffer.skip(this.#reader.buffer.length);
     const transport = this.#transport;
     if (!transport || transport.isClosing()) return;
     if (this.#inboxPaused) {
@@ -685,8 +656,4 @@ function sizeError(payload: Uint8Array): RangeError | undefined {
   return new RangeError(
     `Cannot send ${payload.byteLength} bytes: tinyproto allows at most ${TINYPROTO_MAX_SIZE}`,
   );
-}
-
-function hex(byte: number): string {
-  return `0x${byte.toString(16).padStart(2, "0")}`;
 }

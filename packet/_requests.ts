@@ -75,7 +75,8 @@ class Pending {
 
 /**
  * With at most this many requests in flight every request is timed for the latency summary;
- * beyond it, one in 16 (a uniform sample), so timing stays off the profile under load.
+ * beyond it, one in 16 (by the count sent), so timing stays off the profile under load. Not a
+ * uniform sample: requests sent while few were in flight are over-represented.
  */
 const TIME_ALL_UNDER = 16;
 

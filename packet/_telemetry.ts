@@ -57,14 +57,15 @@ export class PacketTelemetry {
   readonly #tracer: Tracer;
   readonly #duration: Histogram;
   readonly #connections: ConnectionMetrics;
-  readonly #name: string;
+  /** The connection's name, read when a span starts: the transport's once connected. */
+  readonly #name: () => string;
   #transport: CountedTransport | undefined;
   /** Whether trace context is offered to the peer and taken from it. */
   readonly propagate: boolean;
   /** Whether our requests carry trace context: the peer agreed to take it. */
   propagating = false;
 
-  constructor(options: true | PacketTelemetryOptions, name: string) {
+  constructor(options: true | PacketTelemetryOptions, name: () => string) {
     const { tracer, meter, propagate } = options === true ? {} : options;
     this.#tracer = (tracer as Tracer | undefined) ??
       trace.getTracer(TELEMETRY_SCOPE, TELEMETRY_VERSION);
@@ -132,7 +133,7 @@ export class PacketTelemetry {
   #attributes(rqType: number, channel: number, size: number): Attributes {
     return {
       "rpc.system": "cs.packetstream",
-      "plexus.connection.name": this.#name,
+      "plexus.connection.name": this.#name(),
       "plexus.packet.rq_type": rqType,
       "plexus.packet.channel": channel,
       "plexus.packet.request.size": size,

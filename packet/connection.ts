@@ -264,7 +264,7 @@ export class PacketConnection implements BufferedProtocol, ShutdownHook, AsyncDi
     this.#extensions = new Extensions(options.extensions ?? false);
     this.connectionName = options.name;
     if (options.telemetry) {
-      this.#telemetry = new PacketTelemetry(options.telemetry, this.name);
+      this.#telemetry = new PacketTelemetry(options.telemetry, () => this.name);
       this.#extensions.takesTraceContext = this.#telemetry.propagate;
       if (this.#handlers) this.#handlers.telemetry = this.#telemetry;
     }

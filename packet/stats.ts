@@ -65,21 +65,26 @@ export interface PacketStats {
   /** The peer's requests answered by our request handler: ok, or a `RemoteError` it threw. */
   requestsServed: number;
   /**
-   * The peer's requests our handler failed: it threw (the peer got `exception during
-   * handler`), its answer could not be encoded, or its `requestTimeout` ran out.
+   * The peer's requests our handler failed: it threw anything but a `RemoteError` (the peer got
+   * `exception during handler`), including a running handler that threw because the peer
+   * cancelled it (its `signal` aborted); its answer could not be encoded; or its
+   * `requestTimeout` ran out (queued or running).
    */
   failed: number;
   /**
    * The peer's requests refused without running the handler: no handler, after ERQ, unknown
    * channel, tag in use, `too many requests`, fields out of range, or cancelled by the peer
-   * while queued.
+   * while still queued (answered `request cancelled`; a cancel that reaches a running handler
+   * counts under `failed` if the handler throws, `requestsServed` if it answers).
    */
   refused: number;
   /**
    * The latency of our answered requests, from the packet's encoding to the read that brought
    * its response, in milliseconds (estimated quantiles from a fixed-size histogram). With at
-   * most 16 requests in flight every request is timed; beyond that, one in 16 (a uniform
-   * sample), so `latency.count` may be below `responses` under load.
+   * most 16 requests in flight every request is timed; beyond that, one in 16 (every 16th
+   * sent), so `latency.count` may be below `responses` under load. The sample is not uniform:
+   * it over-represents requests sent while few were in flight, so under sustained load the
+   * quantiles lean towards the quieter moments.
    */
   latency: LatencySummary;
   /** The transport's statistics, once connected over a transport that keeps them. */

@@ -38,8 +38,10 @@ import type { TelemetryMeter, TelemetryTracer } from "../transport/telemetry.ts"
  * once this is settled, so requests made after it carry trace context. The wrapping adds about
  * 60 bytes (more with a `tracestate`) to each request, which counts against `maxPacketSize`.
  *
- * Without the `telemetry` option nothing of this runs: a connection checks one field per
- * request and allocates nothing for it.
+ * Without the `telemetry` option none of this runs: a connection checks one field per request
+ * and allocates nothing for it. The `@opentelemetry/api` npm package is still loaded by every
+ * importer of the packet layer (it is imported statically); with no SDK registered, that is
+ * its no-op API.
  *
  * @example Spans and metrics to the global providers (Deno's built-in `OTEL_DENO=true`)
  * ```ts

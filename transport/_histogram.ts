@@ -6,12 +6,25 @@
  * HDR histogram with 3 significant bits): 0–7 µs exactly, then 8–9 µs, 10–11 µs ... up to
  * about 71 minutes, 240 buckets in one `Float64Array`. A quantile is reported as the upper
  * bound of its bucket (never above the largest value seen), so it errs high by at most an
- * eighth. Shared by the packet layer's request latency and the benchmarks' summaries.
+ * eighth. Used for the packet layer's request latency (the CLI keeps its own histogram).
  *
  * @module
  */
 
-/** The summary of a {@linkcode Histogram}, in milliseconds. */
+/**
+ * The summary of a {@linkcode Histogram}, in milliseconds.
+ *
+ * @example A packet connection's request latency
+ * ```ts
+ * import { type LatencySummary, PacketConnection } from "@plexus/net/packet";
+ * import { assertEquals } from "@std/assert";
+ *
+ * const connection = new PacketConnection();
+ * const latency: LatencySummary = connection.stats().latency;
+ * assertEquals(latency.count, 0); // nothing sent yet
+ * console.log(`p50 ${latency.p50} ms, p99 ${latency.p99} ms, max ${latency.max} ms`);
+ * ```
+ */
 export interface LatencySummary {
   /** Values recorded. */
   count: number;

@@ -21,21 +21,50 @@ import { type CloseReason, closeReasonOf, type TransportStats } from "./stats.ts
  */
 export type LifecycleState = "open" | "closing" | "finished";
 
+/**
+ * Transport option key of a function called once the transport's `connectionLost()` has
+ * returned (just as `closed` resolves), with the transport and its error: a `Server` tracks
+ * its connections with one such function instead of a `closed.then` closure per connection.
+ */
+export const CLOSED_HOOK: unique symbol = Symbol("plexus.closedHook");
+
+/** Transport options that may carry a {@linkcode CLOSED_HOOK}. */
+export interface ClosedHookOption {
+  /** See {@linkcode CLOSED_HOOK}. */
+  // deno-lint-ignore no-explicit-any
+  [CLOSED_HOOK]?: (transport: any, error: Error | undefined) => void;
+}
+
 /** The shared end of a transport's life; see {@linkcode LifecycleState}. */
 export class Lifecycle {
   #state: LifecycleState = "open";
   #error: Error | undefined;
-  readonly #closed: PromiseWithResolvers<Error | undefined> = Promise.withResolvers();
+  /** Made when first asked for: a connection nobody awaits costs no promise. */
+  #closed: Promise<Error | undefined> | undefined;
+  #resolveClosed: ((error: Error | undefined) => void) | undefined;
+  /** Whether `connectionLost()` has run (and `closed` has resolved, or will at once). */
+  #lost = false;
   readonly #onError: ((error: Error) => void) | undefined;
+  readonly #onClosed: ClosedHookOption[typeof CLOSED_HOOK];
+  readonly #owner: unknown;
   #reason: CloseReason | undefined;
   /** The transport's counters: its read and flush paths add to them. */
   readonly counters: Counters = new Counters();
 
   /**
    * @param onError Gets a throw from `connectionLost()`, as a {@linkcode CallbackError}.
+   * @param onClosed Called with `owner` once `connectionLost()` has returned (see
+   * {@linkcode CLOSED_HOOK}).
+   * @param owner The transport, for `onClosed`.
    */
-  constructor(onError: ((error: Error) => void) | undefined) {
+  constructor(
+    onError: ((error: Error) => void) | undefined,
+    onClosed?: ClosedHookOption[typeof CLOSED_HOOK],
+    owner?: unknown,
+  ) {
     this.#onError = onError;
+    this.#onClosed = onClosed;
+    this.#owner = owner;
   }
 
   /** The current state. */
@@ -60,7 +89,15 @@ export class Lifecycle {
 
   /** Resolves after `connectionLost()`, with its error; never rejects. */
   get closed(): Promise<Error | undefined> {
-    return this.#closed.promise;
+    if (this.#closed === undefined) {
+      if (this.#lost) this.#closed = Promise.resolve(this.#error);
+      else {
+        const { promise, resolve } = Promise.withResolvers<Error | undefined>();
+        this.#closed = promise;
+        this.#resolveClosed = resolve;
+      }
+    }
+    return this.#closed;
   }
 
   /** Why the transport ended, once finished. */
@@ -112,7 +149,9 @@ export class Lifecycle {
       } catch (callbackError) {
         deliverError(this.#onError, new CallbackError("connectionLost", peer(), callbackError));
       }
-      this.#closed.resolve(error);
+      this.#lost = true;
+      this.#resolveClosed?.(error);
+      this.#onClosed?.(this.#owner, error);
     });
     return true;
   }

@@ -63,16 +63,35 @@ export const SERVER_DEADLINES: Readonly<Required<Deadlines>> = Object.freeze({
  * @returns Every deadline set.
  * @throws {RangeError} When a deadline is not 1 to 2147483647 ms or `Infinity`, naming it.
  */
-export function withServerDeadlines(deadlines: Deadlines | undefined): Required<Deadlines> {
+export function withServerDeadlines(
+  deadlines: Deadlines | undefined,
+): Readonly<Required<Deadlines>> {
   const d = SERVER_DEADLINES;
-  return {
-    firstFrameTimeout: check(
-      "firstFrameTimeout",
-      deadlines?.firstFrameTimeout ?? d.firstFrameTimeout,
-    ),
-    frameTimeout: check("frameTimeout", deadlines?.frameTimeout ?? d.frameTimeout),
-    requestTimeout: check("requestTimeout", deadlines?.requestTimeout ?? d.requestTimeout),
-  };
+  return checkDeadlines({
+    firstFrameTimeout: deadlines?.firstFrameTimeout ?? d.firstFrameTimeout,
+    frameTimeout: deadlines?.frameTimeout ?? d.frameTimeout,
+    requestTimeout: deadlines?.requestTimeout ?? d.requestTimeout,
+  });
+}
+
+/** Deadlines {@linkcode checkDeadlines} made: a server's, shared by all its connections. */
+const checkedDeadlines = new WeakSet<object>();
+
+/**
+ * `deadlines` checked, with `Infinity` where left out, frozen. A result given back is
+ * returned as it is: a `Server` checks its deadlines once, not once per connection.
+ *
+ * @throws {RangeError} When a deadline is not 1 to 2147483647 ms or `Infinity`, naming it.
+ */
+export function checkDeadlines(deadlines: Deadlines): Readonly<Required<Deadlines>> {
+  if (checkedDeadlines.has(deadlines)) return deadlines as Readonly<Required<Deadlines>>;
+  const checked = Object.freeze({
+    firstFrameTimeout: check("firstFrameTimeout", deadlines.firstFrameTimeout),
+    frameTimeout: check("frameTimeout", deadlines.frameTimeout),
+    requestTimeout: check("requestTimeout", deadlines.requestTimeout),
+  });
+  checkedDeadlines.add(checked);
+  return checked;
 }
 
 /**
@@ -162,11 +181,7 @@ export class DeadlineClock {
    * @throws {RangeError} When a deadline is not 1 to 2147483647 ms or `Infinity`, naming it.
    */
   constructor(deadlines: Deadlines, hooks: DeadlineClockHooks, clock: Clock = realClock) {
-    this.deadlines = Object.freeze({
-      firstFrameTimeout: check("firstFrameTimeout", deadlines.firstFrameTimeout),
-      frameTimeout: check("frameTimeout", deadlines.frameTimeout),
-      requestTimeout: check("requestTimeout", deadlines.requestTimeout),
-    });
+    this.deadlines = checkDeadlines(deadlines);
     this.#hooks = hooks;
     this.#clock = clock;
   }

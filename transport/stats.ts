@@ -23,6 +23,18 @@ import { DeadlineError, WriteBufferOverflowError } from "./errors.ts";
  * | `"deadline"`     | a frame deadline ran out (a {@linkcode DeadlineError})                     |
  * | `"overflow"`     | the write buffer passed `maxWriteBuffer` or the server's budget            |
  * | `"evicted"`      | a UDP tendril peer made room for a newcomer in a full peer table           |
+ *
+ * @example Tell a clean end from a failure
+ * ```ts
+ * import { type CloseReason, createMemoryTransportPair } from "@plexus/net/transport";
+ * import { assertEquals } from "@std/assert";
+ *
+ * const [a, b] = createMemoryTransportPair({ dataReceived() {} }, { dataReceived() {} });
+ * a.abort();
+ * await Promise.all([a.closed, b.closed]);
+ * const reason: CloseReason | undefined = a.stats().closeReason;
+ * assertEquals(reason, "abort");
+ * ```
  */
 export type CloseReason =
   | "close"
@@ -41,6 +53,16 @@ export type CloseReason =
  * "Reads" and "writes" are calls on the socket: `read()`/`receive()` calls that returned data,
  * `write()`/`send()` calls (a short write continued is a second write). Pause times are in
  * milliseconds and include a pause still running.
+ *
+ * @example Sum two transports' counters
+ * ```ts
+ * import { addCounters, type TransportCounters, zeroCounters } from "@plexus/net/transport";
+ * import { assertEquals } from "@std/assert";
+ *
+ * const one: TransportCounters = { ...zeroCounters(), bytesSent: 3, writes: 1 };
+ * const sum = addCounters(addCounters(zeroCounters(), one), one);
+ * assertEquals([sum.bytesSent, sum.writes], [6, 2]);
+ * ```
  */
 export interface TransportCounters {
   /** Bytes received from the peer. */
@@ -93,6 +115,27 @@ export interface TransportStats extends TransportCounters {
 /**
  * A snapshot of a framed connection's statistics, from `framed.stats()`: its transport's,
  * plus the frames decoded and sent.
+ *
+ * @example Count an echo's frames
+ * ```ts
+ * import { createMemoryChannelPair, type FramedStats, StreamTransport } from "@plexus/net/transport";
+ * import { FramedProtocol, LineFramer } from "@plexus/net/framing";
+ * import { assertEquals } from "@std/assert";
+ *
+ * const echo = new FramedProtocol(new LineFramer(), {
+ *   frameReceived: (line, framed) => framed.sendFrame(line),
+ * });
+ * const client = new FramedProtocol(new LineFramer(), {
+ *   connectionMade: (framed) => framed.sendFrame(new TextEncoder().encode("hi")),
+ *   frameReceived: (_line, framed) => framed.close(),
+ * });
+ * const [a, b] = createMemoryChannelPair();
+ * new StreamTransport(a, echo);
+ * new StreamTransport(b, client);
+ * await Promise.all([echo.closed, client.closed]);
+ * const stats: FramedStats = echo.stats();
+ * assertEquals([stats.framesReceived, stats.framesSent, stats.bytesSent], [1, 1, 4]); // "hi\r\n"
+ * ```
  */
 export interface FramedStats extends TransportStats {
   /** Frames decoded and delivered to the handler. */
@@ -104,6 +147,27 @@ export interface FramedStats extends TransportStats {
 /**
  * A server's statistics, from `server.stats()` (and the Tendril managers' and tinyproto
  * server's `stats()`).
+ *
+ * @example One line per server
+ * ```ts
+ * import { type ServerStats, zeroCounters } from "@plexus/net/transport";
+ * import { assertEquals } from "@std/assert";
+ *
+ * const line = (s: ServerStats) =>
+ *   `${s.active} live, ${s.accepted} accepted, ${s.rejected} rejected, ` +
+ *   `${s.total.bytesReceived} bytes in`;
+ * const idle: ServerStats = {
+ *   accepted: 0,
+ *   active: 0,
+ *   rejected: 0,
+ *   closed: 0,
+ *   closedByIdleTimeout: 0,
+ *   closedByDeadline: 0,
+ *   live: zeroCounters(),
+ *   total: zeroCounters(),
+ * };
+ * assertEquals(line(idle), "0 live, 0 accepted, 0 rejected, 0 bytes in");
+ * ```
  */
 export interface ServerStats {
   /** Connections accepted and given a protocol. */
@@ -124,7 +188,17 @@ export interface ServerStats {
   total: TransportCounters;
 }
 
-/** The statistics of a UDP tendril manager: a {@linkcode ServerStats} over its peers. */
+/**
+ * The statistics of a UDP tendril manager: a {@linkcode ServerStats} over its peers.
+ *
+ * @example What was lost to limits
+ * ```ts
+ * import type { UdpManagerStats } from "@plexus/net/transport";
+ *
+ * const lost = (s: UdpManagerStats) => s.peersDropped + s.peersEvicted + s.datagramsDropped;
+ * console.log(lost);
+ * ```
+ */
 export interface UdpManagerStats extends ServerStats {
   /** Peers made (a datagram from a new address admitted, or `connect()`). */
   peersCreated: number;

@@ -11,14 +11,14 @@ import type { BufferedProtocol, Protocol, StreamProtocolLike } from "./protocols
 import type { StartTlsOptions } from "./tls_options.ts";
 import { startTlsClient, startTlsServer } from "./_tls_upgrade.ts";
 import { IdleTimer } from "./_idle_timer.ts";
-import { DeadlineClock, type Deadlines } from "./deadline_clock.ts";
+import { checkDeadlines, DeadlineClock, type Deadlines } from "./deadline_clock.ts";
 import { AdaptiveReadSize } from "./_read_size.ts";
 import type { ExtraInfo, Transport, WriteBufferLimits } from "./types.ts";
 import { SendBuffer } from "./send_buffer.ts";
-import { Lifecycle } from "./_lifecycle.ts";
+import { CLOSED_HOOK, type ClosedHookOption, Lifecycle } from "./_lifecycle.ts";
 import { connectionChannel, defaultTraceName, publishClose, publishOpen } from "./_trace.ts";
 import type { Counters } from "./_stats.ts";
-import type { CloseReason, TransportStats } from "./stats.ts";
+import { type CloseReason, closeReasonOf, type TransportStats } from "./stats.ts";
 
 /** The default largest read: 256 KiB per `read()` (reads start at 4 KiB and grow to it). */
 export const DEFAULT_READ_SIZE = 256 * 1024;
@@ -257,8 +257,11 @@ export class StreamTransport implements Transport, AsyncDisposable {
 
   readonly #idleTimeout: number | undefined;
   #idle: IdleTimer | undefined;
-  /** The frame deadlines, when the `deadlines` option is given. */
-  readonly deadlineClock: DeadlineClock | undefined;
+  /** The `deadlines` option, checked; the clock is made when first asked for. */
+  readonly #deadlines: Readonly<Required<Deadlines>> | undefined;
+  #deadlineClock: DeadlineClock | undefined;
+  /** The peer address the default trace name is made from, when first asked for. */
+  readonly #namedPeer: Deno.Addr | undefined;
   /** Why a deadline closes the connection gracefully: connectionLost() gets it. */
   #closeReason: DeadlineError | undefined;
   #droppedOnAbort = false;
@@ -288,8 +291,9 @@ export class StreamTransport implements Transport, AsyncDisposable {
       tls: false,
       ...options.extra,
     };
-    this.#extra.name = options.name ?? options.extra?.name ?? protocol.connectionName ??
-      defaultTraceName(channel.remoteAddr);
+    // The default name (`host:port`) is made when first asked for: most connections never are.
+    this.#extra.name = options.name ?? options.extra?.name ?? protocol.connectionName;
+    this.#namedPeer = channel.remoteAddr;
     this.#flow = new WriteFlowControl(options.writeBufferLimits, {
       maxWriteBuffer: options.maxWriteBuffer,
       budget: (options as BudgetOption)[WRITE_BUDGET],
@@ -298,15 +302,10 @@ export class StreamTransport implements Transport, AsyncDisposable {
     this.#readSize = new AdaptiveReadSize(options.readSize ?? DEFAULT_READ_SIZE);
     this.#reuseReadBuffer = options.reuseReadBuffer ?? false;
     this.#idleTimeout = options.idleTimeout;
-    this.deadlineClock = options.deadlines && new DeadlineClock(options.deadlines, {
-      waitingOnApplication: () => this.#read === "paused" && this.#flow.size === 0,
-      close: (error) => {
-        this.#closeReason ??= error;
-        this.close();
-      },
-      abort: (error) => this.#closeNow(error),
-    });
-    this.#life = new Lifecycle(options.onError);
+    // Checked now (a bad option throws here); the clock itself is made only for a protocol
+    // that asks for it (a framed one): a plain Protocol's connection never runs it.
+    this.#deadlines = options.deadlines && checkDeadlines(options.deadlines);
+    this.#life = new Lifecycle(options.onError, (options as ClosedHookOption)[CLOSED_HOOK], this);
     this.#stats = this.#life.counters;
     if (connectionChannel.hasSubscribers) publishOpen(this);
     try {
@@ -331,6 +330,26 @@ export class StreamTransport implements Transport, AsyncDisposable {
     }
   }
 
+  /**
+   * The frame deadlines, when the `deadlines` option is given: made on first use (a framed
+   * protocol starts it in `connectionMade`).
+   */
+  get deadlineClock(): DeadlineClock | undefined {
+    if (this.#deadlineClock !== undefined || this.#deadlines === undefined) {
+      return this.#deadlineClock;
+    }
+    const clock = this.#deadlineClock = new DeadlineClock(this.#deadlines, {
+      waitingOnApplication: () => this.#read === "paused" && this.#flow.size === 0,
+      close: (error) => {
+        this.#closeReason ??= error;
+        this.close();
+      },
+      abort: (error) => this.#closeNow(error),
+    });
+    if (this.#life.finished) clock.stop(); // as #closeNow() would have stopped it
+    return clock;
+  }
+
   /** Resolves after `connectionLost()`, with its error; never rejects. */
   get closed(): Promise<Error | undefined> {
     return this.#life.closed;
@@ -341,7 +360,11 @@ export class StreamTransport implements Transport, AsyncDisposable {
     defaultValue?: ExtraInfo[K],
   ): ExtraInfo[K] | undefined {
     // A stored `null` (no ALPN protocol, no SNI name) is an answer, not a missing fact.
-    const value = this.#extra[name];
+    let value = this.#extra[name];
+    if (value === undefined && name === "name") {
+      const named = this.#extra.name = defaultTraceName(this.#namedPeer);
+      value = named as ExtraInfo[K];
+    }
     return value === undefined ? defaultValue : value;
   }
 
@@ -898,7 +921,9 @@ export class StreamTransport implements Transport, AsyncDisposable {
   }
 
   abort(error?: Error): void {
-    this.#closeNow(error, false, "abort");
+    // With an error, the reason is the error's (a layer above aborting for a decode error,
+    // an overflow or a deadline is not a plain abort()).
+    this.#closeNow(error, false, error === undefined ? "abort" : closeReasonOf(error));
   }
 
   /** Closes the transport and waits for `connectionLost()`. */
@@ -951,7 +976,7 @@ export class StreamTransport implements Transport, AsyncDisposable {
     this.#upgrade = undefined;
     upgrade?.abort(new TransportError("Cannot finish the TLS upgrade: the transport closed"));
     this.#idle?.stop();
-    this.deadlineClock?.stop();
+    this.#deadlineClock?.stop();
     this.#wake();
     this.#releaseDrainWaiters();
     try {

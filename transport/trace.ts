@@ -29,6 +29,11 @@
  * inside the publishing call: keep them cheap, and copy what you keep (frames and bytes are
  * views, a packet frame from the decode loop is a reused record).
  *
+ * A throwing subscriber cannot break a connection: handlers added by {@linkcode subscribe}
+ * (and so {@linkcode traceToConsole}) are wrapped, and an error they throw is logged with
+ * `console.error`; one subscribed straight through `node:diagnostics_channel` is swallowed by
+ * Deno's `publish` (silently), so the publishing call returns normally either way.
+ *
  * @example Watch a line echo go by
  * ```ts
  * import { createMemoryChannelPair, StreamTransport, subscribe } from "@plexus/net/transport";
@@ -68,14 +73,67 @@ import { hexdump, hexdumpLine } from "./hexdump.ts";
 import type { CloseReason } from "./stats.ts";
 import type { BaseTransport } from "./types.ts";
 
-/** The channel of connection events: {@linkcode ConnectionTraceEvent}. */
+/**
+ * The channel of connection events: {@linkcode ConnectionTraceEvent}.
+ *
+ * @example Subscribe straight through `node:diagnostics_channel`
+ * ```ts
+ * import diagnosticsChannel from "node:diagnostics_channel";
+ * import { CONNECTION_CHANNEL } from "@plexus/net/transport";
+ * import { assertEquals } from "@std/assert";
+ *
+ * const listener = (event: unknown) => console.log(event);
+ * diagnosticsChannel.subscribe(CONNECTION_CHANNEL, listener);
+ * diagnosticsChannel.unsubscribe(CONNECTION_CHANNEL, listener);
+ * assertEquals(CONNECTION_CHANNEL, "plexus:connection");
+ * ```
+ */
 export const CONNECTION_CHANNEL = "plexus:connection";
-/** The channel of frame events: {@linkcode FrameTraceEvent}. */
+/**
+ * The channel of frame events: {@linkcode FrameTraceEvent}.
+ *
+ * @example Ask whether anyone traces frames
+ * ```ts
+ * import diagnosticsChannel from "node:diagnostics_channel";
+ * import { FRAME_CHANNEL, subscribe } from "@plexus/net/transport";
+ * import { assert } from "@std/assert";
+ *
+ * using _ = subscribe({ frame: () => {} });
+ * assert(diagnosticsChannel.channel(FRAME_CHANNEL).hasSubscribers);
+ * ```
+ */
 export const FRAME_CHANNEL = "plexus:frame";
-/** The channel of packet events: {@linkcode PacketTraceMessage}. */
+/**
+ * The channel of packet events: {@linkcode PacketTraceMessage}.
+ *
+ * @example Subscribe straight through `node:diagnostics_channel`
+ * ```ts
+ * import diagnosticsChannel from "node:diagnostics_channel";
+ * import { PACKET_CHANNEL, type PacketTraceMessage } from "@plexus/net/transport";
+ *
+ * const listener = (message: unknown) => console.log((message as PacketTraceMessage).text);
+ * diagnosticsChannel.subscribe(PACKET_CHANNEL, listener);
+ * diagnosticsChannel.unsubscribe(PACKET_CHANNEL, listener);
+ * ```
+ */
 export const PACKET_CHANNEL = "plexus:packet";
 
-/** Which way a frame or packet went: `"send"` to the peer, `"receive"` from it. */
+/**
+ * Which way a frame or packet went: `"send"` to the peer, `"receive"` from it.
+ *
+ * @example Count the frames received
+ * ```ts
+ * import { subscribe, type TraceDirection } from "@plexus/net/transport";
+ *
+ * const wanted: TraceDirection = "receive";
+ * let received = 0;
+ * using _ = subscribe({
+ *   frame: (e) => {
+ *     if (e.direction === wanted) received++;
+ *   },
+ * });
+ * ```
+ */
 export type TraceDirection = "send" | "receive";
 
 /**
@@ -178,7 +236,17 @@ export interface PacketTraceMessage {
   readonly text: string;
 }
 
-/** The handlers of {@linkcode subscribe}: any of the three channels. */
+/**
+ * The handlers of {@linkcode subscribe}: any of the three channels.
+ *
+ * @example Packets only
+ * ```ts
+ * import { subscribe, type TraceHandlers } from "@plexus/net/transport";
+ *
+ * const handlers: TraceHandlers = { packet: (e) => console.log(e.name, e.direction, e.text) };
+ * using _ = subscribe(handlers);
+ * ```
+ */
 export interface TraceHandlers {
   /** Gets `plexus:connection` events. */
   connection?: (event: ConnectionTraceEvent) => void;
@@ -188,7 +256,21 @@ export interface TraceHandlers {
   packet?: (event: PacketTraceMessage) => void;
 }
 
-/** A subscription: dispose of it (or call `unsubscribe()`) to stop. */
+/**
+ * A subscription: dispose of it (or call `unsubscribe()`) to stop.
+ *
+ * @example Stop by hand, or at the end of a scope
+ * ```ts
+ * import { subscribe, type TraceSubscription } from "@plexus/net/transport";
+ *
+ * const subscription: TraceSubscription = subscribe({ frame: () => {} });
+ * subscription.unsubscribe();
+ * subscription.unsubscribe(); // again: nothing happens
+ * {
+ *   using _ = subscribe({ connection: () => {} });
+ * } // unsubscribed here
+ * ```
+ */
 export interface TraceSubscription extends Disposable {
   /** Stops the handlers; calling it again does nothing. */
   unsubscribe(): void;
@@ -248,7 +330,17 @@ export function subscribe(handlers: TraceHandlers): TraceSubscription {
   return { unsubscribe, [Symbol.dispose]: unsubscribe };
 }
 
-/** Options of {@linkcode traceToConsole}. */
+/**
+ * Options of {@linkcode traceToConsole}.
+ *
+ * @example Frames with their bytes as tables
+ * ```ts
+ * import { traceToConsole, type TraceToConsoleOptions } from "@plexus/net/transport";
+ *
+ * const options: TraceToConsoleOptions = { hex: true };
+ * using _ = traceToConsole(options);
+ * ```
+ */
 export interface TraceToConsoleOptions {
   /**
    * Print each frame's bytes as a Netty `LoggingHandler` table ({@linkcode hexdump}) under its

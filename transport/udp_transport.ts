@@ -1,5 +1,6 @@
 import { describePeer } from "./callback_error.ts";
 import { Lifecycle } from "./_lifecycle.ts";
+import { connectionChannel, defaultTraceName, publishClose, publishOpen } from "./_trace.ts";
 import type { Counters } from "./_stats.ts";
 import type { CloseReason, TransportStats } from "./stats.ts";
 import { transportError } from "./errors.ts";
@@ -131,9 +132,11 @@ export class UdpTransport implements DatagramTransport, AsyncDisposable {
     this.#remote = options.remoteAddress;
     this.#reuseReceiveBuffer = options.reuseReceiveBuffer ?? false;
     this.#extra = { sockname: conn.addr, peername: options.remoteAddress, conn, ...options.extra };
+    this.#extra.name ??= defaultTraceName(options.remoteAddress ?? conn.addr);
     this.#flow = new WriteFlowControl(options.writeBufferLimits);
     this.#life = new Lifecycle(options.onError);
     this.#stats = this.#life.counters;
+    if (connectionChannel.hasSubscribers) publishOpen(this);
     try {
       protocol.connectionMade?.(this);
     } catch (error) {
@@ -396,7 +399,13 @@ export class UdpTransport implements DatagramTransport, AsyncDisposable {
       !this.#life.finish(
         error,
         [this.#receiveLoop, this.#sendLoop],
-        (e) => protocol.connectionLost?.(e),
+        (e) => {
+          try {
+            protocol.connectionLost?.(e);
+          } finally {
+            if (connectionChannel.hasSubscribers) publishClose(this, this.#life.reason, e);
+          }
+        },
         () => describePeer(where),
         reason,
       )

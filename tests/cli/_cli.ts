@@ -147,8 +147,19 @@ c.sendall(data)
 c.close()
 print(data.hex(), flush=True)
 `;
+  return pythonPeer(script, Array.from(greeting, (b) => b.toString(16).padStart(2, "0")).join(""));
+}
+
+/**
+ * Runs a Python peer script that prints its port, then one result line before it exits:
+ * `port` resolves with the first line, `done` with the second once the peer has exited.
+ */
+function pythonPeer(
+  script: string,
+  ...args: string[]
+): { port: Promise<number>; done: Promise<string> } {
   const child = new Deno.Command("python3", {
-    args: ["-c", script, Array.from(greeting, (b) => b.toString(16).padStart(2, "0")).join("")],
+    args: ["-c", script, ...args],
     stdout: "piped",
     stderr: "inherit",
   }).spawn();
@@ -168,10 +179,10 @@ print(data.hex(), flush=True)
   const port = nextLine().then(Number);
   const done = (async () => {
     await port;
-    const hex = await nextLine();
+    const result = await nextLine();
     await lines.cancel();
     await child.status;
-    return hex;
+    return result;
   })();
   return { port, done };
 }
@@ -180,4 +191,79 @@ print(data.hex(), flush=True)
 export function closedPort(): number {
   using listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   return listener.addr.port;
+}
+
+/**
+ * A Python peer on 127.0.0.1 that speaks the cs.packetstream wire format, written from the
+ * format (tests/fixtures/vectors/packetstream.txt), not from Plexus: for each request it
+ * answers ok with flags + 1 and the payload upper-cased; on the EOF packet it sends its own
+ * EOF and closes. `done` gives the requests it saw, as `RQTYPE FLAGS PAYLOADHEX;...`.
+ */
+export function pythonPacketPeer(): { port: Promise<number>; done: Promise<string> } {
+  const script = `
+import socket
+def bsuint(n):
+    out = [n & 0x7f]
+    n >>= 7
+    while n:
+        out.append(0x80 | (n & 0x7f))
+        n >>= 7
+    return bytes(reversed(out))
+def read_bsuint(buf, i):
+    n = 0
+    while True:
+        if i >= len(buf):
+            return None, i
+        b = buf[i]
+        i += 1
+        n = (n << 7) | (b & 0x7f)
+        if not b & 0x80:
+            return n, i
+s = socket.socket()
+s.bind(("127.0.0.1", 0))
+s.listen(1)
+print(s.getsockname()[1], flush=True)
+s.settimeout(10)
+c, _ = s.accept()
+c.settimeout(10)
+buf = b""
+seen = []
+done = False
+while not done:
+    chunk = c.recv(65536)
+    if not chunk:
+        break
+    buf += chunk
+    while True:
+        length, i = read_bsuint(buf, 0)
+        if length is None or len(buf) < i + length:
+            break
+        body, buf = buf[i:i + length], buf[i + length:]
+        tag, j = read_bsuint(body, 0)
+        field, j = read_bsuint(body, j)
+        channel = 0
+        if field & 1:
+            channel, j = read_bsuint(body, j)
+        if not field & 2:
+            continue
+        rq, j = read_bsuint(body, j)
+        payload = body[j:]
+        if rq == 0:
+            if tag == 0:
+                c.sendall(bytes.fromhex("03000200"))
+                done = True
+                break
+            continue
+        flags = field >> 2
+        seen.append("%d %d %s" % (rq - 1, flags, payload.hex()))
+        wire_flags = ((flags + 1) << 1) | 1
+        reply = bsuint(tag) + bsuint((wire_flags << 2) | (1 if channel else 0))
+        if channel:
+            reply += bsuint(channel)
+        reply += payload.upper()
+        c.sendall(bsuint(len(reply)) + reply)
+c.close()
+print(";".join(seen), flush=True)
+`;
+  return pythonPeer(script);
 }

@@ -12,6 +12,7 @@ const WIRE: [string, string][] = [
   ["len:4be", "0000000568656c6c6f00000005776f726c64"],
   ["netstring", "353a68656c6c6f2c353a776f726c642c"],
   ["cobs", "0668656c6c6f0006776f726c6400"],
+  ["len:varint", "0568656c6c6f05776f726c64"],
 ];
 
 for (const [framer, wire] of WIRE) {

@@ -1,0 +1,198 @@
+/**
+ * The read side of tinyproto as a {@linkcode Decoder}: it cuts the peer's stream into
+ * tinyproto events, so `TinyprotoProtocol` runs on the framed core (`FrameReader`).
+ *
+ * @module
+ */
+
+import { TransportError } from "../transport/errors.ts";
+import { CorruptFrameError, TruncatedFrameError } from "./errors.ts";
+import type { Decoder } from "./framer.ts";
+import type { ReceiveBuffer } from "./receive_buffer.ts";
+
+const OK = 0xff;
+const REFUSED = 0x00;
+
+/** Status bytes a tinyproto server may send instead of the `ff` handshake, then close. */
+export const HANDSHAKE_STATUS: Readonly<Record<number, string>> = {
+  0x00: "00: refused",
+  0xfd: "fd: conflict",
+  0xfe: "fe: connection limit reached",
+};
+
+/** One event of the peer's tinyproto stream; a payload is the event of its own bytes. */
+export type TinyprotoEvent =
+  /** The peer's `ff` handshake. */
+  | { readonly type: "handshake" }
+  /** The peer sent a status byte (`HANDSHAKE_STATUS`) instead of the handshake. */
+  | { readonly type: "turnedAway"; readonly status: number }
+  /** The peer's answer to our announcement: `ff` (go on) or `00` (refused). */
+  | { readonly type: "answer"; readonly accepted: boolean }
+  /** The peer announces a message of `size` bytes (its payload follows iff `size <= maxSize`). */
+  | { readonly type: "announce"; readonly size: number }
+  /** The payload of an announcement we accepted. */
+  | Uint8Array;
+
+const HANDSHAKE: TinyprotoEvent = Object.freeze({ type: "handshake" });
+const ACCEPTED: TinyprotoEvent = Object.freeze({ type: "answer", accepted: true });
+const REFUSAL: TinyprotoEvent = Object.freeze({ type: "answer", accepted: false });
+
+/**
+ * What the peer owes us next, in the order of our own output: the answer to our
+ * announcement, or the payload of its announcement that we accepted.
+ */
+type Owed = "status" | number;
+
+/**
+ * Decodes the peer's tinyproto stream (see the table in `TinyprotoProtocol`'s docs). Its state
+ * is the queue of what the peer owes us: {@linkcode TinyprotoDecoder.announced} queues the
+ * answer to our announcement; an accepted announcement (`1..maxSize` bytes) queues its payload
+ * as it is decoded (the protocol answers `ff` when it gets the event). An announcement over
+ * `maxSize` is returned for the protocol to refuse; a refusal is final, so the protocol then
+ * replaces this decoder (nothing more is decoded).
+ *
+ * At end of stream, {@linkcode TinyprotoDecoder.decodeEof} tells a lone `00` (a refusal) from
+ * the start of a crossing size, and raises what a cut means: a {@linkcode TruncatedFrameError}
+ * inside a size or payload, a {@linkcode TransportError} when the peer closed before the
+ * handshake or before answering our announcement.
+ */
+export class TinyprotoDecoder implements Decoder<TinyprotoEvent> {
+  /** Whether the peer's handshake was read. */
+  started = false;
+  readonly #owed: Owed[] = [];
+  readonly #maxSize: number;
+  /** The last error `decodeEof` raised: how the protocol tells an end from a handler throw. */
+  eofError: Error | undefined;
+
+  /**
+   * Creates the decoder.
+   *
+   * @param maxSize The largest announcement accepted (its payload is then owed).
+   */
+  constructor(maxSize: number) {
+    this.#maxSize = maxSize;
+  }
+
+  /** We announced a message: the peer owes its answer. */
+  announced(): void {
+    this.#owed.push("status");
+  }
+
+  /** Whether a payload is owed: a frame under way even with no bytes buffered. */
+  payloadOwed(): boolean {
+    return typeof this.#owed[0] === "number";
+  }
+
+  decode(buffer: ReceiveBuffer): TinyprotoEvent | undefined {
+    const first = buffer.at(0);
+    if (!this.started) {
+      if (first === undefined) return undefined;
+      buffer.skip(1);
+      if (first === OK) {
+        this.started = true;
+        return HANDSHAKE;
+      }
+      if (HANDSHAKE_STATUS[first] === undefined) {
+        throw new CorruptFrameError(
+          `Cannot start tinyproto: expected the ff handshake, got ${hex(first)}`,
+        );
+      }
+      return { type: "turnedAway", status: first };
+    }
+    const owed = this.#owed[0];
+    if (typeof owed === "number") {
+      if (buffer.length < owed) {
+        buffer.reserve(owed);
+        return undefined;
+      }
+      this.#owed.shift();
+      return buffer.take(owed);
+    }
+    if (first === undefined) return undefined;
+    if (owed === undefined && first === OK) {
+      throw new CorruptFrameError(
+        "Cannot receive transmission: got ff, an answer, but no announcement of ours awaits one",
+      );
+    }
+    if (owed === "status") {
+      const peerBusy = this.#owed.length > 1;
+      if (first === OK) {
+        buffer.skip(1);
+        this.#owed.shift();
+        return ACCEPTED;
+      }
+      if (first === REFUSED && peerBusy) {
+        buffer.skip(1);
+        this.#owed.shift();
+        return REFUSAL;
+      }
+      if (peerBusy) {
+        throw new CorruptFrameError(
+          `Cannot send transmission: expected ff or 00 as the answer, got ${hex(first)}`,
+        );
+      }
+      // A 00 alone may still be a refusal: wait for the next byte or end of stream.
+      if (first === REFUSED && buffer.length === 1) return undefined;
+    }
+    // The peer announces a message.
+    if (buffer.length < 4) return undefined;
+    const size = first * 2 ** 24 + ((buffer.at(1)! << 16) | (buffer.at(2)! << 8) | buffer.at(3)!);
+    buffer.skip(4);
+    if (size > 0 && size <= this.#maxSize) this.#owed.push(size);
+    return { type: "announce", size };
+  }
+
+  /**
+   * At end of stream: a lone `00` owed as our answer is a refusal; otherwise what `decode`
+   * gives, and when it needs more bytes, the error of the cut (none after an orderly end).
+   */
+  decodeEof(buffer: ReceiveBuffer): TinyprotoEvent | undefined {
+    if (
+      this.started && this.#owed.length === 1 && this.#owed[0] === "status" &&
+      buffer.length === 1 && buffer.at(0) === REFUSED
+    ) {
+      buffer.skip(1);
+      this.#owed.shift();
+      return REFUSAL;
+    }
+    const event = this.decode(buffer);
+    if (event !== undefined) return event;
+    const error = this.endError(buffer);
+    if (error === undefined) return undefined;
+    this.eofError = error;
+    throw error;
+  }
+
+  /** Why a stream that ends here is cut short, if it is (no more bytes will come). */
+  endError(buffer: ReceiveBuffer): Error | undefined {
+    const left = buffer.length;
+    const owed = this.#owed[0];
+    if (left > 0 || typeof owed === "number") {
+      return new TruncatedFrameError(
+        left,
+        typeof owed === "number"
+          ? `Cannot receive transmission of ${owed} bytes`
+          : "Cannot receive transmission",
+      );
+    }
+    if (!this.started) {
+      return new TransportError("Cannot start tinyproto: the peer closed before the handshake");
+    }
+    if (owed === "status") {
+      return new TransportError("Cannot send transmission: the peer closed before answering");
+    }
+    return undefined;
+  }
+}
+
+/** The decoder of a tinyproto connection that is ending: what still arrives is dropped. */
+export const DISCARD: Decoder<TinyprotoEvent> = {
+  decode(buffer: ReceiveBuffer): undefined {
+    buffer.skip(buffer.length);
+    return undefined;
+  },
+};
+
+function hex(byte: number): string {
+  return `0x${byte.toString(16).padStart(2, "0")}`;
+}

@@ -1,0 +1,163 @@
+import { assert, assertEquals, assertMatch } from "@std/assert";
+import { createServer } from "@plexus/net/endpoints";
+import { FramedProtocol, LineFramer, TinyprotoProtocol } from "@plexus/net/framing";
+import { PacketConnection } from "@plexus/net/packet";
+import { Cli, pythonPacketPeer, runCli } from "./_cli.ts";
+
+Deno.test("bench's rate counts the drain's time as well as its requests", async () => {
+  // Each answer takes 300 ms and the window is 50 ms: every request is answered in the drain.
+  const timers = new Set<ReturnType<typeof setTimeout>>();
+  await using server = await createServer(
+    () =>
+      new PacketConnection({
+        requestHandler: () =>
+          new Promise<undefined>((resolve) => {
+            const id = setTimeout(() => {
+              timers.delete(id);
+              resolve(undefined);
+            }, 300);
+            timers.add(id);
+          }),
+      }),
+    "127.0.0.1:0",
+  );
+  const address = `127.0.0.1:${(server.addresses[0] as Deno.NetAddr).port}`;
+  const result = await runCli([
+    "bench",
+    address,
+    "--mode",
+    "rpc",
+    "--duration",
+    "50ms",
+    "-d",
+    "4",
+    "-q",
+  ]);
+  assertEquals(result.code, 0, result.stderr);
+  const elapsed = Number(/, ([\d.]+) s\n/.exec(result.stdout)![1]);
+  const [, ok, rate] = /requests: (\d+) ok, 0 errors, (\d+)\/s/.exec(result.stdout)!;
+  assertEquals(Number(ok), 4);
+  assert(elapsed >= 0.29, result.stdout); // not the 0.05 s window alone
+  assert(Math.abs(Number(rate) - 4 / elapsed) <= 1, result.stdout);
+  assertEquals(timers.size, 0);
+});
+
+Deno.test("bench --mode rpc counts a lost connection once, not once per request in flight", async () => {
+  await using server = await createServer(
+    () => {
+      let served = 0;
+      const connection: PacketConnection = new PacketConnection({
+        requestHandler: () => {
+          if (++served === 5) connection.abort();
+        },
+      });
+      return connection;
+    },
+    "127.0.0.1:0",
+  );
+  const address = `127.0.0.1:${(server.addresses[0] as Deno.NetAddr).port}`;
+  const result = await runCli([
+    "bench",
+    address,
+    "--mode",
+    "rpc",
+    "--duration",
+    "200ms",
+    "-c",
+    "2",
+    "-d",
+    "8",
+    "-q",
+  ]);
+  assertEquals(result.code, 1);
+  assertMatch(result.stdout, /requests: \d+ ok, 2 errors/); // two connections, each lost once
+});
+
+Deno.test("bench prints a progress line to stderr without -q", async () => {
+  await using server = await createServer(
+    () => new PacketConnection({ requestHandler: () => undefined }),
+    "127.0.0.1:0",
+  );
+  const address = `127.0.0.1:${(server.addresses[0] as Deno.NetAddr).port}`;
+  const result = await runCli(["bench", address, "--mode", "rpc", "--duration", "1200ms"]);
+  assertEquals(result.code, 0, result.stderr);
+  assertMatch(result.stderr, /^ +1s {2}\d+ ok {2}\d+\/s {2}[\d.]+ MiB\/s {2}errors 0$/m);
+});
+
+Deno.test("connect and listen over a Unix socket (unix:PATH and a bare PATH)", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const path = `${dir}/echo.sock`;
+    await using server = await createServer(
+      () =>
+        new FramedProtocol(new LineFramer(), {
+          frameReceived: (frame, framed) => framed.sendFrame(frame),
+        }),
+      { path },
+    );
+    const result = await runCli(["connect", `unix:${path}`, "--stats"], "over unix\n");
+    assertEquals(result.stdout, "over unix\n");
+    assertEquals(
+      result.stderr,
+      "plexus: stats: bytes in=11 out=10, frames in=1 out=1, closed=peer-eof\n",
+    );
+    assertEquals(result.code, 0);
+    await server.close();
+
+    const listenPath = `${dir}/listen.sock`;
+    const cli = new Cli(["listen", listenPath]);
+    await cli.waitFor(/listening on/, "stderr");
+    const conn = await Deno.connect({ transport: "unix", path: listenPath });
+    await conn.write(new TextEncoder().encode("from peer\n"));
+    await cli.waitFor(/^from peer\n$/);
+    await cli.write("to peer\n");
+    await cli.closeStdin();
+    assertEquals(await new Response(conn.readable).text(), "to peer\n");
+    assertEquals(await cli.exit(), 0);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("connect --framer tinyproto talks to a Plexus tinyproto echo server", async () => {
+  await using server = await createServer(
+    () =>
+      new TinyprotoProtocol({
+        transmissionReceived: (payload, tp) => void tp.send(payload.slice()).catch(() => {}),
+      }),
+    "127.0.0.1:0",
+  );
+  const address = `127.0.0.1:${(server.addresses[0] as Deno.NetAddr).port}`;
+  // tinyproto has no half-close: wait for each echo before the next line and the end.
+  const cli = new Cli(["connect", address, "--framer", "tinyproto", "--stats"]);
+  await cli.write("hello\n");
+  await cli.waitFor(/^hello\n$/);
+  await cli.write("world\n");
+  await cli.waitFor(/^hello\nworld\n$/);
+  await cli.closeStdin();
+  assertEquals(await cli.exit(), 0, cli.stderr);
+  assertMatch(cli.stderr, /^plexus: stats: bytes in=\d+ out=\d+, frames in=\d+ out=\d+, /);
+});
+
+Deno.test("rpc call against a Python peer speaking the cs.packetstream wire format", async () => {
+  const peer = pythonPacketPeer();
+  const port = await peer.port;
+  const result = await runCli([
+    "rpc",
+    `127.0.0.1:${port}`,
+    "call",
+    "300",
+    "from deno",
+    "--flags",
+    "6",
+  ]);
+  assertEquals(
+    await peer.done,
+    `300 6 ${
+      Array.from(new TextEncoder().encode("from deno"), (b) => b.toString(16).padStart(2, "0"))
+        .join("")
+    }`,
+  );
+  assertEquals(result.stdout, "ok flags=7 bytes=9\nFROM DENO\n");
+  assertEquals(result.code, 0, result.stderr);
+});
