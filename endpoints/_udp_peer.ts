@@ -8,12 +8,7 @@ import { IdentityFramer } from "../framing/identity.ts";
 import type { FramedProtocol } from "../framing/framed_protocol.ts";
 import { Lifecycle } from "../transport/_lifecycle.ts";
 import { describePeer } from "../transport/callback_error.ts";
-import {
-  connectionChannel,
-  defaultTraceName,
-  publishClose,
-  publishOpen,
-} from "../transport/_trace.ts";
+import { connectionChannel, defaultTraceName, publishOpen } from "../transport/_trace.ts";
 import { SendBuffer } from "../transport/send_buffer.ts";
 import type { ExtraInfo, Transport, WriteBufferLimits } from "../transport/types.ts";
 import type { CloseReason, TransportStats } from "../transport/stats.ts";
@@ -95,7 +90,7 @@ export class Peer<F> implements Transport, TablePeer<Peer<F>> {
     trust: PeerTrust,
   ) {
     this.#host = host;
-    this.#life = new Lifecycle((error) => host.onError(error));
+    this.#life = new Lifecycle((error) => host.onError(error), this);
     this.#stats = this.#life.counters;
     this.#addr = addr;
     this.key = key;
@@ -248,13 +243,7 @@ export class Peer<F> implements Transport, TablePeer<Peer<F>> {
     this.#life.finish(
       error,
       [],
-      (e) => {
-        try {
-          framed.connectionLost(e);
-        } finally {
-          if (connectionChannel.hasSubscribers) publishClose(this, this.#life.reason, e);
-        }
-      },
+      (e) => framed.connectionLost(e),
       () => describePeer(addr),
       reason,
     );

@@ -3,7 +3,7 @@ import type { Transport } from "../transport/types.ts";
 import { type DeadlineError, TransportError } from "../transport/errors.ts";
 import { FrameReader } from "./_frame_reader.ts";
 import { frameChannel, publishFrame } from "../transport/_trace.ts";
-import { type FramedStats, zeroCounters } from "../transport/stats.ts";
+import { type FramedStats, statsBeforeConnected } from "../transport/stats.ts";
 import type { Decoder, Encoder, Framer } from "./framer.ts";
 import type { ReceiveBuffer } from "./receive_buffer.ts";
 
@@ -323,13 +323,7 @@ export class FramedProtocol<T = Uint8Array> implements BufferedProtocol, Shutdow
    * ```
    */
   stats(): FramedStats {
-    const base = this.#transport?.stats?.() ?? {
-      ...zeroCounters(),
-      openedAt: Date.now(),
-      closedAt: undefined,
-      closeReason: undefined,
-      error: undefined,
-    };
+    const base = this.#transport?.stats?.() ?? statsBeforeConnected();
     return {
       ...base,
       framesReceived: this.#reader.frames,

@@ -1,7 +1,7 @@
 import type { BufferedProtocol } from "../transport/protocols.ts";
 import type { ExtraInfo, Transport } from "../transport/types.ts";
 import { TransportError } from "../transport/errors.ts";
-import { type FramedStats, zeroCounters } from "../transport/stats.ts";
+import { type FramedStats, statsBeforeConnected } from "../transport/stats.ts";
 import { frameChannel, publishFrame } from "../transport/_trace.ts";
 import { FrameTooLongError, TransmissionRejectedError } from "./errors.ts";
 import { DEFAULT_MAX_FRAME_LENGTH } from "./length_prefixed.ts";
@@ -458,13 +458,7 @@ export class TinyprotoProtocol implements BufferedProtocol {
    * ```
    */
   stats(): FramedStats {
-    const base = this.#transport?.stats?.() ?? {
-      ...zeroCounters(),
-      openedAt: Date.now(),
-      closedAt: undefined,
-      closeReason: undefined,
-      error: undefined,
-    };
+    const base = this.#transport?.stats?.() ?? statsBeforeConnected();
     return { ...base, framesReceived: this.#reader.frames, framesSent: this.#framesSent };
   }
 

@@ -8,6 +8,8 @@
 
 import { CallbackError, deliverError } from "./callback_error.ts";
 import { Counters } from "./_stats.ts";
+import { connectionChannel, publishClose } from "./_trace.ts";
+import type { BaseTransport } from "./types.ts";
 import { type CloseReason, closeReasonOf, type TransportStats } from "./stats.ts";
 
 /**
@@ -46,21 +48,22 @@ export class Lifecycle {
   #lost = false;
   readonly #onError: ((error: Error) => void) | undefined;
   readonly #onClosed: ClosedHookOption[typeof CLOSED_HOOK];
-  readonly #owner: unknown;
+  readonly #owner: BaseTransport;
   #reason: CloseReason | undefined;
   /** The transport's counters: its read and flush paths add to them. */
   readonly counters: Counters = new Counters();
 
   /**
    * @param onError Gets a throw from `connectionLost()`, as a {@linkcode CallbackError}.
+   * @param owner The transport: named in its `plexus:connection` close event, and given to
+   * `onClosed`.
    * @param onClosed Called with `owner` once `connectionLost()` has returned (see
    * {@linkcode CLOSED_HOOK}).
-   * @param owner The transport, for `onClosed`.
    */
   constructor(
     onError: ((error: Error) => void) | undefined,
+    owner: BaseTransport,
     onClosed?: ClosedHookOption[typeof CLOSED_HOOK],
-    owner?: unknown,
   ) {
     this.#onError = onError;
     this.#onClosed = onClosed;
@@ -149,6 +152,8 @@ export class Lifecycle {
       } catch (callbackError) {
         deliverError(this.#onError, new CallbackError("connectionLost", peer(), callbackError));
       }
+      // The one place a transport's close is traced, after its protocol heard of it.
+      if (connectionChannel.hasSubscribers) publishClose(this.#owner, this.#reason, error);
       this.#lost = true;
       this.#resolveClosed?.(error);
       this.#onClosed?.(this.#owner, error);

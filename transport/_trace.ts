@@ -7,6 +7,7 @@
 
 import diagnosticsChannel from "node:diagnostics_channel";
 import type { CloseReason } from "./stats.ts";
+import { formatPeer } from "./callback_error.ts";
 import {
   CONNECTION_CHANNEL,
   type ConnectionTraceEvent,
@@ -30,15 +31,7 @@ export const packetChannel: diagnosticsChannel.Channel = diagnosticsChannel.chan
 
 /** The name of a connection with no `name` option: the peer's `host:port` (or socket path). */
 export function defaultTraceName(peer: Deno.Addr | undefined): string {
-  if (peer === undefined) return "unnamed";
-  if (peer.transport === "tcp" || peer.transport === "udp") {
-    const host = peer.hostname.includes(":") ? `[${peer.hostname}]` : peer.hostname;
-    return `${host}:${peer.port}`;
-  }
-  if (peer.transport === "unix" || peer.transport === "unixpacket") {
-    return peer.path || "unnamed";
-  }
-  return "unnamed";
+  return formatPeer(peer) ?? "unnamed";
 }
 
 /** A transport's name for trace events: its `name` fact. */

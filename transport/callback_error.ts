@@ -76,13 +76,21 @@ export function deliverError(onError: ((error: Error) => void) | undefined, erro
 
 /** Names a connection by its peer's address for error messages: `host:port`, `[::1]:port`, a path. */
 export function describePeer(addr: Deno.Addr | undefined): string {
-  if (!addr) return "an unnamed peer";
+  return formatPeer(addr) ?? "an unnamed peer";
+}
+
+/**
+ * A peer's address as `host:port` (`[v6]:port`) or its socket path; `undefined` when it has
+ * none. The one formatter behind error messages and trace names.
+ */
+export function formatPeer(addr: Deno.Addr | undefined): string | undefined {
+  if (addr === undefined) return undefined;
   if (addr.transport === "tcp" || addr.transport === "udp") {
     const host = addr.hostname.includes(":") ? `[${addr.hostname}]` : addr.hostname;
     return `${host}:${addr.port}`;
   }
   if (addr.transport === "unix" || addr.transport === "unixpacket") {
-    return addr.path || "an unnamed Unix socket";
+    return addr.path || undefined;
   }
-  return "a peer";
+  return undefined;
 }

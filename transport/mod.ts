@@ -71,6 +71,7 @@ export {
   type CloseReason,
   type FramedStats,
   type ServerStats,
+  statsBeforeConnected,
   type TransportCounters,
   type TransportStats,
   type UdpManagerStats,

@@ -236,6 +236,29 @@ export function zeroCounters(): TransportCounters {
 }
 
 /**
+ * The stats of a protocol not connected yet: zero counters, opened now, not closed. What
+ * `FramedProtocol.stats()` and `TinyprotoProtocol.stats()` give before `connectionMade`.
+ *
+ * @returns A fresh snapshot.
+ *
+ * @example
+ * ```ts
+ * import { statsBeforeConnected } from "@plexus/net/transport";
+ *
+ * console.assert(statsBeforeConnected().closeReason === undefined);
+ * ```
+ */
+export function statsBeforeConnected(): TransportStats {
+  return {
+    ...zeroCounters(),
+    openedAt: Date.now(),
+    closedAt: undefined,
+    closeReason: undefined,
+    error: undefined,
+  };
+}
+
+/**
  * Adds `from`'s counters into `into` (for totals over many connections).
  *
  * @param into The running sum; changed in place.

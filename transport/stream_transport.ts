@@ -16,7 +16,7 @@ import { AdaptiveReadSize } from "./_read_size.ts";
 import type { ExtraInfo, Transport, WriteBufferLimits } from "./types.ts";
 import { SendBuffer } from "./send_buffer.ts";
 import { CLOSED_HOOK, type ClosedHookOption, Lifecycle } from "./_lifecycle.ts";
-import { connectionChannel, defaultTraceName, publishClose, publishOpen } from "./_trace.ts";
+import { connectionChannel, defaultTraceName, publishOpen } from "./_trace.ts";
 import type { Counters } from "./_stats.ts";
 import { type CloseReason, closeReasonOf, type TransportStats } from "./stats.ts";
 
@@ -305,7 +305,7 @@ export class StreamTransport implements Transport, AsyncDisposable {
     // Checked now (a bad option throws here); the clock itself is made only for a protocol
     // that asks for it (a framed one): a plain Protocol's connection never runs it.
     this.#deadlines = options.deadlines && checkDeadlines(options.deadlines);
-    this.#life = new Lifecycle(options.onError, (options as ClosedHookOption)[CLOSED_HOOK], this);
+    this.#life = new Lifecycle(options.onError, this, (options as ClosedHookOption)[CLOSED_HOOK]);
     this.#stats = this.#life.counters;
     if (connectionChannel.hasSubscribers) publishOpen(this);
     try {
@@ -955,13 +955,7 @@ export class StreamTransport implements Transport, AsyncDisposable {
       !this.#life.finish(
         error,
         loops,
-        (e) => {
-          try {
-            protocol.connectionLost?.(e);
-          } finally {
-            if (connectionChannel.hasSubscribers) publishClose(this, this.#life.reason, e);
-          }
-        },
+        (e) => protocol.connectionLost?.(e),
         () => describePeer(peer),
         reason,
       )

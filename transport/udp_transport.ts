@@ -1,6 +1,6 @@
 import { describePeer } from "./callback_error.ts";
 import { Lifecycle } from "./_lifecycle.ts";
-import { connectionChannel, defaultTraceName, publishClose, publishOpen } from "./_trace.ts";
+import { connectionChannel, defaultTraceName, publishOpen } from "./_trace.ts";
 import type { Counters } from "./_stats.ts";
 import type { CloseReason, TransportStats } from "./stats.ts";
 import { transportError } from "./errors.ts";
@@ -134,7 +134,7 @@ export class UdpTransport implements DatagramTransport, AsyncDisposable {
     this.#extra = { sockname: conn.addr, peername: options.remoteAddress, conn, ...options.extra };
     this.#extra.name ??= defaultTraceName(options.remoteAddress ?? conn.addr);
     this.#flow = new WriteFlowControl(options.writeBufferLimits);
-    this.#life = new Lifecycle(options.onError);
+    this.#life = new Lifecycle(options.onError, this);
     this.#stats = this.#life.counters;
     if (connectionChannel.hasSubscribers) publishOpen(this);
     try {
@@ -399,13 +399,7 @@ export class UdpTransport implements DatagramTransport, AsyncDisposable {
       !this.#life.finish(
         error,
         [this.#receiveLoop, this.#sendLoop],
-        (e) => {
-          try {
-            protocol.connectionLost?.(e);
-          } finally {
-            if (connectionChannel.hasSubscribers) publishClose(this, this.#life.reason, e);
-          }
-        },
+        (e) => protocol.connectionLost?.(e),
         () => describePeer(where),
         reason,
       )
