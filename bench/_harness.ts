@@ -117,6 +117,21 @@ export async function hasNode(): Promise<boolean> {
   }
 }
 
+/**
+ * `--cpu-prof` flags for a child when `PLEXUS_BENCH_PROFILE` names a directory: each Deno
+ * child then writes a V8 CPU profile there, named after its arm and role.
+ */
+function profileFlags(program: Program, role: string): string[] {
+  const dir = Deno.env.get("PLEXUS_BENCH_PROFILE");
+  if (!dir) return [];
+  return [
+    "--cpu-prof",
+    "--cpu-prof-interval=100",
+    `--cpu-prof-dir=${dir}`,
+    `--cpu-prof-name=${program.impl}-${role}-${Date.now()}.cpuprofile`,
+  ];
+}
+
 /** A spawned child with a line reader on its stdout and a writer on its stdin. */
 class Child {
   readonly process: Deno.ChildProcess;
@@ -130,6 +145,7 @@ class Child {
       : [Deno.execPath(), [
         "run",
         "--allow-net=127.0.0.1",
+        ...profileFlags(program, role),
         new URL(program.module).pathname,
         role,
         program.workload,
@@ -216,10 +232,19 @@ export async function runArm(c: Case, arm: Arm): Promise<Sample> {
     const ready = await within(client.line(), limit, `${arm.label} warm-up`);
     if (ready !== "ready") throw new Error(`Unexpected client line: ${ready}`);
     const ticks = await clkTck();
-    const before = cpuTicks(server.pid) + cpuTicks(client.pid);
+    const beforeServer = cpuTicks(server.pid);
+    const before = beforeServer + cpuTicks(client.pid);
     await client.send("go");
     const done = await within(client.line(), limit, `${arm.label} timed run`);
-    const after = cpuTicks(server.pid) + cpuTicks(client.pid);
+    const afterServer = cpuTicks(server.pid);
+    const after = afterServer + cpuTicks(client.pid);
+    if (Deno.env.get("PLEXUS_BENCH_SPLIT")) {
+      console.error(
+        `${arm.label}: server ${afterServer - beforeServer} ticks, client ${
+          after - afterServer - (before - beforeServer)
+        } ticks`,
+      );
+    }
     const ms = Number(/^done ([\d.]+)$/.exec(done)?.[1]);
     if (!Number.isFinite(ms)) throw new Error(`Unexpected client line: ${done}`);
     const sample: Sample = {

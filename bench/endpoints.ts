@@ -135,8 +135,9 @@ class PingProtocol extends ProtocolAdapter {
   static readonly message = new Uint8Array(MESSAGE);
   #left = 0;
   #got = 0;
-  #done = Promise.withResolvers<void>();
+  #done: PromiseWithResolvers<void> | undefined;
   rounds(n: number): Promise<void> {
+    if (n === 0) return Promise.resolve();
     this.#left = n;
     this.#done = Promise.withResolvers();
     this.transport!.write(PingProtocol.message);
@@ -147,10 +148,13 @@ class PingProtocol extends ProtocolAdapter {
     if (this.#got < MESSAGE) return;
     this.#got -= MESSAGE;
     if (--this.#left > 0) this.transport!.write(PingProtocol.message);
-    else this.#done.resolve();
+    else {
+      this.#done!.resolve();
+      this.#done = undefined;
+    }
   }
   override connectionLost(error: Error | undefined): void {
-    this.#done.reject(error ?? new Error("The server closed the connection"));
+    this.#done?.reject(error ?? new Error("The server closed the connection"));
   }
 }
 

@@ -13,7 +13,9 @@
  *   one reused output buffer and writes it once per read.
  * - Plexus: a `FramedProtocol` with a `LengthPrefixedFramer` on each end; the server echoes
  *   with `sendFrame` inside `frameReceived` and stops reading while its writes back up, the
- *   client sends with `sendFrame` while `pauseWriting` allows.
+ *   client sends with `sendFrame` while `pauseWriting` allows. Frames stay valid after
+ *   `frameReceived` by default (a fresh receive block per refill); the second Plexus arm sets
+ *   `reuseReceiveBuffer` on both ends, as the raw code reuses its read buffer.
  *
  * @module
  */
@@ -49,6 +51,7 @@ export function framingCases(options: RunOptions): Case[] {
     arms: [
       arm("raw Deno", MODULE, "frames", "raw"),
       arm("Plexus framers", MODULE, "frames", "plexus", "≥ 0.8×"),
+      arm("Plexus framers, reused receive buffer", MODULE, "frames", "reuse", "≥ 0.8×"),
       arm("Node net", MODULE, "frames", "node"),
     ],
   }];
@@ -165,7 +168,7 @@ function rawClient(port: number, p: Record<string, number>): Promise<never> {
 }
 
 /** Plexus server: echoes each frame with sendFrame; stops reading while writes back up. */
-async function plexusServer(): Promise<never> {
+async function plexusServer(reuseReceiveBuffer: boolean): Promise<never> {
   const listener = listen();
   (async () => {
     for await (const conn of listener) {
@@ -176,7 +179,7 @@ async function plexusServer(): Promise<never> {
           frameReceived: (frame, f) => f.sendFrame(frame),
           pauseWriting: (f) => f.pauseReading(),
           resumeWriting: (f) => f.resumeReading(),
-        }),
+        }, { reuseReceiveBuffer }),
       );
     }
   })();
@@ -184,7 +187,11 @@ async function plexusServer(): Promise<never> {
 }
 
 /** Plexus client: sends with sendFrame while writing is not paused; counts echoed frames. */
-function plexusClient(port: number, p: Record<string, number>): Promise<never> {
+function plexusClient(
+  port: number,
+  p: Record<string, number>,
+  reuseReceiveBuffer: boolean,
+): Promise<never> {
   return clientMain(async () => {
     const payload = new Uint8Array(p.payload).fill(0x61);
     let toSend = 0;
@@ -207,7 +214,7 @@ function plexusClient(port: number, p: Record<string, number>): Promise<never> {
         produce(f);
       },
       connectionLost: (error) => done.reject(error ?? new Error("The echo ended")),
-    });
+    }, { reuseReceiveBuffer });
     new StreamTransport(await connect(port), framed);
     const run = (frames: number): Promise<void> => {
       toSend = toReceive = frames;
@@ -224,9 +231,10 @@ const child = childArgs();
 if (child) {
   const { role, impl, params, port } = child;
   const plexus = impl !== "raw";
+  const reuse = impl === "reuse";
   await (role === "server"
-    ? (plexus ? plexusServer() : rawServer())
-    : (plexus ? plexusClient(port, params) : rawClient(port, params)));
+    ? (plexus ? plexusServer(reuse) : rawServer())
+    : (plexus ? plexusClient(port, params, reuse) : rawClient(port, params)));
 } else if (import.meta.main) {
   const options = await runOptions(Deno.args);
   await runCases(framingCases(options), options);

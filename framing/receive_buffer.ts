@@ -27,6 +27,15 @@ export interface ReceiveBufferOptions {
    * @default {0}
    */
   initialCapacity?: number;
+  /**
+   * Reuse the storage in place: a frame taken stays valid only until the next write to the
+   * buffer (the next read), as asyncio's `BufferedProtocol` and Netty's unretained buffers
+   * have it, and a steady stream of reads then allocates nothing. By default a region handed
+   * out is never written again, so frames stay valid for ever.
+   *
+   * @default {false}
+   */
+  reuse?: boolean;
 }
 
 /**
@@ -49,6 +58,8 @@ export interface ReceiveBufferOptions {
  *   no view is out, the storage is reused in place instead. So frames stay valid after the call
  *   that received them returns, without a copy per frame, at the cost of one allocation per
  *   buffer refill.
+ * - With the `reuse` option, taken regions are written again too: frames are then valid only
+ *   until the next write, and the storage is reused in place.
  * - Views from {@linkcode ReceiveBuffer.peek} are temporary: valid until the next write.
  *
  * The buffer grows only to hold unconsumed bytes plus one read; framers bound the unconsumed
@@ -87,7 +98,10 @@ export class ReceiveBuffer {
   #start = 0;
   #end = 0;
   #position = 0;
+  /** Whether a region was handed out that must not be written again (see `reuse`). */
   #pinned = false;
+  /** What `take()` sets `#pinned` to: false when the storage is reused in place. */
+  readonly #pins: boolean;
   #reserve = 0;
   readonly #minRead: number;
   #slab: ArrayBuffer | undefined;
@@ -103,6 +117,7 @@ export class ReceiveBuffer {
   constructor(options?: ReceiveBufferOptions) {
     options ??= {};
     this.#minRead = options.minReadSize ?? MIN_READ_SIZE;
+    this.#pins = !options.reuse;
     const capacity = options.initialCapacity ?? 0;
     if (!(this.#minRead >= 1) || !(capacity >= 0)) {
       throw new RangeError(
@@ -196,7 +211,7 @@ export class ReceiveBuffer {
     if (!(length >= 0 && length <= this.#end - start)) this.#outOfRange("take", length);
     this.#start = start + length;
     this.#position += length;
-    this.#pinned = true;
+    this.#pinned = this.#pins;
     // Cheaper than subarray(); the storage always starts at offset 0 of its ArrayBuffer.
     return new Uint8Array(this.#arrayBuffer, start, length);
   }
@@ -329,7 +344,10 @@ export class ReceiveBuffer {
       // No view into the storage is out: slide the unconsumed bytes to the front.
       if (unconsumed > 0) old.copyWithin(0, start, this.#end);
     } else {
-      const capacity = Math.max(reserve + need, unconsumed + Math.max(need, want));
+      // Reused in place, a block gets a quarter more room than asked for, so that sliding the
+      // tail of a frame to the front leaves a whole read free and the block is kept.
+      const slack = this.#pins ? 0 : want >> 2;
+      const capacity = Math.max(reserve + need, unconsumed + Math.max(need, want)) + slack;
       this.#arrayBuffer = new ArrayBuffer(capacity);
       this.#bytes = new Uint8Array(this.#arrayBuffer);
       if (unconsumed > 0) this.#bytes.set(old.subarray(start, this.#end));

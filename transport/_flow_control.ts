@@ -134,6 +134,16 @@ export class WriteFlowControl {
     return this.#max;
   }
 
+  /** Whether `n` more bytes fit under the cap. */
+  fits(n: number): boolean {
+    return this.#held + n <= this.#max;
+  }
+
+  /** Whether this member shares a budget (then call `enforceBudget()` after each `add()`). */
+  get budgeted(): boolean {
+    return this.#budget !== undefined;
+  }
+
   /**
    * Says whether `n` more bytes would pass the cap: the error to abort with, or `undefined`
    * when they fit. Counts nothing.

@@ -535,28 +535,27 @@ export class StreamTransport implements Transport, AsyncDisposable {
   }
 
   commit(): void {
-    const out = this.out;
-    const size = out.length - this.#committed;
+    const size = this.out.length - this.#committed;
     if (size === 0) return;
-    if (this.#life.closing) {
-      out.truncate(this.#committed);
-      return;
-    }
-    if (this.#write !== "open") {
-      out.truncate(this.#committed);
-      throw new TransportError("Cannot write after writeEof()");
-    }
-    const overflow = this.#flow.refuse(size);
-    if (overflow) {
-      out.truncate(this.#committed);
-      this.#fail(overflow);
+    const flow = this.#flow;
+    if (this.#write !== "open" || this.#life.closing || !flow.fits(size)) {
+      this.#refuseCommit(size);
       return;
     }
     this.#committed += size;
     if (this.#upgrade) this.#heldBytes += size;
     else if (!this.#flushing) this.#startFlush();
-    this.#signal(this.#flow.add(size));
-    this.#flow.enforceBudget();
+    const signal = flow.add(size);
+    if (signal !== undefined) this.#signal(signal);
+    if (flow.budgeted) flow.enforceBudget();
+  }
+
+  /** `commit()` of bytes the buffer does not take: dropped when closing, else an error. */
+  #refuseCommit(size: number): void {
+    this.out.truncate(this.#committed);
+    if (this.#life.closing) return;
+    if (this.#write !== "open") throw new TransportError("Cannot write after writeEof()");
+    this.#fail(this.#flow.refuse(size)!);
   }
 
   writeLines(chunks: Iterable<Uint8Array>): void {

@@ -62,6 +62,27 @@ Deno.test("receive buffer keeps reading into a block's tail after frames were ta
   assert(blocks.size <= 20, `${blocks.size} blocks for 100 reads`);
 });
 
+Deno.test("receive buffer with reuse slides into its own storage although frames were taken", () => {
+  const buffer = new ReceiveBuffer({ minReadSize: 4096, reuse: true });
+  const blocks = new Set<ArrayBufferLike>();
+  // The same stream as above: 1 MB of 68-byte frames, 10 000 bytes per read.
+  for (let read = 0; read < 100; read++) {
+    const tail = buffer.getWriteBuffer(64 * 1024);
+    blocks.add(tail.buffer);
+    buffer.commit(Math.min(10_000, tail.byteLength));
+    while (buffer.length >= 68) buffer.take(68);
+  }
+  assertEquals(blocks.size, 1, "one block for the whole stream");
+  // A frame is valid until the next write; then its memory may hold later bytes.
+  buffer.skip(buffer.length);
+  buffer.append(hex("01 02 03 04"));
+  const frame = buffer.take(2);
+  assertEquals(frame, hex("01 02"));
+  buffer.skip(2);
+  buffer.getWriteBuffer(buffer.capacity).fill(0xee);
+  assertEquals(frame, hex("ee ee"), "the storage was reused in place");
+});
+
 Deno.test("receive buffer rejects taking, skipping or committing more than there is", () => {
   const buffer = new ReceiveBuffer({ initialCapacity: 4 });
   buffer.append(hex("01"));

@@ -96,6 +96,58 @@ Deno.test("framed protocol frames stay valid after the receive buffer refills ma
   for (let i = 0; i < payloads.length; i++) assertEquals(kept[i], payloads[i], `frame ${i}`);
 });
 
+Deno.test("framed protocol with reuseReceiveBuffer delivers every frame intact for every split, over one block", async () => {
+  const payloads = Array.from({ length: 40 }, (_, i) => bytes(`frame ${i} `.padEnd(30 + i, "x")));
+  const wire = concat(payloads.map((p) => concat([new Uint8Array([0, 0, 0, p.length]), p])));
+  for (const size of [1, 7, 68, 500, wire.length]) {
+    const chunks: Uint8Array[] = [];
+    for (let at = 0; at < wire.length; at += size) chunks.push(wire.subarray(at, at + size));
+    const got: Uint8Array[] = [];
+    const blocks = new Set<ArrayBufferLike>();
+    const framed = new FramedProtocol(new LengthPrefixedFramer(), {
+      frameReceived: (frame) => {
+        blocks.add(frame.buffer);
+        got.push(frame.slice()); // valid only until the next read: keep a copy
+      },
+    }, { reuseReceiveBuffer: true });
+    const transport = new StreamTransport(new ScriptedChannel(chunks), framed);
+    assertEquals(await transport.closed, undefined);
+    assertEquals(got, payloads, `chunks of ${size}`);
+    assertEquals(blocks.size, 1, `chunks of ${size}: one receive block`);
+  }
+});
+
+Deno.test("framed protocol reads no more while frames are buffered after resumeReading", async () => {
+  // An echo that stops reading while its writes back up, as a server should, fed 8 MiB of
+  // 64-byte frames at once. Reading on before the buffered frames are delivered would pile
+  // up what the peer has in flight (megabytes) in the receive buffer.
+  const FRAMES = Math.floor(8 * 1024 * 1024 / 68);
+  let mostBuffered = 0;
+  const server = new FramedProtocol(new LengthPrefixedFramer(), {
+    frameReceived(frame, framed) {
+      mostBuffered = Math.max(mostBuffered, framed.receiveBuffer.length);
+      framed.sendFrame(frame);
+    },
+    pauseWriting: (framed) => framed.pauseReading(),
+    resumeWriting: (framed) => framed.resumeReading(),
+  }, { reuseReceiveBuffer: true });
+  let echoed = 0;
+  const done = Promise.withResolvers<void>();
+  const client = new FramedProtocol(new LengthPrefixedFramer(), {
+    frameReceived: () => void (++echoed === FRAMES && done.resolve()),
+  });
+  const [a, b] = await tcpPair();
+  new StreamTransport(a, client);
+  new StreamTransport(b, server);
+  const payload = new Uint8Array(64);
+  for (let i = 0; i < FRAMES; i++) client.sendFrame(payload);
+  await done.promise;
+  client.close();
+  await Promise.all([client.closed, server.closed]);
+  // At most one read (256 KiB, a quarter more in a reused block) past the frame being decoded.
+  assertLess(mostBuffered, 320 * 1024 + 68);
+});
+
 Deno.test("framed protocol pauses delivery of frames already buffered until resumeReading", async () => {
   const frames: string[] = [];
   const firstFrame = Promise.withResolvers<void>();
