@@ -18,6 +18,12 @@
  * wall time is the client's own clock around its timed work. Every step has a deadline: a child
  * that does not answer in time is killed and the run fails.
  *
+ * Two environment variables help find where the time goes:
+ * - `PLEXUS_BENCH_PROFILE=<dir>`: every Deno child writes a V8 CPU profile (100 µs samples)
+ *   to `<dir>`, named after its arm and role (`plexus-server-<time>.cpuprofile`).
+ * - `PLEXUS_BENCH_SPLIT=1`: each arm's run prints the server's and the client's CPU ticks
+ *   apart (stderr), to tell which end bounds a case.
+ *
  * @module
  */
 

@@ -114,7 +114,8 @@ export async function createConnection<P extends StreamProtocolLike>(
   const conn = isConn(address) ? address : undefined;
   const target = conn ? undefined : parseAddress(address as Address);
   const local = options.localAddress === undefined ? undefined : parseLocal(options.localAddress);
-  const label = target ? formatAddress(target) : formatAddress(conn!.remoteAddr);
+  // Named in errors only: formatted when one is made, not on every connection.
+  const label = (): string => target ? formatAddress(target) : formatAddress(conn!.remoteAddr);
   // A plain TCP dial with no signal, no timeout and no TLS or wrapper to hand a signal to
   // needs no cancellation. Measured, skipping it (an AbortController, its listeners and
   // Deno.connect's cancel handle) saves a few µs of a short connection's ~100 µs.
@@ -124,7 +125,7 @@ export async function createConnection<P extends StreamProtocolLike>(
   const cancel = plain ? undefined : linkCancellation(
     options.signal,
     options.timeout,
-    `Cannot connect to ${label}: timed out after ${options.timeout} ms`,
+    `Cannot connect to ${label()}: timed out after ${options.timeout} ms`,
   );
   let channel: ByteChannel | undefined = conn;
   let connected: { channel: ByteChannel; extra: ExtraInfo };
@@ -169,7 +170,9 @@ export async function createConnection<P extends StreamProtocolLike>(
     closeQuietly(channel);
     throw cancel?.signal.aborted
       ? cancel.reason()
-      : new TransportError(`Cannot connect to ${label}: ${describeError(error)}`, { cause: error });
+      : new TransportError(`Cannot connect to ${label()}: ${describeError(error)}`, {
+        cause: error,
+      });
   } finally {
     cancel?.dispose();
   }
