@@ -178,7 +178,8 @@ export class FramedProtocol<T = Uint8Array> implements BufferedProtocol, Shutdow
    * | -------------- | --------------------------------- | ----------------------------------------------------------- |
    * | `connecting`   | no (no transport yet)             | connectionMade → `open`; pauseReading → `paused`             |
    * | `open`         | as bytes arrive                   | pauseReading → `paused`; EOF → `ending`; lost → `lost`       |
-   * | `paused`       | no; bytes stay buffered           | resumeReading → `open`; EOF → `endingPaused`; lost → `lost`  |
+   * | `paused`       | no; bytes stay buffered           | resumeReading → `draining` (frames buffered) or `open`; EOF → `endingPaused`; lost → `lost` |
+   * | `draining`     | the buffered ones; the transport stays paused | all delivered → `open` (the transport reads again); pauseReading → `paused`; EOF → `ending`; lost → `lost` |
    * | `ending`       | the last ones (`decodeEof`)       | all delivered → `halfOpen` / `done`; pauseReading → `endingPaused`; lost → `lost` |
    * | `endingPaused` | no; bytes stay buffered           | resumeReading → `ending`; lost with no error and not closed by `close()` → `final`; lost → `lost` |
    * | `final`        | all left, paused or not, inside `connectionLost` | then → `lost`                                  |
@@ -372,7 +373,7 @@ export class FramedProtocol<T = Uint8Array> implements BufferedProtocol, Shutdow
    */
   pauseReading(): void {
     const state = this.#state;
-    if (state === "open" || state === "connecting") this.#state = "paused";
+    if (state === "open" || state === "connecting" || state === "draining") this.#state = "paused";
     else if (state === "ending") this.#state = "endingPaused";
     this.#transport?.pauseReading();
   }
@@ -385,11 +386,13 @@ export class FramedProtocol<T = Uint8Array> implements BufferedProtocol, Shutdow
   resumeReading(): void {
     const state = this.#state;
     if (state === "paused") {
-      this.#state = this.#transport ? "open" : "connecting";
-      if (this.receiveBuffer.length > 0 && this.#transport !== undefined) {
-        this.#schedule(); // the scheduled pass resumes the transport once it drains the buffer
+      if (this.#transport === undefined) this.#state = "connecting";
+      else if (this.receiveBuffer.length > 0) {
+        // The transport reads again once the scheduled pass has delivered what is buffered.
+        this.#state = "draining";
+        this.#schedule();
         return;
-      }
+      } else this.#state = "open";
     } else if (state === "endingPaused") {
       this.#state = "ending";
       this.#schedule();
@@ -467,7 +470,7 @@ export class FramedProtocol<T = Uint8Array> implements BufferedProtocol, Shutdow
       this.#state = "endingPaused";
       return true;
     }
-    if (state !== "open") return true;
+    if (state !== "open" && state !== "draining") return true;
     this.#state = "ending";
     this.#endOfStream();
     return this.#state as ReadState !== "done"; // the handler may have moved it
@@ -525,7 +528,8 @@ export class FramedProtocol<T = Uint8Array> implements BufferedProtocol, Shutdow
   #mayDeliver(): boolean {
     const state = this.#state;
     return state === "final" ||
-      ((state === "open" || state === "ending") && !this.#transport!.isClosing());
+      ((state === "open" || state === "ending" || state === "draining") &&
+        !this.#transport!.isClosing());
   }
 
   /** Delivers buffered frames from a microtask: after resumeReading or a framer switch. */
@@ -540,8 +544,13 @@ export class FramedProtocol<T = Uint8Array> implements BufferedProtocol, Shutdow
     const transport = this.#transport!;
     try {
       if (this.#state === "open") {
-        // Buffered frames all delivered (not paused again): the transport may read on.
-        if (this.#reader.read() && this.#state as ReadState === "open") transport.resumeReading();
+        this.#reader.read();
+      } else if (this.#state === "draining") {
+        // Every buffered frame delivered (not paused again): the transport reads on.
+        if (this.#reader.read() && this.#state as ReadState === "draining") {
+          this.#state = "open";
+          transport.resumeReading();
+        }
       } else if (this.#state === "ending") {
         this.#endOfStream();
         if (this.#state as ReadState === "done") transport.close();
@@ -576,6 +585,7 @@ type ReadState =
   | "connecting"
   | "open"
   | "paused"
+  | "draining"
   | "ending"
   | "endingPaused"
   | "final"

@@ -148,6 +148,28 @@ Deno.test("framed protocol reads no more while frames are buffered after resumeR
   assertLess(mostBuffered, 320 * 1024 + 68);
 });
 
+Deno.test("framed protocol leaves a transport the application paused paused after a framer switch", async () => {
+  const frames: string[] = [];
+  const delivered = Promise.withResolvers<void>();
+  const server = new FramedProtocol(new LineFramer(), {
+    frameReceived(frame, framed) {
+      frames.push(text(frame));
+      if (text(frame) === "SWITCH") {
+        framed.transport.pauseReading(); // the transport, not the framed protocol
+        framed.receiveFramer = new LineFramer(); // the buffered lines come from a microtask
+      } else if (frames.length === 3) delivered.resolve();
+    },
+  });
+  const [client] = createMemoryTransportPair({ dataReceived() {} }, server);
+  client.write(bytes("SWITCH\r\nA\r\nB\r\n"));
+  await delivered.promise;
+  assertEquals(frames, ["SWITCH", "A", "B"]);
+  assertEquals(server.transport.isReading(), false, "still paused, as the application left it");
+  server.transport.resumeReading();
+  client.close();
+  await server.closed;
+});
+
 Deno.test("framed protocol pauses delivery of frames already buffered until resumeReading", async () => {
   const frames: string[] = [];
   const firstFrame = Promise.withResolvers<void>();
