@@ -167,30 +167,48 @@ export async function* acceptConnections<C extends Deno.Conn>(
   listener: Deno.Listener<C>,
   options: AcceptOptions = {},
 ): AsyncGenerator<C, void, undefined> {
+  for (let conn; (conn = await acceptNext(listener, options)) !== undefined;) yield conn;
+}
+
+/**
+ * One step of {@linkcode acceptConnections}: the next accepted connection, with failures
+ * reported, skipped or backed off from as that loop does; `undefined` once the loop is over
+ * (the listener closed or `signal` aborted). A server's own accept loop awaits this directly,
+ * saving the async generator's promises on every connection.
+ *
+ * @param listener The listener to accept from.
+ * @param options A signal that stops the loop, an error callback and the back-off.
+ * @returns The connection, or `undefined` when no more will come.
+ */
+export async function acceptNext<C extends Deno.Conn>(
+  listener: Deno.Listener<C>,
+  options: AcceptOptions,
+): Promise<C | undefined> {
   const { signal, onError } = options;
-  const backOff = options.backOff ?? DEFAULT_ACCEPT_BACKOFF;
   while (!signal?.aborted) {
     let conn: C;
     try {
       conn = await listener.accept();
     } catch (error) {
-      if (signal?.aborted) return;
+      if (signal?.aborted) return undefined;
+      const backOff = options.backOff ?? DEFAULT_ACCEPT_BACKOFF;
       const failure = AcceptError.from(error, backOff);
       try {
         onError?.(failure);
       } catch {
         // The loop must outlive a throwing callback.
       }
-      if (failure.kind === "closed") return;
+      if (failure.kind === "closed") return undefined;
       if (failure.kind !== "connection") await delay(backOff, { signal }).catch(() => {});
       continue;
     }
     if (signal?.aborted) {
       conn.close();
-      return;
+      return undefined;
     }
-    yield conn;
+    return conn;
   }
+  return undefined;
 }
 
 function isPerConnection(error: unknown): boolean {

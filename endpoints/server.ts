@@ -28,7 +28,7 @@ import {
 } from "../transport/_tls_upgrade.ts";
 import { TlsHandshakeTimeoutError } from "../transport/tls_errors.ts";
 import { type Address, formatAddress, parseAddress, type ParsedAddress } from "./address.ts";
-import { acceptConnections } from "./accept.ts";
+import { acceptNext, type AcceptOptions } from "./accept.ts";
 import { listenTargets, openOnOnePort } from "./_listen_targets.ts";
 import { asWrapper, type Wrapper, type WrapperChain } from "./wrappers.ts";
 import {
@@ -625,11 +625,11 @@ export class Server<P extends StreamProtocolLike = StreamProtocolLike> implement
   }
 
   async #acceptLoop(entry: Listening): Promise<void> {
-    const accepted = acceptConnections(entry.listener, {
+    const options: AcceptOptions = {
       signal: this.#stopAccepting.signal,
       onError: (error) => this.#report(error),
-    });
-    for await (const conn of accepted) {
+    };
+    for (let conn; (conn = await acceptNext(entry.listener, options)) !== undefined;) {
       const max = this.#options.maxConnections;
       if (max !== undefined && this.#connections.size + this.#preparing.size >= max) {
         this.#rejected++;
