@@ -185,8 +185,7 @@ export class LengthPrefixedFramer implements Framer<Uint8Array> {
         buffer.reserve(length + 4);
         return undefined;
       }
-      buffer.skip(4);
-      return buffer.take(length);
+      return buffer.take(length, 4);
     }
     return this.#decodeAny(buffer);
   }

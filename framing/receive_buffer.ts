@@ -201,16 +201,20 @@ export class ReceiveBuffer {
 
   /**
    * Consumes the next `length` bytes and returns them as a view that stays valid for ever
-   * (the region is never written again).
+   * (the region is never written again, unless the buffer was made with `reuse`).
    *
-   * @param length How many bytes; at most {@linkcode ReceiveBuffer.length}.
+   * @param length How many bytes; at most {@linkcode ReceiveBuffer.length} minus `skip`.
+   * @param skip Bytes to drop first (a header): `take(n, 4)` is `skip(4)` then `take(n)`.
    * @throws {RangeError} When fewer bytes are buffered.
    */
-  take(length: number): Uint8Array {
-    const start = this.#start;
-    if (!(length >= 0 && length <= this.#end - start)) this.#outOfRange("take", length);
+  take(length: number, skip?: number): Uint8Array {
+    const consumed = length + (skip ?? 0);
+    const start = this.#start + consumed - length;
+    if (!(length >= 0 && consumed >= length && consumed <= this.#end - this.#start)) {
+      this.#outOfRange("take", consumed);
+    }
     this.#start = start + length;
-    this.#position += length;
+    this.#position += consumed;
     this.#pinned = this.#pins;
     // Cheaper than subarray(); the storage always starts at offset 0 of its ArrayBuffer.
     return new Uint8Array(this.#arrayBuffer, start, length);

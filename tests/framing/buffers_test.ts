@@ -83,6 +83,21 @@ Deno.test("receive buffer with reuse slides into its own storage although frames
   assertEquals(frame, hex("ee ee"), "the storage was reused in place");
 });
 
+Deno.test("receive buffer take(n, skip) drops a header and takes the frame after it", () => {
+  const buffer = new ReceiveBuffer({ initialCapacity: 16 });
+  buffer.append(hex("00 02 aa bb cc"));
+  assertThrows(
+    () => buffer.take(4, 2),
+    RangeError,
+    "Cannot take 6 bytes: only 5 bytes are buffered",
+  );
+  assertThrows(() => buffer.take(1, -1), RangeError);
+  assertEquals(buffer.length, 5, "a refused take consumes nothing");
+  assertEquals(buffer.take(2, 2), hex("aa bb"));
+  assertEquals(buffer.position, 4);
+  assertEquals(buffer.peek(), hex("cc"));
+});
+
 Deno.test("receive buffer rejects taking, skipping or committing more than there is", () => {
   const buffer = new ReceiveBuffer({ initialCapacity: 4 });
   buffer.append(hex("01"));
