@@ -9,9 +9,10 @@
  *
  * - bulk: 4 GiB one way in 256 KiB writes (`--quick`: 512 MiB), then the sender half-closes
  *   and the receiver answers one byte. Plexus sends from a `Protocol` that obeys
- *   `pauseWriting` and receives with a plain `Protocol` (each read an owned chunk) or a
- *   `BufferedProtocol` (reads into its own reused buffer). Raw Deno reads into one reused
- *   256 KiB buffer.
+ *   `pauseWriting` and receives with a plain `Protocol` (each read an owned chunk: fresh
+ *   memory per read), the same with `reuseReadBuffer` (one reused buffer, as the raw code
+ *   has), or a `BufferedProtocol` (reads into its own reused buffer). Raw Deno reads into one
+ *   reused 256 KiB buffer.
  * - ping-pong: 40 000 round trips of 32 bytes, one at a time; Plexus is a plain `Protocol` on
  *   both ends.
  * - UDP: 60 000 datagrams of 64 bytes echoed, 64 in flight; Plexus is a `UdpTransport` on both
@@ -61,6 +62,7 @@ export function transportCases(options: RunOptions): Case[] {
       arms: [
         arm("raw Deno", MODULE, "bulk", "raw"),
         arm("Plexus Protocol", MODULE, "bulk", "plexus", "≥ 0.9×"),
+        arm("Plexus Protocol, reused read buffer", MODULE, "bulk", "reuse", "≥ 0.9×"),
         arm("Plexus BufferedProtocol", MODULE, "bulk", "buffered"),
         arm("Node net", MODULE, "bulk", "node"),
       ],
@@ -132,7 +134,7 @@ function bulkRawClient(port: number, p: Record<string, number>): Promise<never> 
 }
 
 /** Plexus: a plain Protocol (owned chunks) or a BufferedProtocol (its own reused buffer). */
-async function bulkPlexusServer(buffered: boolean): Promise<never> {
+async function bulkPlexusServer(kind: "plexus" | "reuse" | "buffered"): Promise<never> {
   const listener = listen();
   (async () => {
     for await (const conn of listener) {
@@ -147,10 +149,10 @@ async function bulkPlexusServer(buffered: boolean): Promise<never> {
       const connectionMade = (t: Transport): void => {
         transport = t;
       };
-      const protocol: Protocol | BufferedProtocol = buffered
+      const protocol: Protocol | BufferedProtocol = kind === "buffered"
         ? { connectionMade, getBuffer: () => buffer, bufferUpdated: (n) => got += n, eofReceived }
         : { connectionMade, dataReceived: (data) => got += data.length, eofReceived };
-      new StreamTransport(conn, protocol);
+      new StreamTransport(conn, protocol, { reuseReadBuffer: kind === "reuse" });
     }
   })();
   return await serverMain(listener.addr.port);
@@ -422,7 +424,7 @@ if (child) {
   switch (workload) {
     case "bulk":
       await (server
-        ? (plexus ? bulkPlexusServer(impl === "buffered") : bulkRawServer())
+        ? (plexus ? bulkPlexusServer(impl as "plexus" | "reuse" | "buffered") : bulkRawServer())
         : (plexus ? bulkPlexusClient(port, params) : bulkRawClient(port, params)));
       break;
     case "ping":

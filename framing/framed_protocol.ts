@@ -103,8 +103,9 @@ export interface FramedProtocolOptions<T = Uint8Array> {
    * Reuse the receive buffer in place: each frame is then valid only until the connection's
    * next read (in practice: until `frameReceived` returns; copy what you keep), as in
    * asyncio's `BufferedProtocol` and Netty without `retain()`. A steady stream then allocates
-   * no storage: measured, pipelined 64-byte frames gain 10–15% on both ends. By default frames
-   * stay valid for ever and the buffer moves to a fresh block when a read needs room.
+   * no storage: measured with pipelined 64-byte frames on both ends, 5–10% more frames per
+   * second. By default frames stay valid for ever and the buffer moves to a fresh block when a
+   * read needs room.
    *
    * @default {false}
    */
