@@ -947,7 +947,11 @@ export class StreamTransport implements Transport, AsyncDisposable {
     reason?: CloseReason,
   ): void {
     const channel = this.#channel;
-    const loops = [this.#readLoop, this.#flushLoop, this.#upgradeDone, channel.closed];
+    // What may still be running; a loop known to be done is not waited for.
+    const loops: Promise<unknown>[] = [this.#readLoop];
+    if (this.#flushing) loops.push(this.#flushLoop);
+    if (this.#upgrade) loops.push(this.#upgradeDone);
+    if (channel.closed) loops.push(channel.closed);
     const protocol = this.#protocol;
     const peer = this.#extra.peername;
     if (
