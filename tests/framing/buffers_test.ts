@@ -47,32 +47,31 @@ Deno.test("receive buffer hands out at least minReadSize and grows only for what
   assertEquals(buffer.length, 1000);
 });
 
-Deno.test("receive buffer keeps reading into a block's tail after frames were taken from it", () => {
-  const buffer = new ReceiveBuffer({ minReadSize: 4096 });
+/**
+ * Pipelined 68-byte frames read 10 000 bytes at a time with a 64 KiB hint, 100 reads (1 MB),
+ * every whole frame taken after each read. Returns the storage blocks the reads went to.
+ */
+function readPipelined(buffer: ReceiveBuffer): Set<ArrayBufferLike> {
   const blocks = new Set<ArrayBufferLike>();
-  // Pipelined 68-byte frames read 10 000 bytes at a time, with a 64 KiB hint: the tail after
-  // each read is a little under the hint, yet large enough for the next read.
   for (let read = 0; read < 100; read++) {
     const tail = buffer.getWriteBuffer(64 * 1024);
     blocks.add(tail.buffer);
     buffer.commit(Math.min(10_000, tail.byteLength));
     while (buffer.length >= 68) buffer.take(68);
   }
+  return blocks;
+}
+
+Deno.test("receive buffer keeps reading into a block's tail after frames were taken from it", () => {
+  // The tail after each read is a little under the hint, yet large enough for the next read.
+  const blocks = readPipelined(new ReceiveBuffer({ minReadSize: 4096 }));
   // 1 MB arrived: a new block about every 64 KiB, not one per read.
   assert(blocks.size <= 20, `${blocks.size} blocks for 100 reads`);
 });
 
 Deno.test("receive buffer with reuse slides into its own storage although frames were taken", () => {
   const buffer = new ReceiveBuffer({ minReadSize: 4096, reuse: true });
-  const blocks = new Set<ArrayBufferLike>();
-  // The same stream as above: 1 MB of 68-byte frames, 10 000 bytes per read.
-  for (let read = 0; read < 100; read++) {
-    const tail = buffer.getWriteBuffer(64 * 1024);
-    blocks.add(tail.buffer);
-    buffer.commit(Math.min(10_000, tail.byteLength));
-    while (buffer.length >= 68) buffer.take(68);
-  }
-  assertEquals(blocks.size, 1, "one block for the whole stream");
+  assertEquals(readPipelined(buffer).size, 1, "one block for the whole stream");
   // A frame is valid until the next write; then its memory may hold later bytes.
   buffer.skip(buffer.length);
   buffer.append(hex("01 02 03 04"));

@@ -156,7 +156,7 @@ Deno.test("framed protocol leaves a transport the application paused paused afte
       frames.push(text(frame));
       if (text(frame) === "SWITCH") {
         framed.transport.pauseReading(); // the transport, not the framed protocol
-        framed.receiveFramer = new LineFramer(); // the buffered lines come from a microtask
+        framed.receiveFramer = new LineFramer(); // schedules a pass over the buffered lines
       } else if (frames.length === 3) delivered.resolve();
     },
   });
