@@ -179,7 +179,7 @@ export class FramedProtocol<T = Uint8Array> implements BufferedProtocol, Shutdow
    * | -------------- | --------------------------------- | ----------------------------------------------------------- |
    * | `connecting`   | no (no transport yet)             | connectionMade → `open`; pauseReading → `paused`             |
    * | `open`         | as bytes arrive                   | pauseReading → `paused`; EOF → `ending`; lost → `lost`       |
-   * | `paused`       | no; bytes stay buffered           | resumeReading → `draining` (frames buffered) or `open`; EOF → `endingPaused`; lost → `lost` |
+   * | `paused`       | no; bytes stay buffered           | resumeReading → `draining` (bytes buffered) or `open`; EOF → `endingPaused`; lost → `lost` |
    * | `draining`     | the buffered ones; the transport stays paused | all delivered → `open` (the transport reads again); pauseReading → `paused`; EOF → `ending`; lost → `lost` |
    * | `ending`       | the last ones (`decodeEof`)       | all delivered → `halfOpen` / `done`; pauseReading → `endingPaused`; lost → `lost` |
    * | `endingPaused` | no; bytes stay buffered           | resumeReading → `ending`; lost with no error and not closed by `close()` → `final`; lost → `lost` |
@@ -382,7 +382,9 @@ export class FramedProtocol<T = Uint8Array> implements BufferedProtocol, Shutdow
   /**
    * Resumes delivering frames and reading: the frames already buffered come first (from a
    * microtask), and the transport reads again once they are all delivered, so the receive
-   * buffer never holds more than one read past the frame being decoded.
+   * buffer never holds more than one read past the frame being decoded. The transport has one
+   * pause switch: pause a framed connection with {@linkcode FramedProtocol.pauseReading}, since a
+   * `transport.pauseReading()` made while the buffered frames are delivered is lifted with them.
    */
   resumeReading(): void {
     const state = this.#state;

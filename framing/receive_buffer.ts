@@ -62,7 +62,8 @@ export interface ReceiveBufferOptions {
  *   until the next write, and the storage is reused in place.
  * - Views from {@linkcode ReceiveBuffer.peek} are temporary: valid until the next write.
  *
- * The buffer grows only to hold unconsumed bytes plus one read; framers bound the unconsumed
+ * The buffer grows only to hold unconsumed bytes plus one read (and, with `reuse`, a quarter read
+ * more, so that a block can be reused); framers bound the unconsumed
  * bytes by refusing frames over their limit, so a peer cannot make it grow without bound. It
  * starts empty and sizes reads by the transport's hint, so an idle connection costs little.
  *
@@ -205,13 +206,14 @@ export class ReceiveBuffer {
    *
    * @param length How many bytes; at most {@linkcode ReceiveBuffer.length} minus `skip`.
    * @param skip Bytes to drop first (a header): `take(n, 4)` is `skip(4)` then `take(n)`.
-   * @throws {RangeError} When fewer bytes are buffered.
+   * @throws {RangeError} When `length` or `skip` is negative, or fewer bytes are buffered.
    */
   take(length: number, skip?: number): Uint8Array {
-    const consumed = length + (skip ?? 0);
-    const start = this.#start + consumed - length;
-    if (!(length >= 0 && consumed >= length && consumed <= this.#end - this.#start)) {
-      this.#outOfRange("take", consumed);
+    skip ??= 0;
+    const consumed = length + skip;
+    const start = this.#start + skip;
+    if (!(length >= 0 && skip >= 0 && consumed <= this.#end - this.#start)) {
+      this.#outOfRange("take", length, skip);
     }
     this.#start = start + length;
     this.#position += consumed;
@@ -361,9 +363,9 @@ export class ReceiveBuffer {
     this.#end = unconsumed;
   }
 
-  #outOfRange(operation: string, n: number): never {
+  #outOfRange(operation: string, n: number, skip = 0): never {
     throw new RangeError(
-      `Cannot ${operation} ${n} bytes: ${
+      `Cannot ${operation} ${n} bytes${skip === 0 ? "" : ` after ${skip}`}: ${
         operation === "commit"
           ? `only ${this.#bytes.byteLength - this.#end} bytes are free`
           : `only ${this.#end - this.#start} bytes are buffered`

@@ -202,8 +202,9 @@ export interface FrameTraceEvent {
   readonly frame: unknown;
   /**
    * The frame's bytes as on the wire (prefix, delimiter, escapes included). Received: a view
-   * into the receive buffer; sent: a copy. `undefined` in the rare case a decoder moved the
-   * receive buffer while decoding.
+   * into the receive buffer (valid during the call only when the connection reuses its receive
+   * buffer: copy what you keep); sent: a copy. `undefined` in the rare case a decoder moved
+   * the receive buffer while decoding.
    */
   readonly bytes: Uint8Array | undefined;
   /** The framer's class name (`LineFramer`, `LengthPrefixedFramer`, `PacketDecoder`, ...). */

@@ -88,9 +88,10 @@ Deno.test("receive buffer take(n, skip) drops a header and takes the frame after
   assertThrows(
     () => buffer.take(4, 2),
     RangeError,
-    "Cannot take 6 bytes: only 5 bytes are buffered",
+    "Cannot take 4 bytes after 2: only 5 bytes are buffered",
   );
-  assertThrows(() => buffer.take(1, -1), RangeError);
+  assertThrows(() => buffer.take(1, -1), RangeError, "Cannot take 1 bytes after -1");
+  assertThrows(() => buffer.take(1, NaN), RangeError);
   assertEquals(buffer.length, 5, "a refused take consumes nothing");
   assertEquals(buffer.take(2, 2), hex("aa bb"));
   assertEquals(buffer.position, 4);
