@@ -435,6 +435,33 @@ export async function serverMain(port: number): Promise<never> {
 }
 
 /**
+ * A server child on 127.0.0.1: each accepted connection (Nagle off) goes to `serve`; when
+ * `serve` returns a promise, the connection is closed once it settles. Announces the port and
+ * exits when stdin closes, as {@linkcode serverMain}.
+ */
+export function serveConnections(
+  serve: (conn: Deno.TcpConn) => Promise<void> | void,
+): Promise<never> {
+  const listener = listen();
+  (async () => {
+    for await (const conn of listener) {
+      conn.setNoDelay(true);
+      const served = serve(conn);
+      if (served) served.catch(() => {}).finally(() => closeQuietly(conn));
+    }
+  })();
+  return serverMain(listener.addr.port);
+}
+
+function closeQuietly(conn: Deno.Conn): void {
+  try {
+    conn.close();
+  } catch {
+    // Closed already.
+  }
+}
+
+/**
  * A client child: `prepare` connects and warms up and returns the timed work; it runs on
  * "go", its wall time is printed, and the process exits when stdin closes.
  */

@@ -28,11 +28,10 @@ import {
   childArgs,
   clientMain,
   connect,
-  listen,
   runCases,
   type RunOptions,
   runOptions,
-  serverMain,
+  serveConnections,
   writeAll,
 } from "./_harness.ts";
 
@@ -59,48 +58,40 @@ export function framingCases(options: RunOptions): Case[] {
 
 /** Raw server: parses each read in place, copies its whole frames out, one write per read. */
 async function rawServer(): Promise<never> {
-  const listener = listen();
-  (async () => {
-    for await (const conn of listener) {
-      conn.setNoDelay(true);
-      (async () => {
-        let buffer = new Uint8Array(2 * READ);
-        const out = new Uint8Array(2 * READ);
-        let start = 0;
-        let end = 0;
-        for (;;) {
-          if (buffer.length - end < READ) {
-            const pending = end - start;
-            if (pending + READ > buffer.length) {
-              const bigger = new Uint8Array(pending + 2 * READ);
-              bigger.set(buffer.subarray(start, end));
-              buffer = bigger;
-            } else {
-              buffer.copyWithin(0, start, end);
-            }
-            start = 0;
-            end = pending;
-          }
-          const n = await conn.read(buffer.subarray(end, end + READ));
-          if (n === null) break;
-          end += n;
-          let o = 0;
-          for (;;) {
-            if (end - start < 4) break;
-            const size = 4 + ((buffer[start] << 24) | (buffer[start + 1] << 16) |
-                  (buffer[start + 2] << 8) | buffer[start + 3]) >>> 0;
-            if (end - start < size) break;
-            out.set(buffer.subarray(start, start + size), o);
-            o += size;
-            start += size;
-          }
-          await writeAll(conn, out.subarray(0, o));
+  return await serveConnections(async (conn) => {
+    let buffer = new Uint8Array(2 * READ);
+    const out = new Uint8Array(2 * READ);
+    let start = 0;
+    let end = 0;
+    for (;;) {
+      if (buffer.length - end < READ) {
+        const pending = end - start;
+        if (pending + READ > buffer.length) {
+          const bigger = new Uint8Array(pending + 2 * READ);
+          bigger.set(buffer.subarray(start, end));
+          buffer = bigger;
+        } else {
+          buffer.copyWithin(0, start, end);
         }
-        conn.close();
-      })().catch(() => conn.close());
+        start = 0;
+        end = pending;
+      }
+      const n = await conn.read(buffer.subarray(end, end + READ));
+      if (n === null) break;
+      end += n;
+      let o = 0;
+      for (;;) {
+        if (end - start < 4) break;
+        const size = 4 + ((buffer[start] << 24) | (buffer[start + 1] << 16) |
+              (buffer[start + 2] << 8) | buffer[start + 3]) >>> 0;
+        if (end - start < size) break;
+        out.set(buffer.subarray(start, start + size), o);
+        o += size;
+        start += size;
+      }
+      await writeAll(conn, out.subarray(0, o));
     }
-  })();
-  return await serverMain(listener.addr.port);
+  });
 }
 
 /** Raw client: a writer encoding frames into a reused block, a reader counting echoed frames. */
@@ -169,21 +160,16 @@ function rawClient(port: number, p: Record<string, number>): Promise<never> {
 
 /** Plexus server: echoes each frame with sendFrame; stops reading while writes back up. */
 async function plexusServer(reuseReceiveBuffer: boolean): Promise<never> {
-  const listener = listen();
-  (async () => {
-    for await (const conn of listener) {
-      conn.setNoDelay(true);
-      new StreamTransport(
-        conn,
-        new FramedProtocol(new LengthPrefixedFramer(), {
-          frameReceived: (frame, f) => f.sendFrame(frame),
-          pauseWriting: (f) => f.pauseReading(),
-          resumeWriting: (f) => f.resumeReading(),
-        }, { reuseReceiveBuffer }),
-      );
-    }
-  })();
-  return await serverMain(listener.addr.port);
+  return await serveConnections((conn) => {
+    new StreamTransport(
+      conn,
+      new FramedProtocol(new LengthPrefixedFramer(), {
+        frameReceived: (frame, f) => f.sendFrame(frame),
+        pauseWriting: (f) => f.pauseReading(),
+        resumeWriting: (f) => f.resumeReading(),
+      }, { reuseReceiveBuffer }),
+    );
+  });
 }
 
 /** Plexus client: sends with sendFrame while writing is not paused; counts echoed frames. */

@@ -26,11 +26,10 @@ import {
   childArgs,
   clientMain,
   connect,
-  listen,
   runCases,
   type RunOptions,
   runOptions,
-  serverMain,
+  serveConnections,
   writeAll,
 } from "./_harness.ts";
 
@@ -125,37 +124,29 @@ class ReadBuffer {
 
 /** Raw server: answers every request of a read in one write from a reused buffer. */
 async function rawServer(): Promise<never> {
-  const listener = listen();
-  (async () => {
-    for await (const conn of listener) {
-      conn.setNoDelay(true);
-      (async () => {
-        const input = new ReadBuffer();
-        let out = new Uint8Array(2 * READ);
-        let o = 0;
-        const answer = (from: number, to: number): void => {
-          const size = to - from;
-          if (o + 4 + size > out.length) {
-            const bigger = new Uint8Array(2 * (o + 4 + size));
-            bigger.set(out.subarray(0, o));
-            out = bigger;
-          }
-          putU32(out, o, size);
-          out.set(input.buffer.subarray(from, to), o + 4);
-          o += 4 + size;
-        };
-        while (await input.fill(conn)) {
-          input.start = parse(input.buffer, input.start, input.end, answer);
-          if (o > 0) {
-            await writeAll(conn, out.subarray(0, o));
-            o = 0;
-          }
-        }
-        conn.close();
-      })().catch(() => conn.close());
+  return await serveConnections(async (conn) => {
+    const input = new ReadBuffer();
+    let out = new Uint8Array(2 * READ);
+    let o = 0;
+    const answer = (from: number, to: number): void => {
+      const size = to - from;
+      if (o + 4 + size > out.length) {
+        const bigger = new Uint8Array(2 * (o + 4 + size));
+        bigger.set(out.subarray(0, o));
+        out = bigger;
+      }
+      putU32(out, o, size);
+      out.set(input.buffer.subarray(from, to), o + 4);
+      o += 4 + size;
+    };
+    while (await input.fill(conn)) {
+      input.start = parse(input.buffer, input.start, input.end, answer);
+      if (o > 0) {
+        await writeAll(conn, out.subarray(0, o));
+        o = 0;
+      }
     }
-  })();
-  return await serverMain(listener.addr.port);
+  });
 }
 
 /** Raw client: see the module doc. */
@@ -223,17 +214,12 @@ function rawClient(port: number, p: Record<string, number>): Promise<never> {
 
 /** Plexus server: a PacketConnection whose handler returns the request's payload. */
 async function plexusServer(): Promise<never> {
-  const listener = listen();
-  (async () => {
-    for await (const conn of listener) {
-      conn.setNoDelay(true);
-      new StreamTransport(
-        conn,
-        new PacketConnection({ requestHandler: (_type, _flags, payload) => payload }),
-      );
-    }
-  })();
-  return await serverMain(listener.addr.port);
+  return await serveConnections((conn) => {
+    new StreamTransport(
+      conn,
+      new PacketConnection({ requestHandler: (_type, _flags, payload) => payload }),
+    );
+  });
 }
 
 /** Plexus client: a PacketConnection, the same driver as the raw client. */

@@ -35,10 +35,10 @@ import {
   childArgs,
   clientMain,
   connect,
-  listen,
   runCases,
   type RunOptions,
   runOptions,
+  serveConnections,
   serverMain,
   writeAll,
 } from "./_harness.ts";
@@ -100,21 +100,12 @@ const ACK = new Uint8Array([1]);
 
 /** Raw: reads into one reused buffer; answers one byte at end of stream. */
 async function bulkRawServer(): Promise<never> {
-  const listener = listen();
-  (async () => {
-    for await (const conn of listener) {
-      conn.setNoDelay(true);
-      (async () => {
-        const buffer = new Uint8Array(CHUNK);
-        let got = 0;
-        for (let n; (n = await conn.read(buffer)) !== null;) got += n;
-        await writeAll(conn, ACK);
-        conn.close();
-        return got;
-      })().catch(() => conn.close());
-    }
-  })();
-  return await serverMain(listener.addr.port);
+  return await serveConnections(async (conn) => {
+    const buffer = new Uint8Array(CHUNK);
+    let got = 0;
+    for (let n; (n = await conn.read(buffer)) !== null;) got += n;
+    await writeAll(conn, ACK);
+  });
 }
 
 async function bulkRawSend(conn: Deno.TcpConn, bytes: number, chunk: Uint8Array): Promise<void> {
@@ -135,27 +126,22 @@ function bulkRawClient(port: number, p: Record<string, number>): Promise<never> 
 
 /** Plexus: a plain Protocol (owned chunks) or a BufferedProtocol (its own reused buffer). */
 async function bulkPlexusServer(kind: "plexus" | "reuse" | "buffered"): Promise<never> {
-  const listener = listen();
-  (async () => {
-    for await (const conn of listener) {
-      conn.setNoDelay(true);
-      let transport: Transport;
-      let got = 0;
-      const buffer = new Uint8Array(CHUNK);
-      const eofReceived = (): boolean => {
-        transport.write(ACK);
-        return false;
-      };
-      const connectionMade = (t: Transport): void => {
-        transport = t;
-      };
-      const protocol: Protocol | BufferedProtocol = kind === "buffered"
-        ? { connectionMade, getBuffer: () => buffer, bufferUpdated: (n) => got += n, eofReceived }
-        : { connectionMade, dataReceived: (data) => got += data.length, eofReceived };
-      new StreamTransport(conn, protocol, { reuseReadBuffer: kind === "reuse" });
-    }
-  })();
-  return await serverMain(listener.addr.port);
+  return await serveConnections((conn) => {
+    let transport: Transport;
+    let got = 0;
+    const buffer = new Uint8Array(CHUNK);
+    const eofReceived = (): boolean => {
+      transport.write(ACK);
+      return false;
+    };
+    const connectionMade = (t: Transport): void => {
+      transport = t;
+    };
+    const protocol: Protocol | BufferedProtocol = kind === "buffered"
+      ? { connectionMade, getBuffer: () => buffer, bufferUpdated: (n) => got += n, eofReceived }
+      : { connectionMade, dataReceived: (data) => got += data.length, eofReceived };
+    new StreamTransport(conn, protocol, { reuseReadBuffer: kind === "reuse" });
+  });
 }
 
 /** Writes `bytes` in CHUNK writes while not paused, then half-closes and awaits the ack. */
@@ -219,20 +205,12 @@ const PING = 32;
 
 /** Raw: echoes what it reads, from one 4 KiB buffer per connection. */
 async function pingRawServer(): Promise<never> {
-  const listener = listen();
-  (async () => {
-    for await (const conn of listener) {
-      conn.setNoDelay(true);
-      (async () => {
-        const buffer = new Uint8Array(4096);
-        for (let n; (n = await conn.read(buffer)) !== null;) {
-          await writeAll(conn, buffer.subarray(0, n));
-        }
-        conn.close();
-      })().catch(() => conn.close());
+  return await serveConnections(async (conn) => {
+    const buffer = new Uint8Array(4096);
+    for (let n; (n = await conn.read(buffer)) !== null;) {
+      await writeAll(conn, buffer.subarray(0, n));
     }
-  })();
-  return await serverMain(listener.addr.port);
+  });
 }
 
 function pingRawClient(port: number, p: Record<string, number>): Promise<never> {
@@ -257,18 +235,13 @@ function pingRawClient(port: number, p: Record<string, number>): Promise<never> 
 
 /** Plexus: a plain Protocol that writes back each chunk it is given. */
 async function pingPlexusServer(): Promise<never> {
-  const listener = listen();
-  (async () => {
-    for await (const conn of listener) {
-      conn.setNoDelay(true);
-      let transport: Transport;
-      new StreamTransport(conn, {
-        connectionMade: (t) => transport = t,
-        dataReceived: (data) => transport.write(data),
-      });
-    }
-  })();
-  return await serverMain(listener.addr.port);
+  return await serveConnections((conn) => {
+    let transport: Transport;
+    new StreamTransport(conn, {
+      connectionMade: (t) => transport = t,
+      dataReceived: (data) => transport.write(data),
+    });
+  });
 }
 
 function pingPlexusClient(port: number, p: Record<string, number>): Promise<never> {

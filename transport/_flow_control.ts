@@ -21,6 +21,7 @@
 
 import { WriteBufferOverflowError } from "./errors.ts";
 import type { WriteBufferLimits } from "./types.ts";
+import type { Counters } from "./_stats.ts";
 
 /** asyncio's default high watermark: 64 KiB. */
 export const DEFAULT_HIGH_WATER = 64 * 1024;
@@ -36,6 +37,36 @@ export const DEFAULT_MAX_WRITE_BUFFER = 64 * 1024 * 1024;
 
 /** What a change in the buffered size asks the transport to tell its protocol. */
 export type FlowSignal = "pause" | "resume" | undefined;
+
+/** The protocol side of a flow signal: its optional write-flow callbacks. */
+export interface WriteFlowListener {
+  pauseWriting?(): void;
+  resumeWriting?(): void;
+}
+
+/**
+ * Tells `protocol` of a flow signal (nothing for `undefined`) and counts the pause in
+ * `counters`; what the callback throws goes to `fail`. Every transport signals this way.
+ */
+export function deliverFlowSignal(
+  signal: FlowSignal,
+  counters: Counters,
+  protocol: WriteFlowListener,
+  fail: (error: unknown) => void,
+): void {
+  if (signal === undefined) return;
+  try {
+    if (signal === "pause") {
+      counters.pausedWriting();
+      protocol.pauseWriting?.();
+    } else {
+      counters.resumedWriting();
+      protocol.resumeWriting?.();
+    }
+  } catch (error) {
+    fail(error);
+  }
+}
 
 /**
  * A byte budget shared by the write buffers of many transports (a server's connections).

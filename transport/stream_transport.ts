@@ -3,6 +3,7 @@ import { describePeer } from "./callback_error.ts";
 import { type DeadlineError, TransportError, transportError } from "./errors.ts";
 import {
   type BudgetOption,
+  deliverFlowSignal,
   type FlowSignal,
   WRITE_BUDGET,
   WriteFlowControl,
@@ -679,18 +680,8 @@ export class StreamTransport implements Transport, AsyncDisposable {
   }
 
   #signal(signal: FlowSignal): void {
-    if (signal === undefined) return;
-    try {
-      if (signal === "pause") {
-        this.#stats.pausedWriting();
-        this.#protocol.pauseWriting?.();
-      } else {
-        this.#stats.resumedWriting();
-        this.#protocol.resumeWriting?.();
-      }
-    } catch (error) {
-      this.#fail(error);
-    }
+    if (signal === undefined) return; // the common case: no closure made
+    deliverFlowSignal(signal, this.#stats, this.#protocol, (error) => this.#fail(error));
   }
 
   // ---- TLS -----------------------------------------------------------------------------------

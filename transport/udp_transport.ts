@@ -4,7 +4,7 @@ import { connectionChannel, defaultTraceName, publishOpen } from "./_trace.ts";
 import type { Counters } from "./_stats.ts";
 import type { CloseReason, TransportStats } from "./stats.ts";
 import { transportError } from "./errors.ts";
-import { type FlowSignal, WriteFlowControl } from "./_flow_control.ts";
+import { deliverFlowSignal, type FlowSignal, WriteFlowControl } from "./_flow_control.ts";
 import type { DatagramProtocol } from "./protocols.ts";
 import type { DatagramTransport, ExtraInfo, WriteBufferLimits } from "./types.ts";
 
@@ -364,18 +364,8 @@ export class UdpTransport implements DatagramTransport, AsyncDisposable {
   }
 
   #signal(signal: FlowSignal): void {
-    if (signal === undefined) return;
-    try {
-      if (signal === "pause") {
-        this.#stats.pausedWriting();
-        this.#protocol.pauseWriting?.();
-      } else {
-        this.#stats.resumedWriting();
-        this.#protocol.resumeWriting?.();
-      }
-    } catch (error) {
-      this.#fail(error);
-    }
+    if (signal === undefined) return; // the common case: no closure made
+    deliverFlowSignal(signal, this.#stats, this.#protocol, (error) => this.#fail(error));
   }
 
   #sleep(): Promise<void> {
