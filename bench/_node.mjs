@@ -199,6 +199,28 @@ function udpClient() {
 // ---- frames: u32 BE length + payload ---------------------------------------------------------
 
 /** Calls onFrame(buffer, from, to) per whole frame; keeps a partial frame for the next chunk. */
+/** Echoes the whole u32-length frames of each chunk in one write, as views of the chunk. */
+function echoWholeFrames(socket) {
+  let chunk;
+  let first = -1;
+  let last = -1;
+  const read = frameReader((buffer, from, to) => {
+    if (buffer !== chunk) {
+      if (first >= 0) socket.write(chunk.subarray(first, last));
+      chunk = buffer;
+      first = from - 4;
+    }
+    last = to;
+  });
+  socket.on("data", (data) => {
+    first = last = -1;
+    chunk = undefined;
+    read(data);
+    if (first >= 0) socket.write(chunk.subarray(first, last));
+  });
+  socket.on("error", () => {});
+}
+
 function frameReader(onFrame) {
   let rest = null;
   return (chunk) => {
@@ -219,27 +241,8 @@ function frameReader(onFrame) {
 }
 
 function framesServer() {
-  tcpServer((socket) => {
-    // Echo the whole frames of each chunk in one write (a view of the chunk: no copy).
-    let first = -1;
-    let last = -1;
-    let chunk;
-    const read = frameReader((buffer, from, to) => {
-      if (buffer !== chunk) {
-        if (first >= 0) socket.write(chunk.subarray(first, last));
-        chunk = buffer;
-        first = from - 4;
-      }
-      last = to;
-    });
-    socket.on("data", (data) => {
-      first = last = -1;
-      chunk = undefined;
-      read(data);
-      if (first >= 0) socket.write(chunk.subarray(first, last));
-    });
-    socket.on("error", () => {});
-  });
+  // Echo the whole frames of each chunk in one write (a view of the chunk: no copy).
+  tcpServer(echoWholeFrames);
 }
 
 function framesClient() {
@@ -283,27 +286,8 @@ function framesClient() {
 // ---- RPC: u32 BE length, u32 tag, payload ----------------------------------------------------
 
 function rpcServer() {
-  tcpServer((socket) => {
-    // A reply is the request itself: echo the whole frames of each chunk in one write.
-    let chunk;
-    let first = -1;
-    let last = -1;
-    const read = frameReader((buffer, from, to) => {
-      if (buffer !== chunk) {
-        if (first >= 0) socket.write(chunk.subarray(first, last));
-        chunk = buffer;
-        first = from - 4;
-      }
-      last = to;
-    });
-    socket.on("data", (data) => {
-      first = last = -1;
-      chunk = undefined;
-      read(data);
-      if (first >= 0) socket.write(chunk.subarray(first, last));
-    });
-    socket.on("error", () => {});
-  });
+  // A reply is the request itself: echo the whole frames of each chunk in one write.
+  tcpServer(echoWholeFrames);
 }
 
 async function drive(n, inFlight, call) {
