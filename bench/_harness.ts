@@ -294,13 +294,17 @@ export interface Row {
 }
 
 /**
- * Measures a case: `rounds` rounds, each running every arm once, the order rotated each round
- * so that no arm always goes first. Returns a row per arm.
+ * Measures a case: `rounds` rounds, each running every arm once, in an order that changes
+ * every round so that no arm always goes first or always follows the same arm. Returns a row
+ * per arm.
  */
 export async function measure(c: Case, rounds: number): Promise<Row[]> {
   const samples: Sample[][] = c.arms.map(() => []);
   for (let round = 0; round < rounds; round++) {
-    const order = c.arms.map((_, i) => (i + round) % c.arms.length);
+    // Rotated every other round and reversed in between: with two arms each goes first in
+    // turn, with three six rounds run all six orders. (Rotating and reversing in the same
+    // round ran two arms in the same order every round.)
+    const order = c.arms.map((_, i) => (i + (round >> 1)) % c.arms.length);
     if (round % 2) order.reverse();
     for (const i of order) samples[i][round] = await runArm(c, c.arms[i]);
   }

@@ -386,7 +386,7 @@ function connsClient() {
     }
   };
   return clientMain(async () => {
-    await concurrent(p.warm);
+    for (let left = p.warm; left > 0; left -= 1000) await concurrent(Math.min(left, 1000));
     return () => p.hold ? hold(p.conns) : concurrent(p.conns);
   });
 }

@@ -4,6 +4,10 @@ import type { ByteChannel } from "@plexus/net/transport";
 export class CountingChannel implements ByteChannel {
   readonly inner: ByteChannel;
   reads = 0;
+  /** Reads issued and not yet settled. */
+  readsPending = 0;
+  /** `readsPending` when `close()` was called. */
+  readsPendingAtClose: number | undefined;
   writes = 0;
   bytesWritten = 0;
   #writeWaiters: { bytes: number; resolve: () => void }[] = [];
@@ -20,9 +24,14 @@ export class CountingChannel implements ByteChannel {
     return this.inner.remoteAddr;
   }
 
-  read(p: Uint8Array): Promise<number | null> {
+  async read(p: Uint8Array): Promise<number | null> {
     this.reads++;
-    return this.inner.read(p);
+    this.readsPending++;
+    try {
+      return await this.inner.read(p);
+    } finally {
+      this.readsPending--;
+    }
   }
 
   async write(p: Uint8Array): Promise<number> {
@@ -48,6 +57,7 @@ export class CountingChannel implements ByteChannel {
   }
 
   close(): void {
+    this.readsPendingAtClose = this.readsPending;
     this.inner.close();
   }
 }

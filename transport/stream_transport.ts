@@ -489,10 +489,14 @@ export class StreamTransport implements Transport, AsyncDisposable {
         this.#fail(error);
         return;
       }
-      // A reply committed from this read's callback leaves (its flush is one microtask away)
-      // before the next read is issued: measured, ping-pong saves a recv() that finds nothing
-      // ahead of each send.
-      if (this.#flushing) await undefined;
+      // One microtask before the next read is issued, so that what this read's callback
+      // started goes first:
+      // - a reply it committed leaves (its flush is one microtask away): measured, ping-pong
+      //   saves a recv() that finds nothing ahead of each send;
+      // - a close() it led to through a promise (a client closing after its last answer)
+      //   finds no read pending. Deno cancels a pending read by building an `Interrupted`
+      //   error: measured, ~10 µs of CPU per connection.
+      await undefined;
     }
   }
 

@@ -103,6 +103,26 @@ for (const backend of BACKENDS) {
     await pair.cleanup();
   });
 
+  Deno.test(`${backend}: a close() awaited after the last answer finds no read pending`, async () => {
+    // A client that closes once its answer came (through a promise the callback resolved)
+    // must not make the channel cancel a read: Deno builds an Interrupted error for that.
+    const pair = await channelPair(backend);
+    const server = new Recorder({ onData: (data, r) => r.transport.write(data) });
+    const answered = Promise.withResolvers<void>();
+    const client = new Recorder({ onData: () => answered.resolve() });
+    const clientChannel = new CountingChannel(pair.client);
+    const st = new StreamTransport(pair.server, server);
+    const ct = new StreamTransport(clientChannel, client);
+    ct.write(bytes("ping"));
+    await answered.promise;
+    ct.close();
+    assertEquals(clientChannel.readsPendingAtClose, 0);
+    assertEquals(clientChannel.reads, 1);
+    await ct.closed;
+    await st.closed;
+    await pair.cleanup();
+  });
+
   Deno.test(`${backend}: pauseReading issues no read and delivers nothing until resumed`, async () => {
     const pair = await channelPair(backend);
     const counted = new CountingChannel(pair.server);
