@@ -101,16 +101,22 @@ export class UdpTransport implements DatagramTransport, AsyncDisposable {
   readonly #flow: WriteFlowControl;
   readonly #life: Lifecycle;
   readonly #stats: Counters;
-  // The send queue: parallel arrays, no object per datagram; swapped with the spares per batch.
+  // Datagrams waiting while one is sent: parallel arrays, no object per datagram; the next
+  // to send is at #queueHead.
   #queueData: Uint8Array[] = [];
   #queueAddr: Deno.NetAddr[] = [];
-  #spareData: Uint8Array[] = [];
-  #spareAddr: Deno.NetAddr[] = [];
+  #queueHead = 0;
+  /**
+   * The datagram being sent, or `undefined` when none is. One send at a time: overlapping
+   * `send()`s on one Deno socket reach the peer out of order (measured: 128 of 200).
+   */
+  #sendingData: Uint8Array | undefined;
+  #sendingAddr: Deno.NetAddr | undefined;
+  /** Settles (never rejects) once the send in flight is handled. */
+  #sendDone: Promise<void> = Promise.resolve();
   #receive: ReceiveState = "reading";
   #wakeReader: (() => void) | undefined;
   #receiveLoop: Promise<void> = Promise.resolve();
-  #sending = false;
-  #sendLoop: Promise<void> = Promise.resolve();
   /** The last address that matched the remote address (compared by identity of its parts). */
   #lastHostname: string | undefined;
 
@@ -223,11 +229,10 @@ export class UdpTransport implements DatagramTransport, AsyncDisposable {
       this.#fail(overflow);
       return;
     }
-    this.#queueData.push(data);
-    this.#queueAddr.push(target);
-    if (!this.#sending) {
-      this.#sending = true;
-      this.#sendLoop = this.#runSendLoop();
+    if (this.#sendingData === undefined) this.#send(data, target);
+    else {
+      this.#queueData.push(data);
+      this.#queueAddr.push(target);
     }
     this.#signal(this.#flow.add(data.byteLength));
   }
@@ -249,7 +254,7 @@ export class UdpTransport implements DatagramTransport, AsyncDisposable {
     if (!this.#life.beginClose()) return;
     this.#receive = "stopped";
     this.#wake();
-    if (!this.#sending) this.#closeNow();
+    if (this.#sendingData === undefined) this.#closeNow();
   }
 
   abort(error?: Error): void {
@@ -317,38 +322,53 @@ export class UdpTransport implements DatagramTransport, AsyncDisposable {
     return true;
   }
 
-  async #runSendLoop(): Promise<void> {
-    const stats = this.#stats;
-    while (this.#queueData.length > 0) {
-      const batch = this.#queueData;
-      const addrs = this.#queueAddr;
-      this.#queueData = this.#spareData;
-      this.#queueAddr = this.#spareAddr;
-      this.#spareData = batch;
-      this.#spareAddr = addrs;
-      for (let i = 0; i < batch.length; i++) {
-        const data = batch[i];
-        const addr = addrs[i];
-        try {
-          await this.#conn.send(data, addr);
-          stats.writes++;
-          stats.bytesSent += data.byteLength;
-        } catch (error) {
-          if (this.#life.finished) return;
-          if (isSocketGone(error)) {
-            this.#fail(transportError("Send failed", error));
-            return;
-          }
-          if (!this.#report(transportError(`Send to ${formatAddr(addr)} failed`, error))) return;
-        }
-        if (this.#life.finished) return;
-        this.#signal(this.#flow.remove(data.byteLength));
-        if (this.#life.finished) return;
-      }
-      batch.length = 0;
-      addrs.length = 0;
+  /**
+   * Sends one datagram; its settling sends the next. No async function or array per
+   * datagram: measured over a fake socket, an echo's JS cost per datagram fell from ~400 ns
+   * (a send loop) to ~170 ns (a bare receive/send loop: ~100 ns).
+   */
+  #send(data: Uint8Array, addr: Deno.NetAddr): void {
+    this.#sendingData = data;
+    this.#sendingAddr = addr;
+    this.#sendDone = this.#conn.send(data, addr).then(this.#sent, this.#sendFailed);
+  }
+
+  readonly #sent = (): void => {
+    const data = this.#sendingData!;
+    this.#stats.writes++;
+    this.#stats.bytesSent += data.byteLength;
+    this.#sendNext(data);
+  };
+
+  readonly #sendFailed = (error: unknown): void => {
+    if (this.#life.finished) return;
+    if (isSocketGone(error)) {
+      this.#fail(transportError("Send failed", error));
+      return;
     }
-    this.#sending = false;
+    const failed = transportError(`Send to ${formatAddr(this.#sendingAddr!)} failed`, error);
+    if (this.#report(failed)) this.#sendNext(this.#sendingData!);
+  };
+
+  /** After a send: counts its bytes off, then sends the next queued datagram, if any. */
+  #sendNext(sent: Uint8Array): void {
+    if (this.#life.finished) return;
+    this.#signal(this.#flow.remove(sent.byteLength));
+    if (this.#life.finished) return;
+    const head = this.#queueHead;
+    const queue = this.#queueData;
+    if (head < queue.length) {
+      const data = queue[head];
+      const addr = this.#queueAddr[head];
+      if (head + 1 === queue.length) {
+        queue.length = 0;
+        this.#queueAddr.length = 0;
+        this.#queueHead = 0;
+      } else this.#queueHead = head + 1;
+      this.#send(data, addr);
+      return;
+    }
+    this.#sendingData = this.#sendingAddr = undefined;
     if (this.#life.closing) this.#closeNow();
   }
 
@@ -388,7 +408,9 @@ export class UdpTransport implements DatagramTransport, AsyncDisposable {
     if (
       !this.#life.finish(
         error,
-        [this.#receiveLoop, this.#sendLoop],
+        this.#sendingData === undefined
+          ? [this.#receiveLoop]
+          : [this.#receiveLoop, this.#sendDone],
         (e) => protocol.connectionLost?.(e),
         () => describePeer(where),
         reason,
@@ -397,7 +419,7 @@ export class UdpTransport implements DatagramTransport, AsyncDisposable {
     this.#receive = "stopped";
     this.#queueData = [];
     this.#queueAddr = [];
-    this.#sending = false;
+    this.#queueHead = 0;
     this.#flow.clear();
     this.#wake();
     try {

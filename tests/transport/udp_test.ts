@@ -228,3 +228,70 @@ Deno.test("UDP holds a datagram received after pauseReading until resumeReading"
   transport.close();
   await transport.closed;
 });
+
+/**
+ * A datagram socket whose sends the test settles by hand: shows how many are in flight and in
+ * which order they were issued. Receives wait until close.
+ */
+class ManualSocket {
+  readonly addr: Deno.NetAddr = { transport: "udp", hostname: "127.0.0.1", port: 9 };
+  readonly sends: { text: string; port: number; settle: PromiseWithResolvers<number> }[] = [];
+  inFlight = 0;
+  maxInFlight = 0;
+  readonly #closed = Promise.withResolvers<[Uint8Array, Deno.Addr]>();
+  #waiters: { count: number; resolve: () => void }[] = [];
+
+  /** Resolves once `count` sends were issued. */
+  untilSends(count: number): Promise<void> {
+    if (this.sends.length >= count) return Promise.resolve();
+    return new Promise((resolve) => this.#waiters.push({ count, resolve }));
+  }
+
+  receive(): Promise<[Uint8Array, Deno.Addr]> {
+    return this.#closed.promise;
+  }
+
+  send(data: Uint8Array, addr: Deno.Addr): Promise<number> {
+    const settle = Promise.withResolvers<number>();
+    this.sends.push({
+      text: new TextDecoder().decode(data),
+      port: (addr as Deno.NetAddr).port,
+      settle,
+    });
+    this.maxInFlight = Math.max(this.maxInFlight, ++this.inFlight);
+    this.#waiters = this.#waiters.filter((w) =>
+      !(this.sends.length >= w.count && (w.resolve(), true))
+    );
+    return settle.promise.finally(() => this.inFlight--);
+  }
+
+  close(): void {
+    this.#closed.reject(new Deno.errors.BadResource("closed"));
+  }
+}
+
+Deno.test("UDP sends one datagram at a time, in call order; a failed send is reported and the rest go", async () => {
+  const socket = new ManualSocket();
+  const protocol = new Datagrams();
+  const udp = new UdpTransport(socket as unknown as Deno.DatagramConn, protocol);
+  const to = (port: number): Deno.NetAddr => ({ transport: "udp", hostname: "127.0.0.1", port });
+  udp.sendto(bytes("a"), to(1));
+  udp.sendto(bytes("b"), to(2));
+  udp.sendto(bytes("c"), to(3));
+  assertEquals(udp.getWriteBufferSize(), 3);
+  // One send is issued; the others wait for it.
+  assertEquals(socket.sends.map((s) => s.text), ["a"]);
+  socket.sends[0].settle.reject(new Deno.errors.ConnectionRefused("refused"));
+  await socket.untilSends(2);
+  assertEquals(protocol.events.filter((e) => e === "error").length, 1);
+  socket.sends[1].settle.resolve(1);
+  await socket.untilSends(3);
+  udp.close(); // waits for the queued datagram
+  assert(!protocol.events.includes("connectionLost"));
+  socket.sends[2].settle.resolve(1);
+  await udp.closed;
+  assertEquals(socket.sends.map((s) => `${s.text}:${s.port}`), ["a:1", "b:2", "c:3"]);
+  assertEquals(socket.maxInFlight, 1);
+  assertEquals(udp.getWriteBufferSize(), 0);
+  assertEquals(udp.stats().writes, 2, "the failed send is not counted as written");
+});
