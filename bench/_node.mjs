@@ -387,7 +387,10 @@ function connsClient() {
   };
   return clientMain(async () => {
     for (let left = p.warm; left > 0; left -= 1000) await concurrent(Math.min(left, 1000));
-    return () => p.hold ? hold(p.conns) : concurrent(p.conns);
+    return async () => {
+      if (p.hold) return await hold(p.conns);
+      for (let wave = 0; wave < (p.waves ?? 1); wave++) await concurrent(p.conns);
+    };
   });
 }
 

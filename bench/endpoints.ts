@@ -8,7 +8,7 @@
  * ```
  *
  * - 1000 connections opened at once, each doing 10 round trips of 32 bytes, then closed: the
- *   time and the server's peak RSS (`VmHWM`).
+ *   time and the server's peak RSS (`VmHWM`); and the same five times in a row.
  * - hold 10 000 connections (`--quick`: 2 000), opened 500 at a time and each proven with one
  *   round trip: the time to open them and the server's RSS while it holds them.
  *
@@ -44,6 +44,12 @@ const MESSAGE = 32;
  * leave both processes' JIT cold: the raw arm then took ~1.45× its steady time, Plexus ~1.65×.
  */
 const WARM_CONNS = 3000;
+/**
+ * Waves of the sustained case: the 1000-connection work this many times in a row (one wave
+ * takes ~0.2 s, and the same-round ratios of one run spread over 0.99–1.62), with the server's
+ * peak RSS over all of them, which shows the garbage connection churn leaves.
+ */
+const WAVES = 5;
 
 /** The cases of this family for the given run options. */
 export function endpointCases(options: RunOptions): Case[] {
@@ -56,7 +62,7 @@ export function endpointCases(options: RunOptions): Case[] {
   return [
     {
       name: "1000 conns × 10 round trips: time / peak RSS",
-      params: { conns: 1000, pings: 10, hold: 0, warm: WARM_CONNS },
+      params: { conns: 1000, pings: 10, hold: 0, warm: WARM_CONNS, waves: 1 },
       units: 1000,
       per: { name: "conn", units: 1 },
       mode: "time",
@@ -64,8 +70,17 @@ export function endpointCases(options: RunOptions): Case[] {
       arms: arms("≤ 1.1× / ≤ 1.1×"),
     },
     {
+      name: `the same, ${WAVES} waves in a row: time / peak RSS`,
+      params: { conns: 1000, pings: 10, hold: 0, warm: WARM_CONNS, waves: WAVES },
+      units: 1000 * WAVES,
+      per: { name: "conn", units: 1 },
+      mode: "time",
+      memory: "peak",
+      arms: arms(),
+    },
+    {
       name: `hold ${hold} conns: time / RSS`,
-      params: { conns: hold, pings: 1, hold: 1, warm: WARM_CONNS },
+      params: { conns: hold, pings: 1, hold: 1, warm: WARM_CONNS, waves: 1 },
       units: hold,
       per: { name: "conn", units: 1 },
       mode: "time",
@@ -198,7 +213,10 @@ function client(port: number, p: Record<string, number>, plexus: boolean): Promi
   };
   return clientMain(async () => {
     for (let left = p.warm; left > 0; left -= 1000) await concurrent(Math.min(left, 1000));
-    return () => p.hold ? hold(p.conns) : concurrent(p.conns);
+    return async () => {
+      if (p.hold) return await hold(p.conns);
+      for (let wave = 0; wave < (p.waves ?? 1); wave++) await concurrent(p.conns);
+    };
   });
 }
 

@@ -246,6 +246,9 @@ export class StreamTransport implements Transport, AsyncDisposable {
 
   #flushing = false;
   #flushLoop: Promise<void> = SETTLED;
+  /** The chunk being written by the flush, and how much of it is written. */
+  #chunk: Uint8Array | undefined;
+  #chunkWritten = 0;
   #drainWaiters: (() => void)[] = [];
   /** Bytes at the front of `out` that were committed and not yet handed to the channel. */
   #committed = 0;
@@ -591,48 +594,99 @@ export class StreamTransport implements Transport, AsyncDisposable {
 
   #startFlush(): void {
     this.#flushing = true;
-    this.#flushLoop = this.#flush();
+    // One microtask first: the rest of this turn's commits join the first conn.write.
+    this.#flushLoop = SETTLED.then(this.#flushStep);
   }
 
-  async #flush(): Promise<void> {
-    // Let the rest of this turn's commits join the first conn.write.
-    await undefined;
-    const out = this.out;
-    const stats = this.#stats;
+  /**
+   * The flush, one step per callback rather than an async function: measured over a fake
+   * channel, an echo allocates 705 bytes per round trip instead of 1070 (a hand-written loop:
+   * 280), which is what a server's heap grows by under connection churn. A step writes the
+   * next committed chunk, or sends the requested EOF, or ends the flush; `#flushLoop` is the
+   * step in flight, what a close waits for.
+   *
+   * ```
+   * #startFlush ─microtask─> #flushStep ──write──> #wrote ──> #flushStep ...
+   *                              │   └─closeWrite─> #eofSent ─> #flushDone
+   *                              └─ nothing sendable ─> #flushDone
+   * (a failed write or closeWrite: #writeFailed; a finished transport: #flushStopped)
+   * ```
+   */
+  readonly #flushStep = (): void => {
+    if (this.#life.finished) {
+      this.#flushStopped();
+      return;
+    }
     try {
-      for (;;) {
+      let chunk = this.#chunk;
+      if (chunk === undefined) {
         const sendable = this.#committed - this.#heldBytes;
-        if (sendable === 0) break;
-        const chunk = out.shift(sendable)!;
-        this.#committed -= chunk.byteLength;
-        let offset = 0;
-        while (offset < chunk.byteLength) {
-          const n = await this.#channel.write(offset === 0 ? chunk : chunk.subarray(offset));
-          stats.writes++;
-          stats.bytesSent += n;
-          if (this.#life.finished) return;
-          offset += n;
-          this.#idle?.touch();
-          this.#signal(this.#flow.written(n));
-          if (this.#life.finished) return;
+        if (sendable === 0) {
+          // During an upgrade, EOF and close wait for it to end (see #endHold).
+          if (this.#write === "eof-requested" && !this.#upgrade) {
+            this.#flushLoop = this.#channel.closeWrite().then(this.#eofSent, this.#writeFailed);
+          } else this.#flushDone();
+          return;
         }
+        chunk = this.#chunk = this.out.shift(sendable)!;
+        this.#committed -= chunk.byteLength;
+        this.#chunkWritten = 0;
+      }
+      const offset = this.#chunkWritten;
+      this.#flushLoop = this.#channel.write(offset === 0 ? chunk : chunk.subarray(offset))
+        .then(this.#wrote, this.#writeFailed);
+    } catch (error) {
+      this.#writeFailed(error);
+    }
+  };
+
+  readonly #wrote = (n: number): void => {
+    const stats = this.#stats;
+    stats.writes++;
+    stats.bytesSent += n;
+    if (this.#life.finished) {
+      this.#flushStopped();
+      return;
+    }
+    try {
+      this.#chunkWritten += n;
+      this.#idle?.touch();
+      this.#signal(this.#flow.written(n));
+      const chunk = this.#chunk!;
+      if (this.#chunkWritten >= chunk.byteLength && !this.#life.finished) {
+        this.#chunk = undefined;
         this.#flow.release(chunk.byteLength);
         // Every piece handed out is written: its block may be reused (from its start, once
         // the buffer is empty).
-        out.rewind();
-      }
-      // During an upgrade, EOF and close wait for it to end (see #endHold).
-      if (this.#write === "eof-requested" && !this.#upgrade && !this.#life.finished) {
-        await this.#channel.closeWrite();
-        this.#write = "eof-sent";
+        this.out.rewind();
       }
     } catch (error) {
-      if (!this.#life.finished) this.#fail(transportError("Write failed", error));
+      this.#writeFailed(error);
       return;
-    } finally {
-      this.#flushing = false;
-      this.#releaseDrainWaiters();
     }
+    this.#flushStep();
+  };
+
+  readonly #eofSent = (): void => {
+    this.#write = "eof-sent";
+    this.#flushDone();
+  };
+
+  readonly #writeFailed = (error: unknown): void => {
+    if (!this.#life.finished) this.#fail(transportError("Write failed", error));
+    this.#flushStopped();
+  };
+
+  /** The flush ran out of work (or stopped): drain waiters go on. */
+  #flushStopped(): void {
+    this.#flushing = false;
+    this.#chunk = undefined;
+    this.#releaseDrainWaiters();
+  }
+
+  /** Everything sendable is written: a close or a peer's EOF waiting on it goes on. */
+  #flushDone(): void {
+    this.#flushStopped();
     if (this.#life.finished || this.#upgrade) return;
     if (this.#life.closing) this.#closeNow(undefined, true);
     else if (this.#write === "eof-sent" && this.#read === "eof") {

@@ -330,7 +330,13 @@ export class UdpTransport implements DatagramTransport, AsyncDisposable {
   #send(data: Uint8Array, addr: Deno.NetAddr): void {
     this.#sendingData = data;
     this.#sendingAddr = addr;
-    this.#sendDone = this.#conn.send(data, addr).then(this.#sent, this.#sendFailed);
+    let sent: Promise<number>;
+    try {
+      sent = this.#conn.send(data, addr);
+    } catch (error) {
+      sent = Promise.reject(error); // a socket-like object that throws: the same path
+    }
+    this.#sendDone = sent.then(this.#sent, this.#sendFailed);
   }
 
   readonly #sent = (): void => {
@@ -408,9 +414,7 @@ export class UdpTransport implements DatagramTransport, AsyncDisposable {
     if (
       !this.#life.finish(
         error,
-        this.#sendingData === undefined
-          ? [this.#receiveLoop]
-          : [this.#receiveLoop, this.#sendDone],
+        this.#sendingData === undefined ? [this.#receiveLoop] : [this.#receiveLoop, this.#sendDone],
         (e) => protocol.connectionLost?.(e),
         () => describePeer(where),
         reason,
