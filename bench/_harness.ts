@@ -8,7 +8,7 @@
  * parent                      server child                 client child
  * spawn server  ------------> listens, prints "port N"
  * spawn client (port N) ---------------------------------> connects, warms up, prints "ready"
- * read /proc/<pid>/stat of both
+ * reset the server's peak RSS, read /proc/<pid>/stat of both
  * write "go" ---------------------------------------------> timed work, prints "done <ms>"
  * read /proc/<pid>/stat and /proc/<pid>/status of both
  * close both stdins  -------> exits                        exits
@@ -77,7 +77,7 @@ export interface Sample {
   ms: number;
   /** CPU of both processes over the timed window, in ns. */
   cpuNs: number;
-  /** The server's peak RSS (`VmHWM`), in bytes. */
+  /** The server's peak RSS (`VmHWM`) during the timed work, in bytes. */
   hwm: number;
   /** The server's RSS at the end of the timed work (`VmRSS`), in bytes. */
   rss: number;
@@ -111,6 +111,18 @@ export function memory(pid: number, field: "VmHWM" | "VmRSS"): number {
   const status = Deno.readTextFileSync(`/proc/${pid}/status`);
   const match = new RegExp(`${field}:\\s+(\\d+) kB`).exec(status);
   return match ? Number(match[1]) * 1024 : NaN;
+}
+
+/**
+ * Resets a process's peak RSS (`VmHWM`) to its current RSS (`clear_refs` 5, Linux 4.0+), so
+ * that a peak read after the timed work is the peak of that work, not of the warm-up.
+ */
+export function resetPeakRss(pid: number): void {
+  try {
+    Deno.writeTextFileSync(`/proc/${pid}/clear_refs`, "5");
+  } catch {
+    // Not Linux, or not allowed: the peak then includes the warm-up.
+  }
 }
 
 /** Whether `node` can be run here. */
@@ -238,6 +250,7 @@ export async function runArm(c: Case, arm: Arm): Promise<Sample> {
     const ready = await within(client.line(), limit, `${arm.label} warm-up`);
     if (ready !== "ready") throw new Error(`Unexpected client line: ${ready}`);
     const ticks = await clkTck();
+    resetPeakRss(server.pid);
     const beforeServer = cpuTicks(server.pid);
     const before = beforeServer + cpuTicks(client.pid);
     await client.send("go");
@@ -301,11 +314,11 @@ export interface Row {
 export async function measure(c: Case, rounds: number): Promise<Row[]> {
   const samples: Sample[][] = c.arms.map(() => []);
   for (let round = 0; round < rounds; round++) {
-    // Rotated every other round and reversed in between: with two arms each goes first in
-    // turn, with three six rounds run all six orders. (Rotating and reversing in the same
-    // round ran two arms in the same order every round.)
-    const order = c.arms.map((_, i) => (i + (round >> 1)) % c.arms.length);
-    if (round % 2) order.reverse();
+    // Forwards from arm `round` in even rounds, backwards from it in odd ones: every arm goes
+    // first once in n rounds, two arms alternate, three run all six orders in six rounds.
+    // (Rotating and reversing in the same round ran two arms in the same order every round.)
+    const n = c.arms.length;
+    const order = c.arms.map((_, i) => ((round % 2 ? round - i : round + i) % n + n) % n);
     for (const i of order) samples[i][round] = await runArm(c, c.arms[i]);
   }
   const base = samples[0];

@@ -101,11 +101,14 @@ export class UdpTransport implements DatagramTransport, AsyncDisposable {
   readonly #flow: WriteFlowControl;
   readonly #life: Lifecycle;
   readonly #stats: Counters;
-  // Datagrams waiting while one is sent: parallel arrays, no object per datagram; the next
-  // to send is at #queueHead.
+  // Datagrams waiting while one is sent: parallel arrays, no object per datagram. `sendto`
+  // appends to the queue; the sends go through the batch, which swaps with the queue when it
+  // runs out (so neither holds datagrams already sent for longer than one batch).
   #queueData: Uint8Array[] = [];
   #queueAddr: Deno.NetAddr[] = [];
-  #queueHead = 0;
+  #batchData: Uint8Array[] = [];
+  #batchAddr: Deno.NetAddr[] = [];
+  #batchHead = 0;
   /**
    * The datagram being sent, or `undefined` when none is. One send at a time: overlapping
    * `send()`s on one Deno socket reach the peer out of order (measured: 128 of 200).
@@ -332,7 +335,8 @@ export class UdpTransport implements DatagramTransport, AsyncDisposable {
     this.#sendingAddr = addr;
     let sent: Promise<number>;
     try {
-      sent = this.#conn.send(data, addr);
+      // Promise.resolve: a socket-like object returning a plain value takes the same path.
+      sent = Promise.resolve(this.#conn.send(data, addr));
     } catch (error) {
       sent = Promise.reject(error); // a socket-like object that throws: the same path
     }
@@ -361,19 +365,23 @@ export class UdpTransport implements DatagramTransport, AsyncDisposable {
     if (this.#life.finished) return;
     this.#signal(this.#flow.remove(sent.byteLength));
     if (this.#life.finished) return;
-    const head = this.#queueHead;
-    const queue = this.#queueData;
-    if (head < queue.length) {
-      const data = queue[head];
-      const addr = this.#queueAddr[head];
-      if (head + 1 === queue.length) {
-        queue.length = 0;
-        this.#queueAddr.length = 0;
-        this.#queueHead = 0;
-      } else this.#queueHead = head + 1;
-      this.#send(data, addr);
+    if (this.#batchHead === this.#batchData.length && this.#queueData.length > 0) {
+      const data = this.#batchData;
+      const addr = this.#batchAddr;
+      data.length = addr.length = 0;
+      this.#batchData = this.#queueData;
+      this.#batchAddr = this.#queueAddr;
+      this.#queueData = data;
+      this.#queueAddr = addr;
+      this.#batchHead = 0;
+    }
+    const head = this.#batchHead;
+    if (head < this.#batchData.length) {
+      this.#batchHead = head + 1;
+      this.#send(this.#batchData[head], this.#batchAddr[head]);
       return;
     }
+    this.#batchData.length = this.#batchAddr.length = this.#batchHead = 0;
     this.#sendingData = this.#sendingAddr = undefined;
     if (this.#life.closing) this.#closeNow();
   }
@@ -423,7 +431,9 @@ export class UdpTransport implements DatagramTransport, AsyncDisposable {
     this.#receive = "stopped";
     this.#queueData = [];
     this.#queueAddr = [];
-    this.#queueHead = 0;
+    this.#batchData = [];
+    this.#batchAddr = [];
+    this.#batchHead = 0;
     this.#flow.clear();
     this.#wake();
     try {

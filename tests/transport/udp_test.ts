@@ -251,7 +251,14 @@ class ManualSocket {
     return this.#closed.promise;
   }
 
+  /** Makes the next `send()` throw synchronously. */
+  throwNext = false;
+
   send(data: Uint8Array, addr: Deno.Addr): Promise<number> {
+    if (this.throwNext) {
+      this.throwNext = false;
+      throw new TypeError("This socket cannot send");
+    }
     const settle = Promise.withResolvers<number>();
     this.sends.push({
       text: new TextDecoder().decode(data),
@@ -284,14 +291,36 @@ Deno.test("UDP sends one datagram at a time, in call order; a failed send is rep
   socket.sends[0].settle.reject(new Deno.errors.ConnectionRefused("refused"));
   await socket.untilSends(2);
   assertEquals(protocol.events.filter((e) => e === "error").length, 1);
+  assertEquals(udp.getWriteBufferSize(), 2, "the failed datagram is counted off");
+  udp.sendto(bytes("d"), to(4)); // queued behind "c", which waits behind "b"
   socket.sends[1].settle.resolve(1);
   await socket.untilSends(3);
-  udp.close(); // waits for the queued datagram
-  assert(!protocol.events.includes("connectionLost"));
+  assertEquals(udp.getWriteBufferSize(), 2);
+  udp.close(); // "c" is in flight, "d" queued: both go before the socket closes
   socket.sends[2].settle.resolve(1);
+  await socket.untilSends(4);
+  assert(!protocol.events.includes("connectionLost"));
+  assertEquals(udp.getWriteBufferSize(), 1);
+  socket.sends[3].settle.resolve(1);
   await udp.closed;
-  assertEquals(socket.sends.map((s) => `${s.text}:${s.port}`), ["a:1", "b:2", "c:3"]);
+  assertEquals(socket.sends.map((s) => `${s.text}:${s.port}`), ["a:1", "b:2", "c:3", "d:4"]);
   assertEquals(socket.maxInFlight, 1);
-  assertEquals(udp.getWriteBufferSize(), 0);
-  assertEquals(udp.stats().writes, 2, "the failed send is not counted as written");
+  assertEquals(udp.stats().writes, 3, "the failed send is not counted as written");
+});
+
+Deno.test("UDP: a socket whose send throws is reported like a failed send", async () => {
+  const socket = new ManualSocket();
+  const protocol = new Datagrams();
+  const udp = new UdpTransport(socket as unknown as Deno.DatagramConn, protocol);
+  const to: Deno.NetAddr = { transport: "udp", hostname: "127.0.0.1", port: 1 };
+  socket.throwNext = true;
+  udp.sendto(bytes("a"), to); // throws inside: reported, not thrown to the caller
+  udp.sendto(bytes("b"), to);
+  await socket.untilSends(1);
+  assertEquals(protocol.events.filter((e) => e === "error").length, 1);
+  assertEquals(socket.sends.map((s) => s.text), ["b"]);
+  socket.sends[0].settle.resolve(1);
+  udp.close();
+  await udp.closed;
+  assertEquals(udp.stats().writes, 1);
 });
