@@ -62,15 +62,14 @@ export interface ReceiveBufferOptions {
  *   until the next write, and the storage is reused in place.
  * - Views from {@linkcode ReceiveBuffer.peek} are temporary: valid until the next write.
  *
- * The buffer grows only to hold unconsumed bytes plus one read (a block replacing one that frames
- * were taken from, `minReadSize` more, so small reads go on into its tail; with `reuse`, a
- * quarter read more, so that a block can be reused); framers bound the unconsumed
+ * The buffer grows only to hold unconsumed bytes plus one read (and, with `reuse`, a quarter read
+ * more, so that a block can be reused); framers bound the unconsumed
  * bytes by refusing frames over their limit, so a peer cannot make it grow without bound. It
  * starts empty and sizes reads by the transport's hint, so an idle connection costs little.
  *
  * Frames are views of this connection's memory: don't transfer or detach `frame.buffer`
  * (for example by enqueueing a frame in a byte `ReadableStream`); copy it first. A view keeps
- * its whole storage block alive (up to a read and `minReadSize` plus the largest frame in it): to keep a small
+ * its whole storage block alive (up to one read plus the largest frame in it): to keep a small
  * frame for long, keep a copy ({@linkcode ReceiveBuffer.takeCopy} in a decoder, or
  * `frame.slice()` in the application) so the block can be freed.
  *
@@ -352,12 +351,8 @@ export class ReceiveBuffer {
       if (unconsumed > 0) old.copyWithin(0, start, this.#end);
     } else {
       // Reused in place, a block gets a quarter more room than asked for, so that sliding the
-      // tail of a frame to the front leaves a whole read free and the block is kept. A block
-      // replaced because frames were taken from it gets `minReadSize` more: small reads (a
-      // request, an answer) then go on into its tail, where a block of one read's size would
-      // leave a tail just short of a read after the first frame and be replaced on every
-      // read (measured: an allocation of ~1.8 µs per answer of a packet RPC client).
-      const slack = this.#pins ? (this.#pinned ? this.#minRead : 0) : want >> 2;
+      // tail of a frame to the front leaves a whole read free and the block is kept.
+      const slack = this.#pins ? 0 : want >> 2;
       const capacity = Math.max(reserve + need, unconsumed + Math.max(need, want)) + slack;
       this.#arrayBuffer = new ArrayBuffer(capacity);
       this.#bytes = new Uint8Array(this.#arrayBuffer);

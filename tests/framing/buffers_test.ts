@@ -69,23 +69,6 @@ Deno.test("receive buffer keeps reading into a block's tail after frames were ta
   assert(blocks.size <= 20, `${blocks.size} blocks for 100 reads`);
 });
 
-Deno.test("receive buffer reads small answers into one block, not one block per read", () => {
-  // A request/response client: each read brings one 40-byte answer, asked for with the
-  // transport's 4 KiB hint; the tail after a frame is taken is just short of the hint.
-  const buffer = new ReceiveBuffer();
-  const blocks = new Set<ArrayBufferLike>();
-  for (let read = 0; read < 100; read++) {
-    const tail = buffer.getWriteBuffer(4096);
-    assert(tail.byteLength >= 4096);
-    tail.set([0, 0, 0, 36]);
-    buffer.commit(40);
-    const frame = buffer.take(36, 4);
-    blocks.add(frame.buffer);
-  }
-  assert(blocks.size <= 2, `${blocks.size} blocks for 100 small reads`);
-  assert(buffer.capacity <= 2 * 4096, `capacity ${buffer.capacity}`);
-});
-
 Deno.test("receive buffer with reuse slides into its own storage although frames were taken", () => {
   const buffer = new ReceiveBuffer({ minReadSize: 4096, reuse: true });
   assertEquals(readPipelined(buffer).size, 1, "one block for the whole stream");
