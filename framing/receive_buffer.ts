@@ -62,8 +62,9 @@ export interface ReceiveBufferOptions {
  *   until the next write, and the storage is reused in place.
  * - Views from {@linkcode ReceiveBuffer.peek} are temporary: valid until the next write.
  *
- * The buffer grows only to hold unconsumed bytes plus one read (and, with `reuse`, a quarter read
- * more, so that a block can be reused); framers bound the unconsumed
+ * The buffer grows only to hold unconsumed bytes plus one read (and `minReadSize` more for a
+ * block replacing one that small reads used, so later small reads go into its tail; with
+ * `reuse`, a quarter read more, so that a block can be reused); framers bound the unconsumed
  * bytes by refusing frames over their limit, so a peer cannot make it grow without bound. It
  * starts empty and sizes reads by the transport's hint, so an idle connection costs little.
  *
@@ -351,8 +352,16 @@ export class ReceiveBuffer {
       if (unconsumed > 0) old.copyWithin(0, start, this.#end);
     } else {
       // Reused in place, a block gets a quarter more room than asked for, so that sliding the
-      // tail of a frame to the front leaves a whole read free and the block is kept.
-      const slack = this.#pins ? 0 : want >> 2;
+      // tail of a frame to the front leaves a whole read free and the block is kept. A block
+      // that frames were taken from after less than half a read arrived (small reads: a
+      // request, an answer) is replaced by one with `minReadSize` more room, so the next small
+      // reads go into its tail: otherwise the tail after one frame is just short of a read,
+      // and every read takes a new block (profiled: ~1.8 µs per answer of a packet RPC
+      // client). Blocks that large reads filled get no more room: measured, that made reads
+      // smaller and packet RPC with 256 in flight slower (0.76 → 0.58).
+      const slack = this.#pins
+        ? (this.#pinned && this.#end < want >> 1 ? this.#minRead : 0)
+        : want >> 2;
       const capacity = Math.max(reserve + need, unconsumed + Math.max(need, want)) + slack;
       this.#arrayBuffer = new ArrayBuffer(capacity);
       this.#bytes = new Uint8Array(this.#arrayBuffer);

@@ -69,6 +69,32 @@ Deno.test("receive buffer keeps reading into a block's tail after frames were ta
   assert(blocks.size <= 20, `${blocks.size} blocks for 100 reads`);
 });
 
+Deno.test("receive buffer reads small answers into one block; large reads get no extra room", () => {
+  // A request/response client: each read brings one 40-byte answer, asked for with the
+  // transport's 4 KiB hint; the tail after a frame is taken is just short of the hint.
+  const small = new ReceiveBuffer();
+  const blocks = new Set<ArrayBufferLike>();
+  for (let read = 0; read < 100; read++) {
+    const tail = small.getWriteBuffer(4096);
+    assert(tail.byteLength >= 4096);
+    tail.set([0, 0, 0, 36]);
+    small.commit(40);
+    blocks.add(small.take(36, 4).buffer);
+  }
+  assert(blocks.size <= 2, `${blocks.size} blocks for 100 small reads`);
+  assert(small.capacity <= 2 * 4096, `capacity ${small.capacity}`);
+  // Reads that fill most of a block: each replacement has one read's room, as asked.
+  const large = new ReceiveBuffer();
+  for (let read = 0; read < 10; read++) {
+    const tail = large.getWriteBuffer(4096);
+    assertEquals(tail.byteLength, 4096);
+    for (let at = 0; at + 40 <= 4000; at += 40) tail.set([0, 0, 0, 36], at);
+    large.commit(4000);
+    while (large.length > 0) large.take(36, 4);
+  }
+  assertEquals(large.capacity, 4096);
+});
+
 Deno.test("receive buffer with reuse slides into its own storage although frames were taken", () => {
   const buffer = new ReceiveBuffer({ minReadSize: 4096, reuse: true });
   assertEquals(readPipelined(buffer).size, 1, "one block for the whole stream");
