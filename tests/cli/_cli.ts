@@ -128,14 +128,6 @@ export function pythonEchoAfterEof(
   greeting: Uint8Array = new Uint8Array(),
 ): { port: Promise<number>; done: Promise<string> } {
   const script = `
-import socket, sys
-s = socket.socket()
-s.bind(("127.0.0.1", 0))
-s.listen(1)
-print(s.getsockname()[1], flush=True)
-s.settimeout(10)
-c, _ = s.accept()
-c.settimeout(10)
 c.sendall(bytes.fromhex(sys.argv[1]))
 data = b""
 while True:
@@ -151,15 +143,31 @@ print(data.hex(), flush=True)
 }
 
 /**
- * Runs a Python peer script that prints its port, then one result line before it exits:
- * `port` resolves with the first line, `done` with the second once the peer has exited.
+ * What every Python peer starts with: it listens on 127.0.0.1, prints its port, and accepts
+ * one connection as `c` (10 s timeouts, so a stuck test cannot hang the peer for ever).
+ */
+const PYTHON_ACCEPT_ONE = `
+import socket, sys
+s = socket.socket()
+s.bind(("127.0.0.1", 0))
+s.listen(1)
+print(s.getsockname()[1], flush=True)
+s.settimeout(10)
+c, _ = s.accept()
+c.settimeout(10)
+`;
+
+/**
+ * Runs a Python peer script after {@linkcode PYTHON_ACCEPT_ONE} (the script works on `c`);
+ * the script prints one result line before it exits: `port` resolves with the port, `done`
+ * with the result line once the peer has exited.
  */
 function pythonPeer(
   script: string,
   ...args: string[]
 ): { port: Promise<number>; done: Promise<string> } {
   const child = new Deno.Command("python3", {
-    args: ["-c", script, ...args],
+    args: ["-c", PYTHON_ACCEPT_ONE + script, ...args],
     stdout: "piped",
     stderr: "inherit",
   }).spawn();
@@ -201,7 +209,6 @@ export function closedPort(): number {
  */
 export function pythonPacketPeer(): { port: Promise<number>; done: Promise<string> } {
   const script = `
-import socket
 def bsuint(n):
     out = [n & 0x7f]
     n >>= 7
@@ -219,13 +226,6 @@ def read_bsuint(buf, i):
         n = (n << 7) | (b & 0x7f)
         if not b & 0x80:
             return n, i
-s = socket.socket()
-s.bind(("127.0.0.1", 0))
-s.listen(1)
-print(s.getsockname()[1], flush=True)
-s.settimeout(10)
-c, _ = s.accept()
-c.settimeout(10)
 buf = b""
 seen = []
 done = False

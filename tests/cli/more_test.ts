@@ -4,6 +4,14 @@ import { FramedProtocol, LineFramer, TinyprotoProtocol } from "@plexus/net/frami
 import { PacketConnection } from "@plexus/net/packet";
 import { Cli, pythonPacketPeer, runCli } from "./_cli.ts";
 
+/** `plexus bench ADDRESS --mode rpc OPTIONS...`, run to its end. */
+function benchRpc(
+  address: string,
+  ...options: string[]
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  return runCli(["bench", address, "--mode", "rpc", ...options]);
+}
+
 Deno.test("bench's rate counts the drain's time as well as its requests", async () => {
   // Each answer takes 300 ms and the window is 50 ms: every request is answered in the drain.
   const timers = new Set<ReturnType<typeof setTimeout>>();
@@ -22,17 +30,7 @@ Deno.test("bench's rate counts the drain's time as well as its requests", async 
     "127.0.0.1:0",
   );
   const address = `127.0.0.1:${(server.addresses[0] as Deno.NetAddr).port}`;
-  const result = await runCli([
-    "bench",
-    address,
-    "--mode",
-    "rpc",
-    "--duration",
-    "50ms",
-    "-d",
-    "4",
-    "-q",
-  ]);
+  const result = await benchRpc(address, "--duration", "50ms", "-d", "4", "-q");
   assertEquals(result.code, 0, result.stderr);
   const elapsed = Number(/, ([\d.]+) s\n/.exec(result.stdout)![1]);
   const [, ok, rate] = /requests: (\d+) ok, 0 errors, (\d+)\/s/.exec(result.stdout)!;
@@ -56,19 +54,7 @@ Deno.test("bench --mode rpc counts a lost connection once, not once per request 
     "127.0.0.1:0",
   );
   const address = `127.0.0.1:${(server.addresses[0] as Deno.NetAddr).port}`;
-  const result = await runCli([
-    "bench",
-    address,
-    "--mode",
-    "rpc",
-    "--duration",
-    "200ms",
-    "-c",
-    "2",
-    "-d",
-    "8",
-    "-q",
-  ]);
+  const result = await benchRpc(address, "--duration", "200ms", "-c", "2", "-d", "8", "-q");
   assertEquals(result.code, 1);
   assertMatch(result.stdout, /requests: \d+ ok, 2 errors/); // two connections, each lost once
 });
@@ -79,7 +65,7 @@ Deno.test("bench prints a progress line to stderr without -q", async () => {
     "127.0.0.1:0",
   );
   const address = `127.0.0.1:${(server.addresses[0] as Deno.NetAddr).port}`;
-  const result = await runCli(["bench", address, "--mode", "rpc", "--duration", "1200ms"]);
+  const result = await benchRpc(address, "--duration", "1200ms");
   assertEquals(result.code, 0, result.stderr);
   assertMatch(result.stderr, /^ +1s {2}\d+ ok {2}\d+\/s {2}[\d.]+ MiB\/s {2}errors 0$/m);
 });

@@ -102,18 +102,28 @@ Deno.test("tinyproto: a refusal stops parsing mid-buffer; what follows is droppe
   assertEquals(tp.stats().framesReceived, 2); // handshake, announcement
 });
 
-Deno.test("tinyproto: an accepted size whose payload never comes is cut by frameTimeout", async () => {
+/** Sends `bytes` to a tinyproto server with a 150 ms frameTimeout; it must cut the link. */
+async function assertCutByFrameTimeout(bytes: Uint8Array): Promise<void> {
   const server = new TinyprotoProtocol({ transmissionReceived() {} });
   let client: Transport | undefined;
   const [, clientTransport] = createMemoryTransportPair(server, {
     connectionMade: (t) => client = t,
     dataReceived() {},
   }, { transport: { deadlines: { frameTimeout: 150 } } });
-  // The handshake and a whole size: no byte of the payload is buffered, yet it is owed.
-  client!.write(hex("ff 00 00 00 64"));
+  client!.write(bytes);
   const error = await server.closed;
   assertEquals((error as DeadlineError).limit, "frameTimeout");
   await clientTransport.closed;
+}
+
+Deno.test("tinyproto: an accepted size whose payload never comes is cut by frameTimeout", async () => {
+  // The handshake and a whole size: no byte of the payload is buffered, yet it is owed.
+  await assertCutByFrameTimeout(hex("ff 00 00 00 64"));
+});
+
+Deno.test("tinyproto: a trickled transmission is cut by frameTimeout", async () => {
+  // The handshake (a frame), then a 100-byte message of which 10 bytes ever come.
+  await assertCutByFrameTimeout(new Uint8Array([0xff, 0, 0, 0, 100, ...new Uint8Array(10)]));
 });
 
 Deno.test("tinyproto: frames and stats come from the framed core, both ways traced", async () => {

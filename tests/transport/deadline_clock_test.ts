@@ -6,8 +6,8 @@ import {
 } from "../../transport/deadline_clock.ts";
 import { DeadlineError } from "../../transport/errors.ts";
 import { FakeClock } from "./_fake_clock.ts";
-import { FramedProtocol, LineFramer, TinyprotoProtocol } from "@plexus/net/framing";
-import { createMemoryTransportPair, type Transport } from "@plexus/net/transport";
+import { FramedProtocol, LineFramer } from "@plexus/net/framing";
+import { createMemoryTransportPair } from "@plexus/net/transport";
 import { bytes, text } from "../_shared.ts";
 
 interface Probe {
@@ -232,18 +232,4 @@ Deno.test("a plain Protocol is never cut by the frame deadlines; a framed one is
   await silent.closed;
   for (const t of plain) t.close();
   await Promise.all(plain.map((t) => t.closed));
-});
-
-Deno.test("tinyproto: a trickled transmission is cut by frameTimeout", async () => {
-  const server = new TinyprotoProtocol({ transmissionReceived() {} });
-  let client: Transport | undefined;
-  const [, clientTransport] = createMemoryTransportPair(server, {
-    connectionMade: (t) => client = t,
-    dataReceived() {},
-  }, { transport: { deadlines: { frameTimeout: 150 } } });
-  // The handshake (a frame), then a 100-byte message of which 10 bytes ever come.
-  client!.write(new Uint8Array([0xff, 0, 0, 0, 100, ...new Uint8Array(10)]));
-  const error = await server.closed;
-  assertEquals((error as DeadlineError).limit, "frameTimeout");
-  await clientTransport.closed;
 });
