@@ -69,7 +69,16 @@ export interface Case {
   arms: Arm[];
   /** Seconds one arm may take before it is killed. */
   timeout?: number;
+  /**
+   * Rounds when `--rounds` is not given ({@linkcode DEFAULT_ROUNDS} otherwise). Short
+   * latency-bound cases take more: their same-round ratios spread over ±0.3× on a shared
+   * machine, and five rounds leave their median ±0.1× apart from one run to the next.
+   */
+  rounds?: number;
 }
+
+/** Rounds per case when neither `--rounds` nor the case says otherwise. */
+export const DEFAULT_ROUNDS = 5;
 
 /** What one timed run of one arm measured. */
 export interface Sample {
@@ -391,8 +400,11 @@ export function printHeader(): void {
 export interface RunOptions {
   /** Scale the work down about tenfold. */
   quick: boolean;
-  /** Rounds per case (at least 3 for a median of same-run ratios; 5 by default). */
-  rounds: number;
+  /**
+   * Rounds per case from `--rounds` (at least 3 for a median of same-round ratios); unset:
+   * each case's own `rounds`, else {@linkcode DEFAULT_ROUNDS}.
+   */
+  rounds: number | undefined;
   /** Whether to add the Node arms. */
   node: boolean;
 }
@@ -400,8 +412,10 @@ export interface RunOptions {
 /** Parses `--quick`, `--rounds N` and `--no-node` from `args`. */
 export async function runOptions(args: string[]): Promise<RunOptions> {
   const at = args.indexOf("--rounds");
-  const rounds = at >= 0 ? Number(args[at + 1]) : 5;
-  if (!Number.isInteger(rounds) || rounds < 1) throw new RangeError(`Invalid --rounds ${rounds}`);
+  const rounds = at >= 0 ? Number(args[at + 1]) : undefined;
+  if (rounds !== undefined && !(Number.isInteger(rounds) && rounds >= 1)) {
+    throw new RangeError(`Invalid --rounds ${args[at + 1]}`);
+  }
   return {
     quick: args.includes("--quick"),
     rounds,
@@ -414,7 +428,7 @@ export async function runCases(cases: Case[], options: RunOptions): Promise<void
   printHeader();
   for (const c of cases) {
     if (!options.node) c.arms = c.arms.filter((arm) => arm.server.runtime !== "node");
-    printRows(c, await measure(c, options.rounds));
+    printRows(c, await measure(c, options.rounds ?? c.rounds ?? DEFAULT_ROUNDS));
   }
 }
 

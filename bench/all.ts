@@ -9,27 +9,29 @@
  * @module
  */
 
-import { clkTck, runCases, runOptions } from "./_harness.ts";
+import { clkTck, DEFAULT_ROUNDS, runCases, runOptions } from "./_harness.ts";
 import { endpointCases } from "./endpoints.ts";
 import { framingCases } from "./framing.ts";
 import { packetCases } from "./packet.ts";
 import { transportCases } from "./transport.ts";
 
 const options = await runOptions(Deno.args);
+const cases = [
+  ...transportCases(options),
+  ...framingCases(options),
+  ...packetCases(options),
+  ...endpointCases(options),
+];
+const more = cases.filter((c) => c.rounds !== undefined);
+const rounds = options.rounds !== undefined
+  ? `${options.rounds} rounds`
+  : `${DEFAULT_ROUNDS} rounds (${more.map((c) => `${c.rounds} for ${c.name}`).join(", ")})`;
 const cpus = navigator.hardwareConcurrency;
 console.log(
   `Plexus vs raw Deno ${Deno.version.deno}${options.node ? " and Node" : ""}: client and server ` +
-    `in separate processes on 127.0.0.1, ${cpus} CPUs, ${options.rounds} rounds in turns, ` +
+    `in separate processes on 127.0.0.1, ${cpus} CPUs, ${rounds} in turns, ` +
     `CPU = user + sys of both (CLK_TCK ${await clkTck()})${options.quick ? ", --quick" : ""}`,
 );
 const start = performance.now();
-await runCases(
-  [
-    ...transportCases(options),
-    ...framingCases(options),
-    ...packetCases(options),
-    ...endpointCases(options),
-  ],
-  options,
-);
+await runCases(cases, options);
 console.log(`\n(${((performance.now() - start) / 1000).toFixed(0)} s)`);

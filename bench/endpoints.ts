@@ -68,6 +68,7 @@ export function endpointCases(options: RunOptions): Case[] {
       mode: "time",
       memory: "peak",
       arms: arms("≤ 1.1× / ≤ 1.1×"),
+      rounds: 9, // ~0.2 s of timed work, bound by wake-ups: see `Case.rounds`
     },
     {
       name: `the same, ${WAVES} waves in a row: time / peak RSS`,
