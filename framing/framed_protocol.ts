@@ -118,8 +118,8 @@ export interface FramedProtocolOptions<T = Uint8Array> {
  * with the active send framer (Tendril's framed connection).
  *
  * - **Zero-copy reads.** It is a `BufferedProtocol`: the transport reads straight into the
- *   receive buffer's free tail (as much as the transport's adaptive read size asks: 4 KiB at first,
- *   growing under bulk traffic; at least `minReadSize`).
+ *   receive buffer's free tail (as much as the transport's adaptive read size asks, growing under
+ *   bulk traffic; at least `minReadSize`, 4 KiB by default).
  * - **Switching.** `receiveFramer` and `sendFramer` may be replaced at any time, also from
  *   inside `frameReceived`; the next frame is decoded by the new framer from the byte right
  *   after the last frame, so nothing is lost or reordered.

@@ -1,6 +1,6 @@
 /**
- * The smallest free space a read gets: 4 KiB. Reads are usually larger: the transport's size
- * hint starts at 4 KiB and grows to 256 KiB under bulk traffic.
+ * The smallest free space a read gets: 4 KiB. Reads are larger under bulk traffic: the
+ * transport's size hint (1 KiB at first) grows to 256 KiB.
  */
 export const MIN_READ_SIZE = 4 * 1024;
 

@@ -11,7 +11,7 @@ import { AdaptiveReadSize } from "./_read_size.ts";
 
 /** Bytes buffered from a Node stream before it is paused. */
 const NODE_READ_HIGH_WATER = 256 * 1024;
-/** The largest read when a byte channel feeds a Node stream (reads start at 4 KiB). */
+/** The largest read when a byte channel feeds a Node stream (reads start at 1 KiB). */
 const DUPLEX_READ_SIZE = 256 * 1024;
 /**
  * Milliseconds a graceful `close()` waits for the stream's end (a TLS `close_notify` and the
@@ -234,7 +234,7 @@ export class NodeStreamChannel implements ByteChannel {
 
 /**
  * A Node `Duplex` over a {@linkcode ByteChannel}, so `node:tls` can run a handshake over any
- * channel. Reads start at 4 KiB and grow to 256 KiB under bulk traffic (an idle connection
+ * channel. Reads start at 1 KiB and grow to 256 KiB under bulk traffic (an idle connection
  * keeps only a small read pending); what Node buffers for writing leaves in one `write()` on
  * the channel (TLS records are at most 16 KiB each). Ending the duplex shuts down the channel's
  * write side; destroying it closes the channel and waits for its pending read to settle.
