@@ -70,9 +70,9 @@ export interface Case {
   /** Seconds one arm may take before it is killed. */
   timeout?: number;
   /**
-   * Rounds when `--rounds` is not given ({@linkcode DEFAULT_ROUNDS} otherwise). Short
+   * This case's rounds when `--rounds` is not given (unset: {@linkcode DEFAULT_ROUNDS}). Short
    * latency-bound cases take more: their same-round ratios spread over ±0.3× on a shared
-   * machine, and five rounds leave their median ±0.1× apart from one run to the next.
+   * machine, and five rounds left their median ±0.1× apart from one run to the next.
    */
   rounds?: number;
 }
@@ -321,6 +321,9 @@ export interface Row {
  * per arm.
  */
 export async function measure(c: Case, rounds: number): Promise<Row[]> {
+  if (!(Number.isInteger(rounds) && rounds >= 1)) {
+    throw new RangeError(`Cannot measure ${c.name}: need at least one round, got ${rounds}`);
+  }
   const samples: Sample[][] = c.arms.map(() => []);
   for (let round = 0; round < rounds; round++) {
     // Forwards from arm `round` in even rounds, backwards from it in odd ones: every arm goes

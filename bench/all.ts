@@ -25,7 +25,9 @@ const cases = [
 const more = cases.filter((c) => c.rounds !== undefined);
 const rounds = options.rounds !== undefined
   ? `${options.rounds} rounds`
-  : `${DEFAULT_ROUNDS} rounds (${more.map((c) => `${c.rounds} for ${c.name}`).join(", ")})`;
+  : `${DEFAULT_ROUNDS} rounds${
+    more.length ? ` (${more.map((c) => `${c.rounds} for "${c.name}"`).join("; ")})` : ""
+  }`;
 const cpus = navigator.hardwareConcurrency;
 console.log(
   `Plexus vs raw Deno ${Deno.version.deno}${options.node ? " and Node" : ""}: client and server ` +

@@ -70,8 +70,8 @@ Deno.test("receive buffer keeps reading into a block's tail after frames were ta
 });
 
 Deno.test("receive buffer reads small answers into one block; large reads get no extra room", () => {
-  // A request/response client: each read brings one 40-byte answer, asked for with the
-  // transport's 4 KiB hint; the tail after a frame is taken is just short of the hint.
+  // A request/response client: each read brings one 40-byte answer, asked for with a 4 KiB
+  // hint (the buffer's minReadSize); the tail after a frame is taken is just short of it.
   const small = new ReceiveBuffer();
   const blocks = new Set<ArrayBufferLike>();
   for (let read = 0; read < 100; read++) {

@@ -197,8 +197,8 @@ Deno.test("a plain Protocol's chunks stay valid; reuseReadBuffer hands views of 
   }
 });
 
-Deno.test("a quiet connection holds small buffers: a 1 KiB read slab and a 256-byte send block", async () => {
-  // 10 000 held connections cost 10 MiB of read slabs at 1 KiB each (40 MiB at 4 KiB).
+Deno.test("a connection's first read slab is 1 KiB, and a short echo leaves a 256-byte send block", async () => {
+  // What a quiet connection holds: 10 000 of them cost 10 MiB of read slabs (40 MiB at 4 KiB).
   const pair = await channelPair("tcp");
   const chunks: Uint8Array[] = [];
   const server = new Recorder({
@@ -210,11 +210,14 @@ Deno.test("a quiet connection holds small buffers: a 1 KiB read slab and a 256-b
   const client = new Recorder();
   const st = new StreamTransport(pair.server, server);
   const ct = new StreamTransport(pair.client, client);
-  ct.write(new Uint8Array(32).fill(1));
-  await client.untilReceived(32);
-  await st.flushed();
-  assertEquals(chunks[0].buffer.byteLength, 1024, "the first read's slab");
-  assertEquals(st.out.bytes.byteLength, 256, "the send block after a short echo");
-  ct.close();
-  await Promise.all([ct.closed, st.closed]);
+  try {
+    ct.write(new Uint8Array(32).fill(1));
+    await client.untilReceived(32);
+    await st.flushed();
+    assertEquals(chunks[0].buffer.byteLength, 1024, "the first read's slab");
+    assertEquals(st.out.bytes.byteLength, 256, "the send block after a short echo");
+  } finally {
+    ct.close();
+    await Promise.all([ct.closed, st.closed]);
+  }
 });
