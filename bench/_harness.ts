@@ -426,12 +426,17 @@ export async function runOptions(args: string[]): Promise<RunOptions> {
   };
 }
 
+/** The rounds a case runs: `--rounds`, else the case's own, else {@linkcode DEFAULT_ROUNDS}. */
+export function roundsOf(c: Case, options: RunOptions): number {
+  return options.rounds ?? c.rounds ?? DEFAULT_ROUNDS;
+}
+
 /** Measures the cases and prints them as one table. */
 export async function runCases(cases: Case[], options: RunOptions): Promise<void> {
   printHeader();
   for (const c of cases) {
     if (!options.node) c.arms = c.arms.filter((arm) => arm.server.runtime !== "node");
-    printRows(c, await measure(c, options.rounds ?? c.rounds ?? DEFAULT_ROUNDS));
+    printRows(c, await measure(c, roundsOf(c, options)));
   }
 }
 

@@ -9,7 +9,7 @@
  * @module
  */
 
-import { clkTck, DEFAULT_ROUNDS, runCases, runOptions } from "./_harness.ts";
+import { clkTck, DEFAULT_ROUNDS, roundsOf, runCases, runOptions } from "./_harness.ts";
 import { endpointCases } from "./endpoints.ts";
 import { framingCases } from "./framing.ts";
 import { packetCases } from "./packet.ts";
@@ -22,12 +22,12 @@ const cases = [
   ...packetCases(options),
   ...endpointCases(options),
 ];
-const more = cases.filter((c) => c.rounds !== undefined);
-const rounds = options.rounds !== undefined
-  ? `${options.rounds} rounds`
-  : `${DEFAULT_ROUNDS} rounds${
-    more.length ? ` (${more.map((c) => `${c.rounds} for "${c.name}"`).join("; ")})` : ""
-  }`;
+// The cases that run another number of rounds than the rest, named in the header.
+const base = options.rounds ?? DEFAULT_ROUNDS;
+const other = cases.filter((c) => roundsOf(c, options) !== base);
+const rounds = `${base} rounds${
+  other.length ? ` (${other.map((c) => `${roundsOf(c, options)} for "${c.name}"`).join("; ")})` : ""
+}`;
 const cpus = navigator.hardwareConcurrency;
 console.log(
   `Plexus vs raw Deno ${Deno.version.deno}${options.node ? " and Node" : ""}: client and server ` +
