@@ -13,6 +13,12 @@ const SLAB_SIZE = 64 * 1024;
  */
 const RESERVE_STEP = 64 * 1024;
 
+/**
+ * A storage block more than this many times the room it needs (the unconsumed bytes or the
+ * frame in progress, plus one read) is replaced by one of that size: see `getWriteBuffer()`.
+ */
+const OVERSIZE = 4;
+
 /** Options of a {@linkcode ReceiveBuffer}. */
 export interface ReceiveBufferOptions {
   /**
@@ -66,7 +72,10 @@ export interface ReceiveBufferOptions {
  * block replacing one that small reads used, so later small reads go into its tail; with
  * `reuse`, a quarter read more, so that a block can be reused); framers bound the unconsumed
  * bytes by refusing frames over their limit, so a peer cannot make it grow without bound. It
- * starts empty and sizes reads by the transport's hint, so an idle connection costs little.
+ * starts empty and sizes reads by the transport's hint, so an idle connection costs little; a
+ * block grown for a burst of large reads is replaced by one of the read size once the hint has
+ * shrunk again (unless a frame in progress needs the room), so a connection that went quiet
+ * after a burst does not keep it.
  *
  * Frames are views of this connection's memory: don't transfer or detach `frame.buffer`
  * (for example by enqueueing a frame in a byte `ReadableStream`); copy it first. A view keeps
@@ -291,8 +300,10 @@ export class ReceiveBuffer {
    * Returns the free tail for a read straight into the buffer, at least `minReadSize` bytes
    * (moving or growing the storage as needed). The tail is usually `sizeHint` bytes or more;
    * once frames were taken from the block, a shorter tail (of at least `minReadSize`) is handed
-   * out as it is rather than a new block allocated. Call {@linkcode ReceiveBuffer.commit} with the
-   * count read before any other call.
+   * out as it is rather than a new block allocated. A block more than four times the room it
+   * needs (the unconsumed bytes, or the frame announced with {@linkcode ReceiveBuffer.reserve},
+   * plus one read) is replaced by one of that size. Call {@linkcode ReceiveBuffer.commit} with
+   * the count read before any other call.
    *
    * @param sizeHint The read size wanted (at least `minReadSize`); the tail may be larger.
    */
@@ -300,7 +311,8 @@ export class ReceiveBuffer {
     sizeHint ??= this.#minRead;
     const minRead = this.#minRead;
     const want = Math.max(sizeHint, minRead);
-    const free = this.#bytes.byteLength - this.#end;
+    const capacity = this.#bytes.byteLength;
+    const free = capacity - this.#end;
     if (free < want || (this.#bytes.buffer as ArrayBuffer).detached) {
       // Once a frame was handed out the block cannot be compacted, only replaced: keep reading
       // into its tail while that holds a read of at least minReadSize, so a block is replaced
@@ -308,6 +320,13 @@ export class ReceiveBuffer {
       if (!this.#pinned || free < minRead || (this.#bytes.buffer as ArrayBuffer).detached) {
         this.#makeRoom(want, want);
       }
+    } else if (
+      capacity > OVERSIZE * (Math.max(this.#reserve, this.#end - this.#start) + want)
+    ) {
+      // The reads have shrunk (a burst is over) and no frame in progress needs the room: let
+      // a block grown for the burst go, rather than keep it for the small reads that follow
+      // (the pending read would hold it while the connection is quiet).
+      this.#makeRoom(want, want, true);
     }
     return this.#bytes.subarray(this.#end);
   }
@@ -336,8 +355,11 @@ export class ReceiveBuffer {
     this.#end += n;
   }
 
-  /** Makes at least `need` free bytes after the unconsumed ones (aiming for `want`). */
-  #makeRoom(need: number, want: number): void {
+  /**
+   * Makes at least `need` free bytes after the unconsumed ones (aiming for `want`), in a new
+   * block when `shrink` is set.
+   */
+  #makeRoom(need: number, want: number, shrink = false): void {
     const start = this.#start;
     const unconsumed = this.#end - start;
     const old = this.#bytes;
@@ -347,7 +369,9 @@ export class ReceiveBuffer {
       unconsumed,
     );
     this.#reserve = 0;
-    if (!this.#pinned && old.byteLength - unconsumed >= need && old.byteLength >= reserve) {
+    if (
+      !shrink && !this.#pinned && old.byteLength - unconsumed >= need && old.byteLength >= reserve
+    ) {
       // No view into the storage is out: slide the unconsumed bytes to the front.
       if (unconsumed > 0) old.copyWithin(0, start, this.#end);
     } else {

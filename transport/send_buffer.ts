@@ -342,9 +342,10 @@ export class SendBuffer {
   /**
    * Declares every piece handed out by {@linkcode SendBuffer.shift} finished with. A block
    * left behind while they were written becomes the spare the next full block switches to;
-   * when the buffer is empty, the next bytes go to the start of the current block again (a
-   * block grown past 1 MiB for one big batch is let go instead), and an idle buffer keeps one
-   * block (the larger), not two.
+   * when the buffer is empty, the next bytes go to the start of the current block again, and an
+   * idle buffer keeps one block (the larger), not two. A block more than four times the size
+   * the last batch asks for (a burst is over), or past 1 MiB, is let go instead: the next write
+   * takes a block sized for it.
    */
   rewind(): void {
     if (this.#retired !== undefined) {
@@ -355,7 +356,10 @@ export class SendBuffer {
     const spare = this.#spare;
     this.#spare = undefined;
     if (spare !== undefined && spare.byteLength > this.#bytes.byteLength) this.#bytes = spare;
-    if (this.#bytes.byteLength > MAX_BLOCK) this.#bytes = EMPTY;
+    // A block grown for a burst is let go once batches are small again (or at once past
+    // 1 MiB): a quiet connection keeps a block its size for its recent traffic, not its peak.
+    const size = this.#bytes.byteLength;
+    if (size > MAX_BLOCK || size > OVERSIZE * this.#nextBlock) this.#bytes = EMPTY;
     this.#start = this.#end = 0;
   }
 
@@ -411,3 +415,5 @@ export class SendBuffer {
 const EMPTY = new Uint8Array(0);
 /** The largest block sized after previous batches: 1 MiB. */
 const MAX_BLOCK = 1024 * 1024;
+/** An empty buffer lets its block go when it is more than this many times the next block. */
+const OVERSIZE = 4;

@@ -112,6 +112,12 @@ type WriteState = "open" | "eof-requested" | "eof-sent";
 
 /** A read slab's free tail must hold at least this share of the next read size (1/2). */
 const SLAB_TAIL_SHIFT = 1;
+/**
+ * A read slab larger than this many read sizes is let go for one of the read size: the burst
+ * that grew the reads is over, and a quiet connection should not keep its memory (its pending
+ * read would hold the slab).
+ */
+const SLAB_OVERSIZE = 4;
 
 /**
  * The send buffer's first block (256 bytes): an idle connection holds no more for writing. It
@@ -449,8 +455,14 @@ export class StreamTransport implements Transport, AsyncDisposable {
           target = this.#slab;
         } else {
           // Read into the slab's free tail while it holds half a read; then a new slab. Chunks
-          // handed out before stay valid: this memory is never written again.
-          if (this.#slab.byteLength - this.#slabUsed < ((size >> SLAB_TAIL_SHIFT) || 1)) {
+          // handed out before stay valid: this memory is never written again. Once the reads
+          // have shrunk (a burst is over), a slab grown for them is let go at once rather
+          // than filled with small reads.
+          const slab = this.#slab.byteLength;
+          if (
+            slab - this.#slabUsed < ((size >> SLAB_TAIL_SHIFT) || 1) ||
+            slab > SLAB_OVERSIZE * size
+          ) {
             this.#slab = new Uint8Array(size);
             this.#slabUsed = 0;
           }

@@ -108,6 +108,34 @@ Deno.test("receive buffer with reuse slides into its own storage although frames
   assertEquals(frame, hex("ee ee"), "the storage was reused in place");
 });
 
+Deno.test("receive buffer lets a block grown for a burst go once reads shrink", () => {
+  for (const reuse of [false, true]) {
+    const buffer = new ReceiveBuffer({ reuse });
+    // A burst: 256 KiB reads of 68-byte frames, the last one partial.
+    for (let read = 0; read < 4; read++) {
+      const tail = buffer.getWriteBuffer(256 * 1024);
+      for (let at = 0; at + 68 <= tail.byteLength; at += 68) tail.set([0, 0, 0, 64], at);
+      buffer.commit(read < 3 ? tail.byteLength : 1000);
+      while (buffer.length >= 68) buffer.take(64, 4);
+    }
+    assert(buffer.capacity >= 256 * 1024, `capacity ${buffer.capacity}`);
+    // The burst is over: a 1 KiB hint gets a block of a few KiB, the bytes of the frame in
+    // progress moved along.
+    const pending = buffer.peek().slice();
+    buffer.getWriteBuffer(1024);
+    assert(buffer.capacity <= 16 * 1024, `reuse ${reuse}: capacity ${buffer.capacity}`);
+    assertEquals(buffer.peek(), pending);
+  }
+  // A large frame in progress keeps its room however small the reads.
+  const buffer = new ReceiveBuffer();
+  buffer.getWriteBuffer(256 * 1024).set([0, 0x10, 0, 0]); // a 1 MiB frame, 10 KiB of it here
+  buffer.commit(10 * 1024);
+  buffer.reserve(1024 * 1024 + 4);
+  const block = buffer.bytes;
+  buffer.getWriteBuffer(1024);
+  assertStrictEquals(buffer.bytes, block);
+});
+
 Deno.test("receive buffer take(n, skip) drops a header and takes the frame after it", () => {
   const buffer = new ReceiveBuffer({ initialCapacity: 16 });
   buffer.append(hex("00 02 aa bb cc"));

@@ -255,6 +255,54 @@ Deno.test("framed protocol over TCP reports a peer that closes mid-frame", async
   assertEquals(frames, [new Uint8Array([7, 7])]);
 });
 
+Deno.test("framed protocol over TCP: after a burst, a quiet connection's frames come from a small block", async () => {
+  // Otherwise each quiet connection's pending read holds the burst's 256 KiB block.
+  const [clientConn, serverConn] = await tcpPair();
+  const frames: Uint8Array[] = [];
+  let received = 0;
+  let waiter: { n: number; resolve: () => void } | undefined;
+  const server = new FramedProtocol(new LengthPrefixedFramer(), {
+    frameReceived(frame) {
+      frames.push(frame);
+      received += frame.byteLength + 4;
+      if (waiter && received >= waiter.n) waiter.resolve();
+    },
+  });
+  const until = (n: number): Promise<void> => {
+    const { promise, resolve } = Promise.withResolvers<void>();
+    waiter = { n, resolve };
+    if (received >= n) resolve();
+    return promise;
+  };
+  new StreamTransport(serverConn, server);
+  try {
+    const frame = (size: number): Uint8Array => {
+      const f = new Uint8Array(4 + size);
+      new DataView(f.buffer).setUint32(0, size);
+      return f;
+    };
+    let sent = 0;
+    for (let i = 0; i < 64; i++) {
+      const f = frame(64 * 1024 - 4);
+      await clientConn.write(f);
+      sent += f.byteLength;
+    }
+    await until(sent);
+    const largest = Math.max(...frames.map((f) => f.buffer.byteLength));
+    assert(largest >= 64 * 1024, `the burst's blocks: ${largest}`);
+    for (let i = 0; i < 3; i++) {
+      await clientConn.write(frame(28));
+      await until(sent += 32);
+    }
+    // Two tiny reads bring the read size back to 1 KiB; the third read gets a small block.
+    assertEquals(frames.at(-1)!.byteLength, 28);
+    assert(frames.at(-1)!.buffer.byteLength <= 16 * 1024, `${frames.at(-1)!.buffer.byteLength}`);
+  } finally {
+    clientConn.close();
+    await server.closed;
+  }
+});
+
 Deno.test("framed protocol batches the frames sent while delivering into one write", async () => {
   const [a, b] = createMemoryChannelPair({ capacity: 1 << 20 });
   const counting = new CountingChannel(a);

@@ -54,6 +54,25 @@ Deno.test("send buffer: rewind reuses the block once everything was shifted", ()
   assertEquals(text(out.take()), "34");
 });
 
+Deno.test("send buffer: a block grown for a burst is let go once a batch is small again", () => {
+  const out = new SendBuffer({ blockSize: 256 });
+  for (let i = 0; i < 1000; i++) out.write(new Uint8Array(100)); // one 100 KB batch
+  out.shift(Infinity);
+  out.rewind();
+  const grown = out.bytes.byteLength;
+  assertEquals(grown >= 100_000, true, `${grown}`);
+  out.write(new Uint8Array(60_000)); // a batch of the same order: the block is kept
+  out.shift(Infinity);
+  out.rewind();
+  assertEquals(out.bytes.byteLength, grown);
+  out.write(bytes("small"));
+  out.shift(Infinity);
+  out.rewind();
+  assertEquals(out.bytes.byteLength, 0, "let go: the next write takes a block its size");
+  out.write(bytes("next"));
+  assertEquals(out.bytes.byteLength, 256);
+});
+
 Deno.test("send buffer: writes during a write in flight switch between two blocks, no more", () => {
   const out = new SendBuffer({ blockSize: 64 });
   const fill = (byte: number) => out.write(new Uint8Array(40).fill(byte));
@@ -216,6 +235,46 @@ Deno.test("a connection's first read slab is 1 KiB, and a short echo leaves a 25
     await st.flushed();
     assertEquals(chunks[0].buffer.byteLength, 1024, "the first read's slab");
     assertEquals(st.out.bytes.byteLength, 256, "the send block after a short echo");
+  } finally {
+    ct.close();
+    await Promise.all([ct.closed, st.closed]);
+  }
+});
+
+Deno.test("after a burst, a quiet connection lets its large read slab and send block go", async () => {
+  // Otherwise the pending read of each quiet connection holds a 256 KiB slab (and its send
+  // buffer the block of its largest batch) until small reads have filled it.
+  const pair = await channelPair("tcp");
+  const chunks: Uint8Array[] = [];
+  const server = new Recorder({
+    onData: (data, r) => {
+      chunks.push(data);
+      if (data.byteLength === 3) r.transport.write(data);
+      else {for (let i = 0; i < data.byteLength; i += 64) {
+          r.transport.write(data.subarray(i, i + 64));
+        }}
+    },
+  });
+  const client = new Recorder();
+  const st = new StreamTransport(pair.server, server);
+  const ct = new StreamTransport(pair.client, client);
+  try {
+    const burst = 4 * 1024 * 1024;
+    for (let i = 0; i < 64; i++) ct.write(new Uint8Array(burst / 64));
+    await client.untilReceived(burst);
+    await st.flushed();
+    const largest = Math.max(...chunks.map((c) => c.buffer.byteLength));
+    assertEquals(largest >= 64 * 1024, true, `the burst's reads grew: ${largest}`);
+    assertEquals(st.out.bytes.byteLength > 16 * 1024, true, "the burst grew the send block");
+    for (let i = 1; i <= 3; i++) {
+      ct.write(bytes("abc"));
+      await client.untilReceived(burst + 3 * i);
+      await st.flushed();
+    }
+    // Two tiny reads bring the read size back to 1 KiB; the third read gets a slab that size.
+    assertEquals(chunks.at(-1)!.byteLength, 3);
+    assertEquals(chunks.at(-1)!.buffer.byteLength, 1024, "the slab of a read after the burst");
+    assertEquals(st.out.bytes.byteLength <= 256, true, `send block ${st.out.bytes.byteLength}`);
   } finally {
     ct.close();
     await Promise.all([ct.closed, st.closed]);
