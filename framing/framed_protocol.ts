@@ -96,7 +96,7 @@ export interface FramedProtocolOptions<T = Uint8Array> {
   /**
    * The smallest free space each read gets in the receive buffer.
    *
-   * @default {4096}
+   * @default {1024}
    */
   minReadSize?: number;
   /**
@@ -119,7 +119,7 @@ export interface FramedProtocolOptions<T = Uint8Array> {
  *
  * - **Zero-copy reads.** It is a `BufferedProtocol`: the transport reads straight into the
  *   receive buffer's free tail (as much as the transport's adaptive read size asks, growing under
- *   bulk traffic; at least `minReadSize`, 4 KiB by default).
+ *   bulk traffic; at least `minReadSize`, 1 KiB by default).
  * - **Switching.** `receiveFramer` and `sendFramer` may be replaced at any time, also from
  *   inside `frameReceived`; the next frame is decoded by the new framer from the byte right
  *   after the last frame, so nothing is lost or reordered.

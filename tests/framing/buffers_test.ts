@@ -72,7 +72,7 @@ Deno.test("receive buffer keeps reading into a block's tail after frames were ta
 Deno.test("receive buffer reads small answers into one block; large reads get no extra room", () => {
   // A request/response client: each read brings one 40-byte answer, asked for with a 4 KiB
   // hint (the buffer's minReadSize); the tail after a frame is taken is just short of it.
-  const small = new ReceiveBuffer();
+  const small = new ReceiveBuffer({ minReadSize: 4096 });
   const blocks = new Set<ArrayBufferLike>();
   for (let read = 0; read < 100; read++) {
     const tail = small.getWriteBuffer(4096);
@@ -84,7 +84,7 @@ Deno.test("receive buffer reads small answers into one block; large reads get no
   assert(blocks.size <= 2, `${blocks.size} blocks for 100 small reads`);
   assert(small.capacity <= 2 * 4096, `capacity ${small.capacity}`);
   // Reads that fill most of a block: each replacement has one read's room, as asked.
-  const large = new ReceiveBuffer();
+  const large = new ReceiveBuffer({ minReadSize: 4096 });
   for (let read = 0; read < 10; read++) {
     const tail = large.getWriteBuffer(4096);
     assertEquals(tail.byteLength, 4096);
