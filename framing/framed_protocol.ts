@@ -32,7 +32,7 @@ export interface FrameHandler<T = Uint8Array> {
    * Called with each decoded frame.
    *
    * **Store a copy, not the frame** (`frame.slice()`): the frame is a view into the receive
-   * block (up to the read size, 4–256 KiB), and a stored view keeps that whole block alive.
+   * block (up to the read size, 1–256 KiB), and a stored view keeps that whole block alive.
    * The frame stays valid after the call returns, so a view is fine for work done soon. The framers may be replaced from here;
    * the next frame is decoded by the new receive framer, starting right after this one.
    */

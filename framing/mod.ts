@@ -21,7 +21,7 @@
  *
  * > **Keeping frames: copy them.** A frame handed to `frameReceived` is a *view* into the
  * > connection's receive block, not a copy (that is what makes decoding allocation-free). A view
- * > you store keeps its whole block (up to the read size, 4–256 KiB) alive: an SMTP server that
+ * > you store keeps its whole block (up to the read size, 1–256 KiB) alive: an SMTP server that
  * > stored 3000 small messages as views pinned 172 MiB. Store `frame.slice()`.
  *
  * @example A line-based echo server over the in-memory transport pair

@@ -17,9 +17,15 @@ const RESERVE_STEP = 64 * 1024;
 
 /**
  * A storage block more than this many times the room it needs (the unconsumed bytes or the
- * frame in progress, plus one read) is replaced by one of that size: see `getWriteBuffer()`.
+ * frame in progress, plus one read) for {@linkcode SHRINK_AFTER} reads in a row is replaced by
+ * one of that size: see `getWriteBuffer()`.
  */
 const OVERSIZE = 4;
+/**
+ * Reads in a row for which the block is oversized before it is replaced: traffic that mixes
+ * large frames with a few small ones keeps its block (and with `reuse`, allocates nothing).
+ */
+const SHRINK_AFTER = 4;
 
 /** Options of a {@linkcode ReceiveBuffer}. */
 export interface ReceiveBufferOptions {
@@ -30,7 +36,8 @@ export interface ReceiveBufferOptions {
    */
   minReadSize?: number;
   /**
-   * The capacity of the first storage block; with 0 it is sized by the first read.
+   * The capacity of the first storage block; with 0 it is sized by the first read. Like any
+   * block, it is replaced after a run of reads it is more than four times too large for.
    *
    * @default {0}
    */
@@ -75,9 +82,9 @@ export interface ReceiveBufferOptions {
  * `reuse`, a quarter read more, so that a block can be reused); framers bound the unconsumed
  * bytes by refusing frames over their limit, so a peer cannot make it grow without bound. It
  * starts empty and sizes reads by the transport's hint, so an idle connection costs little; a
- * block grown for a burst of large reads is replaced by one of the read size once the hint has
- * shrunk again (unless a frame in progress needs the room), so a connection that went quiet
- * after a burst does not keep it.
+ * block grown for a burst of large reads is replaced by one of the read size after a run of
+ * small reads (unless a frame in progress needs the room), so a connection whose traffic turned
+ * small after a burst does not keep it.
  *
  * Frames are views of this connection's memory: don't transfer or detach `frame.buffer`
  * (for example by enqueueing a frame in a byte `ReadableStream`); copy it first. A view keeps
@@ -116,6 +123,10 @@ export class ReceiveBuffer {
   /** What `take()` sets `#pinned` to: false when the storage is reused in place. */
   readonly #pins: boolean;
   #reserve = 0;
+  /** The stream position `reserve()` was called at: the hint holds only while it is current. */
+  #reserveAt = 0;
+  /** Reads in a row the block was oversized for (see `SHRINK_AFTER`). */
+  #oversizedReads = 0;
   readonly #minRead: number;
   #slab: ArrayBuffer | undefined;
   #slabOffset = 0;
@@ -296,6 +307,7 @@ export class ReceiveBuffer {
    */
   reserve(length: number): void {
     this.#reserve = length;
+    this.#reserveAt = this.#position;
   }
 
   /**
@@ -304,8 +316,8 @@ export class ReceiveBuffer {
    * once frames were taken from the block, a shorter tail (of at least `minReadSize`) is handed
    * out as it is rather than a new block allocated. A block more than four times the room it
    * needs (the unconsumed bytes, or the frame announced with {@linkcode ReceiveBuffer.reserve},
-   * plus one read) is replaced by one of that size. Call {@linkcode ReceiveBuffer.commit} with
-   * the count read before any other call.
+   * plus one read) for 4 reads in a row is replaced by one of that size. Call
+   * {@linkcode ReceiveBuffer.commit} with the count read before any other call.
    *
    * @param sizeHint The read size wanted (at least `minReadSize`); the tail may be larger.
    */
@@ -322,13 +334,13 @@ export class ReceiveBuffer {
       if (!this.#pinned || free < minRead || (this.#bytes.buffer as ArrayBuffer).detached) {
         this.#makeRoom(want, want);
       }
-    } else if (
-      capacity > OVERSIZE * (Math.max(this.#reserve, this.#end - this.#start) + want)
-    ) {
-      // The reads have shrunk (a burst is over) and no frame in progress needs the room: let
-      // a block grown for the burst go, rather than keep it for the small reads that follow
-      // (the pending read would hold it while the connection is quiet).
-      this.#makeRoom(want, want, true);
+    } else if (capacity > OVERSIZE * (Math.max(this.#reserved(), this.#end - this.#start) + want)) {
+      // The reads have shrunk (a burst is over) and no frame in progress needs the room: after
+      // a run of such reads, let a block grown for the burst go rather than keep it for the
+      // small reads that follow (the pending read would hold it while the connection is quiet).
+      if (++this.#oversizedReads >= SHRINK_AFTER) this.#makeRoom(want, want, true);
+    } else {
+      this.#oversizedReads = 0;
     }
     return this.#bytes.subarray(this.#end);
   }
@@ -365,12 +377,15 @@ export class ReceiveBuffer {
     const start = this.#start;
     const unconsumed = this.#end - start;
     const old = this.#bytes;
-    // Honour the hint only as far as bytes actually arrived (see reserve()).
+    // Honour the hint only as far as bytes actually arrived (see reserve()); a block replaced
+    // for being oversized gets the whole frame's room, which is at most a quarter of it.
+    const reserved = this.#reserved();
     const reserve = Math.max(
-      Math.min(this.#reserve, Math.max(2 * unconsumed, RESERVE_STEP)),
+      shrink ? reserved : Math.min(reserved, Math.max(2 * unconsumed, RESERVE_STEP)),
       unconsumed,
     );
     this.#reserve = 0;
+    this.#oversizedReads = 0;
     if (
       !shrink && !this.#pinned && old.byteLength - unconsumed >= need && old.byteLength >= reserve
     ) {
@@ -396,6 +411,11 @@ export class ReceiveBuffer {
     }
     this.#start = 0;
     this.#end = unconsumed;
+  }
+
+  /** The `reserve()` hint while it is current: no byte was consumed since it was given. */
+  #reserved(): number {
+    return this.#reserveAt === this.#position ? this.#reserve : 0;
   }
 
   #outOfRange(operation: string, n: number, skip = 0): never {

@@ -34,7 +34,8 @@ export const SEAL_SIZE = 256 * 1024;
  *
  * A transport drains its buffer with {@linkcode SendBuffer.shift}, a contiguous piece at a
  * time, and calls {@linkcode SendBuffer.rewind} once everything shifted has been written, so
- * that a connection in steady state reuses one block instead of allocating.
+ * that a connection in steady state reuses one block instead of allocating (a block grown for a
+ * burst is let go after a run of small batches; see {@linkcode SendBuffer.rewind}).
  *
  * @example Encode two frames into one buffer
  * ```ts
@@ -67,6 +68,8 @@ export class SendBuffer {
    */
   #retired: Uint8Array | undefined;
   #spare: Uint8Array | undefined;
+  /** Batches in a row the block was oversized for (see `SHRINK_AFTER`). */
+  #smallBatches = 0;
 
   /**
    * Creates an empty buffer.
@@ -343,9 +346,10 @@ export class SendBuffer {
    * Declares every piece handed out by {@linkcode SendBuffer.shift} finished with. A block
    * left behind while they were written becomes the spare the next full block switches to;
    * when the buffer is empty, the next bytes go to the start of the current block again, and an
-   * idle buffer keeps one block (the larger), not two. A block more than four times the size
-   * the last batch asks for (a burst is over), or past 1 MiB, is let go instead: the next write
-   * takes a block sized for it.
+   * idle buffer keeps one block (the larger), not two. A block past 1 MiB, or more than four
+   * times the size the last batch asks for after 4 such batches in a row (a burst is over), is
+   * let go instead, for the smaller block if that one fits: the next write takes a block sized
+   * for it.
    */
   rewind(): void {
     if (this.#retired !== undefined) {
@@ -355,11 +359,23 @@ export class SendBuffer {
     if (this.length !== 0) return;
     const spare = this.#spare;
     this.#spare = undefined;
-    if (spare !== undefined && spare.byteLength > this.#bytes.byteLength) this.#bytes = spare;
-    // A block grown for a burst is let go once batches are small again (or at once past
-    // 1 MiB): a quiet connection keeps a block its size for its recent traffic, not its peak.
-    const size = this.#bytes.byteLength;
-    if (size > MAX_BLOCK || size > OVERSIZE * this.#nextBlock) this.#bytes = EMPTY;
+    let block = this.#bytes;
+    let other = spare;
+    if (spare !== undefined && spare.byteLength > block.byteLength) {
+      other = block;
+      block = spare;
+    }
+    // A block grown for a burst is let go after a run of small batches (at once past 1 MiB),
+    // for the other block if that one fits: a quiet connection keeps a block sized for its
+    // recent traffic, not its peak, and traffic that mixes large and small batches keeps one.
+    const fits = OVERSIZE * this.#nextBlock;
+    this.#smallBatches = block.byteLength > fits ? this.#smallBatches + 1 : 0;
+    const limit = this.#smallBatches >= SHRINK_AFTER ? fits : MAX_BLOCK;
+    if (block.byteLength > limit) {
+      block = other !== undefined && other.byteLength <= limit ? other : EMPTY;
+      this.#smallBatches = 0;
+    }
+    this.#bytes = block;
     this.#start = this.#end = 0;
   }
 
@@ -415,5 +431,10 @@ export class SendBuffer {
 const EMPTY = new Uint8Array(0);
 /** The largest block sized after previous batches: 1 MiB. */
 const MAX_BLOCK = 1024 * 1024;
-/** An empty buffer lets its block go when it is more than this many times the next block. */
+/**
+ * An empty buffer lets its block go when it was more than this many times the next block for
+ * {@linkcode SHRINK_AFTER} batches in a row.
+ */
 const OVERSIZE = 4;
+/** Small batches in a row before a block grown for larger ones is let go. */
+const SHRINK_AFTER = 4;

@@ -122,7 +122,7 @@ const SLAB_OVERSIZE = 4;
 /**
  * The send buffer's first block (256 bytes): an idle connection holds no more for writing. It
  * grows with the batches written (sized to the last one, up to 1 MiB) and is reused from then
- * on. Measured against 1 KiB with 10 000 held connections: server RSS 180 → 171 MiB.
+ * on, until a run of small batches lets a block grown for a burst go. Measured against 1 KiB with 10 000 held connections: server RSS 180 → 171 MiB.
  */
 const SEND_BLOCK_SIZE = 256;
 const EMPTY = new Uint8Array(0);
@@ -136,7 +136,8 @@ const SETTLED: Promise<void> = Promise.resolve();
  * It reads in chunks that grow to 256 KiB under bulk traffic (starting at 1 KiB, so idle
  * connections stay cheap) and calls its protocol. A `Protocol` gets each chunk as a view into a
  * read slab that is never reused (a new slab is made when the free tail of the current one is
- * too small for the next read), so chunks stay valid and nothing is copied; with
+ * too small for the next read, or the slab is more than four reads large: the burst that grew
+ * the reads is over), so chunks stay valid and nothing is copied; with
  * `reuseReadBuffer` it gets a view into one reused buffer instead, valid during the call. For a
  * `BufferedProtocol` the read goes straight into the protocol's buffer.
  *
