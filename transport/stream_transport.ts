@@ -122,7 +122,8 @@ const SLAB_OVERSIZE = 4;
 /**
  * The send buffer's first block (256 bytes): an idle connection holds no more for writing. It
  * grows with the batches written (sized to the last one, up to 1 MiB) and is reused from then
- * on, until a run of small batches lets a block grown for a burst go. Measured against 1 KiB with 10 000 held connections: server RSS 180 → 171 MiB.
+ * on, until a run of small batches lets a block grown for a burst go. Measured against 1 KiB
+ * with 10 000 held connections: server RSS 180 → 171 MiB.
  */
 const SEND_BLOCK_SIZE = 256;
 const EMPTY = new Uint8Array(0);
