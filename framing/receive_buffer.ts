@@ -1,3 +1,5 @@
+import { OVERSIZE, SHRINK_AFTER } from "../transport/_shrink.ts";
+
 /**
  * The smallest free space a read gets: 1 KiB, the transport's first read size. Reads are larger
  * under bulk traffic: the transport's size hint grows to 256 KiB. A quiet framed connection
@@ -14,18 +16,6 @@ const SLAB_SIZE = 64 * 1024;
  * actually buffered: a peer that announces a large frame gets room for it only as it sends it.
  */
 const RESERVE_STEP = 64 * 1024;
-
-/**
- * A storage block more than this many times the room it needs (the unconsumed bytes or the
- * frame in progress, plus one read) for {@linkcode SHRINK_AFTER} reads in a row is replaced by
- * one of that size: see `getWriteBuffer()`.
- */
-const OVERSIZE = 4;
-/**
- * Reads in a row for which the block is oversized before it is replaced: traffic that mixes
- * large frames with a few small ones keeps its block (and with `reuse`, allocates nothing).
- */
-const SHRINK_AFTER = 4;
 
 /** Options of a {@linkcode ReceiveBuffer}. */
 export interface ReceiveBufferOptions {

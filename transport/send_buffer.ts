@@ -1,3 +1,5 @@
+import { OVERSIZE, SHRINK_AFTER } from "./_shrink.ts";
+
 /** Options of a {@linkcode SendBuffer}. */
 export interface SendBufferOptions {
   /**
@@ -431,10 +433,3 @@ export class SendBuffer {
 const EMPTY = new Uint8Array(0);
 /** The largest block sized after previous batches: 1 MiB. */
 const MAX_BLOCK = 1024 * 1024;
-/**
- * An empty buffer lets its block go when it was more than this many times the next block for
- * {@linkcode SHRINK_AFTER} batches in a row.
- */
-const OVERSIZE = 4;
-/** Small batches in a row before a block grown for larger ones is let go. */
-const SHRINK_AFTER = 4;

@@ -18,6 +18,7 @@ import type { ExtraInfo, Transport, WriteBufferLimits } from "./types.ts";
 import { SendBuffer } from "./send_buffer.ts";
 import { CLOSED_HOOK, type ClosedHookOption, Lifecycle } from "./_lifecycle.ts";
 import { connectionChannel, defaultTraceName, publishOpen } from "./_trace.ts";
+import { OVERSIZE } from "./_shrink.ts";
 import type { Counters } from "./_stats.ts";
 import { type CloseReason, closeReasonOf, type TransportStats } from "./stats.ts";
 
@@ -112,12 +113,6 @@ type WriteState = "open" | "eof-requested" | "eof-sent";
 
 /** A read slab's free tail must hold at least this share of the next read size (1/2). */
 const SLAB_TAIL_SHIFT = 1;
-/**
- * A read slab larger than this many read sizes is let go for one of the read size: the burst
- * that grew the reads is over, and a quiet connection should not keep its memory (its pending
- * read would hold the slab).
- */
-const SLAB_OVERSIZE = 4;
 
 /**
  * The send buffer's first block (256 bytes): an idle connection holds no more for writing. It
@@ -463,7 +458,7 @@ export class StreamTransport implements Transport, AsyncDisposable {
           const slab = this.#slab.byteLength;
           if (
             slab - this.#slabUsed < ((size >> SLAB_TAIL_SHIFT) || 1) ||
-            slab > SLAB_OVERSIZE * size
+            slab > OVERSIZE * size
           ) {
             this.#slab = new Uint8Array(size);
             this.#slabUsed = 0;
