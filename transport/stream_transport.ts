@@ -18,7 +18,7 @@ import type { ExtraInfo, Transport, WriteBufferLimits } from "./types.ts";
 import { SendBuffer } from "./send_buffer.ts";
 import { CLOSED_HOOK, type ClosedHookOption, Lifecycle } from "./_lifecycle.ts";
 import { connectionChannel, defaultTraceName, publishOpen } from "./_trace.ts";
-import { OVERSIZE } from "./_shrink.ts";
+import { ReadSlab } from "./_read_slab.ts";
 import type { Counters } from "./_stats.ts";
 import { type CloseReason, closeReasonOf, type TransportStats } from "./stats.ts";
 
@@ -111,9 +111,6 @@ type ReadState = "reading" | "paused" | "eof" | "stopped";
 /** The write side of a {@linkcode StreamTransport} (see its state table). */
 type WriteState = "open" | "eof-requested" | "eof-sent";
 
-/** A read slab's free tail must hold at least this share of the next read size (1/2). */
-const SLAB_TAIL_SHIFT = 1;
-
 /**
  * The send buffer's first block (256 bytes): an idle connection holds no more for writing. It
  * grows with the batches written (sized to the last one, up to 1 MiB) and is reused from then
@@ -121,7 +118,6 @@ const SLAB_TAIL_SHIFT = 1;
  * with 10 000 held connections: server RSS 180 → 171 MiB.
  */
 const SEND_BLOCK_SIZE = 256;
-const EMPTY = new Uint8Array(0);
 /** The loops' promise before they start: one shared settled promise, not three per connection. */
 const SETTLED: Promise<void> = Promise.resolve();
 
@@ -131,9 +127,9 @@ const SETTLED: Promise<void> = Promise.resolve();
  *
  * It reads in chunks that grow to 256 KiB under bulk traffic (starting at 1 KiB, so idle
  * connections stay cheap) and calls its protocol. A `Protocol` gets each chunk as a view into a
- * read slab that is never reused (a new slab is made when the free tail of the current one is
- * too small for the next read, or the slab is more than four reads large: the burst that grew
- * the reads is over), so chunks stay valid and nothing is copied; with
+ * read slab that is never reused (a new slab is made when the free tail of the current one holds
+ * less than half a read and less than 16 KiB, or the slab is more than four reads large: the
+ * burst that grew the reads is over), so chunks stay valid and nothing is copied; with
  * `reuseReadBuffer` it gets a view into one reused buffer instead, valid during the call. For a
  * `BufferedProtocol` the read goes straight into the protocol's buffer.
  *
@@ -237,10 +233,8 @@ export class StreamTransport implements Transport, AsyncDisposable {
    */
   readonly out: SendBuffer = new SendBuffer({ blockSize: SEND_BLOCK_SIZE });
   readonly #readSize: AdaptiveReadSize;
-  readonly #reuseReadBuffer: boolean;
   /** Plain protocols: the slab reads go to (never reused), or the reused buffer. */
-  #slab: Uint8Array = EMPTY;
-  #slabUsed = 0;
+  readonly #slab: ReadSlab;
 
   #read: ReadState = "reading";
   #write: WriteState = "open";
@@ -308,7 +302,7 @@ export class StreamTransport implements Transport, AsyncDisposable {
       abort: (error) => this.#fail(error),
     });
     this.#readSize = new AdaptiveReadSize(options.readSize ?? DEFAULT_READ_SIZE);
-    this.#reuseReadBuffer = options.reuseReadBuffer ?? false;
+    this.#slab = new ReadSlab(options.reuseReadBuffer ?? false);
     this.#idleTimeout = options.idleTimeout;
     // Checked now (a bad option throws here); the clock itself is made only for a protocol
     // that asks for it (a framed one): a plain Protocol's connection never runs it.
@@ -434,7 +428,7 @@ export class StreamTransport implements Transport, AsyncDisposable {
   async #runReadLoop(): Promise<void> {
     const buffered = this.#bufferedProtocol;
     const plain = this.#protocol as Protocol;
-    const reuse = this.#reuseReadBuffer;
+    const slab = this.#slab;
     const stats = this.#stats;
     for (;;) {
       while (this.#mustWait()) await this.#sleep();
@@ -447,24 +441,7 @@ export class StreamTransport implements Transport, AsyncDisposable {
           if (target.byteLength === 0) {
             throw new RangeError("getBuffer() returned an empty buffer");
           }
-        } else if (reuse) {
-          if (this.#slab.byteLength !== size) this.#slab = new Uint8Array(size);
-          target = this.#slab;
-        } else {
-          // Read into the slab's free tail while it holds half a read; then a new slab. Chunks
-          // handed out before stay valid: this memory is never written again. Once the reads
-          // have shrunk (a burst is over), a slab grown for them is let go at once rather
-          // than filled with small reads.
-          const slab = this.#slab.byteLength;
-          if (
-            slab - this.#slabUsed < ((size >> SLAB_TAIL_SHIFT) || 1) ||
-            slab > OVERSIZE * size
-          ) {
-            this.#slab = new Uint8Array(size);
-            this.#slabUsed = 0;
-          }
-          target = this.#slabUsed === 0 ? this.#slab : this.#slab.subarray(this.#slabUsed);
-        }
+        } else target = slab.target(size);
       } catch (error) {
         this.#fail(error);
         return;
@@ -495,7 +472,7 @@ export class StreamTransport implements Transport, AsyncDisposable {
         }
         if (buffered) buffered.bufferUpdated(n);
         else {
-          if (!reuse) this.#slabUsed += n;
+          slab.took(n);
           plain.dataReceived(target.subarray(0, n));
         }
       } catch (error) {
