@@ -70,9 +70,10 @@ export interface Case {
   /** Seconds one arm may take before it is killed. */
   timeout?: number;
   /**
-   * This case's rounds when `--rounds` is not given (unset: {@linkcode DEFAULT_ROUNDS}). Short
-   * latency-bound cases take more: their same-round ratios spread over ±0.3× on a shared
-   * machine, and five rounds left their median ±0.1× apart from one run to the next.
+   * This case's rounds when `--rounds` is not given (unset: {@linkcode DEFAULT_ROUNDS}). Cases
+   * whose same-round ratios spread over ±0.3× on a shared machine take more (the short
+   * latency-bound ones, bulk, ping-pong, UDP): five rounds left their median ±0.1× apart from
+   * one run to the next.
    */
   rounds?: number;
 }

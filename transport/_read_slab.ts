@@ -60,6 +60,6 @@ export class ReadSlab {
 
   /** Marks the first `n` bytes of the last target as handed out: a slab never rewrites them. */
   took(n: number): void {
-    this.#used += n;
+    if (!this.#reuse) this.#used += n;
   }
 }
