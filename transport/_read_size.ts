@@ -1,8 +1,7 @@
 /**
  * Adaptive read sizes (Netty's `AdaptiveRecvByteBufAllocator`, simplified): start small, double
- * when a read fills a buffer of the full read size, halve after a long run of reads that use a
- * quarter of it or less, and drop back to the start after two reads that use a sixteenth or
- * less.
+ * when a read fills its buffer, halve after a long run of reads that use a quarter of it or
+ * less, and drop back to the start after two reads that use a sixteenth or less.
  *
  * Deno has no readiness API, so every connection keeps a read pending, and with it a buffer:
  * small buffers keep idle connections cheap (10 000 of them cost 10 MiB at 1 KiB, not 2.5 GiB
@@ -48,17 +47,11 @@ export class AdaptiveReadSize {
     return this.#size;
   }
 
-  /**
-   * Records a read of `n` bytes into a buffer of `capacity` bytes. A read that filled a buffer
-   * shorter than the read size (the rest of a slab or block) shows only that the peer sent at
-   * least that much: it is not small, and no reason to grow.
-   */
+  /** Records a read of `n` bytes into a buffer of `capacity` bytes. */
   record(n: number, capacity: number): void {
     if (n >= capacity) {
       this.#smallReads = this.#tinyReads = 0;
-      if (capacity >= this.#size && this.#size < this.#max) {
-        this.#size = Math.min(this.#size * 2, this.#max);
-      }
+      if (this.#size < this.#max) this.#size = Math.min(this.#size * 2, this.#max);
       return;
     }
     if (this.#size <= this.#min || n * 4 > this.#size) {

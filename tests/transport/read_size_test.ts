@@ -32,19 +32,6 @@ Deno.test("read sizes halve after a run of quarter-full reads, not on one", () =
   assertEquals(size.next, 256 * 1024);
 });
 
-Deno.test("a filled buffer shorter than the read size neither grows it nor counts as small", () => {
-  const size = new AdaptiveReadSize(256 * 1024);
-  size.record(64, 64); // the last 64 bytes of a slab, filled
-  assertEquals(size.next, INITIAL_READ_SIZE);
-  size.record(size.next, size.next);
-  assertEquals(size.next, 2 * INITIAL_READ_SIZE, "a full-size read that fills still doubles");
-  while (size.next < 256 * 1024) size.record(size.next, size.next);
-  size.record(100, size.next);
-  size.record(16 * 1024, 16 * 1024); // a filled tail between two tiny reads
-  size.record(100, size.next);
-  assertEquals(size.next, 256 * 1024, "the filled tail broke the run of tiny reads");
-});
-
 Deno.test("read sizes refuse a bad maximum, and a small maximum caps the start", () => {
   assertThrows(() => new AdaptiveReadSize(0), RangeError, "readSize");
   assertEquals(new AdaptiveReadSize(1000).next, 1000);
