@@ -224,24 +224,24 @@ Deno.test("a plain Protocol's chunks stay valid; reuseReadBuffer hands views of 
   }
 });
 
-Deno.test("a connection's first read slab is 1 KiB, and a short echo leaves a 256-byte send block", async () => {
-  // What a quiet connection holds: 10 000 of them cost 10 MiB of read slabs (40 MiB at 4 KiB).
+/** A TCP pair of transports: the server records each chunk and answers it with `answer`. */
+async function answeringPair(answer: (data: Uint8Array, transport: Transport) => void) {
   const pair = await channelPair("tcp");
-  const chunks: Uint8Array[] = [];
-  const server = new Recorder({
-    onData: (data, r) => {
-      chunks.push(data);
-      r.transport.write(data);
-    },
-  });
+  const server = new Recorder({ onData: (data, r) => answer(data, r.transport) });
   const client = new Recorder();
   const st = new StreamTransport(pair.server, server);
   const ct = new StreamTransport(pair.client, client);
+  return { server, client, st, ct };
+}
+
+Deno.test("a connection's first read slab is 1 KiB, and a short echo leaves a 256-byte send block", async () => {
+  // What a quiet connection holds: 10 000 of them cost 10 MiB of read slabs (40 MiB at 4 KiB).
+  const { server, client, st, ct } = await answeringPair((data, t) => t.write(data));
   try {
     ct.write(new Uint8Array(32).fill(1));
     await client.untilReceived(32);
     await st.flushed();
-    assertEquals(chunks[0].buffer.byteLength, 1024, "the first read's slab");
+    assertEquals(server.chunks[0].buffer.byteLength, 1024, "the first read's slab");
     assertEquals(st.out.bytes.byteLength, 256, "the send block after a short echo");
   } finally {
     ct.close();
@@ -252,20 +252,11 @@ Deno.test("a connection's first read slab is 1 KiB, and a short echo leaves a 25
 Deno.test("after a burst, a quiet connection lets its large read slab and send block go", async () => {
   // Otherwise the pending read of each quiet connection holds a 256 KiB slab (and its send
   // buffer the block of its largest batch) until small reads have filled it.
-  const pair = await channelPair("tcp");
-  const chunks: Uint8Array[] = [];
-  const server = new Recorder({
-    onData: (data, r) => {
-      chunks.push(data);
-      if (data.byteLength === 3) r.transport.write(data);
-      else {for (let i = 0; i < data.byteLength; i += 64) {
-          r.transport.write(data.subarray(i, i + 64));
-        }}
-    },
+  const { server, client, st, ct } = await answeringPair((data, t) => {
+    // The burst is echoed in 64-byte writes, the small messages as they are.
+    for (let i = 0; i < data.byteLength; i += 64) t.write(data.subarray(i, i + 64));
   });
-  const client = new Recorder();
-  const st = new StreamTransport(pair.server, server);
-  const ct = new StreamTransport(pair.client, client);
+  const chunks = server.chunks;
   try {
     const burst = 4 * 1024 * 1024;
     for (let i = 0; i < 64; i++) ct.write(new Uint8Array(burst / 64));
