@@ -11,6 +11,7 @@
  * | `setLimits()`                                    | re-evaluates both at once                  |
  * | `refuse(n)`: size + n would pass `maxWriteBuffer` | the write is refused with a typed error    |
  * | `add()` takes a shared budget's total over its limit | `enforceBudget()` cuts the largest members |
+ * | `addQuiet(n)` within `quietRoom()`               | counted only: none of the above can follow  |
  *
  * A protocol that honours `pauseWriting()` stays near the high watermark and never meets the
  * cap; one that ignores it (or a peer that never reads what a protocol must answer) is cut off
@@ -205,6 +206,23 @@ export class WriteFlowControl {
     this.#held -= n;
     if (this.#budget) this.#account(this.#budget);
     return this.#evaluate();
+  }
+
+  /**
+   * How many more bytes {@linkcode WriteFlowControl.addQuiet} may count now: those that keep
+   * the size at or under the high watermark and the held bytes under the cap, so that no
+   * signal, refusal or budget cut can follow. 0 while paused or in a budget.
+   */
+  quietRoom(): number {
+    if (this.#paused || this.#budget !== undefined) return 0;
+    const room = Math.min(this.#high - this.#size, this.#max - this.#held);
+    return room > 0 ? room : 0;
+  }
+
+  /** Counts `n` more buffered bytes, at most what {@linkcode WriteFlowControl.quietRoom} said. */
+  addQuiet(n: number): void {
+    this.#size += n;
+    this.#held += n;
   }
 
   /**

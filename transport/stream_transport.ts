@@ -252,6 +252,14 @@ export class StreamTransport implements Transport, AsyncDisposable {
   #committed = 0;
   /** Of those, the bytes committed during an upgrade (the tail): they wait for its end. */
   #heldBytes = 0;
+  /**
+   * Bytes {@linkcode StreamTransport.commit} may still take with nothing to check or signal.
+   * A checked commit sets it (to the flow's quiet room: what stays under the high watermark
+   * and the cap) while the write side is open, nothing closes or upgrades, the flush runs and
+   * writing is not paused. Whatever ends one of those, or changes the limits, sets it to 0, and
+   * the next commit is checked again.
+   */
+  #quietRoom = 0;
 
   /** The STARTTLS / wrapChannel upgrade in progress: reads and new writes are held. */
   #upgrade: AbortController | undefined;
@@ -533,7 +541,18 @@ export class StreamTransport implements Transport, AsyncDisposable {
 
   commit(): void {
     const size = this.out.length - this.#committed;
-    if (size === 0) return;
+    if (size <= this.#quietRoom) {
+      // The common case (see #quietRoom): nothing to check, nothing to signal.
+      this.#quietRoom -= size;
+      this.#committed += size;
+      this.#flow.addQuiet(size);
+      return;
+    }
+    this.#commitChecked(size);
+  }
+
+  /** `commit()` of bytes past the quiet room: every check, then the room for the next ones. */
+  #commitChecked(size: number): void {
     const flow = this.#flow;
     if (this.#write !== "open" || this.#life.closing || !flow.fits(size)) {
       this.#refuseCommit(size);
@@ -545,6 +564,11 @@ export class StreamTransport implements Transport, AsyncDisposable {
     const signal = flow.add(size);
     if (signal !== undefined) this.#signal(signal);
     if (flow.budgeted) flow.enforceBudget();
+    // The callbacks above may have closed, ended or upgraded: the room goes by the state now.
+    this.#quietRoom = this.#write === "open" && !this.#life.closing && this.#flushing &&
+        !this.#upgrade
+      ? flow.quietRoom()
+      : 0;
   }
 
   /** `commit()` of bytes the buffer does not take: dropped when closing, else an error. */
@@ -562,6 +586,7 @@ export class StreamTransport implements Transport, AsyncDisposable {
   writeEof(): void {
     if (this.#life.closing || this.#write !== "open") return;
     this.#write = "eof-requested";
+    this.#quietRoom = 0;
     if (!this.#flushing && !this.#upgrade) this.#startFlush();
   }
 
@@ -578,6 +603,7 @@ export class StreamTransport implements Transport, AsyncDisposable {
   }
 
   setWriteBufferLimits(limits?: Partial<WriteBufferLimits>): void {
+    this.#quietRoom = 0;
     this.#signal(this.#flow.setLimits(limits));
   }
 
@@ -673,6 +699,7 @@ export class StreamTransport implements Transport, AsyncDisposable {
   /** The flush ran out of work (or stopped): drain waiters go on. */
   #flushStopped(): void {
     this.#flushing = false;
+    this.#quietRoom = 0;
     this.#chunk = undefined;
     this.#releaseDrainWaiters();
   }
@@ -768,6 +795,7 @@ export class StreamTransport implements Transport, AsyncDisposable {
     );
     const upgrade = new AbortController();
     this.#upgrade = upgrade;
+    this.#quietRoom = 0;
     const done = this.#runUpgrade(options, upgrade.signal);
     // A failure also reaches connectionLost(): callers from dataReceived() need not await.
     this.#upgradeDone = done.then(() => {}, () => {});
@@ -847,6 +875,7 @@ export class StreamTransport implements Transport, AsyncDisposable {
     );
     const upgrade = new AbortController();
     this.#upgrade = upgrade;
+    this.#quietRoom = 0;
     const done = this.#runWrap(wrap, upgrade.signal);
     this.#upgradeDone = done.then(() => {}, () => {});
     return done;
@@ -956,6 +985,7 @@ export class StreamTransport implements Transport, AsyncDisposable {
       return;
     }
     this.#life.beginClose(reason);
+    this.#quietRoom = 0;
     this.#read = "stopped";
     this.#wake();
     if (!this.#flushing) this.#closeNow(undefined, true);
@@ -1011,6 +1041,7 @@ export class StreamTransport implements Transport, AsyncDisposable {
     this.#committed = 0;
     this.#heldBytes = 0;
     this.#flow.clear();
+    this.#quietRoom = 0;
     const upgrade = this.#upgrade;
     this.#upgrade = undefined;
     upgrade?.abort(new TransportError("Cannot finish the TLS upgrade: the transport closed"));
