@@ -70,9 +70,10 @@ export function transportCases(options: RunOptions): Case[] {
     },
     {
       name: "ping-pong 32 B",
-      // Warmed up with half as many round trips as are timed: after 2500, V8 still compiled
-      // Plexus's per-round-trip functions during the timed work (29 compilations in each
-      // process, raw none); after 20 000, neither did (see `LATENCY_WARM_UP` in `packet.ts`).
+      // Warmed up with half as many round trips as are timed: after 5000 (an eighth), V8 still
+      // compiled Plexus's per-round-trip functions during the timed work (28 and 29
+      // compilations, raw 0 and 12); after 20 000, neither did (see `LATENCY_WARM_UP` in
+      // `packet.ts`).
       params: { rounds: pings, warm: pings / 2 },
       units: pings,
       per: { name: "rt", units: 1 },
