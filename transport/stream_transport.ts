@@ -553,6 +553,8 @@ export class StreamTransport implements Transport, AsyncDisposable {
 
   /** `commit()` of bytes past the quiet room: every check, then the room for the next ones. */
   #commitChecked(size: number): void {
+    // A commit from a callback below (pauseWriting) is checked too: the old room is gone.
+    this.#quietRoom = 0;
     const flow = this.#flow;
     if (this.#write !== "open" || this.#life.closing || !flow.fits(size)) {
       this.#refuseCommit(size);
@@ -1018,6 +1020,7 @@ export class StreamTransport implements Transport, AsyncDisposable {
     graceful = false,
     reason?: CloseReason,
   ): void {
+    this.#quietRoom = 0;
     const channel = this.#channel;
     // What may still be running; a loop known to be done is not waited for.
     const loops: Promise<unknown>[] = [this.#readLoop];
@@ -1041,7 +1044,6 @@ export class StreamTransport implements Transport, AsyncDisposable {
     this.#committed = 0;
     this.#heldBytes = 0;
     this.#flow.clear();
-    this.#quietRoom = 0;
     const upgrade = this.#upgrade;
     this.#upgrade = undefined;
     upgrade?.abort(new TransportError("Cannot finish the TLS upgrade: the transport closed"));

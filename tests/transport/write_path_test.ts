@@ -343,3 +343,23 @@ Deno.test("commit(): close() and the cap apply to the next commit, however small
   await Promise.all([st1.closed, st2.closed, ct1.closed]);
   assertEquals(text(concat(closedServer.chunks)), "xy");
 });
+
+Deno.test("commit(): a commit from pauseWriting is checked against the cap", async () => {
+  const pair = await channelPair("memory");
+  const st = new StreamTransport(pair.server, new Recorder());
+  let ct: StreamTransport | undefined = undefined;
+  ct = new StreamTransport(pair.client, {
+    dataReceived() {},
+    pauseWriting() {
+      // Within the room the first commit left (40), but past the cap of 60.
+      ct!.out.write(new Uint8Array(30));
+      ct!.commit();
+    },
+  }, { writeBufferLimits: { high: 50, low: 10 }, maxWriteBuffer: 60 });
+  ct.out.write(new Uint8Array(10));
+  ct.commit(); // checked: leaves a quiet room of 40
+  ct.out.write(new Uint8Array(41));
+  ct.commit(); // over high: pauseWriting commits again
+  assertEquals((await ct.closed)?.name, "WriteBufferOverflowError");
+  await st.closed;
+});
