@@ -11,7 +11,7 @@
  * | `setLimits()`                                    | re-evaluates both at once                  |
  * | `refuse(n)`: size + n would pass `maxWriteBuffer` | the write is refused with a typed error    |
  * | `add()` takes a shared budget's total over its limit | `enforceBudget()` cuts the largest members |
- * | `addQuiet(n)` within `quietRoom()`               | counted only: none of the above can follow  |
+ * | `addQuiet(n)` within the last `quietRoom()`       | counted only: none of the above can follow  |
  *
  * A protocol that honours `pauseWriting()` stays near the high watermark and never meets the
  * cap; one that ignores it (or a peer that never reads what a protocol must answer) is cut off
@@ -209,17 +209,23 @@ export class WriteFlowControl {
   }
 
   /**
-   * How many more bytes {@linkcode WriteFlowControl.addQuiet} may count now: those that keep
-   * the size at or under the high watermark and the held bytes under the cap, so that no
-   * signal, refusal or budget cut can follow. 0 while paused or in a budget.
+   * How many more bytes {@linkcode WriteFlowControl.addQuiet} may count from now on: those that
+   * keep the size at or under the high watermark and the held bytes at or under the cap, so
+   * that no signal or refusal can follow. In a budget, also the held bytes at or under the high
+   * watermark: such bytes add nothing to the budget's total, so no cut can follow either. 0
+   * while paused.
    */
   quietRoom(): number {
-    if (this.#paused || this.#budget !== undefined) return 0;
-    const room = Math.min(this.#high - this.#size, this.#max - this.#held);
+    if (this.#paused) return 0;
+    let room = Math.min(this.#high - this.#size, this.#max - this.#held);
+    if (this.#budget !== undefined) room = Math.min(room, this.#high - this.#held);
     return room > 0 ? room : 0;
   }
 
-  /** Counts `n` more buffered bytes, at most what {@linkcode WriteFlowControl.quietRoom} said. */
+  /**
+   * Counts `n` more buffered bytes; all of them since the last {@linkcode WriteFlowControl.quietRoom}
+   * fit what it said, with no `add()` or `setLimits()` since.
+   */
   addQuiet(n: number): void {
     this.#size += n;
     this.#held += n;

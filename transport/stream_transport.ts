@@ -254,10 +254,10 @@ export class StreamTransport implements Transport, AsyncDisposable {
   #heldBytes = 0;
   /**
    * Bytes {@linkcode StreamTransport.commit} may still take with nothing to check or signal.
-   * A checked commit sets it (to the flow's quiet room: what stays under the high watermark
-   * and the cap) while the write side is open, nothing closes or upgrades, the flush runs and
-   * writing is not paused. Whatever ends one of those, or changes the limits, sets it to 0, and
-   * the next commit is checked again.
+   * A checked commit sets it (to the flow's quiet room: what keeps the buffer at or under the
+   * high watermark and the cap, and adds nothing to a shared budget) while the write side is
+   * open, nothing closes or upgrades, the flush runs and writing is not paused. Whatever ends
+   * one of those, or changes the limits, sets it to 0, and the next commit is checked again.
    */
   #quietRoom = 0;
 

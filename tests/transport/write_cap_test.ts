@@ -255,3 +255,32 @@ Deno.test("a Server with a bad maxTotalWriteBuffer fails when made, not per conn
     );
   }
 });
+
+Deno.test("a budget member's quiet commits never add to the budget unseen", async () => {
+  // Half of a 100-byte chunk is written: 50 bytes are still to write, all 100 still held. The
+  // room under high for the unwritten bytes (50) is not room in the budget, which counts the
+  // held bytes past high.
+  const budget = new ServerWriteBudget(1_000_000);
+  const [a, b] = createMemoryChannelPair({ capacity: 50 });
+  const transport = new StreamTransport(
+    a,
+    new Recorder(),
+    withWriteBudget({ writeBufferLimits: { high: 100, low: 10 } }, budget),
+  );
+  const peer = new StreamTransport(b, new Recorder());
+  peer.pauseReading();
+  transport.write(new Uint8Array(100));
+  for (let turn = 0; turn < 20 && transport.getWriteBufferSize() !== 50; turn++) {
+    await Promise.resolve(); // the first 50 bytes' write completes within a few microtasks
+  }
+  assertEquals(transport.getWriteBufferSize(), 50);
+  transport.write(new Uint8Array(1));
+  assertEquals(budget.total, 1);
+  transport.write(new Uint8Array(49));
+  assertEquals(budget.total, 50, "every held byte past high is counted");
+  transport.abort();
+  peer.abort();
+  await transport.closed;
+  await peer.closed;
+  assertEquals(budget.total, 0);
+});

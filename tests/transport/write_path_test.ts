@@ -317,7 +317,7 @@ Deno.test("commit(): after unchecked commits under high, the one over it still p
 
 Deno.test("commit(): close() and the cap apply to the next commit, however small", async () => {
   // Each transport first commits a little, under every limit, so the next commit is unchecked
-  // unless the event in between ends that (writeEof(): the test above).
+  // unless the event in between ends that (writeEof(): "discards on a closing transport").
   const closed = await channelPair("memory");
   const closedServer = new Recorder();
   const st1 = new StreamTransport(closed.server, closedServer);
