@@ -38,10 +38,11 @@ const MODULE = import.meta.url;
 const READ = 64 * 1024;
 /**
  * Requests made before the timed ones at 1 in flight. A request runs each function of either
- * end once, so V8 compiles them late: with `--trace-opt`, after 2000 requests (the 256-in-flight
- * case's tenth) Plexus still had 65 compilations to go in each process during the timed work
- * (raw: 12), after 10 000 about 50, after 20 000 about 15 (raw: 0–15). Measured, the ratio to raw
- * went from 0.93× to 0.97× (interleaved A/B, 8 rounds each) between 2000 and 20 000.
+ * end once, so V8 compiles them late: with `--trace-opt`, after 2000 requests (the old warm-up,
+ * a tenth of the timed requests) Plexus still had 65 compilations to go in each process during
+ * the timed work (raw: 12), after 10 000 about 50, after 20 000 about 15 (raw: 0–15). Measured,
+ * the ratio to raw went from 0.93× to 0.97× (interleaved A/B, 8 rounds each) between 2000 and
+ * 20 000.
  */
 const LATENCY_WARM_UP = 20_000;
 
