@@ -27,7 +27,6 @@ const GRACE_LIMIT = 64 * 1024;
 export class PacketWriter {
   readonly #max: number;
   readonly #grace: number;
-  readonly #written: () => void;
   #sink: Transport | undefined;
   #held = 0;
   #timer: ReturnType<typeof setTimeout> | undefined;
@@ -41,12 +40,10 @@ export class PacketWriter {
    * @param maxPacketSize The largest body that may be sent.
    * @param grace Milliseconds to hold the first uncommitted packet for others to join; 0
    * commits each packet at once (the transport still batches the turn's packets).
-   * @param written Called after each commit (the `maxWriteBuffer` check).
    */
-  constructor(maxPacketSize: number, grace: number, written: () => void) {
+  constructor(maxPacketSize: number, grace: number) {
     this.#max = maxPacketSize;
     this.#grace = grace;
-    this.#written = written;
   }
 
   /** Starts writing to `transport`. */
@@ -124,7 +121,6 @@ export class PacketWriter {
     if (this.#held === 0 || !this.#sink) return;
     this.#held = 0;
     this.#sink.commit();
-    this.#written();
   }
 
   /** Writes nothing more (what is held is dropped with the transport). */
@@ -146,6 +142,5 @@ export class PacketWriter {
       return;
     }
     this.#sink!.commit();
-    this.#written();
   }
 }

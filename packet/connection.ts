@@ -80,9 +80,9 @@ const WRITE_BUFFER_SLACK = 1024 * 1024;
  * stopped reading while writing would wait for each other forever. The peer's requests
  * beyond `maxConcurrentHandlers` running and `maxQueuedRequests` queued are refused with
  * `too many requests` instead. What is left to grow is the small refusals and answers sent to
- * a peer that keeps sending without reading; once the write buffer passes `maxWriteBuffer`,
- * such a peer is taken to be dead or hostile and the connection aborts with a
- * {@linkcode ConnectionClosedError}.
+ * a peer that keeps sending without reading; `maxWriteBuffer` becomes the transport's cap, and
+ * a write past it takes such a peer to be dead or hostile: the transport aborts with a
+ * `WriteBufferOverflowError` (its close reason is `overflow`), and `closed` resolves with it.
  *
  * **Shutdown.**
  *
@@ -107,8 +107,8 @@ const WRITE_BUFFER_SLACK = 1024 * 1024;
  * | `connecting` | `close()`, `abort()`                                   | `finished`   |
  * | `open`       | `close()`, the peer's EOF (`received` = `eof`: reading stops) | `closing` |
  * | `closing`    | handlers idle: EOF sent (`sent` = `eof`); the peer's EOF or end of stream: transport closed | `closing` |
- * | `open`, `closing` | `abort()`, `maxWriteBuffer` passed, keep-alive, end of stream without EOF, `closeTimeout` | `aborting` |
- * | any          | `connectionLost` (everything settles)                  | `finished`   |
+ * | `open`, `closing` | `abort()`, keep-alive, end of stream without EOF, `closeTimeout` | `aborting` |
+ * | any          | `connectionLost` (everything settles; a write past `maxWriteBuffer` leads here) | `finished`   |
  *
  * @example Requests both ways over TCP
  * ```ts
@@ -213,11 +213,7 @@ export class PacketConnection implements BufferedProtocol, ShutdownHook, AsyncDi
     this.#maxWriteBuffer = options.maxWriteBuffer === undefined
       ? undefined
       : limit("maxWriteBuffer", options.maxWriteBuffer);
-    this.#writer = new PacketWriter(
-      max,
-      duration("packetGrace", options.packetGrace ?? 0),
-      () => this.#checkWriteBuffer(),
-    );
+    this.#writer = new PacketWriter(max, duration("packetGrace", options.packetGrace ?? 0));
     this.#requests = new Requests(
       this.#writer,
       {
@@ -771,6 +767,7 @@ export class PacketConnection implements BufferedProtocol, ShutdownHook, AsyncDi
     this.#transport = transport;
     this.#telemetry?.opened(transport);
     this.#writer.attach(transport);
+    this.#capWriteBuffer(transport);
     const clock = transport.deadlineClock;
     this.#reader.clock = clock;
     this.#reader.transport = transport;
@@ -922,28 +919,19 @@ export class PacketConnection implements BufferedProtocol, ShutdownHook, AsyncDi
   }
 
   /**
-   * Called after each commit to the transport: a write buffer past `maxWriteBuffer` means the
-   * peer sends without reading (we stopped adding to it at the high watermark, except for the
-   * responses of handlers already running and small answers), so the connection aborts.
+   * Hands `maxWriteBuffer` to the transport's cap, the one place a write buffer is bounded: a
+   * write past it aborts the transport with a `WriteBufferOverflowError` (close reason
+   * `overflow`), which ends this connection. The default (over the high watermark: we stop
+   * adding to the buffer there, except for the responses of handlers already running and small
+   * answers) only tightens the transport's own cap; an explicit limit replaces it.
    */
-  #checkWriteBuffer(): void {
-    // The default limit is over the high watermark: only worth a look once writing paused.
-    if (this.#maxWriteBuffer === undefined && !this.#writePaused) return;
-    if (this.#state !== "open" && this.#state !== "closing") return;
-    const transport = this.#transport!;
-    const size = transport.getWriteBufferSize();
-    const max = this.#maxWriteBuffer ??
-      transport.getWriteBufferLimits().high + this.#maxPacketSize + WRITE_BUFFER_SLACK;
-    if (size <= max) return;
-    // Aborting from now; the rest from a microtask: this runs inside a send, which must
-    // finish first (a request being sent must be registered before everything settles).
-    this.#state = "aborting";
-    this.#lostError = new ConnectionClosedError(
-      `Connection aborted: ${size} bytes wait to be written to the peer, over ` +
-        `maxWriteBuffer ${max}; the peer sends without reading`,
+  #capWriteBuffer(transport: Transport): void {
+    if (!transport.setMaxWriteBuffer || !transport.getMaxWriteBuffer) return;
+    const max = this.#maxWriteBuffer ?? Math.min(
+      transport.getMaxWriteBuffer(),
+      transport.getWriteBufferLimits().high + this.#maxPacketSize + WRITE_BUFFER_SLACK,
     );
-    this.#keepAlive?.stop();
-    queueMicrotask(() => this.#finishAbort());
+    transport.setMaxWriteBuffer(max);
   }
 
   /** Sends an extension request (no `maxInFlight` slot); its answer only matters to the offer. */

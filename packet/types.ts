@@ -298,12 +298,14 @@ export interface PacketConnectionOptions {
   /**
    * The most bytes waiting in the transport's write buffer. Past the high watermark we stop
    * adding to it (requests and handlers wait), except for the responses of handlers already
-   * running and the small refusals and answers to what the peer keeps sending; a write buffer
-   * past this limit means a peer that sends without reading, and the connection aborts with
-   * a {@linkcode ConnectionClosedError}. Raise it when many handlers return large responses
-   * to a slow reader.
+   * running and the small refusals and answers to what the peer keeps sending; a write past
+   * this limit means a peer that sends without reading. It becomes the transport's own cap
+   * (`setMaxWriteBuffer()`) when the connection starts, so the transport aborts with a
+   * `WriteBufferOverflowError` (close reason `overflow`), which `closed` resolves with. Raise
+   * it when many handlers return large responses to a slow reader.
    *
-   * @default {the transport's high watermark + maxPacketSize + 1 MiB}
+   * @default {the transport's high watermark when the connection starts + maxPacketSize + 1 MiB,
+   * or the transport's own cap when that is lower}
    */
   maxWriteBuffer?: number;
   /**

@@ -10,6 +10,7 @@
  * | `remove()` takes the size to low or below        | resume (`resumeWriting()`)                 |
  * | `setLimits()`                                    | re-evaluates both at once                  |
  * | `refuse(n)`: size + n would pass `maxWriteBuffer` | the write is refused with a typed error    |
+ * | `setMaxWriteBuffer()`                             | the new cap applies from the next write     |
  * | `add()` takes a shared budget's total over its limit | `enforceBudget()` cuts the largest members |
  * | `addQuiet(n)` within the last `quietRoom()`       | counted only: none of the above can follow  |
  *
@@ -124,18 +125,14 @@ export class WriteFlowControl {
   #high = DEFAULT_HIGH_WATER;
   #low = DEFAULT_HIGH_WATER / 4;
   #paused = false;
-  readonly #max: number;
+  #max: number;
   readonly #budget: WriteBudget | undefined;
   readonly #abort: ((error: Error) => void) | undefined;
   #cutError: Error | undefined;
 
   constructor(limits?: Partial<WriteBufferLimits>, caps: WriteCapOptions = {}) {
     if (limits) this.setLimits(limits);
-    const max = caps.maxWriteBuffer ?? DEFAULT_MAX_WRITE_BUFFER;
-    if (!(max > 0)) {
-      throw new RangeError(`Cannot set maxWriteBuffer: need a number > 0, got ${max}`);
-    }
-    this.#max = max;
+    this.#max = checkedCap(caps.maxWriteBuffer ?? DEFAULT_MAX_WRITE_BUFFER);
     this.#budget = caps.budget;
     this.#abort = caps.abort;
     this.#budget?.join(this);
@@ -164,6 +161,16 @@ export class WriteFlowControl {
   /** The cap on buffered bytes. */
   get maxWriteBuffer(): number {
     return this.#max;
+  }
+
+  /**
+   * Sets the cap; it applies from the next `fits()` or `refuse()` (bytes already held are not
+   * cut for it). The caller ends any quiet room it was given.
+   *
+   * @throws {RangeError} When `max` is not a number > 0.
+   */
+  setMaxWriteBuffer(max: number): void {
+    this.#max = checkedCap(max);
   }
 
   /** Whether `n` more bytes fit under the cap. */
@@ -309,4 +316,11 @@ export class WriteFlowControl {
     }
     return undefined;
   }
+}
+
+function checkedCap(max: number): number {
+  if (!(max > 0)) {
+    throw new RangeError(`Cannot set maxWriteBuffer: need a number > 0, got ${max}`);
+  }
+  return max;
 }

@@ -609,6 +609,15 @@ export class StreamTransport implements Transport, AsyncDisposable {
     this.#signal(this.#flow.setLimits(limits));
   }
 
+  getMaxWriteBuffer(): number {
+    return this.#flow.maxWriteBuffer;
+  }
+
+  setMaxWriteBuffer(max: number): void {
+    this.#flow.setMaxWriteBuffer(max);
+    this.#quietRoom = 0;
+  }
+
   #startFlush(): void {
     this.#flushing = true;
     // One microtask first: the rest of this turn's commits join the first conn.write.

@@ -178,6 +178,20 @@ export interface WriteTransport extends BaseTransport {
    */
   setWriteBufferLimits(limits?: Partial<WriteBufferLimits>): void;
   /**
+   * The cap on buffered bytes (`maxWriteBuffer`): a write that would take the buffer past it
+   * aborts the transport with a `WriteBufferOverflowError`. Every stream transport Plexus makes
+   * has it; a UDP tendril's peer, whose writes go to a socket shared with other peers, does not.
+   */
+  getMaxWriteBuffer?(): number;
+  /**
+   * Sets the cap on buffered bytes, for a protocol that knows how much it may leave unsent
+   * (packet RPC sets it from its own `maxWriteBuffer`). It applies from the next write; bytes
+   * already buffered are not cut for it. Stream transports have it, as `getMaxWriteBuffer()`.
+   *
+   * @throws {RangeError} When `max` is not a number > 0.
+   */
+  setMaxWriteBuffer?(max: number): void;
+  /**
    * Resolves once everything written so far has been handed to the socket — and, after
    * `writeEof()`, once the write side is shut down; rejects with the transport's error when
    * the connection is lost first. Every stream transport Plexus makes has it; a transport

@@ -15,6 +15,7 @@ import {
   createMemoryTransportPair,
   type MemoryTransportPairOptions,
   type StreamTransport,
+  WriteBufferOverflowError,
 } from "@plexus/net/transport";
 import { assert, assertInstanceOf } from "../_assert.ts";
 import { concat } from "../_shared.ts";
@@ -159,19 +160,42 @@ Deno.test("a peer that sends requests without reading cannot grow our write buff
 Deno.test("a peer that keeps sending without reading is aborted past maxWriteBuffer", async () => {
   // No handler: every request is refused ("no request handler", 21 bytes for 4).
   const requests = flood(50_000);
-  const { connection, peer } = withDeafPeer({ maxWriteBuffer: 200_000 });
+  const { connection, peer, transports } = withDeafPeer({ maxWriteBuffer: 200_000 });
+  // A request of ours, pending when the cut comes: it settles too.
+  const ours = connection.call(0, new Uint8Array(1));
   peer.send(requests);
   const outcome = await Promise.race([
     connection.closed,
     connection.receivedBytes(requests.byteLength).then(() => "read every request"),
   ]);
-  assertInstanceOf(outcome, ConnectionClosedError);
-  await peer.until(() => peer.lost);
+  // The transport's cap cut it: its error, its close reason.
+  assertInstanceOf(outcome, WriteBufferOverflowError);
+  assertEquals(outcome.limit, 200_000);
   assert(
-    /^Connection aborted: \d+ bytes wait to be written to the peer, over maxWriteBuffer 200000; the peer sends without reading$/
+    /^Write buffer \d+ bytes exceeds maxWriteBuffer 200000; the peer is not reading$/
       .test(outcome.message),
     outcome.message,
   );
+  await transports[0].closed;
+  assertEquals(transports[0].stats().closeReason, "overflow");
+  const error = await assertRejects(() => ours, ConnectionClosedError);
+  assertEquals(error.cause, outcome);
+  await peer.until(() => peer.lost);
+});
+
+Deno.test("maxWriteBuffer becomes the transport's cap; the default only tightens it", async () => {
+  const cap = (options: PacketConnectionOptions, transport?: { maxWriteBuffer?: number }) => {
+    const connection = new PacketConnection(options);
+    const [a, b] = createMemoryTransportPair(connection, new RawPeer(), { transport });
+    const max = a.getMaxWriteBuffer();
+    a.abort();
+    b.abort();
+    return Promise.all([connection.closed, b.closed]).then(() => max);
+  };
+  const high = 64 * 1024;
+  assertEquals(await cap({ maxPacketSize: 1000 }), high + 1000 + 1024 * 1024);
+  assertEquals(await cap({}, { maxWriteBuffer: 100_000 }), 100_000, "the transport's is lower");
+  assertEquals(await cap({ maxWriteBuffer: 5_000_000 }, { maxWriteBuffer: 100_000 }), 5_000_000);
 });
 
 Deno.test("while the write buffer is full, no handler starts; queued ones start once it drains", async () => {

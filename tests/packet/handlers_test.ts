@@ -16,7 +16,7 @@ import { bytes, gate, text } from "./_helpers.ts";
 /** A writer that records the packets sent instead of writing them. */
 function recordingWriter(): { writer: PacketWriter; sent: Packet[] } {
   const sent: Packet[] = [];
-  const writer = new PacketWriter(new PacketFramer().maxPacketSize, 0, () => {});
+  const writer = new PacketWriter(new PacketFramer().maxPacketSize, 0);
   writer.request = (tag, rqType, flags, channel, payload) =>
     void sent.push(Packet.request(tag, rqType, { flags, channel, payload }));
   writer.response = (tag, ok, flags, channel, payload) =>

@@ -76,6 +76,26 @@ Deno.test("one write bigger than maxWriteBuffer is refused on an empty buffer", 
   assertEquals(peer.received, 0, "nothing of the refused write was sent");
 });
 
+Deno.test("setMaxWriteBuffer: the new cap applies to the very next write, quiet or not", async () => {
+  const [a, b] = createMemoryChannelPair();
+  const writer = new Recorder();
+  const wt = new StreamTransport(a, writer);
+  const other = new StreamTransport(b, new Recorder());
+  assertEquals(wt.getMaxWriteBuffer(), 64 * 1024 * 1024);
+  assertThrows(() => wt.setMaxWriteBuffer(0), RangeError, "maxWriteBuffer");
+  wt.write(new Uint8Array(100)); // checked: leaves a quiet room for the commits that follow
+  wt.write(new Uint8Array(100)); // a quiet commit
+  wt.setMaxWriteBuffer(250);
+  assertEquals(wt.getMaxWriteBuffer(), 250);
+  wt.write(new Uint8Array(50)); // exactly the cap
+  assertEquals(wt.isClosing(), false);
+  wt.write(new Uint8Array(1)); // inside the old room, past the new cap
+  const error = await wt.closed;
+  assertInstanceOf(error, WriteBufferOverflowError);
+  assertEquals([error.size, error.limit], [251, 250]);
+  await other.closed;
+});
+
 Deno.test("a protocol that honours pauseWriting never meets the cap", async () => {
   const [a, b] = createMemoryChannelPair({ capacity: 4096 });
   let paused = false;
