@@ -37,7 +37,7 @@ import type {
 const MAX_RQ_TYPE = Number.MAX_SAFE_INTEGER - 1;
 const NO_OPTIONS: PacketSubmitOptions<unknown> = {};
 const MAX_REQUEST_FLAGS = Math.floor((Number.MAX_SAFE_INTEGER - 3) / 4);
-/** What the default `maxWriteBuffer` allows beyond the high watermark and one packet. */
+/** What the default `maxWriteBuffer` allows beyond the high watermark and two packets. */
 const WRITE_BUFFER_SLACK = 1024 * 1024;
 
 /**
@@ -921,17 +921,17 @@ export class PacketConnection implements BufferedProtocol, ShutdownHook, AsyncDi
   /**
    * Hands `maxWriteBuffer` to the transport's cap, the one place a write buffer is bounded: a
    * write past it aborts the transport with a `WriteBufferOverflowError` (close reason
-   * `overflow`), which ends this connection. The default (over the high watermark: we stop
-   * adding to the buffer there, except for the responses of handlers already running and small
-   * answers) only tightens the transport's own cap; an explicit limit replaces it.
+   * `overflow`), which ends this connection. The cap counts the bytes held for writing, the
+   * chunk being written included until all of it is, so the default leaves room for one
+   * packet in flight besides what waits: the high watermark (we stop adding there, except for
+   * the responses of handlers already running and small answers), one more packet, the one in
+   * flight and 1 MiB. Either way the transport's own cap stays when it is lower.
    */
   #capWriteBuffer(transport: Transport): void {
     if (!transport.setMaxWriteBuffer || !transport.getMaxWriteBuffer) return;
-    const max = this.#maxWriteBuffer ?? Math.min(
-      transport.getMaxWriteBuffer(),
-      transport.getWriteBufferLimits().high + this.#maxPacketSize + WRITE_BUFFER_SLACK,
-    );
-    transport.setMaxWriteBuffer(max);
+    const mine = this.#maxWriteBuffer ??
+      transport.getWriteBufferLimits().high + 2 * this.#maxPacketSize + WRITE_BUFFER_SLACK;
+    transport.setMaxWriteBuffer(Math.min(transport.getMaxWriteBuffer(), mine));
   }
 
   /** Sends an extension request (no `maxInFlight` slot); its answer only matters to the offer. */

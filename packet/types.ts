@@ -296,16 +296,18 @@ export interface PacketConnectionOptions {
    */
   maxQueuedRequests?: number;
   /**
-   * The most bytes waiting in the transport's write buffer. Past the high watermark we stop
-   * adding to it (requests and handlers wait), except for the responses of handlers already
-   * running and the small refusals and answers to what the peer keeps sending; a write past
-   * this limit means a peer that sends without reading. It becomes the transport's own cap
-   * (`setMaxWriteBuffer()`) when the connection starts, so the transport aborts with a
+   * The most bytes the transport may hold for writing: those waiting, and the chunk being
+   * written until all of it is. Past the high watermark we stop adding to the buffer (requests
+   * and handlers wait), except for the responses of handlers already running and the small
+   * refusals and answers to what the peer keeps sending; a write past this limit means a peer
+   * that sends without reading. When the connection starts it becomes the transport's cap
+   * (`setMaxWriteBuffer()`; the transport's own cap stays when it is lower, and a transport
+   * without one, such as a UDP tendril's peer, has none), so the transport aborts with a
    * `WriteBufferOverflowError` (close reason `overflow`), which `closed` resolves with. Raise
    * it when many handlers return large responses to a slow reader.
    *
-   * @default {the transport's high watermark when the connection starts + maxPacketSize + 1 MiB,
-   * or the transport's own cap when that is lower}
+   * @default {the high watermark when the connection starts + 2 × maxPacketSize + 1 MiB (the
+   * packet being written, one more, and slack), or the transport's own cap when that is lower}
    */
   maxWriteBuffer?: number;
   /**

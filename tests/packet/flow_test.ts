@@ -193,9 +193,25 @@ Deno.test("maxWriteBuffer becomes the transport's cap; the default only tightens
     return Promise.all([connection.closed, b.closed]).then(() => max);
   };
   const high = 64 * 1024;
-  assertEquals(await cap({ maxPacketSize: 1000 }), high + 1000 + 1024 * 1024);
+  assertEquals(await cap({ maxPacketSize: 1000 }), high + 2 * 1000 + 1024 * 1024);
   assertEquals(await cap({}, { maxWriteBuffer: 100_000 }), 100_000, "the transport's is lower");
-  assertEquals(await cap({ maxWriteBuffer: 5_000_000 }, { maxWriteBuffer: 100_000 }), 5_000_000);
+  assertEquals(await cap({ maxWriteBuffer: 50_000 }, { maxWriteBuffer: 100_000 }), 50_000);
+  assertEquals(await cap({ maxWriteBuffer: 5_000_000 }, { maxWriteBuffer: 100_000 }), 100_000);
+});
+
+Deno.test("the default maxWriteBuffer lets a peer that reads get large responses back to back", async () => {
+  // Each echo is a packet near maxPacketSize: the one being written stays held until all of it
+  // is, so while the next one is queued the transport holds about two of them.
+  const max = 4 * 1024 * 1024;
+  const server = new PacketConnection({ maxPacketSize: max, requestHandler: (_t, _f, p) => p });
+  const client = new PacketConnection({ maxPacketSize: max });
+  const [a, b] = createMemoryTransportPair(client, server);
+  const payload = new Uint8Array(max - 64);
+  const replies = await Promise.all([1, 2, 3].map(() => client.call(0, payload)));
+  assertEquals(replies.map((r) => r.byteLength), [1, 2, 3].map(() => max - 64));
+  await client.close();
+  assertEquals(await server.closed, undefined);
+  assertEquals([a.stats().closeReason, b.stats().closeReason].includes("overflow"), false);
 });
 
 Deno.test("while the write buffer is full, no handler starts; queued ones start once it drains", async () => {
