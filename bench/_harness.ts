@@ -72,8 +72,8 @@ export interface Case {
   /**
    * This case's rounds when `--rounds` is not given (unset: {@linkcode DEFAULT_ROUNDS}). Cases
    * whose same-round ratios spread over ±0.3× on a shared machine take more (the short
-   * latency-bound ones, bulk, ping-pong, UDP): five rounds left their median ±0.1× apart from
-   * one run to the next.
+   * latency-bound ones, bulk, ping-pong, UDP, pipelined frames): five rounds left their median
+   * ±0.1× apart from one run to the next.
    */
   rounds?: number;
 }

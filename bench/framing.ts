@@ -47,6 +47,7 @@ export function framingCases(options: RunOptions): Case[] {
     units: frames,
     per: { name: "msg", units: 1 },
     mode: "rate",
+    rounds: 9, // same-round ratios spread over 0.57–1.10 in one run: see `Case.rounds`
     arms: [
       arm("raw Deno", MODULE, "frames", "raw"),
       arm("Plexus framers", MODULE, "frames", "plexus", "≥ 0.8×"),
