@@ -180,8 +180,8 @@ export interface WriteTransport extends BaseTransport {
   /**
    * The cap on the bytes held for writing (`maxWriteBuffer`): those waiting, and the chunk being
    * written until all of it is. A write that would take them past it aborts the transport with
-   * a `WriteBufferOverflowError`. Every stream transport Plexus makes
-   * has it; a UDP tendril's peer, whose writes go to a socket shared with other peers, does not.
+   * a `WriteBufferOverflowError`. Every stream transport Plexus makes has it; a UDP tendril's
+   * peer, whose writes go to a socket shared with other peers, does not.
    */
   getMaxWriteBuffer?(): number;
   /**
