@@ -134,6 +134,54 @@ Deno.test("commit(): encoded bytes and write() leave in call order, in one chann
   assertEquals(text(concat(server.chunks)), "<abcd" + "A".repeat(100_000) + ">");
 });
 
+Deno.test("a reply written in dataReceived() reaches the channel when the callback returns", async () => {
+  const pair = await channelPair("memory");
+  const counted = new CountingChannel(pair.server);
+  // The write count each microtask the callback queued saw, ahead of its reply or behind it.
+  const seen: number[] = [];
+  const st: StreamTransport = new StreamTransport(counted, {
+    dataReceived(data) {
+      queueMicrotask(() => seen.push(counted.writes));
+      st.write(data);
+      st.write(data); // joins the same channel write
+      queueMicrotask(() => seen.push(counted.writes));
+    },
+  });
+  const client = new Recorder();
+  const ct = new StreamTransport(pair.client, client);
+  ct.write(bytes("ab"));
+  await client.untilReceived(4);
+  assertEquals(seen, [1, 1], "no microtask ran before the reply was handed over");
+  assertEquals(counted.writes, 1);
+  assertEquals(text(concat(client.chunks)), "abab");
+  ct.close();
+  await Promise.all([ct.closed, st.closed]);
+  await pair.cleanup();
+});
+
+Deno.test("a reply from dataReceived() leaves before close() in it; one before a throw is dropped", async () => {
+  for (const end of ["close", "throw"] as const) {
+    const pair = await channelPair("memory");
+    const counted = new CountingChannel(pair.server);
+    const boom = new Error("boom");
+    const st: StreamTransport = new StreamTransport(counted, {
+      dataReceived(data) {
+        st.write(data);
+        if (end === "throw") throw boom;
+        st.close();
+      },
+    });
+    const client = new Recorder();
+    const ct = new StreamTransport(pair.client, client);
+    ct.write(bytes("bye"));
+    assertEquals(await st.closed, end === "throw" ? boom : undefined);
+    assertEquals(await ct.closed, undefined);
+    assertEquals(text(concat(client.chunks)), end === "throw" ? "" : "bye", end);
+    assertEquals(counted.writes, end === "throw" ? 0 : 1, end);
+    await pair.cleanup();
+  }
+});
+
 /** A memory pair whose client has watermarks 10 / 2 and logs its pause and resume calls. */
 async function watermarkPair(): Promise<
   { st: StreamTransport; ct: StreamTransport; events: string[] }
