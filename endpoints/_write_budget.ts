@@ -43,7 +43,7 @@ export class ServerWriteBudget implements WriteBudget {
     this.limit = limit;
   }
 
-  /** The number of members. */
+  /** The number of members: the connections holding bytes past their high watermarks. */
   get size(): number {
     return this.#members.size;
   }

@@ -54,10 +54,11 @@ export interface ServerOptions extends StreamTransportOptions {
    */
   maxConnections?: number;
   /**
-   * The most bytes the write buffers of all live connections may hold together. Past it, the
-   * connections with the largest buffers are aborted first, with a
-   * {@linkcode WriteBufferOverflowError} naming the budget, until the total is back within
-   * it: peers that send without reading what we answer cannot exhaust the machine together,
+   * The most bytes the write buffers of all live connections may hold together past their
+   * high watermarks. Past it, of the connections past their watermarks, those with the
+   * largest buffers are aborted first, with a {@linkcode WriteBufferOverflowError} naming the
+   * budget, until the total is back within it (a connection within its watermark is never
+   * cut): peers that send without reading what we answer cannot exhaust the machine together,
    * each staying under its own `maxWriteBuffer` (32 MiB by default on a server). 100 such
    * peers stay under 512 MiB of RSS in all with the defaults (`bench/soak/flood.ts`).
    *

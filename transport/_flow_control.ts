@@ -78,15 +78,21 @@ export function deliverFlowSignal(
  * from `total` directly (a plain number: a few arithmetic operations per write); when `total`
  * passes `limit`, `cut()` aborts members, the largest buffers first, until it is back within
  * the limit.
+ *
+ * Only a transport that holds bytes past its high watermark is a member (it joins as it passes
+ * the watermark and leaves as it drains back under it): only such a member adds to `total`,
+ * so only its cut brings `total` down, and a connection within its watermark is never cut for
+ * what others hold. A connection that never passes its watermark, nearly every one, costs the
+ * budget nothing when it opens or closes.
  */
 export interface WriteBudget {
   /** The bytes every member holds past its high watermark, together. */
   total: number;
   /** The most bytes `total` may hold. */
   readonly limit: number;
-  /** Adds a member (when its transport starts). */
+  /** Adds a member: its held bytes went past its high watermark. */
   join(member: WriteFlowControl): void;
-  /** Removes a member (when its transport ends). */
+  /** Removes a member: its held bytes are back at or under its high watermark, or it ended. */
   leave(member: WriteFlowControl): void;
   /** Cuts members, largest write buffer first, until `total <= limit`. */
   cut(): void;
@@ -135,7 +141,6 @@ export class WriteFlowControl {
     this.#max = checkedCap(caps.maxWriteBuffer ?? DEFAULT_MAX_WRITE_BUFFER);
     this.#budget = caps.budget;
     this.#abort = caps.abort;
-    this.#budget?.join(this);
   }
 
   /** Buffered bytes not yet written. */
@@ -253,11 +258,18 @@ export class WriteFlowControl {
     if (this.#budget) this.#account(this.#budget);
   }
 
-  /** Brings the budget's total up to date with this member's excess over the high watermark. */
+  /**
+   * Brings the budget's total up to date with this member's excess over the high watermark;
+   * joins the budget as the excess appears and leaves it as the excess goes.
+   */
   #account(budget: WriteBudget): void {
     const excess = this.#held > this.#high ? this.#held - this.#high : 0;
-    budget.total += excess - this.#excess;
+    const before = this.#excess;
+    if (excess === before) return;
+    budget.total += excess - before;
     this.#excess = excess;
+    if (before === 0) budget.join(this);
+    else if (excess === 0) budget.leave(this);
   }
 
   /**
@@ -280,7 +292,7 @@ export class WriteFlowControl {
 
   /** Forgets every buffered byte and leaves the budget (on abort); never signals. */
   clear(): void {
-    if (this.#budget) {
+    if (this.#budget && this.#excess > 0) {
       this.#budget.total -= this.#excess;
       this.#budget.leave(this);
     }

@@ -165,11 +165,12 @@ Deno.test("a budget across transports cuts the largest buffers first, until back
   const small = deafMember(budget, "small", lost);
   const large = deafMember(budget, "large", lost);
   const medium = deafMember(budget, "medium", lost);
-  assertEquals(budget.size, 3);
+  // Members are the transports holding bytes past their high watermarks: none yet.
+  assertEquals(budget.size, 0);
   small.transport.write(new Uint8Array(100_000));
   large.transport.write(new Uint8Array(500_000));
   medium.transport.write(new Uint8Array(300_000));
-  assertEquals(budget.total, 900_000);
+  assertEquals([budget.total, budget.size], [900_000, 3]);
   // The small one's write passes the budget: the large one goes, the writer stays.
   small.transport.write(new Uint8Array(200_000));
   assert(large.transport.isClosing(), "the largest is cut");
@@ -236,6 +237,37 @@ Deno.test("the budget counts only what members hold past their high watermarks",
   assertEquals([budget.total, budget.size], [0, 0]);
 });
 
+Deno.test("a cut spares a larger buffer that is within its high watermark", async () => {
+  const budget = new ServerWriteBudget(100_000);
+  const deaf = (high: number) => {
+    const [a, b] = createMemoryChannelPair({ capacity: 1 });
+    const transport = new StreamTransport(
+      a,
+      new Recorder(),
+      withWriteBudget({ writeBufferLimits: { high } }, budget),
+    );
+    const peer = new StreamTransport(b, new Recorder());
+    peer.pauseReading();
+    return { transport, peer };
+  };
+  // 900 000 bytes under a 1 MB watermark: nothing past it, so not a member; cutting it would
+  // not bring the total down.
+  const patient = deaf(1_000_000);
+  const flooding = deaf(0);
+  patient.transport.write(new Uint8Array(900_000));
+  assertEquals([budget.total, budget.size], [0, 0]);
+  flooding.transport.write(new Uint8Array(150_000));
+  assertInstanceOf(await flooding.transport.closed, WriteBufferOverflowError);
+  assert(!patient.transport.isClosing(), "the connection within its watermark stays");
+  assertEquals([budget.total, budget.size], [0, 0]);
+  for (const { transport, peer } of [patient, flooding]) {
+    transport.abort();
+    peer.abort();
+    await transport.closed;
+    await peer.closed;
+  }
+});
+
 Deno.test("written bytes leave the budget as they drain", async () => {
   const budget = new ServerWriteBudget(10_000_000);
   const [a, b] = createMemoryChannelPair({ capacity: 4096 });
@@ -247,10 +279,11 @@ Deno.test("written bytes leave the budget as they drain", async () => {
   const reader = new Recorder();
   const rt = new StreamTransport(b, reader);
   writer.write(new Uint8Array(1_000_000));
-  assertEquals(budget.total, 1_000_000);
+  assertEquals([budget.total, budget.size], [1_000_000, 1]);
   await reader.until(() => reader.received === 1_000_000);
   await writer.flushed();
-  assertEquals(budget.total, 0);
+  // Drained: no longer a member, before its transport ends.
+  assertEquals([budget.total, budget.size], [0, 0]);
   writer.close();
   await writer.closed;
   await rt.closed;
