@@ -60,7 +60,10 @@ export class ServerWriteBudget implements WriteBudget {
     // Rare (only past the budget), so a sort is fine here.
     const largest = [...this.#members].sort((a, b) => b.held - a.held);
     for (const member of largest) {
-      if (this.total <= this.limit || member.held === 0) return;
+      if (this.total <= this.limit) return;
+      // Only members hold bytes past their watermarks; one that left (drained, or ended by an
+      // earlier cut's callbacks) has nothing to cut.
+      if (!this.#members.has(member)) continue;
       const total = this.total;
       member.cut(
         new WriteBufferOverflowError(
