@@ -79,7 +79,10 @@ export class ServerWriteBudget implements WriteBudget {
   }
 }
 
-/** Returns `options` carrying `budget` for the transport to join. */
+/**
+ * Returns `options` carrying `budget`: the transport joins it while it holds bytes past its high
+ * watermark.
+ */
 export function withWriteBudget<T extends object>(options: T, budget: WriteBudget): T {
   return { ...options, [WRITE_BUDGET]: budget };
 }
