@@ -284,16 +284,8 @@ export class FramedProtocol<T = Uint8Array> implements BufferedProtocol, Shutdow
    */
   sendFrame(frame: T): void {
     const transport = this.#transport;
-    if (transport === undefined || this.#writeSide === "eof") {
-      if (transport?.isClosing()) return;
-      throw new TransportError(
-        transport === undefined
-          ? "Cannot send a frame before the framed protocol is connected"
-          : "Cannot send a frame after writeEof()",
-      );
-    }
-    if (frameChannel.hasSubscribers) {
-      this.#sendTraced(frame, transport);
+    if (transport === undefined || this.#writeSide === "eof" || frameChannel.hasSubscribers) {
+      this.#sendSlow(frame, transport);
       return;
     }
     const out = transport.out;
@@ -307,6 +299,19 @@ export class FramedProtocol<T = Uint8Array> implements BufferedProtocol, Shutdow
     }
     transport.commit();
     this.#framesSent++;
+  }
+
+  /** `sendFrame()` off the hot path: not connected, after `writeEof()`, or traced. */
+  #sendSlow(frame: T, transport: Transport | undefined): void {
+    if (transport === undefined || this.#writeSide === "eof") {
+      if (transport?.isClosing()) return;
+      throw new TransportError(
+        transport === undefined
+          ? "Cannot send a frame before the framed protocol is connected"
+          : "Cannot send a frame after writeEof()",
+      );
+    }
+    this.#sendTraced(frame, transport);
   }
 
   /**

@@ -180,7 +180,7 @@ export class LengthPrefixedFramer implements Framer<Uint8Array> {
       if (available < 4) return undefined;
       const length = ((bytes[start] << 24) | (bytes[start + 1] << 16) | (bytes[start + 2] << 8) |
         bytes[start + 3]) >>> 0;
-      if (length > this.#max) throw new FrameTooLongError("Cannot decode frame", length, this.#max);
+      if (length > this.#max) this.#tooLong(length, bytes, start);
       if (available < length + 4) {
         buffer.reserve(length + 4);
         return undefined;
@@ -244,7 +244,7 @@ export class LengthPrefixedFramer implements Framer<Uint8Array> {
     if (this.#plain) {
       // The default layout (4-byte big-endian length, nothing else): the hot path.
       const n = frame.byteLength;
-      if (n > this.#max) throw new FrameTooLongError("Cannot encode frame", n, this.#max);
+      if (n > this.#max) this.#tooLongToEncode(n);
       const at = out.reserve(n + 4);
       const bytes = out.bytes;
       bytes[at] = n >>> 24;
@@ -336,6 +336,10 @@ export class LengthPrefixedFramer implements Framer<Uint8Array> {
       }
     }
     return undefined;
+  }
+
+  #tooLongToEncode(n: number): never {
+    throw new FrameTooLongError("Cannot encode frame", n, this.#max);
   }
 
   #tooLong(value: number, bytes: Uint8Array, at: number): never {
