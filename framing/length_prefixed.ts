@@ -338,6 +338,7 @@ export class LengthPrefixedFramer implements Framer<Uint8Array> {
     return undefined;
   }
 
+  /** Off `encode()`'s hot path: a frame too long to send. */
   #tooLongToEncode(n: number): never {
     throw new FrameTooLongError("Cannot encode frame", n, this.#max);
   }
