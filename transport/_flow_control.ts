@@ -292,13 +292,9 @@ export class WriteFlowControl {
 
   /** Forgets every buffered byte and leaves the budget (on abort); never signals. */
   clear(): void {
-    if (this.#budget && this.#excess > 0) {
-      this.#budget.total -= this.#excess;
-      this.#budget.leave(this);
-    }
     this.#size = 0;
     this.#held = 0;
-    this.#excess = 0;
+    if (this.#budget) this.#account(this.#budget);
   }
 
   /** Sets the watermarks (asyncio's defaulting rule) and re-evaluates. */
