@@ -162,7 +162,11 @@ export async function createConnection<P extends StreamProtocolLike>(
     }
     const wrapper = asWrapper(options.wrapper);
     if (wrapper) {
-      channel = await wrapper(channel, { side: "client", signal: cancel!.signal, extra });
+      // Raced, as a server races its wrappers: one that ignores its signal must not outlast
+      // the timeout or the caller's abort (what it returns late is closed).
+      channel = await cancel!.race(
+        Promise.resolve(wrapper(channel, { side: "client", signal: cancel!.signal, extra })),
+      );
     }
     cancel?.signal.throwIfAborted();
     connected = { channel, extra };

@@ -631,6 +631,12 @@ export class Server<P extends StreamProtocolLike = StreamProtocolLike> implement
       onError: (error) => this.#report(error),
     };
     for (let conn; (conn = await acceptNext(entry.listener, options)) !== undefined;) {
+      // close() may have run between acceptNext's own check and this turn: past it, a
+      // connection would start a handshake close() can no longer abandon.
+      if (this.#stopped) {
+        closeQuietly(conn);
+        return;
+      }
       const max = this.#options.maxConnections;
       if (max !== undefined && this.#connections.size + this.#preparing.size >= max) {
         this.#rejected++;

@@ -184,6 +184,7 @@ export class UdpTendrilManager<F = Uint8Array> implements TendrilManager<F> {
    *
    * @param localAddress The socket's local address.
    * @param options Framer, idle timeout and the bounds of the peer table.
+   * @throws {RangeError} When an option is out of range (naming it and the value).
    */
   constructor(
     localAddress: string | HostPort = "0.0.0.0:0",
@@ -194,12 +195,24 @@ export class UdpTendrilManager<F = Uint8Array> implements TendrilManager<F> {
     this.#local = parsed;
     this.endpoint = formatAddress(parsed);
     this.#framer = options.framer ?? (() => new IdentityFramer() as unknown as Framer<F>);
-    this.#idleTimeout = options.idleTimeout ?? 60_000;
-    this.#maxPeers = options.maxPeers ?? 1024;
-    this.#backlog = options.backlog ?? 64;
+    const idleTimeout = options.idleTimeout ?? 60_000;
+    // The sweep runs every idleTimeout / 4 ms: past the largest timer delay it would fire at
+    // once, again and again.
+    if (!(idleTimeout > 0 && idleTimeout <= MAX_DELAY)) {
+      throw new RangeError(
+        `Cannot create UDP manager: idleTimeout must be from 1 to ${MAX_DELAY} ms, got ${idleTimeout}`,
+      );
+    }
+    this.#idleTimeout = idleTimeout;
+    this.#maxPeers = checkOption("maxPeers", options.maxPeers ?? 1024, 1);
+    this.#backlog = checkOption("backlog", options.backlog ?? 64, 0);
     this.#acceptFilter = options.acceptFilter;
     this.#onError = options.onError;
-    this.#maxQueuedBytes = options.maxQueuedBytes ?? 4 * 1024 * 1024;
+    this.#maxQueuedBytes = checkOption(
+      "maxQueuedBytes",
+      options.maxQueuedBytes ?? 4 * 1024 * 1024,
+      0,
+    );
   }
 
   get localAddress(): Deno.NetAddr | undefined {
@@ -288,6 +301,10 @@ export class UdpTendrilManager<F = Uint8Array> implements TendrilManager<F> {
     if (!this.#running) throw new TransportError("Cannot connect: the manager is not running");
     // Replies come from an IP address: resolve a name now so they find this tendril.
     const addr = await resolveUdpAddress(target as Address);
+    // Resolving a name takes a while: shutdown() may have run meanwhile, and a peer opened now
+    // would outlive it (with its sweep timer).
+    if (this.#shutDown) throw new TransportError("Cannot connect: the manager was shut down");
+    if (!this.#running) throw new TransportError("Cannot connect: the manager is not running");
     const host = normalizeHost(addr.hostname.toLowerCase());
     if (this.#peers.find(host, addr.port)) {
       throw new TransportError(
@@ -487,4 +504,17 @@ export class UdpTendrilManager<F = Uint8Array> implements TendrilManager<F> {
 /** A peer's key in `tendrils`: its address, `host:port` (`[host]:port` for IPv6). */
 function peerKey(host: string, port: number): string {
   return formatAddress({ transport: "udp", hostname: host, port });
+}
+
+/** The largest delay a timer takes (ms). */
+const MAX_DELAY = 2 ** 31 - 1;
+
+/** An integer option of at least `min`, or a RangeError that names it and the value. */
+function checkOption(name: string, value: number, min: number): number {
+  if (!Number.isSafeInteger(value) || value < min) {
+    throw new RangeError(
+      `Cannot create UDP manager: ${name} must be a safe integer of at least ${min}, got ${value}`,
+    );
+  }
+  return value;
 }

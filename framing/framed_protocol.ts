@@ -182,7 +182,7 @@ export class FramedProtocol<T = Uint8Array> implements BufferedProtocol, Shutdow
    * | `paused`       | no; bytes stay buffered           | resumeReading → `draining` (bytes buffered) or `open`; EOF → `endingPaused`; lost → `lost` |
    * | `draining`     | the buffered ones; the transport stays paused | all delivered → `open` (the transport reads again); pauseReading → `paused`; EOF → `ending`; lost → `lost` |
    * | `ending`       | the last ones (`decodeEof`)       | all delivered → `halfOpen` / `done`; pauseReading → `endingPaused`; lost → `lost` |
-   * | `endingPaused` | no; bytes stay buffered           | resumeReading → `ending`; lost with no error and not closed by `close()` → `final`; lost → `lost` |
+   * | `endingPaused` | no; bytes stay buffered           | resumeReading → `ending`; lost by EOF both ways (not by `close()` or `abort()`) → `final`; lost → `lost` |
    * | `final`        | all left, paused or not, inside `connectionLost` | then → `lost`                                  |
    * | `halfOpen`     | — (`eofReceived` returned `true`) | lost → `lost`                                               |
    * | `done`         | — (`eofReceived` returned falsy: the transport closes) | lost → `lost`                          |
@@ -512,7 +512,7 @@ export class FramedProtocol<T = Uint8Array> implements BufferedProtocol, Shutdow
    */
   connectionLost(error: Error | undefined): void {
     let reason = error;
-    if (reason === undefined && this.#state === "endingPaused" && this.#writeSide !== "closed") {
+    if (reason === undefined && this.#state === "endingPaused" && this.#endedBothWays()) {
       // Closed while delivery was paused at end of stream (EOF both ways): there is no later,
       // so the frames left and eofReceived come now.
       this.#state = "final";
@@ -528,6 +528,16 @@ export class FramedProtocol<T = Uint8Array> implements BufferedProtocol, Shutdow
     } finally {
       this.#closed.resolve(reason);
     }
+  }
+
+  /**
+   * Whether the transport ended by EOF both ways, not by `close()` or `abort()` (over a
+   * transport without `stats()`, anything but our own `close()` counts).
+   */
+  #endedBothWays(): boolean {
+    if (this.#writeSide === "closed") return false;
+    const stats = this.#transport?.stats?.();
+    return stats === undefined || stats.closeReason === "peer-eof";
   }
 
   // ---- Delivery ------------------------------------------------------------------------------

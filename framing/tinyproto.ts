@@ -396,6 +396,8 @@ export class TinyprotoProtocol implements BufferedProtocol {
     this.#reader.transport = transport;
     (this.#reader.clock = transport.deadlineClock)?.start();
     this.#write(OK_BYTE);
+    // close() before the connection was made: end it now that there is a transport.
+    if (this.#ending !== undefined) this.#halfClose(this.#ending);
     this.#handler.connectionMade?.(this);
   }
 
@@ -609,8 +611,13 @@ export class TinyprotoProtocol implements BufferedProtocol {
     // A refusal is final, and so is our end: nothing more is parsed; what arrives is dropped.
     this.#reader.decoder = DISCARD;
     this.#reader.buffer.skip(this.#reader.buffer.length);
-    const transport = this.#transport;
-    if (!transport || transport.isClosing()) return;
+    if (this.#transport) this.#halfClose(reason);
+  }
+
+  /** Half-closes the transport and waits for the peer to close, at most `closeTimeout` ms. */
+  #halfClose(reason: Error | null): void {
+    const transport = this.#transport!;
+    if (transport.isClosing()) return;
     if (this.#inboxPaused) {
       // Read on, to see the peer's end (what arrives is dropped; the inbox stays for receive()).
       this.#inboxPaused = false;

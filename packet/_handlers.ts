@@ -32,7 +32,7 @@ import { type TagMap, TagTable } from "./_tag_table.ts";
 import type { PacketWriter } from "./_writer.ts";
 import type { Context } from "@opentelemetry/api";
 import type { PacketConnection } from "./connection.ts";
-import { RemoteError } from "./errors.ts";
+import { PacketTooLongError, RemoteError } from "./errors.ts";
 import type { PacketHandlerResult, PacketRequestContext, PacketRequestHandler } from "./types.ts";
 
 const encoder = new TextEncoder();
@@ -229,6 +229,9 @@ export class Handlers {
           this.#handler(request.rqType, request.flags, request.payload, request)
         )
         : this.#handler(request.rqType, request.flags, request.payload, request);
+      // Any other thenable goes through a promise: its callbacks may run twice, or its then()
+      // throw (out of a promise callback when started from the queue: an unhandled rejection).
+      if (isPromiseLike(result) && !(result instanceof Promise)) result = Promise.resolve(result);
     } catch (error) {
       this.#finish(request, undefined, error, true);
       return;
@@ -325,7 +328,7 @@ export class Handlers {
       // Over maxPacketSize, for example: the peer gets the generic failure instead.
       if (!request.failure) this.#report(request, encodeError);
       this.#host.counters.failed++;
-      this.#writer.response(tag, false, 0, channel, EXCEPTION_DURING_HANDLER);
+      refuse(this.#writer, channel, tag, EXCEPTION_DURING_HANDLER);
       request.span?.responded(false, EXCEPTION_DURING_HANDLER);
     }
     request.response = EMPTY; // the request may be kept by the handler: drop the bytes
@@ -390,9 +393,24 @@ export class Handlers {
   }
 }
 
-/** Sends a failure response with one of the original's refusal payloads. */
-export function refuse(writer: PacketWriter, channel: number, tag: number, reason: string): void {
-  writer.response(tag, false, 0, channel, encoder.encode(reason));
+/**
+ * Sends a failure response with one of the original's refusal payloads; with an empty payload
+ * when the reason would exceed `maxPacketSize` (the peer still gets its answer, and a refusal
+ * from a timer or a promise callback never throws).
+ */
+export function refuse(
+  writer: PacketWriter,
+  channel: number,
+  tag: number,
+  reason: string | Uint8Array,
+): void {
+  const payload = typeof reason === "string" ? encoder.encode(reason) : reason;
+  try {
+    writer.response(tag, false, 0, channel, payload);
+  } catch (error) {
+    if (!(error instanceof PacketTooLongError) || payload.byteLength === 0) throw error;
+    writer.response(tag, false, 0, channel, EMPTY);
+  }
 }
 
 function isPromiseLike(value: unknown): value is PromiseLike<PacketHandlerResult> {

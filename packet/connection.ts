@@ -39,6 +39,12 @@ const NO_OPTIONS: PacketSubmitOptions<unknown> = {};
 const MAX_REQUEST_FLAGS = Math.floor((Number.MAX_SAFE_INTEGER - 3) / 4);
 /** What the default `maxWriteBuffer` allows beyond the high watermark and two packets. */
 const WRITE_BUFFER_SLACK = 1024 * 1024;
+/**
+ * The smallest `maxPacketSize`: what the connection's own packets need (fields of up to 40
+ * bytes, the extension offer and cancel, a refusal, which goes out empty when its text does
+ * not fit). Smaller, one of them could fail to encode from a timer and end the process.
+ */
+const MIN_PACKET_SIZE = 64;
 
 /**
  * A bidirectional request/response connection that speaks the cs.packetstream wire format
@@ -55,7 +61,8 @@ const WRITE_BUFFER_SLACK = 1024 * 1024;
  * **Requests.** {@linkcode PacketConnection.submit} resolves to `{ ok, flags, payload }`;
  * {@linkcode PacketConnection.call} to the payload, throwing {@linkcode RemoteError} on a
  * failure response; {@linkcode PacketConnection.request} sends a typed
- * {@linkcode PacketRequest}. Tags count up per channel (channel 0 from 2) and are never reused.
+ * {@linkcode PacketRequest}. Tags count up per channel: on channel 0 from 2 and never reused; on
+ * another channel from 0, starting again once none of its requests is outstanding.
  * A `signal` or `timeout` cancels a request locally; a late response is ignored (the request
  * keeps its `maxInFlight` slot until then: the peer is still working on it).
  *
@@ -204,9 +211,9 @@ export class PacketConnection implements BufferedProtocol, ShutdownHook, AsyncDi
   constructor(options?: PacketConnectionOptions) {
     options ??= {};
     const max = options.maxPacketSize ?? DEFAULT_MAX_PACKET_SIZE;
-    if (!Number.isSafeInteger(max) || max < 0) {
+    if (!Number.isSafeInteger(max) || max < MIN_PACKET_SIZE) {
       throw new RangeError(
-        `Cannot create packet framer: maxPacketSize must be a non-negative safe integer, got ${max}`,
+        `Cannot create packet connection: maxPacketSize must be a safe integer of at least ${MIN_PACKET_SIZE} (the connection's own packets must fit), got ${max}`,
       );
     }
     this.#maxPacketSize = max;
@@ -1190,8 +1197,10 @@ export class PacketConnection implements BufferedProtocol, ShutdownHook, AsyncDi
   /** The connection is over: settle everything, once. */
   #end(error: Error | undefined): void {
     if (this.#state === "finished") return;
-    this.#settleAll(error);
+    // Finished first: what a handler's abort listener does in settleAll is refused, not sent
+    // into the dead connection and left pending after everything was settled.
     this.#state = "finished";
+    this.#settleAll(error);
     this.#writer.close();
     this.#keepAlive?.stop();
     this.#clearOfferTimer();

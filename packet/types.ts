@@ -264,7 +264,7 @@ export interface PacketConnectionOptions {
    * the tag, flags, channel and rq_type fields (2 to 40 bytes) plus the payload, so the
    * largest payload is a few bytes less. A larger packet from the peer aborts the connection
    * with a `PacketTooLongError` before anything is allocated for it; a larger one of ours
-   * rejects that request.
+   * rejects that request. At least 64, so that the connection's own packets fit.
    *
    * @default {16777216}
    */

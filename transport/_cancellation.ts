@@ -71,7 +71,13 @@ export function linkCancellation(
       // What std's abortable() leaves to us: a value (a connection) that arrives after the
       // abort is closed, not leaked; a reason that is no Error becomes one.
       promise.then((value) => {
-        if (signal.aborted) (value as { close?: () => void })?.close?.();
+        if (!signal.aborted) return;
+        try {
+          (value as { close?: () => void })?.close?.();
+        } catch {
+          // Closed already (a wrapper handing back the channel its caller closed on abort):
+          // thrown here, it would be an unhandled rejection, which ends the process.
+        }
       }, () => {});
       return abortable(promise, signal).catch((error: unknown) => {
         throw signal.aborted && error === signal.reason ? reason() : error;

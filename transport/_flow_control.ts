@@ -290,10 +290,14 @@ export class WriteFlowControl {
     else this.clear();
   }
 
-  /** Forgets every buffered byte and leaves the budget (on abort); never signals. */
+  /**
+   * Forgets every buffered byte and a pause, and leaves the budget (on abort); never signals,
+   * and a later `setLimits()` finds nothing to resume (no `resumeWriting()` after the end).
+   */
   clear(): void {
     this.#size = 0;
     this.#held = 0;
+    this.#paused = false;
     if (this.#budget) this.#account(this.#budget);
   }
 

@@ -325,15 +325,8 @@ export class StreamTransport implements Transport, AsyncDisposable {
     this.#deadlines = options.deadlines && checkDeadlines(options.deadlines);
     this.#life = new Lifecycle(options.onError, this, (options as ClosedHookOption)[CLOSED_HOOK]);
     this.#stats = this.#life.counters;
-    if (connectionChannel.hasSubscribers) publishOpen(this);
-    try {
-      protocol.connectionMade?.(this);
-    } catch (error) {
-      this.#fail(error);
-      return;
-    }
-    if (this.#read === "stopped") return;
-    this.#readLoop = this.#runReadLoop();
+    // Before connectionMade(): a bad timeout throws before anything starts, and a transport
+    // that closes (or fails) in connectionMade() or on its first read is timed or stopped too.
     if (this.#idleTimeout !== undefined) {
       const timeout = this.#idleTimeout;
       this.#idle = new IdleTimer(timeout, {
@@ -346,6 +339,15 @@ export class StreamTransport implements Transport, AsyncDisposable {
           ),
       });
     }
+    if (connectionChannel.hasSubscribers) publishOpen(this);
+    try {
+      protocol.connectionMade?.(this);
+    } catch (error) {
+      this.#fail(error);
+      return;
+    }
+    if (this.#read === "stopped") return;
+    this.#readLoop = this.#runReadLoop();
   }
 
   /**
@@ -1076,7 +1078,8 @@ export class StreamTransport implements Transport, AsyncDisposable {
         reason,
       )
     ) return;
-    this.#droppedOnAbort = this.#committed > 0 || this.#write === "eof-requested";
+    // Unwritten bytes, the rest of a chunk in flight among them (it is no longer in #committed).
+    this.#droppedOnAbort = this.#flow.size > 0 || this.#write === "eof-requested";
     this.#read = "stopped";
     this.out.clear();
     this.#committed = 0;

@@ -191,3 +191,26 @@ Deno.test("address parsing refuses what no resolver would take, naming the addre
     );
   }
 });
+
+Deno.test("timeout and signal bound a wrapper that ignores its signal", async () => {
+  await using server = await createServer(() => new Echo(), "127.0.0.1:0");
+  const stuck = (): Promise<never> => new Promise<never>(() => {}); // never settles
+  const error = await assertRejects(
+    () =>
+      createConnection(() => new Recorder(), server.addresses[0], { timeout: 50, wrapper: stuck }),
+    TransportError,
+  );
+  assertStringIncludes(error.message, "timed out after 50 ms");
+  const controller = new AbortController();
+  const wrapping = Promise.withResolvers<void>();
+  const attempt = createConnection(() => new Recorder(), server.addresses[0], {
+    signal: controller.signal,
+    wrapper: () => (wrapping.resolve(), stuck()),
+  });
+  await wrapping.promise;
+  controller.abort(new Error("changed my mind"));
+  await assertRejects(() => attempt, Error, "changed my mind");
+  // The server saw both connections end: the attempts closed their sockets.
+  await server.shutdown({ timeout: 1000 });
+  assertEquals(server.connections.size, 0);
+});

@@ -253,3 +253,58 @@ Deno.test("closing a server closes connections stuck in a wrapper that ignores i
   await client.transport.closed; // the server closed the socket
   assertEquals(server.made.length, 0);
 });
+
+Deno.test("a wrapper that hands its channel back after the server closed it ends nothing else", async () => {
+  // The wrapper honours its signal by returning early: its channel, which the server has closed
+  // already. Closing that again must not throw from a dangling promise (that ends the process).
+  const inWrapper = Promise.withResolvers<void>();
+  const server = new HookedServer(() => new Recorder(), {
+    wrapper: async (channel, { signal }) => {
+      inWrapper.resolve();
+      await new Promise((resolve) => signal!.addEventListener("abort", resolve, { once: true }));
+      return channel;
+    },
+  });
+  const [address] = await server.listen("127.0.0.1:0");
+  const client = await createConnection(() => new Recorder(), address);
+  await inWrapper.promise;
+  await server.close();
+  await server.waitClosed();
+  await client.transport.closed;
+  // The late value is closed from a reaction on the wrapper's promise: let it run.
+  await new Promise((resolve) => setTimeout(resolve, 0));
+  assertEquals(server.made.length, 0);
+});
+
+Deno.test("a connection accepted as close() runs is dropped, not handshaken past the shutdown timeout", async () => {
+  // The accept completes in the same turn as the client's connect, and shutdown() is called
+  // from the connect's continuation: close() lands between the accept and its handling. That
+  // connection's TLS handshake (a silent client's) must be dropped with the rest, not run to
+  // its handshakeTimeout while shutdown() waits for it.
+  let closing = false;
+  const late: Recorder[] = [];
+  class Late extends HookedServer {
+    override connectionMade(transport: StreamTransport, protocol: Recorder): void {
+      if (closing) late.push(protocol);
+      super.connectionMade(transport, protocol);
+    }
+  }
+  const plain = new Late(() => new Recorder());
+  const [address] = (await plain.listen("127.0.0.1:0")) as Deno.NetAddr[];
+  const client = await Deno.connect({ hostname: "127.0.0.1", port: address.port });
+  closing = true;
+  await plain.shutdown({ timeout: 1000 });
+  client.close();
+  assertEquals(late.length, 0, "no connectionMade after close()");
+
+  const secure = new Server(() => new Recorder(), { onError: () => {} });
+  const [tlsAddress] = (await secure.listen("127.0.0.1:0", {
+    tls: { cert: tls.cert, key: tls.key, handshakeTimeout: 5000 },
+  })) as Deno.NetAddr[];
+  const silent = await Deno.connect({ hostname: "127.0.0.1", port: tlsAddress.port });
+  const started = performance.now();
+  await secure.shutdown({ timeout: 50 });
+  const took = performance.now() - started;
+  silent.close();
+  assert(took < 2500, `shutdown({ timeout: 50 }) took ${Math.round(took)} ms`);
+});

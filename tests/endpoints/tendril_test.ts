@@ -1,4 +1,4 @@
-import { assertEquals, assertRejects } from "@std/assert";
+import { assertEquals, assertRejects, assertThrows } from "@std/assert";
 import { assert, assertInstanceOf } from "../_assert.ts";
 import {
   type Acceptor,
@@ -12,6 +12,7 @@ import {
   type Tendril,
   tls,
   UdpTendrilManager,
+  type UdpTendrilManagerOptions,
   type Wrapper,
   WrapperChain,
 } from "@plexus/net/endpoints";
@@ -567,4 +568,33 @@ Deno.test("a new UDP peer is in manager.tendrils during its own first frameRecei
   assertEquals(seen, [{ size: 1, self: true }]);
   peer.close();
   await server.shutdown();
+});
+
+Deno.test("UDP manager: a connect still resolving its name when shutdown() runs does not leave a peer", async () => {
+  const client = new UdpTendrilManager("127.0.0.1:0");
+  await client.start();
+  const connecting = client.connect("localhost:9", keeping().acceptor);
+  const refused = assertRejects(() => connecting, TransportError, "shut down");
+  await client.shutdown();
+  await refused;
+  assertEquals(client.tendrils.size, 0);
+  assertEquals(client.stats().active, 0);
+});
+
+Deno.test("UDP manager: options out of range are refused, naming the option and the value", () => {
+  const cases: [UdpTendrilManagerOptions, string][] = [
+    [{ idleTimeout: Infinity }, "idleTimeout must be from 1 to 2147483647 ms, got Infinity"],
+    [{ idleTimeout: 0 }, "idleTimeout must be from 1 to 2147483647 ms, got 0"],
+    [{ idleTimeout: NaN }, "idleTimeout must be from 1 to 2147483647 ms, got NaN"],
+    [{ maxPeers: 0 }, "maxPeers must be a safe integer of at least 1, got 0"],
+    [{ backlog: -1 }, "backlog must be a safe integer of at least 0, got -1"],
+    [{ maxQueuedBytes: 1.5 }, "maxQueuedBytes must be a safe integer of at least 0, got 1.5"],
+  ];
+  for (const [options, message] of cases) {
+    assertThrows(
+      () => new UdpTendrilManager("127.0.0.1:0", options),
+      RangeError,
+      `Cannot create UDP manager: ${message}`,
+    );
+  }
 });
