@@ -229,15 +229,14 @@ export class Handlers {
           this.#handler(request.rqType, request.flags, request.payload, request)
         )
         : this.#handler(request.rqType, request.flags, request.payload, request);
-      // Any other thenable goes through a promise: its callbacks may run twice, or its then()
-      // throw (out of a promise callback when started from the queue: an unhandled rejection).
-      if (isPromiseLike(result) && !(result instanceof Promise)) result = Promise.resolve(result);
     } catch (error) {
       this.#finish(request, undefined, error, true);
       return;
     }
     if (isPromiseLike(result)) {
-      result.then(
+      // Any other thenable goes through a promise: its callbacks may run twice, or its then()
+      // throw (out of a promise callback when started from the queue: an unhandled rejection).
+      (result instanceof Promise ? result : Promise.resolve(result)).then(
         (value) => this.#finish(request, value, undefined, false),
         (error) => this.#finish(request, undefined, error, true),
       );
