@@ -17,7 +17,8 @@ import {
 } from "./_common.ts";
 import { connectError, reason } from "./_errors.ts";
 import { FRAMER_HELP, type FramerSpec, parseFramer } from "./_framer.ts";
-import { formatMs, LatencyHistogram } from "./_histogram.ts";
+import { Histogram } from "../transport/_histogram.ts";
+import { formatMs, renderHistogram } from "./_histogram.ts";
 import type { TlsClientOptions } from "../transport/tls_options.ts";
 
 /** The longest run `--duration` may ask for: 10 minutes. */
@@ -79,7 +80,7 @@ interface Tally {
   errors: number;
   /** The first error seen, for the summary. */
   firstError: string | undefined;
-  histogram: LatencyHistogram;
+  histogram: Histogram;
   /** Whether new requests may start. */
   running: boolean;
 }
@@ -125,7 +126,7 @@ export async function bench(argv: readonly string[]): Promise<number> {
     ok: 0,
     errors: 0,
     firstError: undefined,
-    histogram: new LatencyHistogram(),
+    histogram: new Histogram(),
     running: true,
   };
   const payload = new Uint8Array(size).fill(0x78); // "x": no line ending, no zero byte
@@ -335,9 +336,10 @@ function summarize(s: Summary): void {
   );
   if (tally.firstError !== undefined) printLine(`first error: ${tally.firstError}`);
   if (h.count === 0) return;
+  const { p50, p90, p99, max, mean } = h.summary();
   printLine(
-    `latency: p50 ${formatMs(h.quantile(0.5))}, p90 ${formatMs(h.quantile(0.9))}, ` +
-      `p99 ${formatMs(h.quantile(0.99))}, max ${formatMs(h.max)}, mean ${formatMs(h.mean)}`,
+    `latency: p50 ${formatMs(p50)}, p90 ${formatMs(p90)}, p99 ${formatMs(p99)}, ` +
+      `max ${formatMs(max)}, mean ${formatMs(mean)}`,
   );
-  for (const row of h.render()) printLine(row);
+  for (const row of renderHistogram(h)) printLine(row);
 }

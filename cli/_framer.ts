@@ -122,10 +122,24 @@ function splitOnce(text: string, separator: string): [string, string | undefined
   return at < 0 ? [text, undefined] : [text.slice(0, at), text.slice(at + 1)];
 }
 
-/** `\n`, `\r`, `\t`, `\0`, `\\` and `\xHH` escapes, as a shell user types them. */
-function unescape(text: string): string {
-  return text.replace(/\\(x[0-9a-fA-F]{2}|.)/g, (_, e: string) => {
-    if (e[0] === "x" && e.length === 3) return String.fromCharCode(parseInt(e.slice(1), 16));
-    return ({ n: "\n", r: "\r", t: "\t", "0": "\0" } as Record<string, string>)[e] ?? e;
-  });
+/**
+ * `\n`, `\r`, `\t`, `\0`, `\\` and `\xHH` escapes, as a shell user types them; `\xHH` is the
+ * byte HH (not the UTF-8 form of U+00HH), the rest of the text is UTF-8.
+ */
+function unescape(text: string): Uint8Array {
+  const out: number[] = [];
+  const encoder = new TextEncoder();
+  let at = 0;
+  for (const match of text.matchAll(/\\(x[0-9a-fA-F]{2}|.)/g)) {
+    out.push(...encoder.encode(text.slice(at, match.index)));
+    at = match.index + match[0].length;
+    const e = match[1];
+    if (e[0] === "x" && e.length === 3) out.push(parseInt(e.slice(1), 16));
+    else {
+      const char = ({ n: "\n", r: "\r", t: "\t", "0": "\0" } as Record<string, string>)[e] ?? e;
+      out.push(...encoder.encode(char));
+    }
+  }
+  out.push(...encoder.encode(text.slice(at)));
+  return new Uint8Array(out);
 }

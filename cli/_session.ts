@@ -80,7 +80,10 @@ export async function runSession(
     }
     await link.end();
   })();
+  // A line that could not be sent fails the session, though aborting ends it in order.
+  let failed = false;
   pump.catch((error) => {
+    failed = true;
     printErrLine(`plexus: ${label}: ${reason(error)}`);
     link.abort();
   });
@@ -93,7 +96,7 @@ export async function runSession(
     printErrLine(`plexus: connection to ${label} failed: ${reason(error)}`);
     return 1;
   }
-  return 0;
+  return failed ? 1 : 0;
 }
 
 /**

@@ -6,7 +6,7 @@
  * HDR histogram with 3 significant bits): 0–7 µs exactly, then 8–9 µs, 10–11 µs ... up to
  * about 71 minutes, 240 buckets in one `Float64Array`. A quantile is reported as the upper
  * bound of its bucket (never above the largest value seen), so it errs high by at most an
- * eighth. Used for the packet layer's request latency (the CLI keeps its own histogram).
+ * eighth. Used for the packet layer's request latency and the CLI's `bench`.
  *
  * @module
  */
@@ -86,9 +86,25 @@ export class Histogram {
     let seen = 0;
     for (let i = 0; i < BUCKETS; i++) {
       seen += counts[i];
-      if (seen >= rank) return Math.min(upperBound(i) / 1000, this.#max);
+      // The last bucket also holds every value past it: only the maximum bounds it.
+      if (seen >= rank) {
+        return i === BUCKETS - 1 ? this.#max : Math.min(upperBound(i) / 1000, this.#max);
+      }
     }
     return this.#max;
+  }
+
+  /**
+   * The counts per doubling of the value: entry 0 holds the values under 1 µs, entry k ≥ 1
+   * those from 2^(k-1) µs to under 2^k µs (33 entries).
+   */
+  octaves(): Float64Array {
+    const rows = new Float64Array(33);
+    for (let i = 0; i < BUCKETS; i++) {
+      const low = i === 0 ? 0 : upperBound(i - 1); // the bucket's first value, in µs
+      rows[low === 0 ? 0 : 32 - Math.clz32(low)] += this.#counts[i];
+    }
+    return rows;
   }
 
   /** The count, mean, p50, p90, p99 and max, in milliseconds. */
