@@ -80,7 +80,7 @@ export class NodeStreamChannel implements ByteChannel {
     stream.on("data", (chunk: Uint8Array) => {
       this.#chunks.push(chunk);
       this.#buffered += chunk.byteLength;
-      if (this.#buffered >= NODE_READ_HIGH_WATER) stream.pause();
+      if (this.#buffered >= NODE_READ_HIGH_WATER) this.#pause();
       this.#notify();
     });
     stream.on("end", () => {
@@ -95,7 +95,15 @@ export class NodeStreamChannel implements ByteChannel {
       this.#ended = true;
       this.#notify();
     });
-    for (const inner of also) stream.once("close", () => inner.destroy());
+    for (const inner of also) {
+      stream.once("close", () => inner.destroy());
+      // A failure under a TLSSocket (a reset) only closes it, as if the peer had ended the
+      // stream: without this, a reset would read as a clean end of stream.
+      inner.on("error", (error: Error) => {
+        this.#error ??= error;
+        this.#notify();
+      });
+    }
   }
 
   /** Settles once the stream and the streams under it have closed. */
@@ -135,8 +143,23 @@ export class NodeStreamChannel implements ByteChannel {
       else this.#chunks[0] = chunk.subarray(take);
     }
     this.#buffered -= n;
-    if (this.#stream.isPaused() && this.#buffered < NODE_READ_HIGH_WATER) this.#stream.resume();
+    if (this.#stream.isPaused() && this.#buffered < NODE_READ_HIGH_WATER) this.#resume();
     return n;
+  }
+
+  /**
+   * Stops the stream, and the streams under it: Deno's `TLSSocket` keeps reading the stream it
+   * wraps while paused and buffers what it decrypts without bound, so only pausing that stream
+   * too stops reads from the socket.
+   */
+  #pause(): void {
+    this.#stream.pause();
+    for (const inner of this.#inner) inner.pause();
+  }
+
+  #resume(): void {
+    for (const inner of this.#inner) inner.resume();
+    this.#stream.resume();
   }
 
   write(p: Uint8Array): Promise<number> {

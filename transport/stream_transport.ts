@@ -12,6 +12,7 @@ import type { BufferedProtocol, Protocol, StreamProtocolLike } from "./protocols
 import type { StartTlsOptions } from "./tls_options.ts";
 import { startTlsClient, startTlsServer } from "./_tls_upgrade.ts";
 import { IdleTimer } from "./_idle_timer.ts";
+import { linkCancellation } from "./_cancellation.ts";
 import { checkDeadlines, DeadlineClock, type Deadlines } from "./deadline_clock.ts";
 import { AdaptiveReadSize } from "./_read_size.ts";
 import type { ExtraInfo, Transport, WriteBufferLimits } from "./types.ts";
@@ -819,7 +820,7 @@ export class StreamTransport implements Transport, AsyncDisposable {
    * A failed upgrade aborts the transport: `connectionLost()` receives the error and the
    * returned promise rejects with it (that rejection is never reported as unhandled, so the
    * call may be left unawaited). `close()` during the handshake abandons the upgrade and
-   * drops the data held for it.
+   * drops the data held for it (data written before the call still goes out first).
    *
    * TLS cannot be unwrapped back to plaintext on Deno: see {@linkcode StreamTransport.unwrapTls}.
    *
@@ -865,7 +866,8 @@ export class StreamTransport implements Transport, AsyncDisposable {
    * and a failure aborts the transport (`connectionLost()` gets the error).
    *
    * @param wrap Gets the current channel (the new one owns it from then on), an object for
-   * facts to add to `getExtraInfo()`, and a signal that aborts when the transport closes;
+   * facts to add to `getExtraInfo()`, and a signal that aborts when the transport closes
+   * (the transport stops waiting for `wrap` then; a channel it returns later is closed);
    * returns the channel to use from now on.
    * @returns Resolves once the new channel is in use.
    * @throws {TransportError} At once when the transport is closing, half-closed, upgrading,
@@ -933,9 +935,17 @@ export class StreamTransport implements Transport, AsyncDisposable {
   ): Promise<void> {
     try {
       await this.#drained();
+      this.#closeIfClosing();
       if (this.#life.finished) throw new TransportError("Cannot wrap the connection: it closed");
       const extra: ExtraInfo = {};
-      const channel = await wrap(this.#channel, extra, signal);
+      // Raced with the signal: a wrap that ignores it must not keep a closed transport open.
+      const cancel = linkCancellation(signal, undefined, "");
+      let channel: ByteChannel;
+      try {
+        channel = await cancel.race(Promise.resolve(wrap(this.#channel, extra, signal)));
+      } finally {
+        cancel.dispose();
+      }
       if (this.#life.finished) {
         try {
           channel.close();
@@ -966,6 +976,14 @@ export class StreamTransport implements Transport, AsyncDisposable {
     this.#wake();
   }
 
+  /**
+   * A `close()` came while the bytes written before the upgrade were leaving: they are out
+   * now, so the close ends it; what was held for the upgrade is dropped.
+   */
+  #closeIfClosing(): void {
+    if (this.#life.closing) this.#closeNow(undefined, true);
+  }
+
   #checkCanUpgrade(what: string, readHint: string): void {
     let reason: string | undefined;
     if (this.#life.closing) reason = "the transport is closing";
@@ -981,6 +999,7 @@ export class StreamTransport implements Transport, AsyncDisposable {
   async #runUpgrade(options: StartTlsOptions, signal: AbortSignal): Promise<void> {
     try {
       await this.#drained();
+      this.#closeIfClosing();
       if (this.#life.finished) throw new TransportError("Cannot start TLS: the transport closed");
       const serverHostname = options.serverSide
         ? undefined
@@ -1021,8 +1040,10 @@ export class StreamTransport implements Transport, AsyncDisposable {
 
   #close(reason: CloseReason): void {
     if (this.#life.closing) return;
-    if (this.#upgrade) {
-      // Mid-upgrade: what is held cannot be sent in plaintext; give the upgrade up.
+    if (this.#upgrade && this.#flush === "idle") {
+      // Mid-upgrade: what is held cannot be sent in plaintext; give the upgrade up. (Bytes
+      // written before the upgrade may still be leaving: they go first, then the upgrade,
+      // finding the transport closing, gives itself up.)
       this.#closeNow(undefined, false, reason);
       return;
     }

@@ -1,0 +1,138 @@
+// Regression tests for the upgrade entry points of StreamTransport (startTls / wrapChannel):
+// close() while data written before the upgrade is still leaving in plaintext, and close()
+// while a wrap callback that ignores its signal never settles.
+import { assertEquals, assertRejects } from "@std/assert";
+import {
+  type ByteChannel,
+  createMemoryChannelPair,
+  StreamTransport,
+  TransportError,
+} from "@plexus/net/transport";
+import { tls } from "../_net.ts";
+
+/** Resolves with `promise`'s value, or with "pending" after `ms` (a guard, not a wait). */
+async function within<T>(promise: Promise<T>, ms: number): Promise<T | "pending"> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<"pending">((resolve) =>
+    timer = setTimeout(() => resolve("pending"), ms)
+  );
+  try {
+    return await Promise.race([promise, late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+for (const kind of ["wrapChannel", "startTls"] as const) {
+  Deno.test({
+    name: `close() during ${kind}() still flushes what was written before it`,
+    sanitizeOps: true,
+    sanitizeResources: true,
+    async fn() {
+      // A small pipe: the 1000 bytes written before the upgrade are still leaving at close().
+      const [a, b] = createMemoryChannelPair({ capacity: 16 });
+      const got: number[] = [];
+      const peer = new StreamTransport(b, { dataReceived: (data) => got.push(data.byteLength) });
+      const lost: (Error | undefined)[] = [];
+      const t = new StreamTransport(a, {
+        connectionMade: (transport) => transport.pauseReading(),
+        dataReceived() {},
+        connectionLost: (error) => lost.push(error),
+      });
+      t.write(new Uint8Array(1000));
+      const upgrade = kind === "wrapChannel"
+        ? t.wrapChannel((channel) => channel)
+        : t.startTls({ serverSide: true, cert: tls.cert, key: tls.key });
+      t.write(new Uint8Array(5)); // held for the upgrade: dropped by the close
+      t.close();
+      await assertRejects(() => upgrade, TransportError, "closed");
+      assertEquals(await t.closed, undefined);
+      assertEquals(lost, [undefined]);
+      await peer.closed;
+      assertEquals(got.reduce((sum, n) => sum + n, 0), 1000);
+    },
+  });
+}
+
+Deno.test({
+  name: "close() during a wrapChannel() whose wrap ignores its signal still ends the transport",
+  sanitizeOps: true,
+  sanitizeResources: true,
+  async fn() {
+    const [a, b] = createMemoryChannelPair();
+    const peer = new StreamTransport(b, { dataReceived() {} });
+    const t = new StreamTransport(a, {
+      connectionMade: (transport) => transport.pauseReading(),
+      dataReceived() {},
+    });
+    const called = Promise.withResolvers<void>();
+    const upgrade = t.wrapChannel(() => {
+      called.resolve();
+      return new Promise<ByteChannel>(() => {}); // ignores its signal, never settles
+    });
+    upgrade.catch(() => {});
+    await called.promise;
+    t.close();
+    assertEquals(await within(t.closed, 2000), undefined);
+    await assertRejects(() => upgrade, TransportError);
+    await peer.closed;
+  },
+});
+
+Deno.test({
+  name: "pauseReading() over server-side TLS stops reading the socket (no unbounded buffering)",
+  sanitizeOps: true,
+  sanitizeResources: true,
+  async fn() {
+    const [a, b] = createMemoryChannelPair();
+    let wire = 0; // bytes the server took off its socket
+    const counting: ByteChannel = {
+      read: async (p) => {
+        const n = await a.read(p);
+        if (n !== null) wire += n;
+        return n;
+      },
+      write: (p) => a.write(p),
+      closeWrite: () => a.closeWrite(),
+      close: () => a.close(),
+    };
+    const size = 8 << 20;
+    let received = 0;
+    let sum = 0;
+    const server = new StreamTransport(counting, {
+      connectionMade: (t) => t.pauseReading(),
+      dataReceived(data) {
+        for (const byte of data) sum = (sum + byte * ((received++ % 251) + 1)) % 1_000_000_007;
+      },
+      eofReceived: () => false,
+    });
+    const client = new StreamTransport(b, {
+      connectionMade: (t) => t.pauseReading(),
+      dataReceived() {},
+    });
+    await Promise.all([
+      server.startTls({ serverSide: true, cert: tls.cert, key: tls.key }),
+      client.startTls({ caCerts: [tls.ca], serverHostname: "localhost" }),
+    ]);
+    const payload = new Uint8Array(size);
+    let expected = 0;
+    for (let i = 0; i < size; i++) {
+      payload[i] = (i * 7) & 0xff;
+      expected = (expected + payload[i] * ((i % 251) + 1)) % 1_000_000_007;
+    }
+    const start = wire;
+    client.write(payload);
+    // A guard, not a wait for an event: with reading paused the client's data must not all
+    // leave (the server has to stop taking it off the socket).
+    assertEquals(await within(client.flushed().then(() => "flushed"), 500), "pending");
+    const taken = wire - start;
+    if (taken > 2 << 20) throw new Error(`took ${taken} bytes off the socket while paused`);
+    client.resumeReading();
+    client.writeEof();
+    server.resumeReading();
+    await server.closed;
+    await client.closed;
+    assertEquals(received, size);
+    assertEquals(sum, expected);
+  },
+});
