@@ -120,11 +120,14 @@ export class DotTerminatedFramer implements Framer<Uint8Array> {
    *
    * @param frame The message.
    * @param out Where the bytes go.
-   * @throws {FrameTooLongError} When the message exceeds `maxFrameLength`.
+   * @throws {FrameTooLongError} When the message exceeds `maxFrameLength` (with the `\r\n`
+   * added to a last line without a line ending).
    */
   encode(frame: Uint8Array, out: SendBuffer): void {
     const n = frame.byteLength;
-    if (n > this.#max) throw new FrameTooLongError("Cannot encode message", n, this.#max);
+    // The message sent includes the "\r\n" added to a last line without a line ending.
+    const length = n > 0 && frame[n - 1] !== LF ? n + CRLF.byteLength : n;
+    if (length > this.#max) throw new FrameTooLongError("Cannot encode message", length, this.#max);
     let line = 0;
     while (line < n) {
       if (frame[line] === DOT) out.writeByte(DOT);

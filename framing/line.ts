@@ -67,7 +67,8 @@ export interface LineFramerOptions {
  * Lines are views into the receive buffer.
  *
  * Encoding appends the line ending and throws {@linkcode CorruptFrameError} for a frame that
- * contains `\n`, {@linkcode FrameTooLongError} for one over `maxLength`.
+ * contains `\n` (or, with `lineEnding: "\n"`, ends with `\r`), {@linkcode FrameTooLongError}
+ * for one over `maxLength`.
  *
  * @example Decode and encode lines
  * ```ts
@@ -188,7 +189,8 @@ export class LineFramer implements Framer<Uint8Array> {
    *
    * @param frame The line, without a line ending.
    * @param out Where the bytes go.
-   * @throws {CorruptFrameError} When `frame` contains `\n`.
+   * @throws {CorruptFrameError} When `frame` contains `\n`, or ends with `\r` and the line
+   * ending is `\n`.
    * @throws {FrameTooLongError} When `frame` is longer than `maxLength`.
    */
   encode(frame: Uint8Array, out: SendBuffer): void {
@@ -204,6 +206,13 @@ export class LineFramer implements Framer<Uint8Array> {
     if (lf >= 0) {
       throw new CorruptFrameError(
         `Cannot encode line: the frame contains a line feed at offset ${lf}`,
+      );
+    }
+    const n = frame.byteLength;
+    if (this.#ending === LF_ONLY && n > 0 && frame[n - 1] === CR) {
+      // "\r\n" would end the line: the peer would decode it without its last "\r".
+      throw new CorruptFrameError(
+        `Cannot encode line: the frame ends with a carriage return at offset ${n - 1}`,
       );
     }
     out.write(frame);

@@ -1,4 +1,4 @@
-import { FrameTooLongError } from "./errors.ts";
+import { FrameTooLongError, TruncatedFrameError } from "./errors.ts";
 import type { Framer } from "./framer.ts";
 import { DEFAULT_MAX_FRAME_LENGTH } from "./length_prefixed.ts";
 import type { ReceiveBuffer } from "./receive_buffer.ts";
@@ -87,8 +87,8 @@ export class StuffingFramer implements Framer<Uint8Array> {
    *
    * @param options The markers and the limit.
    * @throws {RangeError} When `prefix` is empty, `begin`, `end` and `nop` are not three
-   * distinct bytes, or `prefix` contains `nop` (a stuffed frame could then not be told from a
-   * marker).
+   * distinct bytes, or `prefix` contains `nop` or `end` (a stuffed frame could then not be told
+   * from a marker).
    */
   constructor(options?: StuffingFramerOptions) {
     options ??= {};
@@ -111,6 +111,16 @@ export class StuffingFramer implements Framer<Uint8Array> {
         `Cannot create stuffing framer: the prefix must not contain the nop byte 0x${
           nop.toString(16).padStart(2, "0")
         }, found at offset ${nopAt} of the prefix`,
+      );
+    }
+    // A frame ending in the first bytes of the prefix could then form an end marker with the
+    // real one, ending the frame early (prefix ff ff ff ff, end ff: 41 ff + ff ff ff ff ff).
+    const endAt = prefix.indexOf(end);
+    if (endAt >= 0) {
+      throw new RangeError(
+        `Cannot create stuffing framer: the prefix must not contain the end byte 0x${
+          end.toString(16).padStart(2, "0")
+        }, found at offset ${endAt} of the prefix`,
       );
     }
     const withByte = (b: number) => {
@@ -163,6 +173,23 @@ export class StuffingFramer implements Framer<Uint8Array> {
     this.#inFrame = false;
     const frame = this.#unstuff(buffer, end);
     buffer.skip(this.#endMarker.byteLength);
+    return frame;
+  }
+
+  /**
+   * Decodes the next frame at end of stream: as {@linkcode StuffingFramer.decode}, and a frame
+   * whose begin marker came is truncated even when none of its bytes did.
+   *
+   * @param buffer The receive buffer, to which no more bytes will come.
+   * @returns The frame, or `undefined` when none is left.
+   * @throws {TruncatedFrameError} When the stream ended right after a begin marker.
+   * @throws {FrameTooLongError} When a frame grows past `maxFrameLength`.
+   */
+  decodeEof(buffer: ReceiveBuffer): Uint8Array | undefined {
+    const frame = this.decode(buffer);
+    if (frame === undefined && this.#inFrame && buffer.length === 0) {
+      throw new TruncatedFrameError(0, "Cannot decode stuffed frame");
+    }
     return frame;
   }
 
