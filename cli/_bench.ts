@@ -87,6 +87,8 @@ interface Tally {
 
 /** One loaded connection: `idle` resolves when its last request settled. */
 interface Worker {
+  /** Starts sending: called once every connection is made, when the clock starts. */
+  start(): void;
   idle: Promise<void>;
   close(): Promise<void>;
   abort(): void;
@@ -144,7 +146,10 @@ export async function bench(argv: readonly string[]): Promise<number> {
     throw error;
   }
 
+  // Every connection is made before any sends: a request answered while others were still
+  // connecting would count without its time.
   const started = performance.now();
+  for (const worker of workers) worker.start();
   const progress = quiet ? undefined : startProgress(started, tally, size);
   await new Promise((resolve) => setTimeout(resolve, duration));
   tally.running = false;
@@ -190,9 +195,6 @@ async function echoWorker(
     framed.sendFrame(payload);
   };
   const protocol = new FramedProtocol(makeFramer(), {
-    connectionMade(framed) {
-      for (let i = 0; i < depth; i++) send(framed);
-    },
     frameReceived(frame, framed) {
       if (inFlight === 0) {
         countError(tally, new Error("the server sent a frame no request asked for"));
@@ -225,6 +227,9 @@ async function echoWorker(
     throw connectError(target.label, error);
   }
   return {
+    start() {
+      for (let i = 0; i < depth; i++) send(protocol);
+    },
     idle: idle.promise,
     async close() {
       protocol.close();
@@ -276,9 +281,14 @@ async function rpcWorker(
       }
     }
   };
-  const loops = Array.from({ length: depth }, loop);
+  let loops: Promise<void>[] = [];
   return {
-    idle: Promise.all(loops).then(() => {}),
+    start() {
+      loops = Array.from({ length: depth }, loop);
+    },
+    get idle() {
+      return Promise.all(loops).then(() => {});
+    },
     close: () => connection.close(),
     abort: () => connection.abort(),
   };
