@@ -1,5 +1,5 @@
 import { isIP } from "node:net";
-import { lookup } from "node:dns/promises";
+import { resolveHost } from "./_resolve_host.ts";
 import { describeError, TransportError } from "../transport/errors.ts";
 import type { DatagramProtocol, WriteBufferLimits } from "../transport/mod.ts";
 import { UdpTransport } from "../transport/udp_transport.ts";
@@ -137,13 +137,5 @@ function hostPort(address: Address): { hostname: string; port: number } {
 /** Parses a UDP address and resolves its hostname to an IP address (once, here). */
 export async function resolveUdpAddress(address: Address): Promise<Deno.NetAddr> {
   const { hostname, port } = hostPort(address);
-  if (isIP(hostname)) return { transport: "udp", hostname, port };
-  try {
-    const found = await lookup(hostname);
-    return { transport: "udp", hostname: found.address, port };
-  } catch (error) {
-    throw new TransportError(`Cannot resolve ${hostname}: ${describeError(error)}`, {
-      cause: error,
-    });
-  }
+  return { transport: "udp", hostname: await resolveHost(hostname), port };
 }

@@ -5,6 +5,7 @@ import { TransportError } from "../transport/errors.ts";
 import { type Address, formatAddress, type HostPort, parseAddress } from "./address.ts";
 import { createConnection } from "./create_connection.ts";
 import { FramedTendril } from "./_framed_tendril.ts";
+import { resolveHost } from "./_resolve_host.ts";
 import { Server } from "./server.ts";
 import { addCounters, type ServerStats, zeroCounters } from "../transport/stats.ts";
 import type { Acceptor, Tendril } from "./tendril.ts";
@@ -148,14 +149,19 @@ export class TcpTendrilManager<F = Uint8Array> implements TendrilManager<F> {
       // no limit to the first frame; a frame under way must still complete in time.
       { wrapper, onError: this.#onError, deadlines: { firstFrameTimeout: Infinity } },
     );
+    // Tracked before it listens: a stop() or shutdown() while it opens closes it.
+    this.#server = server;
+    this.#servers.add(server);
     try {
       [this.#bound] = (await server.listen(this.#local)) as Deno.NetAddr[];
     } catch (error) {
-      this.#running = false;
+      this.#servers.delete(server);
+      if (this.#server === server) {
+        this.#server = undefined;
+        this.#running = false;
+      }
       throw error;
     }
-    this.#server = server;
-    this.#servers.add(server);
   }
 
   async connect(
@@ -165,7 +171,7 @@ export class TcpTendrilManager<F = Uint8Array> implements TendrilManager<F> {
   ): Promise<Tendril<F> | undefined> {
     if (!this.#running) throw new TransportError("Cannot connect: the manager is not running");
     const tendril = new FramedTendril("tcp", this.#framer(), acceptor, undefined, "client");
-    const wildcard = this.#local.hostname === "0.0.0.0" || this.#local.hostname === "::";
+    const bindHost = await this.#bindHost();
     const dialling = new AbortController();
     this.#dialling.add(dialling);
     try {
@@ -173,7 +179,7 @@ export class TcpTendrilManager<F = Uint8Array> implements TendrilManager<F> {
         wrapper,
         signal: dialling.signal,
         // Bind the local host only: the port may be our own listener's.
-        localAddress: wildcard ? undefined : { hostname: this.#local.hostname },
+        localAddress: bindHost === undefined ? undefined : { hostname: bindHost },
       });
     } finally {
       this.#dialling.delete(dialling);
@@ -192,8 +198,9 @@ export class TcpTendrilManager<F = Uint8Array> implements TendrilManager<F> {
 
   async stop(): Promise<void> {
     this.#running = false;
-    await this.#server?.close();
+    const server = this.#server;
     this.#server = undefined;
+    await server?.close();
   }
 
   async shutdown(): Promise<void> {
@@ -209,6 +216,13 @@ export class TcpTendrilManager<F = Uint8Array> implements TendrilManager<F> {
       ...[...this.#servers].map((server) => server.waitClosed()),
       ...[...this.#outgoing].map((t) => t.closed),
     ]);
+  }
+
+  /** The IP address outgoing connections bind to: none for a wildcard; a name is resolved. */
+  #bindHost(): Promise<string | undefined> {
+    const host = this.#local.hostname;
+    if (host === "0.0.0.0" || host === "::") return Promise.resolve(undefined);
+    return resolveHost(host); // a socket binds to an address, not a name
   }
 
   /** Tracks a tendril once accepted (keyed `local remote`), and counts refusals. */

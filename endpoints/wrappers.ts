@@ -70,8 +70,24 @@ export class WrapperChain {
   }
 
   /** The whole chain as one wrapper. */
-  readonly wrap: Wrapper = async (channel, context) => {
-    for (const wrapper of this.#wrappers) channel = await wrapper(channel, context);
+  readonly wrap: Wrapper = async (given, context) => {
+    let channel = given;
+    for (const wrapper of this.#wrappers) {
+      try {
+        channel = await wrapper(channel, context);
+      } catch (error) {
+        // The caller closes the channel it gave; one an earlier wrapper put over it (TLS,
+        // which owns the socket now) is only closed here.
+        if (channel !== given) {
+          try {
+            channel.close();
+          } catch {
+            // Closed already.
+          }
+        }
+        throw error;
+      }
+    }
     return channel;
   };
 }

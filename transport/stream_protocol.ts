@@ -91,6 +91,13 @@ export class StreamProtocol implements Protocol {
     this.writable = new WritableStream<Uint8Array>({
       start: (controller) => {
         this.#writeController = controller;
+        // abort() waits for the write in flight, which may wait for a resumeWriting() that a
+        // peer that stops reading never brings: the connection is aborted at once instead.
+        controller.signal.addEventListener(
+          "abort",
+          () => this.#abortWrites(controller.signal.reason),
+          { once: true },
+        );
         return this.#connected.promise;
       },
       write: (chunk) => {
@@ -110,12 +117,7 @@ export class StreamProtocol implements Protocol {
         // Resolve once the EOF is out (a StreamTransport can say), or fail with the cause.
         await transport.flushed?.();
       },
-      abort: (reason) => {
-        this.#writeDone = true;
-        this.#transport?.abort(
-          reason instanceof Error ? reason : new TransportError(`Aborted: ${String(reason)}`),
-        );
-      },
+      abort: (reason) => this.#abortWrites(reason),
     });
   }
 
@@ -180,6 +182,14 @@ export class StreamProtocol implements Protocol {
     const controller = this.#readController;
     controller.close();
     controller.byobRequest?.respond(0);
+  }
+
+  /** The writable was aborted: so is the connection. */
+  #abortWrites(reason: unknown): void {
+    this.#writeDone = true;
+    this.#transport?.abort(
+      reason instanceof Error ? reason : new TransportError(`Aborted: ${String(reason)}`),
+    );
   }
 
   #resumeReading(): void {

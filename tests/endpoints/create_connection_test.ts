@@ -1,6 +1,12 @@
 import { assertEquals, assertRejects, assertStringIncludes } from "@std/assert";
 import { assertInstanceOf } from "../_assert.ts";
-import { createConnection, createServer, openConnection } from "@plexus/net/endpoints";
+import {
+  createConnection,
+  createServer,
+  openConnection,
+  tls,
+  WrapperChain,
+} from "@plexus/net/endpoints";
 import { ProtocolAdapter } from "@plexus/net/protocol";
 import { TransportError } from "@plexus/net/transport";
 import { Recorder } from "../_recorder.ts";
@@ -213,4 +219,25 @@ Deno.test("timeout and signal bound a wrapper that ignores its signal", async ()
   // The server saw both connections end: the attempts closed their sockets.
   await server.shutdown({ timeout: 1000 });
   assertEquals(server.connections.size, 0);
+});
+
+Deno.test("a wrapper chain failing after its TLS step closes the TLS connection it made", async () => {
+  const fixtures = {
+    ca: Deno.readTextFileSync(new URL("../fixtures/ca.pem", import.meta.url)),
+    cert: Deno.readTextFileSync(new URL("../fixtures/leaf.pem", import.meta.url)),
+    key: Deno.readTextFileSync(new URL("../fixtures/leaf.key", import.meta.url)),
+  };
+  await using server = await createServer(() => new Echo(), "127.0.0.1:0", {
+    tls: { cert: fixtures.cert, key: fixtures.key },
+  });
+  const chain = new WrapperChain(tls({ caCerts: [fixtures.ca] })).chain(() => {
+    throw new Error("second wrapper fails");
+  });
+  await assertRejects(
+    () => createConnection(() => new Echo(), server.addresses[0], { wrapper: chain }),
+    TransportError,
+    "second wrapper fails",
+  );
+  // The resource sanitizer finds the client's TLS connection if the chain left it open.
+  server.abortClients();
 });

@@ -407,6 +407,37 @@ Deno.test("TCP manager: a connect still dialling when shutdown() runs does not l
   assertEquals(manager.tendrils.size, 0);
 });
 
+Deno.test("TCP manager: shutdown() or stop() while start() opens its listener closes it", async () => {
+  const shut = new TcpTendrilManager("127.0.0.1:0");
+  const starting = shut.start(keeping().acceptor);
+  await shut.shutdown();
+  await assertRejects(() => starting, TransportError);
+  assertEquals(shut.localAddress, undefined, "no listener outlives shutdown()");
+  const stopped = new TcpTendrilManager("127.0.0.1:0");
+  const restarting = stopped.start(keeping().acceptor);
+  await stopped.stop();
+  await assertRejects(() => restarting, TransportError);
+  assert(!stopped.running);
+  assertEquals(stopped.localAddress, undefined, "no listener outlives stop()");
+  await stopped.shutdown();
+});
+
+Deno.test("TCP manager: a start() while stop() closes the old listener is stopped by the next stop()", async () => {
+  const manager = new TcpTendrilManager("127.0.0.1:0");
+  await manager.start(keeping().acceptor);
+  const stopping = manager.stop();
+  await manager.start(keeping().acceptor);
+  await stopping;
+  assert(manager.running);
+  const address = manager.localAddress!;
+  await manager.stop();
+  await assertRejects(
+    () => Deno.connect({ hostname: address.hostname, port: address.port }),
+    Deno.errors.ConnectionRefused,
+  );
+  await manager.shutdown();
+});
+
 /** A UDP socket on 127.0.0.1. */
 const udpSocket = (): Deno.DatagramConn =>
   Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: 0 });
@@ -597,4 +628,17 @@ Deno.test("UDP manager: options out of range are refused, naming the option and 
       `Cannot create UDP manager: ${message}`,
     );
   }
+});
+
+Deno.test("TCP manager: a manager named by a host name connects from that host", async () => {
+  const manager = new TcpTendrilManager("localhost:0");
+  const served = keeping((frame, app) => app.sendFrame(frame));
+  await manager.start(served.acceptor);
+  const client = keeping();
+  const tendril = await manager.connect(manager.localAddress!, client.acceptor);
+  assert(tendril);
+  tendril.sendFrame(bytes("named"));
+  await client.apps[0].until(() => client.apps[0].frames.length === 1);
+  assertEquals(client.apps[0].frames, ["named"]);
+  await manager.shutdown();
 });
