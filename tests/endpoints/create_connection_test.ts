@@ -11,6 +11,7 @@ import { ProtocolAdapter } from "@plexus/net/protocol";
 import { TransportError } from "@plexus/net/transport";
 import { Recorder } from "../_recorder.ts";
 import { bytes } from "../_shared.ts";
+import { tls as fixtures } from "../_net.ts";
 
 class Echo extends ProtocolAdapter {
   override dataReceived(data: Uint8Array): void {
@@ -222,11 +223,6 @@ Deno.test("timeout and signal bound a wrapper that ignores its signal", async ()
 });
 
 Deno.test("a wrapper chain failing after its TLS step closes the TLS connection it made", async () => {
-  const fixtures = {
-    ca: Deno.readTextFileSync(new URL("../fixtures/ca.pem", import.meta.url)),
-    cert: Deno.readTextFileSync(new URL("../fixtures/leaf.pem", import.meta.url)),
-    key: Deno.readTextFileSync(new URL("../fixtures/leaf.key", import.meta.url)),
-  };
   await using server = await createServer(() => new Echo(), "127.0.0.1:0", {
     tls: { cert: fixtures.cert, key: fixtures.key },
   });
