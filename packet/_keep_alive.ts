@@ -9,6 +9,7 @@
  * | ------------------------------------------- | ------------------------------------------ |
  * | while our reading is paused                 | starts over: the peer's bytes wait unread  |
  * | late by more than half a period (not twice in a row) | not counted: our event loop stalled (a long task, GC), so bytes that came meanwhile are not read yet |
+ * | our ping still waits behind our bytes, some of which went out since the last tick | not counted: the peer is taking in what we sent (a large request over a slow link) and cannot answer a ping it has not got; once the ping is out, it gets a period to answer |
  *
  * @module
  */
@@ -21,6 +22,10 @@ export interface KeepAliveHost {
   dead(): void;
   /** Whether we are reading (silence is only the peer's fault then). */
   reading(): boolean;
+  /** The bytes written to the peer so far (0 when the transport does not count them). */
+  sent(): number;
+  /** The bytes waiting to be written to the peer. */
+  unsent(): number;
 }
 
 /** Watches for bytes from the peer, pings when it is silent, and gives up after two periods. */
@@ -32,6 +37,12 @@ export class KeepAlive {
   #silent = 0;
   #lastTick = 0;
   #skipped = false;
+  /** What `sent()` is once the last ping has been written. */
+  #pingSent = 0;
+  /** `sent()` at the ping, then at each tick that waited for it to go out. */
+  #lastSent = 0;
+  /** Whether a tick waited for the ping to go out (the peer then gets a period after it). */
+  #waited = false;
 
   /**
    * @param period Milliseconds of silence before a ping.
@@ -70,11 +81,34 @@ export class KeepAlive {
     if (this.#heard || !this.#host.reading()) {
       this.#heard = false;
       this.#silent = 0;
+      this.#waited = false;
     } else if (++this.#silent === 1) {
       this.#host.ping();
+      this.#lastSent = this.#host.sent();
+      this.#pingSent = this.#lastSent + this.#host.unsent();
+    } else if (this.#pingOutstanding()) {
+      // The ping waits behind our bytes, which the peer is taking in: it cannot answer yet.
+      this.#silent = 1;
     } else {
       this.stop();
       this.#host.dead();
     }
+  }
+
+  /**
+   * Whether the ping is still not out but our bytes went out since the last look (or it just
+   * went out after a wait): the peer is reading, and is given a period after the ping.
+   */
+  #pingOutstanding(): boolean {
+    const sent = this.#host.sent();
+    if (sent < this.#pingSent) {
+      if (sent <= this.#lastSent) return false; // nothing went out: the peer is not reading
+      this.#lastSent = sent;
+      this.#waited = true;
+      return true;
+    }
+    const waited = this.#waited;
+    this.#waited = false;
+    return waited;
   }
 }

@@ -262,6 +262,8 @@ export class PacketConnection implements BufferedProtocol, ShutdownHook, AsyncDi
             ),
           ),
         reading: () => this.#received !== "eof" && this.#transport?.isReading() !== false,
+        sent: () => (this.#transport as { stats?(): TransportStats }).stats?.().bytesSent ?? 0,
+        unsent: () => this.#transport!.getWriteBufferSize(),
       });
     }
     this.#extensions = new Extensions(options.extensions ?? false);

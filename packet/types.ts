@@ -367,8 +367,9 @@ export interface PacketConnectionOptions {
    * sent; if the peer stays silent for another such period the connection is aborted with a
    * {@linkcode ConnectionClosedError}. Any bytes from the peer count, whole packets or not.
    * Silence is not held against the peer while our reading is paused (then its bytes wait
-   * unread), nor on a tick that came late because our own event loop stalled. 0 turns it off;
-   * at most 2147483647.
+   * unread), nor on a tick that came late because our own event loop stalled, nor while the
+   * ping still waits behind bytes of ours that the peer is taking in (a large request over a
+   * slow link). 0 turns it off; at most 2147483647.
    *
    * @default {0}
    */
