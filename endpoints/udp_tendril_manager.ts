@@ -100,6 +100,18 @@ export interface UdpTendrilManagerOptions<F = Uint8Array> extends TendrilManager
 }
 
 /**
+ * A manager's state:
+ *
+ * | state      | means                                         | next                                                                 |
+ * | ---------- | --------------------------------------------- | -------------------------------------------------------------------- |
+ * | `stopped`  | no acceptor (peers and the socket may remain) | start() → `starting`; shutdown() → `shutDown`                        |
+ * | `starting` | start() binds the socket                      | bound → `running`; stop() → `stopped`; shutdown() → `shutDown` (the new socket is closed) |
+ * | `running`  | new peers reach the acceptor; connect() works | stop(), the socket lost → `stopped`; shutdown() → `shutDown`         |
+ * | `shutDown` | final: peers and socket closed               | —                                                                    |
+ */
+type ManagerState = "stopped" | "starting" | "running" | "shutDown";
+
+/**
  * Accepts and opens UDP pseudo-connections through one socket (Tendril's
  * `UDPTendrilManager`): datagrams are sorted by remote address into per-peer tendrils, each
  * with its own application and framers (an identity framer by default: one datagram, one
@@ -165,8 +177,9 @@ export class UdpTendrilManager<F = Uint8Array> implements TendrilManager<F> {
   #socket: UdpTransport | undefined;
   #acceptor: Acceptor<F> | undefined;
   #waiting = 0;
-  #running = false;
-  #shutDown = false;
+  #state: ManagerState = "stopped";
+  /** The socket being bound by a start(): shutdown() waits for it, then closes it. */
+  #binding: Promise<void> | undefined;
   #rejected = 0;
   #droppedPeers = 0;
   #droppedDatagrams = 0;
@@ -219,12 +232,17 @@ export class UdpTendrilManager<F = Uint8Array> implements TendrilManager<F> {
     return this.#socket?.getExtraInfo("sockname") as Deno.NetAddr | undefined;
   }
 
+  /** The state, read afresh after an `await` (stop() or shutdown() may have run meanwhile). */
+  #stateNow(): ManagerState {
+    return this.#state;
+  }
+
   get running(): boolean {
-    return this.#running;
+    return this.#state === "running";
   }
 
   get shutDown(): boolean {
-    return this.#shutDown;
+    return this.#state === "shutDown";
   }
 
   get tendrils(): ReadonlyMap<string, Tendril<F>> {
@@ -287,24 +305,44 @@ export class UdpTendrilManager<F = Uint8Array> implements TendrilManager<F> {
   }
 
   async start(acceptor?: Acceptor<F>): Promise<void> {
-    if (this.#shutDown) throw new TransportError("Cannot start: the manager was shut down");
-    if (this.#running) throw new TransportError("Cannot start: the manager is already running");
-    await this.#bind();
+    if (this.#state === "shutDown") {
+      throw new TransportError("Cannot start: the manager was shut down");
+    }
+    if (this.#state !== "stopped") {
+      throw new TransportError("Cannot start: the manager is already running");
+    }
+    this.#state = "starting";
+    this.#binding = this.#bind();
+    try {
+      await this.#binding;
+    } catch (error) {
+      if (this.#state === "starting") this.#state = "stopped";
+      throw error;
+    } finally {
+      this.#binding = undefined;
+    }
+    // stop() or shutdown() while the socket was bound (shutdown() closes it).
+    const now = this.#stateNow();
+    if (now === "shutDown") throw new TransportError("Cannot start: the manager was shut down");
+    if (now !== "starting") throw new TransportError("Cannot start: stopped meanwhile");
     this.#acceptor = acceptor;
-    this.#running = true;
+    this.#state = "running";
   }
 
   async connect(
     target: Address | Deno.Addr,
     acceptor: Acceptor<F>,
   ): Promise<Tendril<F> | undefined> {
-    if (!this.#running) throw new TransportError("Cannot connect: the manager is not running");
+    if (this.#state !== "running") {
+      throw new TransportError("Cannot connect: the manager is not running");
+    }
     // Replies come from an IP address: resolve a name now so they find this tendril.
     const addr = await resolveUdpAddress(target as Address);
     // Resolving a name takes a while: shutdown() may have run meanwhile, and a peer opened now
     // would outlive it (with its sweep timer).
-    if (this.#shutDown) throw new TransportError("Cannot connect: the manager was shut down");
-    if (!this.#running) throw new TransportError("Cannot connect: the manager is not running");
+    const now = this.#stateNow();
+    if (now === "shutDown") throw new TransportError("Cannot connect: the manager was shut down");
+    if (now !== "running") throw new TransportError("Cannot connect: the manager is not running");
     const host = normalizeHost(addr.hostname.toLowerCase());
     if (this.#peers.find(host, addr.port)) {
       throw new TransportError(
@@ -319,14 +357,15 @@ export class UdpTendrilManager<F = Uint8Array> implements TendrilManager<F> {
   }
 
   stop(): Promise<void> {
-    this.#running = false;
+    if (this.#state !== "shutDown") this.#state = "stopped";
     this.#acceptor = undefined;
     return Promise.resolve();
   }
 
   async shutdown(): Promise<void> {
-    this.#shutDown = true;
-    await this.stop();
+    this.#state = "shutDown";
+    this.#acceptor = undefined;
+    await this.#binding?.catch(() => {}); // a start() binding now: its socket is closed below
     const peers = this.#peers.toArray();
     for (const peer of peers) peer.abort();
     await Promise.all(peers.map((peer) => peer.closed));
@@ -340,10 +379,9 @@ export class UdpTendrilManager<F = Uint8Array> implements TendrilManager<F> {
   readonly #host: PeerHost<F> = {
     onError: (error) => deliverError(this.#onError, error),
     send: (data, addr) => {
-      if (!this.#socket || this.#socket.isClosing()) {
-        throw new TransportError("Cannot send: the UDP socket is closed");
-      }
-      this.#socket.sendto(data, addr);
+      // A closing socket drops it, as every transport drops writes once closing: the peer
+      // hears of the loss from connectionLost, which follows.
+      this.#socket?.sendto(data, addr);
     },
     socket: () => this.#socket!,
     release: (peer) => {
@@ -369,13 +407,20 @@ export class UdpTendrilManager<F = Uint8Array> implements TendrilManager<F> {
   // ---- Demultiplexing ------------------------------------------------------------------------
 
   async #bind(): Promise<void> {
-    if (this.#socket) return;
+    if (this.#socket) {
+      if (!this.#socket.isClosing()) return;
+      // A lost socket is replaced once its connectionLost has stopped the manager and its peers.
+      await this.#socket.closed;
+      if (this.#state === "shutDown") {
+        throw new TransportError("Cannot start: the manager was shut down");
+      }
+    }
     const demux: DatagramProtocol = {
       datagramReceived: (data, addr) => this.#received(data, addr),
       pauseWriting: () => this.#forEachPeer((peer) => peer.protocol.pauseWriting?.()),
       resumeWriting: () => this.#forEachPeer((peer) => peer.protocol.resumeWriting?.()),
       connectionLost: (error) => {
-        this.#running = false;
+        if (this.#state === "running") this.#state = "stopped";
         this.#acceptor = undefined;
         this.#forEachPeer((peer) => peer.abort(error, error ? "error" : "close"));
       },

@@ -8,8 +8,11 @@ import { deliverFlowSignal, type FlowSignal, WriteFlowControl } from "./_flow_co
 import type { DatagramProtocol } from "./protocols.ts";
 import type { DatagramTransport, ExtraInfo, WriteBufferLimits } from "./types.ts";
 
-/** The largest UDP payload over IPv4 (65535 - 8 - 20). */
-const MAX_DATAGRAM = 65507;
+/**
+ * The largest UDP payload: over IPv6 (65535 - 8; over IPv4 it is 65507). A receive buffer
+ * must hold it whole: `receive()` cuts a longer datagram to the buffer without a word.
+ */
+const MAX_DATAGRAM = 65527;
 /**
  * Datagrams are received into the free tail of a slab this big, which is never reused: each
  * datagram the protocol gets is a view of its own bytes, without a copy or an allocation (a new
