@@ -105,23 +105,18 @@ export class StuffingFramer implements Framer<Uint8Array> {
         `Cannot create stuffing framer: need a non-empty prefix and distinct begin, end and nop bytes, got ${begin}, ${end}, ${nop}`,
       );
     }
-    const nopAt = prefix.indexOf(nop);
-    if (nopAt >= 0) {
-      throw new RangeError(
-        `Cannot create stuffing framer: the prefix must not contain the nop byte 0x${
-          nop.toString(16).padStart(2, "0")
-        }, found at offset ${nopAt} of the prefix`,
-      );
-    }
-    // A frame ending in the first bytes of the prefix could then form an end marker with the
-    // real one, ending the frame early (prefix ff ff ff ff, end ff: 41 ff + ff ff ff ff ff).
-    const endAt = prefix.indexOf(end);
-    if (endAt >= 0) {
-      throw new RangeError(
-        `Cannot create stuffing framer: the prefix must not contain the end byte 0x${
-          end.toString(16).padStart(2, "0")
-        }, found at offset ${endAt} of the prefix`,
-      );
+    // A nop in the prefix: a stuffed frame could not be told from a marker. An end byte: a
+    // frame ending in the prefix's first bytes would form an end marker with the real one and
+    // end early (prefix ff ff ff ff, end ff: 41 ff + ff ff ff ff ff).
+    for (const [name, byte] of [["nop", nop], ["end", end]] as const) {
+      const at = prefix.indexOf(byte);
+      if (at >= 0) {
+        throw new RangeError(
+          `Cannot create stuffing framer: the prefix must not contain the ${name} byte 0x${
+            byte.toString(16).padStart(2, "0")
+          }, found at offset ${at} of the prefix`,
+        );
+      }
     }
     const withByte = (b: number) => {
       const marker = new Uint8Array(prefix.byteLength + 1);

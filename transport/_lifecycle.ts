@@ -8,7 +8,7 @@
 
 import { CallbackError, deliverError } from "./callback_error.ts";
 import { Counters } from "./_stats.ts";
-import { connectionChannel, publishClose } from "./_trace.ts";
+import { connectionChannel, publishClose, publishOpen } from "./_trace.ts";
 import type { BaseTransport } from "./types.ts";
 import { type CloseReason, closeReasonOf, type TransportStats } from "./stats.ts";
 
@@ -68,6 +68,25 @@ export class Lifecycle {
     this.#onError = onError;
     this.#onClosed = onClosed;
     this.#owner = owner;
+  }
+
+  /**
+   * The start of the transport's life: publishes its `plexus:connection` open event, then calls
+   * `connectionMade`.
+   *
+   * @param connectionMade The protocol's callback, bound to the transport.
+   * @param fail Gets what `connectionMade` threw (the transport fails with it).
+   * @returns False when `connectionMade` threw.
+   */
+  open(connectionMade: () => void, fail: (error: unknown) => void): boolean {
+    if (connectionChannel.hasSubscribers) publishOpen(this.#owner);
+    try {
+      connectionMade();
+    } catch (error) {
+      fail(error);
+      return false;
+    }
+    return true;
   }
 
   /** The current state. */

@@ -18,7 +18,7 @@ import { AdaptiveReadSize } from "./_read_size.ts";
 import type { ExtraInfo, Transport, WriteBufferLimits } from "./types.ts";
 import { SendBuffer } from "./send_buffer.ts";
 import { CLOSED_HOOK, type ClosedHookOption, Lifecycle } from "./_lifecycle.ts";
-import { connectionChannel, defaultTraceName, publishOpen } from "./_trace.ts";
+import { defaultTraceName } from "./_trace.ts";
 import { ReadSlab } from "./_read_slab.ts";
 import type { Counters } from "./_stats.ts";
 import { type CloseReason, closeReasonOf, type TransportStats } from "./stats.ts";
@@ -340,13 +340,7 @@ export class StreamTransport implements Transport, AsyncDisposable {
           ),
       });
     }
-    if (connectionChannel.hasSubscribers) publishOpen(this);
-    try {
-      protocol.connectionMade?.(this);
-    } catch (error) {
-      this.#fail(error);
-      return;
-    }
+    if (!this.#life.open(() => protocol.connectionMade?.(this), (e) => this.#fail(e))) return;
     if (this.#read === "stopped") return;
     this.#readLoop = this.#runReadLoop();
   }

@@ -1,6 +1,6 @@
 import { describePeer } from "./callback_error.ts";
 import { Lifecycle } from "./_lifecycle.ts";
-import { connectionChannel, defaultTraceName, publishOpen } from "./_trace.ts";
+import { defaultTraceName } from "./_trace.ts";
 import type { Counters } from "./_stats.ts";
 import type { CloseReason, TransportStats } from "./stats.ts";
 import { transportError } from "./errors.ts";
@@ -148,13 +148,7 @@ export class UdpTransport implements DatagramTransport, AsyncDisposable {
     this.#flow = new WriteFlowControl(options.writeBufferLimits);
     this.#life = new Lifecycle(options.onError, this);
     this.#stats = this.#life.counters;
-    if (connectionChannel.hasSubscribers) publishOpen(this);
-    try {
-      protocol.connectionMade?.(this);
-    } catch (error) {
-      this.#fail(error);
-      return;
-    }
+    if (!this.#life.open(() => protocol.connectionMade?.(this), (e) => this.#fail(e))) return;
     if (this.#receive !== "stopped") this.#receiveLoop = this.#runReceiveLoop();
   }
 

@@ -514,33 +514,53 @@ Deno.test("framed protocol batches frames sent outside frameReceived into one wr
   assertLess(counting.writes, 3, "frames sent in one turn leave in one write");
 });
 
-Deno.test("framed protocol delivers the frames left and eofReceived when it closes while paused at end of stream", async () => {
-  // A decoder that gives frames only at end of stream: one byte each.
-  const tail: Decoder<Uint8Array> = {
-    decode: () => undefined,
-    decodeEof: (buffer) => buffer.length > 0 ? buffer.take(1) : undefined,
-  };
-  const events: string[] = [];
-  const server = new FramedProtocol<Uint8Array>(tail as Framer<Uint8Array>, {
-    connectionMade: (framed) => framed.writeEof(), // we sent EOF first
-    frameReceived(frame, framed) {
-      events.push(text(frame));
-      framed.pauseReading(); // and never resume: the transport closes (EOF both ways)
-    },
-    eofReceived: () => void events.push("eof"),
-    connectionLost: (error) => void events.push(`lost ${error}`),
+/** A decoder that gives frames only at end of stream: one byte each. */
+const tailDecoder: Decoder<Uint8Array> = {
+  decode: () => undefined,
+  decodeEof: (buffer) => buffer.length > 0 ? buffer.take(1) : undefined,
+};
+
+// Paused at the peer's EOF with frames left: they and eofReceived come from connectionLost only
+// when the connection ended by EOF both ways; not after the application closed or aborted it.
+type Ending = { made?: (f: FramedProtocol<Uint8Array>) => void; paused?: typeof ignore };
+const ignore = (_f: FramedProtocol<Uint8Array>): void => {};
+const pausedAtEof: [string, Ending, string[]][] = [
+  ["we had sent EOF first", { made: (f) => f.writeEof() }, [
+    "x",
+    "y",
+    "z",
+    "eof",
+    "lost undefined",
+  ]],
+  ["we send EOF too", { paused: (f) => f.writeEof() }, ["x", "y", "z", "eof", "lost undefined"]],
+  ["transport.abort()", { paused: (f) => f.transport.abort() }, ["x", "lost undefined"]],
+  ["transport.close()", { paused: (f) => f.transport.close() }, ["x", "lost undefined"]],
+];
+for (const [how, { made = ignore, paused = ignore }, expected] of pausedAtEof) {
+  Deno.test(`framed protocol paused at end of stream, ${how}: ${expected.join(", ")}`, async () => {
+    const events: string[] = [];
+    const server = new FramedProtocol<Uint8Array>(tailDecoder as Framer<Uint8Array>, {
+      connectionMade: made,
+      frameReceived(frame, framed) {
+        events.push(text(frame));
+        framed.pauseReading(); // at the peer's EOF, and never resumed
+        paused(framed);
+      },
+      eofReceived: () => void events.push("eof"),
+      connectionLost: (error) => void events.push(`lost ${error}`),
+    });
+    const [, client] = createMemoryTransportPair(server, {
+      dataReceived() {},
+      eofReceived: () => true,
+    });
+    client.write(bytes("xyz"));
+    client.writeEof();
+    assertEquals(await server.closed, undefined);
+    assertEquals(events, expected);
+    client.close();
+    await client.closed;
   });
-  const [, client] = createMemoryTransportPair(server, {
-    dataReceived() {},
-    eofReceived: () => true,
-  });
-  client.write(bytes("xyz"));
-  client.writeEof();
-  assertEquals(await server.closed, undefined);
-  assertEquals(events, ["x", "y", "z", "eof", "lost undefined"]);
-  client.close();
-  await client.closed;
-});
+}
 
 Deno.test("framed protocol writes a large batch while delivering, so pauseWriting stops it midway", async () => {
   // 100 short requests in one chunk, each answered with 10 KB: 1 MB of replies.

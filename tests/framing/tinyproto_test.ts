@@ -316,3 +316,17 @@ for (
     raw.close();
   });
 }
+
+Deno.test("tinyproto close() before the connection is made ends it once connected", async () => {
+  const events: string[] = [];
+  const early = new TinyprotoProtocol({
+    connectionEnded: (error) => void events.push(`early ended ${error}`),
+  });
+  const peer = new TinyprotoProtocol({
+    connectionEnded: (error) => void events.push(`peer ended ${error}`),
+  });
+  early.close(); // before any transport: it must half-close as soon as it has one
+  createMemoryTransportPair(early, peer);
+  assertEquals(await Promise.all([early.closed, peer.closed]), [undefined, undefined]);
+  assertEquals(events.sort(), ["early ended undefined", "peer ended undefined"]);
+});
