@@ -145,6 +145,19 @@ export class Lifecycle {
   }
 
   /**
+   * A callback threw after `finish()` (a `close()` it made finished the transport at once)
+   * but before `connectionLost()`: that call receives `error`, as a throw receives it anywhere
+   * else.
+   * @returns False, doing nothing, when not finished, already lost, or lost with an error.
+   */
+  failLate(error: Error): boolean {
+    if (this.#state !== "finished" || this.#lost || this.#error !== undefined) return false;
+    this.#error = error;
+    this.#reason = closeReasonOf(error);
+    return true;
+  }
+
+  /**
    * → `"finished"`, then, once every promise of `loops` has settled, calls `connectionLost`
    * with `error` (a throw goes to `onError`, naming `peer()`) and resolves `closed`.
    *
@@ -166,6 +179,7 @@ export class Lifecycle {
     this.#reason = reason ?? (error ? closeReasonOf(error) : this.#reason ?? "close");
     this.counters.end();
     const after = (): void => {
+      error = this.#error; // failLate() may have set it since
       try {
         connectionLost?.(error);
       } catch (callbackError) {

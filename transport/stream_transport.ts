@@ -340,7 +340,9 @@ export class StreamTransport implements Transport, AsyncDisposable {
           ),
       });
     }
-    if (!this.#life.open(() => protocol.connectionMade?.(this), (e) => this.#fail(e))) return;
+    if (!this.#life.open(() => protocol.connectionMade?.(this), (e) => this.#callbackFailed(e))) {
+      return;
+    }
     if (this.#read === "stopped") return;
     this.#readLoop = this.#runReadLoop();
   }
@@ -456,7 +458,7 @@ export class StreamTransport implements Transport, AsyncDisposable {
           }
         } else target = slab.target(size);
       } catch (error) {
-        this.#fail(error);
+        this.#callbackFailed(error);
         return;
       }
       let n: number | null;
@@ -490,7 +492,7 @@ export class StreamTransport implements Transport, AsyncDisposable {
           plain.dataReceived(target.subarray(0, n));
         }
       } catch (error) {
-        this.#fail(error);
+        this.#callbackFailed(error);
         return;
       } finally {
         this.#delivered();
@@ -796,7 +798,7 @@ export class StreamTransport implements Transport, AsyncDisposable {
 
   #signal(signal: FlowSignal): void {
     if (signal === undefined) return; // the common case: no closure made
-    deliverFlowSignal(signal, this.#stats, this.#protocol, (error) => this.#fail(error));
+    deliverFlowSignal(signal, this.#stats, this.#protocol, (error) => this.#callbackFailed(error));
   }
 
   // ---- TLS -----------------------------------------------------------------------------------
@@ -1062,6 +1064,15 @@ export class StreamTransport implements Transport, AsyncDisposable {
 
   #fail(error: unknown): void {
     this.#closeNow(error instanceof Error ? error : new Error(String(error)));
+  }
+
+  /**
+   * A protocol callback threw: as `#fail`, and when its own `close()` had already finished the
+   * transport, `connectionLost()` (still to come) gets the error all the same.
+   */
+  #callbackFailed(error: unknown): void {
+    const failure = error instanceof Error ? error : new Error(String(error));
+    if (!this.#life.failLate(failure)) this.#closeNow(failure);
   }
 
   /**

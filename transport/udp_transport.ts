@@ -148,7 +148,9 @@ export class UdpTransport implements DatagramTransport, AsyncDisposable {
     this.#flow = new WriteFlowControl(options.writeBufferLimits);
     this.#life = new Lifecycle(options.onError, this);
     this.#stats = this.#life.counters;
-    if (!this.#life.open(() => protocol.connectionMade?.(this), (e) => this.#fail(e))) return;
+    if (!this.#life.open(() => protocol.connectionMade?.(this), (e) => this.#callbackFailed(e))) {
+      return;
+    }
     if (this.#receive !== "stopped") this.#receiveLoop = this.#runReceiveLoop();
   }
 
@@ -306,7 +308,7 @@ export class UdpTransport implements DatagramTransport, AsyncDisposable {
       try {
         this.#protocol.datagramReceived(data, addr);
       } catch (error) {
-        this.#fail(error);
+        this.#callbackFailed(error);
         return;
       }
     }
@@ -389,14 +391,14 @@ export class UdpTransport implements DatagramTransport, AsyncDisposable {
       this.#protocol.errorReceived?.(error);
       return true;
     } catch (callbackError) {
-      this.#fail(callbackError);
+      this.#callbackFailed(callbackError);
       return false;
     }
   }
 
   #signal(signal: FlowSignal): void {
     if (signal === undefined) return; // the common case: no closure made
-    deliverFlowSignal(signal, this.#stats, this.#protocol, (error) => this.#fail(error));
+    deliverFlowSignal(signal, this.#stats, this.#protocol, (error) => this.#callbackFailed(error));
   }
 
   #sleep(): Promise<void> {
@@ -411,6 +413,15 @@ export class UdpTransport implements DatagramTransport, AsyncDisposable {
 
   #fail(error: unknown): void {
     this.#closeNow(error instanceof Error ? error : new Error(String(error)));
+  }
+
+  /**
+   * A protocol callback threw: as `#fail`, and when its own `close()` had already finished the
+   * transport, `connectionLost()` (still to come) gets the error all the same.
+   */
+  #callbackFailed(error: unknown): void {
+    const failure = error instanceof Error ? error : new Error(String(error));
+    if (!this.#life.failLate(failure)) this.#closeNow(failure);
   }
 
   #closeNow(error?: Error, reason?: CloseReason): void {
