@@ -7,7 +7,7 @@ import { IdentityFramer } from "../framing/identity.ts";
 import { PacketConnection } from "../packet/connection.ts";
 import { durationFlag, type FlagSpec, intFlag, parseArgs, UsageError } from "./_args.ts";
 import {
-  ADDRESS_HELP,
+  addressHelp,
   parseTarget,
   printLine,
   type Target,
@@ -51,7 +51,7 @@ Options:
 ${TLS_CLIENT_HELP}
   -h, --help            this help
 
-${ADDRESS_HELP}
+${addressHelp(false)}
 
 ${FRAMER_HELP}
 

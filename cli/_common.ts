@@ -18,10 +18,12 @@ export interface Target {
   label: string;
 }
 
-/** The help text's address forms and connection flags. */
-export const ADDRESS_HELP = `Addresses:
-  HOST:PORT, [V6]:PORT   TCP (TLS with --tls; UDP with --udp)
+/** The help text's address forms; `udp`: whether the command takes `--udp`. */
+export function addressHelp(udp: boolean): string {
+  return `Addresses:
+  HOST:PORT, [V6]:PORT   TCP (TLS with --tls${udp ? "; UDP with --udp" : ""})
   unix:PATH, or a PATH with a /   a Unix socket`;
+}
 
 /** The help text's TLS client flags. */
 export const TLS_CLIENT_HELP = `  --tls               connect with TLS

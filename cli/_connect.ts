@@ -4,7 +4,7 @@ import { createConnection } from "../endpoints/create_connection.ts";
 import { createDatagramEndpoint } from "../endpoints/create_datagram_endpoint.ts";
 import { durationFlag, type FlagSpec, parseArgs, UsageError } from "./_args.ts";
 import {
-  ADDRESS_HELP,
+  addressHelp,
   parseTarget,
   TLS_CLIENT_HELP,
   TLS_VALUE_FLAGS,
@@ -37,7 +37,7 @@ ${OBSERVE_HELP}
 ${TLS_CLIENT_HELP}
   -h, --help          this help
 
-${ADDRESS_HELP}
+${addressHelp(true)}
 
 ${FRAMER_HELP}
 

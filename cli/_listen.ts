@@ -6,7 +6,7 @@ import { formatAddress } from "../endpoints/address.ts";
 import type { StreamProtocolLike } from "../transport/protocols.ts";
 import { durationFlag, type FlagSpec, parseArgs, UsageError } from "./_args.ts";
 import {
-  ADDRESS_HELP,
+  addressHelp,
   parseTarget,
   printErrLine,
   TLS_SERVER_HELP,
@@ -36,7 +36,7 @@ ${OBSERVE_HELP}
 ${TLS_SERVER_HELP}
   -h, --help          this help
 
-${ADDRESS_HELP}
+${addressHelp(true)}
 
 ${FRAMER_HELP}
 

@@ -19,7 +19,7 @@ import {
   UsageError,
 } from "./_args.ts";
 import {
-  ADDRESS_HELP,
+  addressHelp,
   parseTarget,
   printErrLine,
   printLine,
@@ -63,13 +63,19 @@ Options:
   --echo              serve: answer each request with its own flags and payload
   -q, --quiet         serve: do not print the requests
   --tls               call: connect with TLS; serve: serve TLS (with --cert, --key)
-${TLS_CLIENT_HELP.split("\n").slice(1).join("\n")}
-${TLS_SERVER_HELP.split("\n").slice(1).join("\n")}
+${
+  TLS_CLIENT_HELP.split("\n").slice(1).map((line) =>
+    line.startsWith("  --alpn")
+      ? "  --alpn P1,P2        call: offer these ALPN protocols; serve: accept them"
+      : line
+  ).join("\n")
+}
+${TLS_SERVER_HELP.split("\n").slice(1).filter((line) => !line.startsWith("  --alpn")).join("\n")}
 ${OBSERVE_HELP}
                       (call: its requests and latency; serve: the server's totals at exit)
   -h, --help          this help
 
-${ADDRESS_HELP}
+${addressHelp(false)}
 
 Exit status: 0 ok, 1 an error or a failure response, 2 a usage error.
 `;

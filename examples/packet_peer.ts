@@ -1,6 +1,6 @@
 /**
  * A packet peer on this process's stdin and stdout, for a parent process to talk to (the
- * packet tests and the demo spawn it with piped stdio):
+ * packet tests spawn it with piped stdio):
  *
  * - rq_type 0: answers the payload upper-cased;
  * - rq_type 1: asks the parent back (rq_type 0 with payload "from the child") and answers

@@ -100,8 +100,12 @@ if (import.meta.main) {
   } else {
     await using client = new ChatClient(console.log);
     await client.join(address);
+    let rest = ""; // a line may arrive in several chunks
     for await (const chunk of Deno.stdin.readable.pipeThrough(new TextDecoderStream())) {
-      for (const line of chunk.split("\n").filter(Boolean)) await client.say(line);
+      const lines = (rest + chunk).split("\n");
+      rest = lines.pop()!;
+      for (const line of lines.filter(Boolean)) await client.say(line);
     }
+    if (rest) await client.say(rest);
   }
 }

@@ -57,15 +57,18 @@ export async function echoClient(
     },
   }));
   const connection = await client.connectTo(address);
+  let quit = false;
   for await (const line of lines) {
     if (line === "QUIT" || line === "SRVQUIT") {
       await connection.send(encoder.encode(line));
+      quit = true;
       break;
     }
     const replied = new Promise<void>((resolve) => waiting.push(resolve));
     await connection.send(encoder.encode(line));
     await Promise.race([replied, connection.closed]);
   }
+  if (!quit) connection.close(); // the server closes only after QUIT: end it ourselves
   await connection.closed.catch(() => {});
   return replies;
 }
@@ -78,6 +81,7 @@ async function* stdinLines(): AsyncGenerator<string> {
     rest = parts.pop()!;
     yield* parts;
   }
+  if (rest) yield rest; // a last line without a line ending
 }
 
 if (import.meta.main) {

@@ -39,3 +39,14 @@ Deno.test("bench's histogram rows hold the latencies their labels name", () => {
   assert(row("8.0 µs - 16 µs")?.endsWith(" 1"), rows.join("\n"));
   assertEquals(rows.reduce((sum, r) => sum + Number(r.split(" ").at(-1)), 0), 13);
 });
+
+Deno.test("each command's help lists every flag once, and --udp only where it is taken", async () => {
+  for (const command of ["connect", "listen", "rpc", "bench"]) {
+    const { stdout, code } = await runCli([command, "--help"], "");
+    assertEquals(code, 0);
+    const flags = [...stdout.matchAll(/^ {2}(?:-\w, )?(--[\w-]+)/gm)].map((m) => m[1]);
+    assertEquals(flags.length, new Set(flags).size, `${command}: ${flags.join(" ")}`);
+    const takesUdp = command === "connect" || command === "listen";
+    assertEquals(stdout.includes("--udp"), takesUdp, `${command} help and --udp`);
+  }
+});
