@@ -40,6 +40,8 @@ export interface MessageProtocolOptions<M> {
  * - At the peer's EOF, the last messages are decoded (`decodeEof`) and handled (the write side
  *   stays open for their replies), then the transport is closed. Bytes left that make no whole
  *   message are a {@linkcode TruncatedFrameError}.
+ * - Once the transport is closing (the handler closed it), no more messages are decoded or
+ *   handled; the queue is dropped when the connection is lost.
  * - A decoder error (a {@linkcode FramingError} as it is, any other error wrapped in a
  *   {@linkcode ProtocolError}) or a handler error closes the transport (replies already written
  *   are flushed) and is what `closed` resolves with; the queue is dropped.
@@ -113,7 +115,8 @@ export class MessageProtocol<M> implements BufferedProtocol {
     this.#reader = new FrameReader(
       options.decoder,
       (message: M) => void queue.push(message),
-      () => this.#queue.length < this.#maxQueueSize,
+      // Once the transport is closing (the handler closed it), nothing more is decoded.
+      () => this.#queue.length < this.#maxQueueSize && !this.transport!.isClosing(),
     );
   }
 
@@ -209,7 +212,8 @@ export class MessageProtocol<M> implements BufferedProtocol {
     const queue = this.#queue;
     while (
       queue.length > 0 && (this.#state === "open" || this.#state === "ending" ||
-        this.#state === "ended")
+        this.#state === "ended") &&
+      !this.transport!.isClosing()
     ) {
       const message = queue.shift()!;
       this.#fill();

@@ -23,6 +23,8 @@ const REFUSED_BYTE = new Uint8Array([REFUSED]);
 
 /** The default {@linkcode TinyprotoOptions.closeTimeout}: 30 s. */
 const DEFAULT_CLOSE_TIMEOUT = 30_000;
+/** The longest a timer can wait. */
+const MAX_DELAY = 2 ** 31 - 1;
 
 /**
  * Messages waiting for `receive()` before reading pauses (the peer then waits for our `ff`,
@@ -71,7 +73,8 @@ export interface TinyprotoOptions {
   maxSize?: number;
   /**
    * Milliseconds to wait, once ending (after `close()`, a refusal or an error), for the peer
-   * to close its side; then the connection is aborted. `Infinity` waits for ever.
+   * to close its side; then the connection is aborted. At most 2147483647; `Infinity` waits
+   * for ever.
    *
    * @default {30000}
    */
@@ -190,7 +193,8 @@ export class TinyprotoProtocol implements BufferedProtocol {
    *
    * @param handler The application callbacks.
    * @param options The largest message accepted; how long to wait for the peer to close.
-   * @throws {RangeError} When `maxSize` is over `0xf0ffffff` or `closeTimeout` is negative.
+   * @throws {RangeError} When `maxSize` is over `0xf0ffffff`, or `closeTimeout` is negative or
+   * over 2147483647 (and not `Infinity`).
    */
   constructor(handler: TinyprotoHandler, options?: TinyprotoOptions) {
     options ??= {};
@@ -205,9 +209,13 @@ export class TinyprotoProtocol implements BufferedProtocol {
       );
     }
     this.#closeTimeout = options.closeTimeout ?? DEFAULT_CLOSE_TIMEOUT;
-    if (!(this.#closeTimeout >= 0)) {
+    // A timer over 2147483647 ms would fire after 1 ms: the close would abort at once.
+    if (
+      !(this.#closeTimeout === Infinity ||
+        (this.#closeTimeout >= 0 && this.#closeTimeout <= MAX_DELAY))
+    ) {
       throw new RangeError(
-        `Cannot create tinyproto protocol: closeTimeout must be a number of ms >= 0, got ${this.#closeTimeout}`,
+        `Cannot create tinyproto protocol: closeTimeout must be 0 to ${MAX_DELAY} ms or Infinity, got ${this.#closeTimeout}`,
       );
     }
     this.#decoder = new TinyprotoDecoder(this.#maxSize);
@@ -340,10 +348,10 @@ export class TinyprotoProtocol implements BufferedProtocol {
    * ```
    */
   request(payload: Uint8Array): Promise<Uint8Array> {
-    // A send that fails without ending the connection must not leave a receiver queued that
-    // would take the next message: the size is its only such failure, checked first.
-    const tooLong = sizeError(payload);
-    if (tooLong) return Promise.reject(tooLong);
+    // A send refused at once must not claim a reply: a receiver left queued would take the next
+    // message, and on an ending connection receive() would take (and lose) one still waiting.
+    const refused = this.#refusal(payload);
+    if (refused) return Promise.reject(refused);
     const reply = this.receive();
     const sent = this.send(payload);
     return sent.then(() => reply, (error) => {
@@ -365,11 +373,8 @@ export class TinyprotoProtocol implements BufferedProtocol {
    * @throws {RangeError} (rejection) When the payload is longer than `0xf0ffffff` bytes.
    */
   send(payload: Uint8Array): Promise<void> {
-    const tooLong = sizeError(payload);
-    if (tooLong) return Promise.reject(tooLong);
-    if (this.#ending !== undefined || this.#transport?.isClosing()) {
-      return Promise.reject(new TransportError("Cannot send: the tinyproto connection is ending"));
-    }
+    const refused = this.#refusal(payload);
+    if (refused) return Promise.reject(refused);
     const { promise, resolve, reject } = Promise.withResolvers<void>();
     this.#queue.push({ payload, resolve, reject });
     this.#announceNext();
@@ -539,6 +544,16 @@ export class TinyprotoProtocol implements BufferedProtocol {
         this.#transport!.pauseReading();
       }
     }
+  }
+
+  /** Why `send(payload)` is refused at once, if it is: too long, or the connection is ending. */
+  #refusal(payload: Uint8Array): Error | undefined {
+    const tooLong = sizeError(payload);
+    if (tooLong) return tooLong;
+    if (this.#ending !== undefined || this.#transport?.isClosing()) {
+      return new TransportError("Cannot send: the tinyproto connection is ending");
+    }
+    return undefined;
   }
 
   /** Announces the next queued message, if none is in flight. */

@@ -136,3 +136,27 @@ Deno.test("MessageProtocol rejects a queue size below 1", () => {
     "maxQueueSize must be >= 1",
   );
 });
+
+Deno.test("MessageProtocol hands no queued message to the handler once it closed the transport", async () => {
+  // "q" closes the connection; the messages queued behind it (and the bytes not yet decoded)
+  // must not reach the handler while the close flushes.
+  const handled: string[] = [];
+  const server = new MessageProtocol<string>({
+    decoder: perChar(),
+    maxQueueSize: 4,
+    messageHandler: async (message, transport) => {
+      handled.push(message);
+      await Promise.resolve();
+      transport.write(bytes(message.toUpperCase()));
+      if (message === "q") transport.close();
+    },
+  });
+  const client = new Recorder();
+  const [st, ct] = createMemoryTransportPair(server, client);
+  ct.write(bytes("aqbcdefgh"));
+  assertEquals(await server.closed, undefined);
+  await st.closed;
+  await ct.closed;
+  assertEquals(handled, ["a", "q"]);
+  assertEquals(client.text, "AQ");
+});

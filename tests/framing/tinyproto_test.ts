@@ -1,4 +1,4 @@
-import { assertEquals, assertInstanceOf, assertRejects } from "@std/assert";
+import { assertEquals, assertInstanceOf, assertRejects, assertThrows } from "@std/assert";
 import {
   CorruptFrameError,
   FrameTooLongError,
@@ -329,4 +329,28 @@ Deno.test("tinyproto close() before the connection is made ends it once connecte
   createMemoryTransportPair(early, peer);
   assertEquals(await Promise.all([early.closed, peer.closed]), [undefined, undefined]);
   assertEquals(events.sort(), ["early ended undefined", "peer ended undefined"]);
+});
+
+Deno.test("tinyproto request() on an ending connection leaves the waiting message for receive()", async () => {
+  const a = new TinyprotoProtocol({});
+  const b = new TinyprotoProtocol({});
+  createMemoryTransportPair(a, b);
+  await b.send(bytes("last"));
+  b.close();
+  assertEquals(await a.closed, undefined); // "last" waits unclaimed
+  // The request cannot be sent: it must not take "last" as its reply and drop it.
+  await assertRejects(() => a.request(bytes("question")), TransportError, "ending");
+  assertEquals(text(await a.receive()), "last");
+  await b.closed;
+});
+
+Deno.test("tinyproto refuses a closeTimeout no timer can wait", () => {
+  // Deno runs a timer over 2147483647 ms after 1 ms: the close would abort at once.
+  assertThrows(
+    () => new TinyprotoProtocol({}, { closeTimeout: 2 ** 31 }),
+    RangeError,
+    "closeTimeout",
+  );
+  new TinyprotoProtocol({}, { closeTimeout: 2 ** 31 - 1 });
+  new TinyprotoProtocol({}, { closeTimeout: Infinity });
 });
