@@ -1,3 +1,4 @@
+import { checkDelay } from "../transport/_delay.ts";
 import { connect as nodeConnect } from "node:net";
 import { type ByteChannel, isTcpConn, remoteHostname } from "../transport/byte_channel.ts";
 import { describeError, TransportError } from "../transport/errors.ts";
@@ -111,6 +112,15 @@ export async function createConnection<P extends StreamProtocolLike>(
   options?: CreateConnectionOptions,
 ): Promise<Connection<P>> {
   options ??= {};
+  if (options.timeout !== undefined) {
+    checkDelay("Cannot connect: timeout", options.timeout, 0, true);
+  }
+  const handshakeTimeout = typeof options.tls === "object"
+    ? options.tls.handshakeTimeout
+    : undefined;
+  if (handshakeTimeout !== undefined) {
+    checkDelay("Cannot connect: tls.handshakeTimeout", handshakeTimeout, 0, true);
+  }
   const conn = isConn(address) ? address : undefined;
   const target = conn ? undefined : parseAddress(address as Address);
   const local = options.localAddress === undefined ? undefined : parseLocal(options.localAddress);

@@ -1,3 +1,4 @@
+import { checkDelay } from "../transport/_delay.ts";
 import { type ByteChannel, isTcpConn } from "../transport/byte_channel.ts";
 import { linkCancellation } from "../transport/_cancellation.ts";
 import { CallbackError, deliverError, describePeer } from "../transport/callback_error.ts";
@@ -266,7 +267,7 @@ export class Server<P extends StreamProtocolLike = StreamProtocolLike> implement
    *
    * @param protocolFactory Makes one protocol per connection.
    * @param options Limits, timeouts, socket and transport options for every connection.
-   * @throws {RangeError} When a deadline or `maxTotalWriteBuffer` is out of range.
+   * @throws {RangeError} When a deadline, `timeout` or `maxTotalWriteBuffer` is out of range.
    */
   constructor(protocolFactory: () => P, options?: ServerOptions) {
     options ??= {};
@@ -276,6 +277,9 @@ export class Server<P extends StreamProtocolLike = StreamProtocolLike> implement
     this.#wrapper = asWrapper(options.wrapper);
     // Checked now: a bad budget must fail here, not drop every connection it would serve.
     this.#writeBudget = new ServerWriteBudget(options.maxTotalWriteBuffer);
+    if (options.timeout !== undefined) {
+      checkDelay("Cannot create server: timeout", options.timeout, 0, false);
+    }
     this.#transportOptions = withWriteBudget({
       ...options,
       maxWriteBuffer: options.maxWriteBuffer ?? DEFAULT_SERVER_MAX_WRITE_BUFFER,
@@ -369,6 +373,11 @@ export class Server<P extends StreamProtocolLike = StreamProtocolLike> implement
     const listenOptions = options ?? {};
     const closed = (): TransportError => new TransportError("Cannot listen: the server is closed");
     if (this.#stopped) throw closed();
+    // Checked now: a bad one would fail every connection's handshake instead.
+    const handshakeTimeout = listenOptions.tls?.handshakeTimeout;
+    if (handshakeTimeout !== undefined) {
+      checkDelay("Cannot listen: tls.handshakeTimeout", handshakeTimeout, 0, true);
+    }
     const parsed = (Array.isArray(address) ? address : [address]).map((a) =>
       parseAddress(a as Address)
     );
@@ -578,6 +587,9 @@ export class Server<P extends StreamProtocolLike = StreamProtocolLike> implement
    */
   shutdown(options?: ShutdownOptions): Promise<void> {
     options ??= {};
+    if (options.timeout !== undefined) {
+      checkDelay("Cannot shut down: timeout", options.timeout, 0, false);
+    }
     this.#shutdown ??= this.#runShutdown(options.timeout ?? this.#options.timeout ?? 30_000);
     return this.#shutdown;
   }

@@ -1,3 +1,4 @@
+import { checkDelay } from "../transport/_delay.ts";
 import {
   type TinyprotoHandler,
   type TinyprotoOptions,
@@ -72,7 +73,12 @@ export class TinyprotoClient implements AsyncDisposable {
     options?: CreateConnectionOptions,
   ): Promise<TinyprotoProtocol> {
     options ??= {};
-    const timeout = options.timeout ?? this.#options.timeout ?? 5000;
+    const timeout = checkDelay(
+      "Cannot connect: timeout",
+      options.timeout ?? this.#options.timeout ?? 5000,
+      0,
+      true,
+    );
     const label = formatAddress(parseAddress(address as Address));
     const cancel = linkCancellation(
       options.signal,

@@ -1,6 +1,7 @@
 import type { Framer } from "../framing/framer.ts";
 import { IdentityFramer } from "../framing/identity.ts";
 import { TransportError } from "../transport/errors.ts";
+import { checkDelay } from "../transport/_delay.ts";
 import { deliverError } from "../transport/callback_error.ts";
 import {
   addCounters,
@@ -208,15 +209,14 @@ export class UdpTendrilManager<F = Uint8Array> implements TendrilManager<F> {
     this.#local = parsed;
     this.endpoint = formatAddress(parsed);
     this.#framer = options.framer ?? (() => new IdentityFramer() as unknown as Framer<F>);
-    const idleTimeout = options.idleTimeout ?? 60_000;
     // The sweep runs every idleTimeout / 4 ms: past the largest timer delay it would fire at
     // once, again and again.
-    if (!(idleTimeout > 0 && idleTimeout <= MAX_DELAY)) {
-      throw new RangeError(
-        `Cannot create UDP manager: idleTimeout must be from 1 to ${MAX_DELAY} ms, got ${idleTimeout}`,
-      );
-    }
-    this.#idleTimeout = idleTimeout;
+    this.#idleTimeout = checkDelay(
+      "Cannot create UDP manager: idleTimeout",
+      options.idleTimeout ?? 60_000,
+      1,
+      false,
+    );
     this.#maxPeers = checkOption("maxPeers", options.maxPeers ?? 1024, 1);
     this.#backlog = checkOption("backlog", options.backlog ?? 64, 0);
     this.#acceptFilter = options.acceptFilter;
@@ -550,9 +550,6 @@ export class UdpTendrilManager<F = Uint8Array> implements TendrilManager<F> {
 function peerKey(host: string, port: number): string {
   return formatAddress({ transport: "udp", hostname: host, port });
 }
-
-/** The largest delay a timer takes (ms). */
-const MAX_DELAY = 2 ** 31 - 1;
 
 /** An integer option of at least `min`, or a RangeError that names it and the value. */
 function checkOption(name: string, value: number, min: number): number {

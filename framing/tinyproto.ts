@@ -1,6 +1,7 @@
 import type { BufferedProtocol } from "../transport/protocols.ts";
 import type { ExtraInfo, Transport } from "../transport/types.ts";
 import { TransportError } from "../transport/errors.ts";
+import { checkDelay } from "../transport/_delay.ts";
 import { type FramedStats, statsBeforeConnected } from "../transport/stats.ts";
 import { frameChannel, publishFrame } from "../transport/_trace.ts";
 import { FrameTooLongError, TransmissionRejectedError } from "./errors.ts";
@@ -23,8 +24,6 @@ const REFUSED_BYTE = new Uint8Array([REFUSED]);
 
 /** The default {@linkcode TinyprotoOptions.closeTimeout}: 30 s. */
 const DEFAULT_CLOSE_TIMEOUT = 30_000;
-/** The longest a timer can wait. */
-const MAX_DELAY = 2 ** 31 - 1;
 
 /**
  * Messages waiting for `receive()` before reading pauses (the peer then waits for our `ff`,
@@ -208,16 +207,13 @@ export class TinyprotoProtocol implements BufferedProtocol {
         `Cannot create tinyproto protocol: maxSize must be 0 to ${TINYPROTO_MAX_SIZE}, got ${this.#maxSize}`,
       );
     }
-    this.#closeTimeout = options.closeTimeout ?? DEFAULT_CLOSE_TIMEOUT;
     // A timer over 2147483647 ms would fire after 1 ms: the close would abort at once.
-    if (
-      !(this.#closeTimeout === Infinity ||
-        (this.#closeTimeout >= 0 && this.#closeTimeout <= MAX_DELAY))
-    ) {
-      throw new RangeError(
-        `Cannot create tinyproto protocol: closeTimeout must be 0 to ${MAX_DELAY} ms or Infinity, got ${this.#closeTimeout}`,
-      );
-    }
+    this.#closeTimeout = checkDelay(
+      "Cannot create tinyproto protocol: closeTimeout",
+      options.closeTimeout ?? DEFAULT_CLOSE_TIMEOUT,
+      0,
+      true,
+    );
     this.#decoder = new TinyprotoDecoder(this.#maxSize);
     this.#reader = new FrameReader<TinyprotoEvent>(
       this.#decoder,

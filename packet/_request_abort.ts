@@ -6,25 +6,17 @@
  * @module
  */
 
+import { checkDelay } from "../transport/_delay.ts";
 import type { PacketCounters } from "./_stats.ts";
-
-/** The longest delay a timer can wait (2^31 - 1 ms, about 24.8 days); longer ones fire at once. */
-export const MAX_DELAY = 2 ** 31 - 1;
 
 /**
  * Checks a request `timeout`: `undefined` or `Infinity` (none), or milliseconds from 0 to
- * {@linkcode MAX_DELAY}.
+ * 2147483647.
  *
  * @throws {RangeError} Naming the value otherwise.
  */
 export function checkTimeout(timeout: unknown): void {
-  if (timeout === undefined || timeout === Infinity) return;
-  if (typeof timeout !== "number" || !(timeout >= 0 && timeout <= MAX_DELAY)) {
-    throw new RangeError(
-      `Cannot submit request: timeout must be a number of milliseconds from 0 to ${MAX_DELAY} ` +
-        `(or Infinity for none), got ${String(timeout)}`,
-    );
-  }
+  if (timeout !== undefined) checkDelay("Cannot submit request: timeout", timeout, 0, true);
 }
 
 /** Fires once, on the caller's signal or the timeout; `dispose()` releases both. */

@@ -11,11 +11,9 @@
  * @module
  */
 
+import { checkDelay } from "../transport/_delay.ts";
 import { type Clock, realClock } from "../transport/_idle_timer.ts";
 import type { Serving } from "./_serving.ts";
-
-/** The most a timer can wait (2^31 - 1 ms). */
-const MAX_DELAY = 2 ** 31 - 1;
 
 /**
  * Checks a `requestTimeout` option: 1 to 2147483647 ms, or `Infinity` for none.
@@ -23,14 +21,7 @@ const MAX_DELAY = 2 ** 31 - 1;
  * @throws {RangeError} Naming the value otherwise.
  */
 export function checkRequestTimeout(value: number): number {
-  if (value === Infinity) return value;
-  if (typeof value !== "number" || !(value >= 1 && value <= MAX_DELAY)) {
-    throw new RangeError(
-      `Cannot create packet connection: requestTimeout must be a number of milliseconds from ` +
-        `1 to ${MAX_DELAY} (or Infinity for none), got ${value}`,
-    );
-  }
-  return value;
+  return checkDelay("Cannot create packet connection: requestTimeout", value, 1, true);
 }
 
 /** Calls `expire(request)` for each request still listed `timeout` ms after it was added. */

@@ -10,7 +10,8 @@ import { decodePacketInto, PacketFields } from "./_codec.ts";
 import { Handlers, refuse } from "./_handlers.ts";
 import { checkRequestTimeout } from "./_request_deadlines.ts";
 import { KeepAlive } from "./_keep_alive.ts";
-import { checkTimeout, MAX_DELAY, RequestAbort } from "./_request_abort.ts";
+import { checkTimeout, RequestAbort } from "./_request_abort.ts";
+import { checkDelay } from "../transport/_delay.ts";
 import { describeRequest, PAYLOAD, Requests, RESPONSE, type Settle } from "./_requests.ts";
 import { toBytes } from "./_result.ts";
 import { PacketTelemetry, type RequestSpan, unwrapTraced } from "./_telemetry.ts";
@@ -1274,11 +1275,5 @@ function limit(name: string, value: number): number {
 }
 
 function duration(name: string, value: number): number {
-  if (typeof value !== "number" || !(value >= 0 && value <= MAX_DELAY)) {
-    throw new RangeError(
-      `Cannot create packet connection: ${name} must be a number of milliseconds from 0 to ` +
-        `${MAX_DELAY}, got ${value}`,
-    );
-  }
-  return value;
+  return checkDelay(`Cannot create packet connection: ${name}`, value, 0, false);
 }

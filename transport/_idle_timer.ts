@@ -10,6 +10,8 @@
  * @module
  */
 
+import { checkDelay } from "./_delay.ts";
+
 /** A clock and timers, replaceable in tests. */
 export interface Clock {
   /** Milliseconds since some fixed point. */
@@ -52,10 +54,7 @@ export class IdleTimer {
    * @param clock The clock (the real one by default).
    */
   constructor(timeout: number, hooks: IdleTimerHooks, clock: Clock = realClock) {
-    if (!(timeout > 0 && timeout <= 2 ** 31 - 1)) {
-      throw new RangeError(`Cannot set idleTimeout: expected 1..2147483647 ms, got ${timeout}`);
-    }
-    this.#timeout = timeout;
+    this.#timeout = checkDelay("Cannot set idleTimeout", timeout, 1, false);
     this.#hooks = hooks;
     this.#clock = clock;
     this.#last = clock.now();

@@ -9,6 +9,7 @@
  * @module
  */
 
+import { checkDelay } from "./_delay.ts";
 import { DeadlineError } from "./errors.ts";
 import { type Clock, realClock } from "./_idle_timer.ts";
 
@@ -288,11 +289,7 @@ export class DeadlineClock {
 }
 
 function check(name: string, value: number | undefined): number {
-  if (value === undefined || value === Infinity) return Infinity;
-  if (typeof value !== "number" || !(value >= 1 && value <= 2 ** 31 - 1)) {
-    throw new RangeError(
-      `Cannot set deadlines.${name}: expected 1 to 2147483647 ms or Infinity, got ${value}`,
-    );
-  }
-  return value;
+  return value === undefined
+    ? Infinity
+    : checkDelay(`Cannot set deadlines.${name}`, value, 1, true);
 }

@@ -12,6 +12,7 @@ import type { BufferedProtocol, Protocol, StreamProtocolLike } from "./protocols
 import type { StartTlsOptions } from "./tls_options.ts";
 import { startTlsClient, startTlsServer } from "./_tls_upgrade.ts";
 import { IdleTimer } from "./_idle_timer.ts";
+import { checkDelay } from "./_delay.ts";
 import { linkCancellation } from "./_cancellation.ts";
 import { checkDeadlines, DeadlineClock, type Deadlines } from "./deadline_clock.ts";
 import { AdaptiveReadSize } from "./_read_size.ts";
@@ -825,8 +826,12 @@ export class StreamTransport implements Transport, AsyncDisposable {
    * @throws {TransportError} At once when the transport is closing, half-closed, already
    * encrypted, already upgrading, or has a read in flight; as a rejection when the handshake
    * fails.
+   * @throws {RangeError} At once when `handshakeTimeout` is not 0 to 2147483647 ms or Infinity.
    */
   startTls(options: StartTlsOptions): Promise<void> {
+    if (options.handshakeTimeout !== undefined) {
+      checkDelay("Cannot start TLS: handshakeTimeout", options.handshakeTimeout, 0, true);
+    }
     this.#checkCanUpgrade(
       "Cannot start TLS",
       "startTls() from dataReceived(), or pauseReading() " +

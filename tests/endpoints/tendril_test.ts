@@ -614,9 +614,18 @@ Deno.test("UDP manager: a connect still resolving its name when shutdown() runs 
 
 Deno.test("UDP manager: options out of range are refused, naming the option and the value", () => {
   const cases: [UdpTendrilManagerOptions, string][] = [
-    [{ idleTimeout: Infinity }, "idleTimeout must be from 1 to 2147483647 ms, got Infinity"],
-    [{ idleTimeout: 0 }, "idleTimeout must be from 1 to 2147483647 ms, got 0"],
-    [{ idleTimeout: NaN }, "idleTimeout must be from 1 to 2147483647 ms, got NaN"],
+    [
+      { idleTimeout: Infinity },
+      "idleTimeout must be a number of milliseconds from 1 to 2147483647, got Infinity",
+    ],
+    [
+      { idleTimeout: 0 },
+      "idleTimeout must be a number of milliseconds from 1 to 2147483647, got 0",
+    ],
+    [
+      { idleTimeout: NaN },
+      "idleTimeout must be a number of milliseconds from 1 to 2147483647, got NaN",
+    ],
     [{ maxPeers: 0 }, "maxPeers must be a safe integer of at least 1, got 0"],
     [{ backlog: -1 }, "backlog must be a safe integer of at least 0, got -1"],
     [{ maxQueuedBytes: 1.5 }, "maxQueuedBytes must be a safe integer of at least 0, got 1.5"],
