@@ -167,7 +167,7 @@ export async function* acceptConnections<C extends Deno.Conn>(
   listener: Deno.Listener<C>,
   options: AcceptOptions = {},
 ): AsyncGenerator<C, void, undefined> {
-  for (let conn; (conn = await acceptNext(listener, options)) !== undefined;) yield conn;
+  for (let conn; (conn = await acceptNext(listener, options, true)) !== undefined;) yield conn;
 }
 
 /**
@@ -178,17 +178,23 @@ export async function* acceptConnections<C extends Deno.Conn>(
  *
  * @param listener The listener to accept from.
  * @param options A signal that stops the loop, an error callback and the back-off.
+ * @param stopOnAbort Whether an abort ends a pending `accept()` at once. Without it, the
+ * caller closes the listener as it aborts (a `Server`), and the step ends as that `accept()`
+ * fails: then the listening socket is released once the loop is over.
  * @returns The connection, or `undefined` when no more will come.
  */
 export async function acceptNext<C extends Deno.Conn>(
   listener: Deno.Listener<C>,
   options: AcceptOptions,
+  stopOnAbort = false,
 ): Promise<C | undefined> {
   const { signal, onError } = options;
   while (!signal?.aborted) {
-    let conn: C;
+    let conn: C | undefined;
     try {
-      conn = await listener.accept();
+      conn = await (stopOnAbort && signal !== undefined
+        ? acceptUnlessAborted(listener, signal)
+        : listener.accept());
     } catch (error) {
       if (signal?.aborted) return undefined;
       const backOff = options.backOff ?? DEFAULT_ACCEPT_BACKOFF;
@@ -203,12 +209,44 @@ export async function acceptNext<C extends Deno.Conn>(
       continue;
     }
     if (signal?.aborted) {
-      conn.close();
+      conn?.close();
       return undefined;
     }
     return conn;
   }
   return undefined;
+}
+
+/**
+ * `listener.accept()`, or `undefined` as soon as `signal` aborts: the accept itself cannot be
+ * cancelled short of closing the listener (which is the caller's), so a connection it still
+ * brings is closed, and a failure ignored.
+ */
+function acceptUnlessAborted<C extends Deno.Conn>(
+  listener: Deno.Listener<C>,
+  signal: AbortSignal,
+): Promise<C | undefined> {
+  const accepting = listener.accept();
+  return new Promise((resolve, reject) => {
+    const onAbort = (): void => {
+      resolve(undefined);
+      accepting.then((conn) => {
+        try {
+          conn.close();
+        } catch {
+          // Closed already: thrown here, it would be an unhandled rejection.
+        }
+      }, () => {});
+    };
+    signal.addEventListener("abort", onAbort, { once: true });
+    accepting.then((conn) => {
+      signal.removeEventListener("abort", onAbort);
+      resolve(conn);
+    }, (error) => {
+      signal.removeEventListener("abort", onAbort);
+      reject(error);
+    });
+  });
 }
 
 function isPerConnection(error: unknown): boolean {

@@ -42,7 +42,7 @@ import {
 export interface ServerOptions extends StreamTransportOptions {
   /**
    * Milliseconds `run()` (and `await using`) gives live connections to close gracefully
-   * before aborting them.
+   * before aborting them (`Infinity`: no limit).
    *
    * @default {30000}
    */
@@ -155,7 +155,7 @@ export interface RunOptions {
 export interface ShutdownOptions {
   /**
    * Milliseconds the protocols get to finish what they accepted before the connections left
-   * are aborted.
+   * are aborted (`Infinity`: no limit).
    *
    * @default {the server's `timeout` option (30000)}
    */
@@ -278,7 +278,7 @@ export class Server<P extends StreamProtocolLike = StreamProtocolLike> implement
     // Checked now: a bad budget must fail here, not drop every connection it would serve.
     this.#writeBudget = new ServerWriteBudget(options.maxTotalWriteBuffer);
     if (options.timeout !== undefined) {
-      checkDelay("Cannot create server: timeout", options.timeout, 0, false);
+      checkDelay("Cannot create server: timeout", options.timeout, 0, true);
     }
     this.#transportOptions = withWriteBudget({
       ...options,
@@ -588,7 +588,7 @@ export class Server<P extends StreamProtocolLike = StreamProtocolLike> implement
   shutdown(options?: ShutdownOptions): Promise<void> {
     options ??= {};
     if (options.timeout !== undefined) {
-      checkDelay("Cannot shut down: timeout", options.timeout, 0, false);
+      checkDelay("Cannot shut down: timeout", options.timeout, 0, true);
     }
     this.#shutdown ??= this.#runShutdown(options.timeout ?? this.#options.timeout ?? 30_000);
     return this.#shutdown;
@@ -601,9 +601,12 @@ export class Server<P extends StreamProtocolLike = StreamProtocolLike> implement
 
   async #runShutdown(timeout: number): Promise<void> {
     const late = new AbortController();
-    const timer = setTimeout(() => {
-      late.abort(new TransportError(`The server's shutdown timed out after ${timeout} ms`));
-    }, timeout);
+    // Infinity: no timer (setTimeout would run it after 1 ms, aborting every connection).
+    const timer = timeout !== Infinity
+      ? setTimeout(() => {
+        late.abort(new TransportError(`The server's shutdown timed out after ${timeout} ms`));
+      }, timeout)
+      : undefined;
     try {
       this.#shuttingDown.abort(new TransportError("The server is shutting down"));
       await this.close();

@@ -54,7 +54,7 @@ export class IdleTimer {
    * @param clock The clock (the real one by default).
    */
   constructor(timeout: number, hooks: IdleTimerHooks, clock: Clock = realClock) {
-    this.#timeout = checkDelay("Cannot set idleTimeout", timeout, 1, false);
+    this.#timeout = checkDelay("Cannot create transport: idleTimeout", timeout, 1, false);
     this.#hooks = hooks;
     this.#clock = clock;
     this.#last = clock.now();

@@ -291,5 +291,5 @@ export class DeadlineClock {
 function check(name: string, value: number | undefined): number {
   return value === undefined
     ? Infinity
-    : checkDelay(`Cannot set deadlines.${name}`, value, 1, true);
+    : checkDelay(`Cannot set deadlines: ${name}`, value, 1, true);
 }

@@ -38,13 +38,22 @@ export async function startEchoWorkers(
   const reply = (worker: Worker, expected: string): Promise<void> =>
     new Promise((resolve, reject) => {
       worker.onmessage = (e) => e.data === expected ? resolve() : reject(new Error(String(e.data)));
-      worker.onerror = (e) => reject(e.error ?? new Error(e.message));
+      worker.onerror = (e) => {
+        e.preventDefault(); // rejected here, not rethrown to end the process
+        reject(e.error ?? new Error(e.message));
+      };
     });
-  await Promise.all(workers.map((worker) => {
-    const listening = reply(worker, "listening");
-    worker.postMessage({ hostname, port });
-    return listening;
-  }));
+  try {
+    await Promise.all(workers.map((worker) => {
+      const listening = reply(worker, "listening");
+      worker.postMessage({ hostname, port });
+      return listening;
+    }));
+  } catch (error) {
+    // One worker could not listen: none is left running.
+    for (const worker of workers) worker.terminate();
+    throw error;
+  }
   return {
     port,
     async stop() {

@@ -29,6 +29,12 @@ self.onmessage = async (event: MessageEvent<{ hostname: string; port: number } |
     return;
   }
   server = new Server(() => new NamedEcho(), { timeout: 5000 });
-  await server.listen(event.data, { reusePort: true });
+  try {
+    await server.listen(event.data, { reusePort: true });
+  } catch (error) {
+    // Told to the main thread, which stops every worker: thrown here, it would end the process.
+    self.postMessage(error instanceof Error ? error.message : String(error));
+    return;
+  }
   self.postMessage("listening");
 };

@@ -181,7 +181,7 @@ Deno.test("DeadlineClock checks its deadlines, naming the bad one", () => {
     assertThrows(
       () => new DeadlineClock({ frameTimeout: bad }, hooks),
       RangeError,
-      `Cannot set deadlines.frameTimeout: must be a number of milliseconds from 1 to 2147483647 (or Infinity for none), got ${bad}`,
+      `Cannot set deadlines: frameTimeout must be a number of milliseconds from 1 to 2147483647 (or Infinity for none), got ${bad}`,
     );
   }
   const clock = new DeadlineClock({ firstFrameTimeout: Infinity, requestTimeout: 5 }, hooks);

@@ -1,0 +1,75 @@
+import { assertEquals, assertRejects, assertThrows } from "@std/assert";
+import { createConnection, Server } from "@plexus/net/endpoints";
+import type { Transport } from "@plexus/net/transport";
+import { Recorder } from "../_recorder.ts";
+import { tls } from "../_net.ts";
+
+Deno.test("shutdown({ timeout: Infinity }) lets a protocol finish, never aborting it", async () => {
+  const made = Promise.withResolvers<void>();
+  const lost = Promise.withResolvers<Error | undefined>();
+  let lateAborted: boolean | undefined;
+  const server = new Server(() => {
+    let transport: Transport;
+    return {
+      connectionMade: (t: Transport) => {
+        transport = t;
+        made.resolve();
+      },
+      dataReceived() {},
+      connectionLost: lost.resolve,
+      // A request that takes 50 ms to finish; `late` must not abort under no time limit
+      // (setTimeout(Infinity) fires after 1 ms).
+      shutdown: (late: AbortSignal) =>
+        new Promise<void>((resolve) => {
+          const timer = setTimeout(() => {
+            lateAborted = late.aborted;
+            transport.write(new TextEncoder().encode("done"));
+            resolve();
+          }, 50);
+          late.addEventListener("abort", () => {
+            lateAborted = true;
+            clearTimeout(timer);
+            resolve();
+          }, { once: true });
+        }),
+    };
+  });
+  const [address] = await server.listen("127.0.0.1:0");
+  const client = await createConnection(() => new Recorder(), address);
+  await made.promise;
+  await server.shutdown({ timeout: Infinity });
+  assertEquals(lateAborted, false);
+  assertEquals(await lost.promise, undefined, "closed gracefully, not aborted");
+  await client.transport.closed;
+  assertEquals(client.protocol.text, "done");
+});
+
+Deno.test("timeouts no timer can wait are refused at once, naming the option and the value", async () => {
+  const past = 2 ** 31;
+  const message = (what: string) =>
+    `${what} must be a number of milliseconds from 0 to 2147483647 (or Infinity for none), got ${past}`;
+  assertThrows(
+    () => new Server(() => new Recorder(), { timeout: past }),
+    RangeError,
+    message("Cannot create server: timeout"),
+  );
+  await using server = new Server(() => new Recorder());
+  await assertRejects(
+    () =>
+      server.listen("127.0.0.1:0", {
+        tls: { cert: tls.cert, key: tls.key, handshakeTimeout: past },
+      }),
+    RangeError,
+    message("Cannot listen: tls.handshakeTimeout"),
+  );
+  assertThrows(
+    () => server.shutdown({ timeout: past }),
+    RangeError,
+    message("Cannot shut down: timeout"),
+  );
+  await assertRejects(
+    () => createConnection(() => new Recorder(), "127.0.0.1:9", { timeout: past }),
+    RangeError,
+    message("Cannot connect: timeout"),
+  );
+});
