@@ -267,7 +267,8 @@ export class Server<P extends StreamProtocolLike = StreamProtocolLike> implement
    *
    * @param protocolFactory Makes one protocol per connection.
    * @param options Limits, timeouts, socket and transport options for every connection.
-   * @throws {RangeError} When a deadline, `timeout` or `maxTotalWriteBuffer` is out of range.
+   * @throws {RangeError} When a deadline, `timeout`, `idleTimeout` or `maxTotalWriteBuffer` is out
+   * of range.
    */
   constructor(protocolFactory: () => P, options?: ServerOptions) {
     options ??= {};
@@ -279,6 +280,9 @@ export class Server<P extends StreamProtocolLike = StreamProtocolLike> implement
     this.#writeBudget = new ServerWriteBudget(options.maxTotalWriteBuffer);
     if (options.timeout !== undefined) {
       checkDelay("Cannot create server: timeout", options.timeout, 0, true);
+    }
+    if (options.idleTimeout !== undefined) {
+      checkDelay("Cannot create server: idleTimeout", options.idleTimeout, 1, false);
     }
     this.#transportOptions = withWriteBudget({
       ...options,

@@ -53,6 +53,11 @@ Deno.test("timeouts no timer can wait are refused at once, naming the option and
     RangeError,
     message("Cannot create server: timeout"),
   );
+  assertThrows(
+    () => new Server(() => new Recorder(), { idleTimeout: past }),
+    RangeError,
+    "Cannot create server: idleTimeout must be a number of milliseconds from 1 to 2147483647, got",
+  );
   await using server = new Server(() => new Recorder());
   await assertRejects(
     () =>
