@@ -65,7 +65,7 @@ export class AdaptiveReadSize {
       this.#size = this.#min;
       this.#smallReads = this.#tinyReads = 0;
     } else if (++this.#smallReads >= SHRINK_AFTER) {
-      this.#size = Math.max(this.#size / 2, this.#min);
+      this.#size = Math.max(Math.floor(this.#size / 2), this.#min);
       this.#smallReads = 0;
     }
   }

@@ -230,7 +230,9 @@ export class SendBuffer {
 
   /**
    * Hands out the bytes written since the last call, as a view that stays valid for ever
-   * (joined into one new buffer when big chunks were appended by reference).
+   * (joined into one new buffer when big chunks were appended by reference). Use it or
+   * {@linkcode SendBuffer.shift} with {@linkcode SendBuffer.rewind}, not both: `rewind()`
+   * writes the block again from its start.
    *
    * @returns The bytes; empty when nothing was written.
    */

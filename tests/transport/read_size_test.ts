@@ -36,3 +36,16 @@ Deno.test("read sizes refuse a bad maximum, and a small maximum caps the start",
   assertThrows(() => new AdaptiveReadSize(0), RangeError, "readSize");
   assertEquals(new AdaptiveReadSize(1000).next, 1000);
 });
+
+Deno.test("read sizes stay whole byte counts under a maximum that is not a power of two", () => {
+  // readSize 100_000 halves to 50000, 25000, 12500, 6250, 3125, then 1562.5: a hint a receive
+  // buffer cannot honour in place (each read then took a new block).
+  const size = new AdaptiveReadSize(100_000);
+  while (size.next < 100_000) size.record(size.next, size.next);
+  const seen = [];
+  while (size.next > INITIAL_READ_SIZE) {
+    for (let i = 0; i < 8; i++) size.record(Math.floor(size.next / 8), size.next);
+    seen.push(size.next);
+  }
+  assertEquals(seen, [50000, 25000, 12500, 6250, 3125, 1562, 1024]);
+});
