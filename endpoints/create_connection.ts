@@ -191,16 +191,19 @@ export async function createConnection<P extends StreamProtocolLike>(
     cancel?.dispose();
   }
   let protocol: P;
+  let transport: StreamTransport;
   try {
     protocol = protocolFactory();
+    // Throws for a bad transport option (idleTimeout, writeBufferLimits, ...) before it owns
+    // the channel: the connection is closed here, as for a factory that throws.
+    transport = new StreamTransport(connected.channel, protocol, {
+      ...options,
+      extra: connected.extra,
+    });
   } catch (error) {
     connected.channel.close();
     throw error;
   }
-  const transport = new StreamTransport(connected.channel, protocol, {
-    ...options,
-    extra: connected.extra,
-  });
   return { transport, protocol };
 }
 

@@ -107,17 +107,19 @@ export async function createDatagramEndpoint<P extends DatagramProtocol>(
     );
   }
   let protocol: P;
+  let transport: UdpTransport;
   try {
     protocol = protocolFactory();
+    // Throws for bad writeBufferLimits before it owns the socket: closed here.
+    transport = new UdpTransport(socket, protocol, {
+      remoteAddress: remote,
+      writeBufferLimits: options.writeBufferLimits,
+      reuseReceiveBuffer: options.reuseReceiveBuffer,
+    });
   } catch (error) {
     socket.close();
     throw error;
   }
-  const transport = new UdpTransport(socket, protocol, {
-    remoteAddress: remote,
-    writeBufferLimits: options.writeBufferLimits,
-    reuseReceiveBuffer: options.reuseReceiveBuffer,
-  });
   return { transport, protocol };
 }
 

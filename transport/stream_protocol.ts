@@ -1,6 +1,8 @@
 import { TransportError } from "./errors.ts";
 import type { Protocol } from "./protocols.ts";
 import type { Transport } from "./types.ts";
+import { APPEND_BY_REFERENCE } from "./send_buffer.ts";
+import { StreamTransport } from "./stream_transport.ts";
 
 /** Options of a {@linkcode StreamProtocol}. */
 export interface StreamProtocolOptions {
@@ -106,7 +108,12 @@ export class StreamProtocol implements Protocol {
         if (transport.isClosing()) {
           throw new TransportError("Cannot write: the connection is closing or closed");
         }
-        transport.write(chunk);
+        // The write resolves before the bytes are out, and a writer may reuse its buffer then,
+        // while a transport keeps what it is given: a copy, unless a StreamTransport copies a
+        // chunk this small into its send buffer at once (from 64 KiB it keeps a reference).
+        const owned = transport instanceof StreamTransport &&
+          chunk.byteLength < APPEND_BY_REFERENCE;
+        transport.write(owned || !(chunk instanceof Uint8Array) ? chunk : chunk.slice());
         return this.#writeReady?.promise;
       },
       close: async () => {
@@ -176,11 +183,17 @@ export class StreamProtocol implements Protocol {
 
   /**
    * Closes `readable`. A BYOB read pending now is not settled by `close()` alone (the byte
-   * stream waits for its view to be answered): answering 0 bytes settles it as done.
+   * stream waits for its view to be answered): answering 0 bytes settles it as done. A BYOB
+   * read holding part of an element (3 bytes of a `Uint32Array`) makes `close()` error the
+   * readable with a `TypeError` and throw it: the reader gets it, the write side goes on.
    */
   #endReadable(): void {
     const controller = this.#readController;
-    controller.close();
+    try {
+      controller.close();
+    } catch {
+      return; // `readable` is errored (see above)
+    }
     controller.byobRequest?.respond(0);
   }
 

@@ -144,7 +144,8 @@ export class UdpTransport implements DatagramTransport, AsyncDisposable {
     this.#remote = options.remoteAddress;
     this.#reuseReceiveBuffer = options.reuseReceiveBuffer ?? false;
     this.#extra = { sockname: conn.addr, peername: options.remoteAddress, conn, ...options.extra };
-    this.#extra.name ??= defaultTraceName(options.remoteAddress ?? conn.addr);
+    this.#extra.name ??= protocol.connectionName ??
+      defaultTraceName(options.remoteAddress ?? conn.addr);
     this.#flow = new WriteFlowControl(options.writeBufferLimits);
     this.#life = new Lifecycle(options.onError, this);
     this.#stats = this.#life.counters;
