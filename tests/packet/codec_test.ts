@@ -205,3 +205,29 @@ Deno.test("varint sizes and a packet's fields are exact at every byte boundary",
     assertEquals([...encode(Packet.request(value, 0))], expected, `tag ${value}`);
   }
 });
+
+Deno.test("a body of exactly maxPacketSize decodes; one byte more is refused", () => {
+  const framer = new PacketFramer({ maxPacketSize: 10 });
+  const exact = new ReceiveBuffer();
+  exact.append(encode(Packet.request(2, 0, { payload: new Uint8Array(7) }))); // body: 10 bytes
+  assertEquals(framer.decode(exact)?.payload.byteLength, 7);
+  const over = new ReceiveBuffer();
+  over.append(encode(Packet.request(2, 0, { payload: new Uint8Array(8) })));
+  assertThrows(() => framer.decode(over), PacketTooLongError, "length 11 exceeds maxPacketSize 10");
+});
+
+Deno.test("a tag or channel field of 8 bytes decodes; one of 9 is refused", () => {
+  // Non-minimal: zero groups, then the value.
+  const [tag] = decodeFrames(new PacketFramer(), hex("0a 80 80 80 80 80 80 80 01 02 01"));
+  const [channel] = decodeFrames(new PacketFramer(), hex("0b 02 03 80 80 80 80 80 80 80 05 01"));
+  assertEquals([tag.tag, channel.channel], [1, 5]);
+  const cases: [string, string][] = [
+    ["0b 80 80 80 80 80 80 80 80 01 02 01", "the tag varint exceeds 8 bytes"],
+    ["0c 02 03 80 80 80 80 80 80 80 80 05 01", "the channel varint exceeds 8 bytes"],
+  ];
+  for (const [input, message] of cases) {
+    const buffer = new ReceiveBuffer();
+    buffer.append(hex(input));
+    assertThrows(() => new PacketFramer().decode(buffer), PacketError, message, input);
+  }
+});

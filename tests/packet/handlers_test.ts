@@ -4,7 +4,8 @@
  */
 
 import { assertEquals } from "@std/assert";
-import { Packet, PacketConnection, PacketFramer } from "@plexus/net/packet";
+import { Packet, PacketConnection, PacketFramer, RemoteError } from "@plexus/net/packet";
+import { assertInstanceOf } from "../_assert.ts";
 import { Handlers } from "../../packet/_handlers.ts";
 import { RequestAbort } from "../../packet/_request_abort.ts";
 import { Requests } from "../../packet/_requests.ts";
@@ -154,4 +155,151 @@ Deno.test("requests: a cancelled request stays until its late response, keeping 
   requests.answer(Packet.response(1, true, { channel: 3, payload: bytes("second") }));
   assertEquals(text((await second as PacketResponse).payload), "second");
   assertEquals([requests.inFlight, requests.channels], [0, 0]);
+});
+
+Deno.test("handlers: held responses go out only while the transport takes them", async () => {
+  const gates = [gate(), gate()];
+  const { handlers: h, sent, writable } = handlers(async (_t, _f, payload) => {
+    await gates[Number(text(payload))].promise;
+    return text(payload);
+  });
+  h.accept(request(2, "0"));
+  h.accept(request(3, "1"));
+  writable.on = false;
+  gates[0].resolve();
+  gates[1].resolve();
+  await Promise.all([gates[0].promise, gates[1].promise]);
+  assertEquals(sent, [], "both responses wait");
+  // The first response fills the write buffer again: the second waits for the next drain.
+  const push = sent.push.bind(sent);
+  sent.push = (...packets) => {
+    writable.on = false;
+    return push(...packets);
+  };
+  writable.on = true;
+  h.resumeWriting();
+  assertEquals(sent.map((p) => text(p.payload)), ["0"]);
+  writable.on = true;
+  h.resumeWriting();
+  assertEquals(sent.map((p) => text(p.payload)), ["0", "1"]);
+  h.end(new Error("over"));
+  await h.idle();
+});
+
+Deno.test("handlers: a request that expires while queued behind paused writing leaves them idle", async () => {
+  const { handlers: h, sent, writable } = handlers(() => "never runs");
+  h.useRequestTimeout(1);
+  writable.on = false;
+  h.accept(request(2, "queued")); // no slot is taken: writing is paused
+  let idle = false;
+  void h.idle().then(() => idle = true);
+  const answered = gate();
+  const push = sent.push.bind(sent);
+  sent.push = (...packets) => {
+    const n = push(...packets);
+    answered.resolve();
+    return n;
+  };
+  await answered.promise;
+  assertEquals(sent.map((p) => [p.tag, p.ok]), [[2, false]]);
+  // Nothing runs, waits or holds a response now: idle (one turn after the answer went out),
+  // without waiting for writing to resume.
+  await Promise.resolve();
+  assertEquals(idle, true);
+  h.end(new Error("over"));
+});
+
+Deno.test("handlers: a long queue of handlers that finish at once drains without deep recursion", () => {
+  const n = 20_000;
+  const { handlers: h, sent, writable } = handlers(() => "ok", { maxConcurrent: 1, maxQueued: n });
+  writable.on = false;
+  for (let tag = 0; tag < n; tag++) h.accept(request(tag));
+  writable.on = true;
+  h.resumeWriting();
+  assertEquals(sent.length, n);
+  assertEquals(sent.every((p, i) => p.tag === i && p.ok && text(p.payload) === "ok"), true);
+});
+
+/** Handlers over a recording writer that report handler failures into `errors`. */
+function reporting(handler: PacketRequestHandler) {
+  const { writer, sent } = recordingWriter();
+  const errors: unknown[] = [];
+  const counters = new PacketCounters();
+  const h = new Handlers(
+    new PacketConnection(),
+    writer,
+    handler,
+    { maxConcurrent: 2, maxQueued: 2 },
+    (error) => void errors.push(error),
+    { canWrite: () => true, counters },
+  );
+  const answered = (n: number): Promise<void> => {
+    if (sent.length >= n) return Promise.resolve();
+    const done = gate();
+    const push = sent.push.bind(sent);
+    sent.push = (...packets) => {
+      const length = push(...packets);
+      if (length >= n) done.resolve();
+      return length;
+    };
+    return done.promise;
+  };
+  return { handlers: h, sent, errors, counters, answered };
+}
+
+Deno.test("handlers: a RemoteError with bad flags is a handler failure, not a corrupt packet", async () => {
+  const { handlers: h, sent, errors, answered } = reporting(() => {
+    throw new RemoteError(-1, "bad flags");
+  });
+  h.accept(request(2));
+  await answered(1);
+  assertEquals([...sent], [
+    Packet.response(2, false, { payload: bytes("exception during handler") }),
+  ]);
+  assertEquals(errors.length, 1);
+  assertInstanceOf(errors[0], TypeError);
+});
+
+Deno.test("handlers: a handler that fails with its own abort reason is not reported", async () => {
+  const { handlers: h, sent, errors, answered } = reporting((_t, _f, _p, { signal }) =>
+    new Promise((_, reject) => signal.addEventListener("abort", () => reject(signal.reason)))
+  );
+  h.accept(request(2));
+  h.cancel(0, 2, new DOMException("The peer cancelled the request", "AbortError"));
+  await answered(1);
+  assertEquals([...sent], [
+    Packet.response(2, false, { payload: bytes("exception during handler") }),
+  ]);
+  assertEquals(errors, []);
+});
+
+Deno.test("handlers: a handler that finishes after end() sends and counts nothing", async () => {
+  const release = gate();
+  const { handlers: h, sent, errors, counters } = reporting(async () => {
+    await release.promise;
+    return "late";
+  });
+  h.accept(request(2));
+  h.end(new Error("over"));
+  release.resolve();
+  await release.promise;
+  await Promise.resolve(); // the handler's promise settled; its reaction ran
+  assertEquals([sent, errors, counters.requestsServed, counters.failed], [[], [], 0, 0]);
+});
+
+Deno.test("handlers: a running request past requestTimeout gets one response; its late result is dropped", async () => {
+  const release = gate();
+  const { handlers: h, sent, counters, answered } = reporting(async () => {
+    await release.promise;
+    return "late";
+  });
+  h.useRequestTimeout(1);
+  h.accept(request(2));
+  await answered(1);
+  assertEquals([sent[0].tag, sent[0].ok], [2, false]);
+  release.resolve();
+  await h.idle(); // the handler finished and gave its slot back
+  assertEquals(sent.length, 1);
+  assertEquals([counters.requestsServed, counters.failed], [0, 1]);
+  h.end(new Error("over"));
 });
