@@ -39,25 +39,29 @@ Deno.test("framed protocol delivers buffered bytes to a framer set outside a cal
   await st.closed;
 });
 
-Deno.test("framed protocol sendFrame leaves nothing of a frame its encoder threw on", async () => {
-  const framer = new LineFramer();
-  const halfWay: Encoder<Uint8Array> = {
-    encode(frame, out) {
-      framer.encode(frame, out);
-      if (text(frame) === "bad") throw new RangeError("cannot encode bad");
-    },
-  };
-  const server = new FramedProtocol(framer, { frameReceived() {} }, { sendFramer: halfWay });
-  const client = new Recorder();
-  const [st, ct] = createMemoryTransportPair(server, client);
-  assertThrows(() => server.sendFrame(bytes("bad")), RangeError, "cannot encode bad");
-  server.sendFrame(bytes("good"));
-  server.writeEof();
-  ct.writeEof();
-  await st.closed;
-  await ct.closed;
-  assertEquals(client.text, "good\r\n");
-});
+for (const traced of [false, true]) {
+  Deno.test(`framed protocol${traced ? " traced" : ""} sendFrame leaves nothing of a frame its encoder threw on`, async () => {
+    using _subscription = traced ? subscribe({ frame() {} }) : undefined;
+    const framer = new LineFramer();
+    const halfWay: Encoder<Uint8Array> = {
+      encode(frame, out) {
+        framer.encode(frame, out);
+        if (text(frame) === "bad") throw new RangeError("cannot encode bad");
+      },
+    };
+    const server = new FramedProtocol(framer, { frameReceived() {} }, { sendFramer: halfWay });
+    const client = new Recorder();
+    const [st, ct] = createMemoryTransportPair(server, client);
+    assertThrows(() => server.sendFrame(bytes("bad")), RangeError, "cannot encode bad");
+    server.sendFrame(bytes("good"));
+    server.writeEof();
+    ct.writeEof();
+    await st.closed;
+    await ct.closed;
+    assertEquals(client.text, "good\r\n");
+    assertEquals(server.stats().framesSent, 1);
+  });
+}
 
 Deno.test("framed protocol drops a frame sent after writeEof once the transport is closing", async () => {
   const server = new FramedProtocol(new LengthPrefixedFramer(), { frameReceived() {} });
@@ -69,28 +73,6 @@ Deno.test("framed protocol drops a frame sent after writeEof once the transport 
   server.sendFrame(bytes("late")); // dropped, as transport.write() drops bytes then
   await st.closed;
   await ct.closed;
-});
-
-Deno.test("framed protocol traced sendFrame leaves nothing of a frame its encoder threw on", async () => {
-  using _subscription = subscribe({ frame() {} });
-  const framer = new LineFramer();
-  const halfWay: Encoder<Uint8Array> = {
-    encode(frame, out) {
-      framer.encode(frame, out);
-      if (text(frame) === "bad") throw new RangeError("cannot encode bad");
-    },
-  };
-  const server = new FramedProtocol(framer, { frameReceived() {} }, { sendFramer: halfWay });
-  const client = new Recorder();
-  const [st, ct] = createMemoryTransportPair(server, client);
-  assertThrows(() => server.sendFrame(bytes("bad")), RangeError, "cannot encode bad");
-  server.sendFrame(bytes("good"));
-  server.writeEof();
-  ct.writeEof();
-  await st.closed;
-  await ct.closed;
-  assertEquals(client.text, "good\r\n");
-  assertEquals(server.stats().framesSent, 1);
 });
 
 /** A decoder that gives frames only at end of stream: one byte each. */
