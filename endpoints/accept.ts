@@ -1,5 +1,6 @@
 import { delay as untypedDelay } from "@std/async/delay";
 import { describeError, TransportError } from "../transport/errors.ts";
+import { linkCancellation } from "../transport/_cancellation.ts";
 
 /** std's `delay` (untyped JS through the npm alias): resolves after `ms`, rejects on abort. */
 const delay: (ms: number, options?: { signal?: AbortSignal }) => Promise<void> = untypedDelay;
@@ -190,11 +191,12 @@ export async function acceptNext<C extends Deno.Conn>(
 ): Promise<C | undefined> {
   const { signal, onError } = options;
   while (!signal?.aborted) {
-    let conn: C | undefined;
+    let conn: C;
+    // With stopOnAbort, raced with the signal: the accept itself cannot be cancelled short of
+    // closing the listener (the caller's); a connection it still brings is closed.
+    const cancel = stopOnAbort && signal ? linkCancellation(signal, undefined, "") : undefined;
     try {
-      conn = await (stopOnAbort && signal !== undefined
-        ? acceptUnlessAborted(listener, signal)
-        : listener.accept());
+      conn = await (cancel ? cancel.race(listener.accept()) : listener.accept());
     } catch (error) {
       if (signal?.aborted) return undefined;
       const backOff = options.backOff ?? DEFAULT_ACCEPT_BACKOFF;
@@ -207,46 +209,16 @@ export async function acceptNext<C extends Deno.Conn>(
       if (failure.kind === "closed") return undefined;
       if (failure.kind !== "connection") await delay(backOff, { signal }).catch(() => {});
       continue;
+    } finally {
+      cancel?.dispose();
     }
     if (signal?.aborted) {
-      conn?.close();
+      conn.close();
       return undefined;
     }
     return conn;
   }
   return undefined;
-}
-
-/**
- * `listener.accept()`, or `undefined` as soon as `signal` aborts: the accept itself cannot be
- * cancelled short of closing the listener (which is the caller's), so a connection it still
- * brings is closed, and a failure ignored.
- */
-function acceptUnlessAborted<C extends Deno.Conn>(
-  listener: Deno.Listener<C>,
-  signal: AbortSignal,
-): Promise<C | undefined> {
-  const accepting = listener.accept();
-  return new Promise((resolve, reject) => {
-    const onAbort = (): void => {
-      resolve(undefined);
-      accepting.then((conn) => {
-        try {
-          conn.close();
-        } catch {
-          // Closed already: thrown here, it would be an unhandled rejection.
-        }
-      }, () => {});
-    };
-    signal.addEventListener("abort", onAbort, { once: true });
-    accepting.then((conn) => {
-      signal.removeEventListener("abort", onAbort);
-      resolve(conn);
-    }, (error) => {
-      signal.removeEventListener("abort", onAbort);
-      reject(error);
-    });
-  });
 }
 
 function isPerConnection(error: unknown): boolean {
