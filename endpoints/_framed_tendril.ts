@@ -26,6 +26,8 @@ export class FramedTendril<F> implements Tendril<F> {
   readonly #side: "client" | "server";
   #application: Application<F> | undefined;
   #lost: { error: Error | undefined } | undefined;
+  /** Whether the transport's writing is paused: what an application made later hears first. */
+  #writingPaused = false;
 
   /**
    * @param proto The network protocol.
@@ -50,6 +52,14 @@ export class FramedTendril<F> implements Tendril<F> {
         this.#accept(acceptor);
       },
       frameReceived: (frame) => this.#application!.frameReceived(frame),
+      pauseWriting: () => {
+        this.#writingPaused = true;
+        this.#application?.pauseWriting();
+      },
+      resumeWriting: () => {
+        this.#writingPaused = false;
+        this.#application?.resumeWriting();
+      },
       connectionLost: (error) => {
         this.#lost = { error };
         this.#outcome.resolve("lost");
@@ -147,6 +157,14 @@ export class FramedTendril<F> implements Tendril<F> {
       return;
     }
     this.#outcome.resolve("accepted");
+    if (this.#writingPaused) {
+      try {
+        application.pauseWriting();
+      } catch (error) {
+        this.framed.transport.abort(error instanceof Error ? error : new Error(String(error)));
+        return;
+      }
+    }
     this.framed.resumeReading();
   }
 }

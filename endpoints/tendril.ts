@@ -109,6 +109,17 @@ export abstract class Application<F = Uint8Array> {
   }
 
   /**
+   * Called when the connection's write buffer goes over its high watermark (asyncio's
+   * `pause_writing`): stop sending until {@linkcode Application.resumeWriting}. A UDP tendril
+   * hears it when the shared socket's buffer fills. An application made while writing is
+   * paused hears it as soon as the acceptor returns. Does nothing by default.
+   */
+  pauseWriting(): void {}
+
+  /** Called when the write buffer has drained to its low watermark. Does nothing by default. */
+  resumeWriting(): void {}
+
+  /**
    * Called once when the connection has ended. Does nothing by default.
    *
    * @param _error Why it ended, or `undefined` for an orderly end.

@@ -176,6 +176,8 @@ export class UdpTendrilManager<F = Uint8Array> implements TendrilManager<F> {
   readonly #peers = new PeerTable<Peer<F>>();
   readonly #accepted = new Map<string, Tendril<F>>();
   #socket: UdpTransport | undefined;
+  /** Whether the socket's writing is paused: a new peer hears it as it starts. */
+  #writingPaused = false;
   #acceptor: Acceptor<F> | undefined;
   #waiting = 0;
   #state: ManagerState = "stopped";
@@ -417,8 +419,18 @@ export class UdpTendrilManager<F = Uint8Array> implements TendrilManager<F> {
     }
     const demux: DatagramProtocol = {
       datagramReceived: (data, addr) => this.#received(data, addr),
-      pauseWriting: () => this.#forEachPeer((peer) => peer.protocol.pauseWriting?.()),
-      resumeWriting: () => this.#forEachPeer((peer) => peer.protocol.resumeWriting?.()),
+      pauseWriting: () => {
+        this.#writingPaused = true;
+        this.#forEachPeer((peer) => signalWriting(peer, true));
+      },
+      resumeWriting: () => {
+        this.#writingPaused = false;
+        this.#forEachPeer((peer) => signalWriting(peer, false));
+      },
+      // A send or receive the socket survived (an ICMP port unreachable, say): no peer owns it.
+      errorReceived: (error) => {
+        if (this.#onError) deliverError(this.#onError, error);
+      },
       connectionLost: (error) => {
         if (this.#state === "running") this.#state = "stopped";
         this.#acceptor = undefined;
@@ -431,6 +443,7 @@ export class UdpTendrilManager<F = Uint8Array> implements TendrilManager<F> {
       reuseReceiveBuffer: true,
     });
     this.#socket = transport;
+    this.#writingPaused = false;
   }
 
   /** Each datagram: a known peer's costs a lookup (no allocation); a new peer's, an admission. */
@@ -518,6 +531,7 @@ export class UdpTendrilManager<F = Uint8Array> implements TendrilManager<F> {
       else if (outcome === "accepted") this.#acceptedPeers++;
     });
     peer.start();
+    if (this.#writingPaused) signalWriting(peer, true);
     this.#scheduleSweep();
     return peer;
   }
@@ -543,6 +557,16 @@ export class UdpTendrilManager<F = Uint8Array> implements TendrilManager<F> {
       });
       this.#scheduleSweep();
     }, Math.max(1, this.#idleTimeout / 4));
+  }
+}
+
+/** Tells a peer's application the socket's writing paused or resumed; a throw ends that peer. */
+function signalWriting<F>(peer: Peer<F>, paused: boolean): void {
+  try {
+    if (paused) peer.protocol.pauseWriting();
+    else peer.protocol.resumeWriting();
+  } catch (error) {
+    peer.abort(error instanceof Error ? error : new Error(String(error)), "error");
   }
 }
 
