@@ -207,8 +207,10 @@ export function getManager<F = Uint8Array>(
     );
   }
   const key = `${name} ${formatAddress(parseAddress(localAddress))}`;
+  // Shut-down managers leave the registry here, so it holds no more than the live ones.
+  for (const [k, m] of managers) if (m.shutDown) managers.delete(k);
   const existing = managers.get(key);
-  if (existing && !existing.shutDown) return existing;
+  if (existing) return existing;
   const manager: TendrilManager<F> = factory(localAddress, options);
   managers.set(key, manager);
   return manager;
