@@ -12,7 +12,7 @@
  * | ------------------------------- | -------------------------------------------------------- |
  * | a `read()` pending              | rejects now; the bytes it waited for stay in the stream  |
  * | a `write()` the sink has not finished | rejects now; the sink may still take the bytes (in part) later |
- * | `closeStreams`                  | `cancel()` the readable, `abort()` the writable unless closed; started, not awaited |
+ * | `closeStreams`                  | `cancel()` the readable, `abort()` the writable unless its close finished; started, not awaited |
  * | always                          | both locks released                                      |
  *
  * Nothing here waits for the streams after `close()`: a writable whose sink never finishes a
@@ -76,9 +76,14 @@ export class StreamsChannel implements ByteChannel {
   readonly #closeStreams: boolean;
   #leftover: Uint8Array | undefined;
   #closed = false;
-  #writeClosed = false;
-  /** Rejects the pending `write()` or `closeWrite()` when the channel closes. */
-  #interrupt: ((reason: Error) => void) | undefined;
+  /**
+   * The write side: `"open"` → `closeWrite()` → `"closing"` (the writable's close waits for
+   * queued writes) → `"closed"` once the writable has closed. `close()` aborts the writable
+   * unless it is `"closed"`, so a close stuck behind a write that never finishes is dropped.
+   */
+  #writeSide: "open" | "closing" | "closed" = "open";
+  /** Reject the pending `write()`s and `closeWrite()` when the channel closes. */
+  readonly #interrupts = new Set<(reason: Error) => void>();
 
   /**
    * Locks both streams.
@@ -135,22 +140,25 @@ export class StreamsChannel implements ByteChannel {
 
   /** Ends the write side: closes the writable with `closeStreams`, else leaves it open. */
   async closeWrite(): Promise<void> {
-    if (this.#writeClosed) return;
-    this.#writeClosed = true;
+    if (this.#writeSide !== "open") return;
+    this.#writeSide = "closing";
     if (this.#closeStreams) await this.#interruptible(this.#writer.close());
+    this.#writeSide = "closed";
   }
 
   /** Ends the channel at once and releases both locks (see the module docs). */
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
-    this.#interrupt?.(new Deno.errors.Interrupted("Operation canceled: the channel was closed"));
-    this.#interrupt = undefined;
+    const reason = new Deno.errors.Interrupted("Operation canceled: the channel was closed");
+    for (const interrupt of this.#interrupts) interrupt(reason);
+    this.#interrupts.clear();
     if (this.#closeStreams) {
-      // After an orderly end the writable was closed by closeWrite(); otherwise this is an
-      // abort, and queued bytes are dropped. Neither is awaited (see the module docs).
-      this.#reader.cancel().catch(() => {});
-      if (!this.#writeClosed) this.#writer.abort().catch(() => {});
+      // After an orderly end the writable was closed by closeWrite(); otherwise (its close
+      // still pending, too) this is an abort, and queued bytes are dropped. Neither is awaited
+      // (see the module docs).
+      this.#reader.cancel(reason).catch(() => {});
+      if (this.#writeSide !== "closed") this.#writer.abort(reason).catch(() => {});
     }
     this.#reader.releaseLock();
     this.#writer.releaseLock();
@@ -163,9 +171,9 @@ export class StreamsChannel implements ByteChannel {
       return Promise.reject(new Deno.errors.BadResource("The channel is closed"));
     }
     return new Promise<void>((resolve, reject) => {
-      this.#interrupt = reject;
+      this.#interrupts.add(reject);
       operation.then(resolve, reject).finally(() => {
-        if (this.#interrupt === reject) this.#interrupt = undefined;
+        this.#interrupts.delete(reject);
       });
     });
   }
