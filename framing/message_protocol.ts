@@ -37,6 +37,8 @@ export interface MessageProtocolOptions<M> {
  *
  * - The queue never holds more than `maxQueueSize` messages: bytes that hold more stay in the
  *   receive buffer, undecoded, until the handler makes room.
+ * - The application pauses reading with {@linkcode MessageProtocol.pauseReading}, which the
+ *   queue's own pause and resume leave alone.
  * - At the peer's EOF, the last messages are decoded (`decodeEof`) and handled (the write side
  *   stays open for their replies), then the transport is closed. Bytes left that make no whole
  *   message are a {@linkcode TruncatedFrameError}.
@@ -93,7 +95,10 @@ export class MessageProtocol<M> implements BufferedProtocol {
   #state: MessageState = "connecting";
   /** Whether the dispatcher is running (mechanics, not state: it spans awaits). */
   #dispatching = false;
-  #pausedByUs = false;
+  /** Whether the application paused reading ({@linkcode MessageProtocol.pauseReading}). */
+  #pausedByApplication = false;
+  /** Whether the transport is paused by us: while the queue is full or the application says so. */
+  #transportPaused = false;
   #error: Error | undefined;
   readonly #closed = Promise.withResolvers<Error | undefined>();
 
@@ -128,6 +133,41 @@ export class MessageProtocol<M> implements BufferedProtocol {
     return this.#closed.promise;
   }
 
+  /**
+   * Stops reading from the transport until {@linkcode MessageProtocol.resumeReading}; the
+   * messages already queued are still handled. Pause a message connection here, not on its
+   * transport: the queue's own pause and resume (while it is full) would lift a
+   * `transport.pauseReading()`, but never this one.
+   *
+   * @example Stop reading while a downstream consumer is busy
+   * ```ts
+   * import { LineFramer, MessageProtocol } from "@plexus/net/framing";
+   *
+   * const protocol = new MessageProtocol<Uint8Array>({
+   *   decoder: new LineFramer(),
+   *   messageHandler: () => {},
+   * });
+   * protocol.pauseReading();
+   * console.assert(!protocol.isReading());
+   * protocol.resumeReading();
+   * ```
+   */
+  pauseReading(): void {
+    this.#pausedByApplication = true;
+    if (this.#state === "open") this.#syncReading();
+  }
+
+  /** Lifts {@linkcode MessageProtocol.pauseReading}; reading goes on unless the queue is full. */
+  resumeReading(): void {
+    this.#pausedByApplication = false;
+    if (this.#state === "open") this.#syncReading();
+  }
+
+  /** Whether the application has not paused reading ({@linkcode MessageProtocol.pauseReading}). */
+  isReading(): boolean {
+    return !this.#pausedByApplication;
+  }
+
   /** The number of messages waiting for the handler. */
   get queueSize(): number {
     return this.#queue.length;
@@ -142,6 +182,7 @@ export class MessageProtocol<M> implements BufferedProtocol {
     this.transport = transport;
     this.#reader.transport = transport;
     this.#state = "open";
+    this.#syncReading(); // paused before it was connected
   }
 
   /**
@@ -196,14 +237,7 @@ export class MessageProtocol<M> implements BufferedProtocol {
       return;
     }
     if (this.#state !== "open" && this.#state !== "ending" && this.#state !== "ended") return;
-    const full = this.#queue.length >= this.#maxQueueSize;
-    if (full && !this.#pausedByUs) {
-      this.#pausedByUs = true;
-      this.transport!.pauseReading();
-    } else if (!full && this.#pausedByUs) {
-      this.#pausedByUs = false;
-      this.transport!.resumeReading();
-    }
+    this.#syncReading();
     if (!this.#dispatching && this.#queue.length > 0) this.#dispatch();
   }
 
@@ -225,6 +259,15 @@ export class MessageProtocol<M> implements BufferedProtocol {
     }
     this.#dispatching = false;
     if (this.#state === "ended") this.transport!.close();
+  }
+
+  /** Pauses or resumes the transport: paused while the queue is full or the application says so. */
+  #syncReading(): void {
+    const pause = this.#pausedByApplication || this.#queue.length >= this.#maxQueueSize;
+    if (pause === this.#transportPaused || this.transport === undefined) return;
+    this.#transportPaused = pause;
+    if (pause) this.transport.pauseReading();
+    else this.transport.resumeReading();
   }
 
   #fail(error: Error): void {

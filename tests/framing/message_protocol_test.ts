@@ -160,3 +160,47 @@ Deno.test("MessageProtocol hands no queued message to the handler once it closed
   assertEquals(handled, ["a", "q"]);
   assertEquals(client.text, "AQ");
 });
+
+Deno.test("MessageProtocol: the queue's resume leaves the application's pauseReading alone", async () => {
+  const gate = Promise.withResolvers<void>();
+  const tenHandled = Promise.withResolvers<void>();
+  const handled: number[] = [];
+  const server = new MessageProtocol<number>({
+    decoder: perByte(),
+    maxQueueSize: 2,
+    messageHandler: async (message, _transport, protocol) => {
+      if (message === 0) {
+        protocol.pauseReading(); // the application's own pause, while the queue's is on too
+        await gate.promise;
+      }
+      handled.push(message);
+      if (handled.length === 10) tenHandled.resolve();
+    },
+  });
+  const client = new Recorder();
+  const [st, ct] = createMemoryTransportPair(server, client);
+  ct.write(new Uint8Array(10).map((_, i) => i));
+  gate.resolve();
+  await tenHandled.promise; // the queue drained: its own pause is lifted
+  assert(!st.isReading(), "the transport stays paused for the application");
+  assert(!server.isReading());
+  server.resumeReading();
+  assert(st.isReading());
+  ct.write(new Uint8Array([10, 11]));
+  ct.writeEof();
+  assertEquals(await server.closed, undefined);
+  assertEquals(handled, [...Array(12).keys()]);
+  await st.closed;
+  await ct.closed;
+});
+
+Deno.test("MessageProtocol: pauseReading before the connection is made takes effect at connectionMade", async () => {
+  const server = new MessageProtocol<number>({ decoder: perByte(), messageHandler: () => {} });
+  server.pauseReading();
+  const [st, ct] = createMemoryTransportPair(server, new Recorder());
+  assert(!st.isReading());
+  server.resumeReading();
+  assert(st.isReading());
+  ct.close();
+  await Promise.all([st.closed, ct.closed, server.closed]);
+});
