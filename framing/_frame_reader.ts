@@ -25,7 +25,8 @@ import { ReceiveBuffer, type ReceiveBufferOptions } from "./receive_buffer.ts";
  *   decoded by the new decoder from the byte right after the last frame.
  * - `mayGoOn()` is asked before each frame: a protocol that pauses or closes stops delivery
  *   there, and calls `read()` / `finish()` again to carry on.
- * - Errors (a decoder's `FramingError`, a throw from `deliver`) propagate to the caller.
+ * - Errors (a decoder's `FramingError`, a throw from `deliver`) propagate to the caller; a
+ *   decoder's is also kept in `decodeError`.
  *
  * @typeParam T The frame type.
  */
@@ -46,6 +47,11 @@ export class FrameReader<T> {
    * then runs its frame deadline. Unset: only buffered bytes are a partial frame.
    */
   underway: (() => boolean) | undefined = undefined;
+  /**
+   * The last error a decoder threw (`decode`, `decodeEof`, or the truncation check), so that
+   * a caller tells the peer's bad bytes from a throw of its own `deliver`.
+   */
+  decodeError: unknown = undefined;
   readonly #deliver: (frame: T) => void;
   readonly #mayGoOn: () => boolean;
 
@@ -84,7 +90,12 @@ export class FrameReader<T> {
     // Traced reads take the slow loop; the plain one pays this one branch per read.
     if (frameChannel.hasSubscribers && this.transport !== undefined) return this.#readTraced();
     while (mayGoOn()) {
-      const frame = this.decoder.decode(buffer);
+      let frame: T | undefined;
+      try {
+        frame = this.decoder.decode(buffer);
+      } catch (error) {
+        throw this.decodeError = error;
+      }
       if (frame === undefined) {
         drained = true;
         break;
@@ -110,11 +121,16 @@ export class FrameReader<T> {
       const decoder = this.decoder;
       const block = buffer.bytes;
       const start = buffer.start;
-      const frame = decoder.decodeEof ? decoder.decodeEof(buffer) : decoder.decode(buffer);
-      if (frame === undefined) {
-        if (buffer.length > 0) throw new TruncatedFrameError(buffer.length);
-        return true;
+      let frame: T | undefined;
+      try {
+        frame = decoder.decodeEof ? decoder.decodeEof(buffer) : decoder.decode(buffer);
+        if (frame === undefined && buffer.length > 0) {
+          throw new TruncatedFrameError(buffer.length);
+        }
+      } catch (error) {
+        throw this.decodeError = error;
       }
+      if (frame === undefined) return true;
       this.frames++;
       if (frameChannel.hasSubscribers && this.transport !== undefined) {
         this.#trace(frame, decoder, block, start);
@@ -133,7 +149,12 @@ export class FrameReader<T> {
       const decoder = this.decoder;
       const block = buffer.bytes;
       const start = buffer.start;
-      const frame = decoder.decode(buffer);
+      let frame: T | undefined;
+      try {
+        frame = decoder.decode(buffer);
+      } catch (error) {
+        throw this.decodeError = error;
+      }
       if (frame === undefined) {
         drained = true;
         break;

@@ -1,9 +1,11 @@
 import type { BufferedProtocol, ShutdownHook } from "../transport/protocols.ts";
 import type { Transport } from "../transport/types.ts";
 import { type DeadlineError, TransportError } from "../transport/errors.ts";
+import { DEADLINE_CLOSE_GRACE } from "../transport/deadline_clock.ts";
 import { FrameReader } from "./_frame_reader.ts";
 import { frameChannel, publishFrame } from "../transport/_trace.ts";
 import { type FramedStats, statsBeforeConnected } from "../transport/stats.ts";
+import { FramingError } from "./errors.ts";
 import type { Decoder, Encoder, Framer } from "./framer.ts";
 import type { ReceiveBuffer } from "./receive_buffer.ts";
 
@@ -54,6 +56,19 @@ export interface FrameHandler<T = Uint8Array> {
    * @param error The deadline that ran out, naming it (`error.limit`).
    */
   limitExceeded?(error: DeadlineError, framed: FramedProtocol<T>): void;
+  /**
+   * Called when the receive framer rejects the peer's bytes — a {@linkcode FramingError}: a
+   * frame over `maxFrameLength` ({@linkcode FrameTooLongError}), a malformed one
+   * ({@linkcode CorruptFrameError}), the stream ending inside one
+   * ({@linkcode TruncatedFrameError}) — just before the connection closes: a last frame sent
+   * from here tells the peer why. No frame is delivered after it. The connection then closes
+   * gracefully (what was sent is flushed within the 1 s a deadline's close has, else it is
+   * aborted) and `connectionLost` receives the error. A throw aborts the connection with
+   * the thrown error instead. Without this hook the connection is aborted at once.
+   *
+   * @param error What the framer rejected, naming the problem.
+   */
+  frameError?(error: FramingError, framed: FramedProtocol<T>): void;
   /** Called when the transport's write buffer goes over its high watermark. */
   pauseWriting?(framed: FramedProtocol<T>): void;
   /** Called when the transport's write buffer drains to its low watermark. */
@@ -136,7 +151,8 @@ export interface FramedProtocolOptions<T = Uint8Array> {
  *   already buffered, until {@linkcode FramedProtocol.resumeReading}.
  * - **Errors.** A framing error (or a throw from the handler) aborts the connection, and
  *   `connectionLost` receives the error; so does end of stream inside a frame
- *   ({@linkcode TruncatedFrameError}).
+ *   ({@linkcode TruncatedFrameError}). With a `frameError` hook, the handler answers a framing
+ *   error first and the connection closes gracefully.
  *
  * @typeParam T The frame type.
  *
@@ -186,6 +202,7 @@ export class FramedProtocol<T = Uint8Array> implements BufferedProtocol, Shutdow
    * | `final`        | all left, paused or not, inside `connectionLost` | then → `lost`                                  |
    * | `halfOpen`     | — (`eofReceived` returned `true`) | lost → `lost`                                               |
    * | `done`         | — (`eofReceived` returned falsy: the transport closes) | lost → `lost`                          |
+   * | `rejected`     | never again (the framer rejected the bytes, `frameError` ran: the transport closes) | lost → `lost` |
    * | `lost`         | never again                       | —                                                           |
    *
    * `final` is the hard rule: when we had sent EOF too and the handler paused at the peer's
@@ -199,6 +216,10 @@ export class FramedProtocol<T = Uint8Array> implements BufferedProtocol, Shutdow
   #scheduled = false;
   readonly #closed = Promise.withResolvers<Error | undefined>();
   #framesSent = 0;
+  /** The framing error `frameError` answered: what `connectionLost` reports. */
+  #rejection: FramingError | undefined;
+  /** Aborts the close `frameError` began once its grace is over. */
+  #grace: ReturnType<typeof setTimeout> | undefined;
 
   /**
    * Creates the protocol; give it to a transport (or a connection factory) to start it.
@@ -467,7 +488,11 @@ export class FramedProtocol<T = Uint8Array> implements BufferedProtocol, Shutdow
    */
   bufferUpdated(nbytes: number): void {
     this.#reader.buffer.commit(nbytes);
-    this.#reader.read();
+    try {
+      this.#reader.read();
+    } catch (error) {
+      if (!this.#rejected(error)) throw error;
+    }
   }
 
   /** Part of the transport contract: end of stream; deliver the rest, then tell the handler. */
@@ -480,7 +505,11 @@ export class FramedProtocol<T = Uint8Array> implements BufferedProtocol, Shutdow
     }
     if (state !== "open" && state !== "draining") return true;
     this.#state = "ending";
-    this.#endOfStream();
+    try {
+      this.#endOfStream();
+    } catch (error) {
+      if (!this.#rejected(error)) throw error;
+    }
     return this.#state as ReadState !== "done"; // the handler may have moved it
   }
 
@@ -511,7 +540,8 @@ export class FramedProtocol<T = Uint8Array> implements BufferedProtocol, Shutdow
    * @param error The transport's error, if any.
    */
   connectionLost(error: Error | undefined): void {
-    let reason = error;
+    clearTimeout(this.#grace);
+    let reason = this.#rejection ?? error;
     if (reason === undefined && this.#state === "endingPaused" && this.#endedBothWays()) {
       // Closed while delivery was paused at end of stream (EOF both ways): there is no later,
       // so the frames left and eofReceived come now.
@@ -574,10 +604,33 @@ export class FramedProtocol<T = Uint8Array> implements BufferedProtocol, Shutdow
         if (this.#state as ReadState === "done") transport.close();
       }
     } catch (error) {
+      if (this.#rejected(error)) return;
       // Outside a transport callback: abort with the error, so connectionLost gets it.
       transport.abort(error instanceof Error ? error : new Error(String(error)));
     }
   };
+
+  /**
+   * A decoder threw `error`: when it is a framing error and the handler has `frameError`, the
+   * handler answers it, then the transport closes gracefully (aborted after the grace).
+   *
+   * @returns Whether it was answered so; otherwise the caller aborts with the error.
+   * @throws What `frameError` threw (the caller aborts with it).
+   */
+  #rejected(error: unknown): boolean {
+    const hook = this.#handler.frameError;
+    if (
+      hook === undefined || !(error instanceof FramingError) || error !== this.#reader.decodeError
+    ) return false;
+    const transport = this.#transport!;
+    this.#state = "rejected";
+    hook.call(this.#handler, error, this);
+    this.#rejection = error;
+    transport.close();
+    if (this.#state as ReadState === "lost") return true; // closed at once
+    this.#grace = setTimeout(() => transport.abort(error), DEADLINE_CLOSE_GRACE);
+    return true;
+  }
 
   /**
    * At end of stream (`ending` or `final`): the framer's last frames and the truncation check
@@ -608,5 +661,6 @@ type ReadState =
   | "endingPaused"
   | "final"
   | "halfOpen"
+  | "rejected"
   | "done"
   | "lost";

@@ -1,0 +1,133 @@
+/**
+ * `FrameHandler.frameError`: the handler answers the bytes its framer rejected, then the
+ * connection closes gracefully (aborted after a grace), and `connectionLost` gets the error.
+ */
+
+import { assertEquals } from "@std/assert";
+import { assert, assertInstanceOf } from "../_assert.ts";
+import {
+  FramedProtocol,
+  type FrameHandler,
+  FrameTooLongError,
+  type FramingError,
+  IdentityFramer,
+  LineFramer,
+  TruncatedFrameError,
+} from "@plexus/net/framing";
+import { createMemoryTransportPair, StreamTransport } from "@plexus/net/transport";
+import { Recorder } from "../_recorder.ts";
+
+const encode = (text: string): Uint8Array => new TextEncoder().encode(text);
+const decode = (bytes: Uint8Array): string => new TextDecoder().decode(bytes);
+
+/** An echo of lines of at most 32 bytes that answers a rejected line with `ERR <name>`. */
+function echo(seen: string[], answered: FramingError[], hook = true): FramedProtocol {
+  const handler: FrameHandler = {
+    frameReceived: (line, framed) => {
+      seen.push(decode(line));
+      framed.sendFrame(line);
+    },
+  };
+  if (hook) {
+    handler.frameError = (error, framed) => {
+      answered.push(error);
+      framed.sendFrame(encode(`ERR ${error.name}`));
+    };
+  }
+  return new FramedProtocol(new LineFramer({ lineEnding: "\n", maxLength: 32 }), handler);
+}
+
+Deno.test("frameError: a line over maxLength is answered, later frames are not delivered, and the close is graceful", async () => {
+  const seen: string[] = [];
+  const answered: FramingError[] = [];
+  const server = echo(seen, answered);
+  const client = new Recorder();
+  const [st, ct] = createMemoryTransportPair(server, client);
+  ct.write(encode(`ok\n${"x".repeat(40)}\nafter\n`));
+  const error = await server.closed;
+  assertInstanceOf(error, FrameTooLongError);
+  assertEquals(answered, [error], "the hook got the framer's error");
+  assertEquals(seen, ["ok"], "nothing after the rejected line");
+  await client.untilEvent("connectionLost");
+  assertEquals(client.text, "ok\nERR FrameTooLongError\n", "the answer reached the peer");
+  assertEquals(client.lostWith, undefined, "closed gracefully, not reset");
+  assertEquals(st.stats().closeReason, "close");
+  await ct.closed;
+});
+
+Deno.test("frameError: the stream ending inside a frame is answered before the close", async () => {
+  const answered: FramingError[] = [];
+  const server = echo([], answered);
+  const client = new Recorder({ keepOpenOnEof: true });
+  const [, ct] = createMemoryTransportPair(server, client);
+  ct.write(encode("half"));
+  ct.writeEof();
+  const error = await server.closed;
+  assertInstanceOf(error, TruncatedFrameError);
+  assertEquals(answered.length, 1);
+  await client.untilEvent("connectionLost");
+  assertEquals(client.text, "ERR TruncatedFrameError\n");
+  await ct.closed;
+});
+
+Deno.test("frameError: a throw from the hook aborts with the thrown error", async () => {
+  const server = new FramedProtocol(new LineFramer({ maxLength: 16 }), {
+    frameReceived: () => {},
+    frameError: (_error, framed) => {
+      framed.sendFrame(encode("never sent"));
+      throw new Error("hook failed");
+    },
+  });
+  const client = new Recorder();
+  const [, ct] = createMemoryTransportPair(server, client);
+  ct.write(encode(`${"x".repeat(40)}\r\n`));
+  const error = await server.closed;
+  assertEquals(error?.message, "hook failed");
+  await client.untilEvent("connectionLost");
+  assertEquals(client.text, "", "an abort drops what the hook sent");
+  await ct.closed;
+});
+
+Deno.test("frameError: without the hook the connection is aborted at once", async () => {
+  const server = echo([], [], false);
+  const client = new Recorder();
+  const [st, ct] = createMemoryTransportPair(server, client);
+  ct.write(encode(`${"x".repeat(40)}\n`));
+  assertInstanceOf(await server.closed, FrameTooLongError);
+  assertEquals(st.stats().closeReason, "error");
+  await ct.closed;
+});
+
+Deno.test("frameError: a framing error the handler's own sendFrame throws is not the peer's: it aborts", async () => {
+  const answered: FramingError[] = [];
+  const server = new FramedProtocol(new LineFramer({ maxLength: 4 }), {
+    frameReceived: (_line, framed) => framed.sendFrame(encode("far too long to encode")),
+    frameError: (error) => void answered.push(error),
+  });
+  const [, ct] = createMemoryTransportPair(server, new Recorder());
+  ct.write(encode("ok\r\n"));
+  assertInstanceOf(await server.closed, FrameTooLongError);
+  assertEquals(answered, [], "the hook answers only what the peer sent");
+  await ct.closed;
+});
+
+Deno.test("frameError: a peer that does not read gets the grace, then the connection is aborted", async () => {
+  using listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const peer = await Deno.connect({
+    hostname: "127.0.0.1",
+    port: (listener.addr as Deno.NetAddr).port,
+  });
+  const accepted = await listener.accept();
+  const server = new FramedProtocol(new LineFramer({ maxLength: 8 }), {
+    frameReceived: () => {},
+    // More than the kernel's socket buffers hold while the peer reads nothing.
+    frameError: (_error, framed) => framed.sendFrame(new Uint8Array(64 * 1024 * 1024)),
+  }, { sendFramer: new IdentityFramer() });
+  const transport = new StreamTransport(accepted, server);
+  await peer.write(encode(`${"x".repeat(40)}\r\n`));
+  const started = performance.now();
+  assertInstanceOf(await server.closed, FrameTooLongError);
+  assert(performance.now() - started >= 900, "aborted only after the grace");
+  assertEquals(transport.stats().closeReason, "error", "aborted with the framer's error");
+  peer.close();
+});
