@@ -89,20 +89,24 @@ export class FrameReader<T> {
     let drained = false;
     // Traced reads take the slow loop; the plain one pays this one branch per read.
     if (frameChannel.hasSubscribers && this.transport !== undefined) return this.#readTraced();
-    while (mayGoOn()) {
-      let frame: T | undefined;
-      try {
-        frame = this.decoder.decode(buffer);
-      } catch (error) {
-        throw this.decodeError = error;
+    // Whether a throw comes from the decoder (the peer's bytes) or from `deliver`.
+    let decoding = false;
+    try {
+      while (mayGoOn()) {
+        decoding = true;
+        const frame = this.decoder.decode(buffer);
+        decoding = false;
+        if (frame === undefined) {
+          drained = true;
+          break;
+        }
+        completed = true;
+        this.frames++;
+        deliver(frame);
       }
-      if (frame === undefined) {
-        drained = true;
-        break;
-      }
-      completed = true;
-      this.frames++;
-      deliver(frame);
+    } catch (error) {
+      if (decoding) this.decodeError = error;
+      throw error;
     }
     this.clock?.progress(completed, buffer.length > 0 || this.underway?.() === true);
     return drained;
