@@ -1,4 +1,9 @@
-import { FramedProtocol, type FramedProtocolOptions } from "../framing/framed_protocol.ts";
+import {
+  FramedProtocol,
+  type FramedProtocolOptions,
+  type FrameHandler,
+} from "../framing/framed_protocol.ts";
+import type { FramingError } from "../framing/errors.ts";
 import type { Decoder, Encoder, Framer } from "../framing/framer.ts";
 import { TransportError } from "../transport/errors.ts";
 import { StreamTransport } from "../transport/stream_transport.ts";
@@ -46,7 +51,7 @@ export class FramedTendril<F> implements Tendril<F> {
   ) {
     this.proto = proto;
     this.#side = side ?? "server";
-    this.framed = new FramedProtocol<F>(framer, {
+    const handler: FrameHandler<F> = {
       connectionMade: (framed) => {
         framed.pauseReading();
         this.#accept(acceptor);
@@ -65,7 +70,13 @@ export class FramedTendril<F> implements Tendril<F> {
         this.#outcome.resolve("lost");
         this.#application?.closed(error);
       },
-    }, options);
+    };
+    // Read when the framer rejects bytes: the hook exists while the application has one.
+    const answer = (error: FramingError): void => this.#application!.frameError!(error);
+    Object.defineProperty(handler, "frameError", {
+      get: () => this.#application?.frameError === undefined ? undefined : answer,
+    });
+    this.framed = new FramedProtocol<F>(framer, handler, options);
   }
 
   /** How the acceptor decided; `"lost"` when the connection ended before it did. */

@@ -5,6 +5,7 @@
  * @module
  */
 
+import type { FramingError } from "../framing/errors.ts";
 import type { Decoder, Encoder, Framer } from "../framing/framer.ts";
 import type { Wrapper, WrapperChain } from "./wrappers.ts";
 
@@ -107,6 +108,16 @@ export abstract class Application<F = Uint8Array> {
   close(): void {
     this.tendril.close();
   }
+
+  /**
+   * Implement to answer bytes the receive framer rejected (a frame too long, corrupt, or cut
+   * off by the end of stream): a frame sent from here tells the peer why, then the connection
+   * closes gracefully and `closed()` gets the error (see `FrameHandler.frameError`). Without
+   * it such a connection is aborted at once.
+   *
+   * @param error What the framer rejected, naming the problem.
+   */
+  frameError?(error: FramingError): void;
 
   /**
    * Called when the connection's write buffer goes over its high watermark (asyncio's

@@ -1,7 +1,8 @@
 /**
  * Tendril applications hear their connection's write flow control (`pauseWriting` /
- * `resumeWriting`), over TCP and over a UDP manager's shared socket, and a UDP manager reports
- * the send failures its socket survives.
+ * `resumeWriting`), over TCP and over a UDP manager's shared socket, and may answer the bytes
+ * their framer rejected (`frameError`); a UDP manager reports the send failures its socket
+ * survives.
  */
 
 import { assertEquals } from "@std/assert";
@@ -12,7 +13,7 @@ import {
   type Tendril,
   UdpTendrilManager,
 } from "@plexus/net/endpoints";
-import { IdentityFramer } from "@plexus/net/framing";
+import { FrameTooLongError, IdentityFramer, LineFramer } from "@plexus/net/framing";
 import { TransportError } from "@plexus/net/transport";
 
 /** Records its flow-control calls and its end; `until()` waits for a condition on them. */
@@ -219,5 +220,34 @@ Deno.test("UDP manager: a failed send the socket survives reaches onError; the t
   assertInstanceOf(errors[0], TransportError);
   assertEquals(errors[0].message.startsWith("Send to 127.0.0.1:0 failed"), true, errors[0].message);
   assert(manager.running, "the socket survived");
+  await manager.shutdown();
+});
+
+Deno.test("TCP tendril: an application's frameError answers a rejected line before the graceful close", async () => {
+  class Smtp extends Application {
+    readonly ended = Promise.withResolvers<Error | undefined>();
+    frameReceived(): void {}
+    override frameError(error: Error): void {
+      this.sendFrame(new TextEncoder().encode(`500 ${error.name}`));
+    }
+    override closed(error: Error | undefined): void {
+      this.ended.resolve(error);
+    }
+  }
+  const manager = new TcpTendrilManager("127.0.0.1:0", {
+    framer: () => new LineFramer({ maxLength: 32 }),
+  });
+  const made = Promise.withResolvers<Smtp>();
+  await manager.start((tendril) => {
+    const app = new Smtp(tendril);
+    made.resolve(app);
+    return app;
+  });
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port: manager.localAddress!.port });
+  await conn.write(new TextEncoder().encode(`${"x".repeat(100)}\r\n`));
+  const app = await made.promise;
+  assertInstanceOf(await app.ended.promise, FrameTooLongError);
+  const reply = await new Response(conn.readable).text(); // to the server's close
+  assertEquals(reply, "500 FrameTooLongError\r\n");
   await manager.shutdown();
 });
