@@ -131,3 +131,26 @@ Deno.test("frameError: a peer that does not read gets the grace, then the connec
   assertEquals(transport.stats().closeReason, "error", "aborted with the framer's error");
   peer.close();
 });
+
+Deno.test("frameError: the same outcome for every split of the input into two reads", async () => {
+  const input = encode(`ok1\nok2\n${"x".repeat(40)}\nafter\n`);
+  for (let at = 0; at <= input.length; at++) {
+    const seen: string[] = [];
+    const answered: FramingError[] = [];
+    const server = echo(seen, answered);
+    const client = new Recorder();
+    const [st, ct] = createMemoryTransportPair(server, client);
+    ct.write(input.subarray(0, at));
+    // The second read after the first was handled: a separate chunk whatever the pair batches.
+    await Promise.resolve();
+    if (!ct.isClosing()) ct.write(input.subarray(at));
+    assertInstanceOf(await server.closed, FrameTooLongError, `split at ${at}`);
+    await client.untilEvent("connectionLost");
+    assertEquals(seen, ["ok1", "ok2"], `split at ${at}`);
+    assertEquals(answered.length, 1, `split at ${at}`);
+    assertEquals(client.text, "ok1\nok2\nERR FrameTooLongError\n", `split at ${at}`);
+    // Up to 8 + 32 x's, the first read rejects nothing: the line is decided in a second read.
+    if (at > 0 && at <= 8 + 33) assertEquals(st.stats().reads, 2, `split at ${at}: two reads`);
+    await ct.closed;
+  }
+});
