@@ -46,7 +46,9 @@ export interface MessageProtocolOptions<M> {
  *   handled; the queue is dropped when the connection is lost.
  * - A decoder error (a {@linkcode FramingError} as it is, any other error wrapped in a
  *   {@linkcode ProtocolError}) or a handler error closes the transport (replies already written
- *   are flushed) and is what `closed` resolves with; the queue is dropped.
+ *   are flushed) and is what `closed` resolves with; the queue is dropped (a decoder error
+ *   also drops the message the handler was about to take: the messages decoded before the bad
+ *   bytes go unhandled, however many the queue holds).
  *
  * It lives in the framing layer because it runs on a framing `Decoder`; until 0.1 it was in
  * `@plexus/net/protocol` with a decoder function of its own.
@@ -251,6 +253,9 @@ export class MessageProtocol<M> implements BufferedProtocol {
     ) {
       const message = queue.shift()!;
       this.#fill();
+      // A decoder error met by that look-ahead drops this message with the queue, as it drops
+      // the messages decoded with the bad bytes in one read: whatever the queue's size.
+      if (this.#state as MessageState === "failed") break;
       try {
         await this.#handler(message, this.transport!, this);
       } catch (error) {

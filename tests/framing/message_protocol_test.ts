@@ -204,3 +204,26 @@ Deno.test("MessageProtocol: pauseReading before the connection is made takes eff
   ct.close();
   await Promise.all([st.closed, ct.closed, server.closed]);
 });
+
+Deno.test("MessageProtocol: a decoder error drops the message taken with it, whatever maxQueueSize", async () => {
+  for (const maxQueueSize of [1, 10]) {
+    const handled: string[] = [];
+    const server = new MessageProtocol<string>({
+      decoder: {
+        decode: (buffer) => {
+          if (buffer.length === 0) return undefined;
+          if (buffer.bytes[buffer.start] === 0xff) throw new Error("bad byte");
+          return String.fromCharCode(buffer.take(1)[0]);
+        },
+      },
+      maxQueueSize,
+      messageHandler: (message) => void handled.push(message),
+    });
+    const [, ct] = createMemoryTransportPair(server, new Recorder());
+    ct.write(new Uint8Array([0x61, 0xff]));
+    const error = await server.closed;
+    assertInstanceOf(error, ProtocolError);
+    assertEquals(handled, [], `maxQueueSize ${maxQueueSize}: "a" came with the bad byte`);
+    await ct.closed;
+  }
+});
