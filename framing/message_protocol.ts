@@ -45,10 +45,11 @@ export interface MessageProtocolOptions<M> {
  * - Once the transport is closing (the handler closed it), no more messages are decoded or
  *   handled; the queue is dropped when the connection is lost.
  * - A decoder error (a {@linkcode FramingError} as it is, any other error wrapped in a
- *   {@linkcode ProtocolError}) or a handler error closes the transport (replies already written
- *   are flushed) and is what `closed` resolves with; the queue is dropped (a decoder error
- *   also drops the message the handler was about to take: the messages decoded before the bad
- *   bytes go unhandled, however many the queue holds).
+ *   {@linkcode ProtocolError}) ends decoding and reading: the messages decoded before the bad
+ *   bytes are still handled (as tokio's `FramedRead` and Netty's `ByteToMessageDecoder` hand
+ *   them out), then the transport closes. A handler error closes the transport at once
+ *   (replies already written are flushed) and drops the queue. The first error is what
+ *   `closed` resolves with.
  *
  * It lives in the framing layer because it runs on a framing `Decoder`; until 0.1 it was in
  * `@plexus/net/protocol` with a decoder function of its own.
@@ -88,10 +89,10 @@ export class MessageProtocol<M> implements BufferedProtocol {
    * | state        | meaning                                         | event → next state                   |
    * | ------------ | ----------------------------------------------- | ------------------------------------ |
    * | `connecting` | no transport yet                                | connectionMade → `open`              |
-   * | `open`       | bytes are decoded into the queue while it has room | EOF → `ending`; error → `failed`; lost → `lost` |
-   * | `ending`     | EOF seen; the last messages are decoded as room allows | all decoded → `ended`; error → `failed`; lost → `lost` |
-   * | `ended`      | all decoded; the transport closes once the queue is handled | lost → `lost`         |
-   * | `failed`     | a decoder or handler error; the queue is dropped and the transport closes | lost → `lost` |
+   * | `open`       | bytes are decoded into the queue while it has room | EOF → `ending`; decoder error → `ended`; handler error → `failed`; lost → `lost` |
+   * | `ending`     | EOF seen; the last messages are decoded as room allows | all decoded, decoder error → `ended`; handler error → `failed`; lost → `lost` |
+   * | `ended`      | nothing more is decoded (EOF, or a decoder error, kept for `closed`); reading is paused, and the transport closes once the queue is handled | handler error → `failed`; lost → `lost` |
+   * | `failed`     | a handler error; the queue is dropped and the transport closes | lost → `lost`   |
    * | `lost`       | `connectionLost` was called                     | —                                    |
    */
   #state: MessageState = "connecting";
@@ -235,8 +236,14 @@ export class MessageProtocol<M> implements BufferedProtocol {
       if (this.#state === "open") this.#reader.read();
       else if (this.#state === "ending" && this.#reader.finish()) this.#state = "ended";
     } catch (error) {
-      this.#fail(error instanceof FramingError ? error : asProtocolError(error));
-      return;
+      // The messages decoded before the bad bytes are still handled, as tokio's FramedRead and
+      // Netty's ByteToMessageDecoder hand out the frames before a decode error.
+      this.#error ??= error instanceof FramingError ? error : asProtocolError(error);
+      this.#state = "ended";
+      if (!this.#dispatching && this.#queue.length === 0) {
+        this.transport!.close();
+        return;
+      }
     }
     if (this.#state !== "open" && this.#state !== "ending" && this.#state !== "ended") return;
     this.#syncReading();
@@ -253,9 +260,6 @@ export class MessageProtocol<M> implements BufferedProtocol {
     ) {
       const message = queue.shift()!;
       this.#fill();
-      // A decoder error met by that look-ahead drops this message with the queue, as it drops
-      // the messages decoded with the bad bytes in one read: whatever the queue's size.
-      if (this.#state as MessageState === "failed") break;
       try {
         await this.#handler(message, this.transport!, this);
       } catch (error) {
@@ -268,7 +272,9 @@ export class MessageProtocol<M> implements BufferedProtocol {
 
   /** Pauses or resumes the transport: paused while the queue is full or the application says so. */
   #syncReading(): void {
-    const pause = this.#pausedByApplication || this.#queue.length >= this.#maxQueueSize;
+    // Once nothing more is decoded (`ended`), nothing more is read.
+    const pause = this.#pausedByApplication || this.#queue.length >= this.#maxQueueSize ||
+      this.#state === "ended";
     if (pause === this.#transportPaused || this.transport === undefined) return;
     this.#transportPaused = pause;
     if (pause) this.transport.pauseReading();
@@ -278,7 +284,7 @@ export class MessageProtocol<M> implements BufferedProtocol {
   #fail(error: Error): void {
     if (this.#state === "failed" || this.#state === "lost") return;
     this.#state = "failed";
-    this.#error = error;
+    this.#error ??= error;
     this.#queue.length = 0;
     this.transport!.close();
   }

@@ -205,8 +205,8 @@ Deno.test("MessageProtocol: pauseReading before the connection is made takes eff
   await Promise.all([st.closed, ct.closed, server.closed]);
 });
 
-Deno.test("MessageProtocol: a decoder error drops the message taken with it, whatever maxQueueSize", async () => {
-  for (const maxQueueSize of [1, 10]) {
+Deno.test("MessageProtocol: the messages before a decoder error are handled and answered, whatever maxQueueSize", async () => {
+  for (const maxQueueSize of [1, 2, 10]) {
     const handled: string[] = [];
     const server = new MessageProtocol<string>({
       decoder: {
@@ -217,13 +217,47 @@ Deno.test("MessageProtocol: a decoder error drops the message taken with it, wha
         },
       },
       maxQueueSize,
-      messageHandler: (message) => void handled.push(message),
+      messageHandler: async (message, transport) => {
+        await Promise.resolve(); // a handler that takes a while: the look-ahead meets the error
+        handled.push(message);
+        transport.write(bytes(message.toUpperCase()));
+      },
     });
-    const [, ct] = createMemoryTransportPair(server, new Recorder());
-    ct.write(new Uint8Array([0x61, 0xff]));
+    const client = new Recorder();
+    const [st, ct] = createMemoryTransportPair(server, client);
+    ct.write(new Uint8Array([0x61, 0x62, 0x63, 0xff, 0x64]));
     const error = await server.closed;
     assertInstanceOf(error, ProtocolError);
-    assertEquals(handled, [], `maxQueueSize ${maxQueueSize}: "a" came with the bad byte`);
+    assertEquals(error.message, "Cannot decode message: bad byte");
+    assertEquals(handled, ["a", "b", "c"], `maxQueueSize ${maxQueueSize}`);
+    await client.untilEvent("connectionLost");
+    assertEquals(client.text, "ABC", `maxQueueSize ${maxQueueSize}: the answers were flushed`);
+    assertEquals(st.stats().closeReason, "close", "a graceful close");
     await ct.closed;
   }
+});
+
+Deno.test("MessageProtocol: after a decoder error nothing more is read while the queue is handled", async () => {
+  const gate = Promise.withResolvers<void>();
+  const started = Promise.withResolvers<void>();
+  const server = new MessageProtocol<string>({
+    decoder: {
+      decode: (buffer) => {
+        if (buffer.length === 0) return undefined;
+        if (buffer.bytes[buffer.start] === 0xff) throw new Error("bad byte");
+        return String.fromCharCode(buffer.take(1)[0]);
+      },
+    },
+    messageHandler: async () => {
+      started.resolve();
+      await gate.promise;
+    },
+  });
+  const [st, ct] = createMemoryTransportPair(server, new Recorder());
+  ct.write(new Uint8Array([0x61, 0xff]));
+  await started.promise;
+  assert(!st.isReading(), "the bytes after the error are not read");
+  gate.resolve();
+  assertInstanceOf(await server.closed, ProtocolError);
+  await ct.closed;
 });
