@@ -390,7 +390,7 @@ export class FramedProtocol<T = Uint8Array> implements BufferedProtocol, Shutdow
   isReading(): boolean {
     const state = this.#state;
     return state !== "paused" && state !== "endingPaused" && state !== "final" &&
-      state !== "lost";
+      state !== "rejected" && state !== "lost";
   }
 
   /**
@@ -604,9 +604,15 @@ export class FramedProtocol<T = Uint8Array> implements BufferedProtocol, Shutdow
         if (this.#state as ReadState === "done") transport.close();
       }
     } catch (error) {
-      if (this.#rejected(error)) return;
-      // Outside a transport callback: abort with the error, so connectionLost gets it.
-      transport.abort(error instanceof Error ? error : new Error(String(error)));
+      // Outside a transport callback: abort with the error (or the frameError hook's throw),
+      // so connectionLost gets it.
+      let failure = error;
+      try {
+        if (this.#rejected(error)) return;
+      } catch (hookError) {
+        failure = hookError;
+      }
+      transport.abort(failure instanceof Error ? failure : new Error(String(failure)));
     }
   };
 
@@ -624,8 +630,16 @@ export class FramedProtocol<T = Uint8Array> implements BufferedProtocol, Shutdow
     ) return false;
     const transport = this.#transport!;
     this.#state = "rejected";
-    hook.call(this.#handler, error, this);
+    // The deadlines are over: the peer's bytes were answered, and the close has its own grace.
+    this.#reader.clock?.stop();
+    // Set first: a close() from the hook may report the loss at once.
     this.#rejection = error;
+    try {
+      hook.call(this.#handler, error, this);
+    } catch (hookError) {
+      this.#rejection = undefined; // the caller aborts with the hook's error
+      throw hookError;
+    }
     transport.close();
     if (this.#state as ReadState === "lost") return true; // closed at once
     this.#grace = setTimeout(() => transport.abort(error), DEADLINE_CLOSE_GRACE);

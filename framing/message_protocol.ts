@@ -138,7 +138,8 @@ export class MessageProtocol<M> implements BufferedProtocol {
 
   /**
    * Stops reading from the transport until {@linkcode MessageProtocol.resumeReading}; the
-   * messages already queued are still handled. Pause a message connection here, not on its
+   * messages already queued are still handled, and bytes already received are still decoded
+   * as the queue makes room. Pause a message connection here, not on its
    * transport: the queue's own pause and resume (while it is full) would lift a
    * `transport.pauseReading()`, but never this one.
    *

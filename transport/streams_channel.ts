@@ -82,7 +82,7 @@ export class StreamsChannel implements ByteChannel {
    * unless it is `"closed"`, so a close stuck behind a write that never finishes is dropped.
    */
   #writeSide: "open" | "closing" | "closed" = "open";
-  /** Reject the pending `write()`s and `closeWrite()` when the channel closes. */
+  /** Reject the pending `read()`, `write()`s and `closeWrite()` when the channel closes. */
   readonly #interrupts = new Set<(reason: Error) => void>();
 
   /**
@@ -113,7 +113,9 @@ export class StreamsChannel implements ByteChannel {
     let chunk = this.#leftover;
     this.#leftover = undefined;
     while (chunk === undefined || chunk.byteLength === 0) {
-      const result = await this.#reader.read();
+      // Interruptible: close() cancels the readable, which would end a pending read as if the
+      // stream had ended.
+      const result = await this.#interruptible(this.#reader.read());
       if (result.done) return null;
       chunk = result.value;
     }
@@ -165,12 +167,12 @@ export class StreamsChannel implements ByteChannel {
   }
 
   /** Settles as `operation` does, or rejects when the channel closes first. */
-  #interruptible(operation: Promise<void>): Promise<void> {
+  #interruptible<T>(operation: Promise<T>): Promise<T> {
     if (this.#closed) {
       operation.catch(() => {});
       return Promise.reject(new Deno.errors.BadResource("The channel is closed"));
     }
-    return new Promise<void>((resolve, reject) => {
+    return new Promise<T>((resolve, reject) => {
       this.#interrupts.add(reject);
       operation.then(resolve, reject).finally(() => {
         this.#interrupts.delete(reject);

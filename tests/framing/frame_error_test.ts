@@ -14,7 +14,12 @@ import {
   LineFramer,
   TruncatedFrameError,
 } from "@plexus/net/framing";
-import { createMemoryTransportPair, StreamTransport } from "@plexus/net/transport";
+import {
+  createMemoryTransportPair,
+  SendBuffer,
+  StreamTransport,
+  type Transport,
+} from "@plexus/net/transport";
 import { Recorder } from "../_recorder.ts";
 
 const encode = (text: string): Uint8Array => new TextEncoder().encode(text);
@@ -153,4 +158,112 @@ Deno.test("frameError: the same outcome for every split of the input into two re
     if (at > 0 && at <= 8 + 33) assertEquals(st.stats().reads, 2, `split at ${at}: two reads`);
     await ct.closed;
   }
+});
+
+/** A server that pauses after its first line; resumeReading() then decodes the rest from a microtask. */
+function pausingServer(frameError: FrameHandler["frameError"]): {
+  server: FramedProtocol;
+  paused: Promise<FramedProtocol>;
+} {
+  const paused = Promise.withResolvers<FramedProtocol>();
+  const server = new FramedProtocol(new LineFramer({ lineEnding: "\n", maxLength: 8 }), {
+    frameReceived: (_line, framed) => {
+      framed.pauseReading(); // the bad line stays buffered
+      paused.resolve(framed);
+    },
+    frameError,
+  });
+  return { server, paused: paused.promise };
+}
+
+Deno.test("frameError: a throw from the hook in the pass after resumeReading aborts the connection, not the process", async () => {
+  const { server, paused } = pausingServer(() => {
+    throw new Error("hook failed");
+  });
+  const [, ct] = createMemoryTransportPair(server, new Recorder());
+  ct.write(encode(`ok\n${"x".repeat(40)}\n`));
+  (await paused).resumeReading(); // draining: the scheduled pass meets the bad line
+  assertEquals((await server.closed)?.message, "hook failed");
+  await ct.closed;
+});
+
+Deno.test("frameError: a hook whose answer the send framer refuses, after resumeReading, aborts with that error", async () => {
+  // 21 bytes over maxLength 8: the hook's sendFrame throws.
+  const { server, paused } = pausingServer((error, framed) =>
+    framed.sendFrame(encode(`ERR ${error.name}`))
+  );
+  const [, ct] = createMemoryTransportPair(server, new Recorder());
+  ct.write(encode(`ok\n${"x".repeat(40)}\n`));
+  (await paused).resumeReading();
+  const error = await server.closed;
+  assertInstanceOf(error, FrameTooLongError);
+  assert(error.message.startsWith("Cannot encode"), error.message);
+  assert(!server.isReading(), "no frame is delivered once rejected");
+  await ct.closed;
+});
+
+Deno.test("frameError: a hook that closes a transport which reports the loss at once still reports the error", async () => {
+  const server = new FramedProtocol(new LineFramer({ lineEnding: "\n", maxLength: 8 }), {
+    frameReceived: () => {},
+    frameError: (_error, framed) => framed.close(), // say nothing, just close
+  });
+  let closing = false;
+  const out = new SendBuffer();
+  // A transport double whose close() calls connectionLost at once, as a transport may.
+  const transport = {
+    out,
+    commit() {},
+    write() {},
+    writeLines() {},
+    writeEof() {},
+    canWriteEof: () => true,
+    isClosing: () => closing,
+    isReading: () => !closing,
+    pauseReading() {},
+    resumeReading() {},
+    getExtraInfo: () => undefined,
+    getWriteBufferSize: () => 0,
+    getWriteBufferLimits: () => ({ high: 65536, low: 16384 }),
+    setWriteBufferLimits() {},
+    closed: server.closed,
+    close() {
+      if (closing) return;
+      closing = true;
+      server.connectionLost(undefined);
+    },
+    abort(error?: Error) {
+      if (closing) return;
+      closing = true;
+      server.connectionLost(error);
+    },
+  } as unknown as Transport;
+  server.connectionMade(transport);
+  const bytes = encode(`${"x".repeat(40)}\n`);
+  server.getBuffer(bytes.length).set(bytes);
+  server.bufferUpdated(bytes.length);
+  assertInstanceOf(await server.closed, FrameTooLongError);
+});
+
+Deno.test("frameError: no deadline runs out during the graceful close that follows it", async () => {
+  using listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const peer = await Deno.connect({ hostname: "127.0.0.1", port: listener.addr.port });
+  const accepted = await listener.accept();
+  const hooks: string[] = [];
+  const server = new FramedProtocol(new LineFramer({ maxLength: 8 }), {
+    frameReceived: () => {},
+    frameError: (_error, framed) => {
+      hooks.push("frameError");
+      // A peer that does not read: the close waits out the grace, past the deadline below.
+      framed.sendFrame(new Uint8Array(64 * 1024 * 1024));
+    },
+    limitExceeded: (error) => void hooks.push(`limitExceeded ${error.limit}`),
+  }, { sendFramer: new IdentityFramer() });
+  const transport = new StreamTransport(accepted, server, {
+    deadlines: { firstFrameTimeout: 200 },
+  });
+  await peer.write(encode(`${"x".repeat(40)}\r\n`));
+  assertInstanceOf(await server.closed, FrameTooLongError);
+  peer.close();
+  assertEquals(hooks, ["frameError"]);
+  assertEquals(transport.stats().closeReason, "error", "aborted by the grace, not a deadline");
 });

@@ -57,3 +57,18 @@ Deno.test("StreamsChannel: close() after closeWrite() finished leaves the closed
   assertEquals(await writable.getWriter().closed.then(() => "closed"), "closed");
   assertEquals(events, ["write", "close"]);
 });
+
+Deno.test("StreamsChannel: a pending read() rejects at close(), with closeStreams too (not a false end of stream)", async () => {
+  for (const closeStreams of [false, true]) {
+    const channel = new StreamsChannel(
+      { readable: new ReadableStream<Uint8Array>(), writable: new WritableStream() },
+      { closeStreams },
+    );
+    const pending = channel.read(new Uint8Array(8)).then(
+      (n) => `resolved ${n}`,
+      (e: Error) => e.name,
+    );
+    channel.close();
+    assertEquals(await pending, "Interrupted", `closeStreams: ${closeStreams}`);
+  }
+});
