@@ -21,6 +21,15 @@ const perChar = (): Decoder<string> => ({
   decode: (buffer) => buffer.length > 0 ? String.fromCharCode(buffer.take(1)[0]) : undefined,
 });
 
+/** One message per byte, as a one-character string; 0xff is a decoder error. */
+const perCharUntilFF = (): Decoder<string> => ({
+  decode: (buffer) => {
+    if (buffer.length === 0) return undefined;
+    if (buffer.bytes[buffer.start] === 0xff) throw new Error("bad byte");
+    return String.fromCharCode(buffer.take(1)[0]);
+  },
+});
+
 Deno.test("MessageProtocol keeps at most maxQueueSize messages and pauses reading when full", async () => {
   const gate = Promise.withResolvers<void>();
   const started = Promise.withResolvers<void>();
@@ -209,13 +218,7 @@ Deno.test("MessageProtocol: the messages before a decoder error are handled and 
   for (const maxQueueSize of [1, 2, 10]) {
     const handled: string[] = [];
     const server = new MessageProtocol<string>({
-      decoder: {
-        decode: (buffer) => {
-          if (buffer.length === 0) return undefined;
-          if (buffer.bytes[buffer.start] === 0xff) throw new Error("bad byte");
-          return String.fromCharCode(buffer.take(1)[0]);
-        },
-      },
+      decoder: perCharUntilFF(),
       maxQueueSize,
       messageHandler: async (message, transport) => {
         await Promise.resolve(); // a handler that takes a while: the look-ahead meets the error
@@ -241,13 +244,7 @@ Deno.test("MessageProtocol: after a decoder error nothing more is read while the
   const gate = Promise.withResolvers<void>();
   const started = Promise.withResolvers<void>();
   const server = new MessageProtocol<string>({
-    decoder: {
-      decode: (buffer) => {
-        if (buffer.length === 0) return undefined;
-        if (buffer.bytes[buffer.start] === 0xff) throw new Error("bad byte");
-        return String.fromCharCode(buffer.take(1)[0]);
-      },
-    },
+    decoder: perCharUntilFF(),
     messageHandler: async () => {
       started.resolve();
       await gate.promise;
