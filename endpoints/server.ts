@@ -421,7 +421,9 @@ export class Server<P extends StreamProtocolLike = StreamProtocolLike> implement
   /**
    * Makes the transport and protocol for an accepted (and, with TLS, handshaken) connection,
    * and tracks them. Override to wrap the channel or pick a protocol per connection; call
-   * `super.handleConnection()` to keep the tracking and hooks.
+   * `super.handleConnection()` to keep the tracking and hooks. An override may be async: what
+   * it throws or rejects with closes the channel and goes to `onError` (as do the throws and
+   * rejections of `connectionMade` and `connectionLost` overrides).
    *
    * @param channel The accepted connection.
    * @param extra Facts for `getExtraInfo()` (TLS, ALPN).
@@ -464,7 +466,7 @@ export class Server<P extends StreamProtocolLike = StreamProtocolLike> implement
   };
 
   /**
-   * Stops listening (and removes Unix socket files). Live connections go on. Resolves once
+   * Stops listening (Deno removes the Unix socket files). Live connections go on. Resolves once
    * every accept loop has stopped; pending TLS handshakes are abandoned.
    */
   async close(): Promise<void> {
@@ -480,11 +482,9 @@ export class Server<P extends StreamProtocolLike = StreamProtocolLike> implement
       for (const handshake of this.#preparing) handshake.abort();
     }
     await Promise.all(this.#listening.map((l) => l.loop));
-    for (const { listener } of this.#listening.splice(0)) {
-      if (listener.addr.transport === "unix" && listener.addr.path) {
-        await removeSocketFile(listener.addr.path);
-      }
-    }
+    // Deno unlinks a Unix listener's socket file itself once the listener is gone; looking at
+    // the path again here could delete the file of a server that has bound it since.
+    this.#listening.length = 0;
   }
 
   /** Closes every live connection gracefully (each flushes its write buffer first). */
@@ -675,13 +675,19 @@ export class Server<P extends StreamProtocolLike = StreamProtocolLike> implement
     }
   }
 
-  /** Calls handleConnection(); an override that throws loses its connection, not the server. */
+  /**
+   * Calls handleConnection(); an override that throws (or an async one that rejects) loses its
+   * connection, not the server.
+   */
   #hand(channel: ByteChannel, extra: ExtraInfo): void {
-    try {
-      this.handleConnection(channel, extra);
-    } catch (error) {
+    const failed = (error: unknown): void => {
       closeQuietly(channel);
       this.#report(error instanceof Error ? error : new Error(String(error)));
+    };
+    try {
+      catchAsync(this.handleConnection(channel, extra), failed);
+    } catch (error) {
+      failed(error);
     }
   }
 
@@ -770,12 +776,15 @@ export class Server<P extends StreamProtocolLike = StreamProtocolLike> implement
   }
 
   /** Runs a subclass hook; what it throws goes to `onError`, naming the hook and connection. */
-  #callHook(name: string, transport: StreamTransport, hook: () => void): void {
-    try {
-      hook();
-    } catch (error) {
+  #callHook(name: string, transport: StreamTransport, hook: () => unknown): void {
+    const failed = (error: unknown): void => {
       const peer = describePeer(transport.getExtraInfo("peername"));
       this.#report(new CallbackError(name, peer, error));
+    };
+    try {
+      catchAsync(hook(), failed);
+    } catch (error) {
+      failed(error);
     }
   }
 
@@ -858,12 +867,13 @@ function closeQuietly(channel: ByteChannel): void {
   }
 }
 
-async function removeSocketFile(path: string): Promise<void> {
-  try {
-    const info = await Deno.lstat(path);
-    if (info.isSocket) await Deno.remove(path);
-  } catch {
-    // Gone already.
+/**
+ * Sends the rejection of what a `void` hook returned to `failed`, when an async override
+ * returned a promise: dropped, it would be an unhandled rejection, which ends the process.
+ */
+function catchAsync(result: unknown, failed: (error: unknown) => void): void {
+  if (typeof (result as PromiseLike<unknown> | undefined)?.then === "function") {
+    Promise.resolve(result).catch(failed);
   }
 }
 
