@@ -14,7 +14,7 @@ import {
 Deno.test("Server: an async handleConnection override that rejects loses its connection, not the process", async () => {
   const reported = Promise.withResolvers<Error>();
   class Picky extends Server {
-    override async handleConnection(channel: ByteChannel, _extra: ExtraInfo): Promise<void> {
+    override async handleConnection(_channel: ByteChannel, _extra: ExtraInfo): Promise<void> {
       await Promise.resolve();
       throw new Error("no protocol for this peer");
     }
