@@ -52,7 +52,8 @@ export class Client<P extends StreamProtocolLike = StreamProtocolLike> implement
   readonly #options: ClientOptions;
   #transport: StreamTransport | undefined;
   #protocol: P | undefined;
-  #connecting = false;
+  /** The connect() under way: `close()` aborts it and waits for it to settle. */
+  #connecting: { stop: AbortController; settled: Promise<unknown> } | undefined;
 
   /**
    * Creates a client that is not connected yet.
@@ -90,25 +91,34 @@ export class Client<P extends StreamProtocolLike = StreamProtocolLike> implement
     if (this.#connecting || (this.#transport && !this.#transport.isClosing())) {
       throw new TransportError("Cannot connect: the client is already connected");
     }
-    this.#connecting = true;
+    const stop = new AbortController();
+    const attempt = createConnection(this.#factory, address, {
+      timeout: this.#options.timeout,
+      ...options,
+      signal: options.signal ? AbortSignal.any([options.signal, stop.signal]) : stop.signal,
+    });
+    this.#connecting = { stop, settled: attempt.catch(() => {}) };
     try {
-      const { transport, protocol } = await createConnection(this.#factory, address, {
-        timeout: this.#options.timeout,
-        ...options,
-      });
+      const { transport, protocol } = await attempt;
       this.#transport = transport;
       this.#protocol = protocol;
     } finally {
-      this.#connecting = false;
+      this.#connecting = undefined;
     }
   }
 
   /**
    * Closes the connection gracefully, waits until it is closed and forgets the transport and
-   * protocol; does nothing if not connected. A graceful close flushes what is buffered, so it
-   * waits on a peer that stops reading: call `transport.abort()` to give up at once.
+   * protocol; does nothing if not connected. A `connect()` under way is aborted first (it
+   * rejects), so no connection outlives the call. A graceful close flushes what is buffered,
+   * so it waits on a peer that stops reading: call `transport.abort()` to give up at once.
    */
   async close(): Promise<void> {
+    const connecting = this.#connecting;
+    if (connecting) {
+      connecting.stop.abort(new TransportError("Cannot connect: the client was closed"));
+      await connecting.settled;
+    }
     const transport = this.#transport;
     if (!transport) return;
     transport.close();

@@ -1,3 +1,4 @@
+import { checkTinyprotoOptions } from "../framing/_tinyproto_options.ts";
 import { checkDelay } from "../transport/_delay.ts";
 import {
   type TinyprotoHandler,
@@ -41,6 +42,8 @@ export class TinyprotoClient implements AsyncDisposable {
   readonly #handlerFactory: () => TinyprotoHandler;
   readonly #options: TinyprotoClientOptions;
   readonly #active = new Map<string, TinyprotoProtocol>();
+  /** The `connectTo()`s under way: `close()` aborts them and waits for them to settle. */
+  readonly #connecting = new Map<AbortController, Promise<unknown>>();
 
   /**
    * Creates a client.
@@ -48,9 +51,11 @@ export class TinyprotoClient implements AsyncDisposable {
    * @param handlerFactory Makes the handler of each connection; without one, connections
    * are used with `receive()` and `request()` (tinyproto's pull style).
    * @param options The connect timeout (5 s) and the message size limit.
+   * @throws {RangeError} When `maxSize` or `closeTimeout` is out of range.
    */
   constructor(handlerFactory?: () => TinyprotoHandler, options?: TinyprotoClientOptions) {
     options ??= {};
+    checkTinyprotoOptions("Cannot create tinyproto client", options);
     this.#handlerFactory = handlerFactory ?? (() => ({}));
     this.#options = options;
   }
@@ -80,8 +85,25 @@ export class TinyprotoClient implements AsyncDisposable {
       true,
     );
     const label = formatAddress(parseAddress(address as Address));
+    const stop = new AbortController();
+    const attempt = this.#connect(address, options, timeout, label, stop.signal);
+    this.#connecting.set(stop, attempt.catch(() => {}));
+    try {
+      return await attempt;
+    } finally {
+      this.#connecting.delete(stop);
+    }
+  }
+
+  async #connect(
+    address: Address | Deno.Addr,
+    options: CreateConnectionOptions,
+    timeout: number,
+    label: string,
+    closing: AbortSignal,
+  ): Promise<TinyprotoProtocol> {
     const cancel = linkCancellation(
-      options.signal,
+      options.signal ? AbortSignal.any([options.signal, closing]) : closing,
       timeout,
       `Cannot connect to ${label}: timed out after ${timeout} ms`,
     );
@@ -126,8 +148,16 @@ export class TinyprotoClient implements AsyncDisposable {
     }
   }
 
-  /** Ends every connection and resolves once all are closed. */
+  /**
+   * Ends every connection and resolves once all are closed; a `connectTo()` under way is
+   * aborted first (it rejects), so no connection outlives the call.
+   */
   async close(): Promise<void> {
+    const attempts = [...this.#connecting];
+    for (const [stop] of attempts) {
+      stop.abort(new TransportError("Cannot connect: the client was closed"));
+    }
+    await Promise.all(attempts.map(([, settled]) => settled));
     const connections = [...this.#active.values()];
     for (const connection of connections) connection.close();
     await Promise.all(connections.map((connection) => connection.closed));

@@ -1,3 +1,4 @@
+import { checkTinyprotoOptions } from "../framing/_tinyproto_options.ts";
 import {
   type TinyprotoHandler,
   type TinyprotoOptions,
@@ -95,9 +96,18 @@ export class TinyprotoServer implements AsyncDisposable {
    *
    * @param handlerFactory Makes the handler of each connection.
    * @param options Connection limit, message size limit and timeouts.
+   * @throws {RangeError} When `maxSize`, `closeTimeout` or `connectionLimit` is out of range.
    */
   constructor(handlerFactory: () => TinyprotoHandler, options?: TinyprotoServerOptions) {
     options ??= {};
+    // Checked here: a bad option must fail now, not drop every connection the server accepts.
+    checkTinyprotoOptions("Cannot create tinyproto server", options);
+    const limit = options.connectionLimit;
+    if (limit !== undefined && !(Number.isSafeInteger(limit) && limit >= 0)) {
+      throw new RangeError(
+        `Cannot create tinyproto server: connectionLimit must be a whole number of at least 0, got ${limit}`,
+      );
+    }
     this.#handlerFactory = handlerFactory;
     this.#options = options;
     this.#server = new Server(() => this.#newConnection(), {

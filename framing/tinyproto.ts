@@ -1,11 +1,9 @@
 import type { BufferedProtocol } from "../transport/protocols.ts";
 import type { ExtraInfo, Transport } from "../transport/types.ts";
 import { TransportError } from "../transport/errors.ts";
-import { checkDelay } from "../transport/_delay.ts";
 import { type FramedStats, statsBeforeConnected } from "../transport/stats.ts";
 import { frameChannel, publishFrame } from "../transport/_trace.ts";
 import { FrameTooLongError, TransmissionRejectedError } from "./errors.ts";
-import { DEFAULT_MAX_FRAME_LENGTH } from "./length_prefixed.ts";
 import { FrameReader } from "./_frame_reader.ts";
 import {
   DISCARD,
@@ -14,16 +12,14 @@ import {
   type TinyprotoEvent,
 } from "./_tinyproto_decoder.ts";
 
-/** The largest size tinyproto can accept: bigger ones are always refused. */
-export const TINYPROTO_MAX_SIZE = 0xf0ffffff;
+import { checkTinyprotoOptions, TINYPROTO_MAX_SIZE } from "./_tinyproto_options.ts";
+
+export { TINYPROTO_MAX_SIZE };
 
 const OK = 0xff;
 const REFUSED = 0x00;
 const OK_BYTE = new Uint8Array([OK]);
 const REFUSED_BYTE = new Uint8Array([REFUSED]);
-
-/** The default {@linkcode TinyprotoOptions.closeTimeout}: 30 s. */
-const DEFAULT_CLOSE_TIMEOUT = 30_000;
 
 /**
  * Messages waiting for `receive()` before reading pauses (the peer then waits for our `ff`,
@@ -198,22 +194,9 @@ export class TinyprotoProtocol implements BufferedProtocol {
   constructor(handler: TinyprotoHandler, options?: TinyprotoOptions) {
     options ??= {};
     this.#handler = handler;
-    this.#maxSize = options.maxSize ?? DEFAULT_MAX_FRAME_LENGTH;
-    if (
-      !(Number.isSafeInteger(this.#maxSize) && this.#maxSize >= 0 &&
-        this.#maxSize <= TINYPROTO_MAX_SIZE)
-    ) {
-      throw new RangeError(
-        `Cannot create tinyproto protocol: maxSize must be 0 to ${TINYPROTO_MAX_SIZE}, got ${this.#maxSize}`,
-      );
-    }
-    // A timer over 2147483647 ms would fire after 1 ms: the close would abort at once.
-    this.#closeTimeout = checkDelay(
-      "Cannot create tinyproto protocol: closeTimeout",
-      options.closeTimeout ?? DEFAULT_CLOSE_TIMEOUT,
-      0,
-      true,
-    );
+    const checked = checkTinyprotoOptions("Cannot create tinyproto protocol", options);
+    this.#maxSize = checked.maxSize;
+    this.#closeTimeout = checked.closeTimeout;
     this.#decoder = new TinyprotoDecoder(this.#maxSize);
     this.#reader = new FrameReader<TinyprotoEvent>(
       this.#decoder,
