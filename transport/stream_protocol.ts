@@ -113,7 +113,14 @@ export class StreamProtocol implements Protocol {
         // chunk this small into its send buffer at once (from 64 KiB it keeps a reference).
         const owned = transport instanceof StreamTransport &&
           chunk.byteLength < APPEND_BY_REFERENCE;
-        transport.write(owned || !(chunk instanceof Uint8Array) ? chunk : chunk.slice());
+        try {
+          transport.write(owned || !(chunk instanceof Uint8Array) ? chunk : chunk.slice());
+        } catch (error) {
+          // The writable is errored for good: it can be neither closed nor aborted now, so
+          // this is its abort (else the transport stays half-open for ever).
+          this.#abortWrites(error);
+          throw error;
+        }
         return this.#writeReady?.promise;
       },
       close: async () => {

@@ -115,7 +115,7 @@ type WriteState = "open" | "eof-requested" | "eof-sent";
 /** The flush of a {@linkcode StreamTransport} (see its state table). */
 type FlushState = "idle" | "armed" | "running";
 /** Where the read loop of a {@linkcode StreamTransport} is. */
-type ReadStep = "idle" | "reading" | "delivering";
+type ReadStep = "idle" | "reading" | "held" | "delivering";
 
 /**
  * The send buffer's first block (256 bytes): an idle connection holds no more for writing. It
@@ -160,7 +160,7 @@ const SETTLED: Promise<void> = Promise.resolve();
  * | read/write error, callback throws | abort; `connectionLost(error)`                         |
  *
  * The state behind it is four named states and an upgrade in progress (no other flags but
- * where the read loop is: a read in flight, or its data being delivered):
+ * where the read loop is: a read in flight, its bytes held while paused, or being delivered):
  *
  * | side      | state             | entered by                                 | left by                       |
  * | --------- | ----------------- | ------------------------------------------ | ----------------------------- |
@@ -247,7 +247,7 @@ export class StreamTransport implements Transport, AsyncDisposable {
 
   #read: ReadState = "reading";
   #write: WriteState = "open";
-  /** A read in flight, its data being delivered to the protocol, or neither. */
+  /** A read in flight, its bytes held while paused, being delivered to the protocol, or none. */
   #readStep: ReadStep = "idle";
   #wakeReader: (() => void) | undefined;
   #readLoop: Promise<void> = SETTLED;
@@ -471,7 +471,9 @@ export class StreamTransport implements Transport, AsyncDisposable {
         if (this.#readState() !== "stopped") this.#fail(transportError("Read failed", error));
         return;
       }
-      this.#readStep = "idle";
+      // Bytes read while paused are held for resumeReading(): no upgrade may take the channel
+      // from under them (they were read from the channel it replaces).
+      this.#readStep = "held";
       if (n !== null) {
         this.#readSize.record(n, target.byteLength);
         stats.reads++;
@@ -480,6 +482,7 @@ export class StreamTransport implements Transport, AsyncDisposable {
       this.#idle?.touch();
       // Data that arrived after pauseReading() waits for resumeReading(); no read meanwhile.
       while (this.#readState() === "paused") await this.#sleep();
+      this.#readStep = "idle";
       if (this.#readState() !== "reading") return;
       this.#readStep = "delivering";
       try {
@@ -810,7 +813,9 @@ export class StreamTransport implements Transport, AsyncDisposable {
    *
    * No read may be in flight, since Deno cannot take over a socket with a pending read: call
    * it from `dataReceived()` (the usual place, right after the peer's go-ahead), or call
-   * `pauseReading()` there and upgrade later. The client side uses `Deno.startTls` on TCP
+   * `pauseReading()` there and upgrade later (a read that completed while paused holds its
+   * bytes for `resumeReading()`, and an upgrade is refused until they are delivered: they came
+   * over the old channel). The client side uses `Deno.startTls` on TCP
    * connections; the server side (`serverSide: true`) runs `node:tls` over the connection, since
    * Deno has no server-side `startTls`.
    *
@@ -824,8 +829,8 @@ export class StreamTransport implements Transport, AsyncDisposable {
    * @param options Client options (`serverHostname`, `caCerts`, `alpnProtocols`, ...) or
    * server options (`serverSide: true`, `cert`, `key`, `alpnProtocols`).
    * @throws {TransportError} At once when the transport is closing, half-closed, already
-   * encrypted, already upgrading, or has a read in flight; as a rejection when the handshake
-   * fails.
+   * encrypted, already upgrading, or has a read in flight or its bytes held; as a rejection
+   * when the handshake fails.
    * @throws {RangeError} At once when `handshakeTimeout` is not 0 to 2147483647 ms or Infinity.
    */
   startTls(options: StartTlsOptions): Promise<void> {
@@ -872,7 +877,7 @@ export class StreamTransport implements Transport, AsyncDisposable {
    * returns the channel to use from now on.
    * @returns Resolves once the new channel is in use.
    * @throws {TransportError} At once when the transport is closing, half-closed, upgrading,
-   * or has a read in flight; as a rejection when `wrap` fails.
+   * or has a read in flight or its bytes held; as a rejection when `wrap` fails.
    *
    * @example Wrap a channel in a byte-counting layer
    * ```ts
@@ -994,6 +999,9 @@ export class StreamTransport implements Transport, AsyncDisposable {
     else if (this.#write !== "open" || this.#read === "eof") {
       reason = "the transport is half-closed";
     } else if (this.#readStep === "reading") reason = `a read is in flight; call ${readHint}`;
+    else if (this.#readStep === "held") {
+      reason = "bytes read from the channel wait for resumeReading(); let them be delivered first";
+    }
     if (reason) throw new TransportError(`${what}: ${reason}`);
   }
 
