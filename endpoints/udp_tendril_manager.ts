@@ -1,3 +1,4 @@
+import { canonicalHost } from "../transport/_canonical_host.ts";
 import type { Framer } from "../framing/framer.ts";
 import { IdentityFramer } from "../framing/identity.ts";
 import { TransportError } from "../transport/errors.ts";
@@ -345,7 +346,7 @@ export class UdpTendrilManager<F = Uint8Array> implements TendrilManager<F> {
     const now = this.#stateNow();
     if (now === "shutDown") throw new TransportError("Cannot connect: the manager was shut down");
     if (now !== "running") throw new TransportError("Cannot connect: the manager is not running");
-    const host = normalizeHost(addr.hostname.toLowerCase());
+    const host = canonicalHost(addr.hostname); // as the socket will report the peer
     if (this.#peers.find(host, addr.port)) {
       throw new TransportError(
         `Cannot connect to ${peerKey(host, addr.port)}: a tendril to it exists already`,

@@ -1,3 +1,4 @@
+import { canonicalHost } from "./_canonical_host.ts";
 import { describePeer } from "./callback_error.ts";
 import { Lifecycle } from "./_lifecycle.ts";
 import { defaultTraceName } from "./_trace.ts";
@@ -99,6 +100,8 @@ export class UdpTransport implements DatagramTransport, AsyncDisposable {
   readonly #conn: Deno.DatagramConn;
   readonly #protocol: DatagramProtocol;
   readonly #remote: Deno.NetAddr | undefined;
+  /** The remote's hostname in canonical form (see `canonicalHost`), to compare senders with. */
+  readonly #remoteHost: string | undefined;
   readonly #reuseReceiveBuffer: boolean;
   readonly #extra: ExtraInfo;
   readonly #flow: WriteFlowControl;
@@ -142,6 +145,7 @@ export class UdpTransport implements DatagramTransport, AsyncDisposable {
     this.#conn = conn;
     this.#protocol = protocol;
     this.#remote = options.remoteAddress;
+    this.#remoteHost = this.#remote && canonicalHost(this.#remote.hostname);
     this.#reuseReceiveBuffer = options.reuseReceiveBuffer ?? false;
     this.#extra = { sockname: conn.addr, peername: options.remoteAddress, conn, ...options.extra };
     this.#extra.name ??= protocol.connectionName ??
@@ -320,7 +324,9 @@ export class UdpTransport implements DatagramTransport, AsyncDisposable {
     const remote = this.#remote!;
     if (addr.port !== remote.port) return false;
     if (addr.hostname === this.#lastHostname) return true;
-    if (!sameAddress(addr, remote)) return false;
+    if (addr.hostname !== remote.hostname && canonicalHost(addr.hostname) !== this.#remoteHost) {
+      return false;
+    }
     this.#lastHostname = addr.hostname;
     return true;
   }
@@ -455,16 +461,6 @@ export class UdpTransport implements DatagramTransport, AsyncDisposable {
 
 function isSocketGone(error: unknown): boolean {
   return error instanceof Deno.errors.BadResource || error instanceof Deno.errors.Interrupted;
-}
-
-function sameAddress(a: Deno.NetAddr, b: Deno.NetAddr): boolean {
-  return a.port === b.port &&
-    (a.hostname === b.hostname || normalizeHost(a.hostname) === normalizeHost(b.hostname));
-}
-
-function normalizeHost(hostname: string): string {
-  const bare = hostname.startsWith("[") ? hostname.slice(1, -1) : hostname;
-  return bare.startsWith("::ffff:") && bare.includes(".") ? bare.slice(7) : bare.toLowerCase();
 }
 
 function formatAddr(addr: Deno.NetAddr): string {
