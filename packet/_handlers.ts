@@ -233,15 +233,26 @@ export class Handlers {
       this.#finish(request, undefined, error, true);
       return;
     }
-    if (isPromiseLike(result)) {
-      // Any other thenable goes through a promise: its callbacks may run twice, or its then()
-      // throw (out of a promise callback when started from the queue: an unhandled rejection).
-      (result instanceof Promise ? result : Promise.resolve(result)).then(
+    let promise: Promise<PacketHandlerResult> | undefined;
+    try {
+      // Reading `then` or the prototype runs user code too (a getter, a revoked Proxy): a throw
+      // there fails this request, as a throw from the handler does.
+      if (isPromiseLike(result)) {
+        // Any other thenable goes through a promise: its callbacks may run twice, or its then()
+        // throw (out of a promise callback when started from the queue: an unhandled rejection).
+        promise = result instanceof Promise ? result : Promise.resolve(result);
+      }
+    } catch (error) {
+      this.#finish(request, undefined, error, true);
+      return;
+    }
+    if (promise) {
+      promise.then(
         (value) => this.#finish(request, value, undefined, false),
         (error) => this.#finish(request, undefined, error, true),
       );
     } else {
-      this.#finish(request, result, undefined, false);
+      this.#finish(request, result as PacketHandlerResult, undefined, false);
     }
   }
 
@@ -300,6 +311,7 @@ export class Handlers {
 
   /** Sets the failure response for `error`: a `RemoteError`'s own, else `exception during handler`. */
   #fail(request: Serving, error: unknown): void {
+    error = inspectable(error);
     if (error instanceof RemoteError) {
       try {
         request.respond(false, checkFlags(error.flags), error.payload, true);
@@ -415,4 +427,20 @@ export function refuse(
 function isPromiseLike(value: unknown): value is PromiseLike<PacketHandlerResult> {
   return typeof value === "object" && value !== null &&
     typeof (value as { then?: unknown }).then === "function";
+}
+
+/**
+ * `error`, or a TypeError in its place when it cannot even be inspected (a revoked Proxy throws
+ * from `instanceof`): the request still fails with the generic response, and nothing throws
+ * out of a promise callback.
+ */
+function inspectable(error: unknown): unknown {
+  try {
+    void (error instanceof Error);
+    return error;
+  } catch (inspectError) {
+    return new TypeError("The handler failed with a value that cannot be inspected", {
+      cause: inspectError,
+    });
+  }
 }

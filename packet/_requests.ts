@@ -140,7 +140,11 @@ export class Requests {
 
   /** Takes a slot when one is free and nobody waits; returns whether it did. */
   tryTake(): boolean {
-    if (!this.#host.canSend() || this.#inFlight >= this.#maxInFlight || this.#room.length > 0) {
+    // A waiter let in but not yet sent (`#admitting`) goes first, as the queued ones do.
+    if (
+      !this.#host.canSend() || this.#inFlight >= this.#maxInFlight || this.#room.length > 0 ||
+      this.#admitting
+    ) {
       return false;
     }
     this.#inFlight++;
