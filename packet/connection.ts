@@ -191,8 +191,15 @@ export class PacketConnection implements BufferedProtocol, ShutdownHook, AsyncDi
 
   // Lifecycle (see the table in the class doc).
   #state: State = "connecting";
-  /** How far our side went: ERQ sent (or due at connect), EOF sent. */
+  /** How far our side went: ERQ sent (or due: see `#erqDue`), EOF sent. */
   #sent: Stage = "requests";
+  /**
+   * ERQ is decided but not written yet: it waits for the connection, and for the requests
+   * submitted before it that still wait for room (`#early`), which go out first.
+   */
+  #erqDue = false;
+  /** Requests submitted (before ERQ) that wait for room, the connection or the extensions. */
+  #early = 0;
   /** How far the peer went: its ERQ, its EOF. */
   #received: Stage = "requests";
   readonly #peerDone = Promise.withResolvers<void>();
@@ -655,7 +662,8 @@ export class PacketConnection implements BufferedProtocol, ShutdownHook, AsyncDi
   /**
    * Tells the peer we make no more requests: sends the ERQ packet (once). Later `submit()`s
    * reject; our pending requests still get their responses, and the peer's requests are still
-   * served.
+   * served. Requests submitted before it that still wait (for `maxInFlight` room, or for the
+   * connection) go out first, then ERQ, as in the original.
    *
    * With the extensions on, the extension requests go on after ERQ until our EOF: cancels of
    * our pending requests and keep-alive pings. A Plexus peer answers them whatever ERQ said
@@ -784,7 +792,7 @@ export class PacketConnection implements BufferedProtocol, ShutdownHook, AsyncDi
     clock?.start();
     this.#handlers?.useRequestTimeout(this.#requestTimeout ?? clock?.deadlines.requestTimeout);
     if (this.#extensions.wanted) this.#offerExtensions();
-    if (this.#sent === "erq") this.#writer.packet(Packet.ERQ); // endRequests() came first
+    this.#writeErq(false); // endRequests() came first
     this.#requests.wake();
   }
 
@@ -848,9 +856,11 @@ export class PacketConnection implements BufferedProtocol, ShutdownHook, AsyncDi
   // ---- Sending -------------------------------------------------------------------------------
 
   /** Why a new request cannot be made now, or `undefined`. */
-  #refusal(what = "Cannot submit request"): ConnectionClosedError | undefined {
-    if (this.#state === "open" && this.#sent === "requests") return undefined;
-    if (this.#state === "connecting" && this.#sent === "requests") return undefined;
+  #refusal(what = "Cannot submit request", early = false): ConnectionClosedError | undefined {
+    if (
+      (this.#state === "open" || this.#state === "connecting") &&
+      (this.#sent === "requests" || (early && this.#erqDue))
+    ) return undefined;
     let why: string;
     if (this.#state === "finished") why = "the connection is closed";
     else if (this.#received === "eof") why = "the peer sent EOF";
@@ -873,6 +883,9 @@ export class PacketConnection implements BufferedProtocol, ShutdownHook, AsyncDi
   ): Promise<unknown> {
     let slot = false;
     let admitted = false;
+    // Submitted before ERQ: it goes out before it, however long it waits.
+    let early = true;
+    this.#early++;
     try {
       if (channel !== 0) {
         const extensions = await raceAbort(this.#extensions.decided, abort);
@@ -881,6 +894,7 @@ export class PacketConnection implements BufferedProtocol, ShutdownHook, AsyncDi
           const refusal = this.#refusal(
             `Cannot submit request on channel ${channel} (waiting for the peer's answer to the ` +
               "offer of the extensions)",
+            true,
           );
           if (refusal) throw refusal;
           const late = this.#extensions.timedOut
@@ -899,7 +913,7 @@ export class PacketConnection implements BufferedProtocol, ShutdownHook, AsyncDi
       }
       slot = true;
       if (abort.fired) throw abort.reason;
-      const refusal = this.#refusal();
+      const refusal = this.#refusal(undefined, true);
       if (refusal) throw refusal;
       const response = this.#requests.send(
         rqType,
@@ -918,10 +932,13 @@ export class PacketConnection implements BufferedProtocol, ShutdownHook, AsyncDi
         admitted = false;
         this.#requests.admitted();
       }
+      early = false;
+      this.#earlyDone();
       return await response;
     } catch (error) {
       if (slot) this.#requests.release();
       if (admitted) this.#requests.admitted();
+      if (early) this.#earlyDone();
       abort.dispose();
       span?.failed(error);
       throw error;
@@ -961,11 +978,30 @@ export class PacketConnection implements BufferedProtocol, ShutdownHook, AsyncDi
     return response;
   }
 
-  /** Ends our requests: ERQ goes out now, or at `connectionMade` when not connected yet. */
-  #sendErq(): void {
-    if (this.#sent !== "requests") return;
-    this.#sent = "erq";
-    if (this.#state === "open" || this.#state === "closing") this.#writer.packet(Packet.ERQ);
+  /**
+   * Ends our requests: ERQ goes out now, or once connected and the requests submitted before
+   * it have gone out (`force`: now, by `close()`, which rejects those).
+   */
+  #sendErq(force = false): void {
+    if (this.#sent === "requests") {
+      this.#sent = "erq";
+      this.#erqDue = true;
+    }
+    this.#writeErq(force);
+  }
+
+  /** Writes a due ERQ once connected and no early request waits (unless `force`). */
+  #writeErq(force: boolean): void {
+    if (!this.#erqDue || (this.#early > 0 && !force)) return;
+    if (this.#state !== "open" && this.#state !== "closing") return;
+    this.#erqDue = false;
+    this.#writer.packet(Packet.ERQ);
+  }
+
+  /** An early request went out or gave up: the last one lets a due ERQ go. */
+  #earlyDone(): void {
+    this.#early--;
+    this.#writeErq(false);
   }
 
   // ---- Receiving -----------------------------------------------------------------------------
@@ -1158,7 +1194,7 @@ export class PacketConnection implements BufferedProtocol, ShutdownHook, AsyncDi
       );
     }, this.#closeTimeout);
     try {
-      this.#sendErq();
+      this.#sendErq(true); // the requests still waiting were rejected above
       await this.#handlers?.idle();
       if (this.#state === "closing") {
         this.#writer.packet(Packet.EOF);
