@@ -202,7 +202,7 @@ export class FramedProtocol<T = Uint8Array> implements BufferedProtocol, Shutdow
    * | `final`        | all left, paused or not, inside `connectionLost` | then → `lost`                                  |
    * | `halfOpen`     | — (`eofReceived` returned `true`) | lost → `lost`                                               |
    * | `done`         | — (`eofReceived` returned falsy: the transport closes) | lost → `lost`                          |
-   * | `rejected`     | never again (the framer rejected the bytes, `frameError` ran: the transport closes) | lost → `lost` |
+   * | `rejected`     | never again (entered from `open`, `draining` or `ending` when the framer rejects the bytes and `frameError` answers: the transport closes) | lost → `lost` |
    * | `lost`         | never again                       | —                                                           |
    *
    * `final` is the hard rule: when we had sent EOF too and the handler paused at the peer's
