@@ -83,7 +83,7 @@ export function intFlag(
 ): number {
   const raw = args.values.get(name);
   if (raw === undefined) return fallback;
-  const value = Number(raw);
+  const value = raw.trim() === "" ? NaN : Number(raw);
   if (!Number.isSafeInteger(value) || value < min || value > max) {
     throw new UsageError(`--${name} must be an integer from ${min} to ${max}, got "${raw}"`);
   }

@@ -1,6 +1,7 @@
 /** `plexus bench ADDR`: a load generator for framed echo servers and packet RPC servers. */
 
 import { createConnection } from "../endpoints/create_connection.ts";
+import { decodeFrames, encodeFrame } from "../framing/codec.ts";
 import { FramedProtocol } from "../framing/framed_protocol.ts";
 import type { Framer } from "../framing/framer.ts";
 import { IdentityFramer } from "../framing/identity.ts";
@@ -12,7 +13,7 @@ import {
   printLine,
   type Target,
   TLS_CLIENT_HELP,
-  TLS_VALUE_FLAGS,
+  TLS_CLIENT_VALUE_FLAGS,
   tlsClientOptions,
 } from "./_common.ts";
 import { connectError, reason } from "./_errors.ts";
@@ -68,7 +69,7 @@ export const BENCH_FLAGS: FlagSpec = {
     "duration",
     "size",
     "rq-type",
-    ...TLS_VALUE_FLAGS,
+    ...TLS_CLIENT_VALUE_FLAGS,
   ],
   booleans: ["quiet", "tls", "insecure", "help"],
   aliases: { "-c": "--connections", "-d": "--depth", "-q": "--quiet", "-h": "--help" },
@@ -132,12 +133,15 @@ export async function bench(argv: readonly string[]): Promise<number> {
     running: true,
   };
   const payload = new Uint8Array(size).fill(0x78); // "x": no line ending, no zero byte
+  // What an echo of the payload decodes to (a dot body keeps its CRLF): its length is the reply
+  // expected; a framer that cannot carry the payload as one frame is a usage error.
+  const replySize = mode === "echo" ? echoedSize(framer.name, makeFramer, payload) : size;
   const workers: Worker[] = [];
   try {
     for (let i = 0; i < connections; i++) {
       workers.push(
         mode === "echo"
-          ? await echoWorker(target, tls, makeFramer, payload, depth, tally)
+          ? await echoWorker(target, tls, makeFramer, payload, replySize, depth, tally)
           : await rpcWorker(target, tls, rqType, payload, depth, tally),
       );
     }
@@ -164,8 +168,10 @@ export async function bench(argv: readonly string[]): Promise<number> {
   // After the drain: `tally.ok` counts the requests answered in it too, so the rate's time
   // must include it.
   const elapsed = (performance.now() - started) / 1000;
-  if (timedOut) { for (const worker of workers) worker.abort(); }
-  else await Promise.all(workers.map((w) => w.close()));
+  if (timedOut) {
+    for (const worker of workers) worker.abort();
+    await drained; // the aborted connections count their unanswered requests as errors
+  } else await Promise.all(workers.map((w) => w.close()));
 
   summarize({ mode, target, framer, connections, depth, size, elapsed, tally });
   return tally.errors === 0 ? 0 : 1;
@@ -181,6 +187,7 @@ async function echoWorker(
   tls: TlsClientOptions | undefined,
   makeFramer: () => Framer<Uint8Array>,
   payload: Uint8Array,
+  replySize: number,
   depth: number,
   tally: Tally,
 ): Promise<Worker> {
@@ -203,11 +210,13 @@ async function echoWorker(
       tally.histogram.record(performance.now() - starts[head]);
       head = (head + 1) % depth;
       inFlight--;
-      if (frame.byteLength === payload.byteLength) tally.ok++;
-      else {countError(
+      if (frame.byteLength === replySize) tally.ok++;
+      else {
+        countError(
           tally,
-          new Error(`a reply of ${frame.byteLength} bytes to ${payload.byteLength}`),
-        );}
+          new Error(`a reply of ${frame.byteLength} bytes, expected ${replySize}`),
+        );
+      }
       if (tally.running) send(framed);
       else if (inFlight === 0) idle.resolve();
     },
@@ -352,4 +361,32 @@ function summarize(s: Summary): void {
       `max ${formatMs(max)}, mean ${formatMs(mean)}`,
   );
   for (const row of renderHistogram(h)) printLine(row);
+}
+
+/**
+ * The size of the frame an echo of `payload` decodes to with the framer (a dot body keeps its
+ * CRLF, say).
+ *
+ * @throws {UsageError} When the framer cannot carry the payload as one frame (`chunk:N` with
+ * another `--size`, say).
+ */
+function echoedSize(
+  name: string,
+  makeFramer: () => Framer<Uint8Array>,
+  payload: Uint8Array,
+): number {
+  let frames: Uint8Array[];
+  try {
+    frames = decodeFrames(makeFramer(), encodeFrame(makeFramer(), payload));
+  } catch (error) {
+    throw new UsageError(
+      `--framer ${name} cannot carry a ${payload.byteLength}-byte payload: ${reason(error)}`,
+    );
+  }
+  if (frames.length !== 1) {
+    throw new UsageError(
+      `--framer ${name} cannot carry a ${payload.byteLength}-byte payload as one frame (--size)`,
+    );
+  }
+  return frames[0].byteLength;
 }

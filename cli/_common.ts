@@ -40,6 +40,10 @@ export const TLS_SERVER_HELP = `  --tls               serve TLS (needs --cert an
 
 /** Flags that take a value, for every command that connects. */
 export const TLS_VALUE_FLAGS: readonly string[] = ["ca", "alpn", "sni", "cert", "key"];
+/** Flags that take a value, for commands that only connect. */
+export const TLS_CLIENT_VALUE_FLAGS: readonly string[] = ["ca", "alpn", "sni"];
+/** Flags that take a value, for commands that only listen. */
+export const TLS_SERVER_VALUE_FLAGS: readonly string[] = ["cert", "key", "alpn"];
 
 /**
  * Parses an address argument.
@@ -85,7 +89,12 @@ export async function tlsClientOptions(args: ParsedArgs): Promise<TlsClientOptio
 
 /** TLS server options from `--tls --cert --key --alpn`, or `undefined` without `--tls`. */
 export async function tlsServerOptions(args: ParsedArgs): Promise<TlsServerOptions | undefined> {
-  if (!args.booleans.has("tls")) return undefined;
+  if (!args.booleans.has("tls")) {
+    for (const flag of ["cert", "key", "alpn"]) {
+      if (args.values.has(flag)) throw new UsageError(`--${flag} needs --tls`);
+    }
+    return undefined;
+  }
   const cert = args.values.get("cert");
   const key = args.values.get("key");
   if (cert === undefined || key === undefined) throw new UsageError("--tls needs --cert and --key");

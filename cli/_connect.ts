@@ -7,7 +7,7 @@ import {
   addressHelp,
   parseTarget,
   TLS_CLIENT_HELP,
-  TLS_VALUE_FLAGS,
+  TLS_CLIENT_VALUE_FLAGS,
   tlsClientOptions,
 } from "./_common.ts";
 import { connectError } from "./_errors.ts";
@@ -21,13 +21,14 @@ export const CONNECT_HELP = `Usage: plexus connect [options] ADDR
 Connects to ADDR and joins stdin and stdout to it, as ncat does: each line of stdin is sent as
 one frame, each frame received is printed (as text and a newline, or as a hexdump with --hex).
 At the end of stdin the connection is half-closed; when the peer closes, plexus exits.
+tinyproto has no half-close: once --wait passes without a message, the connection is closed.
 
 Options:
   --framer SPEC       how bytes become frames (default: line)
   --hex, -x           print received frames as hexdumps
   -u, --udp           UDP: each line one datagram; after stdin ends, exit once --wait passes
                       without a datagram
-  --wait DURATION     UDP only: how long to wait for replies after stdin ends (default 1s)
+  --wait DURATION     UDP and tinyproto: how long to wait for replies after stdin ends (1s)
   --timeout DURATION  give up connecting after this long (default 30s)
   --starttls LINE     SMTP-style STARTTLS: the peer speaks first, and until TLS is up each
                       line waits for the reply to the one before ("250-" lines continue a
@@ -46,7 +47,7 @@ Exit status: 0 when the connection ended in order, 1 on an error, 2 on a usage e
 
 /** The flags of `plexus connect`. */
 export const CONNECT_FLAGS: FlagSpec = {
-  values: ["framer", "wait", "timeout", "starttls", ...TLS_VALUE_FLAGS],
+  values: ["framer", "wait", "timeout", "starttls", ...TLS_CLIENT_VALUE_FLAGS],
   booleans: ["hex", "stats", "udp", "tls", "insecure", "help"],
   aliases: { "-x": "--hex", "-u": "--udp", "-h": "--help" },
   optionals: OBSERVE_OPTIONALS,
@@ -80,12 +81,12 @@ export async function connect(argv: readonly string[]): Promise<number> {
     hex: args.booleans.has("hex"),
     starttls: starttls === undefined ? undefined : { line: starttls, tls: tls ?? {} },
     stats: args.booleans.has("stats"),
+    wait: durationFlag(args, "wait", 1000, 3_600_000),
   };
   using _trace = startTrace(args);
   if (target.kind === "udp") {
     if (tls) throw new UsageError("--tls and --starttls do not work over --udp");
-    const wait = durationFlag(args, "wait", 1000, 3_600_000);
-    const { protocol, link, bind } = udpLink(session, wait);
+    const { protocol, link, bind } = udpLink(session, session.wait!);
     try {
       const { transport } = await createDatagramEndpoint(() => protocol, {
         remoteAddress: target.address as string,

@@ -10,10 +10,10 @@ import {
   parseTarget,
   printErrLine,
   TLS_SERVER_HELP,
-  TLS_VALUE_FLAGS,
+  TLS_SERVER_VALUE_FLAGS,
   tlsServerOptions,
 } from "./_common.ts";
-import { listenError } from "./_errors.ts";
+import { listenError, reason } from "./_errors.ts";
 import { FRAMER_HELP, parseFramer } from "./_framer.ts";
 import { OBSERVE_HELP, OBSERVE_OPTIONALS, startTrace } from "./_observe.ts";
 import { type Link, runSession, type SessionOptions, streamLink, udpLink } from "./_session.ts";
@@ -24,6 +24,7 @@ export const LISTEN_HELP = `Usage: plexus listen [options] ADDR
 Listens on ADDR (port 0 picks a free one), takes the first peer and joins stdin and stdout to
 it, as ncat -l does: each line of stdin is one frame to the peer, each frame received is
 printed. At the end of stdin the connection is half-closed; when the peer closes, plexus exits.
+tinyproto has no half-close: once --wait passes without a message, the connection is closed.
 It prints "plexus: listening on ADDR" to stderr once it listens.
 
 Options:
@@ -31,7 +32,7 @@ Options:
   --hex, -x           print received frames as hexdumps
   -u, --udp           UDP: print datagrams from anyone; stdin lines go to the last sender;
                       after stdin ends, exit once --wait passes without a datagram
-  --wait DURATION     UDP only: how long to wait after stdin ends (default 1s)
+  --wait DURATION     UDP and tinyproto: how long to wait after stdin ends (default 1s)
 ${OBSERVE_HELP}
 ${TLS_SERVER_HELP}
   -h, --help          this help
@@ -45,7 +46,7 @@ Exit status: 0 when the connection ended in order, 1 on an error, 2 on a usage e
 
 /** The flags of `plexus listen`. */
 export const LISTEN_FLAGS: FlagSpec = {
-  values: ["framer", "wait", ...TLS_VALUE_FLAGS],
+  values: ["framer", "wait", ...TLS_SERVER_VALUE_FLAGS],
   booleans: ["hex", "stats", "udp", "tls", "help"],
   aliases: { "-x": "--hex", "-u": "--udp", "-h": "--help" },
   optionals: OBSERVE_OPTIONALS,
@@ -77,11 +78,12 @@ export async function listen(argv: readonly string[]): Promise<number> {
     framer,
     hex: args.booleans.has("hex"),
     stats: args.booleans.has("stats"),
+    wait: durationFlag(args, "wait", 1000, 3_600_000),
   };
   using _trace = startTrace(args);
   if (target.kind === "udp") {
     if (tls) throw new UsageError("--tls does not work over --udp");
-    const { protocol, link, bind } = udpLink(session, durationFlag(args, "wait", 1000, 3_600_000));
+    const { protocol, link, bind } = udpLink(session, session.wait!);
     try {
       const { transport } = await createDatagramEndpoint(() => protocol, {
         localAddress: target.address as string,
@@ -111,7 +113,12 @@ export async function listen(argv: readonly string[]): Promise<number> {
         return protocol;
       },
       target.address,
-      { tls, deadlines: NO_DEADLINES, maxConnections: 1 },
+      {
+        tls,
+        deadlines: NO_DEADLINES,
+        maxConnections: 1,
+        onError: (error) => printErrLine(`plexus: ${reason(error)}`),
+      },
     );
   } catch (error) {
     throw listenError(target.label, error);

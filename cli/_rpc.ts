@@ -118,7 +118,7 @@ async function call(
   const target = parseTarget(address, false);
   if (rest.length === 0) throw new UsageError("missing RQTYPE");
   if (rest.length > 2) throw new UsageError("too many arguments");
-  const rqType = Number(rest[0]);
+  const rqType = rest[0].trim() === "" ? NaN : Number(rest[0]);
   if (!Number.isSafeInteger(rqType) || rqType < 0) {
     throw new UsageError(`RQTYPE must be an integer >= 0, got "${rest[0]}"`);
   }

@@ -25,6 +25,8 @@ export interface SessionOptions {
   starttls?: { line: string; tls: TlsClientOptions };
   /** `--stats`: print the connection's counters to stderr once it has ended. */
   stats?: boolean;
+  /** `--wait`, UDP and tinyproto: how long to wait for replies after stdin ends (ms). */
+  wait?: number;
 }
 
 /** One side of a session: frames out, the end of our output, and the end of it all. */
@@ -174,8 +176,20 @@ export function streamLink(options: SessionOptions): { protocol: StreamProtocolL
 
 function tinyprotoLink(options: SessionOptions): { protocol: StreamProtocolLike; link: Link } {
   let last: Promise<void> = Promise.resolve();
+  // tinyproto has no half-close: after stdin ends, replies are awaited until `wait` ms pass
+  // without a message, then the connection closes (as --udp does).
+  let ended = false;
+  let quiet: ReturnType<typeof setTimeout> | undefined;
+  const armQuiet = (): void => {
+    clearTimeout(quiet);
+    quiet = setTimeout(() => tinyproto.close(), options.wait ?? 1000);
+  };
   const tinyproto = new TinyprotoProtocol({
-    transmissionReceived: (payload) => printFrame(payload, options.hex, options.framer),
+    transmissionReceived: (payload) => {
+      printFrame(payload, options.hex, options.framer);
+      if (ended) armQuiet();
+    },
+    connectionEnded: () => clearTimeout(quiet),
   });
   const link: Link = {
     send(frame) {
@@ -185,7 +199,8 @@ function tinyprotoLink(options: SessionOptions): { protocol: StreamProtocolLike;
     },
     async end() {
       await last;
-      tinyproto.close();
+      ended = true;
+      armQuiet();
     },
     closed: tinyproto.closed,
     abort: () => tinyproto.transport?.abort(),

@@ -305,7 +305,10 @@ export class FramedProtocol<T = Uint8Array> implements BufferedProtocol, Shutdow
    */
   sendFrame(frame: T): void {
     const transport = this.#transport;
-    if (transport === undefined || this.#writeSide === "eof" || frameChannel.hasSubscribers) {
+    if (
+      transport === undefined || this.#writeSide === "eof" || frameChannel.hasSubscribers ||
+      transport.isClosing()
+    ) {
       this.#sendSlow(frame, transport);
       return;
     }
@@ -322,10 +325,10 @@ export class FramedProtocol<T = Uint8Array> implements BufferedProtocol, Shutdow
     this.#framesSent++;
   }
 
-  /** `sendFrame()` off the hot path: not connected, after `writeEof()`, or traced. */
+  /** `sendFrame()` off the hot path: not connected, closing, after `writeEof()`, or traced. */
   #sendSlow(frame: T, transport: Transport | undefined): void {
+    if (transport?.isClosing()) return; // dropped, as the transport drops writes now
     if (transport === undefined || this.#writeSide === "eof") {
-      if (transport?.isClosing()) return;
       throw new TransportError(
         transport === undefined
           ? "Cannot send a frame before the framed protocol is connected"
