@@ -125,7 +125,9 @@ export class LineFramer implements Framer<Uint8Array> {
         // Even a trailing "\r" would leave more than maxLength bytes of line.
         if (!this.#discarding && length > this.#maxLength + 1) this.#tooLong(length);
         if (this.#discarding) {
-          buffer.skip(length);
+          // Keep one byte (no line feed): the dropped line is still a frame under way, so the
+          // deadline clock sees it as a partial frame and frameTimeout bounds it.
+          if (length > 1) buffer.skip(length - 1);
         } else {
           this.#scanBuffer = buffer;
           this.#scanned = buffer.position + length;
@@ -167,6 +169,12 @@ export class LineFramer implements Framer<Uint8Array> {
    */
   decodeEof(buffer: ReceiveBuffer): Uint8Array | undefined {
     const line = this.decode(buffer);
+    if (line === undefined && this.#discarding) {
+      // The end of a dropped line: nothing to deliver.
+      this.#discarding = false;
+      buffer.skip(buffer.length);
+      return undefined;
+    }
     const length = buffer.length;
     if (line !== undefined || !this.#allowUnterminated || length === 0) return line;
     this.#scanBuffer = undefined;

@@ -39,6 +39,9 @@ export interface MessageProtocolOptions<M> {
  *   receive buffer, undecoded, until the handler makes room.
  * - The application pauses reading with {@linkcode MessageProtocol.pauseReading}, which the
  *   queue's own pause and resume leave alone.
+ * - The transport's frame deadlines (`deadlines`: `firstFrameTimeout`, `frameTimeout`) run as
+ *   under any framed protocol, so a peer that trickles half a message is cut; while the queue
+ *   is full, reading is paused and the clock waits on the application, not the peer.
  * - At the peer's EOF, the last messages are decoded (`decodeEof`) and handled (the write side
  *   stays open for their replies), then the transport is closed. Bytes left that make no whole
  *   message are a {@linkcode TruncatedFrameError}.
@@ -185,6 +188,8 @@ export class MessageProtocol<M> implements BufferedProtocol {
   connectionMade(transport: Transport): void {
     this.transport = transport;
     this.#reader.transport = transport;
+    // The transport's frame deadlines (slowloris): this is a framed protocol too.
+    (this.#reader.clock = transport.deadlineClock)?.start();
     this.#state = "open";
     this.#syncReading(); // paused before it was connected
   }

@@ -1,4 +1,4 @@
-import { FrameTooLongError, TruncatedFrameError } from "./errors.ts";
+import { FrameTooLongError } from "./errors.ts";
 import type { Framer } from "./framer.ts";
 import { DEFAULT_MAX_FRAME_LENGTH } from "./length_prefixed.ts";
 import type { ReceiveBuffer } from "./receive_buffer.ts";
@@ -78,8 +78,8 @@ export class StuffingFramer implements Framer<Uint8Array> {
   readonly #stuffed: Uint8Array;
   readonly #max: number;
   readonly #maxStuffed: number;
-  #inFrame = false;
   #scanBuffer: ReceiveBuffer | undefined;
+  #scanMarker: Uint8Array | undefined;
   #scanned = 0;
 
   /**
@@ -141,20 +141,21 @@ export class StuffingFramer implements Framer<Uint8Array> {
    * @throws {FrameTooLongError} When a frame grows past `maxFrameLength`.
    */
   decode(buffer: ReceiveBuffer): Uint8Array | undefined {
-    if (!this.#inFrame) {
-      const begin = this.#find(buffer, this.#beginMarker);
+    const markerLength = this.#beginMarker.byteLength;
+    if (!this.#startsWithBegin(buffer)) {
+      const begin = this.#find(buffer, this.#beginMarker, 0);
       if (begin < 0) {
         // Garbage: keep only what could be the start of a begin marker.
-        const keep = this.#beginMarker.byteLength - 1;
+        const keep = markerLength - 1;
         if (buffer.length > keep) buffer.skip(buffer.length - keep);
         return undefined;
       }
-      buffer.skip(begin + this.#beginMarker.byteLength);
-      this.#inFrame = true;
+      // Drop the garbage only: the begin marker stays until the frame is whole.
+      buffer.skip(begin);
     }
-    const end = this.#find(buffer, this.#endMarker);
+    const end = this.#find(buffer, this.#endMarker, markerLength);
     if (end < 0) {
-      const length = buffer.length - (this.#endMarker.byteLength - 1);
+      const length = buffer.length - markerLength - (this.#endMarker.byteLength - 1);
       if (length > this.#maxStuffed) {
         throw new FrameTooLongError(
           "Cannot decode stuffed frame",
@@ -165,27 +166,32 @@ export class StuffingFramer implements Framer<Uint8Array> {
       }
       return undefined;
     }
-    this.#inFrame = false;
-    const frame = this.#unstuff(buffer, end);
+    buffer.skip(markerLength);
+    const frame = this.#unstuff(buffer, end - markerLength);
     buffer.skip(this.#endMarker.byteLength);
     return frame;
   }
 
   /**
-   * Decodes the next frame at end of stream: as {@linkcode StuffingFramer.decode}, and a frame
-   * whose begin marker came is truncated even when none of its bytes did.
+   * Decodes the next frame at end of stream: as {@linkcode StuffingFramer.decode}; bytes left
+   * that start no frame (no begin marker) are garbage and dropped.
    *
    * @param buffer The receive buffer, to which no more bytes will come.
    * @returns The frame, or `undefined` when none is left.
-   * @throws {TruncatedFrameError} When the stream ended right after a begin marker.
    * @throws {FrameTooLongError} When a frame grows past `maxFrameLength`.
    */
   decodeEof(buffer: ReceiveBuffer): Uint8Array | undefined {
     const frame = this.decode(buffer);
-    if (frame === undefined && this.#inFrame && buffer.length === 0) {
-      throw new TruncatedFrameError(0, "Cannot decode stuffed frame");
-    }
+    if (frame === undefined && !this.#startsWithBegin(buffer)) buffer.skip(buffer.length);
     return frame;
+  }
+
+  #startsWithBegin(buffer: ReceiveBuffer): boolean {
+    const marker = this.#beginMarker;
+    if (buffer.length < marker.byteLength) return false;
+    const { bytes, start } = buffer;
+    for (let i = 0; i < marker.byteLength; i++) if (bytes[start + i] !== marker[i]) return false;
+    return true;
   }
 
   /**
@@ -213,13 +219,16 @@ export class StuffingFramer implements Framer<Uint8Array> {
     out.write(this.#endMarker);
   }
 
-  /** Finds `marker`, resuming the scan of the last call on the same bytes. */
-  #find(buffer: ReceiveBuffer, marker: Uint8Array): number {
-    const resume = this.#scanBuffer === buffer ? this.#scanned - buffer.position : 0;
-    const from = Math.max(0, resume - marker.byteLength + 1);
+  /** Finds `marker` from offset `min` on, resuming the scan of the last call for it on the same bytes. */
+  #find(buffer: ReceiveBuffer, marker: Uint8Array, min: number): number {
+    const resume = this.#scanBuffer === buffer && this.#scanMarker === marker
+      ? this.#scanned - buffer.position
+      : 0;
+    const from = Math.max(min, resume - marker.byteLength + 1);
     const i = indexOfSequenceIn(buffer, marker, from);
     if (i < 0) {
       this.#scanBuffer = buffer;
+      this.#scanMarker = marker;
       this.#scanned = buffer.position + buffer.length;
       return -1;
     }
