@@ -169,6 +169,7 @@ export async function createConnection<P extends StreamProtocolLike>(
       });
       channel = upgraded.channel;
       Object.assign(extra, { tls: true, serverHostname, alpnProtocol: upgraded.alpnProtocol });
+      if (upgraded.tlsVersion !== undefined) extra.tlsVersion = upgraded.tlsVersion;
     }
     const wrapper = asWrapper(options.wrapper);
     if (wrapper) {

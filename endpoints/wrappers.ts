@@ -2,6 +2,7 @@ import { type ByteChannel, isTcpConn, remoteHostname } from "../transport/byte_c
 import type { TlsClientOptions, TlsServerOptions } from "../transport/tls_options.ts";
 import type { ExtraInfo } from "../transport/types.ts";
 import { startTlsClient, startTlsServer } from "../transport/_tls_upgrade.ts";
+import { checkDelay } from "../transport/_delay.ts";
 
 /** Where a wrapper runs: on a connection we accepted, or one we opened. */
 export interface WrapContext {
@@ -154,6 +155,9 @@ export function keepAlive(enabled?: boolean): Wrapper {
  * ```
  */
 export function tls(options: Partial<TlsServerOptions> & TlsClientOptions): Wrapper {
+  if (options.handshakeTimeout !== undefined) {
+    checkDelay("Cannot make a tls() wrapper: handshakeTimeout", options.handshakeTimeout, 0, true);
+  }
   return async (channel, { side, signal, extra }) => {
     let upgraded;
     if (side === "server") {

@@ -7,7 +7,8 @@
 
 import type { DeadlineClock } from "../transport/deadline_clock.ts";
 import { frameChannel, publishFrame } from "../transport/_trace.ts";
-import type { BaseTransport } from "../transport/types.ts";
+import type { BaseTransport, Transport } from "../transport/types.ts";
+import { TransportError } from "../transport/errors.ts";
 import { TruncatedFrameError } from "./errors.ts";
 import type { Decoder } from "./framer.ts";
 import { ReceiveBuffer, type ReceiveBufferOptions } from "./receive_buffer.ts";
@@ -52,6 +53,8 @@ export class FrameReader<T> {
    * a caller tells the peer's bad bytes from a throw of its own `deliver`.
    */
   decodeError: unknown = undefined;
+  /** Whether a read came over TLS yet (see {@linkcode FrameReader.received}). */
+  #sawTls = false;
   readonly #deliver: (frame: T) => void;
   readonly #mayGoOn: () => boolean;
 
@@ -73,6 +76,32 @@ export class FrameReader<T> {
     this.#deliver = deliver;
     this.#mayGoOn = mayGoOn ?? always;
     this.buffer = new ReceiveBuffer(options);
+  }
+
+  /**
+   * The transport read `n` bytes into the buffer's free tail: commits them. At the first read
+   * over TLS, bytes still buffered came in plaintext before a STARTTLS upgrade, and must not be
+   * joined with what arrives encrypted (CVE-2011-0411, STARTTLS command injection): the
+   * transport is aborted instead.
+   *
+   * @param n The count read.
+   * @param transport The transport that read them.
+   * @returns `false` when the transport was aborted (nothing was committed).
+   */
+  received(n: number, transport: Transport | undefined): boolean {
+    if (
+      !this.#sawTls && transport?.startTls !== undefined && transport.getExtraInfo("tls") === true
+    ) {
+      this.#sawTls = true;
+      if (this.buffer.length > 0) {
+        transport.abort(
+          new TransportError("Plaintext received after STARTTLS, before the TLS handshake"),
+        );
+        return false;
+      }
+    }
+    this.buffer.commit(n);
+    return true;
   }
 
   /**

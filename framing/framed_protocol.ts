@@ -490,7 +490,7 @@ export class FramedProtocol<T = Uint8Array> implements BufferedProtocol, Shutdow
    * @param nbytes The count read into the last buffer.
    */
   bufferUpdated(nbytes: number): void {
-    this.#reader.buffer.commit(nbytes);
+    if (!this.#reader.received(nbytes, this.#transport)) return;
     try {
       this.#reader.read();
     } catch (error) {

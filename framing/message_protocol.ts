@@ -209,7 +209,7 @@ export class MessageProtocol<M> implements BufferedProtocol {
    * @param nbytes The count read into the last buffer.
    */
   bufferUpdated(nbytes: number): void {
-    this.#reader.buffer.commit(nbytes);
+    if (!this.#reader.received(nbytes, this.transport)) return;
     this.#fill();
   }
 

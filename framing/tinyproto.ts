@@ -400,7 +400,7 @@ export class TinyprotoProtocol implements BufferedProtocol {
    * @param nbytes The count read into the last buffer.
    */
   bufferUpdated(nbytes: number): void {
-    this.#reader.buffer.commit(nbytes);
+    if (!this.#reader.received(nbytes, this.#transport)) return;
     this.#reader.read();
   }
 

@@ -814,7 +814,7 @@ export class PacketConnection implements BufferedProtocol, ShutdownHook, AsyncDi
     // Bytes count as a sign of life, whole packets or not (a large one may take a while).
     this.#keepAlive?.heard();
     this.#requests.newRead();
-    this.#reader.buffer.commit(nbytes);
+    if (!this.#reader.received(nbytes, this.#transport)) return;
     this.#reader.read();
   }
 

@@ -88,6 +88,11 @@ export async function startTlsClient(
       unsafelyDisableHostnameVerification: options.unsafelyDisableHostnameVerification,
     });
   } catch (error) {
+    try {
+      channel.close(); // refused (an invalid name, say) without being taken over
+    } catch {
+      // Consumed after all.
+    }
     throw transportError("TLS handshake failed", error);
   }
   const handshake = tlsConn.handshake();

@@ -308,7 +308,8 @@ export class StreamTransport implements Transport, AsyncDisposable {
       sockname: channel.localAddr,
       peername: channel.remoteAddr,
       conn: channel,
-      tls: false,
+      // A Deno.TlsConn (Deno.connectTls, Deno.listenTls) is encrypted already.
+      tls: typeof (channel as Partial<Deno.TlsConn>).handshake === "function",
       ...options.extra,
     };
     // The default name (`host:port`) is made when first asked for: most connections never are.
