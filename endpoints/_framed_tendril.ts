@@ -29,6 +29,8 @@ export class FramedTendril<F> implements Tendril<F> {
   readonly framed: FramedProtocol<F>;
   readonly #outcome = Promise.withResolvers<AcceptOutcome>();
   readonly #side: "client" | "server";
+  /** Where errors nobody else hears of go (the manager's `onError`). */
+  readonly #onError: (error: Error) => void;
   #application: Application<F> | undefined;
   #lost: { error: Error | undefined } | undefined;
   /** Whether the transport's writing is paused: what an application made later hears first. */
@@ -41,6 +43,8 @@ export class FramedTendril<F> implements Tendril<F> {
    * @param options Options of the framed protocol.
    * @param side Whether we accepted the connection (`"server"`) or opened it (`"client"`):
    * what `wrap()` tells the wrapper.
+   * @param onError Gets an accepted connection's acceptor failure and an application's
+   * `closed()` that threw after a loss during its acceptor (the manager's `onError`).
    */
   constructor(
     proto: "tcp" | "udp",
@@ -48,9 +52,11 @@ export class FramedTendril<F> implements Tendril<F> {
     acceptor: Acceptor<F>,
     options?: FramedProtocolOptions<F>,
     side?: "client" | "server",
+    onError?: (error: Error) => void,
   ) {
     this.proto = proto;
     this.#side = side ?? "server";
+    this.#onError = onError ?? (() => {});
     const handler: FrameHandler<F> = {
       connectionMade: (framed) => {
         framed.pauseReading();
@@ -156,15 +162,23 @@ export class FramedTendril<F> implements Tendril<F> {
     } catch (error) {
       const rejected = error instanceof RejectConnection;
       this.#outcome.resolve(rejected ? "rejected" : "failed");
+      const failure = error instanceof Error ? error : new Error(String(error));
+      // An accepted connection has no caller to throw to (a connect() rejects with it).
+      if (!rejected && this.#side === "server") this.#onError(failure);
       if (this.#lost) return;
-      this.framed.transport.abort(
-        rejected ? undefined : error instanceof Error ? error : new Error(String(error)),
-      );
+      // A refusal closes gracefully, so what the acceptor sent first (a "421 busy") goes out.
+      if (rejected) this.framed.transport.close();
+      else this.framed.transport.abort(failure);
       return;
     }
     this.#application = application;
     if (this.#lost) {
-      application.closed(this.#lost.error);
+      try {
+        application.closed(this.#lost.error);
+      } catch (error) {
+        // After the loss: a throw here would be an unhandled rejection, which ends the process.
+        this.#onError(error instanceof Error ? error : new Error(String(error)));
+      }
       return;
     }
     this.#outcome.resolve("accepted");

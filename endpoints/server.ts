@@ -429,6 +429,11 @@ export class Server<P extends StreamProtocolLike = StreamProtocolLike> implement
    * @param extra Facts for `getExtraInfo()` (TLS, ALPN).
    */
   handleConnection(channel: ByteChannel, extra: ExtraInfo): void {
+    // An async override may hand a connection over after shutdown(): it is not served.
+    if (this.#shuttingDown.signal.aborted) {
+      closeQuietly(channel);
+      return;
+    }
     let protocol: P;
     try {
       protocol = this.#factory();

@@ -1,3 +1,4 @@
+import { deliverError } from "../transport/callback_error.ts";
 import type { Framer } from "../framing/framer.ts";
 import type { FramedProtocol } from "../framing/framed_protocol.ts";
 import { LineFramer } from "../framing/line.ts";
@@ -60,6 +61,10 @@ export class TcpTendrilManager<F = Uint8Array> implements TendrilManager<F> {
   #running = false;
   #shutDown = false;
   #rejected = 0;
+  /** The refusals of connections we accepted: what `stats()` counts (not a `connect()`'s). */
+  #rejectedIncoming = 0;
+  /** Errors the manager survives, to `onError` (by default logged, as a `Server` does). */
+  readonly #report = (error: Error): void => deliverError(this.#onError, error);
 
   /**
    * Creates a manager; `getManager()` finds or creates the one of an endpoint.
@@ -117,7 +122,7 @@ export class TcpTendrilManager<F = Uint8Array> implements TendrilManager<F> {
     const sum: ServerStats = {
       accepted: 0,
       active: 0,
-      rejected: this.#rejected,
+      rejected: this.#rejectedIncoming,
       closed: 0,
       closedByIdleTimeout: 0,
       closedByDeadline: 0,
@@ -135,7 +140,7 @@ export class TcpTendrilManager<F = Uint8Array> implements TendrilManager<F> {
       addCounters(sum.live, stats.live);
       addCounters(sum.total, stats.total);
     }
-    sum.accepted -= this.#rejected;
+    sum.accepted -= this.#rejectedIncoming;
     return sum;
   }
 
@@ -144,7 +149,10 @@ export class TcpTendrilManager<F = Uint8Array> implements TendrilManager<F> {
     this.#running = true;
     if (!acceptor) return; // Tendril: without an acceptor nothing is accepted; connect() works.
     const server = new Server(
-      () => this.#adopt(new FramedTendril("tcp", this.#framer(), acceptor)),
+      () =>
+        this.#adopt(
+          new FramedTendril("tcp", this.#framer(), acceptor, undefined, "server", this.#report),
+        ),
       // Tendril peers may rightly stay silent (they speak when they have something to say):
       // no limit to the first frame; a frame under way must still complete in time.
       { wrapper, onError: this.#onError, deadlines: { firstFrameTimeout: Infinity } },
@@ -170,12 +178,19 @@ export class TcpTendrilManager<F = Uint8Array> implements TendrilManager<F> {
     wrapper?: Wrapper | WrapperChain,
   ): Promise<Tendril<F> | undefined> {
     if (!this.#running) throw new TransportError("Cannot connect: the manager is not running");
-    const tendril = new FramedTendril("tcp", this.#framer(), acceptor, undefined, "client");
+    const tendril = new FramedTendril(
+      "tcp",
+      this.#framer(),
+      acceptor,
+      undefined,
+      "client",
+      this.#report,
+    );
     const bindHost = await this.#bindHost();
     const dialling = new AbortController();
     this.#dialling.add(dialling);
     try {
-      await createConnection(() => this.#adopt(tendril), target, {
+      await createConnection(() => this.#adopt(tendril, true), target, {
         wrapper,
         signal: dialling.signal,
         // Bind the local host only: the port may be our own listener's.
@@ -225,10 +240,16 @@ export class TcpTendrilManager<F = Uint8Array> implements TendrilManager<F> {
     return resolveHost(host); // a socket binds to an address, not a name
   }
 
-  /** Tracks a tendril once accepted (keyed `local remote`), and counts refusals. */
-  #adopt(tendril: FramedTendril<F>): FramedProtocol<F> {
+  /**
+   * Tracks a tendril once accepted (keyed `local remote`), and counts refusals (an accepted
+   * connection's also in `stats()`; `outgoing`: one `connect()` opened).
+   */
+  #adopt(tendril: FramedTendril<F>, outgoing = false): FramedProtocol<F> {
     tendril.outcome.then((outcome) => {
-      if (outcome === "rejected") this.#rejected++;
+      if (outcome === "rejected") {
+        this.#rejected++;
+        if (!outgoing) this.#rejectedIncoming++;
+      }
       if (outcome !== "accepted") return;
       const key = `${formatAddress(tendril.localAddress)} ${formatAddress(tendril.remoteAddress)}`;
       this.#tendrils.set(key, tendril);

@@ -17,8 +17,11 @@ export interface TendrilManagerOptions<F = Uint8Array> {
   framer?: () => Framer<F>;
   /**
    * Called with every error the manager survives: errors thrown by user callbacks it runs for
-   * a datagram (a UDP `acceptFilter` or `framer` factory: the peer is dropped and counted), and
-   * failed UDP sends and receives the socket survived (a port unreachable, say); for TCP, failed `accept()`s (a client that reset before it was accepted is skipped at once)
+   * a datagram (a UDP `acceptFilter` or `framer` factory: the peer is dropped and counted),
+   * failed UDP sends and receives the socket survived (a port unreachable, say), an acceptor's
+   * throw (other than `RejectConnection`) for a connection or peer it accepted (the connection
+   * is aborted), and an application's `closed()` that threw after its connection was lost
+   * while the acceptor ran; for TCP, failed `accept()`s (a client that reset before it was accepted is skipped at once)
    * and errors a callback threw after its connection was gone (see `Server`'s `onError`).
    *
    * @default {UDP: ignore them; TCP: log them with console.error}

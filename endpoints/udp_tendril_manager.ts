@@ -521,7 +521,16 @@ export class UdpTendrilManager<F = Uint8Array> implements TendrilManager<F> {
       if (!peer.isClosing()) this.#accepted.set(key, peer.tendril);
       return application;
     };
-    const tendril = new FramedTendril("udp", this.#framer(), accept);
+    // A peer we connect() to is our client side: its acceptor's failure is connect()'s to throw.
+    const side = trust === "proven" ? "client" : "server";
+    const tendril = new FramedTendril(
+      "udp",
+      this.#framer(),
+      accept,
+      undefined,
+      side,
+      (error) => this.#host.onError(error),
+    );
     const peer: Peer<F> = new Peer(this.#host, addr, key, host, tendril, trust);
     this.#peers.add(peer, trust !== "proven");
     this.#createdPeers++;
