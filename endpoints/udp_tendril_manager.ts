@@ -380,7 +380,7 @@ export class UdpTendrilManager<F = Uint8Array> implements TendrilManager<F> {
   // ---- What peers may use -------------------------------------------------------------------
 
   readonly #host: PeerHost<F> = {
-    onError: (error) => deliverError(this.#onError, error),
+    onError: (error) => this.#report(error),
     send: (data, addr) => {
       // A closing socket drops it, as every transport drops writes once closing: the peer
       // hears of the loss from connectionLost, which follows.
@@ -429,9 +429,7 @@ export class UdpTendrilManager<F = Uint8Array> implements TendrilManager<F> {
         this.#forEachPeer((peer) => signalWriting(peer, false));
       },
       // A send or receive the socket survived (an ICMP port unreachable, say): no peer owns it.
-      errorReceived: (error) => {
-        if (this.#onError) deliverError(this.#onError, error);
-      },
+      errorReceived: (error) => this.#report(error),
       connectionLost: (error) => {
         if (this.#state === "running") this.#state = "stopped";
         this.#acceptor = undefined;
@@ -529,7 +527,7 @@ export class UdpTendrilManager<F = Uint8Array> implements TendrilManager<F> {
       accept,
       undefined,
       side,
-      (error) => this.#host.onError(error),
+      (error) => this.#report(error),
     );
     const peer: Peer<F> = new Peer(this.#host, addr, key, host, tendril, trust);
     this.#peers.add(peer, trust !== "proven");
@@ -544,6 +542,11 @@ export class UdpTendrilManager<F = Uint8Array> implements TendrilManager<F> {
     if (this.#writingPaused) signalWriting(peer, true);
     this.#scheduleSweep();
     return peer;
+  }
+
+  /** An error the manager survives: to `onError`, or ignored without one (the UDP default). */
+  #report(error: Error): void {
+    if (this.#onError) deliverError(this.#onError, error);
   }
 
   #forEachPeer(action: (peer: Peer<F>) => void): void {
