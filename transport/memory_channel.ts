@@ -175,8 +175,11 @@ export function createMemoryChannelPair(
 ): [ByteChannel, ByteChannel] {
   options ??= {};
   const capacity = options.capacity ?? 64 * 1024;
-  if (!(capacity >= 1)) {
-    throw new RangeError(`Cannot create memory channels: capacity must be >= 1, got ${capacity}`);
+  // A whole number: a fractional one reported writes of bytes it did not store.
+  if (!(Number.isSafeInteger(capacity) && capacity >= 1)) {
+    throw new RangeError(
+      `Cannot create memory channels: capacity must be a whole number >= 1, got ${capacity}`,
+    );
   }
   const aToB = new Pipe(capacity);
   const bToA = new Pipe(capacity);

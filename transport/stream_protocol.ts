@@ -147,7 +147,11 @@ export class StreamProtocol implements Protocol {
 
   dataReceived(data: Uint8Array): void {
     if (this.#readDone) return;
-    this.#readController.enqueue(data);
+    // enqueue() transfers the chunk's whole ArrayBuffer: a small view of a read slab would pin
+    // (and detach) the slab, so a chunk under half its buffer is copied; a large one is not.
+    this.#readController.enqueue(
+      data.byteLength * 2 < data.buffer.byteLength ? data.slice() : data,
+    );
     if (!this.#readPausedByUs && (this.#readController.desiredSize ?? 0) <= 0) {
       this.#readPausedByUs = true;
       this.#transport!.pauseReading();
