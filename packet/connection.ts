@@ -262,7 +262,10 @@ export class PacketConnection implements BufferedProtocol, ShutdownHook, AsyncDi
     const keepAlive = duration("keepAlive", options.keepAlive ?? 0);
     if (keepAlive > 0) {
       this.#keepAlive = new KeepAlive(keepAlive, {
-        ping: () => this.#sendExtension(ExtensionOp.ping, new Uint8Array(0)),
+        ping: () => {
+          this.#sendExtension(ExtensionOp.ping, new Uint8Array(0));
+          this.#writer.flush(); // held by packetGrace, the ping would not be out yet
+        },
         dead: () =>
           this.#abortWith(
             new ConnectionClosedError(
@@ -1110,7 +1113,14 @@ export class PacketConnection implements BufferedProtocol, ShutdownHook, AsyncDi
       const on = this.#extensions.accepted(response, asks);
       if (!on || !asks) this.#clearOfferTimer();
       if (on && this.#state === "open") this.#keepAlive?.start();
-      if (on && asks) this.#offerTraceContext();
+      if (on && asks) {
+        if (this.#sent !== "eof" && (this.#state === "open" || this.#state === "closing")) {
+          this.#offerTraceContext();
+        } else {
+          this.#clearOfferTimer();
+          this.#extensions.settle();
+        }
+      }
     }, () => {
       this.#clearOfferTimer();
       this.#extensions.fail();
@@ -1141,6 +1151,8 @@ export class PacketConnection implements BufferedProtocol, ShutdownHook, AsyncDi
       this.#handlers?.cancel(channel, tag, reason);
     });
     this.#writer.response(tag, ok, 0, channel, toBytes(reply));
+    // The peer's keep-alive times its ping: the answer must not wait out our packetGrace.
+    if (packet.flags === ExtensionOp.ping) this.#writer.flush();
   }
 
   // ---- Ending --------------------------------------------------------------------------------
