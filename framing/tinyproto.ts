@@ -546,12 +546,16 @@ export class TinyprotoProtocol implements BufferedProtocol {
     field[1] = size >>> 16;
     field[2] = size >>> 8;
     field[3] = size;
+    // In flight before the write: a callback of the write (pauseWriting) may send() again, and
+    // must find this one in flight (one message at a time).
+    this.#current = next;
     if (!this.#write(field)) {
+      if (this.#current === next) this.#current = undefined;
       next.reject(new TransportError("Cannot send transmission: the transport is closing"));
       return;
     }
-    this.#current = next;
-    this.#decoder.announced();
+    // A close() from that callback already failed it.
+    if (this.#current === next) this.#decoder.announced();
   }
 
   /** Writes to the transport; false (nothing written) when it can no longer take writes. */
@@ -588,17 +592,22 @@ export class TinyprotoProtocol implements BufferedProtocol {
 
   /** We refuse the peer's announcement: `00`, then only end of stream (a refusal is final). */
   #refuse(size: number): void {
-    this.#write(REFUSED_BYTE);
-    this.#end(new FrameTooLongError("Cannot receive transmission", size, this.#maxSize, "maxSize"));
+    this.#end(
+      new FrameTooLongError("Cannot receive transmission", size, this.#maxSize, "maxSize"),
+      REFUSED_BYTE,
+    );
   }
 
   /**
    * Starts ending the connection: nothing more is sent but end of stream, and what is pending
    * fails with `reason` (none for an orderly close).
    */
-  #end(reason: Error | null): void {
+  #end(reason: Error | null, last?: Uint8Array): void {
     if (this.#ending !== undefined) return;
     this.#ending = reason;
+    // Written once ending: a send() from a callback of this write (pauseWriting) is refused, so
+    // nothing but end of stream follows a refusal's 00.
+    if (last) this.#write(last);
     this.#failPending(
       reason ?? new TransportError("Cannot send transmission: the connection was closed"),
     );
