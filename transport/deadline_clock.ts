@@ -225,6 +225,19 @@ export class DeadlineClock {
     // No timer to arm: #arm keeps the timer due within frameTimeout, before any new deadline.
   }
 
+  /** The application let go of the connection (reading resumed): what runs starts again. */
+  resumed(): void {
+    if (this.#state !== "running") return;
+    const now = this.#clock.now();
+    if (this.#firstDue !== Infinity) this.#firstDue = now + this.deadlines.firstFrameTimeout;
+    if (this.#frameDue !== Infinity) this.#frameDue = now + this.deadlines.frameTimeout;
+  }
+
+  /** Reading stopped (a graceful close): no frame can complete, so none is timed. */
+  readingStopped(): void {
+    if (this.#state === "running") this.stop();
+  }
+
   /** Stops the clock for good (the connection closed). */
   stop(): void {
     this.#state = "stopped";

@@ -262,6 +262,10 @@ export class StreamTransport implements Transport, AsyncDisposable {
   #committed = 0;
   /** Of those, the bytes committed during an upgrade (the tail): they wait for its end. */
   #heldBytes = 0;
+  /** Bytes ever committed, and ever handed to the channel: what flushed() waits on. */
+  #committedTotal = 0;
+  #sentTotal = 0;
+  #flushedWaiters: (() => void)[] = [];
   /**
    * Bytes {@linkcode StreamTransport.commit} may still take with nothing to check or signal.
    * A checked commit sets it (to the flow's quiet room: what keeps the buffer at or under the
@@ -429,6 +433,7 @@ export class StreamTransport implements Transport, AsyncDisposable {
     this.#read = "reading";
     this.#stats.resumedReading();
     this.#idle?.touch();
+    this.#deadlineClock?.resumed();
     this.#wake();
   }
 
@@ -570,6 +575,7 @@ export class StreamTransport implements Transport, AsyncDisposable {
       // The common case (see #quietRoom): nothing to check, nothing to signal.
       this.#quietRoom -= size;
       this.#committed += size;
+      this.#committedTotal += size;
       this.#flow.addQuiet(size);
       return;
     }
@@ -586,6 +592,7 @@ export class StreamTransport implements Transport, AsyncDisposable {
       return;
     }
     this.#committed += size;
+    this.#committedTotal += size;
     if (this.#upgrade) this.#heldBytes += size;
     else if (this.#flush === "idle") this.#startFlush();
     const signal = flow.add(size);
@@ -713,7 +720,11 @@ export class StreamTransport implements Transport, AsyncDisposable {
     }
     try {
       this.#chunkWritten += n;
+      this.#sentTotal += n;
       this.#idle?.touch();
+      if (this.#flushedWaiters.length > 0) {
+        for (const resolve of this.#flushedWaiters.splice(0)) resolve();
+      }
       this.#signal(this.#flow.written(n));
       const chunk = this.#chunk!;
       if (this.#chunkWritten >= chunk.byteLength && !this.#life.finished) {
@@ -778,8 +789,15 @@ export class StreamTransport implements Transport, AsyncDisposable {
    * ```
    */
   async flushed(): Promise<void> {
-    while ((this.#flush !== "idle" || this.#upgrade) && !this.#life.finished) {
-      await new Promise<void>((resolve) => this.#drainWaiters.push(resolve));
+    const target = this.#committedTotal;
+    while (
+      !this.#life.finished && (this.#upgrade !== undefined ||
+        this.#flush !== "idle" && (this.#sentTotal < target || this.#write === "eof-requested"))
+    ) {
+      await new Promise<void>((resolve) => {
+        this.#drainWaiters.push(resolve);
+        this.#flushedWaiters.push(resolve);
+      });
     }
     if (!this.#life.finished) return;
     const error = await this.#life.closed;
@@ -1060,6 +1078,7 @@ export class StreamTransport implements Transport, AsyncDisposable {
     this.#life.beginClose(reason);
     this.#quietRoom = 0;
     this.#read = "stopped";
+    this.#deadlineClock?.readingStopped();
     this.#wake();
     if (this.#flush === "idle") this.#closeNow(undefined, true);
   }
