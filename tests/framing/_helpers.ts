@@ -5,6 +5,7 @@ import { feed } from "../_shared.ts";
 
 import { assertEquals } from "@std/assert";
 import { type Decoder, ReceiveBuffer, TruncatedFrameError } from "@plexus/net/framing";
+import type { ByteChannel } from "@plexus/net/transport";
 
 /** The receive framer in force, replaceable from the frame callback (as in FramedProtocol). */
 export interface Switchable<T> {
@@ -86,5 +87,17 @@ export function assertEverySplit<T>(
 export function randomBytes(random: () => number, n: number): Uint8Array {
   const out = new Uint8Array(n);
   for (let i = 0; i < n; i++) out[i] = Math.floor(random() * 256);
+  return out;
+}
+
+/** Reads exactly `n` bytes from a raw channel (or fewer at end of stream). */
+export async function readExactly(channel: ByteChannel, n: number): Promise<Uint8Array> {
+  const out = new Uint8Array(n);
+  let at = 0;
+  while (at < n) {
+    const got = await channel.read(out.subarray(at));
+    if (got === null) return out.subarray(0, at);
+    at += got;
+  }
   return out;
 }

@@ -4,17 +4,7 @@ import { assertEquals } from "@std/assert";
 import { assertInstanceOf } from "../_assert.ts";
 import { FrameTooLongError, TinyprotoProtocol } from "@plexus/net/framing";
 import { type ByteChannel, createMemoryChannelPair, StreamTransport } from "@plexus/net/transport";
-
-async function readExactly(channel: ByteChannel, n: number): Promise<Uint8Array> {
-  const out = new Uint8Array(n);
-  let at = 0;
-  while (at < n) {
-    const got = await channel.read(out.subarray(at));
-    if (got === null) return out.subarray(0, at);
-    at += got;
-  }
-  return out;
-}
+import { readExactly } from "./_helpers.ts";
 
 async function readAll(channel: ByteChannel): Promise<number[]> {
   const out: number[] = [];

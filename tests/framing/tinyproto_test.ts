@@ -14,19 +14,7 @@ import {
   TransportError,
 } from "@plexus/net/transport";
 import { tcpPair } from "../_net.ts";
-import { bytes, concat, hex, prng, randomBytes, text } from "./_helpers.ts";
-
-/** Reads exactly `n` bytes from a raw channel (or fewer at end of stream). */
-async function readExactly(channel: ByteChannel, n: number): Promise<Uint8Array> {
-  const out = new Uint8Array(n);
-  let at = 0;
-  while (at < n) {
-    const got = await channel.read(out.subarray(at));
-    if (got === null) return out.subarray(0, at);
-    at += got;
-  }
-  return out;
-}
+import { bytes, concat, hex, prng, randomBytes, readExactly, text } from "./_helpers.ts";
 
 /** A tinyproto protocol on one end of a memory channel pair; the other end stays raw. */
 function rawPeer(tp: TinyprotoProtocol): { raw: ByteChannel; transport: StreamTransport } {
