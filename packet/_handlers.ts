@@ -74,6 +74,8 @@ export class Handlers {
   #held: Serving[] = [];
   /** Slots taken: handlers running, and finished ones whose response waits in `#held`. */
   #slots = 0;
+  /** Of the slots, those of handlers still running after their request expired (answered). */
+  #expiredRunning = 0;
   #ended = false;
   #starting = false;
   #idle: PromiseWithResolvers<void> | undefined;
@@ -185,7 +187,9 @@ export class Handlers {
 
   /** Resolves when no handler runs, waits or holds a response, or the connection ended. */
   idle(): Promise<void> {
-    if ((this.#slots === 0 && this.#queued === 0) || this.#ended) return Promise.resolve();
+    if ((this.#slots === this.#expiredRunning && this.#queued === 0) || this.#ended) {
+      return Promise.resolve();
+    }
     this.#idle ??= Promise.withResolvers<void>();
     return this.#idle.promise;
   }
@@ -261,6 +265,7 @@ export class Handlers {
     if (request.state === "expired") {
       // Answered when its deadline ran out: what it returns is dropped; its slot is free now.
       this.#slots--;
+      this.#expiredRunning--;
       if (!this.#ended) this.#next();
       return;
     }
@@ -301,12 +306,13 @@ export class Handlers {
       if (i >= 0) this.#queue.splice(i, 1);
     } else {
       request.state = "expired";
+      this.#expiredRunning++;
     }
     this.#forget(request);
     this.#host.counters.failed++;
     refuse(this.#writer, request.channel, request.tag, error.message);
     request.span?.failed(error);
-    if (queued) this.#checkIdle();
+    this.#checkIdle();
   }
 
   /** Sets the failure response for `error`: a `RemoteError`'s own, else `exception during handler`. */
@@ -397,7 +403,7 @@ export class Handlers {
   }
 
   #checkIdle(): void {
-    if (this.#slots === 0 && this.#queued === 0) {
+    if (this.#slots === this.#expiredRunning && this.#queued === 0) {
       this.#idle?.resolve();
       this.#idle = undefined;
     }

@@ -691,7 +691,8 @@ export class PacketConnection implements BufferedProtocol, ShutdownHook, AsyncDi
   }
 
   /**
-   * Closes in order: sends ERQ, waits for our running handlers (their responses go out),
+   * Closes in order: sends ERQ, waits for our running handlers (their responses go out; one
+   * whose request `requestTimeout` already answered is not waited for),
    * sends EOF, waits for the peer's EOF, then closes the transport. Requests still waiting
    * for room reject; requests already sent may still be answered until the peer's EOF. After
    * `closeTimeout` ms it aborts instead. Calling it again returns the same promise.
