@@ -110,6 +110,12 @@ export class ChunkFramer implements Framer<Uint8Array> {
   decode(buffer: ReceiveBuffer): Uint8Array | undefined {
     const remaining = this.#remaining;
     if (remaining === 0) {
+      // A 0-byte chunk is delivered first, as any chunk is, so the application can switch
+      // framers before the bytes after it are judged.
+      if (this.length === 0 && !this.#emptyDelivered) {
+        this.#emptyDelivered = true;
+        return buffer.take(0);
+      }
       if (buffer.length > this.#maxTrailing) {
         throw new FrameTooLongError(
           "Cannot decode after the chunk",
@@ -118,9 +124,7 @@ export class ChunkFramer implements Framer<Uint8Array> {
           "maxTrailing",
         );
       }
-      if (this.length > 0 || this.#emptyDelivered) return undefined;
-      this.#emptyDelivered = true;
-      return buffer.take(0);
+      return undefined;
     }
     const available = buffer.length;
     if (available < remaining) {

@@ -13,6 +13,7 @@ import {
   FrameTooLongError,
   IdentityFramer,
   NetstringFramer,
+  ReceiveBuffer,
   StuffingFramer,
   TruncatedFrameError,
 } from "@plexus/net/framing";
@@ -241,4 +242,15 @@ Deno.test("stuffing framer round-trips random frames for random valid markers", 
     const wire = concat(frames.map((f) => encodeFrame(framer(), f)));
     assertEquals(decodeFrames(framer(), wire), frames, `prefix ${prefix}`);
   }
+});
+
+Deno.test("chunk framer: a 0-byte chunk is delivered before trailing bytes are checked, like any chunk", () => {
+  // A 2-byte chunk followed by 10 bytes for the next framer: delivered (the app switches then).
+  const b1 = new ReceiveBuffer();
+  b1.append(new Uint8Array(12));
+  assertEquals(new ChunkFramer(2, { maxTrailing: 4 }).decode(b1)?.byteLength, 2);
+  // A 0-byte chunk ("DATA 0") followed by the same 10 bytes: the empty chunk comes first.
+  const b0 = new ReceiveBuffer();
+  b0.append(new Uint8Array(10));
+  assertEquals(new ChunkFramer(0, { maxTrailing: 4 }).decode(b0)?.byteLength, 0);
 });
