@@ -262,9 +262,7 @@ export class StreamTransport implements Transport, AsyncDisposable {
   #committed = 0;
   /** Of those, the bytes committed during an upgrade (the tail): they wait for its end. */
   #heldBytes = 0;
-  /** Bytes ever committed, and ever handed to the channel: what flushed() waits on. */
-  #committedTotal = 0;
-  #sentTotal = 0;
+  /** `flushed()` calls waiting for their bytes: woken by every write and every drain. */
   #flushedWaiters: (() => void)[] = [];
   /**
    * Bytes {@linkcode StreamTransport.commit} may still take with nothing to check or signal.
@@ -575,7 +573,6 @@ export class StreamTransport implements Transport, AsyncDisposable {
       // The common case (see #quietRoom): nothing to check, nothing to signal.
       this.#quietRoom -= size;
       this.#committed += size;
-      this.#committedTotal += size;
       this.#flow.addQuiet(size);
       return;
     }
@@ -592,7 +589,6 @@ export class StreamTransport implements Transport, AsyncDisposable {
       return;
     }
     this.#committed += size;
-    this.#committedTotal += size;
     if (this.#upgrade) this.#heldBytes += size;
     else if (this.#flush === "idle") this.#startFlush();
     const signal = flow.add(size);
@@ -720,7 +716,6 @@ export class StreamTransport implements Transport, AsyncDisposable {
     }
     try {
       this.#chunkWritten += n;
-      this.#sentTotal += n;
       this.#idle?.touch();
       if (this.#flushedWaiters.length > 0) {
         for (const resolve of this.#flushedWaiters.splice(0)) resolve();
@@ -789,15 +784,15 @@ export class StreamTransport implements Transport, AsyncDisposable {
    * ```
    */
   async flushed(): Promise<void> {
-    const target = this.#committedTotal;
+    // Every byte written so far is out once the bytes sent reach those sent plus those still
+    // buffered now (later writes do not move the mark).
+    const stats = this.#stats;
+    const target = stats.bytesSent + this.#flow.size;
     while (
       !this.#life.finished && (this.#upgrade !== undefined ||
-        this.#flush !== "idle" && (this.#sentTotal < target || this.#write === "eof-requested"))
+        this.#flush !== "idle" && (stats.bytesSent < target || this.#write === "eof-requested"))
     ) {
-      await new Promise<void>((resolve) => {
-        this.#drainWaiters.push(resolve);
-        this.#flushedWaiters.push(resolve);
-      });
+      await new Promise<void>((resolve) => this.#flushedWaiters.push(resolve));
     }
     if (!this.#life.finished) return;
     const error = await this.#life.closed;
@@ -810,6 +805,9 @@ export class StreamTransport implements Transport, AsyncDisposable {
   #releaseDrainWaiters(): void {
     if (this.#drainWaiters.length > 0) {
       for (const resolve of this.#drainWaiters.splice(0)) resolve();
+    }
+    if (this.#flushedWaiters.length > 0) {
+      for (const resolve of this.#flushedWaiters.splice(0)) resolve();
     }
   }
 

@@ -4,9 +4,6 @@ import { assert, assertEquals } from "@std/assert";
 import { createMemoryChannelPair, StreamTransport, type Transport } from "@plexus/net/transport";
 import { ManualChannel } from "./_manual_channel.ts";
 
-/** One macrotask: the transport's write loop takes its next step. */
-const tick = () => new Promise<void>((resolve) => setTimeout(resolve, 0));
-
 Deno.test("flushed() resolves once the bytes written before it are out, though writes go on", async () => {
   const channel = new ManualChannel();
   const t = new StreamTransport(channel, { dataReceived() {} });
@@ -15,8 +12,7 @@ Deno.test("flushed() resolves once the bytes written before it are out, though w
   const done = t.flushed().then(() => flushed = true);
   for (let round = 0; round < 20; round++) {
     t.write(new Uint8Array([2])); // the next piece, queued behind the one in flight
-    await channel.accept(1);
-    await tick();
+    await channel.accept(1); // waits for the transport's next write, then lets it finish
   }
   const wasFlushed = flushed;
   await channel.accept(1);
