@@ -1,5 +1,5 @@
 import { checkDelay } from "../transport/_delay.ts";
-import { connect as nodeConnect } from "node:net";
+import { connect as nodeConnect, isIP } from "node:net";
 import { type ByteChannel, isTcpConn, remoteHostname } from "../transport/byte_channel.ts";
 import { describeError, TransportError } from "../transport/errors.ts";
 import { NodeStreamChannel } from "../transport/_node_channel.ts";
@@ -247,6 +247,9 @@ async function dialFrom(
     port: target.port,
     localAddress: local.hostname,
     localPort: local.port || undefined,
+    // Resolve the name in the local address's family: node:net tries only the first address
+    // of a name, which may be of the other family (EINVAL from bind + connect).
+    family: isIP(local.hostname),
     // Keep our write side open after the peer's EOF: half-close is ours to decide.
     allowHalfOpen: true,
     noDelay: options.noDelay ?? true,
