@@ -6,7 +6,7 @@ import { LineFramer } from "../framing/line.ts";
 import type { TlsClientOptions, TlsServerOptions } from "../transport/tls_options.ts";
 import { hexdump } from "../transport/hexdump.ts";
 import { CliError, type ParsedArgs, UsageError } from "./_args.ts";
-import type { FramerSpec } from "./_framer.ts";
+import { type FramerSpec, parseFramer } from "./_framer.ts";
 
 /** Where to connect or listen, as the user gave it and parsed. */
 export interface Target {
@@ -66,6 +66,20 @@ export function parseTarget(raw: string | undefined, udp: boolean): Target {
       cause: error,
     });
   }
+}
+
+/**
+ * The `--framer` of a session with `target` (default `line`). Over `--udp` each stdin line is
+ * one datagram and each datagram one frame: no framer is taken.
+ *
+ * @throws {UsageError} For an unknown spec, or any `--framer` with `--udp`.
+ */
+export function framerFlag(args: ParsedArgs, target: Target): FramerSpec {
+  const spec = args.values.get("framer");
+  if (spec !== undefined && target.kind === "udp") {
+    throw new UsageError("--framer does not work over --udp: each line of stdin is one datagram");
+  }
+  return parseFramer(spec ?? "line");
 }
 
 /** TLS client options from `--tls --ca --alpn --sni --insecure`, or `undefined` without `--tls`. */
@@ -153,14 +167,14 @@ export function printErrLine(text: string): void {
 }
 
 /**
- * Prints a received frame: a hexdump with `--hex`, the bytes as they are for `raw`, else the
- * frame and a newline.
+ * Prints a received frame: a hexdump with `--hex`, the bytes as they are for a framer that
+ * prints `as-is` (`raw`, `dot`), else the frame and a newline.
  */
 export function printFrame(frame: Uint8Array, hex: boolean, framer: FramerSpec): void {
   if (hex) {
     if (frame.byteLength === 0) printLine("(empty frame)");
     else printLine(hexdump(frame));
-  } else if (framer.kind === "framer" && framer.raw) {
+  } else if (framer.kind === "framer" && framer.print === "as-is") {
     writeStdout(frame);
   } else {
     writeStdout(frame);

@@ -5,13 +5,14 @@ import { createDatagramEndpoint } from "../endpoints/create_datagram_endpoint.ts
 import { durationFlag, type FlagSpec, parseArgs, UsageError } from "./_args.ts";
 import {
   addressHelp,
+  framerFlag,
   parseTarget,
   TLS_CLIENT_HELP,
   TLS_CLIENT_VALUE_FLAGS,
   tlsClientOptions,
 } from "./_common.ts";
 import { connectError } from "./_errors.ts";
-import { FRAMER_HELP, parseFramer } from "./_framer.ts";
+import { FRAMER_HELP } from "./_framer.ts";
 import { OBSERVE_HELP, OBSERVE_OPTIONALS, startTrace } from "./_observe.ts";
 import { runSession, type SessionOptions, streamLink, udpLink } from "./_session.ts";
 
@@ -19,15 +20,16 @@ import { runSession, type SessionOptions, streamLink, udpLink } from "./_session
 export const CONNECT_HELP = `Usage: plexus connect [options] ADDR
 
 Connects to ADDR and joins stdin and stdout to it, as ncat does: each line of stdin is sent as
-one frame, each frame received is printed (as text and a newline, or as a hexdump with --hex).
+one frame, each frame received is printed (as text and a newline, as it came for dot and raw,
+or as a hexdump with --hex).
 At the end of stdin the connection is half-closed; when the peer closes, plexus exits.
 tinyproto has no half-close: once --wait passes without a message, the connection is closed.
 
 Options:
   --framer SPEC       how bytes become frames (default: line)
   --hex, -x           print received frames as hexdumps
-  -u, --udp           UDP: each line one datagram; after stdin ends, exit once --wait passes
-                      without a datagram
+  -u, --udp           UDP: each line one datagram (no --framer); after stdin ends, exit once
+                      --wait passes without a datagram
   --wait DURATION     UDP and tinyproto: how long to wait for replies after stdin ends (1s)
   --timeout DURATION  give up connecting after this long (default 30s)
   --starttls LINE     SMTP-style STARTTLS: the peer speaks first, and until TLS is up each
@@ -66,7 +68,7 @@ export async function connect(argv: readonly string[]): Promise<number> {
   }
   if (args.positionals.length > 1) throw new UsageError("too many arguments");
   const target = parseTarget(args.positionals[0], args.booleans.has("udp"));
-  const framer = parseFramer(args.values.get("framer") ?? "line");
+  const framer = framerFlag(args, target);
   const timeout = durationFlag(args, "timeout", 30_000, 3_600_000);
   const tls = await tlsClientOptions(args);
   const starttls = args.values.get("starttls");

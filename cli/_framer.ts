@@ -22,9 +22,13 @@ export type FramerSpec =
     name: string;
     /** A fresh framer (framers keep per-stream state: one per connection). */
     create(): Framer<Uint8Array>;
-    /** Whether frames are text lines: printed with a newline, stdin lines sent without. */
-    lines: boolean;
-    /** Raw bytes: stdin chunks go out as they are read, frames are printed as they are. */
+    /**
+     * How a received frame is printed (without `--hex`): `"line"`, the frame and a newline
+     * (the framing's own end is not part of the frame); `"as-is"`, its bytes alone (`raw`
+     * chunks, and `dot` bodies, whose every line keeps its line ending).
+     */
+    print: "line" | "as-is";
+    /** Raw bytes: stdin chunks go out as they are read (not one frame per line). */
     raw: boolean;
   }
   | { kind: "tinyproto"; name: string };
@@ -49,20 +53,17 @@ export const FRAMER_HELP = `Framers (--framer):
  */
 export function parseFramer(spec: string): FramerSpec {
   const [name, arg] = splitOnce(spec, ":");
-  const framer = (create: () => Framer<Uint8Array>, lines = false, raw = false): FramerSpec => ({
-    kind: "framer",
-    name: spec,
-    create,
-    lines,
-    raw,
-  });
+  const framer = (
+    create: () => Framer<Uint8Array>,
+    print: "line" | "as-is" = "line",
+    raw = false,
+  ): FramerSpec => ({ kind: "framer", name: spec, create, print, raw });
   switch (name) {
     case "line":
       if (arg !== undefined && arg !== "lf" && arg !== "crlf") break;
       return framer(
         () =>
           new LineFramer({ lineEnding: arg === "crlf" ? "\r\n" : "\n", allowUnterminated: true }),
-        true,
       );
     case "len":
     case "length":
@@ -93,14 +94,14 @@ export function parseFramer(spec: string): FramerSpec {
     }
     case "dot":
       if (arg !== undefined) break;
-      return framer(() => new DotTerminatedFramer());
+      return framer(() => new DotTerminatedFramer(), "as-is");
     case "tinyproto":
       if (arg !== undefined) break;
       return { kind: "tinyproto", name: spec };
     case "raw":
     case "none":
       if (arg !== undefined) break;
-      return framer(() => new IdentityFramer(), false, true);
+      return framer(() => new IdentityFramer(), "as-is", true);
   }
   throw new UsageError(`unknown framer "${spec}" (see --help for the list)`);
 }

@@ -7,6 +7,7 @@ import type { StreamProtocolLike } from "../transport/protocols.ts";
 import { durationFlag, type FlagSpec, parseArgs, UsageError } from "./_args.ts";
 import {
   addressHelp,
+  framerFlag,
   parseTarget,
   printErrLine,
   TLS_SERVER_HELP,
@@ -14,7 +15,7 @@ import {
   tlsServerOptions,
 } from "./_common.ts";
 import { listenError, reason } from "./_errors.ts";
-import { FRAMER_HELP, parseFramer } from "./_framer.ts";
+import { FRAMER_HELP } from "./_framer.ts";
 import { OBSERVE_HELP, OBSERVE_OPTIONALS, startTrace } from "./_observe.ts";
 import { type Link, runSession, type SessionOptions, streamLink, udpLink } from "./_session.ts";
 
@@ -30,8 +31,8 @@ It prints "plexus: listening on ADDR" to stderr once it listens.
 Options:
   --framer SPEC       how bytes become frames (default: line)
   --hex, -x           print received frames as hexdumps
-  -u, --udp           UDP: print datagrams from anyone; stdin lines go to the last sender;
-                      after stdin ends, exit once --wait passes without a datagram
+  -u, --udp           UDP (no --framer): print datagrams from anyone; stdin lines go to the
+                      last sender; after stdin ends, exit once --wait passes without a datagram
   --wait DURATION     UDP and tinyproto: how long to wait after stdin ends (default 1s)
 ${OBSERVE_HELP}
 ${TLS_SERVER_HELP}
@@ -72,7 +73,7 @@ export async function listen(argv: readonly string[]): Promise<number> {
   }
   if (args.positionals.length > 1) throw new UsageError("too many arguments");
   const target = parseTarget(args.positionals[0], args.booleans.has("udp"));
-  const framer = parseFramer(args.values.get("framer") ?? "line");
+  const framer = framerFlag(args, target);
   const tls = await tlsServerOptions(args);
   const session: SessionOptions = {
     framer,

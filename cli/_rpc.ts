@@ -6,7 +6,8 @@
 import { createConnection } from "../endpoints/create_connection.ts";
 import { createServer, type Server } from "../endpoints/server.ts";
 import { formatAddress } from "../endpoints/address.ts";
-import { PacketConnection } from "../packet/connection.ts";
+import { MAX_REQUEST_FLAGS, MAX_RQ_TYPE, PacketConnection } from "../packet/connection.ts";
+import { EXTENSION_RQ_TYPE } from "../packet/extension.ts";
 import type { PacketResponse } from "../packet/types.ts";
 import { hexdump, hexdumpLine } from "../transport/hexdump.ts";
 import {
@@ -56,7 +57,7 @@ answers every request until SIGINT or SIGTERM, then shuts down gracefully. With 
 request is answered ok with its own flags and payload; each is printed as one line.
 
 Options:
-  --flags N           call: the request's flags (default 0)
+  --flags N           call: the request's flags, 0 to 2^51-1 (default 0)
   --timeout DURATION  call: give up on the response after this long (default 30s)
   --hex, -x           call: print the payload as a hexdump
   --raw               call: write only the payload bytes to stdout
@@ -118,11 +119,15 @@ async function call(
   const target = parseTarget(address, false);
   if (rest.length === 0) throw new UsageError("missing RQTYPE");
   if (rest.length > 2) throw new UsageError("too many arguments");
+  // The limits submit() checks, checked here with the other arguments, before connecting.
   const rqType = rest[0].trim() === "" ? NaN : Number(rest[0]);
-  if (!Number.isSafeInteger(rqType) || rqType < 0) {
-    throw new UsageError(`RQTYPE must be an integer >= 0, got "${rest[0]}"`);
+  if (!Number.isSafeInteger(rqType) || rqType < 0 || rqType > MAX_RQ_TYPE) {
+    throw new UsageError(`RQTYPE must be an integer from 0 to ${MAX_RQ_TYPE}, got "${rest[0]}"`);
   }
-  const flags = intFlag(args, "flags", 0, 0, Number.MAX_SAFE_INTEGER);
+  if (rqType === EXTENSION_RQ_TYPE) {
+    throw new UsageError(`RQTYPE ${rqType} is reserved for the Plexus extensions`);
+  }
+  const flags = intFlag(args, "flags", 0, 0, MAX_REQUEST_FLAGS);
   const timeout = durationFlag(args, "timeout", 30_000, 3_600_000);
   const payload = await readPayload(rest[1]);
   const tls = await tlsClientOptions(args);
@@ -140,27 +145,38 @@ async function call(
   } catch (error) {
     throw connectError(target.label, error);
   }
+  // The answer is printed as soon as it is here; the close (the peer's EOF, at most
+  // closeTimeout) comes after.
+  const finish = async (): Promise<void> => {
+    await connection.close();
+    if (args.booleans.has("stats")) printErrLine(formatPacketStats(connection.stats()));
+  };
   let response: PacketResponse;
   try {
     response = await connection.submit(rqType, { flags, payload, timeout });
   } catch (error) {
     connection.abort();
+    await finish();
     throw new CliError(`request to ${target.label} failed: ${reason(error)}`, { cause: error });
-  } finally {
-    await connection.close();
-    if (args.booleans.has("stats")) printErrLine(formatPacketStats(connection.stats()));
   }
-  if (args.booleans.has("raw")) {
-    writeStdout(response.payload);
-  } else {
-    printLine(
-      `${
-        response.ok ? "ok" : "failed"
-      } flags=${response.flags} bytes=${response.payload.byteLength}`,
-    );
-    printPayload(response.payload, args.booleans.has("hex"));
+  try {
+    printResponse(response, args);
+  } finally {
+    await finish();
   }
   return response.ok ? 0 : 1;
+}
+
+/** Prints a response: its bytes alone with `--raw`, else the ok line and the payload. */
+function printResponse(response: PacketResponse, args: ParsedArgs): void {
+  if (args.booleans.has("raw")) {
+    writeStdout(response.payload);
+    return;
+  }
+  printLine(
+    `${response.ok ? "ok" : "failed"} flags=${response.flags} bytes=${response.payload.byteLength}`,
+  );
+  printPayload(response.payload, args.booleans.has("hex"));
 }
 
 /** PAYLOAD: the text, `@FILE`, `-` for stdin, or none (empty). */

@@ -35,9 +35,14 @@ import type {
   PacketSubmitOptions,
 } from "./types.ts";
 
-const MAX_RQ_TYPE = Number.MAX_SAFE_INTEGER - 1;
+/** The largest user rq_type `submit()` takes: its wire value (one more) is a safe integer. */
+export const MAX_RQ_TYPE = Number.MAX_SAFE_INTEGER - 1;
 const NO_OPTIONS: PacketSubmitOptions<unknown> = {};
-const MAX_REQUEST_FLAGS = Math.floor((Number.MAX_SAFE_INTEGER - 3) / 4);
+/**
+ * The largest request flags `submit()` takes (2^51 - 1): the wire field
+ * `(flags << 2) | (isRequest << 1) | (channel != 0)` must stay a safe integer.
+ */
+export const MAX_REQUEST_FLAGS = Math.floor((Number.MAX_SAFE_INTEGER - 3) / 4);
 /** What the default `maxWriteBuffer` allows beyond the high watermark and two packets. */
 const WRITE_BUFFER_SLACK = 1024 * 1024;
 /**
@@ -695,7 +700,8 @@ export class PacketConnection implements BufferedProtocol, ShutdownHook, AsyncDi
    * whose request `requestTimeout` already answered is not waited for),
    * sends EOF, waits for the peer's EOF, then closes the transport. Requests still waiting
    * for room reject; requests already sent may still be answered until the peer's EOF. After
-   * `closeTimeout` ms it aborts instead. Calling it again returns the same promise.
+   * `closeTimeout` ms it aborts instead; until our EOF, keep-alive (when on) still aborts
+   * when the peer goes silent. Calling it again returns the same promise.
    *
    * @returns Resolves once closed (see {@linkcode PacketConnection.closed}); never rejects.
    *
@@ -1113,9 +1119,11 @@ export class PacketConnection implements BufferedProtocol, ShutdownHook, AsyncDi
       const asks = this.#telemetry?.propagate === true;
       const on = this.#extensions.accepted(response, asks);
       if (!on || !asks) this.#clearOfferTimer();
-      if (on && this.#state === "open") this.#keepAlive?.start();
+      const mayRequest = this.#sent !== "eof" &&
+        (this.#state === "open" || this.#state === "closing");
+      if (on && mayRequest) this.#keepAlive?.start();
       if (on && asks) {
-        if (this.#sent !== "eof" && (this.#state === "open" || this.#state === "closing")) {
+        if (mayRequest) {
           this.#offerTraceContext();
         } else {
           this.#clearOfferTimer();
@@ -1184,7 +1192,8 @@ export class PacketConnection implements BufferedProtocol, ShutdownHook, AsyncDi
 
   async #runClose(): Promise<void> {
     if (this.#state === "open") this.#state = "closing";
-    this.#keepAlive?.stop();
+    // Keep-alive goes on while our handlers finish (a dead peer is caught then too, not only
+    // by closeTimeout); it stops with our EOF, after which no ping may go out.
     this.#requests.rejectWaiting(
       new ConnectionClosedError("Cannot submit request: the connection is closing"),
     );
@@ -1212,6 +1221,7 @@ export class PacketConnection implements BufferedProtocol, ShutdownHook, AsyncDi
       if (this.#state === "closing") {
         this.#writer.packet(Packet.EOF);
         this.#sent = "eof";
+        this.#keepAlive?.stop();
         this.#writer.flush();
         await Promise.race([this.#peerDone.promise, this.closed]);
         if (this.#state === "closing") {

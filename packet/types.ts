@@ -369,7 +369,9 @@ export interface PacketConnectionOptions {
    * Silence is not held against the peer while our reading is paused (then its bytes wait
    * unread), nor on a tick that came late because our own event loop stalled, nor while the
    * ping still waits behind bytes of ours that the peer is taking in (a large request over a
-   * slow link). 0 turns it off; at most 2147483647.
+   * slow link). It goes on while `close()` waits for our handlers, and stops once our EOF
+   * is sent (no packet may follow it): from then on only `closeTimeout` bounds the wait for
+   * the peer's EOF. 0 turns it off; at most 2147483647.
    *
    * @default {0}
    */

@@ -7,8 +7,8 @@
  *
  * | channel             | published by                                  | event                        |
  * | ------------------- | --------------------------------------------- | ---------------------------- |
- * | `plexus:connection` | stream transports, when they open and close   | {@linkcode ConnectionTraceEvent} |
- * | `plexus:frame`      | the one decode loop, `sendFrame`, packet sends | {@linkcode FrameTraceEvent}  |
+ * | `plexus:connection` | transports, when they open and close          | {@linkcode ConnectionTraceEvent} |
+ * | `plexus:frame`      | the one decode loop, `sendFrame`, packet sends, UDP datagrams | {@linkcode FrameTraceEvent}  |
  * | `plexus:packet`     | `PacketConnection`, each packet each way      | {@linkcode PacketTraceMessage} |
  *
  * Why `diagnostics_channel` rather than a callback or an `EventTarget`:
@@ -173,7 +173,8 @@ export interface ConnectionTraceEvent {
  * Received frames are published by the one decode loop every framed protocol runs on
  * (`FramedProtocol`, `MessageProtocol`, `PacketConnection`), just before delivery; sent frames
  * by `FramedProtocol.sendFrame()` and the packet writer, once encoded into the transport's send
- * buffer (before the socket write).
+ * buffer (before the socket write). A UDP transport publishes each datagram as a frame, its
+ * framer `"datagram"`: received before `datagramReceived()`, sent once `sendto()` queued it.
  *
  * @example Count the bytes of frames received per connection
  * ```ts
@@ -207,7 +208,10 @@ export interface FrameTraceEvent {
    * the receive buffer while decoding.
    */
   readonly bytes: Uint8Array | undefined;
-  /** The framer's class name (`LineFramer`, `LengthPrefixedFramer`, `PacketDecoder`, ...). */
+  /**
+   * The framer's class name (`LineFramer`, `LengthPrefixedFramer`, `PacketDecoder`, ...), or
+   * `"datagram"` for a UDP transport's datagrams.
+   */
   readonly framer: string;
 }
 

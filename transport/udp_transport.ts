@@ -1,7 +1,7 @@
 import { canonicalHost } from "./_canonical_host.ts";
 import { describePeer } from "./callback_error.ts";
 import { Lifecycle } from "./_lifecycle.ts";
-import { defaultTraceName } from "./_trace.ts";
+import { defaultTraceName, frameChannel, publishFrame } from "./_trace.ts";
 import type { Counters } from "./_stats.ts";
 import type { CloseReason, TransportStats } from "./stats.ts";
 import { transportError } from "./errors.ts";
@@ -20,6 +20,8 @@ const MAX_DATAGRAM = 65527;
  * slab every few thousand small datagrams).
  */
 const SLAB_SIZE = 512 * 1024;
+/** The framer name of a datagram's `plexus:frame` trace event: each datagram is one frame. */
+const DATAGRAM = "datagram";
 
 /** Options of a {@linkcode UdpTransport}. */
 export interface UdpTransportOptions {
@@ -74,7 +76,8 @@ type ReceiveState = "reading" | "paused" | "stopped";
  * its own bytes, with no copy (or, with `reuseReceiveBuffer`, a view of one reused buffer, valid
  * during the call). Sends are queued with the same byte-counted flow control as stream
  * transports and go out in order. A failed send or receive that leaves the socket usable
- * reaches `errorReceived()`; the transport stays open.
+ * reaches `errorReceived()`; the transport stays open. With the wire trace on (see
+ * `subscribe`), each datagram each way is a `plexus:frame` event, its framer `"datagram"`.
  *
  * The protocol's `connectionMade()` is called from the constructor, then receiving starts.
  *
@@ -236,6 +239,7 @@ export class UdpTransport implements DatagramTransport, AsyncDisposable {
       this.#fail(overflow);
       return;
     }
+    if (frameChannel.hasSubscribers) publishFrame(this, "send", data, data.slice(), DATAGRAM);
     if (this.#sendingData === undefined) this.#send(data, target);
     else {
       this.#queueData.push(data);
@@ -310,6 +314,7 @@ export class UdpTransport implements DatagramTransport, AsyncDisposable {
       stats.bytesReceived += data.byteLength;
       // The bytes are the datagram's own: this part of the slab is never written again.
       if (!reuse) used += data.byteLength;
+      if (frameChannel.hasSubscribers) publishFrame(this, "receive", data, data, DATAGRAM);
       try {
         this.#protocol.datagramReceived(data, addr);
       } catch (error) {

@@ -31,6 +31,20 @@ for (const [framer, wire] of WIRE) {
   });
 }
 
+Deno.test("connect --framer dot prints each body as it came, with no blank line after it", async () => {
+  const peer = pythonEchoAfterEof();
+  const port = await peer.port;
+  const result = await runCli(
+    ["connect", `127.0.0.1:${port}`, "--framer", "dot"],
+    "hello\n.dots\n",
+  );
+  const wire = new TextEncoder().encode("hello\r\n.\r\n..dots\r\n.\r\n");
+  assertEquals(await peer.done, Array.from(wire, (b) => b.toString(16).padStart(2, "0")).join(""));
+  // Got: "hello\r\n\n.dots\r\n\n": a newline after each body, which ends with its own.
+  assertEquals(result.stdout, "hello\r\n.dots\r\n");
+  assertEquals(result.code, 0, result.stderr);
+});
+
 Deno.test("connect --hex prints each frame a Plexus server sends as a hexdump", async () => {
   await using server = await createServer(
     () =>
@@ -135,6 +149,38 @@ Deno.test("connect --udp sends each line as a datagram and prints the replies", 
   assertEquals(received, ["ping", "pong"]);
   server.transport.close();
   await server.transport.closed;
+});
+
+Deno.test("connect --udp --trace prints each datagram each way; --framer over --udp is refused", async () => {
+  let transport: DatagramTransport | undefined;
+  const echo: DatagramProtocol = {
+    connectionMade: (t) => transport = t as DatagramTransport,
+    datagramReceived: (data, addr) => transport!.sendto(data, addr),
+  };
+  const server = await createDatagramEndpoint(() => echo, { localAddress: "127.0.0.1:0" });
+  const port = (server.transport.getExtraInfo("sockname") as Deno.NetAddr).port;
+  const address = `127.0.0.1:${port}`;
+  const cli = new Cli(["connect", "--udp", address, "--trace", "--wait", "0"]);
+  await cli.write("hi\n");
+  await cli.waitFor(/^hi\n$/);
+  await cli.closeStdin();
+  assertEquals(await cli.exit(), 0, cli.stderr);
+  // Got: OPEN and CLOSE only.
+  assertEquals(cli.stderr.split("\n"), [
+    `[${address}] OPEN`,
+    `[${address}] WRITE FRAME datagram: 2B 68 69 |hi|`,
+    `[${address}] READ FRAME datagram: 2B 68 69 |hi|`,
+    `[${address}] CLOSE: close`,
+    "",
+  ]);
+  server.transport.close();
+  await server.transport.closed;
+  // Got: the framer silently ignored, each line sent as a bare datagram.
+  for (const command of ["connect", "listen"]) {
+    const framed = await runCli([command, "--udp", "127.0.0.1:0", "--framer", "len:4be"]);
+    assertEquals(framed.code, 2, `${command}: ${framed.stderr}`);
+    assertStringIncludes(framed.stderr, "--framer does not work over --udp");
+  }
 });
 
 Deno.test("every command has --help; mistakes are usage errors with exit code 2", async () => {

@@ -1,8 +1,19 @@
-import { assert, assertEquals, assertMatch } from "@std/assert";
+import { assert, assertEquals, assertMatch, assertStringIncludes } from "@std/assert";
 import { createServer } from "@plexus/net/endpoints";
-import { FramedProtocol, LengthPrefixedFramer } from "@plexus/net/framing";
-import { PacketConnection, RemoteError } from "@plexus/net/packet";
-import { Cli, runCli } from "./_cli.ts";
+import {
+  decodeFrames,
+  encodeFrame,
+  FramedProtocol,
+  LengthPrefixedFramer,
+} from "@plexus/net/framing";
+import {
+  EXTENSION_RQ_TYPE,
+  Packet,
+  PacketConnection,
+  PacketFramer,
+  RemoteError,
+} from "@plexus/net/packet";
+import { Cli, closedPort, runCli } from "./_cli.ts";
 
 Deno.test("rpc call prints ok, flags and payload; a failure response exits with 1", async () => {
   await using server = await createServer(
@@ -24,6 +35,56 @@ Deno.test("rpc call prints ok, flags and payload; a failure response exits with 
   const failed = await runCli(["rpc", address, "call", "9"]);
   assertEquals(failed.stdout, "failed flags=7 bytes=17\nunknown rq_type 9\n");
   assertEquals(failed.code, 1);
+});
+
+Deno.test("rpc call checks RQTYPE and --flags against the packet limits before connecting", async () => {
+  const address = `127.0.0.1:${closedPort()}`;
+  for (
+    const [args, message] of [
+      [["3", "--flags", String(2 ** 51)], "--flags must be an integer from 0 to 2251799813685247"],
+      [[String(Number.MAX_SAFE_INTEGER)], "RQTYPE must be an integer from 0 to"],
+      [[String(EXTENSION_RQ_TYPE)], "is reserved for the Plexus extensions"],
+    ] as const
+  ) {
+    const result = await runCli(["rpc", address, "call", ...args]);
+    // Got: 1, "request to ... failed: Cannot submit request: ...", once connected.
+    assertEquals(result.code, 2, `${args.join(" ")}: ${result.stderr}`);
+    assertStringIncludes(result.stderr, message);
+  }
+  // The largest flags are fine: the call goes on to connect (and finds no one).
+  const largest = await runCli(["rpc", address, "call", "3", "--flags", String(2 ** 51 - 1)]);
+  assertEquals(largest.code, 1, largest.stderr);
+  assertStringIncludes(largest.stderr, "cannot connect");
+});
+
+Deno.test("rpc call prints the answer as soon as it arrives, before the peer's EOF", async () => {
+  // A raw peer that answers the request and sends its EOF only once the answer is printed.
+  using listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const cli = new Cli(["rpc", `127.0.0.1:${listener.addr.port}`, "call", "3", "hi"]);
+  using conn = await listener.accept();
+  let received = new Uint8Array();
+  let request: Packet | undefined;
+  const chunk = new Uint8Array(4096);
+  while (request === undefined) {
+    const n = await conn.read(chunk);
+    if (n === null) throw new Error("the CLI closed before its request");
+    received = new Uint8Array([...received, ...chunk.subarray(0, n)]);
+    try {
+      request = decodeFrames(new PacketFramer(), received).find((p) => p.isRequest);
+    } catch {
+      // A packet not whole yet.
+    }
+  }
+  const send = (packet: Packet) => conn.write(encodeFrame(new PacketFramer(), packet));
+  await send(Packet.response(request.tag, true, { payload: new TextEncoder().encode("HI") }));
+  try {
+    // Got: nothing until the peer's EOF or closeTimeout (10 s).
+    await cli.waitFor(/^ok flags=0 bytes=2\nHI\n$/);
+  } finally {
+    await send(Packet.EOF);
+    conn.closeWrite();
+  }
+  assertEquals(await cli.exit(), 0, cli.stderr);
 });
 
 Deno.test("rpc serve --echo answers requests until SIGTERM", async () => {

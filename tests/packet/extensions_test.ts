@@ -260,6 +260,33 @@ Deno.test("keep-alive: a peer that answers pings stays connected", async () => {
   await connection.closed;
 });
 
+Deno.test("keep-alive: pings go on while close() waits for a handler; a silent peer is caught then", async () => {
+  // close() waits for the running handler before it sends EOF. The peer stops answering
+  // pings: keep-alive aborts the close long before closeTimeout would.
+  const started = gate();
+  const { connection, peer, pings, transports } = acceptingPeer({
+    keepAlive: 5,
+    closeTimeout: 5_000,
+    requestHandler: (_t, _f, _p, { signal }) => {
+      started.resolve();
+      return new Promise((_, reject) =>
+        signal.addEventListener("abort", () => reject(signal.reason))
+      );
+    },
+  }, () => false);
+  assertEquals(await connection.extensions, true);
+  peer.send(Packet.request(10, 0));
+  await started.promise;
+  const before = pings.length;
+  const closing = connection.close();
+  const closed = await connection.closed;
+  assertInstanceOf(closed, ConnectionClosedError);
+  assertEquals(closed.message, "Connection lost: no packet from the peer in 10 ms (keep-alive)");
+  assertEquals(pings.length, before + 1, "a ping went out after close() started");
+  await closing;
+  transports[1].close();
+});
+
 Deno.test("keep-alive: a connection whose handlers are all busy still hears the peer", async () => {
   // Reading used to stop while the handler queue was full, so the answers to our pings went
   // unread and a live peer was declared dead.
