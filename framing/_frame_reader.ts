@@ -146,7 +146,8 @@ export class FrameReader<T> {
    * then checks that no bytes are left.
    *
    * @returns `true` when the stream is fully decoded; `false` when `mayGoOn()` stopped it.
-   * @throws {TruncatedFrameError} When the stream ended inside a frame.
+   * @throws {TruncatedFrameError} When the stream ended inside a frame (the message names
+   * the decoder's class: `Cannot decode frame (LineFramer): the stream ended with ...`).
    */
   finish(): boolean {
     const buffer = this.buffer;
@@ -158,7 +159,7 @@ export class FrameReader<T> {
       try {
         frame = decoder.decodeEof ? decoder.decodeEof(buffer) : decoder.decode(buffer);
         if (frame === undefined && buffer.length > 0) {
-          throw new TruncatedFrameError(buffer.length);
+          throw new TruncatedFrameError(buffer.length, truncatedContext(decoder));
         }
       } catch (error) {
         throw this.decodeError = error;
@@ -210,6 +211,16 @@ export class FrameReader<T> {
       : undefined;
     publishFrame(this.transport!, "receive", frame, bytes, decoder);
   }
+}
+
+/**
+ * What a truncation error at end of stream says failed, naming the decoder by its class
+ * (`Cannot decode frame (LineFramer)`), as trace events name it; a plain-object decoder has
+ * no name to give.
+ */
+function truncatedContext(decoder: object): string {
+  const name = decoder.constructor?.name;
+  return name && name !== "Object" ? `Cannot decode frame (${name})` : "Cannot decode frame";
 }
 
 function always(): boolean {

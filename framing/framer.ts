@@ -28,7 +28,8 @@ import type { SendBuffer } from "../transport/send_buffer.ts";
  *   It never means end of stream.
  * - At end of stream the caller calls {@linkcode Decoder.decodeEof} (or `decode` when absent)
  *   until it returns `undefined`; any bytes still buffered then are a truncated frame, and the
- *   caller throws {@linkcode TruncatedFrameError} (tokio's default `decode_eof`).
+ *   caller throws {@linkcode TruncatedFrameError} (tokio's default `decode_eof`), naming the
+ *   decoder's class.
  * - A decoder may keep state between calls (a scan offset, a count), so use one instance per
  *   stream. The state never holds bytes: those stay in the buffer.
  *

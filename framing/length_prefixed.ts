@@ -158,8 +158,10 @@ export class LengthPrefixedFramer implements Framer<Uint8Array> {
       ? undefined
       : checkLimit("bytesToStrip", options.bytesToStrip);
     this.#max = checkLimit("maxFrameLength", options.maxFrameLength ?? DEFAULT_MAX_FRAME_LENGTH);
+    // The hot paths check only maxFrameLength: one above what the 4-byte field holds takes the
+    // general path, which also refuses a frame the field cannot express (instead of wrapping).
     this.#plain = field === 4 && !this.#little && this.#offset === 0 && this.#adjustment === 0 &&
-      (this.#strip === undefined || this.#strip === 4);
+      (this.#strip === undefined || this.#strip === 4) && this.#max <= FIELD_MAX[4];
   }
 
   /**

@@ -133,7 +133,8 @@ export class Lifecycle {
   }
 
   /**
-   * `"open"` → `"closing"`; false when it was not open.
+   * `"open"` → `"closing"`; false when it was not open. The transport stops reading: a read
+   * pause still running ends now (the flush that follows is not time spent paused).
    *
    * @param reason Why: `"close"`, or `"peer-eof"` when the peer's EOF closes it.
    */
@@ -141,6 +142,8 @@ export class Lifecycle {
     if (this.#state !== "open") return false;
     this.#state = "closing";
     this.#reason = reason;
+    // A close stops reading at once: a read pause running ends here, not after the flush.
+    this.counters.resumedReading();
     return true;
   }
 

@@ -32,7 +32,7 @@ export class Counters {
     this.#readPausedSince = performance.now();
   }
 
-  /** Reading resumed (or the transport ended). */
+  /** Reading resumed, or stopped for good (a close began, or the transport ended). */
   resumedReading(): void {
     if (this.#readPausedSince < 0) return;
     this.readPausedMs += performance.now() - this.#readPausedSince;

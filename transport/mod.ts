@@ -102,6 +102,7 @@ export {
   DEFAULT_READ_SIZE,
   StreamTransport,
   type StreamTransportOptions,
+  type WrapChannelOptions,
 } from "./stream_transport.ts";
 export { TlsHandshakeTimeoutError } from "./tls_errors.ts";
 export {

@@ -15,12 +15,12 @@ import { DeadlineError, WriteBufferOverflowError } from "./errors.ts";
  * | reason           | the transport ended because ...                                            |
  * | ---------------- | -------------------------------------------------------------------------- |
  * | `"close"`        | `close()` was called (and the write buffer was flushed)                    |
- * | `"abort"`        | `abort()` was called, with or without an error                              |
+ * | `"abort"`        | `abort()` was called without an error (with one: the error's reason)      |
  * | `"peer-eof"`     | the peer ended its stream: `eofReceived()` let it close, or EOF both ways  |
  * | `"reset"`        | the peer reset the connection (`ConnectionReset`)                           |
  * | `"error"`        | a read or write failed, a protocol callback threw, a TLS upgrade failed    |
  * | `"idle-timeout"` | nothing moved for `idleTimeout` ms (a UDP tendril peer: its manager's)     |
- * | `"deadline"`     | a frame deadline ran out (a {@linkcode DeadlineError})                     |
+ * | `"deadline"`     | a frame deadline ran out ({@linkcode DeadlineError}), also if `abort()` cut its close |
  * | `"overflow"`     | the write buffer passed `maxWriteBuffer` or the server's budget            |
  * | `"evicted"`      | a UDP tendril peer made room for a newcomer in a full peer table           |
  *
@@ -75,7 +75,10 @@ export interface TransportCounters {
   writes: number;
   /** How many times reading was paused (`pauseReading()` while reading). */
   readPauses: number;
-  /** Milliseconds reading spent paused, in total. */
+  /**
+   * Milliseconds reading spent paused, in total: from `pauseReading()` to `resumeReading()`,
+   * or to `close()` (which stops reading; the flush after it is not counted).
+   */
   readPausedMs: number;
   /** How many times the protocol got `pauseWriting()`. */
   writePauses: number;

@@ -81,7 +81,8 @@ export interface StreamTransportOptions {
    * `requestTimeout`, each in ms, `Infinity` for none. They run only under a framed protocol,
    * through {@linkcode StreamTransport.deadlineClock}; the first two close the connection with
    * a {@linkcode DeadlineError}, after the framed layer's `limitExceeded` hook could tell the
-   * peer why (see {@linkcode Deadlines}).
+   * peer why (see {@linkcode Deadlines}). An `abort()` during that close only hurries it:
+   * `connectionLost()` still gets the `DeadlineError`, and the close reason is `"deadline"`.
    *
    * @default {none; Server connections: 30000, 30000 and 300000}
    */
@@ -106,6 +107,22 @@ export interface StreamTransportOptions {
    * @default {log with console.error}
    */
   onError?: (error: Error) => void;
+}
+
+/** Options of {@linkcode StreamTransport.wrapChannel}. */
+export interface WrapChannelOptions {
+  /**
+   * Milliseconds `wrap` may take, as `handshakeTimeout` bounds a `startTls()` handshake (the
+   * clock starts once the bytes written before the call are out). Past it the signal given to
+   * `wrap` aborts, the transport is aborted and `connectionLost()` gets a
+   * {@linkcode TransportError} (`Wrapping the connection timed out after 5000 ms (timeout)`,
+   * its `cause` a `TimeoutError`); a channel `wrap` returns later is closed. A wrapper that
+   * waits on the peer (a handshake of its own) needs one: reads are held meanwhile, so
+   * neither `idleTimeout` nor the frame deadlines see a peer that stalls it.
+   *
+   * @default {Infinity: no limit}
+   */
+  timeout?: number;
 }
 
 /** The read side of a {@linkcode StreamTransport} (see its state table). */
@@ -845,9 +862,11 @@ export class StreamTransport implements Transport, AsyncDisposable {
    *
    * @param options Client options (`serverHostname`, `caCerts`, `alpnProtocols`, ...) or
    * server options (`serverSide: true`, `cert`, `key`, `alpnProtocols`).
-   * @throws {TransportError} At once when the transport is closing, half-closed, already
-   * encrypted, already upgrading, or has a read in flight or its bytes held; as a rejection
-   * when the handshake fails.
+   * @throws {TransportError} At once when the transport is closing, half-closed (either
+   * way: after `writeEof()`, or once the peer's EOF came, also from inside `eofReceived()`,
+   * since a handshake cannot complete with a peer that sends no more), already encrypted,
+   * already upgrading, or has a read in flight or its bytes held; as a rejection when the
+   * handshake fails.
    * @throws {RangeError} At once when `handshakeTimeout` is not 0 to 2147483647 ms or Infinity.
    */
   startTls(options: StartTlsOptions): Promise<void> {
@@ -889,12 +908,15 @@ export class StreamTransport implements Transport, AsyncDisposable {
    * and a failure aborts the transport (`connectionLost()` gets the error).
    *
    * @param wrap Gets the current channel (the new one owns it from then on), an object for
-   * facts to add to `getExtraInfo()`, and a signal that aborts when the transport closes
-   * (the transport stops waiting for `wrap` then; a channel it returns later is closed);
-   * returns the channel to use from now on.
+   * facts to add to `getExtraInfo()`, and a signal that aborts when the transport closes or
+   * `options.timeout` passes (the transport stops waiting for `wrap` then; a channel it
+   * returns later is closed); returns the channel to use from now on.
+   * @param options `timeout`: how long `wrap` may take (see {@linkcode WrapChannelOptions}).
    * @returns Resolves once the new channel is in use.
-   * @throws {TransportError} At once when the transport is closing, half-closed, upgrading,
-   * or has a read in flight or its bytes held; as a rejection when `wrap` fails.
+   * @throws {TransportError} At once when the transport is closing, half-closed (either way,
+   * as for `startTls()`: also from inside `eofReceived()`), upgrading, or has a read in flight
+   * or its bytes held; as a rejection when `wrap` fails or times out.
+   * @throws {RangeError} At once when `timeout` is not 0 to 2147483647 ms or Infinity.
    *
    * @example Wrap a channel in a byte-counting layer
    * ```ts
@@ -935,7 +957,10 @@ export class StreamTransport implements Transport, AsyncDisposable {
       extra: ExtraInfo,
       signal: AbortSignal,
     ) => ByteChannel | Promise<ByteChannel>,
+    options?: WrapChannelOptions,
   ): Promise<void> {
+    const timeout = options?.timeout;
+    if (timeout !== undefined) checkDelay("Cannot wrap the connection: timeout", timeout, 0, true);
     this.#checkCanUpgrade(
       "Cannot wrap the connection",
       "wrapChannel() with reading paused, or from dataReceived()",
@@ -943,7 +968,7 @@ export class StreamTransport implements Transport, AsyncDisposable {
     const upgrade = new AbortController();
     this.#upgrade = upgrade;
     this.#quietRoom = 0;
-    const done = this.#runWrap(wrap, upgrade.signal);
+    const done = this.#runWrap(wrap, upgrade.signal, timeout);
     this.#upgradeDone = done.then(() => {}, () => {});
     return done;
   }
@@ -955,17 +980,23 @@ export class StreamTransport implements Transport, AsyncDisposable {
       signal: AbortSignal,
     ) => ByteChannel | Promise<ByteChannel>,
     signal: AbortSignal,
+    timeout: number | undefined,
   ): Promise<void> {
     try {
       await this.#drained();
       this.#closeIfClosing();
       if (this.#life.finished) throw new TransportError("Cannot wrap the connection: it closed");
       const extra: ExtraInfo = {};
-      // Raced with the signal: a wrap that ignores it must not keep a closed transport open.
-      const cancel = linkCancellation(signal, undefined, "");
+      // Raced with the signal and the timeout: a wrap that ignores its signal must not keep a
+      // closed transport open, nor one whose peer stalls it.
+      const cancel = linkCancellation(
+        signal,
+        timeout,
+        `Wrapping the connection timed out after ${timeout} ms (timeout)`,
+      );
       let channel: ByteChannel;
       try {
-        channel = await cancel.race(Promise.resolve(wrap(this.#channel, extra, signal)));
+        channel = await cancel.race(Promise.resolve(wrap(this.#channel, extra, cancel.signal)));
       } finally {
         cancel.dispose();
       }
@@ -1013,9 +1044,13 @@ export class StreamTransport implements Transport, AsyncDisposable {
     else if (what === "Cannot start TLS" && this.#extra.tls) {
       reason = "the transport already uses TLS";
     } else if (this.#upgrade) reason = "an upgrade is already in progress";
-    else if (this.#write !== "open" || this.#read === "eof") {
-      reason = "the transport is half-closed";
-    } else if (this.#readStep === "reading") reason = `a read is in flight; call ${readHint}`;
+    else if (this.#read === "eof" || this.#read === "stopped") {
+      // "stopped" while open: called from eofReceived(). Either way the peer sends no more,
+      // so no handshake could complete (nor a wrapper read the peer's side of one).
+      reason =
+        "the transport is half-closed: the peer ended its stream (EOF), no handshake can complete";
+    } else if (this.#write !== "open") reason = "the transport is half-closed";
+    else if (this.#readStep === "reading") reason = `a read is in flight; call ${readHint}`;
     else if (this.#readStep === "held") {
       reason = "bytes read from the channel wait for resumeReading(); let them be delivered first";
     }
@@ -1082,6 +1117,9 @@ export class StreamTransport implements Transport, AsyncDisposable {
   }
 
   abort(error?: Error): void {
+    // A plain abort() during a deadline's graceful close only hurries it (drops its last
+    // bytes): the deadline stays the cause, as it would when its grace runs out.
+    error ??= this.#closeReason;
     // With an error, the reason is the error's (a layer above aborting for a decode error,
     // an overflow or a deadline is not a plain abort()).
     this.#closeNow(error, false, error === undefined ? "abort" : closeReasonOf(error));

@@ -68,3 +68,21 @@ Deno.test("frame reader finish() decodes the last frames with decodeEof, then re
   paused.buffer.append(bytes("x\r\n"));
   assertEquals(paused.finish(), false, "stopped by mayGoOn(): to be called again");
 });
+
+Deno.test("FrameReader: the truncation at end of stream names the decoder's class", () => {
+  const line = new FrameReader(new LineFramer(), () => {});
+  line.buffer.append(bytes("cut"));
+  assertEquals(
+    assertThrows(() => line.finish(), TruncatedFrameError).message,
+    "Cannot decode frame (LineFramer): the stream ended with 3 bytes of an incomplete frame",
+  );
+  // A decoder made as a plain object has no class to name.
+  const pairs = new FrameReader({
+    decode: (buffer) => buffer.length >= 2 ? buffer.take(2) : undefined,
+  }, () => {});
+  pairs.buffer.append(bytes("abc"));
+  assertEquals(
+    assertThrows(() => pairs.finish(), TruncatedFrameError).message,
+    "Cannot decode frame: the stream ended with 1 bytes of an incomplete frame",
+  );
+});

@@ -9,6 +9,7 @@ import {
   ReceiveBuffer,
   TruncatedFrameError,
 } from "@plexus/net/framing";
+import type { SendBuffer } from "@plexus/net/transport";
 import { assertEverySplit, bytes, concat, decodeChunks, hex, text } from "./_helpers.ts";
 
 const FIELDS: [LengthFieldLength, boolean, string][] = [
@@ -172,4 +173,27 @@ Deno.test("length-prefixed framer reports a partial frame at end of stream", () 
     TruncatedFrameError,
     "6 bytes",
   );
+});
+
+Deno.test("length-prefixed framer: a maxFrameLength past the 4-byte field refuses, never wraps, a frame the field cannot hold", () => {
+  const framer = new LengthPrefixedFramer({ maxFrameLength: 2 ** 33 });
+  // A 4 GiB frame, claimed without allocating it; the buffer refuses to be written to.
+  const huge = new Uint8Array(0);
+  Object.defineProperty(huge, "byteLength", { value: 2 ** 32 });
+  const refusing = {
+    reserve(): never {
+      throw new Error("reserved room for a frame whose length field would wrap to 0");
+    },
+  } as unknown as SendBuffer;
+  assertThrows(
+    () => framer.encode(huge, refusing),
+    FrameTooLongError,
+    "Cannot encode frame: length 4294967296 exceeds the 4-byte length field's maximum 4294967295",
+  );
+  // Frames that fit still go both ways.
+  const encoded = encodeFrame(framer, bytes("hello"));
+  assertEquals(encoded.subarray(0, 4), hex("00 00 00 05"));
+  assertEquals(decodeFrames(new LengthPrefixedFramer({ maxFrameLength: 2 ** 33 }), encoded), [
+    bytes("hello"),
+  ]);
 });

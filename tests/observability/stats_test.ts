@@ -26,6 +26,7 @@ import {
 import { tcpPair, tcpTransports } from "../_net.ts";
 import { Recorder } from "../_recorder.ts";
 import { bytes } from "../_shared.ts";
+import { ManualChannel } from "../transport/_manual_channel.ts";
 
 /** Checks the parts every ended transport's stats share. */
 function assertEnded(stats: TransportStats, reason: TransportStats["closeReason"]): void {
@@ -152,6 +153,31 @@ Deno.test("TCP: pauses against a peer that does not read, and their time", async
   await new Promise((resolve) => setTimeout(resolve, 5)); // time passes, not an event
   assertEquals(b.stats().readPausedMs, ended, "an ended transport's pause time is final");
   assert(ended > sb.readPausedMs);
+});
+
+Deno.test("readPausedMs: a close() while paused ends the pause, not the flush after it", async () => {
+  // performance.now() is the pause clock: driven here, no timing is measured.
+  let time = 1000;
+  const now = performance.now;
+  performance.now = () => time;
+  try {
+    const channel = new ManualChannel(); // its writes wait for accept(): the flush hangs
+    const t = new StreamTransport(channel, { dataReceived() {} });
+    t.pauseReading();
+    t.write(new Uint8Array(10));
+    time += 10;
+    t.close(); // reading stops here; the flush goes on
+    assertEquals(t.isClosing(), true);
+    time += 500;
+    assertEquals(t.stats().readPausedMs, 10, "the pause ended at close()");
+    await channel.accept(10);
+    assertEquals(await t.closed, undefined);
+    time += 500;
+    const ended = t.stats();
+    assertEquals([ended.readPauses, ended.readPausedMs, ended.bytesSent], [1, 10, 10]);
+  } finally {
+    performance.now = now;
+  }
 });
 
 Deno.test("framed: frames in and out, counted once each, with the transport's bytes", async () => {

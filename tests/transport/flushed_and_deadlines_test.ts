@@ -1,7 +1,12 @@
 /** flushed() under a steady writer; frame deadlines after close() and across pauses. */
 
-import { assert, assertEquals } from "@std/assert";
-import { createMemoryChannelPair, StreamTransport, type Transport } from "@plexus/net/transport";
+import { assert, assertEquals, assertInstanceOf } from "@std/assert";
+import {
+  createMemoryChannelPair,
+  DeadlineError,
+  StreamTransport,
+  type Transport,
+} from "@plexus/net/transport";
 import { ManualChannel } from "./_manual_channel.ts";
 
 Deno.test("flushed() resolves once the bytes written before it are out, though writes go on", async () => {
@@ -75,4 +80,27 @@ Deno.test("a frame deadline does not count the application's pause against the p
   client.close();
   await client.closed;
   assertEquals(error?.message, undefined);
+});
+
+Deno.test("abort() during a deadline's graceful close hurries it: the deadline stays the cause", async () => {
+  const channel = new ManualChannel(); // its writes wait for accept(): the close's flush hangs
+  const expired = Promise.withResolvers<DeadlineError>();
+  const lost: (Error | undefined)[] = [];
+  const t: StreamTransport = new StreamTransport(channel, {
+    connectionMade: (transport) =>
+      (transport as StreamTransport).deadlineClock!.start((error) => {
+        t.write(new Uint8Array([1])); // the last word to the peer, still leaving
+        expired.resolve(error);
+      }),
+    dataReceived() {},
+    connectionLost: (error) => lost.push(error),
+  }, { deadlines: { firstFrameTimeout: 1 } });
+  const deadline = await expired.promise;
+  assertEquals(t.isClosing(), true, "the deadline closes gracefully, flushing its last word");
+  t.abort(); // the application will not wait for the flush
+  assertEquals(await t.closed, deadline);
+  assertInstanceOf(lost[0], DeadlineError);
+  const stats = t.stats();
+  assertEquals([stats.closeReason, stats.error], ["deadline", deadline]);
+  assertEquals(channel.written, [], "the last word was dropped by the abort");
 });

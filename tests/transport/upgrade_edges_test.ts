@@ -1,7 +1,7 @@
 // Regression tests for the upgrade entry points of StreamTransport (startTls / wrapChannel):
 // close() while data written before the upgrade is still leaving in plaintext, and close()
 // while a wrap callback that ignores its signal never settles.
-import { assertEquals, assertRejects } from "@std/assert";
+import { assertEquals, assertInstanceOf, assertRejects, assertThrows } from "@std/assert";
 import {
   type ByteChannel,
   createMemoryChannelPair,
@@ -134,5 +134,90 @@ Deno.test({
     await client.closed;
     assertEquals(received, size);
     assertEquals(sum, expected);
+  },
+});
+
+for (const keepOpen of [true, false]) {
+  Deno.test({
+    name:
+      `startTls() and wrapChannel() from eofReceived() are refused: no handshake after the peer's EOF (keepOpen ${keepOpen})`,
+    sanitizeOps: true,
+    sanitizeResources: true,
+    async fn() {
+      const [a, b] = createMemoryChannelPair();
+      const refusals: string[] = [];
+      const eof = Promise.withResolvers<void>();
+      const t = new StreamTransport(a, {
+        dataReceived() {},
+        eofReceived() {
+          for (
+            const upgrade of [
+              () => t.startTls({ serverSide: true, cert: tls.cert, key: tls.key }),
+              () => t.wrapChannel((channel) => channel),
+            ]
+          ) {
+            try {
+              upgrade().catch(() => {});
+              refusals.push("accepted");
+            } catch (error) {
+              refusals.push(error instanceof TransportError ? error.message : String(error));
+            }
+          }
+          eof.resolve();
+          return keepOpen;
+        },
+      });
+      const peer = new StreamTransport(b, { dataReceived() {}, eofReceived: () => true });
+      peer.writeEof();
+      const why =
+        "the transport is half-closed: the peer ended its stream (EOF), no handshake can complete";
+      await eof.promise;
+      if (keepOpen) {
+        // The transport stays half-open and usable: the refusals did not fail it.
+        t.write(new Uint8Array(3));
+        t.close();
+      }
+      assertEquals(await t.closed, undefined);
+      assertEquals(refusals, [`Cannot start TLS: ${why}`, `Cannot wrap the connection: ${why}`]);
+      assertEquals(peer.stats().bytesReceived, keepOpen ? 3 : 0);
+      await peer.closed;
+    },
+  });
+}
+
+Deno.test({
+  name: "wrapChannel() with a timeout: a wrap that stalls is given up and the transport aborted",
+  sanitizeOps: true,
+  sanitizeResources: true,
+  async fn() {
+    const [a, b] = createMemoryChannelPair();
+    const peer = new StreamTransport(b, { dataReceived() {} });
+    const lost: (Error | undefined)[] = [];
+    const t = new StreamTransport(a, {
+      connectionMade: (transport) => transport.pauseReading(),
+      dataReceived() {},
+      connectionLost: (error) => lost.push(error),
+    });
+    let given: AbortSignal | undefined;
+    // A wrapper waiting on a peer that never answers (reads are held: nothing else times it).
+    const upgrade = t.wrapChannel((_channel, _extra, signal) => {
+      given = signal;
+      return new Promise<ByteChannel>(() => {});
+    }, { timeout: 20 });
+    const message = "Wrapping the connection timed out after 20 ms (timeout)";
+    const error = await within(t.closed, 2000) as TransportError;
+    assertInstanceOf(error, TransportError);
+    assertEquals(error.message, message);
+    assertEquals((error.cause as DOMException).name, "TimeoutError");
+    assertEquals(lost, [error]);
+    assertEquals(given?.aborted, true, "the wrap was told to stop");
+    await assertRejects(() => upgrade, TransportError, message);
+    assertEquals(t.stats().closeReason, "error");
+    await peer.closed;
+    assertThrows(
+      () => t.wrapChannel((channel) => channel, { timeout: -1 }),
+      RangeError,
+      "Cannot wrap the connection: timeout must be a number of milliseconds from 0 to 2147483647",
+    );
   },
 });
