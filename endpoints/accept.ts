@@ -189,7 +189,7 @@ export async function acceptNext<C extends Deno.Conn>(
   options: AcceptOptions,
   stopOnAbort = false,
 ): Promise<C | undefined> {
-  const { signal, onError } = options;
+  const { signal } = options;
   while (!signal?.aborted) {
     let conn: C;
     // With stopOnAbort, raced with the signal: the accept itself cannot be cancelled short of
@@ -198,17 +198,8 @@ export async function acceptNext<C extends Deno.Conn>(
     try {
       conn = await (cancel ? cancel.race(listener.accept()) : listener.accept());
     } catch (error) {
-      if (signal?.aborted) return undefined;
-      const backOff = options.backOff ?? DEFAULT_ACCEPT_BACKOFF;
-      const failure = AcceptError.from(error, backOff);
-      try {
-        onError?.(failure);
-      } catch {
-        // The loop must outlive a throwing callback.
-      }
-      if (failure.kind === "closed") return undefined;
-      if (failure.kind !== "connection") await delay(backOff, { signal }).catch(() => {});
-      continue;
+      if (await acceptFailed(error, options)) continue;
+      return undefined;
     } finally {
       cancel?.dispose();
     }
@@ -219,6 +210,30 @@ export async function acceptNext<C extends Deno.Conn>(
     return conn;
   }
   return undefined;
+}
+
+/**
+ * What an accept loop does after `listener.accept()` failed with `error`, as
+ * {@linkcode acceptNext} does it: reports an {@linkcode AcceptError} through `onError`, backs
+ * off when the kind calls for it, and says whether the loop goes on. A server's accept loop
+ * awaits `listener.accept()` itself and calls this only on a failure, saving an async step on
+ * every connection.
+ *
+ * @returns `false` when the loop is over (the listener closed or `signal` aborted).
+ */
+export async function acceptFailed(error: unknown, options: AcceptOptions): Promise<boolean> {
+  const { signal, onError } = options;
+  if (signal?.aborted) return false;
+  const backOff = options.backOff ?? DEFAULT_ACCEPT_BACKOFF;
+  const failure = AcceptError.from(error, backOff);
+  try {
+    onError?.(failure);
+  } catch {
+    // The loop must outlive a throwing callback.
+  }
+  if (failure.kind === "closed") return false;
+  if (failure.kind !== "connection") await delay(backOff, { signal }).catch(() => {});
+  return !signal?.aborted;
 }
 
 function isPerConnection(error: unknown): boolean {

@@ -112,6 +112,42 @@ export async function createConnection<P extends StreamProtocolLike>(
   options?: CreateConnectionOptions,
 ): Promise<Connection<P>> {
   options ??= {};
+  const conn = isConn(address) ? address : undefined;
+  const target = conn ? undefined : parseAddress(address as Address);
+  // A plain TCP dial (no signal, timeout, local address, TLS or wrapper) takes the short path:
+  // no cancellation to link (measured, an AbortController, its listeners and Deno.connect's
+  // cancel handle cost a few µs of a short connection's ~100 µs), and no second async step.
+  let connected: Connected;
+  if (
+    target?.transport === "tcp" && options.signal === undefined &&
+    options.timeout === undefined && !options.tls && options.wrapper === undefined &&
+    options.localAddress === undefined
+  ) {
+    let channel: Deno.TcpConn | undefined;
+    try {
+      channel = await Deno.connect({ hostname: target.hostname, port: target.port });
+      configure(channel, options);
+    } catch (error) {
+      closeQuietly(channel);
+      throw connectFailed(formatAddress(target), error);
+    }
+    connected = { channel, extra: socketFacts(channel, options) };
+  } else connected = await connectAny(conn, target, options);
+  return start(protocolFactory, connected, options);
+}
+
+/** A connected channel and the socket's facts, before the transport is made. */
+interface Connected {
+  channel: ByteChannel;
+  extra: ExtraInfo;
+}
+
+/** Every other connection: a Unix socket, a given `Deno.Conn`, a local address, TLS, a wrapper. */
+async function connectAny(
+  conn: Deno.Conn | undefined,
+  target: ParsedAddress | undefined,
+  options: CreateConnectionOptions,
+): Promise<Connected> {
   if (options.timeout !== undefined) {
     checkDelay("Cannot connect: timeout", options.timeout, 0, true);
   }
@@ -121,41 +157,20 @@ export async function createConnection<P extends StreamProtocolLike>(
   if (handshakeTimeout !== undefined) {
     checkDelay("Cannot connect: tls.handshakeTimeout", handshakeTimeout, 0, true);
   }
-  const conn = isConn(address) ? address : undefined;
-  const target = conn ? undefined : parseAddress(address as Address);
   const local = options.localAddress === undefined ? undefined : parseLocal(options.localAddress);
   // Named in errors only: formatted when one is made, not on every connection.
   const label = (): string => target ? formatAddress(target) : formatAddress(conn!.remoteAddr);
-  // A plain TCP dial with no signal, no timeout and no TLS or wrapper to hand a signal to
-  // needs no cancellation. Measured, skipping it (an AbortController, its listeners and
-  // Deno.connect's cancel handle) saves a few µs of a short connection's ~100 µs.
-  const plain = options.signal === undefined && options.timeout === undefined &&
-    !options.tls && options.wrapper === undefined && local === undefined &&
-    target?.transport === "tcp";
-  const cancel = plain ? undefined : linkCancellation(
+  const cancel = linkCancellation(
     options.signal,
     options.timeout,
     `Cannot connect to ${label()}: timed out after ${options.timeout} ms`,
   );
   let channel: ByteChannel | undefined = conn;
-  let connected: { channel: ByteChannel; extra: ExtraInfo };
   try {
-    channel ??= cancel === undefined
-      ? await Deno.connect({
-        hostname: (target as TcpAddress).hostname,
-        port: (target as TcpAddress).port,
-      })
-      : await dial(target!, local, options, cancel);
-    if (isTcpConn(channel)) {
-      channel.setNoDelay(options.noDelay ?? true);
-      if (options.keepAlive !== undefined) channel.setKeepAlive(options.keepAlive);
-    }
+    channel ??= await dial(target!, local, options, cancel);
+    configure(channel, options);
     // The socket's addresses, kept when TLS or a wrapper puts another channel over it.
-    const extra: ExtraInfo = {
-      sockname: channel.localAddr,
-      peername: channel.remoteAddr,
-      ...options.extra,
-    };
+    const extra = socketFacts(channel, options);
     if (options.tls) {
       const tls = options.tls === true ? {} : options.tls;
       const serverHostname = options.serverHostname ?? tls.serverHostname ??
@@ -165,7 +180,7 @@ export async function createConnection<P extends StreamProtocolLike>(
       const upgraded = await startTlsClient(upgrade, {
         ...tls,
         serverHostname,
-        signal: cancel!.signal,
+        signal: cancel.signal,
       });
       channel = upgraded.channel;
       Object.assign(extra, { tls: true, serverHostname, alpnProtocol: upgraded.alpnProtocol });
@@ -175,22 +190,44 @@ export async function createConnection<P extends StreamProtocolLike>(
     if (wrapper) {
       // Raced, as a server races its wrappers: one that ignores its signal must not outlast
       // the timeout or the caller's abort (what it returns late is closed).
-      channel = await cancel!.race(
-        Promise.resolve(wrapper(channel, { side: "client", signal: cancel!.signal, extra })),
+      channel = await cancel.race(
+        Promise.resolve(wrapper(channel, { side: "client", signal: cancel.signal, extra })),
       );
     }
-    cancel?.signal.throwIfAborted();
-    connected = { channel, extra };
+    cancel.signal.throwIfAborted();
+    return { channel, extra };
   } catch (error) {
     closeQuietly(channel);
-    throw cancel?.signal.aborted
-      ? cancel.reason()
-      : new TransportError(`Cannot connect to ${label()}: ${describeError(error)}`, {
-        cause: error,
-      });
+    throw cancel.signal.aborted ? cancel.reason() : connectFailed(label(), error);
   } finally {
-    cancel?.dispose();
+    cancel.dispose();
   }
+}
+
+/** Socket options of a TCP connection: `noDelay` (on by default) and `keepAlive`. */
+function configure(channel: ByteChannel, options: CreateConnectionOptions): void {
+  if (!isTcpConn(channel)) return;
+  channel.setNoDelay(options.noDelay ?? true);
+  if (options.keepAlive !== undefined) channel.setKeepAlive(options.keepAlive);
+}
+
+/** The socket's addresses and the caller's extra facts. */
+function socketFacts(channel: ByteChannel, options: CreateConnectionOptions): ExtraInfo {
+  return { sockname: channel.localAddr, peername: channel.remoteAddr, ...options.extra };
+}
+
+function connectFailed(label: string, error: unknown): TransportError {
+  return new TransportError(`Cannot connect to ${label}: ${describeError(error)}`, {
+    cause: error,
+  });
+}
+
+/** Makes the protocol and the transport over a connected channel. */
+function start<P extends StreamProtocolLike>(
+  protocolFactory: () => P,
+  connected: Connected,
+  options: CreateConnectionOptions,
+): Connection<P> {
   let protocol: P;
   let transport: StreamTransport;
   try {

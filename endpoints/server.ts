@@ -29,7 +29,7 @@ import {
 } from "../transport/_tls_upgrade.ts";
 import { TlsHandshakeTimeoutError } from "../transport/tls_errors.ts";
 import { type Address, formatAddress, parseAddress, type ParsedAddress } from "./address.ts";
-import { acceptNext, type AcceptOptions } from "./accept.ts";
+import { acceptFailed, type AcceptOptions } from "./accept.ts";
 import { listenTargets, openOnOnePort } from "./_listen_targets.ts";
 import { asWrapper, type Wrapper, type WrapperChain } from "./wrappers.ts";
 import {
@@ -654,9 +654,19 @@ export class Server<P extends StreamProtocolLike = StreamProtocolLike> implement
       signal: this.#stopAccepting.signal,
       onError: (error) => this.#report(error),
     };
-    for (let conn; (conn = await acceptNext(entry.listener, options)) !== undefined;) {
-      // close() may have run between acceptNext's own check and this turn: past it, a
-      // connection would start a handshake close() can no longer abandon.
+    // listener.accept() awaited here, not through acceptNext(): one async step less per
+    // connection. close() aborts the signal and closes the listener, which ends a pending
+    // accept() with BadResource.
+    while (!this.#stopped) {
+      let conn: Deno.Conn;
+      try {
+        conn = await entry.listener.accept();
+      } catch (error) {
+        if (await acceptFailed(error, options)) continue;
+        return;
+      }
+      // close() may have run while accept() was pending: past it, a connection would start a
+      // handshake close() can no longer abandon.
       if (this.#stopped) {
         closeQuietly(conn);
         return;
