@@ -28,7 +28,10 @@ export type TinyprotoEvent =
   | { readonly type: "turnedAway"; readonly status: number }
   /** The peer's answer to our announcement: `ff` (go on) or `00` (refused). */
   | { readonly type: "answer"; readonly accepted: boolean }
-  /** The peer announces a message of `size` bytes (its payload follows iff `size <= maxSize`). */
+  /**
+   * The peer announces a message of `size` bytes. Up to `maxSize`, it awaits our answer
+   * ({@linkcode TinyprotoDecoder.accept}); over it, the protocol refuses it.
+   */
   | { readonly type: "announce"; readonly size: number }
   /** The payload of an announcement we accepted. */
   | Uint8Array;
@@ -45,11 +48,14 @@ type Owed = "status" | number;
 
 /**
  * Decodes the peer's tinyproto stream (see the table in `TinyprotoProtocol`'s docs). Its state
- * is the queue of what the peer owes us: {@linkcode TinyprotoDecoder.announced} queues the
- * answer to our announcement; an accepted announcement (`1..maxSize` bytes) queues its payload
- * as it is decoded (the protocol answers `ff` when it gets the event). An announcement over
- * `maxSize` is returned for the protocol to refuse; a refusal is final, so the protocol then
- * replaces this decoder (nothing more is decoded).
+ * is the queue of what the peer owes us, and the peer's announcement we owe an answer:
+ * {@linkcode TinyprotoDecoder.announced} queues the answer to our announcement; an
+ * announcement up to `maxSize` awaits our answer until the protocol writes `ff` and calls
+ * {@linkcode TinyprotoDecoder.accept}, which queues its payload (`1..maxSize` bytes). Until
+ * then the peer, whose message is in flight, sends nothing but answers to ours: anything else
+ * is a {@linkcode CorruptFrameError}, so a peer cannot push more than it was let. An
+ * announcement over `maxSize` is returned for the protocol to refuse; a refusal is final, so
+ * the protocol then replaces this decoder (nothing more is decoded).
  *
  * At end of stream, {@linkcode TinyprotoDecoder.decodeEof} tells a lone `00` (a refusal) from
  * the start of a crossing size, and raises what a cut means: a {@linkcode TruncatedFrameError}
@@ -60,6 +66,11 @@ export class TinyprotoDecoder implements Decoder<TinyprotoEvent> {
   /** Whether the peer's handshake was read. */
   started = false;
   readonly #owed: Owed[] = [];
+  /**
+   * The size the peer announced that we have not answered yet (the protocol holds our `ff`
+   * while its inbox is full), or `undefined` when no announcement awaits our answer.
+   */
+  #unanswered: number | undefined;
   readonly #maxSize: number;
   /** The last error `decodeEof` raised: how the protocol tells an end from a handler throw. */
   eofError: Error | undefined;
@@ -76,6 +87,23 @@ export class TinyprotoDecoder implements Decoder<TinyprotoEvent> {
   /** We announced a message: the peer owes its answer. */
   announced(): void {
     this.#owed.push("status");
+  }
+
+  /**
+   * We answered the peer's announcement with `ff`: its payload (if any) is owed now.
+   *
+   * @returns The announced size.
+   */
+  accept(): number {
+    const size = this.#unanswered!;
+    this.#unanswered = undefined;
+    if (size > 0) this.#owed.push(size);
+    return size;
+  }
+
+  /** Whether the peer's announcement awaits our answer. */
+  awaitingAnswer(): boolean {
+    return this.#unanswered !== undefined;
   }
 
   /** Whether a payload is owed: a frame under way even with no bytes buffered. */
@@ -114,8 +142,14 @@ export class TinyprotoDecoder implements Decoder<TinyprotoEvent> {
         "Cannot receive transmission: got ff, an answer, but no announcement of ours awaits one",
       );
     }
+    if (owed === undefined && this.#unanswered !== undefined) {
+      throw new CorruptFrameError(
+        `Cannot receive transmission: got ${hex(first)} before we answered the peer's announcement`,
+      );
+    }
     if (owed === "status") {
-      const peerBusy = this.#owed.length > 1;
+      // Busy: its payload is owed after this answer, or its announcement awaits ours.
+      const peerBusy = this.#owed.length > 1 || this.#unanswered !== undefined;
       if (first === OK) {
         buffer.skip(1);
         this.#owed.shift();
@@ -138,7 +172,7 @@ export class TinyprotoDecoder implements Decoder<TinyprotoEvent> {
     if (buffer.length < 4) return undefined;
     const size = first * 2 ** 24 + ((buffer.at(1)! << 16) | (buffer.at(2)! << 8) | buffer.at(3)!);
     buffer.skip(4);
-    if (size > 0 && size <= this.#maxSize) this.#owed.push(size);
+    if (size <= this.#maxSize) this.#unanswered = size;
     return { type: "announce", size };
   }
 
@@ -166,12 +200,14 @@ export class TinyprotoDecoder implements Decoder<TinyprotoEvent> {
   /** Why a stream that ends here is cut short, if it is (no more bytes will come). */
   endError(buffer: ReceiveBuffer): Error | undefined {
     const left = buffer.length;
+    // Inside a message: its payload, or our answer to its size, is still to come.
     const owed = this.#owed[0];
-    if (left > 0 || typeof owed === "number") {
+    const inside = typeof owed === "number" ? owed : this.#unanswered;
+    if (left > 0 || inside !== undefined) {
       return new TruncatedFrameError(
         left,
-        typeof owed === "number"
-          ? `Cannot receive transmission of ${owed} bytes`
+        inside !== undefined
+          ? `Cannot receive transmission of ${inside} bytes`
           : "Cannot receive transmission",
       );
     }

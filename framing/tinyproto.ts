@@ -22,8 +22,8 @@ const OK_BYTE = new Uint8Array([OK]);
 const REFUSED_BYTE = new Uint8Array([REFUSED]);
 
 /**
- * Messages waiting for `receive()` before reading pauses (the peer then waits for our `ff`,
- * so at most one more message arrives before it stops).
+ * Messages waiting for `receive()` before our `ff` to the peer's next announcement is held
+ * back (see `receive()`): the peer needs it to send the payload, so the inbox stays bounded.
  */
 const INBOX_LIMIT = 16;
 
@@ -97,17 +97,25 @@ interface Outgoing {
  * it, kept in the order of its own output, because the peer reacts to our bytes in the order
  * we sent them:
  *
- * - announcing a message queues `"status"`; accepting the peer's size queues its payload;
- * - a side sends at most one message at a time and answers an announcement as soon as it has
- *   read it, so the peer's own announcements can only come when the peer has nothing in
- *   flight, and never between its accepted size and its payload.
+ * - announcing a message queues `"status"`; accepting the peer's size (our `ff`) queues its
+ *   payload;
+ * - a side sends at most one message at a time, so the peer's own announcements can only come
+ *   when the peer has nothing in flight: never while its size awaits our answer, nor between
+ *   our `ff` and its payload.
  *
- * So at each step in the peer's stream:
+ * We answer an announcement as soon as we read it, except in pull style with 16 messages
+ * waiting for `receive()` and none of ours in flight: our `ff` then waits for room or for our
+ * next announcement (see `receive()`), and the peer sends nothing meanwhile (anything is a
+ * {@linkcode CorruptFrameError}), so it cannot push more than it was let.
  *
- * | owed head | peer busy (payload owed) | next byte                       | meaning                |
+ * So at each step in the peer's stream (the peer is busy while its payload is owed or its size
+ * awaits our answer):
+ *
+ * | owed head | peer busy                | next byte                       | meaning                |
  * | --------- | ------------------------ | ------------------------------- | ---------------------- |
  * | payload   |                          | n bytes                         | the payload            |
- * | none      |                          | 4 bytes                         | the peer announces     |
+ * | none      | no                       | 4 bytes                         | the peer announces     |
+ * | none      | yes (size unanswered)    | any                             | corrupt                |
  * | status    | yes                      | `ff` / `00`                     | our answer             |
  * | status    | no                       | `ff`                            | our answer: go on      |
  * | status    | no                       | `01`..`fe`                      | the peer announces (crossing) |
@@ -177,8 +185,6 @@ export class TinyprotoProtocol implements BufferedProtocol {
   readonly #inbox: Uint8Array[] = [];
   /** `receive()` and `request()` calls waiting for a message, in order. */
   readonly #receivers: PromiseWithResolvers<Uint8Array>[] = [];
-  /** Whether we paused the transport because the inbox is full. */
-  #inboxPaused = false;
   /** Set once the connection is ending: the reason, or null for an orderly end. */
   #ending: Error | null | undefined;
   readonly #closed = Promise.withResolvers<Error | undefined>();
@@ -252,7 +258,17 @@ export class TinyprotoProtocol implements BufferedProtocol {
    * Resolves with the next message received (tinyproto's pull style): one that arrived and
    * waits unclaimed, or the next to arrive. Calls are served in order. A message goes to a
    * waiting `receive()` before the handler's `transmissionReceived`; without that callback,
-   * messages wait here for `receive()` (reading pauses while 16 wait).
+   * messages wait here for `receive()`.
+   *
+   * While 16 wait, the peer's next message waits for room: our `ff` to its announcement is held
+   * back until a `receive()` takes one, and the peer, which needs that `ff` to send the payload,
+   * sends nothing more meanwhile. Reading goes on, and our own `send()` never waits for our
+   * `receive()`: the peer reads our bytes in order, so it would expect our held answer before
+   * our payload; so while a message of ours is announced and unanswered, the peer's
+   * announcements are answered at once, and announcing ours answers the one held. The inbox so
+   * holds at most 16 messages, plus one for each message we announce while it is full (both
+   * ends may then send any number before reading). The transport's `pauseReading()` is the
+   * application's alone.
    *
    * @returns The message.
    * @throws {TransportError} (rejection) When the connection ends, or is ending, first.
@@ -277,9 +293,14 @@ export class TinyprotoProtocol implements BufferedProtocol {
   receive(): Promise<Uint8Array> {
     const message = this.#inbox.shift();
     if (message !== undefined) {
-      if (this.#inboxPaused && this.#inbox.length < INBOX_LIMIT) {
-        this.#inboxPaused = false;
-        this.#transport?.resumeReading();
+      // Room again: the peer's announcement held back gets its ff, and its payload is under way.
+      // (One is held only with no message of ours in flight; while ours is being announced,
+      // from a callback of its write, #announceNext answers it next, in the order it must.)
+      if (
+        this.#ending === undefined && this.#current === undefined &&
+        this.#decoder.awaitingAnswer() && !this.#holdsBack() && this.#accept() > 0
+      ) {
+        this.#reader.clock?.progress(false, true);
       }
       return Promise.resolve(message);
     }
@@ -506,9 +527,30 @@ export class TinyprotoProtocol implements BufferedProtocol {
         return;
       case "announce":
         if (event.size > this.#maxSize) this.#refuse(event.size);
-        else if (this.#write(OK_BYTE) && event.size === 0) this.#deliver(new Uint8Array(0));
+        else if (!this.#holdsBack()) this.#accept();
         return;
     }
+  }
+
+  /**
+   * Whether our `ff` to the peer's announcement waits (see `receive()`): the inbox is full and
+   * no message of ours awaits the peer's answer (its payload would have to follow ours).
+   */
+  #holdsBack(): boolean {
+    return this.#inbox.length >= INBOX_LIMIT && this.#current === undefined;
+  }
+
+  /**
+   * Answers the peer's announcement with `ff`; an empty message is then whole.
+   *
+   * @returns The announced size.
+   */
+  #accept(): number {
+    // Owed before the write: a callback of the write (pauseWriting) may receive() and must not
+    // find this announcement still awaiting our answer.
+    const size = this.#decoder.accept();
+    if (this.#write(OK_BYTE) && size === 0) this.#deliver(new Uint8Array(0));
+    return size;
   }
 
   /** A whole message: to the first waiting `receive()`, else the handler, else the inbox. */
@@ -516,13 +558,7 @@ export class TinyprotoProtocol implements BufferedProtocol {
     const receiver = this.#receivers.shift();
     if (receiver) receiver.resolve(message);
     else if (this.#handler.transmissionReceived) this.#handler.transmissionReceived(message, this);
-    else {
-      this.#inbox.push(message);
-      if (this.#inbox.length >= INBOX_LIMIT && !this.#inboxPaused) {
-        this.#inboxPaused = true;
-        this.#transport!.pauseReading();
-      }
-    }
+    else this.#inbox.push(message);
   }
 
   /** Why `send(payload)` is refused at once, if it is: too long, or the connection is ending. */
@@ -555,7 +591,10 @@ export class TinyprotoProtocol implements BufferedProtocol {
       return;
     }
     // A close() from that callback already failed it.
-    if (this.#current === next) this.#decoder.announced();
+    if (this.#current !== next) return;
+    this.#decoder.announced();
+    // Our payload must not wait behind an answer we hold: the peer asked for that one first.
+    if (this.#decoder.awaitingAnswer()) this.#accept();
   }
 
   /** Writes to the transport; false (nothing written) when it can no longer take writes. */
@@ -621,11 +660,6 @@ export class TinyprotoProtocol implements BufferedProtocol {
   #halfClose(reason: Error | null): void {
     const transport = this.#transport!;
     if (transport.isClosing()) return;
-    if (this.#inboxPaused) {
-      // Read on, to see the peer's end (what arrives is dropped; the inbox stays for receive()).
-      this.#inboxPaused = false;
-      transport.resumeReading();
-    }
     // Half-close and let the peer close: closing at once could reset the connection and lose
     // our last bytes (the 00) on the way. What still arrives is read (to see the peer's end)
     // and dropped; a peer that never closes is cut off after closeTimeout.

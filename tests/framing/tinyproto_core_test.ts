@@ -2,7 +2,9 @@
 
 import { assertEquals, assertInstanceOf, assertThrows } from "@std/assert";
 import {
+  CorruptFrameError,
   decodeFrames,
+  type Decoder,
   FrameTooLongError,
   ReceiveBuffer,
   TinyprotoProtocol,
@@ -29,10 +31,31 @@ function describe(event: TinyprotoEvent): string {
   return event.type;
 }
 
-function decode(stream: string, setUp?: (d: TinyprotoDecoder) => void, maxSize = 100): string[] {
+/**
+ * Decodes `stream` whole, answering each announcement up to `maxSize` at once (as the protocol
+ * does with room in its inbox) unless `answer` is false.
+ */
+function decode(
+  stream: string,
+  setUp?: (d: TinyprotoDecoder) => void,
+  maxSize = 100,
+  answer = true,
+): string[] {
   const decoder = new TinyprotoDecoder(maxSize);
   setUp?.(decoder);
-  return decodeFrames(decoder, hex(stream)).map(describe);
+  const answering: Decoder<TinyprotoEvent> = {
+    decode(buffer) {
+      return answered(decoder.decode(buffer));
+    },
+    decodeEof(buffer) {
+      return answered(decoder.decodeEof(buffer));
+    },
+  };
+  function answered(event: TinyprotoEvent | undefined): TinyprotoEvent | undefined {
+    if (answer && decoder.awaitingAnswer()) decoder.accept();
+    return event;
+  }
+  return decodeFrames(answering, hex(stream)).map(describe);
 }
 
 Deno.test("tinyproto decoder: the peer's stream as events, sizes and payloads apart", () => {
@@ -84,6 +107,46 @@ Deno.test("tinyproto decoder: decodeEof raises what the cut means", () => {
   error = cut("ff", (d) => d.announced());
   assertEquals(error.message, "Cannot send transmission: the peer closed before answering");
   assertEquals(decode("ff"), ["handshake"]); // an orderly end
+  // Cut after a size we did not answer yet: inside that message.
+  error = assertThrows(() => decode("ff 00 00 00 05", undefined, 100, false)) as Error;
+  assertInstanceOf(error, TruncatedFrameError);
+  assertEquals(error.message.split(":")[0], "Cannot receive transmission of 5 bytes");
+});
+
+Deno.test("tinyproto decoder: while our answer is held back, the peer may only answer ours", () => {
+  const decoder = new TinyprotoDecoder(100);
+  const buffer = new ReceiveBuffer();
+  const next = (stream: string) => {
+    buffer.append(hex(stream));
+    const event = decoder.decode(buffer);
+    return event && describe(event);
+  };
+  assertEquals(next("ff"), "handshake");
+  decoder.announced();
+  assertEquals(next("00 00 00 02"), "announce 2"); // crossing ours; our ff is held back
+  assertEquals(decoder.awaitingAnswer(), true);
+  assertEquals(next("ff"), "answer ff"); // the peer still answers ours
+  assertEquals(decoder.payloadOwed(), false); // no payload before our ff
+  // More from the peer (its payload early, another size) would push past our limit: corrupt.
+  const error = assertThrows(() => next("68 69"), CorruptFrameError);
+  assertEquals(
+    error.message,
+    "Cannot receive transmission: got 0x68 before we answered the peer's announcement",
+  );
+  assertEquals(buffer.length, 2);
+  buffer.skip(2);
+  assertEquals(decoder.accept(), 2); // our ff: the payload is owed now
+  assertEquals(decoder.awaitingAnswer(), false);
+  assertEquals(next("68 69"), 'payload "hi"');
+
+  // Its message in flight, the peer cannot announce: a 00 with more behind it is a refusal.
+  const crossing = new TinyprotoDecoder(100);
+  const stream = new ReceiveBuffer();
+  stream.append(hex("ff 00 00 00 02 00 ff"));
+  assertEquals(describe(crossing.decode(stream)!), "handshake");
+  crossing.announced();
+  assertEquals(describe(crossing.decode(stream)!), "announce 2");
+  assertEquals(describe(crossing.decode(stream)!), "answer 00");
 });
 
 Deno.test("tinyproto: a refusal stops parsing mid-buffer; what follows is dropped", async () => {

@@ -10,7 +10,9 @@ import {
   type ByteChannel,
   createMemoryChannelPair,
   createMemoryTransportPair,
+  type FrameTraceEvent,
   StreamTransport,
+  subscribe,
   TransportError,
 } from "@plexus/net/transport";
 import { tcpPair } from "../_net.ts";
@@ -341,4 +343,154 @@ Deno.test("tinyproto refuses a closeTimeout no timer can wait", () => {
   );
   new TinyprotoProtocol({}, { closeTimeout: 2 ** 31 - 1 });
   new TinyprotoProtocol({}, { closeTimeout: Infinity });
+});
+
+/** Settles with `work`, or rejects after `ms` (a deadlock guard). */
+async function within<T>(ms: number, what: string, work: Promise<T>): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const guard = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what}: no end within ${ms} ms`)), ms);
+  });
+  try {
+    return await Promise.race([work, guard]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+async function bothSendBeforeReading(
+  connect: (a: TinyprotoProtocol, b: TinyprotoProtocol) => Promise<void> | void,
+): Promise<void> {
+  // No transmissionReceived on either end: messages wait in the inboxes for receive().
+  const a = new TinyprotoProtocol({});
+  const b = new TinyprotoProtocol({});
+  await connect(a, b);
+  const count = 40;
+  const sendAll = (tp: TinyprotoProtocol, name: string) =>
+    Array.from({ length: count }, (_, i) => tp.send(bytes(`${name}${i}`)));
+  const receiveAll = async (tp: TinyprotoProtocol) => {
+    const got: string[] = [];
+    for (let i = 0; i < count; i++) got.push(text(await tp.receive()));
+    return got;
+  };
+  const sends = [...sendAll(a, "a"), ...sendAll(b, "b")];
+  sends.forEach((sent) => sent.catch(() => {})); // a deadlock fails them at the close below
+  try {
+    // Every send needs the peer's ff while the peer's inbox is full: it must still read.
+    await within(5000, "every send, before any receive()", Promise.all(sends));
+    const [gotA, gotB] = await within(5000, "reading", Promise.all([receiveAll(a), receiveAll(b)]));
+    assertEquals(gotA, Array.from({ length: count }, (_, i) => `b${i}`));
+    assertEquals(gotB, Array.from({ length: count }, (_, i) => `a${i}`));
+  } finally {
+    a.close();
+    b.close();
+    await Promise.all([a.closed, b.closed]);
+  }
+}
+
+Deno.test("tinyproto pull style: both ends send over 16 messages before reading, and finish (memory)", async () => {
+  await bothSendBeforeReading((a, b) => void createMemoryTransportPair(a, b));
+});
+
+Deno.test("tinyproto pull style: both ends send over 16 messages before reading, and finish (TCP)", async () => {
+  await bothSendBeforeReading(async (a, b) => {
+    const [ca, cb] = await tcpPair();
+    new StreamTransport(ca, a);
+    new StreamTransport(cb, b);
+  });
+});
+
+Deno.test("tinyproto pull style: a full inbox holds back our ff, and a peer cannot push past it", async () => {
+  const tp = new TinyprotoProtocol({});
+  const { raw } = rawPeer(tp);
+  assertEquals(await readExactly(raw, 1), hex("ff"), "handshake");
+  await raw.write(hex("ff"));
+  for (let i = 0; i < 16; i++) {
+    await raw.write(hex("00 00 00 01"));
+    assertEquals(await readExactly(raw, 1), hex("ff"), `go on for #${i}`);
+    await raw.write(new Uint8Array([i]));
+  }
+  await raw.write(hex("00 00 00 01")); // the 17th: 16 wait, so no ff yet
+  await raw.write(hex("00 00 00 01 11")); // a peer that pushes it without our ff
+  const error = await tp.closed as CorruptFrameError;
+  assertInstanceOf(error, CorruptFrameError);
+  assertEquals(
+    error.message,
+    "Cannot receive transmission: got 0x00 before we answered the peer's announcement",
+  );
+  const waiting: number[] = [];
+  for (let i = 0; i < 16; i++) waiting.push((await tp.receive())[0]);
+  assertEquals(waiting, Array.from({ length: 16 }, (_, i) => i), "never more than 16");
+  await assertRejects(() => tp.receive(), TransportError, "ending");
+  raw.close();
+});
+
+Deno.test("tinyproto pull style: our send goes on while the inbox is full; receive() makes room", async () => {
+  const tp = new TinyprotoProtocol({});
+  const { raw } = rawPeer(tp);
+  assertEquals(await readExactly(raw, 1), hex("ff"), "handshake");
+  await raw.write(hex("ff"));
+  for (let i = 0; i < 16; i++) {
+    await raw.write(hex("00 00 00 01"));
+    assertEquals(await readExactly(raw, 1), hex("ff"), `go on for #${i}`);
+    await raw.write(new Uint8Array([i]));
+  }
+  await raw.write(hex("00 00 00 01")); // the 17th: 16 wait, so no ff yet
+  const sent = tp.send(bytes("out"));
+  // The peer reads our bytes in order: our payload cannot come before our answer to its 17th,
+  // so announcing ours answers it.
+  assertEquals(await readExactly(raw, 5), hex("00 00 00 03 ff"), "our size, then the held ff");
+  await raw.write(hex("ff")); // read although 16 wait: our size gets the peer's ff
+  assertEquals(await readExactly(raw, 3), bytes("out"));
+  await sent;
+  await raw.write(new Uint8Array([16])); // 17 wait: one let in by our send
+  await raw.write(hex("00 00 00 01")); // the 18th: held
+  assertEquals(await tp.receive(), new Uint8Array([0]));
+  assertEquals(await tp.receive(), new Uint8Array([1]));
+  assertEquals(await readExactly(raw, 1), hex("ff"), "room again: go on for the 18th");
+  await raw.write(new Uint8Array([17]));
+  // 16 wait again. A peer that pushes a 19th without our ff breaks the protocol.
+  await raw.write(hex("00 00 00 01 12"));
+  const error = await tp.closed as CorruptFrameError;
+  assertInstanceOf(error, CorruptFrameError);
+  assertEquals(
+    error.message,
+    "Cannot receive transmission: got 0x12 before we answered the peer's announcement",
+  );
+  const waiting: number[] = [];
+  for (let i = 0; i < 16; i++) waiting.push((await tp.receive())[0]);
+  assertEquals(waiting, Array.from({ length: 16 }, (_, i) => i + 2));
+  await assertRejects(() => tp.receive(), TransportError, "ending");
+  raw.close();
+});
+
+Deno.test("tinyproto pull style: receive() draining a full inbox keeps the application's pauseReading", async () => {
+  const tp = new TinyprotoProtocol({});
+  const { raw, transport } = rawPeer(tp);
+  // The 16th message parsed (and delivered, right after its trace event): the inbox is full.
+  const full = Promise.withResolvers<void>();
+  const isLast = (frame: unknown) => frame instanceof Uint8Array && frame[0] === 15;
+  using _ = subscribe({
+    frame(e: FrameTraceEvent) {
+      if (e.transport === transport && e.direction === "receive" && isLast(e.frame)) {
+        full.resolve();
+      }
+    },
+  });
+  assertEquals(await readExactly(raw, 1), hex("ff"), "handshake");
+  await raw.write(hex("ff"));
+  for (let i = 0; i < 16; i++) {
+    await raw.write(hex("00 00 00 01"));
+    assertEquals(await readExactly(raw, 1), hex("ff"));
+    await raw.write(new Uint8Array([i]));
+  }
+  await full.promise;
+  transport.pauseReading(); // the application's own pause
+  for (let i = 0; i < 16; i++) assertEquals((await tp.receive())[0], i);
+  assertEquals(transport.isReading(), false, "draining the inbox did not lift it");
+  transport.resumeReading();
+  tp.close();
+  assertEquals(await readExactly(raw, 1), new Uint8Array(0), "end of stream");
+  raw.close();
+  assertEquals(await tp.closed, undefined);
 });
