@@ -168,37 +168,29 @@ export async function* acceptConnections<C extends Deno.Conn>(
   listener: Deno.Listener<C>,
   options: AcceptOptions = {},
 ): AsyncGenerator<C, void, undefined> {
-  for (let conn; (conn = await acceptNext(listener, options, true)) !== undefined;) yield conn;
+  for (let conn; (conn = await acceptNext(listener, options)) !== undefined;) yield conn;
 }
 
 /**
  * One step of {@linkcode acceptConnections}: the next accepted connection, with failures
- * reported, skipped or backed off from as that loop does; `undefined` once the loop is over
- * (the listener closed or `signal` aborted). A server's own accept loop awaits this directly,
- * saving the async generator's promises on every connection.
- *
- * @param listener The listener to accept from.
- * @param options A signal that stops the loop, an error callback and the back-off.
- * @param stopOnAbort Whether an abort ends a pending `accept()` at once. Without it, the
- * caller closes the listener as it aborts (a `Server`), and the step ends as that `accept()`
- * fails: then the listening socket is released once the loop is over.
- * @returns The connection, or `undefined` when no more will come.
+ * reported, skipped or backed off from (see {@linkcode acceptFailed}); `undefined` once the
+ * loop is over (the listener closed or `signal` aborted). The accept is raced with the
+ * signal, since it cannot be cancelled short of closing the listener; a connection it still
+ * brings is closed.
  */
-export async function acceptNext<C extends Deno.Conn>(
+async function acceptNext<C extends Deno.Conn>(
   listener: Deno.Listener<C>,
   options: AcceptOptions,
-  stopOnAbort = false,
 ): Promise<C | undefined> {
   const { signal } = options;
   while (!signal?.aborted) {
     let conn: C;
-    // With stopOnAbort, raced with the signal: the accept itself cannot be cancelled short of
-    // closing the listener (the caller's); a connection it still brings is closed.
-    const cancel = stopOnAbort && signal ? linkCancellation(signal, undefined, "") : undefined;
+    const cancel = signal ? linkCancellation(signal, undefined, "") : undefined;
     try {
       conn = await (cancel ? cancel.race(listener.accept()) : listener.accept());
     } catch (error) {
-      if (await acceptFailed(error, options)) continue;
+      const goOn = acceptFailed(error, options);
+      if (goOn === true || (goOn !== false && await goOn)) continue;
       return undefined;
     } finally {
       cancel?.dispose();
@@ -214,14 +206,21 @@ export async function acceptNext<C extends Deno.Conn>(
 
 /**
  * What an accept loop does after `listener.accept()` failed with `error`, as
- * {@linkcode acceptNext} does it: reports an {@linkcode AcceptError} through `onError`, backs
+ * {@linkcode acceptConnections} does it: reports an {@linkcode AcceptError} through `onError`, backs
  * off when the kind calls for it, and says whether the loop goes on. A server's accept loop
  * awaits `listener.accept()` itself and calls this only on a failure, saving an async step on
  * every connection.
  *
- * @returns `false` when the loop is over (the listener closed or `signal` aborted).
+ * @param error What `accept()` failed with.
+ * @param options The loop's signal, error callback and back-off.
+ * @returns Whether the loop goes on: `false` when it is over (the listener closed or `signal`
+ * aborted); a promise of it after a back-off, a plain boolean otherwise (a skipped connection
+ * goes on at once).
  */
-export async function acceptFailed(error: unknown, options: AcceptOptions): Promise<boolean> {
+export function acceptFailed(
+  error: unknown,
+  options: AcceptOptions,
+): boolean | Promise<boolean> {
   const { signal, onError } = options;
   if (signal?.aborted) return false;
   const backOff = options.backOff ?? DEFAULT_ACCEPT_BACKOFF;
@@ -232,8 +231,10 @@ export async function acceptFailed(error: unknown, options: AcceptOptions): Prom
     // The loop must outlive a throwing callback.
   }
   if (failure.kind === "closed") return false;
-  if (failure.kind !== "connection") await delay(backOff, { signal }).catch(() => {});
-  return !signal?.aborted;
+  // A failed connection is skipped at once: the next accept() starts in this step, before
+  // anything that reacts to onError runs.
+  if (failure.kind === "connection") return !signal?.aborted;
+  return delay(backOff, { signal }).then(() => !signal?.aborted, () => false);
 }
 
 function isPerConnection(error: unknown): boolean {

@@ -654,7 +654,7 @@ export class Server<P extends StreamProtocolLike = StreamProtocolLike> implement
       signal: this.#stopAccepting.signal,
       onError: (error) => this.#report(error),
     };
-    // listener.accept() awaited here, not through acceptNext(): one async step less per
+    // listener.accept() awaited here, not through acceptConnections(): one async step less per
     // connection. close() aborts the signal and closes the listener, which ends a pending
     // accept() with BadResource.
     while (!this.#stopped) {
@@ -662,7 +662,8 @@ export class Server<P extends StreamProtocolLike = StreamProtocolLike> implement
       try {
         conn = await entry.listener.accept();
       } catch (error) {
-        if (await acceptFailed(error, options)) continue;
+        const goOn = acceptFailed(error, options);
+        if (goOn === true || (goOn !== false && await goOn)) continue;
         return;
       }
       // close() may have run while accept() was pending: past it, a connection would start a

@@ -24,3 +24,34 @@ Deno.test("acceptConnections ends when its signal aborts while accept() waits", 
   assertEquals(await late.read(new Uint8Array(1)), null);
   assertEquals(accepted.length, 0);
 });
+
+Deno.test("a skipped (per-connection) accept failure retries accept() in the same step", async () => {
+  const controller = new AbortController();
+  let calls = 0;
+  const reported = Promise.withResolvers<void>();
+  const listener = {
+    accept(): Promise<Deno.Conn> {
+      calls++;
+      if (calls === 1) return Promise.reject(new Deno.errors.NotConnected("reset"));
+      return new Promise((_, reject) =>
+        controller.signal.addEventListener(
+          "abort",
+          () => reject(new Deno.errors.BadResource("closed")),
+        )
+      );
+    },
+  } as unknown as Deno.Listener;
+  const loop = (async () => {
+    const accepted = acceptConnections(listener, {
+      signal: controller.signal,
+      onError: () => reported.resolve(),
+    });
+    for await (const _ of accepted) throw new Error("nothing to accept");
+  })();
+  await reported.promise;
+  // "Skipped at once": by the time the reporter's continuation runs, the next accept() is
+  // pending.
+  controller.abort();
+  await loop;
+  assertEquals(calls, 2);
+});
