@@ -15,6 +15,8 @@
  * `Server` uses `node-over-deno`: unlike `listenTls`, a handshake timeout there closes the TCP
  * socket, and unlike `node-net` it keeps `Deno.listen` and the server's accept loop.
  *
+ * bench/tls_client.ts compares client engines against these servers (`--serve <engine>`).
+ *
  *   deno run -A bench/tls.ts [--handshakes 1000] [--concurrency 16] [--bulk-mib 256] [--rounds 3]
  */
 

@@ -15,7 +15,9 @@ export interface TlsClientOptions {
   /** ALPN protocols to offer, most preferred first. */
   alpnProtocols?: string[];
   /**
-   * Milliseconds the handshake may take (asyncio's default is 60 s).
+   * Milliseconds the handshake may take (asyncio's default is 60 s). Over a TCP conn the
+   * handshake runs through `Deno.startTls`: when it times out (or is aborted) the connection
+   * fails at once, but its socket is released only when the server answers or closes it.
    *
    * @default {60000}
    */
