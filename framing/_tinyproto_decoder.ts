@@ -71,6 +71,12 @@ export class TinyprotoDecoder implements Decoder<TinyprotoEvent> {
    * while its inbox is full), or `undefined` when no announcement awaits our answer.
    */
   #unanswered: number | undefined;
+  /**
+   * Whether the peer announced since our announcement that awaits its answer: it crossed ours,
+   * so the peer answers ours next (our `ff` to its size follows our size on the wire). Only an
+   * empty message needs it: any other leaves its payload owed after our answer, which shows it.
+   */
+  #crossed = false;
   readonly #maxSize: number;
   /** The last error `decodeEof` raised: how the protocol tells an end from a handler throw. */
   eofError: Error | undefined;
@@ -148,16 +154,19 @@ export class TinyprotoDecoder implements Decoder<TinyprotoEvent> {
       );
     }
     if (owed === "status") {
-      // Busy: its payload is owed after this answer, or its announcement awaits ours.
-      const peerBusy = this.#owed.length > 1 || this.#unanswered !== undefined;
+      // Busy: it announced since ours (its payload is owed after this answer, or its
+      // announcement awaits ours, or it was empty), so this byte is its answer.
+      const peerBusy = this.#owed.length > 1 || this.#unanswered !== undefined || this.#crossed;
       if (first === OK) {
         buffer.skip(1);
         this.#owed.shift();
+        this.#crossed = false;
         return ACCEPTED;
       }
       if (first === REFUSED && peerBusy) {
         buffer.skip(1);
         this.#owed.shift();
+        this.#crossed = false;
         return REFUSAL;
       }
       if (peerBusy) {
@@ -172,6 +181,7 @@ export class TinyprotoDecoder implements Decoder<TinyprotoEvent> {
     if (buffer.length < 4) return undefined;
     const size = first * 2 ** 24 + ((buffer.at(1)! << 16) | (buffer.at(2)! << 8) | buffer.at(3)!);
     buffer.skip(4);
+    if (owed === "status") this.#crossed = true;
     if (size <= this.#maxSize) this.#unanswered = size;
     return { type: "announce", size };
   }
@@ -187,6 +197,7 @@ export class TinyprotoDecoder implements Decoder<TinyprotoEvent> {
     ) {
       buffer.skip(1);
       this.#owed.shift();
+      this.#crossed = false;
       return REFUSAL;
     }
     const event = this.decode(buffer);

@@ -1,4 +1,4 @@
-import type { BufferedProtocol } from "../transport/protocols.ts";
+import type { BufferedProtocol, PeerHold } from "../transport/protocols.ts";
 import type { ExtraInfo, Transport } from "../transport/types.ts";
 import { TransportError } from "../transport/errors.ts";
 import { type FramedStats, statsBeforeConnected } from "../transport/stats.ts";
@@ -164,7 +164,7 @@ interface Outgoing {
  * assertEquals(replies, ["echo:hello"]);
  * ```
  */
-export class TinyprotoProtocol implements BufferedProtocol {
+export class TinyprotoProtocol implements BufferedProtocol, PeerHold {
   readonly #handler: TinyprotoHandler;
   readonly #maxSize: number;
   readonly #closeTimeout: number;
@@ -268,7 +268,8 @@ export class TinyprotoProtocol implements BufferedProtocol {
    * announcements are answered at once, and announcing ours answers the one held. The inbox so
    * holds at most 16 messages, plus one for each message we announce while it is full (both
    * ends may then send any number before reading). The transport's `pauseReading()` is the
-   * application's alone.
+   * application's alone; the peer's wait meanwhile is not counted as idleness (`idleTimeout`,
+   * deadlines: see {@linkcode TinyprotoProtocol.holdingPeer}).
    *
    * @returns The message.
    * @throws {TransportError} (rejection) When the connection ends, or is ending, first.
@@ -530,6 +531,16 @@ export class TinyprotoProtocol implements BufferedProtocol {
         else if (!this.#holdsBack()) this.#accept();
         return;
     }
+  }
+
+  /**
+   * Whether the peer waits on us (see `PeerHold`): its announcement's `ff` is held back while
+   * the inbox is full (see `receive()`), so its silence is not idleness.
+   *
+   * @returns `true` while an answer is held.
+   */
+  holdingPeer(): boolean {
+    return this.#decoder.awaitingAnswer();
   }
 
   /**

@@ -86,6 +86,7 @@ export type {
   BaseProtocol,
   BufferedProtocol,
   DatagramProtocol,
+  PeerHold,
   Protocol,
   ShutdownHook,
   StreamProtocolLike,

@@ -103,6 +103,37 @@ export interface ShutdownHook {
 }
 
 /**
+ * How a stream protocol tells its transport that the peer's silence is its own doing: it is
+ * withholding what the peer waits for (a flow-control grant, such as tinyproto's `ff` while
+ * its inbox is full) until the application makes room. Meanwhile the transport does not count
+ * that silence against the peer: `idleTimeout` and the frame deadlines wait, as they do while
+ * reading is paused.
+ *
+ * @example A protocol that grants the peer one message at a time
+ * ```ts
+ * import type { PeerHold, Protocol } from "@plexus/net/transport";
+ *
+ * class OneAtATime implements Protocol, PeerHold {
+ *   waiting: Uint8Array[] = [];
+ *   dataReceived(data: Uint8Array): void {
+ *     this.waiting.push(data); // the next grant goes out once the application took this one
+ *   }
+ *   holdingPeer(): boolean {
+ *     return this.waiting.length > 0;
+ *   }
+ * }
+ * const protocol: Protocol & PeerHold = new OneAtATime();
+ * ```
+ */
+export interface PeerHold {
+  /**
+   * Whether the protocol is holding the peer still on purpose. Asked when a timer is due, not
+   * per read.
+   */
+  holdingPeer(): boolean;
+}
+
+/**
  * A stream protocol that receives data as owned byte chunks.
  *
  * @example Count received bytes
@@ -118,7 +149,8 @@ export interface ShutdownHook {
  * const counter: Protocol = new Counter();
  * ```
  */
-export interface Protocol extends BaseProtocol<Transport>, Partial<ShutdownHook> {
+export interface Protocol
+  extends BaseProtocol<Transport>, Partial<ShutdownHook>, Partial<PeerHold> {
   /**
    * Called with each chunk of received data. The chunk belongs to the protocol: it is never
    * reused by the transport and may be kept.
@@ -152,7 +184,8 @@ export interface Protocol extends BaseProtocol<Transport>, Partial<ShutdownHook>
  * const sink: BufferedProtocol = new Sink();
  * ```
  */
-export interface BufferedProtocol extends BaseProtocol<Transport>, Partial<ShutdownHook> {
+export interface BufferedProtocol
+  extends BaseProtocol<Transport>, Partial<ShutdownHook>, Partial<PeerHold> {
   /**
    * Returns the buffer the next read fills (at least one byte long). It is called right before
    * each read, and the buffer must not be touched until `bufferUpdated()`.

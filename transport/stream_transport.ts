@@ -352,7 +352,7 @@ export class StreamTransport implements Transport, AsyncDisposable {
     if (this.#idleTimeout !== undefined) {
       const timeout = this.#idleTimeout;
       this.#idle = new IdleTimer(timeout, {
-        waitingOnApplication: () => this.#read === "paused" && this.#flow.size === 0,
+        waitingOnApplication: () => this.#waitingOnApplication(),
         expired: () =>
           this.#closeNow(
             new TransportError(`Connection idle for ${timeout} ms`),
@@ -377,7 +377,7 @@ export class StreamTransport implements Transport, AsyncDisposable {
       return this.#deadlineClock;
     }
     const clock = this.#deadlineClock = new DeadlineClock(this.#deadlines, {
-      waitingOnApplication: () => this.#read === "paused" && this.#flow.size === 0,
+      waitingOnApplication: () => this.#waitingOnApplication(),
       close: (error) => {
         this.#closeReason ??= error;
         this.close();
@@ -391,6 +391,16 @@ export class StreamTransport implements Transport, AsyncDisposable {
   /** Resolves after `connectionLost()`, with its error; never rejects. */
   get closed(): Promise<Error | undefined> {
     return this.#life.closed;
+  }
+
+  /**
+   * Whether the peer's silence is the application's doing, for the idle timer and the
+   * deadlines: reading is paused, or the protocol holds the peer still (see `PeerHold`), and
+   * nothing we wrote waits for the peer to read it.
+   */
+  #waitingOnApplication(): boolean {
+    return (this.#read === "paused" || this.#protocol.holdingPeer?.() === true) &&
+      this.#flow.size === 0;
   }
 
   getExtraInfo<K extends keyof ExtraInfo>(

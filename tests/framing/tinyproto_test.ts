@@ -494,3 +494,51 @@ Deno.test("tinyproto pull style: receive() draining a full inbox keeps the appli
   raw.close();
   assertEquals(await tp.closed, undefined);
 });
+
+Deno.test("tinyproto pull style: empty announcements crossing ours cannot flood the inbox", async () => {
+  const tp = new TinyprotoProtocol({});
+  const [mine, raw] = createMemoryChannelPair();
+  const transport = new StreamTransport(mine, tp);
+  assertEquals(await readExactly(raw, 1), hex("ff"), "handshake");
+  await raw.write(hex("ff"));
+  const sent = tp.send(bytes("abc"));
+  const outcome = sent.then(() => "sent", (error) => error.constructor.name);
+  assertEquals(await readExactly(raw, 4), hex("00 00 00 03"), "our announcement");
+  // Never answered: 1000 empty announcements instead. The first crosses ours, so the peer
+  // must answer ours next: the next 00 is its refusal, not another message.
+  await raw.write(new Uint8Array(4 * 1000));
+  raw.close();
+  assertEquals(await outcome, "TransmissionRejectedError");
+  await transport.closed;
+  let waiting = 0;
+  for (; waiting < 2000; waiting++) {
+    if (await tp.receive().then(() => false, () => true)) break;
+  }
+  assertEquals(waiting, 1, "the crossing empty message only");
+});
+
+Deno.test("tinyproto pull style: a held ff is not the peer's idleness (idleTimeout)", async () => {
+  const sender = new TinyprotoProtocol({});
+  const puller = new TinyprotoProtocol({});
+  const [a, b] = createMemoryChannelPair();
+  new StreamTransport(a, sender);
+  new StreamTransport(b, puller, { idleTimeout: 50 });
+  const sends = Array.from({ length: 17 }, (_, i) => sender.send(bytes(`m${i}`)));
+  // 16 wait in the puller's inbox; the 17th's ff is held back.
+  await Promise.all(sends.slice(0, 16));
+  // The application is busy for six idle timeouts: the peer waits on it, not the reverse.
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const outcome = await Promise.race([
+    puller.closed.then((error) => `closed: ${error?.message}`),
+    new Promise<string>((resolve) => timer = setTimeout(() => resolve("still open"), 300)),
+  ]);
+  clearTimeout(timer);
+  assertEquals(outcome, "still open");
+  assertEquals(puller.holdingPeer(), true);
+  const got: string[] = [];
+  for (let i = 0; i < 17; i++) got.push(text(await puller.receive()));
+  await Promise.all(sends);
+  assertEquals(got, Array.from({ length: 17 }, (_, i) => `m${i}`));
+  sender.close();
+  await Promise.all([sender.closed, puller.closed]);
+});
