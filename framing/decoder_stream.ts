@@ -4,9 +4,13 @@ import type { Decoder } from "./framer.ts";
 /**
  * The Web Streams face of a decoder: a `TransformStream` from byte chunks to frames.
  *
- * Each chunk is appended to a receive buffer and every whole frame is enqueued. At the end of
- * the input, the decoder's `decodeEof` runs, and bytes left over error the stream with
- * {@linkcode TruncatedFrameError}; a decoder's {@linkcode FramingError} errors it too.
+ * Each chunk is appended to a receive buffer and every whole frame is enqueued, as the
+ * reader's own: a byte frame is a copy (a view would share its `ArrayBuffer` with the frames
+ * after it, which a reader that transfers one, into a byte stream or a worker, would empty).
+ * At the end of the input, the decoder's `decodeEof` runs, and bytes left over error the
+ * stream with {@linkcode TruncatedFrameError}; a decoder's {@linkcode FramingError} errors it
+ * too, after the frames decoded before the bad bytes (when read through a pipe: a writer that
+ * closes without waiting for `ready` may lose those of its last chunk).
  *
  * @typeParam T The frame type.
  *
@@ -31,18 +35,29 @@ export class FrameDecoderStream<T = Uint8Array> extends TransformStream<Uint8Arr
     const reader = new FrameReader(
       decoder,
       (frame: T) => {
-        out!.enqueue(frame);
+        out!.enqueue(frame instanceof Uint8Array ? frame.slice() as T : frame);
       },
       undefined,
       { initialCapacity: 0 },
     );
+    // A decoder error met after frames this call enqueued: erroring the readable now would drop
+    // them from its queue, so it is thrown at the next call, which a pipe makes only once the
+    // queue has been read.
+    let failure: { error: unknown } | undefined;
     super({
       transform(chunk, controller) {
+        if (failure) throw failure.error;
         out = controller;
         reader.buffer.append(chunk);
-        reader.read();
+        try {
+          reader.read();
+        } catch (error) {
+          if ((controller.desiredSize ?? 0) >= 0) throw error;
+          failure = { error };
+        }
       },
       flush(controller) {
+        if (failure) throw failure.error;
         out = controller;
         reader.finish();
       },

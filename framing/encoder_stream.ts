@@ -3,7 +3,8 @@ import { SendBuffer } from "../transport/send_buffer.ts";
 
 /**
  * The Web Streams face of an encoder: a `TransformStream` from frames to byte chunks, one
- * chunk per frame. A frame the encoder refuses errors the stream with its
+ * chunk per frame, each in a buffer of its own (the reader may transfer it). A frame the encoder
+ * refuses errors the stream with its
  * {@linkcode FramingError}.
  *
  * @typeParam T The frame type.
@@ -29,7 +30,9 @@ export class FrameEncoderStream<T = Uint8Array> extends TransformStream<T, Uint8
     super({
       transform(frame, controller) {
         encoder.encode(frame, out);
-        controller.enqueue(out.take());
+        // The reader's own buffer, not a view of the shared block (one it transfers would
+        // empty the others).
+        controller.enqueue(out.take().slice());
       },
     });
   }

@@ -1,4 +1,4 @@
-import { assertEquals, assertRejects } from "@std/assert";
+import { assertEquals, assertInstanceOf, assertRejects } from "@std/assert";
 import {
   ChunkFramer,
   CobsFramer,
@@ -15,7 +15,7 @@ import {
   StuffingFramer,
   TruncatedFrameError,
 } from "@plexus/net/framing";
-import { bytes, concat, prng, randomBytes } from "./_helpers.ts";
+import { bytes, concat, prng, randomBytes, text } from "./_helpers.ts";
 
 /** Frames each framer can carry (text framers get text without delimiters). */
 const FRAMERS: [string, () => Framer<Uint8Array>, Uint8Array[]][] = [
@@ -87,4 +87,56 @@ Deno.test("decoder and encoder streams error with the framer's framing error", a
   const encoding = ReadableStream.from([new Uint8Array(11)])
     .pipeThrough(new FrameEncoderStream(new LengthPrefixedFramer({ maxFrameLength: 10 })));
   await assertRejects(() => Array.fromAsync(encoding), FrameTooLongError, "Cannot encode frame");
+});
+
+/** Decodes `chunks` into lines (at most 8 bytes) through a pipe: the lines, then the error. */
+async function decodeLines(chunks: string[]): Promise<[string[], unknown]> {
+  const lines: string[] = [];
+  try {
+    const frames = ReadableStream.from(chunks.map((chunk) => bytes(chunk)))
+      .pipeThrough(new FrameDecoderStream(new LineFramer({ lineEnding: "\n", maxLength: 8 })));
+    for await (const line of frames) lines.push(text(line));
+  } catch (error) {
+    return [lines, error];
+  }
+  return [lines, undefined];
+}
+
+Deno.test("FrameDecoderStream: the frames before a decoder error in the same chunk come first", async () => {
+  for (const chunks of [["a\n", "b\n", "c\n", "TOO-LONG-LINE\n"], ["a\nb\nc\nTOO-LONG-LINE\n"]]) {
+    const [lines, error] = await decodeLines(chunks);
+    assertEquals(lines, ["a", "b", "c"], JSON.stringify(chunks));
+    assertInstanceOf(error, FrameTooLongError);
+  }
+});
+
+/** A byte stream fed from `source` (enqueue() transfers each chunk's buffer). */
+function asByteStream(source: ReadableStream<Uint8Array>): ReadableStream<Uint8Array> {
+  const reader = source.getReader();
+  return new ReadableStream({
+    type: "bytes",
+    async pull(controller) {
+      const { value, done } = await reader.read();
+      if (done) controller.close();
+      else controller.enqueue(value);
+    },
+  });
+}
+
+Deno.test("FrameDecoderStream: frames are the reader's own (one transferred leaves the next)", async () => {
+  const lines = ReadableStream.from([bytes("aa\nbb\ncc\n")])
+    .pipeThrough(new FrameDecoderStream(new LineFramer({ lineEnding: "\n" })));
+  const got: string[] = [];
+  for await (const chunk of asByteStream(lines)) got.push(text(chunk));
+  assertEquals(got, ["aa", "bb", "cc"]);
+});
+
+Deno.test("FrameEncoderStream: chunks are the reader's own (one transferred leaves another)", async () => {
+  const reader = ReadableStream.from([bytes("aa"), bytes("bb")])
+    .pipeThrough(new FrameEncoderStream(new NetstringFramer())).getReader();
+  const first = (await reader.read()).value!;
+  const second = (await reader.read()).value!;
+  structuredClone(first, { transfer: [first.buffer as ArrayBuffer] });
+  assertEquals(text(second), "2:bb,");
+  await reader.cancel();
 });
