@@ -146,7 +146,9 @@ export class StreamProtocol implements Protocol {
   }
 
   dataReceived(data: Uint8Array): void {
-    if (this.#readDone) return;
+    // An empty read (a custom channel may resolve 0) is nothing to enqueue: a byte stream
+    // refuses an empty chunk.
+    if (this.#readDone || data.byteLength === 0) return;
     // enqueue() transfers the chunk's whole ArrayBuffer: a small view of a read slab would pin
     // (and detach) the slab, so a chunk under half its buffer is copied; a large one is not.
     this.#readController.enqueue(

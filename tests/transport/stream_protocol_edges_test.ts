@@ -124,3 +124,24 @@ Deno.test("Web Streams face: a connection lost with part of a BYOB element pendi
   st.abort();
   await Promise.all([ct.closed, st.closed]);
 });
+
+Deno.test("Web Streams face: an empty read from a custom channel is skipped, not a failure", async () => {
+  const reads = [bytes("ab"), new Uint8Array(0), bytes("c")];
+  const channel = {
+    read(p: Uint8Array): Promise<number | null> {
+      const next = reads.shift();
+      if (next === undefined) return Promise.resolve(null);
+      p.set(next);
+      return Promise.resolve(next.byteLength);
+    },
+    write: (p: Uint8Array) => Promise.resolve(p.byteLength),
+    closeWrite: () => Promise.resolve(),
+    close() {},
+  };
+  const face = new StreamProtocol();
+  const transport = new StreamTransport(channel, face);
+  const got = await Array.fromAsync(face.readable);
+  assertEquals(concat(got), bytes("abc"));
+  await face.writable.close();
+  assertEquals(await transport.closed, undefined);
+});
