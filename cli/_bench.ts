@@ -195,6 +195,8 @@ async function echoWorker(
   const starts = new Float64Array(depth);
   let head = 0;
   let inFlight = 0;
+  /** Waiting for the run to start, sending, or lost (a loss before the start is an error). */
+  let state: "waiting" | "started" | "lost" = "waiting";
   const idle = Promise.withResolvers<void>();
   const send = (framed: FramedProtocol<Uint8Array>): void => {
     starts[(head + inFlight) % depth] = performance.now();
@@ -221,10 +223,17 @@ async function echoWorker(
       else if (inFlight === 0) idle.resolve();
     },
     connectionLost(error) {
-      if (inFlight > 0 || error) {
+      const before = state;
+      state = "lost";
+      if (before === "waiting" || inFlight > 0 || error) {
         countError(
           tally,
-          error ?? new Error(`the server closed with ${inFlight} requests in flight`),
+          error ??
+            new Error(
+              before === "waiting"
+                ? "the server closed the connection before the run started"
+                : `the server closed with ${inFlight} requests in flight`,
+            ),
         );
       }
       idle.resolve();
@@ -237,6 +246,9 @@ async function echoWorker(
   }
   return {
     start() {
+      // Lost before the clock started (counted then): its requests would never be answered.
+      if (state === "lost") return;
+      state = "started";
       for (let i = 0; i < depth; i++) send(protocol);
     },
     idle: idle.promise,

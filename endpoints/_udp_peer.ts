@@ -231,7 +231,7 @@ export class Peer<F> implements Transport, TablePeer<Peer<F>> {
    * @param error For `connectionLost()`.
    * @param reason The close reason (the manager's: `"idle-timeout"`, `"evicted"`, `"error"`).
    */
-  abort(error?: Error, reason: CloseReason = "abort"): void {
+  abort(error?: Error, reason?: CloseReason): void {
     if (this.#state === "closed") return;
     this.#state = "closed";
     for (const data of this.#queued) this.#host.unreserve(data.byteLength);
@@ -245,7 +245,8 @@ export class Peer<F> implements Transport, TablePeer<Peer<F>> {
       [],
       (e) => framed.connectionLost(e),
       () => describePeer(addr),
-      reason,
+      // Without one given: "abort", or with an error the error's reason (as a transport's).
+      reason ?? (error === undefined ? "abort" : undefined),
     );
     this.#host.release(this); // after finish(): the peer's stats carry its close reason
   }

@@ -3,7 +3,7 @@ import { describePeer } from "./callback_error.ts";
 import { Lifecycle } from "./_lifecycle.ts";
 import { defaultTraceName, frameChannel, publishFrame } from "./_trace.ts";
 import type { Counters } from "./_stats.ts";
-import type { CloseReason, TransportStats } from "./stats.ts";
+import { type CloseReason, closeReasonOf, type TransportStats } from "./stats.ts";
 import { transportError } from "./errors.ts";
 import { deliverFlowSignal, type FlowSignal, WriteFlowControl } from "./_flow_control.ts";
 import type { DatagramProtocol } from "./protocols.ts";
@@ -269,7 +269,8 @@ export class UdpTransport implements DatagramTransport, AsyncDisposable {
   }
 
   abort(error?: Error): void {
-    this.#closeNow(error, "abort");
+    // With an error, the reason is the error's, as for a stream transport.
+    this.#closeNow(error, error === undefined ? "abort" : closeReasonOf(error));
   }
 
   /** Closes the transport and waits for `connectionLost()`. */

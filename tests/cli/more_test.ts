@@ -147,3 +147,49 @@ Deno.test("rpc call against a Python peer speaking the cs.packetstream wire form
   assertEquals(result.stdout, "ok flags=7 bytes=9\nFROM DENO\n");
   assertEquals(result.code, 0, result.stderr);
 });
+
+/** A TCP byte-echo server that closes its first connection at once and echoes on the others. */
+function firstOneDropped(): { port: number; close(): Promise<void> } {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const echoes: Promise<void>[] = [];
+  const loop = (async () => {
+    let n = 0;
+    try {
+      for await (const conn of listener) {
+        if (n++ === 0) conn.close();
+        else echoes.push(conn.readable.pipeTo(conn.writable).catch(() => {}));
+      }
+    } catch {
+      // The listener closed.
+    }
+  })();
+  return {
+    port: listener.addr.port,
+    async close() {
+      listener.close();
+      await loop;
+      await Promise.all(echoes);
+    },
+  };
+}
+
+Deno.test("bench --mode echo: a connection the server dropped before the run started is an error", async () => {
+  const server = firstOneDropped();
+  try {
+    const result = await runCli([
+      "bench",
+      `127.0.0.1:${server.port}`,
+      "-c",
+      "2",
+      "-d",
+      "4",
+      "--duration",
+      "200ms",
+      "-q",
+    ]);
+    assertMatch(result.stdout, /requests: \d+ ok, [1-9]\d* errors/, result.stdout + result.stderr);
+    assertEquals(result.code, 1, result.stdout);
+  } finally {
+    await server.close();
+  }
+});
