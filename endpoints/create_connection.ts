@@ -1,5 +1,6 @@
 import { checkDelay } from "../transport/_delay.ts";
 import { connect as nodeConnect, isIP } from "node:net";
+import { lookup } from "node:dns/promises";
 import { type ByteChannel, isTcpConn, remoteHostname } from "../transport/byte_channel.ts";
 import { describeError, TransportError } from "../transport/errors.ts";
 import { NodeStreamChannel } from "../transport/_node_channel.ts";
@@ -29,7 +30,8 @@ export interface CreateConnectionOptions extends StreamTransportOptions {
   serverHostname?: string;
   /**
    * The local address to connect from, as `"host:port"` or `{ hostname, port }` (port 0 or
-   * none lets the OS choose).
+   * none lets the OS choose); a host name is resolved first, in the target's family when the
+   * target is an IP address.
    */
   localAddress?: string | Partial<HostPort>;
   /**
@@ -279,14 +281,19 @@ async function dialFrom(
   options: CreateConnectionOptions,
   cancel: Cancellation,
 ): Promise<ByteChannel> {
+  // node:net binds only to an IP: a local name is resolved first (as asyncio resolves
+  // local_addr), in the target's family when the target is an IP.
+  const localIp = isIP(local.hostname) !== 0
+    ? local.hostname
+    : (await cancel.race(lookup(local.hostname, { family: isIP(target.hostname) }))).address;
   const socket = nodeConnect({
     host: target.hostname,
     port: target.port,
-    localAddress: local.hostname,
+    localAddress: localIp,
     localPort: local.port || undefined,
     // Resolve the name in the local address's family: node:net tries only the first address
     // of a name, which may be of the other family (EINVAL from bind + connect).
-    family: isIP(local.hostname),
+    family: isIP(localIp),
     // Keep our write side open after the peer's EOF: half-close is ours to decide.
     allowHalfOpen: true,
     noDelay: options.noDelay ?? true,

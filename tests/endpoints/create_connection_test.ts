@@ -142,6 +142,16 @@ Deno.test("localAddress binds the outgoing connection", async () => {
   assertEquals((peers[0] as Deno.NetAddr).hostname, "127.0.0.2");
 });
 
+Deno.test("localAddress may be a host name: it is resolved before binding", async () => {
+  await using server = await createServer(() => new Recorder(), "127.0.0.1:0");
+  const { transport } = await createConnection(() => new Recorder(), server.addresses[0], {
+    localAddress: "localhost:0",
+  });
+  assertEquals((transport.getExtraInfo("sockname") as Deno.NetAddr).hostname, "127.0.0.1");
+  transport.close();
+  await transport.closed;
+});
+
 Deno.test("openConnection gives Web Streams with half-close", async () => {
   await using server = await createServer(() => new Echo(), "127.0.0.1:0");
   const { readable, writable, transport } = await openConnection(server.addresses[0]);
