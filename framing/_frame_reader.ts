@@ -43,12 +43,6 @@ export class FrameReader<T> {
   /** The connection's transport, once connected: names the frames in trace events. */
   transport: BaseTransport | undefined;
   /**
-   * Whether a frame is under way although none of its bytes are buffered (a decoder that
-   * consumes a frame's header as a frame of its own, as tinyproto's size): the deadline clock
-   * then runs its frame deadline. Unset: only buffered bytes are a partial frame.
-   */
-  underway: (() => boolean) | undefined = undefined;
-  /**
    * The last error a decoder threw (`decode`, `decodeEof`, or the truncation check), so that
    * a caller tells the peer's bad bytes from a throw of its own `deliver`.
    */
@@ -123,13 +117,15 @@ export class FrameReader<T> {
     try {
       while (mayGoOn()) {
         decoding = true;
-        const frame = this.decoder.decode(buffer);
+        const decoder = this.decoder;
+        const frame = decoder.decode(buffer);
         decoding = false;
         if (frame === undefined) {
           drained = true;
           break;
         }
-        completed = true;
+        // A piece of a frame still under way is not a completed frame (asked until one is).
+        if (!completed) completed = decoder.frameUnderway?.() !== true;
         this.frames++;
         deliver(frame);
       }
@@ -137,7 +133,7 @@ export class FrameReader<T> {
       if (decoding) this.decodeError = error;
       throw error;
     }
-    this.clock?.progress(completed, buffer.length > 0 || this.underway?.() === true);
+    this.clock?.progress(completed, buffer.length > 0 || this.decoder.frameUnderway?.() === true);
     return drained;
   }
 
@@ -193,12 +189,12 @@ export class FrameReader<T> {
         drained = true;
         break;
       }
-      completed = true;
+      if (!completed) completed = decoder.frameUnderway?.() !== true;
       this.frames++;
       this.#trace(frame, decoder, block, start);
       this.#deliver(frame);
     }
-    this.clock?.progress(completed, buffer.length > 0 || this.underway?.() === true);
+    this.clock?.progress(completed, buffer.length > 0 || this.decoder.frameUnderway?.() === true);
     return drained;
   }
 

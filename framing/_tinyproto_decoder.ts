@@ -112,8 +112,11 @@ export class TinyprotoDecoder implements Decoder<TinyprotoEvent> {
     return this.#unanswered !== undefined;
   }
 
-  /** Whether a payload is owed: a frame under way even with no bytes buffered. */
-  payloadOwed(): boolean {
+  /**
+   * Whether a payload is owed: a frame under way even with no bytes buffered (its size was
+   * consumed as an event of its own).
+   */
+  frameUnderway(): boolean {
     return typeof this.#owed[0] === "number";
   }
 

@@ -100,6 +100,17 @@ export class ChunkFramer implements Framer<Uint8Array> {
   }
 
   /**
+   * Whether pieces of the chunk were delivered and the rest is still to come (`partial`): the
+   * frame deadline runs from the first piece, and a piece is not a completed frame, so a chunk
+   * trickled a byte at a time is still cut by `frameTimeout`.
+   *
+   * @returns `true` between the chunk's first piece and its last.
+   */
+  frameUnderway(): boolean {
+    return this.#remaining > 0 && this.#remaining < this.length;
+  }
+
+  /**
    * Decodes the chunk, or the next piece of it.
    *
    * @param buffer The receive buffer.

@@ -68,6 +68,16 @@ export interface Decoder<T = Uint8Array> {
    * @throws {FramingError} When the leftover bytes are bad.
    */
   decodeEof?(buffer: ReceiveBuffer): T | undefined;
+  /**
+   * Whether the decoder is inside a frame whose rest is still to come although none of its
+   * bytes may be buffered: a chunk delivered in pieces, or a header decoded as a frame of its
+   * own (tinyproto's size). The frame deadline (`frameTimeout`) then keeps running from the
+   * frame's start, and the pieces delivered meanwhile do not count as completed frames. Left
+   * out: a frame is in progress while part of it is buffered, and every frame completes one.
+   *
+   * @returns `true` while such a frame is under way.
+   */
+  frameUnderway?(): boolean;
 }
 
 /**

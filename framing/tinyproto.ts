@@ -210,8 +210,6 @@ export class TinyprotoProtocol implements BufferedProtocol, PeerHold {
       () => !this.#transport!.isClosing(),
       { initialCapacity: 16 * 1024, minReadSize: 16 * 1024 },
     );
-    // An accepted size is consumed as its own frame: its payload is a frame under way.
-    this.#reader.underway = () => this.#ending === undefined && this.#decoder.payloadOwed();
   }
 
   /** Resolves after `connectionEnded`, with its error (or `undefined`); never rejects. */

@@ -43,7 +43,8 @@ for (const traced of [false, true]) {
     assertEquals(reports.at(-1), [true, false], "a frame completed, nothing left");
     assertEquals(frames, ["a", "b", "part", "c", "d"]);
     assertEquals(reader.frames, 5);
-    reader.underway = () => true; // a frame under way with none of its bytes buffered
+    // A frame under way with none of its bytes buffered (the decoder says so).
+    (reader.decoder as { frameUnderway?: () => boolean }).frameUnderway = () => true;
     reader.read();
     assertEquals(reports.at(-1), [false, true]);
     ct.close();

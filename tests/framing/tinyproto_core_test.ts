@@ -126,7 +126,7 @@ Deno.test("tinyproto decoder: while our answer is held back, the peer may only a
   assertEquals(next("00 00 00 02"), "announce 2"); // crossing ours; our ff is held back
   assertEquals(decoder.awaitingAnswer(), true);
   assertEquals(next("ff"), "answer ff"); // the peer still answers ours
-  assertEquals(decoder.payloadOwed(), false); // no payload before our ff
+  assertEquals(decoder.frameUnderway(), false); // no payload before our ff
   // More from the peer (its payload early, another size) would push past our limit: corrupt.
   const error = assertThrows(() => next("68 69"), CorruptFrameError);
   assertEquals(
