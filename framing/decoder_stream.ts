@@ -42,7 +42,8 @@ export class FrameDecoderStream<T = Uint8Array> extends TransformStream<Uint8Arr
     );
     // A decoder error met after frames this call enqueued: erroring the readable now would drop
     // them from its queue, so it is thrown at the next call, which a pipe makes only once the
-    // queue has been read.
+    // queue has been read. (`desiredSize >= 0` means an empty queue because the readable's
+    // highWaterMark is the default 0: a strategy given here would need another test.)
     let failure: { error: unknown } | undefined;
     super({
       transform(chunk, controller) {

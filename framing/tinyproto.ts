@@ -267,7 +267,7 @@ export class TinyprotoProtocol implements BufferedProtocol, PeerHold {
    * holds at most 16 messages, plus one for each message we announce while it is full (both
    * ends may then send any number before reading). The transport's `pauseReading()` is the
    * application's alone; the peer's wait meanwhile is not counted as idleness (`idleTimeout`,
-   * deadlines: see {@linkcode TinyprotoProtocol.holdingPeer}).
+   * deadlines: see {@linkcode TinyprotoProtocol.isHoldingPeer}).
    *
    * @returns The message.
    * @throws {TransportError} (rejection) When the connection ends, or is ending, first.
@@ -533,12 +533,14 @@ export class TinyprotoProtocol implements BufferedProtocol, PeerHold {
 
   /**
    * Whether the peer waits on us (see `PeerHold`): its announcement's `ff` is held back while
-   * the inbox is full (see `receive()`), so its silence is not idleness.
+   * the inbox is full (see `receive()`), so its silence is not idleness; until the connection
+   * ends.
    *
    * @returns `true` while an answer is held.
    */
-  holdingPeer(): boolean {
-    return this.#decoder.awaitingAnswer();
+  isHoldingPeer(): boolean {
+    // Once we end, the held answer never goes: the peer is no longer ours to hold.
+    return this.#ending === undefined && this.#decoder.awaitingAnswer();
   }
 
   /**

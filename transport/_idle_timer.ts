@@ -75,7 +75,9 @@ export class IdleTimer {
   #check(): void {
     if (this.#stopped) return;
     const now = this.#clock.now();
-    if (this.#hooks.waitingOnApplication()) {
+    const waiting = this.#hooks.waitingOnApplication();
+    if (this.#stopped) return; // the hook closed the transport
+    if (waiting) {
       // Not the peer's fault: the clock restarts once the application lets go.
       this.#last = now;
       this.#handle = this.#clock.set(() => this.#check(), this.#timeout);

@@ -267,7 +267,9 @@ export class DeadlineClock {
     if (this.#state !== "running") return;
     const now = this.#clock.now();
     const { firstFrameTimeout, frameTimeout } = this.deadlines;
-    if (this.#hooks.waitingOnApplication()) {
+    const waiting = this.#hooks.waitingOnApplication();
+    if (this.#state as ClockState !== "running") return; // the hook closed the transport
+    if (waiting) {
       // Not the peer's fault: what runs starts again.
       if (this.#firstDue !== Infinity) this.#firstDue = now + firstFrameTimeout;
       if (this.#frameDue !== Infinity) this.#frameDue = now + frameTimeout;

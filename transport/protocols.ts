@@ -109,28 +109,49 @@ export interface ShutdownHook {
  * that silence against the peer: `idleTimeout` and the frame deadlines wait, as they do while
  * reading is paused.
  *
- * @example A protocol that grants the peer one message at a time
- * ```ts
- * import type { PeerHold, Protocol } from "@plexus/net/transport";
+ * The transport asks when one of those timers is due, not when the hold begins or ends: a
+ * protocol ends a hold by sending the grant (a write counts as activity), so the time held is
+ * not charged to the peer.
  *
- * class OneAtATime implements Protocol, PeerHold {
- *   waiting: Uint8Array[] = [];
- *   dataReceived(data: Uint8Array): void {
- *     this.waiting.push(data); // the next grant goes out once the application took this one
+ * @example A protocol that grants the peer eight messages at a time
+ * ```ts
+ * import type { PeerHold, Protocol, Transport } from "@plexus/net/transport";
+ *
+ * const GRANT = new Uint8Array([1]); // the peer may send 8 more messages
+ *
+ * class Granting implements Protocol, PeerHold {
+ *   #transport?: Transport;
+ *   #inbox: Uint8Array[] = [];
+ *   #granted = 8;
+ *   connectionMade(transport: Transport): void {
+ *     this.#transport = transport;
  *   }
- *   holdingPeer(): boolean {
- *     return this.waiting.length > 0;
+ *   dataReceived(message: Uint8Array): void { // one message per chunk, for brevity
+ *     this.#inbox.push(message);
+ *     this.#granted--;
+ *   }
+ *   // The application takes a message; an empty inbox grants the next eight.
+ *   take(): Uint8Array | undefined {
+ *     const message = this.#inbox.shift();
+ *     if (this.#inbox.length === 0 && this.#granted === 0) {
+ *       this.#granted = 8;
+ *       this.#transport?.write(GRANT);
+ *     }
+ *     return message;
+ *   }
+ *   isHoldingPeer(): boolean {
+ *     return this.#granted === 0;
  *   }
  * }
- * const protocol: Protocol & PeerHold = new OneAtATime();
+ * const protocol: Protocol & PeerHold = new Granting();
  * ```
  */
 export interface PeerHold {
   /**
    * Whether the protocol is holding the peer still on purpose. Asked when a timer is due, not
-   * per read.
+   * per read; a throw aborts the transport, as a throwing callback does.
    */
-  holdingPeer(): boolean;
+  isHoldingPeer(): boolean;
 }
 
 /**

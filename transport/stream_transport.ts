@@ -399,8 +399,15 @@ export class StreamTransport implements Transport, AsyncDisposable {
    * nothing we wrote waits for the peer to read it.
    */
   #waitingOnApplication(): boolean {
-    return (this.#read === "paused" || this.#protocol.holdingPeer?.() === true) &&
-      this.#flow.size === 0;
+    if (this.#flow.size !== 0) return false;
+    if (this.#read === "paused") return true;
+    try {
+      return this.#protocol.isHoldingPeer?.() === true;
+    } catch (error) {
+      // From a timer: the transport is aborted, as for any callback that throws.
+      this.#callbackFailed(error);
+      return false;
+    }
   }
 
   getExtraInfo<K extends keyof ExtraInfo>(

@@ -534,11 +534,46 @@ Deno.test("tinyproto pull style: a held ff is not the peer's idleness (idleTimeo
   ]);
   clearTimeout(timer);
   assertEquals(outcome, "still open");
-  assertEquals(puller.holdingPeer(), true);
+  assertEquals(puller.isHoldingPeer(), true);
   const got: string[] = [];
   for (let i = 0; i < 17; i++) got.push(text(await puller.receive()));
   await Promise.all(sends);
   assertEquals(got, Array.from({ length: 17 }, (_, i) => `m${i}`));
   sender.close();
   await Promise.all([sender.closed, puller.closed]);
+});
+
+Deno.test("tinyproto pull style: once we end, a held ff no longer holds idleTimeout off", async () => {
+  const tp = new TinyprotoProtocol({}, { closeTimeout: Infinity });
+  const [mine, raw] = createMemoryChannelPair();
+  const transport = new StreamTransport(mine, tp, { idleTimeout: 50 });
+  assertEquals(await readExactly(raw, 1), hex("ff"));
+  await raw.write(hex("ff"));
+  for (let i = 0; i < 16; i++) {
+    await raw.write(hex("00 00 00 01"));
+    assertEquals(await readExactly(raw, 1), hex("ff"));
+    await raw.write(new Uint8Array([i]));
+  }
+  // The 17th announcement: its ff is held back. Seen once the transport reads it.
+  const held = Promise.withResolvers<void>();
+  using _ = subscribe({
+    frame: (e) => {
+      if (e.direction === "receive" && tp.isHoldingPeer()) held.resolve();
+    },
+  });
+  await raw.write(hex("00 00 00 01"));
+  await held.promise;
+  tp.close(); // our EOF goes out; the peer never closes
+  assertEquals(await readExactly(raw, 1), new Uint8Array(0));
+  assertEquals(tp.isHoldingPeer(), false);
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const outcome = await Promise.race([
+    transport.closed.then(() => "closed"),
+    new Promise<string>((resolve) => timer = setTimeout(() => resolve("still open"), 1000)),
+  ]);
+  clearTimeout(timer);
+  if (outcome !== "closed") transport.abort();
+  raw.close();
+  await tp.closed;
+  assertEquals(outcome, "closed");
 });

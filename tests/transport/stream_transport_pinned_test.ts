@@ -377,3 +377,17 @@ Deno.test("deadlineClock asked for after the transport ended is stopped: start()
     assertEquals(clock.pending, 0);
   });
 });
+
+Deno.test("a protocol's isHoldingPeer() that throws (asked from the idle timer) aborts the transport", async () => {
+  const [a, b] = createMemoryChannelPair();
+  const transport = new StreamTransport(a, {
+    dataReceived() {},
+    isHoldingPeer(): boolean {
+      throw new Error("hold check failed");
+    },
+  }, { idleTimeout: 20 });
+  const peer = new StreamTransport(b, { dataReceived() {} });
+  const error = await transport.closed;
+  assertEquals(error?.message, "hold check failed");
+  await peer.closed;
+});
