@@ -1,6 +1,7 @@
 import { checkDelay } from "../transport/_delay.ts";
 import { connect as nodeConnect, isIP } from "node:net";
 import { lookup } from "node:dns/promises";
+import type { LookupAddress } from "node:dns";
 import { type ByteChannel, isTcpConn, remoteHostname } from "../transport/byte_channel.ts";
 import { describeError, TransportError } from "../transport/errors.ts";
 import { NodeStreamChannel } from "../transport/_node_channel.ts";
@@ -30,8 +31,8 @@ export interface CreateConnectionOptions extends StreamTransportOptions {
   serverHostname?: string;
   /**
    * The local address to connect from, as `"host:port"` or `{ hostname, port }` (port 0 or
-   * none lets the OS choose); a host name is resolved first, in the target's family when the
-   * target is an IP address.
+   * none lets the OS choose); a host name is resolved first and paired with the first of the
+   * target's addresses in one of its families.
    */
   localAddress?: string | Partial<HostPort>;
   /**
@@ -281,13 +282,9 @@ async function dialFrom(
   options: CreateConnectionOptions,
   cancel: Cancellation,
 ): Promise<ByteChannel> {
-  // node:net binds only to an IP: a local name is resolved first (as asyncio resolves
-  // local_addr), in the target's family when the target is an IP.
-  const localIp = isIP(local.hostname) !== 0
-    ? local.hostname
-    : (await cancel.race(lookup(local.hostname, { family: isIP(target.hostname) }))).address;
+  const [host, localIp] = await cancel.race(pairFamilies(target.hostname, local.hostname));
   const socket = nodeConnect({
-    host: target.hostname,
+    host,
     port: target.port,
     localAddress: localIp,
     localPort: local.port || undefined,
@@ -313,6 +310,34 @@ async function dialFrom(
     await channel.closed;
     throw error;
   }
+}
+
+/**
+ * The target host and the local IP to connect from, in one family: node:net binds only to an
+ * IP, so a local name is resolved first, and paired with the first of the target's addresses
+ * (a name is resolved too) that has a local address of its family, as asyncio pairs
+ * `local_addr` with the target's addresses.
+ */
+async function pairFamilies(target: string, local: string): Promise<[string, string]> {
+  if (isIP(local) !== 0) return [target, local];
+  let locals: LookupAddress[];
+  try {
+    locals = await lookup(local, { all: true });
+  } catch (error) {
+    throw new TransportError(`Cannot resolve localAddress "${local}": ${describeError(error)}`, {
+      cause: error,
+    });
+  }
+  const targets: LookupAddress[] = isIP(target) !== 0
+    ? [{ address: target, family: isIP(target) }]
+    : await lookup(target, { all: true });
+  for (const candidate of targets) {
+    const match = locals.find((address) => address.family === candidate.family);
+    if (match) return [candidate.address, match.address];
+  }
+  throw new TransportError(
+    `localAddress "${local}" has no address in the family of "${target}"'s addresses`,
+  );
 }
 
 function isConn(value: unknown): value is Deno.Conn {

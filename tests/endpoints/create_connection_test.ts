@@ -247,3 +247,15 @@ Deno.test("a wrapper chain failing after its TLS step closes the TLS connection 
   // The resource sanitizer finds the client's TLS connection if the chain left it open.
   server.abortClients();
 });
+
+Deno.test("localAddress: a name that does not resolve says so", async () => {
+  await using server = await createServer(() => new Recorder(), "127.0.0.1:0");
+  const error = await assertRejects(
+    () =>
+      createConnection(() => new Recorder(), server.addresses[0], {
+        localAddress: "no-such-host.invalid:0",
+      }),
+    TransportError,
+  );
+  assertStringIncludes(error.message, 'Cannot resolve localAddress "no-such-host.invalid"');
+});
