@@ -15,13 +15,25 @@
  * `Server` uses `node-over-deno`: unlike `listenTls`, a handshake timeout there closes the TCP
  * socket, and unlike `node-net` it keeps `Deno.listen` and the server's accept loop.
  *
- * bench/tls_client.ts compares client engines against these servers (`--serve <engine>`).
+ * With `--clients`, client engines are compared instead, against one server engine (`--server`,
+ * `listenTls` by default), ratios against `startTls`:
  *
- *   deno run -A bench/tls.ts [--handshakes 1000] [--concurrency 16] [--bulk-mib 256] [--rounds 3]
+ * - `startTls`: `Deno.connect`, then `Deno.startTls` over the conn (rustls): what
+ *   `createConnection` and a client-side `startTls()` use over TCP.
+ * - `node-over-deno`: `Deno.connect`, then `node:tls` over the conn (what clients over other
+ *   channels use; a handshake timeout or an abort there closes the socket).
+ *
+ *   deno run -A bench/tls.ts [--clients [--server ENGINE]] [--handshakes 1000] [--concurrency 16]
+ *     [--bulk-mib 256] [--rounds 3]
  */
 
 import { parseArgs } from "node:util";
-import { createSecureContext, createServer as createNodeTlsServer, TLSSocket } from "node:tls";
+import {
+  connect as nodeTlsConnect,
+  createSecureContext,
+  createServer as createNodeTlsServer,
+  TLSSocket,
+} from "node:tls";
 import type { ByteChannel } from "../transport/byte_channel.ts";
 import { channelToDuplex, NodeStreamChannel, writeAll } from "../transport/_node_channel.ts";
 
@@ -39,6 +51,8 @@ const { values } = parseArgs({
   args: Deno.args,
   options: {
     serve: { type: "string" },
+    clients: { type: "boolean", default: false },
+    server: { type: "string", default: "listenTls" },
     handshakes: { type: "string", default: "1000" },
     concurrency: { type: "string", default: "16" },
     "bulk-mib": { type: "string", default: "256" },
@@ -112,31 +126,62 @@ function serve(engine: Engine): void {
 
 // ---- client (this process) -----------------------------------------------------------------
 
-async function request(port: number, kind: string, mib = 0): Promise<Deno.TlsConn> {
-  const conn = await Deno.connectTls({ hostname: "127.0.0.1", port, caCerts: [ca] });
+/** How the client opens a TLS connection to 127.0.0.1:`port`. */
+type Dial = (port: number) => Promise<ByteChannel>;
+
+/** The client engines: `connectTls` for the server comparison, the others for `--clients`. */
+const DIALS: Record<string, Dial> = {
+  connectTls: (port) => Deno.connectTls({ hostname: "127.0.0.1", port, caCerts: [ca] }),
+  async startTls(port) {
+    const tcp = await Deno.connect({ hostname: "127.0.0.1", port });
+    tcp.setNoDelay(true);
+    const conn = await Deno.startTls(tcp, { hostname: "127.0.0.1", caCerts: [ca] });
+    await conn.handshake();
+    return conn;
+  },
+  async "node-over-deno"(port) {
+    const tcp = await Deno.connect({ hostname: "127.0.0.1", port });
+    tcp.setNoDelay(true);
+    const inner = channelToDuplex(tcp);
+    const socket = nodeTlsConnect({ socket: inner, host: "127.0.0.1", ca: [ca] });
+    await new Promise<void>((resolve, reject) => {
+      socket.once("secureConnect", resolve);
+      socket.once("error", reject);
+    });
+    return new NodeStreamChannel(socket, [inner]);
+  },
+};
+
+async function request(dial: Dial, port: number, kind: string, mib = 0): Promise<ByteChannel> {
+  const channel = await dial(port);
   const head = new Uint8Array(kind === "h" ? 1 : 5);
   head[0] = kind.charCodeAt(0);
   if (kind !== "h") new DataView(head.buffer).setUint32(1, mib);
-  await writeAll(conn, head);
-  return conn;
+  await writeAll(channel, head);
+  return channel;
 }
 
-async function readBytes(conn: Deno.Conn, bytes: number, buffer: Uint8Array): Promise<void> {
+async function readBytes(channel: ByteChannel, bytes: number, buffer: Uint8Array): Promise<void> {
   for (let got = 0; got < bytes;) {
-    const n = await conn.read(buffer);
+    const n = await channel.read(buffer);
     if (n === null) throw new Error(`Connection closed after ${got} of ${bytes} bytes`);
     got += n;
   }
 }
 
-async function handshakesPerSecond(port: number, total: number, width: number): Promise<number> {
+async function handshakesPerSecond(
+  dial: Dial,
+  port: number,
+  total: number,
+  width: number,
+): Promise<number> {
   let next = 0;
   const buffer = new Uint8Array(16);
   const worker = async (): Promise<void> => {
     while (next++ < total) {
-      const conn = await request(port, "h");
-      await readBytes(conn, 1, buffer);
-      conn.close();
+      const channel = await request(dial, port, "h");
+      await readBytes(channel, 1, buffer);
+      channel.close();
     }
   };
   const start = performance.now();
@@ -144,23 +189,23 @@ async function handshakesPerSecond(port: number, total: number, width: number): 
   return total / ((performance.now() - start) / 1000);
 }
 
-async function upload(port: number, mib: number): Promise<number> {
+async function upload(dial: Dial, port: number, mib: number): Promise<number> {
   const chunk = new Uint8Array(CHUNK);
   const start = performance.now();
-  const conn = await request(port, "u", mib);
-  for (let sent = 0; sent < mib * MIB; sent += CHUNK) await writeAll(conn, chunk);
-  await readBytes(conn, 1, new Uint8Array(16));
+  const channel = await request(dial, port, "u", mib);
+  for (let sent = 0; sent < mib * MIB; sent += CHUNK) await writeAll(channel, chunk);
+  await readBytes(channel, 1, new Uint8Array(16));
   const seconds = (performance.now() - start) / 1000;
-  conn.close();
+  channel.close();
   return mib / seconds;
 }
 
-async function download(port: number, mib: number): Promise<number> {
+async function download(dial: Dial, port: number, mib: number): Promise<number> {
   const start = performance.now();
-  const conn = await request(port, "d", mib);
-  await readBytes(conn, mib * MIB, new Uint8Array(CHUNK));
+  const channel = await request(dial, port, "d", mib);
+  await readBytes(channel, mib * MIB, new Uint8Array(CHUNK));
   const seconds = (performance.now() - start) / 1000;
-  conn.close();
+  channel.close();
   return mib / seconds;
 }
 
@@ -170,7 +215,8 @@ interface Figures {
   download: number;
 }
 
-async function measure(engine: Engine): Promise<Figures> {
+/** Measures `dial` against a fresh server process of `engine`. */
+async function measure(engine: Engine, dial: Dial): Promise<Figures> {
   const child = new Deno.Command(Deno.execPath(), {
     args: ["run", "-A", new URL(import.meta.url).pathname, "--serve", engine],
     stdout: "piped",
@@ -187,16 +233,17 @@ async function measure(engine: Engine): Promise<Figures> {
   try {
     const mib = Number(values["bulk-mib"]);
     // One untimed round warms both processes up.
-    await handshakesPerSecond(port, 100, 4);
-    await upload(port, 16);
+    await handshakesPerSecond(dial, port, 100, 4);
+    await upload(dial, port, 16);
     return {
       handshakes: await handshakesPerSecond(
+        dial,
         port,
         Number(values.handshakes),
         Number(values.concurrency),
       ),
-      upload: await upload(port, mib),
-      download: await download(port, mib),
+      upload: await upload(dial, port, mib),
+      download: await download(dial, port, mib),
     };
   } finally {
     child.kill("SIGKILL");
@@ -208,28 +255,34 @@ async function measure(engine: Engine): Promise<Figures> {
 if (values.serve) {
   serve(values.serve as Engine);
 } else {
-  const rounds = new Map<Engine, Figures[]>(ENGINES.map((engine) => [engine, []]));
+  // The rows: server engines against a Deno.connectTls client, or (--clients) client engines
+  // against one server engine. The first row is the baseline.
+  const rows: [string, Engine, Dial][] = values.clients
+    ? ["startTls", "node-over-deno"].map((name) => [name, values.server as Engine, DIALS[name]])
+    : ENGINES.map((engine) => [engine, engine, DIALS.connectTls]);
+  const rounds = new Map<string, Figures[]>(rows.map(([name]) => [name, []]));
   for (let round = 0; round < Number(values.rounds); round++) {
-    for (const engine of ENGINES) rounds.get(engine)!.push(await measure(engine));
+    for (const [name, engine, dial] of rows) rounds.get(name)!.push(await measure(engine, dial));
   }
   const median = (figures: number[]): number =>
     figures.sort((a, b) => a - b)[Math.floor(figures.length / 2)];
-  const results = new Map<Engine, Figures>();
-  for (const [engine, figures] of rounds) {
-    results.set(engine, {
+  const results = new Map<string, Figures>();
+  for (const [name, figures] of rounds) {
+    results.set(name, {
       handshakes: median(figures.map((f) => f.handshakes)),
       upload: median(figures.map((f) => f.upload)),
       download: median(figures.map((f) => f.download)),
     });
   }
-  const base = results.get("listenTls")!;
+  const [baseName] = rows[0];
+  const base = results.get(baseName)!;
   const ratio = (a: number, b: number): string => (a / b).toFixed(2);
   console.log(
-    "engine           handshakes/s   upload MiB/s   download MiB/s   (ratio to listenTls)",
+    `engine           handshakes/s   upload MiB/s   download MiB/s   (ratio to ${baseName})`,
   );
-  for (const [engine, f] of results) {
+  for (const [name, f] of results) {
     console.log(
-      `${engine.padEnd(16)} ${f.handshakes.toFixed(0).padStart(8)} ${
+      `${name.padEnd(16)} ${f.handshakes.toFixed(0).padStart(8)} ${
         ratio(f.handshakes, base.handshakes).padStart(5)
       }   ${f.upload.toFixed(0).padStart(6)} ${ratio(f.upload, base.upload).padStart(5)}   ${
         f.download.toFixed(0).padStart(6)

@@ -74,7 +74,7 @@ async function bounded<T>(
  * `certificate not valid for name "wrong.example"`). On a TCP conn (`Deno.startTls`), a
  * handshake given up (timeout, abort) rejects at once, but the socket stays open until the peer
  * answers or closes: `Deno.startTls`'s handshake task owns it. `node:tls` would release it, but
- * measured 0.6–0.75x in bulk (bench/tls_client.ts), so TCP keeps `Deno.startTls`.
+ * measured 0.6–0.75x in bulk (bench/tls.ts --clients), so TCP keeps `Deno.startTls`.
  */
 export async function startTlsClient(
   channel: ByteChannel,
