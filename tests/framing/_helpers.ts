@@ -4,8 +4,18 @@ export { bytes, concat, hex, prng, text } from "../_shared.ts";
 import { feed } from "../_shared.ts";
 
 import { assertEquals } from "@std/assert";
-import { type Decoder, ReceiveBuffer, TruncatedFrameError } from "@plexus/net/framing";
-import type { ByteChannel } from "@plexus/net/transport";
+import {
+  type Decoder,
+  type FramedProtocol,
+  ReceiveBuffer,
+  TruncatedFrameError,
+} from "@plexus/net/framing";
+import {
+  type ByteChannel,
+  createMemoryTransportPair,
+  type DeadlineError,
+  type Transport,
+} from "@plexus/net/transport";
 
 /** The receive framer in force, replaceable from the frame callback (as in FramedProtocol). */
 export interface Switchable<T> {
@@ -100,4 +110,40 @@ export async function readExactly(channel: ByteChannel, n: number): Promise<Uint
     at += got;
   }
   return out;
+}
+
+/**
+ * Runs `server` against a peer that writes `first`, then one byte every 30 ms (at most 40:
+ * 1.2 s), never finishing a frame, under a `frameTimeout` of 150 ms. Resolves with the limit
+ * that cut the server's connection (`"frameTimeout"`), or `"never cut"`.
+ */
+export async function trickleUntilCut(
+  server: FramedProtocol<Uint8Array>,
+  first: Uint8Array,
+): Promise<string> {
+  let client: Transport | undefined;
+  const [, clientTransport] = createMemoryTransportPair(server, {
+    connectionMade: (t) => client = t,
+    dataReceived() {},
+  }, { transport: { deadlines: { frameTimeout: 150 } } });
+  if (first.byteLength > 0) client!.write(first);
+  let sent = 0;
+  const { promise: settled, resolve } = Promise.withResolvers<string>();
+  const trickle = setInterval(() => {
+    if (++sent > 40) {
+      clearInterval(trickle);
+      resolve("never cut");
+      return;
+    }
+    client!.write(new Uint8Array([0x78]));
+  }, 30);
+  server.closed.then((error) => {
+    clearInterval(trickle);
+    resolve((error as DeadlineError | undefined)?.limit ?? String(error));
+  });
+  const outcome = await settled;
+  if (outcome === "never cut") client!.abort();
+  await server.closed;
+  await clientTransport.closed;
+  return outcome;
 }

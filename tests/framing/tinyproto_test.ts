@@ -400,9 +400,8 @@ Deno.test("tinyproto pull style: both ends send over 16 messages before reading,
   });
 });
 
-Deno.test("tinyproto pull style: a full inbox holds back our ff, and a peer cannot push past it", async () => {
-  const tp = new TinyprotoProtocol({});
-  const { raw } = rawPeer(tp);
+/** A raw peer's handshake, then 16 one-byte messages (0 to 15): a pull-style inbox is full. */
+async function fillInbox(raw: ByteChannel): Promise<void> {
   assertEquals(await readExactly(raw, 1), hex("ff"), "handshake");
   await raw.write(hex("ff"));
   for (let i = 0; i < 16; i++) {
@@ -410,6 +409,12 @@ Deno.test("tinyproto pull style: a full inbox holds back our ff, and a peer cann
     assertEquals(await readExactly(raw, 1), hex("ff"), `go on for #${i}`);
     await raw.write(new Uint8Array([i]));
   }
+}
+
+Deno.test("tinyproto pull style: a full inbox holds back our ff, and a peer cannot push past it", async () => {
+  const tp = new TinyprotoProtocol({});
+  const { raw } = rawPeer(tp);
+  await fillInbox(raw);
   await raw.write(hex("00 00 00 01")); // the 17th: 16 wait, so no ff yet
   await raw.write(hex("00 00 00 01 11")); // a peer that pushes it without our ff
   const error = await tp.closed as CorruptFrameError;
@@ -428,13 +433,7 @@ Deno.test("tinyproto pull style: a full inbox holds back our ff, and a peer cann
 Deno.test("tinyproto pull style: our send goes on while the inbox is full; receive() makes room", async () => {
   const tp = new TinyprotoProtocol({});
   const { raw } = rawPeer(tp);
-  assertEquals(await readExactly(raw, 1), hex("ff"), "handshake");
-  await raw.write(hex("ff"));
-  for (let i = 0; i < 16; i++) {
-    await raw.write(hex("00 00 00 01"));
-    assertEquals(await readExactly(raw, 1), hex("ff"), `go on for #${i}`);
-    await raw.write(new Uint8Array([i]));
-  }
+  await fillInbox(raw);
   await raw.write(hex("00 00 00 01")); // the 17th: 16 wait, so no ff yet
   const sent = tp.send(bytes("out"));
   // The peer reads our bytes in order: our payload cannot come before our answer to its 17th,
@@ -547,13 +546,7 @@ Deno.test("tinyproto pull style: once we end, a held ff no longer holds idleTime
   const tp = new TinyprotoProtocol({}, { closeTimeout: Infinity });
   const [mine, raw] = createMemoryChannelPair();
   const transport = new StreamTransport(mine, tp, { idleTimeout: 50 });
-  assertEquals(await readExactly(raw, 1), hex("ff"));
-  await raw.write(hex("ff"));
-  for (let i = 0; i < 16; i++) {
-    await raw.write(hex("00 00 00 01"));
-    assertEquals(await readExactly(raw, 1), hex("ff"));
-    await raw.write(new Uint8Array([i]));
-  }
+  await fillInbox(raw);
   // The 17th announcement: its ff is held back. Seen once the transport reads it.
   const held = Promise.withResolvers<void>();
   using _ = subscribe({
