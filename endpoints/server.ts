@@ -599,7 +599,16 @@ export class Server<P extends StreamProtocolLike = StreamProtocolLike> implement
     if (options.timeout !== undefined) {
       checkDelay("Cannot shut down: timeout", options.timeout, 0, true);
     }
-    this.#shutdown ??= this.#runShutdown(options.timeout ?? this.#options.timeout ?? 30_000);
+    if (this.#shutdown === undefined) {
+      // Stored before the run starts: it aborts shutdownSignal at once, and a listener that
+      // calls shutdown() again must get this promise, not start a second shutdown.
+      const done = Promise.withResolvers<void>();
+      this.#shutdown = done.promise;
+      this.#runShutdown(options.timeout ?? this.#options.timeout ?? 30_000).then(
+        done.resolve,
+        done.reject,
+      );
+    }
     return this.#shutdown;
   }
 

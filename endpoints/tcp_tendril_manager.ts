@@ -186,10 +186,12 @@ export class TcpTendrilManager<F = Uint8Array> implements TendrilManager<F> {
       "client",
       this.#report,
     );
-    const bindHost = await this.#bindHost();
+    // Registered before any await: a shutdown() from now on cancels this dial.
     const dialling = new AbortController();
     this.#dialling.add(dialling);
     try {
+      const bindHost = await this.#bindHost();
+      if (this.#shutDown) throw new TransportError("Cannot connect: the manager was shut down");
       await createConnection(() => this.#adopt(tendril, true), target, {
         wrapper,
         signal: dialling.signal,

@@ -184,6 +184,8 @@ export class UdpTendrilManager<F = Uint8Array> implements TendrilManager<F> {
   #state: ManagerState = "stopped";
   /** The socket being bound by a start(): shutdown() waits for it, then closes it. */
   #binding: Promise<void> | undefined;
+  /** Counts `start()` calls: only the latest one may set the acceptor. */
+  #starts = 0;
   #rejected = 0;
   #droppedPeers = 0;
   #droppedDatagrams = 0;
@@ -315,19 +317,24 @@ export class UdpTendrilManager<F = Uint8Array> implements TendrilManager<F> {
       throw new TransportError("Cannot start: the manager is already running");
     }
     this.#state = "starting";
-    this.#binding = this.#bind();
+    // A start() after a stop() while the first one still binds shares its binding (one socket),
+    // and only the latest start() sets the acceptor.
+    const generation = ++this.#starts;
+    const binding = this.#binding ??= this.#bind().finally(() => {
+      if (this.#binding === binding) this.#binding = undefined;
+    });
     try {
-      await this.#binding;
+      await binding;
     } catch (error) {
-      if (this.#state === "starting") this.#state = "stopped";
+      if (this.#state === "starting" && generation === this.#starts) this.#state = "stopped";
       throw error;
-    } finally {
-      this.#binding = undefined;
     }
     // stop() or shutdown() while the socket was bound (shutdown() closes it).
     const now = this.#stateNow();
     if (now === "shutDown") throw new TransportError("Cannot start: the manager was shut down");
-    if (now !== "starting") throw new TransportError("Cannot start: stopped meanwhile");
+    if (now !== "starting" || generation !== this.#starts) {
+      throw new TransportError("Cannot start: stopped meanwhile");
+    }
     this.#acceptor = acceptor;
     this.#state = "running";
   }
@@ -492,7 +499,7 @@ export class UdpTendrilManager<F = Uint8Array> implements TendrilManager<F> {
     } catch (error) {
       // A user callback threw: this peer is dropped, the manager goes on.
       this.#droppedPeers++;
-      this.#onError?.(error instanceof Error ? error : new Error(String(error)));
+      this.#report(error instanceof Error ? error : new Error(String(error)));
       return;
     }
     peer.receiveFirst(data);

@@ -78,3 +78,34 @@ Deno.test("timeouts no timer can wait are refused at once, naming the option and
     message("Cannot connect: timeout"),
   );
 });
+
+Deno.test("Server: shutdown() called again from a shutdownSignal listener runs the protocol hooks once", async () => {
+  let hooks = 0;
+  const made = Promise.withResolvers<void>();
+  class Tracking extends Server {
+    override connectionMade(): void {
+      made.resolve();
+    }
+  }
+  const server = new Tracking(() => ({
+    dataReceived() {},
+    shutdown(): Promise<void> {
+      hooks++;
+      return Promise.resolve();
+    },
+  }));
+  const [address] = await server.listen("127.0.0.1:0");
+  const { transport } = await createConnection(() => new Recorder(), address);
+  await made.promise;
+  let again: Promise<void> | undefined;
+  server.shutdownSignal.addEventListener("abort", () => {
+    again = server.shutdown();
+  });
+  const first = server.shutdown({ timeout: 1000 });
+  await first;
+  await again;
+  transport.close();
+  await transport.closed;
+  assertEquals(hooks, 1, "the protocol's shutdown hook ran once");
+  assertEquals(again === first, true, "calling it again returns the same promise");
+});
