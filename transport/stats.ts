@@ -179,7 +179,12 @@ export interface ServerStats {
   active: number;
   /** Connections closed at once because `maxConnections` (or the acceptor) refused them. */
   rejected: number;
-  /** Connections that ended, by any reason. */
+  /**
+   * Connections that ended, by any reason. A `Server`'s rejected connections are closed
+   * before they get a protocol and are not counted here; the Tendril managers' and the
+   * tinyproto server's are refused by their protocol (the acceptor, the connection limit), so
+   * they count here once they end, though not in `accepted`.
+   */
   closed: number;
   /** Of those, closed by `idleTimeout`. */
   closedByIdleTimeout: number;
