@@ -11,6 +11,10 @@
  * | late by more than half a period (not twice in a row) | not counted: our event loop stalled (a long task, GC), so bytes that came meanwhile are not read yet |
  * | our ping still waits behind our bytes, some of which went out since the last tick | not counted: the peer is taking in what we sent (a large request over a slow link) and cannot answer a ping it has not got; once the ping is out, it gets a period to answer |
  *
+ * While the transport is closing (closed under the connection: by its owner, or `close()` on
+ * it), reading has stopped and no ping can go out; the peer only has to take our last bytes,
+ * and two periods in a row in which none of them went out mean it is gone.
+ *
  * @module
  */
 
@@ -22,6 +26,8 @@ export interface KeepAliveHost {
   dead(): void;
   /** Whether we are reading (silence is only the peer's fault then). */
   reading(): boolean;
+  /** Whether the transport is closing: only our last bytes are still to go out. */
+  closing(): boolean;
   /** The bytes written to the peer so far (0 when the transport does not count them). */
   sent(): number;
   /** The bytes waiting to be written to the peer. */
@@ -78,6 +84,10 @@ export class KeepAlive {
     this.#skipped = stalled;
     this.#lastTick = now;
     if (stalled) return; // judged at the next tick, once what came meanwhile was read
+    if (this.#host.closing()) {
+      this.#judgeFlush();
+      return;
+    }
     if (this.#heard || !this.#host.reading()) {
       this.#heard = false;
       this.#silent = 0;
@@ -90,6 +100,18 @@ export class KeepAlive {
       // The ping waits behind our bytes, which the peer is taking in: it cannot answer yet.
       this.#silent = 1;
     } else {
+      this.stop();
+      this.#host.dead();
+    }
+  }
+
+  /** A tick while the transport is closing: gone after two periods in which nothing went out. */
+  #judgeFlush(): void {
+    const sent = this.#host.sent();
+    if (this.#host.unsent() === 0 || sent > this.#lastSent) {
+      this.#lastSent = sent;
+      this.#silent = 0;
+    } else if (++this.#silent >= 2) {
       this.stop();
       this.#host.dead();
     }

@@ -278,6 +278,7 @@ export class PacketConnection implements BufferedProtocol, ShutdownHook, AsyncDi
             ),
           ),
         reading: () => this.#received !== "eof" && this.#transport?.isReading() !== false,
+        closing: () => this.#transport?.isClosing() === true,
         sent: () => (this.#transport as { stats?(): TransportStats }).stats?.().bytesSent ?? 0,
         unsent: () => this.#transport!.getWriteBufferSize(),
       });
@@ -1049,6 +1050,12 @@ export class PacketConnection implements BufferedProtocol, ShutdownHook, AsyncDi
   #onPacket(packet: PacketFields): void {
     if (this.#trace !== undefined || packetChannel.hasSubscribers) {
       this.#emitTrace("receive", new Packet(packet));
+    }
+    if (packet.isRequest && packet.rqType !== 0 && this.#sent === "eof") {
+      // No packet may follow our EOF: a request (or a ping) that crossed it gets no answer;
+      // the peer fails it when our EOF arrives.
+      this.#counters.requestsReceived++;
+      return;
     }
     if (
       packet.isRequest &&

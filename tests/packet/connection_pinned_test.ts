@@ -24,19 +24,33 @@ Deno.test("endRequests() before the transport comes sends ERQ once connected", a
   await connection.closed;
 });
 
-Deno.test("a request that arrives while we are closing is refused", async () => {
+Deno.test("no packet follows our EOF: a request that crossed it is not answered", async () => {
   const { connection, peer } = withRawPeer({ requestHandler: () => "served" });
   await peer.until(() => peer.transport !== undefined);
   const closing = connection.close();
   await peer.until(() => peer.packets.some((p) => p.isEof()));
-  peer.send(Packet.request(2, 0));
-  assertEquals(
-    await peer.response(2),
-    Packet.response(2, false, { payload: bytes("requests no longer allowed") }),
-  );
+  peer.send(Packet.request(2, 0)); // crossed our EOF
   peer.send(Packet.EOF);
   await closing;
   assertEquals(await connection.closed, undefined);
+  const eofAt = peer.packets.findIndex((p) => p.isEof());
+  assertEquals(peer.packets.slice(eofAt + 1).map(String), []);
+});
+
+Deno.test("no packet follows our EOF: a ping from the peer after it is not answered", async () => {
+  const { connection, peer } = withRawPeer({ extensions: true });
+  await peer.until(() => peer.packets.length >= 1);
+  const offer = peer.packets[0];
+  peer.send(Packet.request(2, EXTENSION_RQ_TYPE, { flags: 0, payload: bytes("plexus-ext/1?") }));
+  peer.send(Packet.response(offer.tag, true, { payload: bytes("plexus-ext/1!") }));
+  assertEquals(await connection.extensions, true);
+  const closing = connection.close();
+  await peer.until(() => peer.packets.some((p) => p.isEof()));
+  peer.send(Packet.request(3, EXTENSION_RQ_TYPE, { flags: 2 })); // a ping
+  peer.send(Packet.EOF);
+  await closing;
+  const eofAt = peer.packets.findIndex((p) => p.isEof());
+  assertEquals(peer.packets.slice(eofAt + 1).map(String), []);
 });
 
 Deno.test("the stream ending after our EOF, without the peer's, is an orderly close", async () => {

@@ -3,10 +3,12 @@ import {
   ConnectionClosedError,
   EXTENSION_RQ_TYPE,
   Packet,
+  PacketConnection,
   type PacketConnectionOptions,
 } from "@plexus/net/packet";
+import { createMemoryTransportPair } from "@plexus/net/transport";
 import { assertInstanceOf } from "../_assert.ts";
-import { bytes, connectedPair, encode, gate, text, withRawPeer } from "./_helpers.ts";
+import { bytes, connectedPair, encode, gate, RawPeer, text, withRawPeer } from "./_helpers.ts";
 
 const OFFER = bytes("plexus-ext/1?");
 const ACCEPT = bytes("plexus-ext/1!");
@@ -402,3 +404,28 @@ Deno.test("the peer's offer is refused by a connection without extensions, even 
   connection.abort();
   await connection.closed;
 });
+
+for (const closeTransport of [false, true]) {
+  Deno.test(`keep-alive: a peer that stops reading is gone (its transport closed under it: ${closeTransport})`, async () => {
+    const connection = new PacketConnection({ extensions: true, keepAlive: 5 });
+    const peer = new RawPeer();
+    const transports = createMemoryTransportPair(connection, peer, { capacity: 1024 });
+    await peer.untilPackets(1);
+    peer.send(Packet.response(peer.packets[0].tag, true, { payload: bytes("plexus-ext/1!") }));
+    await connection.extensions;
+    peer.transport.pauseReading(); // for good
+    connection.call(0, new Uint8Array(64 * 1024)).catch(() => {});
+    // A graceful close by the transport's owner (a Server, the application): its flush never ends.
+    if (closeTransport) transports[0].close();
+    let guard: ReturnType<typeof setTimeout> | undefined;
+    const result = await Promise.race([
+      connection.closed,
+      new Promise((resolve) => guard = setTimeout(() => resolve("still open after 2 s"), 2000)),
+    ]);
+    clearTimeout(guard);
+    transports[0].abort();
+    transports[1].abort();
+    await connection.closed;
+    assertInstanceOf(result, ConnectionClosedError);
+  });
+}
