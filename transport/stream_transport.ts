@@ -500,6 +500,8 @@ export class StreamTransport implements Transport, AsyncDisposable {
         this.#callbackFailed(error);
         return;
       }
+      // getBuffer() may have paused, closed or begun an upgrade: no read on the old channel.
+      if (this.#read !== "reading" || this.#upgrade !== undefined) continue;
       let n: number | null;
       this.#readStep = "reading";
       try {
@@ -1122,7 +1124,8 @@ export class StreamTransport implements Transport, AsyncDisposable {
       // Mid-upgrade: what is held cannot be sent in plaintext; give the upgrade up. (Bytes
       // written before the upgrade may still be leaving: they go first, then the upgrade,
       // finding the transport closing, gives itself up.)
-      this.#closeNow(undefined, false, reason);
+      // A deadline's close keeps the deadline as its reason (as #closeNow infers it).
+      this.#closeNow(undefined, false, this.#closeReason === undefined ? reason : undefined);
       return;
     }
     this.#life.beginClose(reason);

@@ -5,6 +5,7 @@ import { assertEquals, assertInstanceOf, assertRejects, assertThrows } from "@st
 import {
   type ByteChannel,
   createMemoryChannelPair,
+  type DeadlineError,
   StreamTransport,
   TransportError,
 } from "@plexus/net/transport";
@@ -220,4 +221,86 @@ Deno.test({
       "Cannot wrap the connection: timeout must be a number of milliseconds from 0 to 2147483647",
     );
   },
+});
+
+Deno.test("a deadline that runs out during wrapChannel() closes with closeReason 'deadline'", async () => {
+  const [a, b] = createMemoryChannelPair();
+  const peer = new StreamTransport(b, { dataReceived() {} });
+  const expired = Promise.withResolvers<DeadlineError>();
+  let upgrade: Promise<void> | undefined;
+  const t: StreamTransport = new StreamTransport(a, {
+    connectionMade: (transport) => {
+      const st = transport as StreamTransport;
+      st.deadlineClock!.start((error) => expired.resolve(error));
+      // a wrapper that waits on the peer (its own handshake), which never answers
+      upgrade = st.wrapChannel((_channel, _extra, signal) =>
+        new Promise<ByteChannel>((_, reject) =>
+          signal.addEventListener("abort", () => reject(signal.reason))
+        )
+      );
+      upgrade.catch(() => {});
+    },
+    dataReceived() {},
+  }, { deadlines: { firstFrameTimeout: 20 } });
+  const deadline = await expired.promise;
+  const error = await t.closed;
+  await assertRejects(() => upgrade!);
+  peer.close();
+  await peer.closed;
+  assertEquals(error, deadline);
+  assertEquals(t.stats().closeReason, "deadline"); // got "close"
+});
+
+Deno.test("wrapChannel() from getBuffer(): no read of the old channel bypasses the wrapper", async () => {
+  const [a, b] = createMemoryChannelPair();
+  const peer = new StreamTransport(b, { dataReceived() {} });
+  let transport: StreamTransport | undefined;
+  let calls = 0;
+  let thrown: unknown;
+  let upgrade: Promise<void> | undefined;
+  const got: number[] = [];
+  const received = Promise.withResolvers<void>();
+  const buf = new Uint8Array(64);
+  // A wrapper that inverts every byte it reads.
+  const inverting = (inner: ByteChannel): ByteChannel => ({
+    read: async (p) => {
+      const n = await inner.read(p);
+      if (n !== null) { for (let i = 0; i < n; i++) p[i] ^= 0xff; }
+      return n;
+    },
+    write: (p) => inner.write(p),
+    closeWrite: () => inner.closeWrite(),
+    close: () => inner.close(),
+    get closed() {
+      return inner.closed;
+    },
+    localAddr: inner.localAddr,
+    remoteAddr: inner.remoteAddr,
+  });
+  const t = new StreamTransport(a, {
+    connectionMade: (tr) => transport = tr as StreamTransport,
+    getBuffer() {
+      if (calls++ === 0) {
+        try {
+          upgrade = transport!.wrapChannel(inverting);
+        } catch (e) {
+          thrown = e;
+        }
+      }
+      return buf;
+    },
+    bufferUpdated(n) {
+      got.push(...buf.subarray(0, n));
+      received.resolve();
+    },
+  });
+  if (upgrade) await upgrade;
+  peer.write(new Uint8Array([1, 2, 3]));
+  if (thrown === undefined) await received.promise;
+  t.close();
+  peer.close();
+  await Promise.all([t.closed, peer.closed]);
+  // Either refused at once, or every byte after the wrap goes through the wrapper.
+  if (thrown === undefined) assertEquals(got, [0xfe, 0xfd, 0xfc]);
+  else assertInstanceOf(thrown, TransportError);
 });
