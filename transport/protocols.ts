@@ -109,9 +109,10 @@ export interface ShutdownHook {
  * that silence against the peer: `idleTimeout` and the frame deadlines wait, as they do while
  * reading is paused.
  *
- * The transport asks when one of those timers is due, not when the hold begins or ends: a
- * protocol ends a hold by sending the grant (a write counts as activity), so the time held is
- * not charged to the peer.
+ * The transport asks when one of those timers is due, not when the hold begins or ends. A
+ * protocol ends a hold by sending the grant, which `idleTimeout` counts as activity; a frame
+ * deadline already running when a hold begins is not reset by it, so hold the peer between
+ * frames (as tinyproto does: no payload is owed while its answer is held).
  *
  * @example A protocol that grants the peer eight messages at a time
  * ```ts
