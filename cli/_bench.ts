@@ -5,7 +5,8 @@ import { decodeFrames, encodeFrame } from "../framing/codec.ts";
 import { FramedProtocol } from "../framing/framed_protocol.ts";
 import type { Framer } from "../framing/framer.ts";
 import { IdentityFramer } from "../framing/identity.ts";
-import { PacketConnection } from "../packet/connection.ts";
+import { MAX_RQ_TYPE, PacketConnection } from "../packet/connection.ts";
+import { EXTENSION_RQ_TYPE } from "../packet/extension.ts";
 import { durationFlag, type FlagSpec, intFlag, parseArgs, UsageError } from "./_args.ts";
 import {
   addressHelp,
@@ -121,7 +122,10 @@ export async function bench(argv: readonly string[]): Promise<number> {
   const depth = intFlag(args, "depth", 1, 1, 1024);
   const duration = durationFlag(args, "duration", 5000, MAX_BENCH_DURATION);
   const size = intFlag(args, "size", 64, 0, 16 << 20);
-  const rqType = intFlag(args, "rq-type", 0, 0, Number.MAX_SAFE_INTEGER);
+  const rqType = intFlag(args, "rq-type", 0, 0, MAX_RQ_TYPE);
+  if (rqType === EXTENSION_RQ_TYPE) {
+    throw new UsageError(`--rq-type ${rqType} is reserved for the Plexus extensions`);
+  }
   const tls = await tlsClientOptions(args);
   const quiet = args.booleans.has("quiet");
 

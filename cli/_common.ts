@@ -85,8 +85,8 @@ export function framerFlag(args: ParsedArgs, target: Target): FramerSpec {
 /** TLS client options from `--tls --ca --alpn --sni --insecure`, or `undefined` without `--tls`. */
 export async function tlsClientOptions(args: ParsedArgs): Promise<TlsClientOptions | undefined> {
   if (!args.booleans.has("tls")) {
-    for (const flag of ["ca", "sni", "alpn"]) {
-      if (args.values.has(flag) && !args.values.has("starttls")) {
+    for (const flag of ["ca", "sni", "alpn", "insecure"]) {
+      if ((args.values.has(flag) || args.booleans.has(flag)) && !args.values.has("starttls")) {
         throw new UsageError(`--${flag} needs --tls (or --starttls)`);
       }
     }

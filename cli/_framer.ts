@@ -11,7 +11,9 @@ import {
   LengthPrefixedFramer,
   LineFramer,
   NetstringFramer,
+  type ReceiveBuffer,
 } from "../framing/mod.ts";
+import type { SendBuffer } from "../transport/send_buffer.ts";
 import { UsageError } from "./_args.ts";
 
 /** A parsed `--framer`: a framer factory, or tinyproto (a protocol of its own). */
@@ -90,7 +92,7 @@ export function parseFramer(spec: string): FramerSpec {
     case "chunk": {
       const size = Number(arg);
       if (!Number.isSafeInteger(size) || size < 1) break;
-      return framer(() => new ChunkFramer(size));
+      return framer(() => new FixedSizeFramer(size));
     }
     case "dot":
       if (arg !== undefined) break;
@@ -143,4 +145,41 @@ function unescape(text: string): Uint8Array {
   }
   out.push(...encoder.encode(text.slice(at)));
   return new Uint8Array(out);
+}
+
+/**
+ * `chunk:N`: frame after frame of exactly N bytes (a `ChunkFramer` per frame: that framer
+ * cuts one chunk, then nothing more). A frame of another size is refused, not misframed.
+ */
+class FixedSizeFramer implements Framer<Uint8Array> {
+  readonly #size: number;
+  #chunk: ChunkFramer;
+
+  constructor(size: number) {
+    this.#size = size;
+    this.#chunk = new ChunkFramer(size);
+  }
+
+  decode(buffer: ReceiveBuffer): Uint8Array | undefined {
+    return this.#next().decode(buffer);
+  }
+
+  decodeEof(buffer: ReceiveBuffer): Uint8Array | undefined {
+    return this.#next().decodeEof(buffer);
+  }
+
+  encode(frame: Uint8Array, out: SendBuffer): void {
+    if (frame.byteLength !== this.#size) {
+      throw new RangeError(
+        `a chunk:${this.#size} frame is ${this.#size} bytes, got ${frame.byteLength}`,
+      );
+    }
+    out.write(frame);
+  }
+
+  /** The chunk in progress: a new one once the last was delivered whole. */
+  #next(): ChunkFramer {
+    if (this.#chunk.done) this.#chunk = new ChunkFramer(this.#size);
+    return this.#chunk;
+  }
 }

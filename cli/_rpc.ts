@@ -117,6 +117,7 @@ async function call(
   rest: string[],
 ): Promise<number> {
   const target = parseTarget(address, false);
+  onlyFor("serve", "call", args, ["cert", "key", "echo", "quiet"]);
   if (rest.length === 0) throw new UsageError("missing RQTYPE");
   if (rest.length > 2) throw new UsageError("too many arguments");
   // The limits submit() checks, checked here with the other arguments, before connecting.
@@ -205,11 +206,26 @@ function printPayload(payload: Uint8Array, hex: boolean): void {
   printLine(text === undefined ? hexdump(payload) : text.replace(/\n$/, ""));
 }
 
+/** The other action's flags are usage errors, not silently ignored. */
+function onlyFor(
+  other: string,
+  action: string,
+  args: ParsedArgs,
+  flags: readonly string[],
+): void {
+  for (const flag of flags) {
+    if (args.values.has(flag) || args.booleans.has(flag)) {
+      throw new UsageError(`--${flag} is for ${other}, not ${action}`);
+    }
+  }
+}
+
 async function serve(args: ParsedArgs, address: string | undefined): Promise<number> {
   const target = parseTarget(address, false);
   if (!args.booleans.has("echo")) {
     throw new UsageError("serve needs --echo (the only handler the CLI has)");
   }
+  onlyFor("call", "serve", args, ["ca", "sni", "insecure", "flags", "timeout", "hex", "raw"]);
   const quiet = args.booleans.has("quiet");
   const tls = await tlsServerOptions(args);
   using _trace = startTrace(args);

@@ -2,7 +2,8 @@ import { assert, assertEquals, assertMatch } from "@std/assert";
 import { createServer } from "@plexus/net/endpoints";
 import { FramedProtocol, LineFramer, TinyprotoProtocol } from "@plexus/net/framing";
 import { PacketConnection } from "@plexus/net/packet";
-import { Cli, pythonPacketPeer, runCli } from "./_cli.ts";
+import { ProtocolAdapter } from "@plexus/net/protocol";
+import { Cli, closedPort, pythonPacketPeer, runCli } from "./_cli.ts";
 
 /** `plexus bench ADDRESS --mode rpc OPTIONS...`, run to its end. */
 function benchRpc(
@@ -192,4 +193,66 @@ Deno.test("bench --mode echo: a connection the server dropped before the run sta
   } finally {
     await server.close();
   }
+});
+
+/** A peer that accepts one connection, writes `bytes` and closes. */
+function sendAndClose(bytes: Uint8Array): { port: number; done: Promise<void> } {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const done = (async () => {
+    const conn = await listener.accept();
+    listener.close();
+    await conn.write(bytes);
+    conn.close();
+  })();
+  return { port: listener.addr.port, done };
+}
+
+Deno.test("connect --framer chunk:4 prints every 4-byte frame, not only the first", async () => {
+  const peer = sendAndClose(new TextEncoder().encode("abcdefgh"));
+  const result = await runCli(["connect", `127.0.0.1:${peer.port}`, "--framer", "chunk:4"]);
+  await peer.done;
+  assertEquals(result.stdout, "abcd\nefgh\n", result.stderr);
+  assertEquals(result.code, 0, result.stderr);
+});
+
+/** Echoes every chunk it reads. */
+class ByteEcho extends ProtocolAdapter {
+  override dataReceived(data: Uint8Array): void {
+    this.transport!.write(data);
+  }
+}
+
+Deno.test("bench --framer chunk:64 --size 64 against a byte echo: every reply counts", async () => {
+  await using server = await createServer(() => new ByteEcho(), "127.0.0.1:0");
+  const port = (server.addresses[0] as Deno.NetAddr).port;
+  const result = await runCli([
+    "bench",
+    `127.0.0.1:${port}`,
+    "--framer",
+    "chunk:64",
+    "--size",
+    "64",
+    "--duration",
+    "200ms",
+    "-q",
+  ]);
+  assertMatch(result.stdout, /requests: \d+ ok, 0 errors/);
+  assertEquals(result.code, 0, result.stdout);
+});
+
+Deno.test("flags that do not apply are usage errors, not silently ignored", async () => {
+  const port = closedPort();
+  const cases: string[][] = [
+    ["connect", `127.0.0.1:${port}`, "--insecure"],
+    ["bench", `127.0.0.1:${port}`, "--insecure"],
+    ["bench", `127.0.0.1:${port}`, "--mode", "rpc", "--rq-type", "9007199254740991"],
+    ["rpc", `127.0.0.1:${port}`, "call", "1", "--cert", "/nonexistent", "--key", "/nonexistent"],
+    ["rpc", "127.0.0.1:0", "serve", "--echo", "--ca", "/nonexistent"],
+  ];
+  const wrong: string[] = [];
+  for (const args of cases) {
+    const result = await runCli(args);
+    if (result.code !== 2) wrong.push(`${args.join(" ")} -> exit ${result.code}: ${result.stderr}`);
+  }
+  assertEquals(wrong, []);
 });
