@@ -1,4 +1,5 @@
 import { isIP } from "node:net";
+import { canonicalHost } from "../transport/_canonical_host.ts";
 import { resolveHost } from "./_resolve_host.ts";
 import { describeError, TransportError } from "../transport/errors.ts";
 import type { DatagramProtocol, WriteBufferLimits } from "../transport/mod.ts";
@@ -90,6 +91,17 @@ export async function createDatagramEndpoint<P extends DatagramProtocol>(
   const local = options.localAddress === undefined
     ? { hostname: defaultLocalHost(remote!.hostname), port: 0 }
     : hostPort(options.localAddress);
+  // A socket of one family cannot send to the other (every send would fail, one at a time);
+  // a "::" socket is dual-stack.
+  const localHost = canonicalHost(local.hostname);
+  const localFamily = isIP(localHost);
+  if (
+    remote && localFamily !== 0 && localFamily !== isIP(remote.hostname) && localHost !== "::"
+  ) {
+    throw new TypeError(
+      `Cannot create a datagram endpoint: local ${local.hostname} and remote ${remote.hostname} are of different families`,
+    );
+  }
   let socket: Deno.DatagramConn;
   try {
     socket = Deno.listenDatagram({
@@ -139,5 +151,7 @@ function hostPort(address: Address): { hostname: string; port: number } {
 /** Parses a UDP address and resolves its hostname to an IP address (once, here). */
 export async function resolveUdpAddress(address: Address): Promise<Deno.NetAddr> {
   const { hostname, port } = hostPort(address);
-  return { transport: "udp", hostname: await resolveHost(hostname), port };
+  // One spelling per address (::ffff:127.0.0.1 is 127.0.0.1): the loopback default and the
+  // remote filter compare strings.
+  return { transport: "udp", hostname: canonicalHost(await resolveHost(hostname)), port };
 }

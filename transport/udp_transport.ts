@@ -1,3 +1,4 @@
+import { isIP } from "node:net";
 import { canonicalHost } from "./_canonical_host.ts";
 import { describePeer } from "./callback_error.ts";
 import { Lifecycle } from "./_lifecycle.ts";
@@ -26,8 +27,9 @@ const DATAGRAM = "datagram";
 /** Options of a {@linkcode UdpTransport}. */
 export interface UdpTransportOptions {
   /**
-   * The default destination of `sendto()`. When set, datagrams from any other address are
-   * dropped, as on a connected UDP socket, and `sendto()` to another address throws.
+   * The default destination of `sendto()`, an IP address (a name is refused: resolve it
+   * first). When set, datagrams from any other address are dropped, as on a connected UDP
+   * socket, and `sendto()` to another address throws.
    */
   remoteAddress?: Deno.NetAddr;
   /** Facts for `getExtraInfo()`, added to those read off the socket. */
@@ -138,6 +140,8 @@ export class UdpTransport implements DatagramTransport, AsyncDisposable {
    * @param conn The datagram socket; the transport owns it from now on.
    * @param protocol The protocol to call.
    * @param options Default remote address, extra info and watermarks.
+   * @throws {TypeError} When `remoteAddress` is a name, not an IP address (the socket is not
+   * taken: the caller closes it).
    */
   constructor(
     conn: Deno.DatagramConn,
@@ -149,6 +153,14 @@ export class UdpTransport implements DatagramTransport, AsyncDisposable {
     this.#protocol = protocol;
     this.#remote = options.remoteAddress;
     this.#remoteHost = this.#remote && canonicalHost(this.#remote.hostname);
+    if (this.#remoteHost !== undefined && isIP(this.#remoteHost) === 0) {
+      // The filter compares the senders' IP addresses: a name would never match its peer.
+      throw new TypeError(
+        `Cannot filter datagrams by remote ${
+          this.#remote!.hostname
+        }: give an IP address (resolve the name first, as createDatagramEndpoint does)`,
+      );
+    }
     this.#reuseReceiveBuffer = options.reuseReceiveBuffer ?? false;
     this.#extra = { sockname: conn.addr, peername: options.remoteAddress, conn, ...options.extra };
     this.#extra.name ??= protocol.connectionName ??

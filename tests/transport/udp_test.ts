@@ -1,4 +1,4 @@
-import { assertEquals, assertThrows } from "@std/assert";
+import { assertEquals, assertRejects, assertThrows } from "@std/assert";
 import { assert } from "../_assert.ts";
 import { createDatagramEndpoint } from "@plexus/net/endpoints";
 import type { DatagramProtocol, DatagramTransport } from "@plexus/net/transport";
@@ -323,4 +323,44 @@ Deno.test("UDP: a socket whose send throws is reported like a failed send", asyn
   udp.close();
   await udp.closed;
   assertEquals(udp.stats().writes, 1);
+});
+
+Deno.test("UdpTransport: a remote address given by name is refused (its filter would drop every reply)", () => {
+  const socket = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: 0 });
+  try {
+    assertThrows(
+      () =>
+        new UdpTransport(socket, { datagramReceived() {} }, {
+          remoteAddress: { transport: "udp", hostname: "localhost", port: 9 },
+        }),
+      TypeError,
+      "give an IP address",
+    );
+  } finally {
+    socket.close();
+  }
+});
+
+for (const spelling of ["0:0:0:0:0:0:0:1", "::ffff:127.0.0.1"]) {
+  Deno.test(`createDatagramEndpoint: a loopback remote spelt ${spelling} binds loopback, not the wildcard`, async () => {
+    const { transport } = await createDatagramEndpoint(() => ({ datagramReceived() {} }), {
+      remoteAddress: { hostname: spelling, port: 9 },
+    });
+    const local = transport.getExtraInfo("sockname") as Deno.NetAddr;
+    transport.close();
+    await transport.closed;
+    assert(local.hostname === "::1" || local.hostname === "127.0.0.1", `bound ${local.hostname}`);
+  });
+}
+
+Deno.test("createDatagramEndpoint: a local and a remote address of different families are refused", async () => {
+  await assertRejects(
+    () =>
+      createDatagramEndpoint(() => ({ datagramReceived() {} }), {
+        localAddress: "127.0.0.1:0",
+        remoteAddress: "[::1]:9",
+      }),
+    TypeError,
+    "different families",
+  );
 });
