@@ -79,13 +79,16 @@ Deno.test("IdleTimer: stop() clears its timer; bad timeouts are refused", () => 
 Deno.test("IdleTimer: a hook that stops the timer (its transport closed) leaves no timer armed", () => {
   const clock = new FakeClock();
   let expired = 0;
-  const timer: IdleTimer = new IdleTimer(100, {
-    waitingOnApplication: () => {
-      timer.stop();
-      return true;
-    },
-    expired: () => expired++,
-  }, clock);
+  const timers: IdleTimer[] = [];
+  timers.push(
+    new IdleTimer(100, {
+      waitingOnApplication: () => {
+        timers[0].stop();
+        return true;
+      },
+      expired: () => expired++,
+    }, clock),
+  );
   clock.advance(100);
   assertEquals(expired, 0);
   assertEquals(clock.pending, 0, "stopped from the hook: nothing re-armed");
