@@ -764,10 +764,18 @@ export class Server<P extends StreamProtocolLike = StreamProtocolLike> implement
       closeQuietly(channel);
       if (!this.#stopped) {
         const peer = formatAddress(conn.remoteAddr);
+        // The handshake's own error says "TLS handshake failed: ..." already: its cause is
+        // the detail. A timeout (the listener's, or a tls() wrapper's) names the peer too.
+        const detail = step === "TLS handshake" && error instanceof TransportError &&
+            error.cause !== undefined
+          ? error.cause
+          : error;
         this.#report(
           error instanceof TlsHandshakeTimeoutError
-            ? error
-            : new TransportError(`${step} with ${peer} failed: ${describeError(error)}`, {
+            ? error.peer === undefined
+              ? new TlsHandshakeTimeoutError(error.timeout, { peer, cause: error.cause })
+              : error
+            : new TransportError(`${step} with ${peer} failed: ${describeError(detail)}`, {
               cause: error,
             }),
         );

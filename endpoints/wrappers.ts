@@ -1,7 +1,11 @@
 import { type ByteChannel, isTcpConn, remoteHostname } from "../transport/byte_channel.ts";
 import type { TlsClientOptions, TlsServerOptions } from "../transport/tls_options.ts";
 import type { ExtraInfo } from "../transport/types.ts";
-import { startTlsClient, startTlsServer } from "../transport/_tls_upgrade.ts";
+import {
+  checkTlsServerOptions,
+  startTlsClient,
+  startTlsServer,
+} from "../transport/_tls_upgrade.ts";
 import { checkDelay } from "../transport/_delay.ts";
 
 /** Where a wrapper runs: on a connection we accepted, or one we opened. */
@@ -148,15 +152,20 @@ export function keepAlive(enabled?: boolean): Wrapper {
  *
  * @example TLS on both ends of a connection
  * ```ts
- * import { tls } from "@plexus/net/endpoints";
+ * import { tls, type Wrapper } from "@plexus/net/endpoints";
  *
- * const serverWrapper = tls({ cert: "-----BEGIN CERTIFICATE-----...", key: "..." });
+ * // A server's: the certificate and key are checked when the wrapper is made.
+ * const serverWrapper = (cert: string, key: string): Wrapper => tls({ cert, key });
  * const clientWrapper = tls({ caCerts: ["-----BEGIN CERTIFICATE-----..."] });
  * ```
  */
 export function tls(options: Partial<TlsServerOptions> & TlsClientOptions): Wrapper {
   if (options.handshakeTimeout !== undefined) {
     checkDelay("Cannot make a tls() wrapper: handshakeTimeout", options.handshakeTimeout, 0, true);
+  }
+  // As a TLS listener does: a bad certificate or key fails here, not on every handshake.
+  if (options.cert !== undefined && options.key !== undefined) {
+    checkTlsServerOptions({ ...options, cert: options.cert, key: options.key });
   }
   return async (channel, { side, signal, extra }) => {
     let upgraded;

@@ -1,7 +1,8 @@
 /** TLS odds and ends: tls on a Deno.TlsConn, tlsVersion over node:tls, the tls() wrapper's timeout check. */
 
-import { assertEquals, assertThrows } from "@std/assert";
-import { createConnection, createServer, tls as tlsWrapper } from "@plexus/net/endpoints";
+import { assertEquals, assertInstanceOf, assertStringIncludes, assertThrows } from "@std/assert";
+import { createConnection, createServer, Server, tls as tlsWrapper } from "@plexus/net/endpoints";
+import { TlsHandshakeTimeoutError } from "@plexus/net/transport";
 import { tls } from "../_net.ts";
 import { Recorder } from "../_recorder.ts";
 
@@ -47,4 +48,35 @@ Deno.test("tls() checks handshakeTimeout as every other TLS entry point does", (
     () => tlsWrapper({ cert: tls.cert, key: tls.key, handshakeTimeout: 2 ** 31 }),
     RangeError,
   );
+});
+
+Deno.test("tls() refuses a key that does not match its certificate, as a TLS listener does", () => {
+  const other = Deno.readTextFileSync(new URL("../fixtures/other.key", import.meta.url));
+  assertThrows(() => tlsWrapper({ cert: tls.cert, key: other }), Error, "does not match");
+});
+
+Deno.test("a tls() server wrapper's handshake timeout names the peer, as the listener's does", async () => {
+  const reported = Promise.withResolvers<Error>();
+  await using server = new Server(() => new Recorder(), {
+    wrapper: tlsWrapper({ cert: tls.cert, key: tls.key, handshakeTimeout: 50 }),
+    onError: reported.resolve,
+  });
+  const [address] = await server.listen("127.0.0.1:0");
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port: (address as Deno.NetAddr).port });
+  const error = await reported.promise;
+  conn.close();
+  assertInstanceOf(error, TlsHandshakeTimeoutError);
+  assertStringIncludes(error.message, "TLS handshake with 127.0.0.1:");
+});
+
+Deno.test("a failed handshake on a TLS listener is reported once, without the prefix twice", async () => {
+  const reported = Promise.withResolvers<Error>();
+  await using server = new Server(() => new Recorder(), { onError: reported.resolve });
+  const [address] = await server.listen("127.0.0.1:0", { tls: { cert: tls.cert, key: tls.key } });
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port: (address as Deno.NetAddr).port });
+  await conn.write(new TextEncoder().encode("GET / HTTP/1.0\r\n\r\n")); // not a ClientHello
+  const error = await reported.promise;
+  conn.close();
+  assertStringIncludes(error.message, "TLS handshake with 127.0.0.1:");
+  assertEquals(error.message.split("TLS handshake").length - 1, 1, error.message);
 });
