@@ -1,3 +1,5 @@
+import { isIP } from "node:net";
+
 /** A TCP or UDP address: a hostname (or IP literal) and a port. */
 export interface HostPort {
   /**
@@ -134,7 +136,10 @@ function describe(address: unknown): string {
 
 /** Refuses host names no resolver would take: empty, spaces, stray brackets or colons. */
 function checkHost(hostname: unknown, address: unknown): string {
-  if (typeof hostname !== "string" || hostname === "" || /[\s\[\]]/.test(hostname)) {
+  if (
+    typeof hostname !== "string" || hostname === "" || /[\s\[\]]/.test(hostname) ||
+    (hostname.includes(":") && isIP(hostname) !== 6)
+  ) {
     throw invalid(address, `${JSON.stringify(hostname)} is not a host`);
   }
   return hostname;
