@@ -366,7 +366,7 @@ export class Server<P extends StreamProtocolLike = StreamProtocolLike> implement
    * @param address One address or several.
    * @param options TLS, backlog and `reusePort` for these listeners.
    * @returns The addresses now listened on, with the ports the OS chose.
-   * @throws {TypeError} For a malformed address.
+   * @throws {TypeError} For a malformed address, or an empty list.
    * @throws {TransportError} When an address cannot be listened on (the message names it);
    * the listeners this call opened are closed again.
    */
@@ -382,9 +382,9 @@ export class Server<P extends StreamProtocolLike = StreamProtocolLike> implement
     if (handshakeTimeout !== undefined) {
       checkDelay("Cannot listen: tls.handshakeTimeout", handshakeTimeout, 0, true);
     }
-    const parsed = (Array.isArray(address) ? address : [address]).map((a) =>
-      parseAddress(a as Address)
-    );
+    const addresses = Array.isArray(address) ? address : [address];
+    if (addresses.length === 0) throw new TypeError("Cannot listen: no address given");
+    const parsed = addresses.map((a) => parseAddress(a as Address));
     const groups = await Promise.all(parsed.map((target) => listenTargets(target)));
     if (this.#stopped) throw closed();
     const opened: Deno.Listener[] = [];

@@ -233,7 +233,10 @@ export class DeadlineClock {
     if (this.#frameDue !== Infinity) this.#frameDue = now + this.deadlines.frameTimeout;
   }
 
-  /** Reading stopped (a graceful close): no frame can complete, so none is timed. */
+  /**
+   * Reading stopped (a graceful close, or the peer's EOF): no frame of the peer's can complete
+   * any more, so none is timed.
+   */
   readingStopped(): void {
     if (this.#state === "running") this.stop();
   }

@@ -566,6 +566,9 @@ export class StreamTransport implements Transport, AsyncDisposable {
 
   #onEof(): void {
     this.#read = "stopped";
+    // The peer sends no more: no frame of its can complete later, so none is timed (what is
+    // left, frames decoded at the end or held by a pause, waits on us, not on the peer).
+    this.#deadlineClock?.readingStopped();
     const keepOpen = this.#protocol.eofReceived?.();
     if (keepOpen !== true) {
       this.#close("peer-eof");

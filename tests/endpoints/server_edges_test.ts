@@ -109,3 +109,8 @@ Deno.test("Server: shutdown() called again from a shutdownSignal listener runs t
   assertEquals(hooks, 1, "the protocol's shutdown hook ran once");
   assertEquals(again === first, true, "calling it again returns the same promise");
 });
+
+Deno.test("Server.listen([]) is refused: a server listening on nothing is a mistake", async () => {
+  await using server = new Server(() => new Recorder());
+  await assertRejects(() => server.listen([]), TypeError, "no address given");
+});

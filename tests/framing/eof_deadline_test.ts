@@ -1,0 +1,79 @@
+/** After the peer's EOF, the frame deadlines are over: what is left waits on us, not the peer. */
+
+import { assertEquals } from "@std/assert";
+import { FramedProtocol, LineFramer } from "@plexus/net/framing";
+import { createMemoryTransportPair, type Transport } from "@plexus/net/transport";
+import { bytes, text } from "./_helpers.ts";
+
+Deno.test("half-open after a last line decoded at EOF: frameTimeout does not fire", async () => {
+  const events: string[] = [];
+  let timer: ReturnType<typeof setInterval> | undefined;
+  const framer = new LineFramer({ lineEnding: "\n", allowUnterminated: true });
+  const server = new FramedProtocol(framer, {
+    frameReceived: (frame) => void events.push(text(frame)),
+    eofReceived(framed) {
+      events.push("eof");
+      let n = 0;
+      timer = setInterval(() => {
+        framed.sendFrame(bytes(`part ${n}`));
+        if (++n === 6) {
+          clearInterval(timer);
+          framed.close();
+        }
+      }, 50); // 300 ms of answer, well past frameTimeout
+      return true;
+    },
+    limitExceeded: (error) => void events.push(`limit ${error.limit}`),
+    connectionLost: (error) => void events.push(`lost ${error}`),
+  });
+  let client: Transport | undefined;
+  const [, clientTransport] = createMemoryTransportPair(server, {
+    connectionMade: (t) => client = t,
+    dataReceived() {},
+    eofReceived: () => true,
+  }, { transport: { deadlines: { frameTimeout: 100 } } });
+  client!.write(bytes("report"));
+  client!.writeEof();
+  await server.closed;
+  clearInterval(timer);
+  clientTransport.close();
+  await clientTransport.closed;
+  assertEquals(events, ["report", "eof", "lost undefined"]);
+});
+
+Deno.test("paused at EOF with frames buffered: frameTimeout does not fire", async () => {
+  const events: string[] = [];
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  // Every frame comes at EOF, one byte each.
+  const tail = {
+    decode: () => undefined,
+    decodeEof: (b: { length: number; take(n: number): Uint8Array }) =>
+      b.length > 0 ? b.take(1) : undefined,
+    encode() {},
+  };
+  const server = new FramedProtocol<Uint8Array>(tail as never, {
+    frameReceived(frame, framed) {
+      events.push(text(frame));
+      if (text(frame) === "x") {
+        framed.pauseReading();
+        timer = setTimeout(() => framed.resumeReading(), 300);
+      }
+    },
+    eofReceived: () => void events.push("eof"),
+    limitExceeded: (error) => void events.push(`limit ${error.limit}`),
+    connectionLost: (error) => void events.push(`lost ${error}`),
+  });
+  let client: Transport | undefined;
+  const [, clientTransport] = createMemoryTransportPair(server, {
+    connectionMade: (t) => client = t,
+    dataReceived() {},
+    eofReceived: () => true,
+  }, { transport: { deadlines: { frameTimeout: 100 } } });
+  client!.write(bytes("xyz"));
+  client!.writeEof();
+  await server.closed;
+  clearTimeout(timer);
+  clientTransport.close();
+  await clientTransport.closed;
+  assertEquals(events, ["x", "y", "z", "eof", "lost undefined"]);
+});
