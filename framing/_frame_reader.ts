@@ -133,7 +133,12 @@ export class FrameReader<T> {
       if (decoding) this.decodeError = error;
       throw error;
     }
-    this.clock?.progress(completed, buffer.length > 0 || this.decoder.frameUnderway?.() === true);
+    // Bytes held back by mayGoOn() (a full queue, a pause) wait on the application: only bytes
+    // the decoder waits on are a frame under way.
+    this.clock?.progress(
+      completed,
+      drained && (buffer.length > 0 || this.decoder.frameUnderway?.() === true),
+    );
     return drained;
   }
 
@@ -194,7 +199,12 @@ export class FrameReader<T> {
       this.#trace(frame, decoder, block, start);
       this.#deliver(frame);
     }
-    this.clock?.progress(completed, buffer.length > 0 || this.decoder.frameUnderway?.() === true);
+    // Bytes held back by mayGoOn() (a full queue, a pause) wait on the application: only bytes
+    // the decoder waits on are a frame under way.
+    this.clock?.progress(
+      completed,
+      drained && (buffer.length > 0 || this.decoder.frameUnderway?.() === true),
+    );
     return drained;
   }
 

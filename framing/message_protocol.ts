@@ -1,4 +1,4 @@
-import type { BufferedProtocol, Transport } from "../transport/mod.ts";
+import type { BufferedProtocol, ShutdownHook, Transport } from "../transport/mod.ts";
 import { ProtocolError } from "../protocol/errors.ts";
 import { FrameReader } from "./_frame_reader.ts";
 import { FramingError } from "./errors.ts";
@@ -81,7 +81,7 @@ export interface MessageProtocolOptions<M> {
  * assertEquals(await server.closed, undefined);
  * ```
  */
-export class MessageProtocol<M> implements BufferedProtocol {
+export class MessageProtocol<M> implements BufferedProtocol, ShutdownHook {
   /** The transport, from `connectionMade()` on. */
   transport: Transport | undefined;
   readonly #reader: FrameReader<M>;
@@ -92,7 +92,8 @@ export class MessageProtocol<M> implements BufferedProtocol {
    * | state        | meaning                                         | event → next state                   |
    * | ------------ | ----------------------------------------------- | ------------------------------------ |
    * | `connecting` | no transport yet                                | connectionMade → `open`              |
-   * | `open`       | bytes are decoded into the queue while it has room | EOF → `ending`; decoder error → `ended`; handler error → `failed`; lost → `lost` |
+   * | `open`       | bytes are decoded into the queue while it has room | EOF → `ending`; decoder error → `ended`; handler error → `failed`; `shutdown()` → `draining`; lost → `lost` |
+   * | `draining`   | a graceful shutdown: nothing more is read; the messages already received are decoded as room allows and handled, then `shutdown()` settles (its owner closes the transport) | decoder error → `ended`; handler error → `failed`; lost → `lost` |
    * | `ending`     | EOF seen; the last messages are decoded as room allows | all decoded, decoder error → `ended`; handler error → `failed`; lost → `lost` |
    * | `ended`      | nothing more is decoded (EOF, or a decoder error, kept for `closed`); reading is paused, and the transport closes once the queue is handled | handler error → `failed`; lost → `lost` |
    * | `failed`     | a handler error; the queue is dropped and the transport closes | lost → `lost`   |
@@ -107,6 +108,8 @@ export class MessageProtocol<M> implements BufferedProtocol {
   #transportPaused = false;
   #error: Error | undefined;
   readonly #closed = Promise.withResolvers<Error | undefined>();
+  /** Settles `shutdown()` once the dispatcher stops (or the connection is lost). */
+  #drained: PromiseWithResolvers<void> | undefined;
 
   /**
    * Creates the protocol.
@@ -175,6 +178,24 @@ export class MessageProtocol<M> implements BufferedProtocol {
     return !this.#pausedByApplication;
   }
 
+  /**
+   * Part of the graceful-shutdown contract (see `ShutdownHook`): stops reading, handles the
+   * messages already received (queued, or whole in the receive buffer) and settles once their
+   * replies are written; the owner (a `Server`) then closes the transport.
+   *
+   * @param _signal Aborts when the owner's drain timeout runs out (the transport is aborted
+   * then, which settles this too).
+   * @returns Settles once the messages already received are handled.
+   */
+  shutdown(_signal: AbortSignal): Promise<void> {
+    if (this.#state === "open") {
+      this.#state = "draining";
+      this.#fill();
+    }
+    if (!this.#dispatching) return Promise.resolve();
+    return (this.#drained ??= Promise.withResolvers()).promise;
+  }
+
   /** The number of messages waiting for the handler. */
   get queueSize(): number {
     return this.#queue.length;
@@ -234,12 +255,13 @@ export class MessageProtocol<M> implements BufferedProtocol {
     this.#state = "lost";
     this.#queue.length = 0;
     this.#closed.resolve(this.#error ?? error);
+    this.#drained?.resolve();
   }
 
   /** Decodes messages into the queue while it has room, and pauses or resumes reading. */
   #fill(): void {
     try {
-      if (this.#state === "open") this.#reader.read();
+      if (this.#state === "open" || this.#state === "draining") this.#reader.read();
       else if (this.#state === "ending" && this.#reader.finish()) this.#state = "ended";
     } catch (error) {
       // The messages decoded before the bad bytes are still handled, as tokio's FramedRead and
@@ -251,7 +273,10 @@ export class MessageProtocol<M> implements BufferedProtocol {
         return;
       }
     }
-    if (this.#state !== "open" && this.#state !== "ending" && this.#state !== "ended") return;
+    if (
+      this.#state !== "open" && this.#state !== "draining" && this.#state !== "ending" &&
+      this.#state !== "ended"
+    ) return;
     this.#syncReading();
     if (!this.#dispatching && this.#queue.length > 0) this.#dispatch();
   }
@@ -260,8 +285,8 @@ export class MessageProtocol<M> implements BufferedProtocol {
     this.#dispatching = true;
     const queue = this.#queue;
     while (
-      queue.length > 0 && (this.#state === "open" || this.#state === "ending" ||
-        this.#state === "ended") &&
+      queue.length > 0 && (this.#state === "open" || this.#state === "draining" ||
+        this.#state === "ending" || this.#state === "ended") &&
       !this.transport!.isClosing()
     ) {
       const message = queue.shift()!;
@@ -273,14 +298,16 @@ export class MessageProtocol<M> implements BufferedProtocol {
       }
     }
     this.#dispatching = false;
+    this.#drained?.resolve();
+    this.#drained = undefined;
     if (this.#state === "ended") this.transport!.close();
   }
 
   /** Pauses or resumes the transport: paused while the queue is full or the application says so. */
   #syncReading(): void {
-    // Once nothing more is decoded (`ended`), nothing more is read.
+    // Once nothing more is decoded (`ended`) or a shutdown began, nothing more is read.
     const pause = this.#pausedByApplication || this.#queue.length >= this.#maxQueueSize ||
-      this.#state === "ended";
+      this.#state === "ended" || this.#state === "draining";
     if (pause === this.#transportPaused || this.transport === undefined) return;
     this.#transportPaused = pause;
     if (pause) this.transport.pauseReading();
@@ -297,7 +324,14 @@ export class MessageProtocol<M> implements BufferedProtocol {
 }
 
 /** The states of a {@linkcode MessageProtocol} (see the table on its `#state`). */
-type MessageState = "connecting" | "open" | "ending" | "ended" | "failed" | "lost";
+type MessageState =
+  | "connecting"
+  | "open"
+  | "draining"
+  | "ending"
+  | "ended"
+  | "failed"
+  | "lost";
 
 function asProtocolError(error: unknown): ProtocolError {
   if (error instanceof ProtocolError) return error;

@@ -37,7 +37,7 @@ for (const traced of [false, true]) {
     room = 0;
     reader.buffer.append(bytes("d\r\n"));
     assertEquals(reader.read(), false, "stopped by mayGoOn()");
-    assertEquals(reports.at(-1), [false, true]);
+    assertEquals(reports.at(-1), [false, false], "a whole frame held back is not under way");
     room = 10;
     assertEquals(reader.read(), true);
     assertEquals(reports.at(-1), [true, false], "a frame completed, nothing left");
