@@ -5,6 +5,24 @@ import { FramedProtocol, LineFramer } from "@plexus/net/framing";
 import { createMemoryTransportPair, type Transport } from "@plexus/net/transport";
 import { bytes, text } from "./_helpers.ts";
 
+/**
+ * Connects `server` (with a 100 ms `frameTimeout`) to a peer that sends `data`, then its EOF,
+ * and stays half-open; resolves once the server's connection is over and the peer closed.
+ */
+async function sendThenEnd(server: FramedProtocol<Uint8Array>, data: string): Promise<void> {
+  let client: Transport | undefined;
+  const [, clientTransport] = createMemoryTransportPair(server, {
+    connectionMade: (t) => client = t,
+    dataReceived() {},
+    eofReceived: () => true,
+  }, { transport: { deadlines: { frameTimeout: 100 } } });
+  client!.write(bytes(data));
+  client!.writeEof();
+  await server.closed;
+  clientTransport.close();
+  await clientTransport.closed;
+}
+
 Deno.test("half-open after a last line decoded at EOF: frameTimeout does not fire", async () => {
   const events: string[] = [];
   let timer: ReturnType<typeof setInterval> | undefined;
@@ -26,18 +44,8 @@ Deno.test("half-open after a last line decoded at EOF: frameTimeout does not fir
     limitExceeded: (error) => void events.push(`limit ${error.limit}`),
     connectionLost: (error) => void events.push(`lost ${error}`),
   });
-  let client: Transport | undefined;
-  const [, clientTransport] = createMemoryTransportPair(server, {
-    connectionMade: (t) => client = t,
-    dataReceived() {},
-    eofReceived: () => true,
-  }, { transport: { deadlines: { frameTimeout: 100 } } });
-  client!.write(bytes("report"));
-  client!.writeEof();
-  await server.closed;
+  await sendThenEnd(server, "report");
   clearInterval(timer);
-  clientTransport.close();
-  await clientTransport.closed;
   assertEquals(events, ["report", "eof", "lost undefined"]);
 });
 
@@ -63,17 +71,7 @@ Deno.test("paused at EOF with frames buffered: frameTimeout does not fire", asyn
     limitExceeded: (error) => void events.push(`limit ${error.limit}`),
     connectionLost: (error) => void events.push(`lost ${error}`),
   });
-  let client: Transport | undefined;
-  const [, clientTransport] = createMemoryTransportPair(server, {
-    connectionMade: (t) => client = t,
-    dataReceived() {},
-    eofReceived: () => true,
-  }, { transport: { deadlines: { frameTimeout: 100 } } });
-  client!.write(bytes("xyz"));
-  client!.writeEof();
-  await server.closed;
+  await sendThenEnd(server, "xyz");
   clearTimeout(timer);
-  clientTransport.close();
-  await clientTransport.closed;
   assertEquals(events, ["x", "y", "z", "eof", "lost undefined"]);
 });
