@@ -180,8 +180,10 @@ export class MessageProtocol<M> implements BufferedProtocol, ShutdownHook {
 
   /**
    * Part of the graceful-shutdown contract (see `ShutdownHook`): stops reading, handles the
-   * messages already received (queued, or whole in the receive buffer) and settles once their
-   * replies are written; the owner (a `Server`) then closes the transport.
+   * messages already decoded or whole in the receive buffer, and settles once their handlers
+   * have returned; the owner (a `Server`) then closes the transport, which flushes their
+   * replies. Bytes of a read still held by the transport (read while the queue was full) are
+   * not decoded.
    *
    * @param _signal Aborts when the owner's drain timeout runs out (the transport is aborted
    * then, which settles this too).

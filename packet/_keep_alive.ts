@@ -22,8 +22,10 @@
 export interface KeepAliveHost {
   /** Sends a ping. */
   ping(): void;
-  /** The peer stayed silent for two periods. */
-  dead(): void;
+  /**
+   * The peer stayed silent for two periods, or (`closing`) took none of our last bytes for two.
+   */
+  dead(closing: boolean): void;
   /** Whether we are reading (silence is only the peer's fault then). */
   reading(): boolean;
   /** Whether the transport is closing: only our last bytes are still to go out. */
@@ -101,7 +103,7 @@ export class KeepAlive {
       this.#silent = 1;
     } else {
       this.stop();
-      this.#host.dead();
+      this.#host.dead(false);
     }
   }
 
@@ -113,7 +115,7 @@ export class KeepAlive {
       this.#silent = 0;
     } else if (++this.#silent >= 2) {
       this.stop();
-      this.#host.dead();
+      this.#host.dead(true);
     }
   }
 

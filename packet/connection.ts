@@ -271,10 +271,14 @@ export class PacketConnection implements BufferedProtocol, ShutdownHook, AsyncDi
           this.#sendExtension(ExtensionOp.ping, new Uint8Array(0));
           this.#writer.flush(); // held by packetGrace, the ping would not be out yet
         },
-        dead: () =>
+        dead: (closing) =>
           this.#abortWith(
             new ConnectionClosedError(
-              `Connection lost: no packet from the peer in ${2 * keepAlive} ms (keep-alive)`,
+              closing
+                ? `Connection lost: the peer took none of our last bytes in ${
+                  2 * keepAlive
+                } ms while closing (keep-alive)`
+                : `Connection lost: no packet from the peer in ${2 * keepAlive} ms (keep-alive)`,
             ),
           ),
         reading: () => this.#received !== "eof" && this.#transport?.isReading() !== false,

@@ -427,5 +427,7 @@ for (const closeTransport of [false, true]) {
     transports[1].abort();
     await connection.closed;
     assertInstanceOf(result, ConnectionClosedError);
+    const said = closeTransport ? "none of our last bytes" : "no packet from the peer";
+    assertEquals(result.message.includes(said), true, result.message);
   });
 }
