@@ -72,6 +72,9 @@ export class TinyprotoClient implements AsyncDisposable {
    * @param options Connection options (TLS, wrapper, ...); `timeout` defaults to the client's.
    * @returns The connection, ready to `send()`.
    * @throws {TransportError} When connecting or the handshake fails or times out.
+   * @throws {TransmissionRejectedError} When the server refuses the connection (its connection
+   * limit: `status` 0xfe).
+   * @throws {Error} What the handler's `connectionMade` or `connectionStarted` threw.
    */
   async connectTo(
     address: Address | Deno.Addr,
@@ -114,8 +117,9 @@ export class TinyprotoClient implements AsyncDisposable {
       const connection = new TinyprotoProtocol({
         connectionMade: (c) => handler.connectionMade?.(c),
         connectionStarted: (c) => {
-          started.resolve();
+          // First: a throw aborts the connection, and connectTo() rejects with it.
           handler.connectionStarted?.(c);
+          started.resolve();
         },
         transmissionReceived: handler.transmissionReceived?.bind(handler),
         pauseWriting: (c) => handler.pauseWriting?.(c),
@@ -153,14 +157,17 @@ export class TinyprotoClient implements AsyncDisposable {
    * aborted first (it rejects), so no connection outlives the call.
    */
   async close(): Promise<void> {
-    const attempts = [...this.#connecting];
-    for (const [stop] of attempts) {
-      stop.abort(new TransportError("Cannot connect: the client was closed"));
+    // Until nothing is left: a connectTo() begun while this runs is ended too.
+    while (this.#connecting.size > 0 || this.#active.size > 0) {
+      const attempts = [...this.#connecting];
+      for (const [stop] of attempts) {
+        stop.abort(new TransportError("Cannot connect: the client was closed"));
+      }
+      await Promise.all(attempts.map(([, settled]) => settled));
+      const connections = [...this.#active.values()];
+      for (const connection of connections) connection.close();
+      await Promise.all(connections.map((connection) => connection.closed));
     }
-    await Promise.all(attempts.map(([, settled]) => settled));
-    const connections = [...this.#active.values()];
-    for (const connection of connections) connection.close();
-    await Promise.all(connections.map((connection) => connection.closed));
   }
 
   /** Closes every connection. */

@@ -39,3 +39,32 @@ Deno.test("TinyprotoClient: close() while connectTo() is under way aborts it", a
   await assertRejects(() => connecting, TransportError, "the client was closed");
   assert(client.activeConnections.size === 0);
 });
+
+Deno.test("TinyprotoClient: a connectionStarted that throws rejects connectTo() with its error", async () => {
+  await using server = new TinyprotoServer(() => ({}));
+  const [address] = await server.listen("127.0.0.1:0");
+  await using client = new TinyprotoClient(() => ({
+    connectionStarted() {
+      throw new Error("boom started");
+    },
+  }));
+  await assertRejects(() => client.connectTo(address), Error, "boom started");
+  assertEquals(client.activeConnections.size, 0);
+});
+
+Deno.test("TinyprotoClient: a connectTo() begun while close() runs does not outlive it", async () => {
+  await using server = new TinyprotoServer(() => ({}));
+  const [address] = await server.listen("127.0.0.1:0");
+  const client = new TinyprotoClient();
+  await client.connectTo(address); // so close() has a connection to wait for
+  const closing = client.close();
+  const late = client.connectTo(address).then((c) => c, (e: Error) => e);
+  await closing;
+  const result = await late;
+  const alive = client.activeConnections.size;
+  if (!(result instanceof Error)) {
+    result.close();
+    await result.closed;
+  }
+  assertEquals(alive, 0);
+});
