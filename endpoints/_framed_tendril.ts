@@ -143,7 +143,8 @@ export class FramedTendril<F> implements Tendril<F> {
     this.framed.close();
   }
 
-  async wrap(wrapper: Wrapper | WrapperChain): Promise<void> {
+  // Not async: what cannot be wrapped now throws at once, as the contract says.
+  wrap(wrapper: Wrapper | WrapperChain): Promise<void> {
     const transport = this.framed.transport;
     if (this.proto !== "tcp" || !(transport instanceof StreamTransport)) {
       throw new TransportError(
@@ -152,7 +153,9 @@ export class FramedTendril<F> implements Tendril<F> {
     }
     const wrap = asWrapper(wrapper)!;
     const side = this.#side;
-    await transport.wrapChannel((channel, extra, signal) => wrap(channel, { side, signal, extra }));
+    return transport.wrapChannel((channel, extra, signal) =>
+      wrap(channel, { side, signal, extra })
+    );
   }
 
   async #accept(acceptor: Acceptor<F>): Promise<void> {

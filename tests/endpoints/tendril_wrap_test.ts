@@ -6,10 +6,11 @@ import {
   TcpTendrilManager,
   type Tendril,
   tls,
+  UdpTendrilManager,
   type Wrapper,
 } from "@plexus/net/endpoints";
 import { LineFramer } from "@plexus/net/framing";
-import type { ByteChannel } from "@plexus/net/transport";
+import { type ByteChannel, TransportError } from "@plexus/net/transport";
 import { tls as fixtures } from "../_net.ts";
 import { bytes, text } from "../_shared.ts";
 
@@ -151,4 +152,21 @@ Deno.test("registerManager: getManager makes and finds managers of a user's prot
   assertEquals(await (tendril!.application as Reply).reply.promise, "short");
   await manager.shutdown();
   await assertRejects(() => manager.start(), Error, "shut down");
+});
+
+Deno.test("Tendril.wrap() on a UDP tendril throws TransportError at once, as its doc says", async () => {
+  class Nop extends Application {
+    frameReceived(): void {}
+  }
+  const server = new UdpTendrilManager("127.0.0.1:0");
+  await server.start((t) => new Nop(t));
+  const client = new UdpTendrilManager("127.0.0.1:0");
+  await client.start();
+  const tendril = (await client.connect(server.localAddress!, (t) => new Nop(t)))!;
+  try {
+    assertThrows(() => void tendril.wrap((channel) => channel), TransportError, "only a TCP");
+  } finally {
+    await client.shutdown();
+    await server.shutdown();
+  }
 });
