@@ -133,12 +133,7 @@ export class FrameReader<T> {
       if (decoding) this.decodeError = error;
       throw error;
     }
-    // Bytes held back by mayGoOn() (a full queue, a pause) wait on the application: only bytes
-    // the decoder waits on are a frame under way.
-    this.clock?.progress(
-      completed,
-      drained && (buffer.length > 0 || this.decoder.frameUnderway?.() === true),
-    );
+    this.#progress(completed, drained);
     return drained;
   }
 
@@ -199,13 +194,20 @@ export class FrameReader<T> {
       this.#trace(frame, decoder, block, start);
       this.#deliver(frame);
     }
-    // Bytes held back by mayGoOn() (a full queue, a pause) wait on the application: only bytes
-    // the decoder waits on are a frame under way.
+    this.#progress(completed, drained);
+    return drained;
+  }
+
+  /**
+   * Reports a read's progress to the deadline clock: whether a frame completed, and whether
+   * one is under way. Bytes held back by `mayGoOn()` (a full queue, a pause) wait on the
+   * application: only bytes the decoder waits on are a frame under way.
+   */
+  #progress(completed: boolean, drained: boolean): void {
     this.clock?.progress(
       completed,
-      drained && (buffer.length > 0 || this.decoder.frameUnderway?.() === true),
+      drained && (this.buffer.length > 0 || this.decoder.frameUnderway?.() === true),
     );
-    return drained;
   }
 
   /** Publishes a received frame with its bytes: what the decoder consumed from `start`. */

@@ -275,10 +275,7 @@ export class MessageProtocol<M> implements BufferedProtocol, ShutdownHook {
         return;
       }
     }
-    if (
-      this.#state !== "open" && this.#state !== "draining" && this.#state !== "ending" &&
-      this.#state !== "ended"
-    ) return;
+    if (!this.#handling()) return;
     this.#syncReading();
     if (!this.#dispatching && this.#queue.length > 0) this.#dispatch();
   }
@@ -287,9 +284,7 @@ export class MessageProtocol<M> implements BufferedProtocol, ShutdownHook {
     this.#dispatching = true;
     const queue = this.#queue;
     while (
-      queue.length > 0 && (this.#state === "open" || this.#state === "draining" ||
-        this.#state === "ending" || this.#state === "ended") &&
-      !this.transport!.isClosing()
+      queue.length > 0 && this.#handling() && !this.transport!.isClosing()
     ) {
       const message = queue.shift()!;
       this.#fill();
@@ -303,6 +298,12 @@ export class MessageProtocol<M> implements BufferedProtocol, ShutdownHook {
     this.#drained?.resolve();
     this.#drained = undefined;
     if (this.#state === "ended") this.transport!.close();
+  }
+
+  /** Whether queued messages are handled in this state (not before it opens, nor after a failure). */
+  #handling(): boolean {
+    const state = this.#state;
+    return state === "open" || state === "draining" || state === "ending" || state === "ended";
   }
 
   /** Pauses or resumes the transport: paused while the queue is full or the application says so. */

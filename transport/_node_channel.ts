@@ -255,6 +255,9 @@ export class NodeStreamChannel implements ByteChannel {
   }
 }
 
+/** Where `channelToDuplex`'s read loop is (see its `loop`). */
+type PumpState = "idle" | "running" | "wanted";
+
 /**
  * A Node `Duplex` over a {@linkcode ByteChannel}, so `node:tls` can run a handshake over any
  * channel. Reads start at 1 KiB and grow to 256 KiB under bulk traffic (an idle connection
@@ -267,11 +270,20 @@ export function channelToDuplex(channel: ByteChannel): Duplex {
   let buffer = new Uint8Array(readSize.next);
   /** Reused to join the chunks of one `writev()`; they are written before the next one. */
   let joined: Uint8Array | undefined;
+  /**
+   * The read loop: `idle`, `running`, or `running` with another `_read()` asked for meanwhile
+   * (`wanted`: it goes on past a full buffer). The state changes in the same step as the loop
+   * ends, so a `_read()` made just after it stopped always starts it again: Node calls
+   * `_read()` once per push, and one it ignored would stall the stream for good.
+   */
+  let loop: PumpState = "idle";
+  /** The running loop, which `destroy` waits for. */
   let pumping: Promise<void> | undefined;
   const duplex: Duplex = new Duplex({
     readableHighWaterMark: DUPLEX_READ_SIZE,
     read(): void {
-      pumping ??= pump().finally(() => pumping = undefined);
+      if (loop === "idle") pumping = pump();
+      else loop = "wanted";
     },
     write(chunk: Uint8Array, _encoding: string, callback: (error?: Error | null) => void): void {
       writeAll(channel, chunk).then(() => callback(), callback);
@@ -305,6 +317,7 @@ export function channelToDuplex(channel: ByteChannel): Duplex {
     },
   });
   async function pump(): Promise<void> {
+    loop = "running";
     try {
       while (!duplex.destroyed) {
         if (buffer.byteLength !== readSize.next) buffer = new Uint8Array(readSize.next);
@@ -314,10 +327,15 @@ export function channelToDuplex(channel: ByteChannel): Duplex {
           return;
         }
         readSize.record(n, buffer.byteLength);
-        if (!duplex.push(buffer.slice(0, n))) return;
+        const more = duplex.push(buffer.slice(0, n));
+        // (read() may have set it during the push: the cast keeps TypeScript from narrowing.)
+        if (!more && (loop as PumpState) !== "wanted") return;
+        loop = "running";
       }
     } catch (error) {
       if (!duplex.destroyed) duplex.destroy(error as Error);
+    } finally {
+      loop = "idle";
     }
   }
   return duplex;
