@@ -181,6 +181,25 @@ Deno.test("large tags, channels and flags round trip", () => {
   assertEquals(decodeFrames(new PacketFramer(), stream), packets);
 });
 
+Deno.test("flags and rq_type decode exactly on both sides of the 31-bit shift path", () => {
+  // The wide fields are shifted with `>>>` while they fit 31 bits, with a division beyond: the
+  // wire value of a request's flags is flags * 4 + 2, of a response's (flags * 2 + ok) * 4.
+  const values = [0, 1, 2 ** 50 - 1];
+  for (const bits of [27, 28, 29, 30, 31, 32, 48]) {
+    values.push(2 ** bits - 1, 2 ** bits, 2 ** bits + 1);
+  }
+  const packets: Packet[] = [];
+  for (const value of values) {
+    packets.push(Packet.request(1, value, { flags: value }));
+    if (value < 2 ** 49) {
+      packets.push(Packet.response(2, true, { flags: value }));
+      packets.push(Packet.response(3, false, { flags: value }));
+    }
+  }
+  const stream = new Uint8Array(packets.flatMap((p) => [...encode(p)]));
+  assertEquals(decodeFrames(new PacketFramer(), stream), packets);
+});
+
 Deno.test("varint sizes and a packet's fields are exact at every byte boundary", () => {
   // An independent BSUInt: big-endian base-128, in BigInt.
   const reference = (value: number): number[] => {
