@@ -6,6 +6,8 @@ import { FramedProtocol } from "../framing/framed_protocol.ts";
 import type { Framer } from "../framing/framer.ts";
 import { IdentityFramer } from "../framing/identity.ts";
 import { MAX_RQ_TYPE, PacketConnection } from "../packet/connection.ts";
+import { DEFAULT_MAX_PACKET_SIZE } from "../packet/framer.ts";
+import { varintLength } from "../framing/varint.ts";
 import { EXTENSION_RQ_TYPE } from "../packet/extension.ts";
 import { durationFlag, type FlagSpec, intFlag, parseArgs, UsageError } from "./_args.ts";
 import {
@@ -47,7 +49,8 @@ Options:
   -c, --connections N   connections (default 1, at most 1000)
   -d, --depth N         requests in flight per connection (default 1, at most 1024)
   --duration DURATION   how long to send (default 5s, at most 10m)
-  --size N              payload bytes (default 64, at most 16777216)
+  --size N              payload bytes (default 64; echo: what the framer carries, at
+                        most 16777216; rpc: at most 16777209, less for a large --rq-type)
   --rq-type N           rpc: the request type (default 0)
   -q, --quiet           no progress line
 ${TLS_CLIENT_HELP}
@@ -139,7 +142,9 @@ export async function bench(argv: readonly string[]): Promise<number> {
   const payload = new Uint8Array(size).fill(0x78); // "x": no line ending, no zero byte
   // What an echo of the payload decodes to (a dot body keeps its CRLF): its length is the reply
   // expected; a framer that cannot carry the payload as one frame is a usage error.
-  const replySize = mode === "echo" ? echoedSize(framer.name, makeFramer, payload) : size;
+  const replySize = mode === "echo"
+    ? echoedSize(framer.name, makeFramer, payload)
+    : checkRpcSize(size, rqType);
   const workers: Worker[] = [];
   try {
     for (let i = 0; i < connections; i++) {
@@ -377,6 +382,30 @@ function summarize(s: Summary): void {
       `max ${formatMs(max)}, mean ${formatMs(mean)}`,
   );
   for (const row of renderHistogram(h)) printLine(row);
+}
+
+/**
+ * The largest tag a run may use, for the size check: a 5-byte varint covers 2^35 requests on one
+ * connection, more than 10 minutes (the longest run) can send.
+ */
+const LARGEST_TAG = 2 ** 35 - 1;
+
+/**
+ * Checks that a request with a `size`-byte payload fits the packet limit with any tag of the run:
+ * `maxPacketSize` counts the tag, flags and rq_type fields too, so a 16 MiB payload does not fit.
+ *
+ * @returns `size`, the reply size expected.
+ * @throws {UsageError} When it does not fit.
+ */
+function checkRpcSize(size: number, rqType: number): number {
+  const limit = DEFAULT_MAX_PACKET_SIZE - varintLength(LARGEST_TAG) - 1 - varintLength(rqType + 1);
+  if (size > limit) {
+    throw new UsageError(
+      `--size ${size} does not fit a packet with --rq-type ${rqType}: at most ${limit} bytes in ` +
+        `rpc mode (maxPacketSize ${DEFAULT_MAX_PACKET_SIZE} counts the tag, flags and rq_type too)`,
+    );
+  }
+  return size;
 }
 
 /**

@@ -256,3 +256,36 @@ Deno.test("flags that do not apply are usage errors, not silently ignored", asyn
   }
   assertEquals(wrong, []);
 });
+
+Deno.test("bench --mode rpc checks --size against the packet limit before connecting", async () => {
+  // maxPacketSize (16 MiB) counts the tag (up to 5 bytes in a run), flags and rq_type too: the
+  // help's 16777216 failed every request after connecting (exit 1, "0 ok, 1 errors").
+  const refused = await runCli([
+    "bench",
+    `127.0.0.1:${closedPort()}`,
+    "--mode",
+    "rpc",
+    "--size",
+    "16777210",
+  ]);
+  assertEquals(refused.code, 2, refused.stderr);
+  assertMatch(refused.stderr, /--size 16777210 does not fit a packet .*at most 16777209 bytes/);
+  await using server = await createServer(
+    () => new PacketConnection({ requestHandler: (_t, _f, payload) => payload }),
+    "127.0.0.1:0",
+  );
+  const port = (server.addresses[0] as Deno.NetAddr).port;
+  const largest = await runCli([
+    "bench",
+    `127.0.0.1:${port}`,
+    "--mode",
+    "rpc",
+    "--size",
+    "16777209",
+    "--duration",
+    "200ms",
+    "-q",
+  ]);
+  assertMatch(largest.stdout, /requests: [1-9]\d* ok, 0 errors/);
+  assertEquals(largest.code, 0, largest.stdout);
+});
