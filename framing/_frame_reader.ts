@@ -6,7 +6,7 @@
  */
 
 import type { DeadlineClock } from "../transport/deadline_clock.ts";
-import { frameChannel, publishFrame } from "../transport/_trace.ts";
+import { frameChannel, framerName, publishFrame } from "../transport/_trace.ts";
 import type { BaseTransport, Transport } from "../transport/types.ts";
 import { TransportError } from "../transport/errors.ts";
 import { TruncatedFrameError } from "./errors.ts";
@@ -227,8 +227,8 @@ export class FrameReader<T> {
  * no name to give.
  */
 function truncatedContext(decoder: object): string {
-  const name = decoder.constructor?.name;
-  return name && name !== "Object" ? `Cannot decode frame (${name})` : "Cannot decode frame";
+  const name = framerName(decoder);
+  return name ? `Cannot decode frame (${name})` : "Cannot decode frame";
 }
 
 function always(): boolean {

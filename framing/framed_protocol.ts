@@ -380,11 +380,12 @@ export class FramedProtocol<T = Uint8Array> implements BufferedProtocol, Shutdow
     const framer = this.#sendFramer;
     try {
       framer.encode(frame, out);
+      publishFrame(transport, "send", frame, out.copyLast(out.length - before), framer);
     } catch (error) {
-      out.truncate(before); // as in sendFrame: no part of a frame is left for the next commit
+      // As in sendFrame: no part of a frame that threw is left for the next commit.
+      out.truncate(before);
       throw error;
     }
-    publishFrame(transport, "send", frame, out.copyLast(out.length - before), framer);
     transport.commit();
     this.#framesSent++;
   }

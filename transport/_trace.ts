@@ -78,7 +78,16 @@ export function publishFrame(
     direction,
     frame,
     bytes,
-    framer: typeof framer === "string" ? framer : framer.constructor.name,
+    framer: typeof framer === "string" ? framer : framerName(framer) ?? "Object",
   };
   frameChannel.publish(event);
+}
+
+/**
+ * A framer's class name, as trace events and decoding errors name it; `undefined` for one made
+ * as a plain object (`{ encode, decode }`, or `Object.create(null)`, which has no `constructor`).
+ */
+export function framerName(framer: object): string | undefined {
+  const name = (framer as { constructor?: { name?: unknown } }).constructor?.name;
+  return typeof name === "string" && name !== "" && name !== "Object" ? name : undefined;
 }

@@ -209,8 +209,9 @@ export interface FrameTraceEvent {
    */
   readonly bytes: Uint8Array | undefined;
   /**
-   * The framer's class name (`LineFramer`, `LengthPrefixedFramer`, `PacketDecoder`, ...), or
-   * `"datagram"` for a UDP transport's datagrams.
+   * The framer's class name (`LineFramer`, `LengthPrefixedFramer`, `PacketDecoder`, ...),
+   * `"Object"` for a framer made as a plain object, or `"datagram"` for a UDP transport's
+   * datagrams.
    */
   readonly framer: string;
 }
