@@ -93,8 +93,9 @@ export class Client<P extends StreamProtocolLike = StreamProtocolLike> implement
     }
     const stop = new AbortController();
     const attempt = createConnection(this.#factory, address, {
-      timeout: this.#options.timeout,
       ...options,
+      // An option given as `undefined` is not given: the client's default applies.
+      timeout: options.timeout ?? this.#options.timeout,
       signal: options.signal ? AbortSignal.any([options.signal, stop.signal]) : stop.signal,
     });
     this.#connecting = { stop, settled: attempt.catch(() => {}) };

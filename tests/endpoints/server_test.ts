@@ -215,6 +215,13 @@ Deno.test("Client: a failed connect says why and leaves the client usable", asyn
   using _first = await Deno.connect({ hostname: "127.0.0.1", port: stalled.addr.port });
   const slow = new Client(() => new Recorder(), { timeout: 30 });
   await assertRejects(() => slow.connect(stalled.addr), TransportError, "timed out after 30 ms");
+  // An option given as undefined (forwarded from a caller's own options) is not given.
+  await assertRejects(
+    // (The signal only keeps a regression from hanging the suite.)
+    () => slow.connect(stalled.addr, { timeout: undefined, signal: AbortSignal.timeout(5000) }),
+    TransportError,
+    "timed out after 30 ms",
+  );
 });
 
 Deno.test("a handleConnection override that throws loses that connection, not the server", async () => {
