@@ -22,7 +22,8 @@ export const CONNECT_HELP = `Usage: plexus connect [options] ADDR
 Connects to ADDR and joins stdin and stdout to it, as ncat does: each line of stdin is sent as
 one frame, each frame received is printed (as text and a newline, as it came for dot and raw,
 or as a hexdump with --hex).
-At the end of stdin the connection is half-closed; when the peer closes, plexus exits.
+At the end of stdin the connection is half-closed; when the peer ends its side (closes or
+half-closes), plexus exits, as ncat does: stdin not sent by then is dropped.
 tinyproto has no half-close: once --wait passes without a message, the connection is closed.
 
 Options:

@@ -24,7 +24,8 @@ export const LISTEN_HELP = `Usage: plexus listen [options] ADDR
 
 Listens on ADDR (port 0 picks a free one), takes the first peer and joins stdin and stdout to
 it, as ncat -l does: each line of stdin is one frame to the peer, each frame received is
-printed. At the end of stdin the connection is half-closed; when the peer closes, plexus exits.
+printed. At the end of stdin the connection is half-closed; when the peer ends its side (closes or
+half-closes), plexus exits, as ncat does: stdin not sent by then is dropped.
 tinyproto has no half-close: once --wait passes without a message, the connection is closed.
 It prints "plexus: listening on ADDR" to stderr once it listens.
 

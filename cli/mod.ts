@@ -13,7 +13,7 @@
  *
  * Run as a program it reads `Deno.args` and exits with ncat's codes: 0 success, 1 an error
  * (one line on stderr, as `plexus: cannot connect to 127.0.0.1:9: connection refused`),
- * 2 a usage error. Every command has `--help`. UDP needs `--unstable-net` (set in this
+ * 2 a usage error (its line, then one naming `--help`). Every command has `--help`. UDP needs `--unstable-net` (set in this
  * package's `deno.json`).
  *
  * @example Run a command from code
@@ -58,7 +58,7 @@ const COMMANDS: Readonly<Record<string, (args: readonly string[]) => Promise<num
 
 /**
  * Runs the `plexus` command line and returns its exit code; errors are printed to stderr as
- * one line, never thrown.
+ * one line (a usage error with a second naming `--help`), never thrown.
  *
  * @param args The arguments, without the program name (`Deno.args`).
  * @returns The exit code: 0 success, 1 an error, 2 a usage error.
