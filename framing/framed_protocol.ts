@@ -252,9 +252,10 @@ export class FramedProtocol<T = Uint8Array> implements BufferedProtocol, Shutdow
 
   set receiveFramer(framer: Decoder<T>) {
     this.#reader.decoder = framer;
-    // Bytes already buffered may hold frames for the new framer (inside a delivery the loop
-    // simply goes on with it, and the scheduled pass finds nothing).
-    if (this.receiveBuffer.length > 0) this.#schedule();
+    // Bytes already buffered may hold frames for the new framer, and a framer may have a frame
+    // of no bytes at all (a 0-byte ChunkFramer): a pass runs even on an empty buffer. Inside a
+    // delivery the loop simply goes on with the new framer, and the scheduled pass finds nothing.
+    this.#schedule();
   }
 
   /** The framer that encodes sent frames; replace it at any time. */
@@ -425,7 +426,10 @@ export class FramedProtocol<T = Uint8Array> implements BufferedProtocol, Shutdow
         this.#state = "draining";
         this.#schedule();
         return;
-      } else this.#state = "open";
+      } else {
+        this.#state = "open";
+        this.#schedule(); // a framer may have a frame of no bytes (a 0-byte ChunkFramer)
+      }
     } else if (state === "endingPaused") {
       this.#state = "ending";
       this.#schedule();

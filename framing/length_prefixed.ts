@@ -212,6 +212,13 @@ export class LengthPrefixedFramer implements Framer<Uint8Array> {
     }
     const length = value + this.#adjustment;
     if (length > this.#max) this.#tooLong(value, bytes, at);
+    if (value > Number.MAX_SAFE_INTEGER) {
+      // Reachable only with a large negative lengthAdjustment: such a field is read as the
+      // nearest float, so the length it gives would be off.
+      throw new CorruptFrameError(
+        `Cannot decode frame: the length field exceeds Number.MAX_SAFE_INTEGER, so lengthAdjustment ${this.#adjustment} cannot be applied exactly`,
+      );
+    }
     if (length < 0) {
       throw new CorruptFrameError(
         `Cannot decode frame: length field ${value} plus lengthAdjustment ${this.#adjustment} is negative`,

@@ -197,3 +197,26 @@ Deno.test("length-prefixed framer: a maxFrameLength past the 4-byte field refuse
     bytes("hello"),
   ]);
 });
+
+Deno.test("a length field past 2^53 with a large negative lengthAdjustment is refused, not rounded", () => {
+  // 2^53 + 1 - (2^53 - 1) is 2, but 2^53 + 1 reads as the float 2^53, which gave a 1-byte frame.
+  for (const field of [8, "bsuint"] as const) {
+    const framer = new LengthPrefixedFramer({
+      lengthFieldLength: field,
+      lengthAdjustment: -(2 ** 53 - 1),
+      maxFrameLength: 100,
+    });
+    const header = field === 8
+      ? [0x00, 0x20, 0, 0, 0, 0, 0, 0x01]
+      : [0x90, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x01]; // BSUInt 2^53 + 1
+    const error = assertThrows(
+      () => decodeChunks(framer, [new Uint8Array([...header, 0x61, 0x62])]),
+      CorruptFrameError,
+    );
+    assertEquals(
+      error.message,
+      `Cannot decode frame: the length field exceeds Number.MAX_SAFE_INTEGER, so lengthAdjustment ${-(2 **
+          53 - 1)} cannot be applied exactly`,
+    );
+  }
+});
