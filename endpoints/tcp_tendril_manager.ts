@@ -7,12 +7,16 @@ import { type Address, formatAddress, type HostPort, parseAddress } from "./addr
 import { createConnection } from "./create_connection.ts";
 import { FramedTendril } from "./_framed_tendril.ts";
 import { resolveHost } from "./_resolve_host.ts";
-import { Server } from "./server.ts";
+import { Server, type ShutdownOptions } from "./server.ts";
+import { checkDelay } from "../transport/_delay.ts";
 import { addCounters, type ServerStats, zeroCounters } from "../transport/stats.ts";
 import type { Acceptor, Tendril } from "./tendril.ts";
 import type { TendrilManager, TendrilManagerOptions } from "./tendril_manager.ts";
 import type { Wrapper, WrapperChain } from "./wrappers.ts";
 
+
+/** How long a shutdown gives the tendrils to flush before aborting them, as a `Server`'s. */
+const DEFAULT_SHUTDOWN_TIMEOUT = 30_000;
 /**
  * Accepts and opens TCP tendrils through one local endpoint (Tendril's `TCPTendrilManager`).
  * New tendrils start with a line framer (`\r\n` or `\n`), as in Tendril, unless
@@ -60,6 +64,7 @@ export class TcpTendrilManager<F = Uint8Array> implements TendrilManager<F> {
   #bound: Deno.NetAddr | undefined;
   #running = false;
   #shutDown = false;
+  #shutdown: Promise<void> | undefined;
   #rejected = 0;
   /** The refusals of connections we accepted: what `stats()` counts (not a `connect()`'s). */
   #rejectedIncoming = 0;
@@ -220,19 +225,34 @@ export class TcpTendrilManager<F = Uint8Array> implements TendrilManager<F> {
     await server?.close();
   }
 
-  async shutdown(): Promise<void> {
+  shutdown(options?: ShutdownOptions): Promise<void> {
+    const timeout = options?.timeout === undefined
+      ? DEFAULT_SHUTDOWN_TIMEOUT
+      : checkDelay("Cannot shut down: timeout", options.timeout, 0, true);
+    return this.#shutdown ??= this.#runShutdown(timeout);
+  }
+
+  /**
+   * Ends every tendril as a `Server`'s shutdown ends its connections: what the applications
+   * sent is flushed before each closes, and what is still open after `timeout` is aborted.
+   */
+  async #runShutdown(timeout: number): Promise<void> {
     this.#shutDown = true;
     for (const dialling of this.#dialling) dialling.abort();
     await this.stop();
-    for (const server of this.#servers) {
-      await server.close();
-      server.abortClients();
+    const outgoing = [...this.#outgoing];
+    for (const tendril of outgoing) tendril.framed.transport.close();
+    const late = timeout === Infinity ? undefined : setTimeout(() => {
+      for (const tendril of outgoing) tendril.framed.transport.abort();
+    }, timeout);
+    try {
+      await Promise.all([
+        ...[...this.#servers].map((server) => server.shutdown({ timeout })),
+        ...outgoing.map((tendril) => tendril.closed),
+      ]);
+    } finally {
+      clearTimeout(late);
     }
-    for (const tendril of this.#outgoing) tendril.framed.transport.abort();
-    await Promise.all([
-      ...[...this.#servers].map((server) => server.waitClosed()),
-      ...[...this.#outgoing].map((t) => t.closed),
-    ]);
   }
 
   /** The IP address outgoing connections bind to: none for a wildcard; a name is resolved. */

@@ -6,6 +6,7 @@ import { TcpTendrilManager } from "./tcp_tendril_manager.ts";
 import type { Acceptor, Tendril } from "./tendril.ts";
 import { UdpTendrilManager, type UdpTendrilManagerOptions } from "./udp_tendril_manager.ts";
 import type { Wrapper, WrapperChain } from "./wrappers.ts";
+import type { ShutdownOptions } from "./server.ts";
 
 /** Options of a tendril manager. */
 export interface TendrilManagerOptions<F = Uint8Array> {
@@ -34,7 +35,7 @@ export interface TendrilManagerOptions<F = Uint8Array> {
  *
  * `start()` listens (with an acceptor) and makes `connect()` possible; `stop()` stops
  * accepting — really: the listener is closed at once — and `shutdown()` also ends every
- * tendril and resolves once they are gone.
+ * tendril gracefully (what was sent goes out first) and resolves once they are gone.
  *
  * @typeParam F The frame type.
  */
@@ -81,8 +82,15 @@ export interface TendrilManager<F = Uint8Array> {
   ): Promise<Tendril<F> | undefined>;
   /** Stops accepting new connections; live tendrils go on. */
   stop(): Promise<void>;
-  /** Stops, ends every tendril, and resolves once all of them are closed. */
-  shutdown(): Promise<void>;
+  /**
+   * Stops, ends every tendril, and resolves once all of them are closed. Gracefully, as a
+   * `Server`'s shutdown: what the applications sent goes out first (TCP connections flush,
+   * then close; a UDP socket sends what is queued on it); TCP connections still open after
+   * `timeout` ms (default 30 000) are aborted. Calling it again returns the same promise (TCP).
+   *
+   * @param options How long the tendrils get to flush.
+   */
+  shutdown(options?: ShutdownOptions): Promise<void>;
 }
 
 // deno-lint-ignore no-explicit-any

@@ -19,6 +19,7 @@ import { createDatagramEndpoint, resolveUdpAddress } from "./create_datagram_end
 import { FramedTendril } from "./_framed_tendril.ts";
 import type { Acceptor, Application, Tendril } from "./tendril.ts";
 import type { TendrilManager, TendrilManagerOptions } from "./tendril_manager.ts";
+import type { ShutdownOptions } from "./server.ts";
 
 /**
  * A UDP peer was closed to make room for a new one: the peer table was full (`maxPeers`) and
@@ -372,14 +373,22 @@ export class UdpTendrilManager<F = Uint8Array> implements TendrilManager<F> {
     return Promise.resolve();
   }
 
-  async shutdown(): Promise<void> {
+  /**
+   * Closes every peer, then the socket once it has sent the datagrams queued on it (a peer's
+   * sends go straight to the socket, so nothing the applications sent is dropped). `timeout`
+   * is accepted for the {@linkcode TendrilManager} interface: nothing here waits on a peer.
+   */
+  async shutdown(options?: ShutdownOptions): Promise<void> {
+    if (options?.timeout !== undefined) {
+      checkDelay("Cannot shut down: timeout", options.timeout, 0, true);
+    }
     this.#state = "shutDown";
     this.#acceptor = undefined;
     await this.#binding?.catch(() => {}); // a start() binding now: its socket is closed below
     const peers = this.#peers.toArray();
-    for (const peer of peers) peer.abort();
+    for (const peer of peers) peer.close();
     await Promise.all(peers.map((peer) => peer.closed));
-    this.#socket?.abort();
+    this.#socket?.close();
     await this.#socket?.closed;
     clearTimeout(this.#sweep);
   }
