@@ -1,4 +1,4 @@
-import type { BufferedProtocol, PeerHold } from "../transport/protocols.ts";
+import type { BufferedProtocol, PeerHold, ShutdownHook } from "../transport/protocols.ts";
 import type { ExtraInfo, Transport } from "../transport/types.ts";
 import { TransportError } from "../transport/errors.ts";
 import { type FramedStats, statsBeforeConnected } from "../transport/stats.ts";
@@ -164,7 +164,7 @@ interface Outgoing {
  * assertEquals(replies, ["echo:hello"]);
  * ```
  */
-export class TinyprotoProtocol implements BufferedProtocol, PeerHold {
+export class TinyprotoProtocol implements BufferedProtocol, PeerHold, ShutdownHook {
   readonly #handler: TinyprotoHandler;
   readonly #maxSize: number;
   readonly #closeTimeout: number;
@@ -386,6 +386,19 @@ export class TinyprotoProtocol implements BufferedProtocol, PeerHold {
    */
   close(): void {
     this.#end(null);
+  }
+
+  /**
+   * Part of the graceful-shutdown contract ({@linkcode ShutdownHook}): ends the connection as
+   * {@linkcode TinyprotoProtocol.close} does and resolves once it is closed. Closing the
+   * transport at once instead, while the peer still sends, would reset the connection and
+   * lose what we sent last; the owner aborts the transport when its drain timeout runs out.
+   *
+   * @param _signal Aborts when the owner's drain timeout runs out.
+   */
+  async shutdown(_signal: AbortSignal): Promise<void> {
+    this.close();
+    await this.closed;
   }
 
   // ---- BufferedProtocol ----------------------------------------------------------------------
