@@ -769,7 +769,8 @@ export class PacketConnection implements BufferedProtocol, ShutdownHook, AsyncDi
    * that shuts down: closes in order as {@linkcode PacketConnection.close} does — ERQ, so the
    * peer makes no more requests; requests that still arrive are refused with "requests no
    * longer allowed"; the requests being served (running or queued) are answered; then EOF.
-   * When `signal` aborts (the server's drain timeout), the connection is aborted — and, as
+   * When `signal` aborts (the server's drain timeout), the connection is aborted with its
+   * reason (handlers' signals and `closed` get it) — and, as
    * with `close()`, after `closeTimeout` (10 s by default) even if the drain allows longer:
    * raise it for handlers that may take longer to finish.
    *
@@ -777,7 +778,10 @@ export class PacketConnection implements BufferedProtocol, ShutdownHook, AsyncDi
    * @returns Resolves once closed.
    */
   shutdown(signal: AbortSignal): Promise<void> {
-    const abort = (): void => this.abort();
+    // The owner's reason (the server's drain timeout) goes to the handlers' signals, the calls
+    // still waiting and `closed`, rather than a plain abort's "the connection was closed".
+    const abort = (): void =>
+      this.#abortWith(signal.reason instanceof Error ? signal.reason : undefined);
     if (signal.aborted) abort();
     else signal.addEventListener("abort", abort, { once: true });
     return this.close().finally(() => signal.removeEventListener("abort", abort));
