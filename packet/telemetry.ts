@@ -60,9 +60,11 @@ export interface PacketTelemetryOptions {
    */
   tracer?: TelemetryTracer;
   /**
-   * The meter the metrics are recorded with.
+   * The meter the metrics are recorded with. Connections given the same meter share its
+   * instruments: get it once, not per connection (a new meter per connection makes new
+   * instruments each time).
    *
-   * @default {the global meter provider's when the connection is made, scope `@plexus/net`}
+   * @default {the global meter provider's when the connection is made (one per provider), scope `@plexus/net`}
    */
   meter?: TelemetryMeter;
   /**

@@ -33,11 +33,24 @@ export const TELEMETRY_VERSION = "0.1.0";
 
 /**
  * The meter `telemetry` names, else one of the global `MeterProvider` as it is now (the metrics
- * API has no proxy provider).
+ * API has no proxy provider): the same one for every connection while the provider stays.
+ * Deno's built-in provider (`OTEL_DENO=true`) makes a new `Meter` on every `getMeter()`, and the
+ * instruments are shared per meter: asked per connection, every connection made its own
+ * instruments and an observable callback that was never removed.
  */
 export function meterOf(meter: TelemetryMeter | undefined): Meter {
-  return (meter as Meter | undefined) ?? metrics.getMeter(TELEMETRY_SCOPE, TELEMETRY_VERSION);
+  if (meter !== undefined) return meter as Meter;
+  const provider = metrics.getMeterProvider();
+  let found = defaultMeters.get(provider);
+  if (found === undefined) {
+    found = provider.getMeter(TELEMETRY_SCOPE, TELEMETRY_VERSION);
+    defaultMeters.set(provider, found);
+  }
+  return found;
 }
+
+/** The meter {@linkcode meterOf} gives for each global provider. */
+const defaultMeters = new WeakMap<object, Meter>();
 
 /** What the metrics need of a transport: its counters, when it keeps them. */
 export interface CountedTransport {
