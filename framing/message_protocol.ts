@@ -26,6 +26,20 @@ export interface MessageProtocolOptions<M> {
    * @default {10}
    */
   maxQueueSize?: number;
+  /**
+   * Called once when the decoder rejects the peer's bytes (a {@linkcode FramingError} such as
+   * a line over its limit or a stream ending inside a message at EOF; any other decoder error
+   * wrapped in a {@linkcode ProtocolError}), after the messages decoded before the bad bytes
+   * were handled and just before the transport closes: a reply written here tells the peer
+   * why, and the close flushes it. A returned promise is awaited first. A throw (or a
+   * rejection) aborts the connection instead, and `closed` resolves with it. Without this
+   * hook the transport simply closes.
+   */
+  decodeError?: (
+    error: Error,
+    transport: Transport,
+    protocol: MessageProtocol<M>,
+  ) => void | Promise<void>;
 }
 
 /**
@@ -52,7 +66,9 @@ export interface MessageProtocolOptions<M> {
  *   bytes are still handled (as tokio's `FramedRead` and Netty's `ByteToMessageDecoder` hand
  *   them out), then the transport closes. A handler error closes the transport at once
  *   (replies already written are flushed) and drops the queue. The first error is what
- *   `closed` resolves with.
+ *   `closed` resolves with. A `decodeError` hook answers bad input before the close: it
+ *   gets the decoder's error once the messages before it are handled, and what it writes is
+ *   flushed by the close.
  *
  * It lives in the framing layer because it runs on a framing `Decoder`; until 0.1 it was in
  * `@plexus/net/protocol` with a decoder function of its own.
@@ -86,6 +102,7 @@ export class MessageProtocol<M> implements BufferedProtocol, ShutdownHook {
   transport: Transport | undefined;
   readonly #reader: FrameReader<M>;
   readonly #handler: MessageHandler<M>;
+  readonly #onDecodeError: MessageProtocolOptions<M>["decodeError"];
   readonly #maxQueueSize: number;
   readonly #queue: M[] = [];
   /**
@@ -102,6 +119,8 @@ export class MessageProtocol<M> implements BufferedProtocol, ShutdownHook {
   #state: MessageState = "connecting";
   /** Whether the dispatcher is running (mechanics, not state: it spans awaits). */
   #dispatching = false;
+  /** Whether the `decodeError` hook is answering (it spans awaits): the transport stays open. */
+  #answering = false;
   /** Whether the application paused reading ({@linkcode MessageProtocol.pauseReading}). */
   #pausedByApplication = false;
   /** Whether the transport is paused by us: while the queue is full or the application says so. */
@@ -119,6 +138,7 @@ export class MessageProtocol<M> implements BufferedProtocol, ShutdownHook {
    */
   constructor(options: MessageProtocolOptions<M>) {
     this.#handler = options.messageHandler;
+    this.#onDecodeError = options.decodeError;
     this.#maxQueueSize = options.maxQueueSize ?? 10;
     if (!(this.#maxQueueSize >= 1)) {
       throw new RangeError(
@@ -245,7 +265,8 @@ export class MessageProtocol<M> implements BufferedProtocol, ShutdownHook {
     if (this.#state !== "open") return true;
     this.#state = "ending";
     this.#fill();
-    return this.#state as MessageState !== "ended" || this.#dispatching || this.#queue.length > 0;
+    return this.#state as MessageState !== "ended" || this.#dispatching ||
+      this.#queue.length > 0 || this.#answering;
   }
 
   /**
@@ -271,7 +292,7 @@ export class MessageProtocol<M> implements BufferedProtocol, ShutdownHook {
       this.#error ??= error instanceof FramingError ? error : asProtocolError(error);
       this.#state = "ended";
       if (!this.#dispatching && this.#queue.length === 0) {
-        this.transport!.close();
+        void this.#closeEnded();
         return;
       }
     }
@@ -297,7 +318,30 @@ export class MessageProtocol<M> implements BufferedProtocol, ShutdownHook {
     this.#dispatching = false;
     this.#drained?.resolve();
     this.#drained = undefined;
-    if (this.#state === "ended") this.transport!.close();
+    if (this.#state === "ended") await this.#closeEnded();
+  }
+
+  /**
+   * Closes the transport once nothing more is decoded and the queue is handled; after a
+   * decoder error, the `decodeError` hook answers the peer first.
+   */
+  async #closeEnded(): Promise<void> {
+    const error = this.#error;
+    const hook = this.#onDecodeError;
+    const transport = this.transport!;
+    if (error !== undefined && hook !== undefined && !transport.isClosing()) {
+      this.#answering = true;
+      try {
+        await hook(error, transport, this);
+      } catch (hookError) {
+        this.#error = hookError instanceof Error ? hookError : new Error(String(hookError));
+        transport.abort(this.#error);
+        return;
+      } finally {
+        this.#answering = false;
+      }
+    }
+    if (this.#state === "ended") transport.close();
   }
 
   /** Whether queued messages are handled in this state (not before it opens, nor after a failure). */
