@@ -55,6 +55,16 @@ export interface ServerOptions extends StreamTransportOptions {
    */
   maxConnections?: number;
   /**
+   * Written to a connection refused because `maxConnections` was reached, before it is closed,
+   * so the peer learns why (Redis's `-ERR max number of clients reached`, tinyproto's `fe`); a
+   * string is sent as UTF-8. Plain listeners only: a TLS listener's or a wrapper's refused
+   * connections are closed silently (the message would need a handshake first). Best effort,
+   * never waited for by the accept loop: a peer that already sent data may get a reset instead.
+   *
+   * @default {none: refused connections are closed silently}
+   */
+  refusalMessage?: Uint8Array | string;
+  /**
    * The most bytes the write buffers of all live connections may hold together past their
    * high watermarks. Past it, of the connections past their watermarks, those with the
    * largest buffers are aborted first, with a {@linkcode WriteBufferOverflowError} naming the
@@ -186,7 +196,8 @@ interface Listening {
  * - The accept loop skips a client that reset before it was accepted at once, and pauses
  *   only when out of file descriptors (or on an error it does not know); errors the server
  *   survives go to `onError`.
- * - Past `maxConnections`, new connections are closed at once and counted.
+ * - Past `maxConnections`, new connections are closed at once (after `refusalMessage`, if
+ *   set) and counted.
  * - `idleTimeout` (a transport option) closes peers that stall. `deadlines` (a transport
  *   option too) bound a frame's and a request's total time under framed protocols, so a peer
  *   that trickles bytes (slowloris) is cut as well; Server connections get 30 s for the first
@@ -247,6 +258,10 @@ export class Server<P extends StreamProtocolLike = StreamProtocolLike> implement
   readonly #shuttingDown = new AbortController();
   #shutdown: Promise<void> | undefined;
   #rejected = 0;
+  /** `options.refusalMessage` as bytes. */
+  readonly #refusal: Uint8Array | undefined;
+  /** Refusal messages being written; `close()` waits for them. */
+  readonly #refusing = new Set<Promise<void>>();
   /** Connection metrics (the `telemetry` option). */
   readonly #metrics: ConnectionMetrics | undefined;
   #accepted = 0;
@@ -276,6 +291,8 @@ export class Server<P extends StreamProtocolLike = StreamProtocolLike> implement
     this.#options = options;
     this.#deadlines = withServerDeadlines(options.deadlines);
     this.#wrapper = asWrapper(options.wrapper);
+    const refusal = options.refusalMessage;
+    this.#refusal = typeof refusal === "string" ? new TextEncoder().encode(refusal) : refusal;
     // Checked now: a bad budget must fail here, not drop every connection it would serve.
     this.#writeBudget = new ServerWriteBudget(options.maxTotalWriteBuffer);
     if (options.timeout !== undefined) {
@@ -486,7 +503,7 @@ export class Server<P extends StreamProtocolLike = StreamProtocolLike> implement
       }
       for (const handshake of this.#preparing) handshake.abort();
     }
-    await Promise.all(this.#listening.map((l) => l.loop));
+    await Promise.all([...this.#listening.map((l) => l.loop), ...this.#refusing]);
     // Deno unlinks a Unix listener's socket file itself once the listener is gone; looking at
     // the path again here could delete the file of a server that has bound it since.
     this.#listening.length = 0;
@@ -684,7 +701,7 @@ export class Server<P extends StreamProtocolLike = StreamProtocolLike> implement
       const max = this.#options.maxConnections;
       if (max !== undefined && this.#connections.size + this.#preparing.size >= max) {
         this.#rejected++;
-        conn.close();
+        this.#refuse(conn, entry);
         continue;
       }
       if (isTcpConn(conn)) {
@@ -698,6 +715,27 @@ export class Server<P extends StreamProtocolLike = StreamProtocolLike> implement
       if (entry.tls || this.#wrapper) this.#prepare(conn, entry);
       else this.#hand(conn, { ...this.#options.extra });
     }
+  }
+
+  /**
+   * Closes a connection refused for `maxConnections`, after the refusal message (plain
+   * listeners only). A message that small fits the new socket's empty send buffer, so the
+   * write does not wait on the peer.
+   */
+  #refuse(conn: Deno.Conn, entry: Listening): void {
+    const message = this.#refusal;
+    if (message === undefined || entry.tls || this.#wrapper) {
+      closeQuietly(conn);
+      return;
+    }
+    const refusing: Promise<void> = conn.write(message)
+      .then(() => conn.closeWrite())
+      .catch(() => {}) // the peer is gone already: nothing to tell
+      .finally(() => {
+        closeQuietly(conn);
+        this.#refusing.delete(refusing);
+      });
+    this.#refusing.add(refusing);
   }
 
   /**

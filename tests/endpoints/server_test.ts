@@ -87,6 +87,22 @@ Deno.test("Server closes connections beyond maxConnections at once and counts th
   for (const { transport } of kept) transport.close();
 });
 
+Deno.test("Server tells a connection refused for maxConnections why, with refusalMessage", async () => {
+  await using server = new HookedServer(() => new Recorder(), {
+    maxConnections: 1,
+    refusalMessage: "-ERR max number of clients reached\r\n",
+  });
+  const [address] = await server.listen("127.0.0.1:0");
+  const kept = await createConnection(() => new Recorder(), address);
+  await server.until(() => server.made.length === 1);
+  const refused = await createConnection(() => new Recorder(), address);
+  await refused.transport.closed;
+  assertEquals(refused.protocol.text, "-ERR max number of clients reached\r\n");
+  assertEquals(refused.protocol.events.slice(-2), ["eof", "connectionLost"]);
+  assertEquals(server.rejectedConnections, 1);
+  kept.transport.close();
+});
+
 Deno.test("Server idleTimeout closes a peer that sends nothing", async () => {
   await using server = new HookedServer(() => new Recorder(), { idleTimeout: 30 });
   const [address] = await server.listen("127.0.0.1:0");
