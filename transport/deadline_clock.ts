@@ -105,6 +105,11 @@ export const DEADLINE_CLOSE_GRACE = 1000;
 export interface DeadlineClockHooks {
   /** Whether the application holds the connection still (paused, nothing left to write). */
   waitingOnApplication(): boolean;
+  /**
+   * A deadline ran out, before the framed layer's hook runs: the transport takes `error` as
+   * its close reason now, so a `close()` or `abort()` from that hook ends with it too.
+   */
+  expiring?(error: DeadlineError): void;
   /** A deadline ran out: flush, then close with `error`. */
   close(error: DeadlineError): void;
   /** The close did not finish within the grace, or the framed layer's hook threw. */
@@ -288,6 +293,7 @@ export class DeadlineClock {
 
   #expire(error: DeadlineError): void {
     this.#state = "closing";
+    this.#hooks.expiring?.(error);
     try {
       this.#onExpired?.(error);
     } catch (hookError) {

@@ -378,10 +378,11 @@ export class StreamTransport implements Transport, AsyncDisposable {
     }
     const clock = this.#deadlineClock = new DeadlineClock(this.#deadlines, {
       waitingOnApplication: () => this.#waitingOnApplication(),
-      close: (error) => {
+      // Before the framed layer's hook (which may close or abort): it ends with this reason.
+      expiring: (error) => {
         this.#closeReason ??= error;
-        this.close();
       },
+      close: () => this.close(),
       abort: (error) => this.#closeNow(error),
     });
     if (this.#life.finished) clock.stop(); // as #closeNow() would have stopped it
