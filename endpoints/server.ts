@@ -11,7 +11,7 @@ import type {
   TlsServerOptions,
 } from "../transport/mod.ts";
 import { StreamTransport } from "../transport/stream_transport.ts";
-import { CLOSED_HOOK } from "../transport/_lifecycle.ts";
+import { CLOSED_HOOK, OPENING_HOOK } from "../transport/_lifecycle.ts";
 import type { TelemetryMeter } from "../transport/telemetry.ts";
 import { ConnectionMetrics, meterOf } from "../transport/_telemetry.ts";
 import {
@@ -242,6 +242,8 @@ export class Server<P extends StreamProtocolLike = StreamProtocolLike> implement
   readonly #listening: Listening[] = [];
   readonly #addresses: Deno.Addr[] = [];
   readonly #connections = new Map<StreamTransport, P>();
+  /** The protocol whose transport is being made, for `#connectionOpening`. */
+  #opening: P | undefined;
   /** Connections accepted but not yet handed to a protocol (TLS handshake, wrapper). */
   readonly #preparing = new Set<AbortController>();
   readonly #wrapper: Wrapper | undefined;
@@ -307,6 +309,7 @@ export class Server<P extends StreamProtocolLike = StreamProtocolLike> implement
       deadlines: this.#deadlines,
       onError: (error: Error) => this.#report(error),
       [CLOSED_HOOK]: this.#connectionClosed,
+      [OPENING_HOOK]: this.#connectionOpening,
     }, this.#writeBudget);
     const telemetry = options.telemetry;
     if (telemetry) {
@@ -461,16 +464,28 @@ export class Server<P extends StreamProtocolLike = StreamProtocolLike> implement
     }
     const options: StreamTransportOptions = Object.create(this.#transportOptions);
     options.extra = extra;
-    const transport = new StreamTransport(channel, protocol, options);
-    this.#connections.set(transport, protocol);
-    this.#metrics?.opened(transport);
-    this.#accepted++;
+    // The transport calls the protocol's connectionMade from its constructor: it is tracked
+    // just before (#connectionOpening), so a closeClients() from there includes it.
+    this.#opening = protocol;
+    let transport: StreamTransport;
+    try {
+      transport = new StreamTransport(channel, protocol, options);
+    } finally {
+      this.#opening = undefined;
+    }
     this.#callHook(
       "Server.connectionMade",
       transport,
       () => this.connectionMade(transport, protocol),
     );
   }
+
+  /** A connection's protocol is about to hear `connectionMade()` (its transport's `OPENING_HOOK`). */
+  readonly #connectionOpening = (transport: StreamTransport): void => {
+    this.#connections.set(transport, this.#opening!);
+    this.#metrics?.opened(transport);
+    this.#accepted++;
+  };
 
   /** A connection's `connectionLost()` has returned (its transport's `CLOSED_HOOK`). */
   readonly #connectionClosed = (transport: StreamTransport, error: Error | undefined): void => {

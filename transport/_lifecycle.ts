@@ -30,11 +30,21 @@ export type LifecycleState = "open" | "closing" | "finished";
  */
 export const CLOSED_HOOK: unique symbol = Symbol("plexus.closedHook");
 
-/** Transport options that may carry a {@linkcode CLOSED_HOOK}. */
+/**
+ * Transport option key of a function called with the transport just before its protocol's
+ * `connectionMade()`: a `Server` tracks the connection from there, so whatever that callback
+ * does to the server's connections (`closeClients()`, say) includes its own.
+ */
+export const OPENING_HOOK: unique symbol = Symbol("plexus.openingHook");
+
+/** Transport options that may carry a {@linkcode CLOSED_HOOK} and an {@linkcode OPENING_HOOK}. */
 export interface ClosedHookOption {
   /** See {@linkcode CLOSED_HOOK}. */
   // deno-lint-ignore no-explicit-any
   [CLOSED_HOOK]?: (transport: any, error: Error | undefined) => void;
+  /** See {@linkcode OPENING_HOOK}. */
+  // deno-lint-ignore no-explicit-any
+  [OPENING_HOOK]?: (transport: any) => void;
 }
 
 /** The shared end of a transport's life; see {@linkcode LifecycleState}. */
@@ -48,6 +58,7 @@ export class Lifecycle {
   #lost = false;
   readonly #onError: ((error: Error) => void) | undefined;
   readonly #onClosed: ClosedHookOption[typeof CLOSED_HOOK];
+  readonly #onOpening: ClosedHookOption[typeof OPENING_HOOK];
   readonly #owner: BaseTransport;
   #reason: CloseReason | undefined;
   /** The transport's counters: its read and flush paths add to them. */
@@ -59,20 +70,24 @@ export class Lifecycle {
    * `onClosed`.
    * @param onClosed Called with `owner` once `connectionLost()` has returned (see
    * {@linkcode CLOSED_HOOK}).
+   * @param onOpening Called with `owner` just before `connectionMade()` (see
+   * {@linkcode OPENING_HOOK}).
    */
   constructor(
     onError: ((error: Error) => void) | undefined,
     owner: BaseTransport,
     onClosed?: ClosedHookOption[typeof CLOSED_HOOK],
+    onOpening?: ClosedHookOption[typeof OPENING_HOOK],
   ) {
     this.#onError = onError;
     this.#onClosed = onClosed;
+    this.#onOpening = onOpening;
     this.#owner = owner;
   }
 
   /**
-   * The start of the transport's life: publishes its `plexus:connection` open event, then calls
-   * `connectionMade`.
+   * The start of the transport's life: publishes its `plexus:connection` open event, tells the
+   * owner's opening hook, then calls `connectionMade`.
    *
    * @param connectionMade The protocol's callback, bound to the transport.
    * @param fail Gets what `connectionMade` threw (the transport fails with it).
@@ -80,6 +95,7 @@ export class Lifecycle {
    */
   open(connectionMade: () => void, fail: (error: unknown) => void): boolean {
     if (connectionChannel.hasSubscribers) publishOpen(this.#owner);
+    this.#onOpening?.(this.#owner);
     try {
       connectionMade();
     } catch (error) {

@@ -18,7 +18,7 @@ import { checkDeadlines, DeadlineClock, type Deadlines } from "./deadline_clock.
 import { AdaptiveReadSize } from "./_read_size.ts";
 import type { ExtraInfo, Transport, WriteBufferLimits } from "./types.ts";
 import { SendBuffer } from "./send_buffer.ts";
-import { CLOSED_HOOK, type ClosedHookOption, Lifecycle } from "./_lifecycle.ts";
+import { CLOSED_HOOK, type ClosedHookOption, Lifecycle, OPENING_HOOK } from "./_lifecycle.ts";
 import { defaultTraceName } from "./_trace.ts";
 import { ReadSlab } from "./_read_slab.ts";
 import type { Counters } from "./_stats.ts";
@@ -345,7 +345,12 @@ export class StreamTransport implements Transport, AsyncDisposable {
     // Checked now (a bad option throws here); the clock itself is made only for a protocol
     // that asks for it (a framed one): a plain Protocol's connection never runs it.
     this.#deadlines = options.deadlines && checkDeadlines(options.deadlines);
-    this.#life = new Lifecycle(options.onError, this, (options as ClosedHookOption)[CLOSED_HOOK]);
+    this.#life = new Lifecycle(
+      options.onError,
+      this,
+      (options as ClosedHookOption)[CLOSED_HOOK],
+      (options as ClosedHookOption)[OPENING_HOOK],
+    );
     this.#stats = this.#life.counters;
     // Before connectionMade(): a bad timeout throws before anything starts, and a transport
     // that closes (or fails) in connectionMade() or on its first read is timed or stopped too.
