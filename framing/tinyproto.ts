@@ -686,8 +686,10 @@ export class TinyprotoProtocol implements BufferedProtocol, PeerHold, ShutdownHo
     if (transport.isClosing()) return;
     // Half-close and let the peer close: closing at once could reset the connection and lose
     // our last bytes (the 00) on the way. What still arrives is read (to see the peer's end)
-    // and dropped; a peer that never closes is cut off after closeTimeout.
+    // and dropped; a peer that never closes is cut off after closeTimeout. Reading resumes if
+    // the application paused it: the peer's end must be read.
     transport.writeEof();
+    transport.resumeReading();
     if (this.#closeTimeout !== Infinity) {
       this.#closeTimer = setTimeout(() => {
         this.#closeTimer = undefined;

@@ -1238,6 +1238,8 @@ export class PacketConnection implements BufferedProtocol, ShutdownHook, AsyncDi
         this.#sent = "eof";
         this.#keepAlive?.stop();
         this.#writer.flush();
+        // The peer's answers and EOF must be read: reading resumes if the application paused it.
+        if (this.#received !== "eof") transport.resumeReading();
         await Promise.race([this.#peerDone.promise, this.closed]);
         if (this.#state === "closing") {
           // Half-close first, so borrowed streams closed with `closeStreams` end in order.
