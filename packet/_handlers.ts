@@ -345,7 +345,12 @@ export class Handlers {
       // Over maxPacketSize, for example: the peer gets the generic failure instead.
       if (!request.failure) this.#report(request, encodeError);
       this.#host.counters.failed++;
-      refuse(this.#writer, channel, tag, EXCEPTION_DURING_HANDLER);
+      try {
+        refuse(this.#writer, channel, tag, EXCEPTION_DURING_HANDLER);
+      } catch {
+        // The transport takes no more writes (after a writeEof() under the connection, say):
+        // nothing can be answered. Thrown on, it would end the process from an async handler.
+      }
       request.span?.responded(false, EXCEPTION_DURING_HANDLER);
     }
     request.response = EMPTY; // the request may be kept by the handler: drop the bytes
