@@ -14,7 +14,6 @@ import type { Acceptor, Tendril } from "./tendril.ts";
 import type { TendrilManager, TendrilManagerOptions } from "./tendril_manager.ts";
 import type { Wrapper, WrapperChain } from "./wrappers.ts";
 
-
 /** How long a shutdown gives the tendrils to flush before aborting them, as a `Server`'s. */
 const DEFAULT_SHUTDOWN_TIMEOUT = 30_000;
 /**

@@ -9,8 +9,7 @@ import type { Protocol } from "@plexus/net/transport";
 
 for (const op of ["abortClients", "closeClients"] as const) {
   Deno.test(`server.${op}() from connectionMade ends the connection being made`, async () => {
-    let server!: Server<Protocol>;
-    server = await createServer((): Protocol => ({
+    const server: Server<Protocol> = await createServer((): Protocol => ({
       connectionMade() {
         server[op]();
       },
