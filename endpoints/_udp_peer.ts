@@ -22,8 +22,11 @@ export const QUEUED_PER_PEER = 16;
 
 /** What a peer needs from its manager. */
 export interface PeerHost<F> {
-  /** Sends a datagram. */
-  send(data: Uint8Array, addr: Deno.NetAddr): void;
+  /**
+   * Sends a datagram; returns the error to cut this peer with when the shared socket's buffer
+   * cannot take it (the peer alone is cut, not the socket and every other peer).
+   */
+  send(data: Uint8Array, addr: Deno.NetAddr): Error | undefined;
   /** The socket's transport (for buffer sizes and addresses). */
   socket(): UdpTransport;
   /** Forgets a closed peer. */
@@ -202,12 +205,37 @@ export class Peer<F> implements Transport, TablePeer<Peer<F>> {
   }
 
   #send(data: Uint8Array): void {
+    const refused = this.#host.send(data, this.#addr);
+    if (refused !== undefined) {
+      this.abort(refused);
+      return;
+    }
     this.lastActivity = performance.now();
     if (this.#trust === "unproven") this.#trust = "answered";
     const stats = this.#stats;
     stats.writes++;
     stats.bytesSent += data.byteLength;
-    this.#host.send(data, this.#addr);
+  }
+
+  /**
+   * The shared socket's buffer went over its high watermark (`paused`) or drained: the
+   * application hears it, and the peer's stats count it. A throw from the application aborts
+   * the peer alone.
+   */
+  signalWriting(paused: boolean): void {
+    if (this.#state === "closed") return;
+    const stats = this.#stats;
+    try {
+      if (paused) {
+        stats.pausedWriting();
+        this.tendril.framed.pauseWriting();
+      } else {
+        stats.resumedWriting();
+        this.tendril.framed.resumeWriting();
+      }
+    } catch (error) {
+      this.abort(error instanceof Error ? error : new Error(String(error)), "error");
+    }
   }
 
   writeLines(chunks: Iterable<Uint8Array>): void {
@@ -251,7 +279,7 @@ export class Peer<F> implements Transport, TablePeer<Peer<F>> {
     this.#host.release(this); // after finish(): the peer's stats carry its close reason
   }
 
-  /** A snapshot of the peer's counters: datagrams and bytes each way, read pauses, the end. */
+  /** A snapshot of the peer's counters: datagrams and bytes each way, pauses, the end. */
   stats(): TransportStats {
     return this.#life.stats();
   }

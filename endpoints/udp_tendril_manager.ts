@@ -1,7 +1,8 @@
 import { canonicalHost } from "../transport/_canonical_host.ts";
 import type { Framer } from "../framing/framer.ts";
 import { IdentityFramer } from "../framing/identity.ts";
-import { TransportError } from "../transport/errors.ts";
+import { TransportError, WriteBufferOverflowError } from "../transport/errors.ts";
+import { DEFAULT_MAX_WRITE_BUFFER } from "../transport/_flow_control.ts";
 import { checkDelay } from "../transport/_delay.ts";
 import { deliverError } from "../transport/callback_error.ts";
 import {
@@ -400,7 +401,21 @@ export class UdpTendrilManager<F = Uint8Array> implements TendrilManager<F> {
     send: (data, addr) => {
       // A closing socket drops it, as every transport drops writes once closing: the peer
       // hears of the loss from connectionLost, which follows.
-      this.#socket?.sendto(data, addr);
+      const socket = this.#socket;
+      if (socket === undefined || socket.isClosing()) return undefined;
+      // The socket's cap is kept here, per sender: an application that goes on past
+      // pauseWriting is cut alone, not the socket with every other peer.
+      const size = socket.getWriteBufferSize() + data.byteLength;
+      if (size > DEFAULT_MAX_WRITE_BUFFER) {
+        return new WriteBufferOverflowError(
+          `Cannot send a ${data.byteLength}-byte datagram to ${formatAddress(addr)}: the shared ` +
+            `socket's write buffer would hold ${size} bytes, past maxWriteBuffer ` +
+            `${DEFAULT_MAX_WRITE_BUFFER} (the application went on sending after pauseWriting)`,
+          { size, limit: DEFAULT_MAX_WRITE_BUFFER },
+        );
+      }
+      socket.sendto(data, addr);
+      return undefined;
     },
     socket: () => this.#socket!,
     release: (peer) => {
@@ -438,11 +453,11 @@ export class UdpTendrilManager<F = Uint8Array> implements TendrilManager<F> {
       datagramReceived: (data, addr) => this.#received(data, addr),
       pauseWriting: () => {
         this.#writingPaused = true;
-        this.#forEachPeer((peer) => signalWriting(peer, true));
+        this.#forEachPeer((peer) => peer.signalWriting(true));
       },
       resumeWriting: () => {
         this.#writingPaused = false;
-        this.#forEachPeer((peer) => signalWriting(peer, false));
+        this.#forEachPeer((peer) => peer.signalWriting(false));
       },
       // A send or receive the socket survived (an ICMP port unreachable, say): no peer owns it.
       errorReceived: (error) => this.#report(error),
@@ -457,6 +472,8 @@ export class UdpTendrilManager<F = Uint8Array> implements TendrilManager<F> {
       // Each datagram is copied once, into its peer's receive buffer (or its queue).
       reuseReceiveBuffer: true,
     });
+    // Its cap is kept per sender (see the host's send): the socket itself has none.
+    transport.setMaxWriteBuffer(Infinity);
     this.#socket = transport;
     this.#writingPaused = false;
   }
@@ -555,7 +572,7 @@ export class UdpTendrilManager<F = Uint8Array> implements TendrilManager<F> {
       else if (outcome === "accepted") this.#acceptedPeers++;
     });
     peer.start();
-    if (this.#writingPaused) signalWriting(peer, true);
+    if (this.#writingPaused) peer.signalWriting(true);
     this.#scheduleSweep();
     return peer;
   }
@@ -590,15 +607,6 @@ export class UdpTendrilManager<F = Uint8Array> implements TendrilManager<F> {
 }
 
 /** Tells a peer's application the socket's writing paused or resumed; a throw ends that peer. */
-function signalWriting<F>(peer: Peer<F>, paused: boolean): void {
-  try {
-    if (paused) peer.protocol.pauseWriting();
-    else peer.protocol.resumeWriting();
-  } catch (error) {
-    peer.abort(error instanceof Error ? error : new Error(String(error)), "error");
-  }
-}
-
 /** A peer's key in `tendrils`: its address, `host:port` (`[host]:port` for IPv6). */
 function peerKey(host: string, port: number): string {
   return formatAddress({ transport: "udp", hostname: host, port });

@@ -264,6 +264,25 @@ export class UdpTransport implements DatagramTransport, AsyncDisposable {
     return this.#flow.size;
   }
 
+  /**
+   * The cap on the bytes of queued datagrams (`maxWriteBuffer`, 64 MiB): a `sendto()` that
+   * would take them past it aborts the transport with a `WriteBufferOverflowError`.
+   */
+  getMaxWriteBuffer(): number {
+    return this.#flow.maxWriteBuffer;
+  }
+
+  /**
+   * Sets the cap on the bytes of queued datagrams; it applies from the next `sendto()`
+   * (`Infinity`: none, for an owner that keeps a cap of its own per sender).
+   *
+   * @param max The cap in bytes.
+   * @throws {RangeError} When `max` is not a number > 0.
+   */
+  setMaxWriteBuffer(max: number): void {
+    this.#flow.setMaxWriteBuffer(max);
+  }
+
   getWriteBufferLimits(): WriteBufferLimits {
     return this.#flow.limits;
   }

@@ -19,14 +19,14 @@ const udpSocket = (): Deno.DatagramConn =>
   Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: 0 });
 
 /**
- * Sends 65000-byte frames from `tendril` in one turn until the manager's socket passes its
- * 64 MiB cap: the socket is lost with a WriteBufferOverflowError.
+ * Loses the manager's shared socket under `tendril`, as a socket error would: its datagram
+ * socket is closed under it, and the pending receive fails.
  */
-function overflow(tendril: Tendril): number {
-  const frame = new Uint8Array(65_000);
-  let sent = 0;
-  for (; sent < 1100; sent++) tendril.sendFrame(frame);
-  return sent;
+function loseSocket(tendril: Tendril): void {
+  const peer = (tendril as Tendril & {
+    framed: { transport: Deno.Conn & { getExtraInfo(name: "conn"): unknown } };
+  }).framed.transport;
+  (peer.getExtraInfo("conn") as Deno.DatagramConn).close();
 }
 
 Deno.test("UDP tendril: frames sent while the manager's socket is closing are dropped, not thrown", async () => {
@@ -34,12 +34,35 @@ Deno.test("UDP tendril: frames sent while the manager's socket is closing are dr
   const client = new UdpTendrilManager("127.0.0.1:0");
   await client.start();
   const tendril = (await client.connect(sink.addr, (t) => new Quiet(t)))!;
-  // Past the cap the socket closes; the peer hears of it only from connectionLost, so the
-  // frames after that are sent to a closing transport: dropped, as every transport drops them.
-  assertEquals(overflow(tendril), 1100);
-  assertInstanceOf(await tendril.closed, WriteBufferOverflowError);
+  // The peer hears of the loss only from connectionLost, so the frames after it are sent to a
+  // closing transport: dropped, as every transport drops them.
+  loseSocket(tendril);
+  for (let i = 0; i < 10; i++) tendril.sendFrame(new Uint8Array(100));
+  assertInstanceOf(await tendril.closed, TransportError);
   await client.shutdown();
   sink.close();
+});
+
+Deno.test("UDP tendril: one past the shared socket's cap is cut alone; its later frames are dropped", async () => {
+  const sink = udpSocket();
+  const client = new UdpTendrilManager("127.0.0.1:0");
+  await client.start();
+  const flooder = (await client.connect(sink.addr, (t) => new Quiet(t)))!;
+  const other = udpSocket();
+  const quiet = (await client.connect(other.addr, (t) => new Quiet(t)))!;
+  const frame = new Uint8Array(65_000);
+  // Ignores pauseWriting: 71.5 MB in one turn, past the 64 MiB cap.
+  for (let sent = 0; sent < 1100; sent++) flooder.sendFrame(frame);
+  const error = await flooder.closed;
+  assertInstanceOf(error, WriteBufferOverflowError);
+  assertEquals(error.limit, 64 * 1024 * 1024);
+  assert(client.running && client.tendrils.size === 1, "the other peer and the socket go on");
+  quiet.sendFrame(new TextEncoder().encode("still here"));
+  const [data] = await other.receive();
+  assertEquals(new TextDecoder().decode(data), "still here");
+  await client.shutdown();
+  sink.close();
+  other.close();
 });
 
 Deno.test("UDP manager: a second start() while the first binds is refused and leaks no socket", async () => {
@@ -60,12 +83,8 @@ Deno.test("UDP manager: start() after its socket was lost binds a new one", asyn
   const manager = new UdpTendrilManager("127.0.0.1:0");
   await manager.start();
   const tendril = (await manager.connect(sink.addr, (t) => new Quiet(t)))!;
-  try {
-    overflow(tendril);
-  } catch {
-    // Without the fix for dropped frames, a frame sent to the closing socket throws.
-  }
-  assertInstanceOf(await tendril.closed, WriteBufferOverflowError);
+  loseSocket(tendril);
+  assertInstanceOf(await tendril.closed, TransportError);
   assert(!manager.running, "a lost socket stops the manager");
   const app = Promise.withResolvers<FirstFrame>();
   await manager.start((t) => {
@@ -105,4 +124,30 @@ Deno.test("UDP manager: shutdown() or stop() while start() binds: start() reject
   assertEquals((await again)?.message, "Cannot start: stopped meanwhile");
   assert(!stopped.running);
   await stopped.shutdown(); // the socket bound meanwhile is closed with the manager
+});
+
+Deno.test("UDP peer: stats count the write pauses its application heard", async () => {
+  const manager = new UdpTendrilManager("127.0.0.1:0");
+  const client = udpSocket();
+  const resumed = Promise.withResolvers<void>();
+  let pauses = 0;
+  class Sender extends Application {
+    frameReceived(): void {
+      // 256 KB in one turn: past the shared socket's 64 KiB high watermark.
+      for (let i = 0; i < 256; i++) this.sendFrame(new Uint8Array(1000));
+    }
+    override pauseWriting(): void {
+      pauses++;
+    }
+    override resumeWriting(): void {
+      resumed.resolve();
+    }
+  }
+  await manager.start((tendril) => new Sender(tendril));
+  await client.send(new Uint8Array([1]), manager.localAddress!);
+  await resumed.promise;
+  const stats = manager.stats().live;
+  await manager.shutdown();
+  client.close();
+  assertEquals([pauses, stats.writePauses], [1, 1]);
 });
