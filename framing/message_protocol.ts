@@ -53,6 +53,9 @@ export interface MessageProtocolOptions<M> {
  *   receive buffer, undecoded, until the handler makes room.
  * - The application pauses reading with {@linkcode MessageProtocol.pauseReading}, which the
  *   queue's own pause and resume leave alone.
+ * - While the transport's write buffer is over its high watermark (`pauseWriting`), no further
+ *   message is handled until it drains: a peer that sends but does not read its replies is
+ *   pushed back through the full queue and TCP, as a slow handler pushes back.
  * - The transport's frame deadlines (`deadlines`: `firstFrameTimeout`, `frameTimeout`) run as
  *   under any framed protocol, so a peer that trickles half a message is cut; while the queue
  *   is full, reading is paused and the clock waits on the application, not the peer.
@@ -129,6 +132,11 @@ export class MessageProtocol<M> implements BufferedProtocol, ShutdownHook {
   readonly #closed = Promise.withResolvers<Error | undefined>();
   /** Settles `shutdown()` once the dispatcher stops (or the connection is lost). */
   #drained: PromiseWithResolvers<void> | undefined;
+  /**
+   * Set while the transport's write buffer is over its high watermark (`pauseWriting`); the
+   * dispatcher waits on it before the next message, and `resumeWriting` (or the loss) settles it.
+   */
+  #writable: PromiseWithResolvers<void> | undefined;
 
   /**
    * Creates the protocol.
@@ -270,6 +278,22 @@ export class MessageProtocol<M> implements BufferedProtocol, ShutdownHook {
   }
 
   /**
+   * Part of the transport contract: the write buffer went over its high watermark. No further
+   * message is handled until it drains, so a peer that does not read its replies is pushed
+   * back (through the full queue, then TCP) instead of filling the buffer to its cap.
+   */
+  pauseWriting(): void {
+    this.#writable ??= Promise.withResolvers<void>();
+  }
+
+  /** Part of the transport contract: the write buffer drained; handling goes on. */
+  resumeWriting(): void {
+    const writable = this.#writable;
+    this.#writable = undefined;
+    writable?.resolve();
+  }
+
+  /**
    * Part of the transport contract: drops the queue and settles `closed`.
    *
    * @param error The transport's error, if any.
@@ -279,6 +303,7 @@ export class MessageProtocol<M> implements BufferedProtocol, ShutdownHook {
     this.#queue.length = 0;
     this.#closed.resolve(this.#error ?? error);
     this.#drained?.resolve();
+    this.resumeWriting();
   }
 
   /** Decodes messages into the queue while it has room, and pauses or resumes reading. */
@@ -307,6 +332,11 @@ export class MessageProtocol<M> implements BufferedProtocol, ShutdownHook {
     while (
       queue.length > 0 && this.#handling() && !this.transport!.isClosing()
     ) {
+      if (this.#writable !== undefined) {
+        // The peer is not reading our replies: wait for it before handling more.
+        await this.#writable.promise;
+        continue;
+      }
       const message = queue.shift()!;
       this.#fill();
       try {
