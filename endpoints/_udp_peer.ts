@@ -249,8 +249,9 @@ export class Peer<F> implements Transport, TablePeer<Peer<F>> {
     return false;
   }
 
-  close(): void {
-    this.abort(undefined, "close");
+  close(error?: Error): void {
+    // Nothing to flush: a datagram leaves as it is sent. With an error, its reason.
+    this.abort(error, error === undefined ? "close" : undefined);
   }
 
   /**

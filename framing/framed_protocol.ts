@@ -648,7 +648,8 @@ export class FramedProtocol<T = Uint8Array> implements BufferedProtocol, Shutdow
       this.#rejection = undefined; // the caller aborts with the hook's error
       throw hookError;
     }
-    transport.close();
+    // The transport ends with the error: the server's hooks and the stats see it.
+    transport.close(error);
     if (this.#state as ReadState === "lost") return true; // closed at once
     this.#grace = setTimeout(() => transport.abort(error), DEADLINE_CLOSE_GRACE);
     return true;

@@ -1,5 +1,6 @@
 import type { BufferedProtocol, ShutdownHook, Transport } from "../transport/mod.ts";
 import { ProtocolError } from "../protocol/errors.ts";
+import { DEADLINE_CLOSE_GRACE } from "../transport/deadline_clock.ts";
 import { FrameReader } from "./_frame_reader.ts";
 import { FramingError } from "./errors.ts";
 import type { Decoder } from "./framer.ts";
@@ -137,6 +138,8 @@ export class MessageProtocol<M> implements BufferedProtocol, ShutdownHook {
    * dispatcher waits on it before the next message, and `resumeWriting` (or the loss) settles it.
    */
   #writable: PromiseWithResolvers<void> | undefined;
+  /** Aborts the close a decoder error began once the deadlines' grace is over. */
+  #grace: ReturnType<typeof setTimeout> | undefined;
 
   /**
    * Creates the protocol.
@@ -299,6 +302,7 @@ export class MessageProtocol<M> implements BufferedProtocol, ShutdownHook {
    * @param error The transport's error, if any.
    */
   connectionLost(error: Error | undefined): void {
+    clearTimeout(this.#grace);
     this.#state = "lost";
     this.#queue.length = 0;
     this.#closed.resolve(this.#error ?? error);
@@ -353,12 +357,18 @@ export class MessageProtocol<M> implements BufferedProtocol, ShutdownHook {
 
   /**
    * Closes the transport once nothing more is decoded and the queue is handled; after a
-   * decoder error, the `decodeError` hook answers the peer first.
+   * decoder error, the `decodeError` hook answers the peer first, and the transport ends with
+   * the error. As after `FramedProtocol`'s `frameError`, the hook and the close together get
+   * the deadlines' grace: a peer that does not read (or a hook that never settles) cannot hold
+   * the connection open past it.
    */
   async #closeEnded(): Promise<void> {
     const error = this.#error;
     const hook = this.#onDecodeError;
     const transport = this.transport!;
+    if (error !== undefined && this.#grace === undefined) {
+      this.#grace = setTimeout(() => transport.abort(error), DEADLINE_CLOSE_GRACE);
+    }
     if (error !== undefined && hook !== undefined && !transport.isClosing()) {
       this.#answering = true;
       try {
@@ -371,7 +381,7 @@ export class MessageProtocol<M> implements BufferedProtocol, ShutdownHook {
         this.#answering = false;
       }
     }
-    if (this.#state === "ended") transport.close();
+    if (this.#state === "ended") transport.close(error);
   }
 
   /** Whether queued messages are handled in this state (not before it opens, nor after a failure). */
@@ -396,7 +406,7 @@ export class MessageProtocol<M> implements BufferedProtocol, ShutdownHook {
     this.#state = "failed";
     this.#error ??= error;
     this.#queue.length = 0;
-    this.transport!.close();
+    this.transport!.close(this.#error); // flushed, and the transport ends with the error
   }
 }
 

@@ -1,6 +1,6 @@
 import { type ByteChannel, remoteHostname } from "./byte_channel.ts";
 import { describePeer } from "./callback_error.ts";
-import { type DeadlineError, TransportError, transportError } from "./errors.ts";
+import { TransportError, transportError } from "./errors.ts";
 import {
   type BudgetOption,
   deliverFlowSignal,
@@ -301,8 +301,8 @@ export class StreamTransport implements Transport, AsyncDisposable {
   #deadlineClock: DeadlineClock | undefined;
   /** The peer address the default trace name is made from, when first asked for. */
   readonly #namedPeer: Deno.Addr | undefined;
-  /** Why a deadline closes the connection gracefully: connectionLost() gets it. */
-  #closeReason: DeadlineError | undefined;
+  /** Why a graceful close happens (a deadline, a framing error answered): connectionLost() gets it. */
+  #closeReason: Error | undefined;
   #droppedOnAbort = false;
 
   /**
@@ -1123,7 +1123,16 @@ export class StreamTransport implements Transport, AsyncDisposable {
 
   // ---- Closing -------------------------------------------------------------------------------
 
-  close(): void {
+  close(error?: Error): void {
+    if (error !== undefined) {
+      // A close that already finished at once (the hook that answered the error closed, with
+      // nothing to flush): the loss still to come gets the error all the same.
+      if (this.#life.finished) {
+        this.#life.failLate(error);
+        return;
+      }
+      this.#closeReason ??= error;
+    }
     this.#close("close");
   }
 

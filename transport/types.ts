@@ -70,8 +70,18 @@ export interface BaseTransport {
   /**
    * Closes the transport: stops reading, flushes buffered data, then closes the socket and
    * calls `connectionLost()` with no error. Calling it again does nothing.
+   *
+   * With `error` — a layer above closing *because of* it, such as a framing error its protocol
+   * answered — the close is as graceful, but the transport ends with that error:
+   * `connectionLost(error)`, `closed` resolves with it, and `stats().closeReason` is the
+   * error's reason (as after `abort(error)`), so a server's hooks and statistics see it. Given
+   * to a close already under way (or one that finished at once, before `connectionLost()`),
+   * it becomes that close's error. A transport that cannot carry it (a UDP socket) closes as
+   * without it.
+   *
+   * @param error Why the connection is closed, if not in order.
    */
-  close(): void;
+  close(error?: Error): void;
   /** Whether the transport is closing or closed. */
   isClosing(): boolean;
   /**
