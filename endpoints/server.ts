@@ -284,8 +284,8 @@ export class Server<P extends StreamProtocolLike = StreamProtocolLike> implement
    *
    * @param protocolFactory Makes one protocol per connection.
    * @param options Limits, timeouts, socket and transport options for every connection.
-   * @throws {RangeError} When a deadline, `timeout`, `idleTimeout` or `maxTotalWriteBuffer` is out
-   * of range.
+   * @throws {RangeError} When a deadline, `timeout`, `idleTimeout`, `maxConnections` or
+   * `maxTotalWriteBuffer` is out of range.
    */
   constructor(protocolFactory: () => P, options?: ServerOptions) {
     options ??= {};
@@ -302,6 +302,13 @@ export class Server<P extends StreamProtocolLike = StreamProtocolLike> implement
     }
     if (options.idleTimeout !== undefined) {
       checkDelay("Cannot create server: idleTimeout", options.idleTimeout, 1, false);
+    }
+    const max = options.maxConnections;
+    if (max !== undefined && max !== Infinity && !(Number.isSafeInteger(max) && max >= 1)) {
+      // 0 meaning "no limit" elsewhere would refuse every connection here, without a word.
+      throw new RangeError(
+        `Cannot create server: maxConnections must be an integer >= 1 (or Infinity: no limit), got ${max}`,
+      );
     }
     this.#transportOptions = withWriteBudget({
       ...options,

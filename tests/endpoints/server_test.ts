@@ -1,4 +1,4 @@
-import { assertEquals, assertRejects, assertStringIncludes } from "@std/assert";
+import { assertEquals, assertRejects, assertStringIncludes, assertThrows } from "@std/assert";
 import { assert, assertInstanceOf } from "../_assert.ts";
 import { Client, createConnection, Server } from "@plexus/net/endpoints";
 import {
@@ -330,4 +330,17 @@ Deno.test("a connection accepted as close() runs is dropped, not handshaken past
   const took = performance.now() - started;
   silent.close();
   assert(took < 2500, `shutdown({ timeout: 50 }) took ${Math.round(took)} ms`);
+});
+
+Deno.test("Server refuses a maxConnections that is no integer >= 1", () => {
+  // 0 (meant as "no limit") refused every connection without a word; NaN meant no limit.
+  for (const bad of [0, -1, 1.5, NaN]) {
+    assertThrows(
+      () => new Server(() => new Recorder(), { maxConnections: bad }),
+      RangeError,
+      "maxConnections must be an integer >= 1",
+    );
+  }
+  new Server(() => new Recorder(), { maxConnections: 1 });
+  new Server(() => new Recorder(), { maxConnections: Infinity });
 });
