@@ -277,8 +277,14 @@ export class Requests {
     const decode = pending.decode;
     try {
       if (pending.settle === PAYLOAD) {
-        if (!ok) pending.reject(new RemoteError(flags, payload, { label: pending.label }));
-        else pending.resolve(decode ? decode(payload, flags) : payload);
+        if (!ok) {
+          pending.reject(
+            new RemoteError(flags, payload, {
+              label: pending.label,
+              request: describeRequest(pending.rqType, pending.label, channel, pending.tag),
+            }),
+          );
+        } else pending.resolve(decode ? decode(payload, flags) : payload);
       } else {
         pending.resolve({ ok, flags, payload: ok && decode ? decode(payload, flags) : payload });
       }

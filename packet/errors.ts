@@ -127,18 +127,21 @@ export class RemoteError extends Error {
    * @param flags The response flags (a non-negative integer).
    * @param payload The response payload, as bytes or text (sent as UTF-8).
    * @param options `cause`: the underlying error; `label`: the request's label, named in the
-   * message (`Request "fetch user" failed: ...`).
+   * message (`Request "fetch user" failed: ...`); `request`: how the message names the request
+   * instead (a `PacketConnection` names it in full: `Request "fetch user" (rq_type 3, channel
+   * 0, tag 7)`, or `Request rq_type 3 (channel 0, tag 7)` without a label).
    */
   constructor(
     flags?: number,
     payload?: Uint8Array | string,
-    options?: ErrorOptions & { label?: string },
+    options?: ErrorOptions & { label?: string; request?: string },
   ) {
     flags ??= 0;
     payload ??= EMPTY;
     const bytes = typeof payload === "string" ? new TextEncoder().encode(payload) : payload;
     const label = options?.label;
-    const request = label === undefined ? "Request" : `Request ${JSON.stringify(label)}`;
+    const request = options?.request ??
+      (label === undefined ? "Request" : `Request ${JSON.stringify(label)}`);
     super(
       `${request} failed: the peer answered not ok (flags ${flags}, payload ${quote(bytes)})`,
       options,

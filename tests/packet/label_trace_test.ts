@@ -54,7 +54,7 @@ Deno.test("labels name requests in RemoteError, timeouts and connection-closed e
   assertEquals(remote.label, "refuse me");
   assertEquals(
     remote.message,
-    'Request "refuse me" failed: the peer answered not ok (flags 9, payload "nope")',
+    'Request "refuse me" (rq_type 1, channel 0, tag 2) failed: the peer answered not ok (flags 9, payload "nope")',
   );
   await assertRejects(
     () => client.submit(2, { label: "slow one", timeout: 20 }),

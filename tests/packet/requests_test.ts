@@ -84,7 +84,7 @@ Deno.test("a throwing handler answers 'exception during handler' and never leaks
   assertEquals([error.flags, error.text], [5, "chosen failure"]);
   assertEquals(
     error.message,
-    'Request failed: the peer answered not ok (flags 5, payload "chosen failure")',
+    'Request rq_type 4 (channel 0, tag 6) failed: the peer answered not ok (flags 5, payload "chosen failure")',
   );
   assertEquals(reported.length, 4, "a RemoteError is no handler error");
   assertEquals(reported[0], ["Error: secret database password", 2]);
