@@ -708,6 +708,10 @@ export class PacketConnection implements BufferedProtocol, ShutdownHook, AsyncDi
    * `closeTimeout` ms it aborts instead; until our EOF, keep-alive (when on) still aborts
    * when the peer goes silent. Calling it again returns the same promise.
    *
+   * A request handler that closes its own connection (a "quit" request) must not await the
+   * close: it waits for that very handler, until `closeTimeout` aborts the connection and the
+   * answer is lost. Call `void context.connection.close()` and return the answer.
+   *
    * @returns Resolves once closed (see {@linkcode PacketConnection.closed}); never rejects.
    *
    * @example Both sides close in order
