@@ -1,4 +1,5 @@
 import type { BufferedProtocol, ShutdownHook, Transport } from "../transport/mod.ts";
+import type { DeadlineError } from "../transport/errors.ts";
 import { ProtocolError } from "../protocol/errors.ts";
 import { DEADLINE_CLOSE_GRACE } from "../transport/deadline_clock.ts";
 import { FrameReader } from "./_frame_reader.ts";
@@ -41,6 +42,18 @@ export interface MessageProtocolOptions<M> {
     transport: Transport,
     protocol: MessageProtocol<M>,
   ) => void | Promise<void>;
+  /**
+   * Called when one of the transport's frame deadlines runs out (`deadlines`:
+   * `firstFrameTimeout`, `frameTimeout` — a peer that says nothing, or trickles a message),
+   * just before the connection closes: a reply written here tells the peer why, and the close
+   * flushes it (within the deadlines' 1 s grace); `closed` resolves with the
+   * {@linkcode DeadlineError}. A throw aborts the connection with it instead.
+   */
+  limitExceeded?: (
+    error: DeadlineError,
+    transport: Transport,
+    protocol: MessageProtocol<M>,
+  ) => void;
 }
 
 /**
@@ -107,6 +120,7 @@ export class MessageProtocol<M> implements BufferedProtocol, ShutdownHook {
   readonly #reader: FrameReader<M>;
   readonly #handler: MessageHandler<M>;
   readonly #onDecodeError: MessageProtocolOptions<M>["decodeError"];
+  readonly #onLimitExceeded: MessageProtocolOptions<M>["limitExceeded"];
   readonly #maxQueueSize: number;
   readonly #queue: M[] = [];
   /**
@@ -150,6 +164,7 @@ export class MessageProtocol<M> implements BufferedProtocol, ShutdownHook {
   constructor(options: MessageProtocolOptions<M>) {
     this.#handler = options.messageHandler;
     this.#onDecodeError = options.decodeError;
+    this.#onLimitExceeded = options.limitExceeded;
     this.#maxQueueSize = options.maxQueueSize ?? 10;
     if (!(this.#maxQueueSize >= 1)) {
       throw new RangeError(
@@ -243,7 +258,7 @@ export class MessageProtocol<M> implements BufferedProtocol, ShutdownHook {
     this.transport = transport;
     this.#reader.transport = transport;
     // The transport's frame deadlines (slowloris): this is a framed protocol too.
-    (this.#reader.clock = transport.deadlineClock)?.start();
+    (this.#reader.clock = transport.deadlineClock)?.start(this.#onDeadline);
     this.#state = "open";
     this.#syncReading(); // paused before it was connected
   }
@@ -309,6 +324,11 @@ export class MessageProtocol<M> implements BufferedProtocol, ShutdownHook {
     this.#drained?.resolve();
     this.resumeWriting();
   }
+
+  /** A deadline ran out: the application may tell the peer why before the transport closes. */
+  readonly #onDeadline = (error: DeadlineError): void => {
+    this.#onLimitExceeded?.(error, this.transport!, this);
+  };
 
   /** Decodes messages into the queue while it has room, and pauses or resumes reading. */
   #fill(): void {

@@ -45,3 +45,21 @@ Deno.test("MessageProtocol: a frame that stalls after its first bytes is cut by 
 Deno.test("MessageProtocol: a peer that never sends a whole frame is cut by firstFrameTimeout", async () => {
   assertEquals(await stall({ firstFrameTimeout: 150 }, ""), "firstFrameTimeout");
 });
+
+Deno.test("MessageProtocol: limitExceeded tells a peer cut by a deadline why", async () => {
+  const server = new MessageProtocol<Uint8Array>({
+    decoder: new LineFramer(),
+    messageHandler() {},
+    limitExceeded: (error, transport) => {
+      transport.write(new TextEncoder().encode(`ERR ${error.limit}\r\n`));
+    },
+  });
+  const received: string[] = [];
+  const [, ct] = createMemoryTransportPair(server, {
+    dataReceived: (data) => void received.push(new TextDecoder().decode(data)),
+  }, { transport: { deadlines: { firstFrameTimeout: 20 } } });
+  const error = await server.closed;
+  await ct.closed;
+  assertEquals((error as DeadlineError).limit, "firstFrameTimeout");
+  assertEquals(received.join(""), "ERR firstFrameTimeout\r\n");
+});
