@@ -76,6 +76,7 @@ export class FramedTendril<F> implements Tendril<F> {
         this.#outcome.resolve("lost");
         this.#application?.closed(error);
       },
+      limitExceeded: (error) => this.#application?.limitExceeded?.(error),
     };
     // Read when the framer rejects bytes: the hook exists while the application has one.
     const answer = (error: FramingError): void => this.#application!.frameError!(error);

@@ -13,6 +13,7 @@ import { addCounters, type ServerStats, zeroCounters } from "../transport/stats.
 import type { Acceptor, Tendril } from "./tendril.ts";
 import type { TendrilManager, TendrilManagerOptions } from "./tendril_manager.ts";
 import type { Wrapper, WrapperChain } from "./wrappers.ts";
+import type { Deadlines } from "../transport/deadline_clock.ts";
 
 /** How long a shutdown gives the tendrils to flush before aborting them, as a `Server`'s. */
 const DEFAULT_SHUTDOWN_TIMEOUT = 30_000;
@@ -53,6 +54,7 @@ export class TcpTendrilManager<F = Uint8Array> implements TendrilManager<F> {
   readonly #local: { hostname: string; port: number };
   readonly #framer: () => Framer<F>;
   readonly #onError: ((error: Error) => void) | undefined;
+  readonly #deadlines: Deadlines | undefined;
   readonly #tendrils = new Map<string, Tendril<F>>();
   readonly #outgoing = new Set<FramedTendril<F>>();
   /** Every server started (a restart after stop() makes another); shutdown() ends them all. */
@@ -88,6 +90,7 @@ export class TcpTendrilManager<F = Uint8Array> implements TendrilManager<F> {
     this.endpoint = formatAddress(parsed);
     this.#framer = options.framer ?? (() => new LineFramer() as unknown as Framer<F>);
     this.#onError = options.onError;
+    this.#deadlines = options.deadlines;
   }
 
   get localAddress(): Deno.NetAddr | undefined {
@@ -159,7 +162,11 @@ export class TcpTendrilManager<F = Uint8Array> implements TendrilManager<F> {
         ),
       // Tendril peers may rightly stay silent (they speak when they have something to say):
       // no limit to the first frame; a frame under way must still complete in time.
-      { wrapper, onError: this.#onError, deadlines: { firstFrameTimeout: Infinity } },
+      {
+        wrapper,
+        onError: this.#onError,
+        deadlines: { firstFrameTimeout: Infinity, ...this.#deadlines },
+      },
     );
     // Tracked before it listens: a stop() or shutdown() while it opens closes it.
     this.#server = server;

@@ -5,6 +5,7 @@
  * @module
  */
 
+import type { DeadlineError } from "../transport/errors.ts";
 import type { FramingError } from "../framing/errors.ts";
 import type { Decoder, Encoder, Framer } from "../framing/framer.ts";
 import type { Wrapper, WrapperChain } from "./wrappers.ts";
@@ -118,6 +119,16 @@ export abstract class Application<F = Uint8Array> {
    * @param error What the framer rejected, naming the problem.
    */
   frameError?(error: FramingError): void;
+
+  /**
+   * Implement to tell a TCP peer cut by a frame deadline (a frame under way past its
+   * `frameTimeout`: a peer that trickles bytes) why: a frame sent from here goes out before
+   * the connection closes gracefully, and `closed()` gets the {@linkcode DeadlineError} (see
+   * `FrameHandler.limitExceeded`).
+   *
+   * @param error The deadline that ran out.
+   */
+  limitExceeded?(error: DeadlineError): void;
 
   /**
    * Called when the connection's write buffer goes over its high watermark (asyncio's

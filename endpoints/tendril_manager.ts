@@ -1,5 +1,6 @@
 import type { Framer } from "../framing/framer.ts";
 import type { ServerStats } from "../transport/stats.ts";
+import type { Deadlines } from "../transport/deadline_clock.ts";
 import { formatAddress, type HostPort, parseAddress } from "./address.ts";
 import type { Address } from "./address.ts";
 import { TcpTendrilManager } from "./tcp_tendril_manager.ts";
@@ -28,6 +29,14 @@ export interface TendrilManagerOptions<F = Uint8Array> {
    * @default {UDP: ignore them; TCP: log them with console.error}
    */
   onError?: (error: Error) => void;
+  /**
+   * TCP: the frame deadlines of the connections the manager accepts (see `Server`'s
+   * `deadlines`); an application hears one run out through `limitExceeded()`. UDP peers run
+   * none.
+   *
+   * @default {no first-frame limit (a tendril peer may rightly stay silent); a frame under way must complete within 30 s}
+   */
+  deadlines?: Deadlines;
 }
 
 /**
