@@ -57,7 +57,7 @@ export interface ServerOptions extends StreamTransportOptions {
   /**
    * Written to a connection refused because `maxConnections` was reached, before it is closed,
    * so the peer learns why (Redis's `-ERR max number of clients reached`, tinyproto's `fe`); a
-   * string is sent as UTF-8. Plain listeners only: a TLS listener's or a wrapper's refused
+   * string is sent as UTF-8. At most 4096 bytes: it must fit a new socket's send buffer. Plain listeners only: a TLS listener's or a wrapper's refused
    * connections are closed silently (the message would need a handshake first). Best effort,
    * never waited for by the accept loop: a peer that already sent data may get a reset instead.
    *
@@ -172,6 +172,9 @@ export interface ShutdownOptions {
   timeout?: number;
 }
 
+/** The largest `refusalMessage`: small enough for any new socket's send buffer. */
+const MAX_REFUSAL = 4096;
+
 interface Listening {
   listener: Deno.Listener;
   /** Every TLS handshake runs through node:tls over the accepted plain connection. */
@@ -284,8 +287,8 @@ export class Server<P extends StreamProtocolLike = StreamProtocolLike> implement
    *
    * @param protocolFactory Makes one protocol per connection.
    * @param options Limits, timeouts, socket and transport options for every connection.
-   * @throws {RangeError} When a deadline, `timeout`, `idleTimeout`, `maxConnections` or
-   * `maxTotalWriteBuffer` is out of range.
+   * @throws {RangeError} When a deadline, `timeout`, `idleTimeout`, `maxConnections`,
+   * `refusalMessage` or `maxTotalWriteBuffer` is out of range.
    */
   constructor(protocolFactory: () => P, options?: ServerOptions) {
     options ??= {};
@@ -295,6 +298,12 @@ export class Server<P extends StreamProtocolLike = StreamProtocolLike> implement
     this.#wrapper = asWrapper(options.wrapper);
     const refusal = options.refusalMessage;
     this.#refusal = typeof refusal === "string" ? new TextEncoder().encode(refusal) : refusal;
+    if (this.#refusal !== undefined && this.#refusal.byteLength > MAX_REFUSAL) {
+      // It must fit a new socket's empty send buffer, so that writing it never waits on a peer.
+      throw new RangeError(
+        `Cannot create server: refusalMessage must be at most ${MAX_REFUSAL} bytes, got ${this.#refusal.byteLength}`,
+      );
+    }
     // Checked now: a bad budget must fail here, not drop every connection it would serve.
     this.#writeBudget = new ServerWriteBudget(options.maxTotalWriteBuffer);
     if (options.timeout !== undefined) {

@@ -332,7 +332,7 @@ Deno.test("a connection accepted as close() runs is dropped, not handshaken past
   assert(took < 2500, `shutdown({ timeout: 50 }) took ${Math.round(took)} ms`);
 });
 
-Deno.test("Server refuses a maxConnections that is no integer >= 1", () => {
+Deno.test("Server refuses a maxConnections that is no integer >= 1, and a refusalMessage over 4 KiB", () => {
   // 0 (meant as "no limit") refused every connection without a word; NaN meant no limit.
   for (const bad of [0, -1, 1.5, NaN]) {
     assertThrows(
@@ -343,4 +343,10 @@ Deno.test("Server refuses a maxConnections that is no integer >= 1", () => {
   }
   new Server(() => new Recorder(), { maxConnections: 1 });
   new Server(() => new Recorder(), { maxConnections: Infinity });
+  // A refusal must fit a new socket's send buffer: writing it never waits on a peer.
+  assertThrows(
+    () => new Server(() => new Recorder(), { refusalMessage: new Uint8Array(4097) }),
+    RangeError,
+    "refusalMessage must be at most 4096 bytes",
+  );
 });
