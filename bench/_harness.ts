@@ -533,8 +533,17 @@ export function childArgs(): {
   return { role, workload, impl, params: JSON.parse(params), port: Number(port) };
 }
 
+/** What the raw loops read from and write to: a `Deno.Conn`, or any byte channel. */
+export interface RawConn {
+  read(p: Uint8Array): Promise<number | null>;
+  write(p: Uint8Array): Promise<number>;
+}
+
+/** What `writeAll` writes to. */
+export type Writer = Pick<RawConn, "write">;
+
 /** Writes all of `data`, continuing short writes. */
-export async function writeAll(conn: Deno.Conn, data: Uint8Array): Promise<void> {
+export async function writeAll(conn: Writer, data: Uint8Array): Promise<void> {
   for (let at = 0; at < data.length;) at += await conn.write(data.subarray(at));
 }
 

@@ -28,6 +28,7 @@ import {
   childArgs,
   clientMain,
   connect,
+  type RawConn,
   runCases,
   type RunOptions,
   runOptions,
@@ -59,40 +60,46 @@ export function framingCases(options: RunOptions): Case[] {
 
 /** Raw server: parses each read in place, copies its whole frames out, one write per read. */
 async function rawServer(): Promise<never> {
-  return await serveConnections(async (conn) => {
-    let buffer = new Uint8Array(2 * READ);
-    const out = new Uint8Array(2 * READ);
-    let start = 0;
-    let end = 0;
-    for (;;) {
-      if (buffer.length - end < READ) {
-        const pending = end - start;
-        if (pending + READ > buffer.length) {
-          const bigger = new Uint8Array(pending + 2 * READ);
-          bigger.set(buffer.subarray(start, end));
-          buffer = bigger;
-        } else {
-          buffer.copyWithin(0, start, end);
-        }
-        start = 0;
-        end = pending;
+  return await serveConnections((conn) => rawEcho(conn));
+}
+
+/**
+ * The raw echo loop (also `inprocess.ts`'s): reads of up to `readSize` into one reused buffer,
+ * each read's whole frames copied into one reused output buffer and written at once.
+ */
+export async function rawEcho(conn: RawConn, readSize = READ): Promise<void> {
+  let buffer = new Uint8Array(2 * readSize);
+  const out = new Uint8Array(2 * readSize);
+  let start = 0;
+  let end = 0;
+  for (;;) {
+    if (buffer.length - end < readSize) {
+      const pending = end - start;
+      if (pending + readSize > buffer.length) {
+        const bigger = new Uint8Array(pending + 2 * readSize);
+        bigger.set(buffer.subarray(start, end));
+        buffer = bigger;
+      } else {
+        buffer.copyWithin(0, start, end);
       }
-      const n = await conn.read(buffer.subarray(end, end + READ));
-      if (n === null) break;
-      end += n;
-      let o = 0;
-      for (;;) {
-        if (end - start < 4) break;
-        const size = 4 + ((buffer[start] << 24) | (buffer[start + 1] << 16) |
-              (buffer[start + 2] << 8) | buffer[start + 3]) >>> 0;
-        if (end - start < size) break;
-        out.set(buffer.subarray(start, start + size), o);
-        o += size;
-        start += size;
-      }
-      await writeAll(conn, out.subarray(0, o));
+      start = 0;
+      end = pending;
     }
-  });
+    const n = await conn.read(buffer.subarray(end, end + readSize));
+    if (n === null) return;
+    end += n;
+    let o = 0;
+    for (;;) {
+      if (end - start < 4) break;
+      const size = 4 + ((buffer[start] << 24) | (buffer[start + 1] << 16) |
+            (buffer[start + 2] << 8) | buffer[start + 3]) >>> 0;
+      if (end - start < size) break;
+      out.set(buffer.subarray(start, start + size), o);
+      o += size;
+      start += size;
+    }
+    await writeAll(conn, out.subarray(0, o));
+  }
 }
 
 /** Raw client: a writer encoding frames into a reused block, a reader counting echoed frames. */

@@ -25,6 +25,8 @@ import { FramedProtocol, LengthPrefixedFramer } from "@plexus/net/framing";
 import { PacketConnection } from "@plexus/net/packet";
 import { type ByteChannel, createMemoryChannelPair, StreamTransport } from "@plexus/net/transport";
 import { median } from "./_harness.ts";
+import { rawEcho } from "./framing.ts";
+import { rawCaller, serveRawRpc } from "./packet.ts";
 
 const FRAMES = 4_000_000;
 const PAYLOAD = 64;
@@ -87,7 +89,7 @@ async function echo(impl: Arm["impl"]): Promise<number> {
   const channel = frameSource((written) => written >= total && done.resolve());
   const start = performance.now();
   if (impl === "raw") {
-    rawEcho(channel);
+    rawEcho(channel, READ);
   } else {
     new StreamTransport(
       channel,
@@ -100,42 +102,14 @@ async function echo(impl: Arm["impl"]): Promise<number> {
   return (performance.now() - start) * 1e6 / FRAMES;
 }
 
-/** The raw echo server of `framing.ts`, over a channel. */
-async function rawEcho(conn: ByteChannel): Promise<void> {
-  const buffer = new Uint8Array(2 * READ);
-  const out = new Uint8Array(2 * READ);
-  let start = 0;
-  let end = 0;
-  for (;;) {
-    if (buffer.length - end < READ) {
-      buffer.copyWithin(0, start, end);
-      end -= start;
-      start = 0;
-    }
-    const n = await conn.read(buffer.subarray(end, end + READ));
-    if (n === null) return;
-    end += n;
-    let o = 0;
-    for (;;) {
-      if (end - start < 4) break;
-      const size = 4 + ((buffer[start] << 24) | (buffer[start + 1] << 16) |
-            (buffer[start + 2] << 8) | buffer[start + 3]) >>> 0;
-      if (end - start < size) break;
-      out.set(buffer.subarray(start, start + size), o);
-      o += size;
-      start += size;
-    }
-    for (let at = 0; at < o;) at += await conn.write(out.subarray(at, o));
-  }
-}
-
 /** Runs the RPC arm; resolves with ns per request. */
 async function rpc(impl: Arm["impl"]): Promise<number> {
   const [a, b] = createMemoryChannelPair({ capacity: 1 << 20 });
   const payload = new Uint8Array(32).fill(0x61);
   let call: () => Promise<unknown>;
   if (impl === "raw") {
-    call = rawRpc(a, b, payload);
+    serveRawRpc(b);
+    call = rawCaller(a, payload);
   } else {
     new StreamTransport(b, new PacketConnection({ requestHandler: (_t, _f, p) => p }));
     const client = new PacketConnection({ maxInFlight: IN_FLIGHT });
@@ -156,104 +130,6 @@ async function rpc(impl: Arm["impl"]): Promise<number> {
   const start = performance.now();
   await drive(REQUESTS);
   return (performance.now() - start) * 1e6 / REQUESTS;
-}
-
-/** The raw tagged RPC of `packet.ts` (a 4-byte length, a 4-byte tag, the payload). */
-function rawRpc(
-  client: ByteChannel,
-  server: ByteChannel,
-  payload: Uint8Array,
-): () => Promise<unknown> {
-  const putU32 = (buf: Uint8Array, at: number, v: number): void => {
-    buf[at] = v >>> 24;
-    buf[at + 1] = v >>> 16;
-    buf[at + 2] = v >>> 8;
-    buf[at + 3] = v;
-  };
-  const writeAll = async (conn: ByteChannel, data: Uint8Array): Promise<void> => {
-    for (let at = 0; at < data.length;) at += await conn.write(data.subarray(at));
-  };
-  /** Reads into a reused buffer and calls `onFrame(from, to)` for each whole frame's body. */
-  const readFrames = async (
-    conn: ByteChannel,
-    onFrame: (buffer: Uint8Array, from: number, to: number) => void,
-    afterRead: () => Promise<void> | void,
-  ): Promise<void> => {
-    const buffer = new Uint8Array(2 * 65536);
-    let start = 0;
-    let end = 0;
-    for (;;) {
-      if (buffer.length - end < 65536) {
-        buffer.copyWithin(0, start, end);
-        end -= start;
-        start = 0;
-      }
-      const n = await conn.read(buffer.subarray(end));
-      if (n === null) return;
-      end += n;
-      while (end - start >= 4) {
-        const size = 4 + ((buffer[start] << 24) | (buffer[start + 1] << 16) |
-              (buffer[start + 2] << 8) | buffer[start + 3]) >>> 0;
-        if (end - start < size) break;
-        onFrame(buffer, start + 4, start + size);
-        start += size;
-      }
-      await afterRead();
-    }
-  };
-  // Server: answers every request of a read in one write.
-  const answers = new Uint8Array(2 * 65536);
-  let o = 0;
-  readFrames(server, (buffer, from, to) => {
-    putU32(answers, o, to - from);
-    answers.set(buffer.subarray(from, to), o + 4);
-    o += 4 + to - from;
-  }, async () => {
-    if (o === 0) return;
-    const n = o;
-    o = 0;
-    await writeAll(server, answers.subarray(0, n));
-  });
-  // Client: resolvers by tag; the requests of a turn leave in one write from one of two buffers.
-  const mask = 1023;
-  const resolvers: ((reply: Uint8Array) => void)[] = new Array(mask + 1);
-  let nextTag = 0;
-  let out = new Uint8Array(2 * 65536);
-  let spare = new Uint8Array(2 * 65536);
-  let used = 0;
-  let writing: Promise<void> | undefined;
-  let scheduled = false;
-  const flush = async (): Promise<void> => {
-    scheduled = false;
-    while (writing) await writing;
-    if (used === 0) return;
-    const data = out.subarray(0, used);
-    [out, spare] = [spare, out];
-    used = 0;
-    writing = writeAll(client, data);
-    await writing;
-    writing = undefined;
-  };
-  readFrames(client, (buffer, from, to) => {
-    const tag = ((buffer[from] << 24) | (buffer[from + 1] << 16) | (buffer[from + 2] << 8) |
-      buffer[from + 3]) >>> 0;
-    const resolve = resolvers[tag & mask];
-    resolvers[tag & mask] = undefined!;
-    resolve(buffer.subarray(from + 4, to));
-  }, () => {});
-  return () => {
-    const tag = nextTag;
-    nextTag = (nextTag + 1) >>> 0;
-    putU32(out, used, 4 + payload.length);
-    putU32(out, used + 4, tag);
-    out.set(payload, used + 8);
-    used += 8 + payload.length;
-    if (!scheduled) {
-      scheduled = true;
-      queueMicrotask(flush);
-    }
-    return new Promise((resolve) => resolvers[tag & mask] = resolve);
-  };
 }
 
 /** Runs one arm in a fresh process; resolves with its time per unit in ns. */

@@ -27,6 +27,7 @@ import {
   childArgs,
   clientMain,
   connect,
+  type RawConn,
   runCases,
   type RunOptions,
   runOptions,
@@ -122,7 +123,7 @@ class ReadBuffer {
   start = 0;
   end = 0;
   /** Reads once into the tail; false at end of stream. */
-  async fill(conn: Deno.Conn): Promise<boolean> {
+  async fill(conn: RawConn): Promise<boolean> {
     if (this.buffer.length - this.end < READ) {
       const pending = this.end - this.start;
       if (pending + READ > this.buffer.length) {
@@ -144,92 +145,101 @@ class ReadBuffer {
 
 /** Raw server: answers every request of a read in one write from a reused buffer. */
 async function rawServer(): Promise<never> {
-  return await serveConnections(async (conn) => {
-    const input = new ReadBuffer();
-    let out = new Uint8Array(2 * READ);
-    let o = 0;
-    const answer = (from: number, to: number): void => {
-      const size = to - from;
-      if (o + 4 + size > out.length) {
-        const bigger = new Uint8Array(2 * (o + 4 + size));
-        bigger.set(out.subarray(0, o));
-        out = bigger;
-      }
-      putU32(out, o, size);
-      out.set(input.buffer.subarray(from, to), o + 4);
-      o += 4 + size;
-    };
-    while (await input.fill(conn)) {
-      input.start = parse(input.buffer, input.start, input.end, answer);
-      if (o > 0) {
-        await writeAll(conn, out.subarray(0, o));
-        o = 0;
-      }
+  return await serveConnections((conn) => serveRawRpc(conn));
+}
+
+/** The raw server's loop (also `inprocess.ts`'s). */
+export async function serveRawRpc(conn: RawConn): Promise<void> {
+  const input = new ReadBuffer();
+  let out = new Uint8Array(2 * READ);
+  let o = 0;
+  const answer = (from: number, to: number): void => {
+    const size = to - from;
+    if (o + 4 + size > out.length) {
+      const bigger = new Uint8Array(2 * (o + 4 + size));
+      bigger.set(out.subarray(0, o));
+      out = bigger;
     }
-  });
+    putU32(out, o, size);
+    out.set(input.buffer.subarray(from, to), o + 4);
+    o += 4 + size;
+  };
+  while (await input.fill(conn)) {
+    input.start = parse(input.buffer, input.start, input.end, answer);
+    if (o > 0) {
+      await writeAll(conn, out.subarray(0, o));
+      o = 0;
+    }
+  }
 }
 
 /** Raw client: see the module doc. */
 function rawClient(port: number, p: Record<string, number>): Promise<never> {
   return clientMain(async () => {
-    const conn = await connect(port);
-    const payload = new Uint8Array(p.payload).fill(0x61);
-    const slots = 1024; // more than in flight: a tag's slot is free again when it is reused
-    const mask = slots - 1;
-    const resolvers: ((reply: Uint8Array) => void)[] = new Array(slots);
-    let nextTag = 0;
-    // Two send buffers: requests gather in one while the other is being written.
-    let out = new Uint8Array(2 * READ);
-    let spare = new Uint8Array(2 * READ);
-    let o = 0;
-    let writing: Promise<void> | undefined;
-    let scheduled = false;
-    const flush = async (): Promise<void> => {
-      scheduled = false;
-      while (writing) await writing;
-      if (o === 0) return;
-      const data = out.subarray(0, o);
-      [out, spare] = [spare, out];
-      o = 0;
-      writing = writeAll(conn, data);
-      await writing;
-      writing = undefined;
-    };
-    const call = (): Promise<Uint8Array> => {
-      const tag = nextTag;
-      nextTag = (nextTag + 1) >>> 0;
-      const size = 4 + payload.length;
-      if (o + 4 + size > out.length) {
-        const bigger = new Uint8Array(2 * (o + 4 + size));
-        bigger.set(out.subarray(0, o));
-        out = bigger;
-      }
-      putU32(out, o, size);
-      putU32(out, o + 4, tag);
-      out.set(payload, o + 8);
-      o += 4 + size;
-      if (!scheduled) {
-        scheduled = true;
-        queueMicrotask(flush);
-      }
-      return new Promise((resolve) => resolvers[tag & mask] = resolve);
-    };
-    const input = new ReadBuffer();
-    const onReply = (from: number, to: number): void => {
-      const b = input.buffer;
-      const tag = ((b[from] << 24) | (b[from + 1] << 16) | (b[from + 2] << 8) | b[from + 3]) >>> 0;
-      const resolve = resolvers[tag & mask];
-      resolvers[tag & mask] = undefined!;
-      resolve(b.subarray(from + 4, to));
-    };
-    (async () => {
-      while (await input.fill(conn)) {
-        input.start = parse(input.buffer, input.start, input.end, onReply);
-      }
-    })().catch(() => {});
+    const call = rawCaller(await connect(port), new Uint8Array(p.payload).fill(0x61));
     await drive(p.warm, p.inFlight, call);
     return () => drive(p.requests, p.inFlight, call);
   });
+}
+
+/**
+ * The raw client's calls over `conn` (also `inprocess.ts`'s): each sends `payload` and
+ * resolves to its reply, a view valid until the next read. Starts the reply loop.
+ */
+export function rawCaller(conn: RawConn, payload: Uint8Array): () => Promise<Uint8Array> {
+  const slots = 1024; // more than in flight: a tag's slot is free again when it is reused
+  const mask = slots - 1;
+  const resolvers: ((reply: Uint8Array) => void)[] = new Array(slots);
+  let nextTag = 0;
+  // Two send buffers: requests gather in one while the other is being written.
+  let out = new Uint8Array(2 * READ);
+  let spare = new Uint8Array(2 * READ);
+  let o = 0;
+  let writing: Promise<void> | undefined;
+  let scheduled = false;
+  const flush = async (): Promise<void> => {
+    scheduled = false;
+    while (writing) await writing;
+    if (o === 0) return;
+    const data = out.subarray(0, o);
+    [out, spare] = [spare, out];
+    o = 0;
+    writing = writeAll(conn, data);
+    await writing;
+    writing = undefined;
+  };
+  const input = new ReadBuffer();
+  const onReply = (from: number, to: number): void => {
+    const b = input.buffer;
+    const tag = ((b[from] << 24) | (b[from + 1] << 16) | (b[from + 2] << 8) | b[from + 3]) >>> 0;
+    const resolve = resolvers[tag & mask];
+    resolvers[tag & mask] = undefined!;
+    resolve(b.subarray(from + 4, to));
+  };
+  (async () => {
+    while (await input.fill(conn)) {
+      input.start = parse(input.buffer, input.start, input.end, onReply);
+    }
+  })().catch(() => {});
+  return (): Promise<Uint8Array> => {
+    const tag = nextTag;
+    nextTag = (nextTag + 1) >>> 0;
+    const size = 4 + payload.length;
+    if (o + 4 + size > out.length) {
+      const bigger = new Uint8Array(2 * (o + 4 + size));
+      bigger.set(out.subarray(0, o));
+      out = bigger;
+    }
+    putU32(out, o, size);
+    putU32(out, o + 4, tag);
+    out.set(payload, o + 8);
+    o += 4 + size;
+    if (!scheduled) {
+      scheduled = true;
+      queueMicrotask(flush);
+    }
+    return new Promise((resolve) => resolvers[tag & mask] = resolve);
+  };
 }
 
 /** Plexus server: a PacketConnection whose handler returns the request's payload. */
