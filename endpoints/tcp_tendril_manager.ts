@@ -165,7 +165,11 @@ export class TcpTendrilManager<F = Uint8Array> implements TendrilManager<F> {
       {
         wrapper,
         onError: this.#onError,
-        deadlines: { firstFrameTimeout: Infinity, ...this.#deadlines },
+        // An option given as undefined is not given: no first-frame limit then either.
+        deadlines: {
+          ...this.#deadlines,
+          firstFrameTimeout: this.#deadlines?.firstFrameTimeout ?? Infinity,
+        },
       },
     );
     // Tracked before it listens: a stop() or shutdown() while it opens closes it.

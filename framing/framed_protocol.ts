@@ -650,7 +650,8 @@ export class FramedProtocol<T = Uint8Array> implements BufferedProtocol, Shutdow
     }
     // The transport ends with the error: the server's hooks and the stats see it.
     transport.close(error);
-    if (this.#state as ReadState === "lost") return true; // closed at once
+    // A transport may report the loss at once (a custom one): no grace is left to run then.
+    if (this.#state as ReadState === "lost") return true;
     this.#grace = setTimeout(() => transport.abort(error), DEADLINE_CLOSE_GRACE);
     return true;
   }

@@ -240,6 +240,8 @@ export class MessageProtocol<M> implements BufferedProtocol, ShutdownHook {
       this.#state = "draining";
       this.#fill();
     }
+    // The decodeError hook answering (it may await): its reply goes out with the close it ends in.
+    if (this.#answering) return this.#closed.promise.then(() => {});
     if (!this.#dispatching) return Promise.resolve();
     return (this.#drained ??= Promise.withResolvers()).promise;
   }
@@ -322,7 +324,18 @@ export class MessageProtocol<M> implements BufferedProtocol, ShutdownHook {
     this.#queue.length = 0;
     this.#closed.resolve(this.#error ?? error);
     this.#drained?.resolve();
-    this.resumeWriting();
+    // Releases a dispatcher waiting to write (privately: no resumeWriting after the loss).
+    const writable = this.#writable;
+    this.#writable = undefined;
+    writable?.resolve();
+  }
+
+  /** Aborts the connection with the decoder's error once the deadlines' grace is over. */
+  #armGrace(): void {
+    if (this.#grace !== undefined) return;
+    const transport = this.transport!;
+    const error = this.#error!;
+    this.#grace = setTimeout(() => transport.abort(error), DEADLINE_CLOSE_GRACE);
   }
 
   /** A deadline ran out: the application may tell the peer why before the transport closes. */
@@ -357,7 +370,10 @@ export class MessageProtocol<M> implements BufferedProtocol, ShutdownHook {
       queue.length > 0 && this.#handling() && !this.transport!.isClosing()
     ) {
       if (this.#writable !== undefined) {
-        // The peer is not reading our replies: wait for it before handling more.
+        // The peer is not reading our replies: wait for it before handling more. After a
+        // decoder error the close's grace runs from here: a peer that sent bad bytes cannot
+        // hold the connection by not reading.
+        if (this.#state === "ended" && this.#error !== undefined) this.#armGrace();
         await this.#writable.promise;
         continue;
       }
@@ -386,9 +402,7 @@ export class MessageProtocol<M> implements BufferedProtocol, ShutdownHook {
     const error = this.#error;
     const hook = this.#onDecodeError;
     const transport = this.transport!;
-    if (error !== undefined && this.#grace === undefined) {
-      this.#grace = setTimeout(() => transport.abort(error), DEADLINE_CLOSE_GRACE);
-    }
+    if (error !== undefined) this.#armGrace();
     if (error !== undefined && hook !== undefined && !transport.isClosing()) {
       this.#answering = true;
       try {
