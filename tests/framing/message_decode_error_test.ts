@@ -72,3 +72,28 @@ Deno.test("a decodeError hook that throws aborts the connection with its error",
   assertEquals(await server.closed, thrown);
   await ct.closed;
 });
+
+Deno.test("a graceful shutdown waits for a decodeError hook still answering", async () => {
+  const gate = Promise.withResolvers<void>();
+  const answering = Promise.withResolvers<void>();
+  const server = new MessageProtocol<Uint8Array>({
+    decoder: new LineFramer({ maxLength: 4 }),
+    messageHandler: () => {},
+    decodeError: async (error, transport) => {
+      answering.resolve();
+      await gate.promise; // a lookup, say
+      transport.write(bytes(`error: ${error.constructor.name}\n`));
+    },
+  });
+  const client = new Recorder();
+  const [st, ct] = createMemoryTransportPair(server, client);
+  ct.write(bytes("too long\n"));
+  await answering.promise;
+  // What a Server's shutdown does: the hook, then close the transport.
+  const drained = server.shutdown(new AbortController().signal);
+  gate.resolve();
+  await drained;
+  st.close();
+  await ct.closed;
+  assertEquals(client.text, "error: FrameTooLongError\n");
+});
