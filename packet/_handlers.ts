@@ -32,7 +32,7 @@ import { type TagMap, TagTable } from "./_tag_table.ts";
 import type { PacketWriter } from "./_writer.ts";
 import type { Context } from "@opentelemetry/api";
 import type { PacketConnection } from "./connection.ts";
-import { PacketTooLongError, RemoteError } from "./errors.ts";
+import { ConnectionClosedError, PacketTooLongError, RemoteError } from "./errors.ts";
 import type { PacketHandlerResult, PacketRequestContext, PacketRequestHandler } from "./types.ts";
 
 const encoder = new TextEncoder();
@@ -40,6 +40,7 @@ const EMPTY = new Uint8Array(0);
 const EXCEPTION_DURING_HANDLER = encoder.encode("exception during handler");
 const REQUEST_CANCELLED = encoder.encode("request cancelled");
 const TOO_MANY_REQUESTS = encoder.encode("too many requests");
+const CLOSED_FIRST = "the connection closed before the response went out";
 
 /** What the handlers need from their connection. */
 export interface HandlersHost {
@@ -337,10 +338,19 @@ export class Handlers {
     this.#slots--;
     const { tag, channel } = request;
     try {
-      this.#writer.response(tag, request.ok, request.responseFlags, channel, request.response);
-      if (request.response === EXCEPTION_DURING_HANDLER) this.#host.counters.failed++;
+      const sent = this.#writer.response(
+        tag,
+        request.ok,
+        request.responseFlags,
+        channel,
+        request.response,
+      );
+      if (!sent) {
+        // The transport closed under the connection first: the answer never goes out.
+        request.span?.failed(new ConnectionClosedError(CLOSED_FIRST));
+      } else if (request.response === EXCEPTION_DURING_HANDLER) this.#host.counters.failed++;
       else this.#host.counters.requestsServed++;
-      request.span?.responded(request.ok, request.response);
+      if (sent) request.span?.responded(request.ok, request.response);
     } catch (encodeError) {
       // Over maxPacketSize, for example: the peer gets the generic failure instead.
       if (!request.failure) this.#report(request, encodeError);

@@ -59,7 +59,8 @@ export class PacketWriter {
    */
   request(tag: number, rqType: number, flags: number, channel: number, payload: Uint8Array): void {
     const sink = this.#sink;
-    if (!sink) return;
+    // A closing transport drops writes: nothing is encoded, traced or committed then.
+    if (!sink || sink.isClosing()) return;
     const bits = flags * 4 + 2 + (channel !== 0 ? 1 : 0);
     const n = encodePacket(sink.out, this.#max, tag, bits, channel, rqType + 1, payload);
     if (this.traceAlways || frameChannel.hasSubscribers || packetChannel.hasSubscribers) {
@@ -72,23 +73,25 @@ export class PacketWriter {
    * Sends a response.
    *
    * @param flags The user flags (sent as `flags * 2 + ok`), checked by the caller.
+   * @returns Whether it went out: `false` when the transport is closing (or gone) and drops it.
    * @throws {PacketTooLongError} When it exceeds `maxPacketSize` (nothing is sent).
    */
-  response(tag: number, ok: boolean, flags: number, channel: number, payload: Uint8Array): void {
+  response(tag: number, ok: boolean, flags: number, channel: number, payload: Uint8Array): boolean {
     const sink = this.#sink;
-    if (!sink) return;
+    if (!sink || sink.isClosing()) return false;
     const bits = (flags * 2 + (ok ? 1 : 0)) * 4 + (channel !== 0 ? 1 : 0);
     const n = encodePacket(sink.out, this.#max, tag, bits, channel, -1, payload);
     if (this.traceAlways || frameChannel.hasSubscribers || packetChannel.hasSubscribers) {
       this.#traceSent(sink, n, Packet.response(tag, ok, { flags, payload, channel }));
     }
     this.#commit(n);
+    return true;
   }
 
   /** Sends a packet made elsewhere (EOF, ERQ). */
   packet(packet: Packet): void {
     const sink = this.#sink;
-    if (!sink) return;
+    if (!sink || sink.isClosing()) return;
     const { tag, channel, isRequest, rqType, flags, payload } = packet;
     const bits = flags * 4 + (isRequest ? 2 : 0) + (channel !== 0 ? 1 : 0);
     const n = encodePacket(

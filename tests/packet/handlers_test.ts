@@ -20,8 +20,10 @@ function recordingWriter(): { writer: PacketWriter; sent: Packet[] } {
   const writer = new PacketWriter(new PacketFramer().maxPacketSize, 0);
   writer.request = (tag, rqType, flags, channel, payload) =>
     void sent.push(Packet.request(tag, rqType, { flags, channel, payload }));
-  writer.response = (tag, ok, flags, channel, payload) =>
-    void sent.push(Packet.response(tag, ok, { flags, channel, payload }));
+  writer.response = (tag, ok, flags, channel, payload) => {
+    sent.push(Packet.response(tag, ok, { flags, channel, payload }));
+    return true;
+  };
   writer.packet = (packet: Packet) => void sent.push(packet);
   return { writer, sent };
 }

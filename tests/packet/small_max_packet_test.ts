@@ -26,7 +26,7 @@ Deno.test("maxPacketSize below 64 is refused, naming the value", () => {
 Deno.test("a refusal whose text exceeds maxPacketSize goes out with an empty payload", () => {
   const out = new SendBuffer();
   const writer = new PacketWriter(64, 0);
-  writer.attach({ out, commit() {} } as unknown as Transport);
+  writer.attach({ out, commit() {}, isClosing: () => false } as unknown as Transport);
   const wide = 2 ** 40;
   refuse(writer, wide, wide, `channel ${wide}: tag already in use: ${wide}`);
   refuse(writer, 0, 7, "too many requests");

@@ -12,7 +12,11 @@ import { PacketWriter } from "../../packet/_writer.ts";
 function counting(): { transport: Transport; out: SendBuffer; commits: () => number } {
   const out = new SendBuffer();
   let commits = 0;
-  const transport = { out, commit: () => void commits++ } as unknown as Transport;
+  const transport = {
+    out,
+    commit: () => void commits++,
+    isClosing: () => false,
+  } as unknown as Transport;
   return { transport, out, commits: () => commits };
 }
 
