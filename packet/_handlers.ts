@@ -311,7 +311,11 @@ export class Handlers {
     }
     this.#forget(request);
     this.#host.counters.failed++;
-    refuse(this.#writer, request.channel, request.tag, error.message);
+    try {
+      refuse(this.#writer, request.channel, request.tag, error.message);
+    } catch {
+      // The transport takes no more writes (a writeEof() under the connection).
+    }
     request.span?.failed(error);
     this.#checkIdle();
   }

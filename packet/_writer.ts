@@ -30,7 +30,14 @@ export class PacketWriter {
   #sink: Transport | undefined;
   #held = 0;
   #timer: ReturnType<typeof setTimeout> | undefined;
-  readonly #flushNow = (): void => this.flush();
+  readonly #flushNow = (): void => {
+    try {
+      this.flush();
+    } catch {
+      // The transport takes no more writes (a writeEof() under the connection): a throw from
+      // this timer would end the process.
+    }
+  };
   /** Called with each packet once encoded, when the packet is traced (see `traceAlways`). */
   trace: ((packet: Packet) => void) | undefined;
   /** Whether `trace` gets every packet (the connection's own `trace` option), subscribers or not. */

@@ -268,8 +268,13 @@ export class PacketConnection implements BufferedProtocol, ShutdownHook, AsyncDi
     if (keepAlive > 0) {
       this.#keepAlive = new KeepAlive(keepAlive, {
         ping: () => {
-          this.#sendExtension(ExtensionOp.ping, new Uint8Array(0));
-          this.#writer.flush(); // held by packetGrace, the ping would not be out yet
+          try {
+            this.#sendExtension(ExtensionOp.ping, new Uint8Array(0));
+            this.#writer.flush(); // held by packetGrace, the ping would not be out yet
+          } catch {
+            // Unwritable (a writeEof() under the connection): the peer stays silent, and the
+            // next tick declares it gone.
+          }
         },
         dead: (closing) =>
           this.#abortWith(
@@ -986,17 +991,24 @@ export class PacketConnection implements BufferedProtocol, ShutdownHook, AsyncDi
 
   /** Sends an extension request (no `maxInFlight` slot); its answer only matters to the offer. */
   #sendExtension(op: number, payload: Uint8Array): Promise<PacketResponse> {
-    const response = this.#requests.send(
-      EXTENSION_RQ_TYPE,
-      op,
-      0,
-      payload,
-      false,
-      undefined,
-      undefined,
-      RESPONSE,
-      undefined,
-    ) as Promise<PacketResponse>;
+    let response: Promise<PacketResponse>;
+    try {
+      response = this.#requests.send(
+        EXTENSION_RQ_TYPE,
+        op,
+        0,
+        payload,
+        false,
+        undefined,
+        undefined,
+        RESPONSE,
+        undefined,
+      ) as Promise<PacketResponse>;
+    } catch (error) {
+      // Unwritable (a writeEof() under the connection): called from timers and abort
+      // listeners, a throw would end the process.
+      response = Promise.reject(error);
+    }
     response.catch(() => {});
     return response;
   }
