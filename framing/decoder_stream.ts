@@ -2,15 +2,18 @@ import { FrameReader } from "./_frame_reader.ts";
 import type { Decoder } from "./framer.ts";
 
 /**
- * The Web Streams face of a decoder: a `TransformStream` from byte chunks to frames.
+ * The Web Streams face of a decoder: a readable/writable pair from byte chunks to frames, for
+ * `pipeThrough` (as `TextDecoderStream` is one).
  *
- * Each chunk is appended to a receive buffer and every whole frame is enqueued, as the
- * reader's own: a byte frame is a copy (a view would share its `ArrayBuffer` with the frames
- * after it, which a reader that transfers one, into a byte stream or a worker, would empty).
- * At the end of the input, the decoder's `decodeEof` runs, and bytes left over error the
- * stream with {@linkcode TruncatedFrameError}; a decoder's {@linkcode FramingError} errors it
- * too, after the frames decoded before the bad bytes (when read through a pipe: a writer that
- * closes without waiting for `ready` may lose those of its last chunk).
+ * Each chunk is appended to a receive buffer and its whole frames are handed to the readable
+ * one read at a time, each the reader's own: a byte frame is a copy (a view would share its
+ * `ArrayBuffer` with the frames after it, which a reader that transfers one, into a byte stream
+ * or a worker, would empty). The next chunk is taken once the frames of the last one have
+ * been read, so a slow reader holds the writer back. At the end of the input, the decoder's
+ * `decodeEof` runs, and bytes left over are a {@linkcode TruncatedFrameError}. A decoder error
+ * ({@linkcode FramingError}) comes after the frames decoded before the bad bytes, whenever the
+ * reader takes them, even if no more input ever comes; the write that met it rejects with it
+ * too, so a pipe stops.
  *
  * @typeParam T The frame type.
  *
@@ -24,43 +27,91 @@ import type { Decoder } from "./framer.ts";
  * assertEquals(lines.map((l) => new TextDecoder().decode(l)), ["a", "bc"]);
  * ```
  */
-export class FrameDecoderStream<T = Uint8Array> extends TransformStream<Uint8Array, T> {
+export class FrameDecoderStream<T = Uint8Array> implements ReadableWritablePair<T, Uint8Array> {
+  /** The frames, one per read. */
+  readonly readable: ReadableStream<T>;
+  /** Where the bytes go. */
+  readonly writable: WritableStream<Uint8Array>;
+
   /**
    * Creates the stream.
    *
    * @param decoder The decoder (any framer; one per stream).
    */
   constructor(decoder: Decoder<T>) {
-    let out: TransformStreamDefaultController<T> | undefined;
+    // A TransformStream cannot hold an error behind the frames it queued (erroring its
+    // readable empties the queue), nor tell its transformer when the queue drained: the frames
+    // wait here instead, and go out one per pull.
+    const frames: T[] = [];
+    let failure: { error: unknown } | undefined;
+    let ended = false;
+    let wanted = false;
+    let out!: ReadableStreamDefaultController<T>;
+    let input!: WritableStreamDefaultController;
+    /** Settled once the frames of the last chunk were all read: the next chunk may come. */
+    let drained: PromiseWithResolvers<void> | undefined;
     const reader = new FrameReader(
       decoder,
-      (frame: T) => {
-        out!.enqueue(frame instanceof Uint8Array ? frame.slice() as T : frame);
-      },
+      (frame: T) => void frames.push(frame instanceof Uint8Array ? frame.slice() as T : frame),
       undefined,
       { initialCapacity: 0 },
     );
-    // A decoder error met after frames this call enqueued: erroring the readable now would drop
-    // them from its queue, so it is thrown at the next call, which a pipe makes only once the
-    // queue has been read. (`desiredSize >= 0` means an empty queue because the readable's
-    // highWaterMark is the default 0: a strategy given here would need another test.)
-    let failure: { error: unknown } | undefined;
-    super({
-      transform(chunk, controller) {
-        if (failure) throw failure.error;
-        out = controller;
+    const deliver = (): void => {
+      if (frames.length > 0) {
+        if (!wanted) return;
+        wanted = false;
+        out.enqueue(frames.shift()!);
+        if (frames.length > 0) return;
+      }
+      if (failure) out.error(failure.error);
+      else if (ended) out.close();
+      else {
+        drained?.resolve();
+        drained = undefined;
+      }
+    };
+    this.readable = new ReadableStream<T>({
+      start: (controller) => void (out = controller),
+      pull: () => {
+        wanted = true;
+        deliver();
+      },
+      cancel: (reason) => {
+        frames.length = 0;
+        input.error(reason);
+        drained?.reject(reason);
+      },
+    }, { highWaterMark: 0 });
+    this.writable = new WritableStream<Uint8Array>({
+      start: (controller) => void (input = controller),
+      write: async (chunk) => {
+        if (frames.length > 0) {
+          drained = Promise.withResolvers<void>();
+          await drained.promise;
+        }
         reader.buffer.append(chunk);
         try {
           reader.read();
         } catch (error) {
-          if ((controller.desiredSize ?? 0) >= 0) throw error;
+          failure = { error };
+          deliver();
+          throw error;
+        }
+        deliver();
+      },
+      close: () => {
+        try {
+          reader.finish();
+        } catch (error) {
           failure = { error };
         }
-      },
-      flush(controller) {
+        ended = true;
+        deliver();
         if (failure) throw failure.error;
-        out = controller;
-        reader.finish();
+      },
+      abort: (reason) => {
+        frames.length = 0;
+        out.error(reason);
       },
     });
   }

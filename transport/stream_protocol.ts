@@ -121,6 +121,13 @@ export class StreamProtocol implements Protocol {
           this.#abortWrites(error);
           throw error;
         }
+        // A write past the write cap (maxWriteBuffer, a server's budget) aborts the transport
+        // and drops the chunk: the writer must not hear that it was written.
+        if (transport.isClosing()) {
+          return transport.closed.then((error) => {
+            throw error ?? new TransportError("Cannot write: the connection is closing or closed");
+          });
+        }
         return this.#writeReady?.promise;
       },
       close: async () => {
