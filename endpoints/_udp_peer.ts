@@ -77,6 +77,8 @@ export class Peer<F> implements Transport, TablePeer<Peer<F>> {
   listedUnproven = false;
   #trust: PeerTrust;
   #state: PeerState = "reading";
+  /** What the application last heard: pauseWriting (true) or resumeWriting. */
+  #writePaused = false;
   readonly #host: PeerHost<F>;
   readonly #addr: Deno.NetAddr;
   readonly #queued: Uint8Array[] = [];
@@ -223,7 +225,8 @@ export class Peer<F> implements Transport, TablePeer<Peer<F>> {
    * the peer alone.
    */
   signalWriting(paused: boolean): void {
-    if (this.#state === "closed") return;
+    if (this.#state === "closed" || paused === this.#writePaused) return;
+    this.#writePaused = paused;
     const stats = this.#stats;
     try {
       if (paused) {

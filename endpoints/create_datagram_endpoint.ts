@@ -153,5 +153,8 @@ export async function resolveUdpAddress(address: Address): Promise<Deno.NetAddr>
   const { hostname, port } = hostPort(address);
   // One spelling per address (::ffff:127.0.0.1 is 127.0.0.1): the loopback default and the
   // remote filter compare strings.
-  return { transport: "udp", hostname: canonicalHost(await resolveHost(hostname)), port };
+  const host = canonicalHost(await resolveHost(hostname));
+  // The unspecified address as a destination means this host: replies come from loopback.
+  const replying = host === "0.0.0.0" ? "127.0.0.1" : host === "::" ? "::1" : host;
+  return { transport: "udp", hostname: replying, port };
 }

@@ -453,11 +453,13 @@ export class UdpTendrilManager<F = Uint8Array> implements TendrilManager<F> {
       datagramReceived: (data, addr) => this.#received(data, addr),
       pauseWriting: () => {
         this.#writingPaused = true;
-        this.#forEachPeer((peer) => peer.signalWriting(true));
+        // A peer's callback may flip the socket's state (a resumeWriting that refills it):
+        // the rest then hear the newer signal, not this one.
+        this.#forEachPeer((peer) => this.#writingPaused && peer.signalWriting(true));
       },
       resumeWriting: () => {
         this.#writingPaused = false;
-        this.#forEachPeer((peer) => peer.signalWriting(false));
+        this.#forEachPeer((peer) => !this.#writingPaused && peer.signalWriting(false));
       },
       // A send or receive the socket survived (an ICMP port unreachable, say): no peer owns it.
       errorReceived: (error) => this.#report(error),
