@@ -583,9 +583,12 @@ export class FramedProtocol<T = Uint8Array> implements BufferedProtocol, Shutdow
   /** Whether frames may be delivered now (asked before each frame). */
   #mayDeliver(): boolean {
     const state = this.#state;
+    const transport = this.#transport!;
     return state === "final" ||
       ((state === "open" || state === "ending" || state === "draining") &&
-        !this.#transport!.isClosing());
+        !transport.isClosing() &&
+        // STARTTLS: what follows the frame that began the upgrade came in plaintext.
+        transport.isUpgrading?.() !== true);
   }
 
   /** Delivers buffered frames from a microtask: after resumeReading or a framer switch. */
@@ -599,6 +602,8 @@ export class FramedProtocol<T = Uint8Array> implements BufferedProtocol, Shutdow
     this.#scheduled = false;
     const transport = this.#transport!;
     try {
+      // The STARTTLS guard first: plaintext left from before an upgrade is never delivered.
+      if (!this.#reader.received(0, transport)) return;
       if (this.#state === "open") {
         this.#reader.read();
       } else if (this.#state === "draining") {

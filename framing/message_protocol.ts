@@ -176,7 +176,10 @@ export class MessageProtocol<M> implements BufferedProtocol, ShutdownHook {
       options.decoder,
       (message: M) => void queue.push(message),
       // Once the transport is closing (the handler closed it), nothing more is decoded.
-      () => this.#queue.length < this.#maxQueueSize && !this.transport!.isClosing(),
+      // Nor during a STARTTLS upgrade: what follows the frame that began it came in plaintext.
+      () =>
+        this.#queue.length < this.#maxQueueSize && !this.transport!.isClosing() &&
+        this.transport!.isUpgrading?.() !== true,
     );
   }
 
@@ -345,6 +348,9 @@ export class MessageProtocol<M> implements BufferedProtocol, ShutdownHook {
 
   /** Decodes messages into the queue while it has room, and pauses or resumes reading. */
   #fill(): void {
+    // The STARTTLS guard (also on a pass the dispatcher makes after an upgrade): plaintext left
+    // from before it is never decoded as messages.
+    if (!this.#reader.received(0, this.transport)) return;
     try {
       if (this.#state === "open" || this.#state === "draining") this.#reader.read();
       else if (this.#state === "ending" && this.#reader.finish()) this.#state = "ended";

@@ -433,6 +433,10 @@ export class StreamTransport implements Transport, AsyncDisposable {
     return this.#life.closing;
   }
 
+  isUpgrading(): boolean {
+    return this.#upgrade !== undefined;
+  }
+
   /**
    * A snapshot of the transport's counters: bytes and socket reads/writes each way, pauses and
    * their total time, when it opened and — once it ended — when and why.

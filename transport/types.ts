@@ -242,6 +242,12 @@ export interface Transport extends ReadTransport, WriteTransport {
    */
   startTls?(options: StartTlsOptions): Promise<void>;
   /**
+   * Whether a `startTls()` or `wrapChannel()` upgrade is in progress. A framed protocol
+   * delivers no frame meanwhile: bytes after the frame that began a STARTTLS came in
+   * plaintext, and must not be taken as commands (CVE-2011-0411).
+   */
+  isUpgrading?(): boolean;
+  /**
    * The connection's frame deadlines, when it has any (the `deadlines` option): a framed
    * protocol starts the clock when it attaches and reports each read's progress to it.
    * Transports without deadlines leave it out.
