@@ -3,6 +3,7 @@ import { connect as nodeConnect, isIP } from "node:net";
 import { lookup } from "node:dns/promises";
 import type { LookupAddress } from "node:dns";
 import { type ByteChannel, isTcpConn, remoteHostname } from "../transport/byte_channel.ts";
+import { TlsHandshakeTimeoutError } from "../transport/tls_errors.ts";
 import { describeError, TransportError } from "../transport/errors.ts";
 import { NodeStreamChannel } from "../transport/_node_channel.ts";
 import { type Cancellation, linkCancellation } from "../transport/_cancellation.ts";
@@ -220,6 +221,8 @@ function socketFacts(channel: ByteChannel, options: CreateConnectionOptions): Ex
 }
 
 function connectFailed(label: string, error: unknown): TransportError {
+  // Typed as it is (it names the peer already): a caller tells a silent TLS peer this way.
+  if (error instanceof TlsHandshakeTimeoutError) return error;
   return new TransportError(`Cannot connect to ${label}: ${describeError(error)}`, {
     cause: error,
   });

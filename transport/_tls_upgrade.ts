@@ -11,6 +11,7 @@ import { createPrivateKey, X509Certificate } from "node:crypto";
 import { connect as nodeTlsConnect, rootCertificates, TLSSocket } from "node:tls";
 import type { Duplex } from "node:stream";
 import { TlsHandshakeTimeoutError } from "./tls_errors.ts";
+import { formatPeer } from "./callback_error.ts";
 import { secureContextFor, sniCallback } from "./_tls_contexts.ts";
 import { type ByteChannel, isTcpConn } from "./byte_channel.ts";
 import { linkCancellation } from "./_cancellation.ts";
@@ -51,12 +52,13 @@ async function bounded<T>(
   handshake: Promise<T>,
   timeout: number,
   signal: AbortSignal | undefined,
+  peer: string | undefined,
 ): Promise<T> {
   const cancel = linkCancellation(signal, undefined, "");
   let timer: ReturnType<typeof setTimeout> | undefined;
   const expired = Number.isFinite(timeout)
     ? new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new TlsHandshakeTimeoutError(timeout)), timeout);
+      timer = setTimeout(() => reject(new TlsHandshakeTimeoutError(timeout, { peer })), timeout);
     })
     : undefined;
   try {
@@ -100,7 +102,7 @@ export async function startTlsClient(
   }
   const handshake = tlsConn.handshake();
   try {
-    const info = await bounded(handshake, timeout, options.signal);
+    const info = await bounded(handshake, timeout, options.signal, formatPeer(channel.remoteAddr));
     return { channel: tlsConn, alpnProtocol: info.alpnProtocol };
   } catch (error) {
     tlsConn.close();
@@ -133,7 +135,8 @@ export async function startTlsServer(
     inner.destroy();
     throw transportError("TLS handshake failed", error);
   }
-  return await settleNodeHandshake(socket, inner, "secure", timeout, options.signal);
+  const peer = formatPeer(channel.remoteAddr);
+  return await settleNodeHandshake(socket, inner, "secure", timeout, options.signal, peer);
 }
 
 async function nodeClientHandshake(
@@ -153,7 +156,8 @@ async function nodeClientHandshake(
       ? { checkServerIdentity: () => undefined }
       : {}),
   });
-  return await settleNodeHandshake(socket, inner, "secureConnect", timeout, options.signal);
+  const peer = formatPeer(channel.remoteAddr);
+  return await settleNodeHandshake(socket, inner, "secureConnect", timeout, options.signal, peer);
 }
 
 async function settleNodeHandshake(
@@ -162,6 +166,7 @@ async function settleNodeHandshake(
   event: "secure" | "secureConnect",
   timeout: number,
   signal: AbortSignal | undefined,
+  peer: string | undefined,
 ): Promise<TlsUpgrade> {
   const channel = new NodeStreamChannel(socket, [inner]);
   const secured = new Promise<void>((resolve, reject) => {
@@ -170,20 +175,29 @@ async function settleNodeHandshake(
       socket.off("error", settle);
       socket.off("end", onClosed);
       socket.off("close", onClosed);
+      inner.off("error", onInnerError);
       if (error) reject(error);
       else resolve();
     };
     const onSecure = (): void => settle();
+    // A reset under the handshake fails the channel below, while the TLS socket above only
+    // ends: the reset is what ended it (a "reset" close, as after the handshake).
+    let innerError: Error | undefined;
+    const onInnerError = (error: Error): void => void (innerError ??= error);
+    inner.on("error", onInnerError);
     // Under Deno, a peer that hangs up mid-handshake may only end the stream.
     const onClosed = (): void =>
-      settle(new TransportError("Connection closed by the peer during the TLS handshake"));
+      settle(
+        innerError ??
+          new TransportError("Connection closed by the peer during the TLS handshake"),
+      );
     socket.once(event, onSecure);
     socket.once("error", settle);
     socket.once("end", onClosed);
     socket.once("close", onClosed);
   });
   try {
-    await bounded(secured, timeout, signal);
+    await bounded(secured, timeout, signal, peer);
   } catch (error) {
     // At once: a silent peer's socket must not wait for a close_notify it would never read.
     channel.abort();

@@ -1,7 +1,12 @@
 import { assertEquals, assertRejects, assertStringIncludes, assertThrows } from "@std/assert";
-import { assert } from "../_assert.ts";
+import { assert, assertInstanceOf } from "../_assert.ts";
 import { createConnection, createServer } from "@plexus/net/endpoints";
-import { StreamTransport, type Transport, TransportError } from "@plexus/net/transport";
+import {
+  StreamTransport,
+  TlsHandshakeTimeoutError,
+  type Transport,
+  TransportError,
+} from "@plexus/net/transport";
 import { tcpPair, tls } from "../_net.ts";
 import { Recorder } from "../_recorder.ts";
 import { bytes } from "../_shared.ts";
@@ -103,7 +108,12 @@ Deno.test("a TLS handshake that never completes times out", async () => {
       }),
     TransportError,
   );
-  assertStringIncludes(error.message, "TLS handshake timed out after 50 ms");
+  // Typed, and naming the peer: a caller tells a silent TLS peer from other failures.
+  assertInstanceOf(error, TlsHandshakeTimeoutError);
+  assertEquals(
+    error.message,
+    `TLS handshake with 127.0.0.1:${listener.addr.port} timed out after 50 ms (handshakeTimeout)`,
+  );
   (await silent).close();
 });
 
@@ -415,4 +425,21 @@ Deno.test("close() after a server-side STARTTLS ends with close_notify (issue 10
   const transport = new StreamTransport(conn, server);
   assertEquals(await client, `clean ${REPLY.byteLength}`);
   assertEquals(await transport.closed, undefined);
+});
+
+Deno.test("startTls() against a silent peer times out with a typed error naming the peer", async () => {
+  const [clientConn, serverConn] = await tcpPair();
+  const client = new StreamTransport(
+    clientConn,
+    new Recorder({ onConnect: (t) => t.pauseReading() }),
+  );
+  const upgrade = client.startTls!({
+    caCerts: [tls.ca],
+    serverHostname: "localhost",
+    handshakeTimeout: 50,
+  });
+  const error = await assertRejects(() => upgrade, TlsHandshakeTimeoutError);
+  assertStringIncludes(error.message, `TLS handshake with 127.0.0.1:`);
+  serverConn.close();
+  await client.closed;
 });
