@@ -63,8 +63,12 @@ export class FrameDecoderStream<T = Uint8Array> implements ReadableWritablePair<
         out.enqueue(frames.shift()!);
         if (frames.length > 0) return;
       }
-      if (failure) out.error(failure.error);
-      else if (ended) out.close();
+      // A frame enqueued with no read waiting (one released) sits in the readable's queue,
+      // which an error would empty: the error waits for the pull that follows its read.
+      if (failure) {
+        if ((out.desiredSize ?? 0) < 0) return;
+        out.error(failure.error);
+      } else if (ended) out.close();
       else {
         drained?.resolve();
         drained = undefined;

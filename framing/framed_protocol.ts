@@ -608,7 +608,10 @@ export class FramedProtocol<T = Uint8Array> implements BufferedProtocol, Shutdow
         this.#reader.read();
       } else if (this.#state === "draining") {
         // Every buffered frame delivered (not paused again): the transport reads on.
-        if (this.#reader.read() && this.#state as ReadState === "draining") {
+        // Stopped by an upgrade begun from a frame: the transport reads again once it is done
+        // (plaintext still buffered then meets the guard at the first read over TLS).
+        const drained = this.#reader.read() || transport.isUpgrading?.() === true;
+        if (drained && this.#state as ReadState === "draining") {
           this.#state = "open";
           transport.resumeReading();
         }
