@@ -10,20 +10,11 @@ import { assertInstanceOf } from "../_assert.ts";
 import { StreamTransport, TransportError } from "@plexus/net/transport";
 import { Recorder } from "../_recorder.ts";
 import { tls } from "../_net.ts";
+import { resetPeer } from "./_reset_peer.ts";
 
 Deno.test("a TCP reset from the peer ends the transport with ConnectionReset, not EOF", async () => {
   using listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const peer = new Deno.Command("python3", {
-    args: [
-      "-c",
-      `import socket, struct
-s = socket.create_connection(("127.0.0.1", ${listener.addr.port}))
-s.recv(1)  # wait for our go-ahead, so the reset meets a read in flight
-s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-s.close()`,
-    ],
-    stdout: "null",
-  }).spawn();
+  const peer = resetPeer(listener.addr.port);
   const recorder = new Recorder({ keepOpenOnEof: true });
   const transport = new StreamTransport(await listener.accept(), recorder);
   transport.write(new Uint8Array([1]));

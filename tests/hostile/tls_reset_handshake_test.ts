@@ -7,21 +7,12 @@ import { assertEquals } from "@std/assert";
 import { StreamTransport } from "@plexus/net/transport";
 import { tls } from "../_net.ts";
 import { Recorder } from "../_recorder.ts";
+import { resetPeer } from "./_reset_peer.ts";
 
 Deno.test("a TCP reset during a server-side STARTTLS handshake ends the transport as a reset", async () => {
   using listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const peer = new Deno.Command("python3", {
-    args: [
-      "-c",
-      `import socket, struct
-s = socket.create_connection(("127.0.0.1", ${listener.addr.port}))
-s.recv(1)  # our go-ahead
-s.sendall(bytes([0x16, 3, 1, 2, 0, 1, 0, 1, 0xfc, 3, 3]))  # a ClientHello cut short
-s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-s.close()  # RST`,
-    ],
-    stdout: "null",
-  }).spawn();
+  // A ClientHello cut short, then the reset.
+  const peer = resetPeer(listener.addr.port, [0x16, 3, 1, 2, 0, 1, 0, 1, 0xfc, 3, 3]);
   const transport = new StreamTransport(
     await listener.accept(),
     new Recorder({ onConnect: (t) => t.pauseReading() }),
