@@ -65,7 +65,11 @@ export function parseFramer(spec: string): FramerSpec {
       if (arg !== undefined && arg !== "lf" && arg !== "crlf") break;
       return framer(
         () =>
-          new LineFramer({ lineEnding: arg === "crlf" ? "\r\n" : "\n", allowUnterminated: true }),
+          new LineFramer({
+            lineEnding: arg === "crlf" ? "\r\n" : "\n",
+            allowUnterminated: true,
+            maxLength: 16 << 20, // as stdin's lines (the library's default is 64 KiB)
+          }),
       );
     case "len":
     case "length":

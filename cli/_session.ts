@@ -71,12 +71,13 @@ export async function runSession(
 ): Promise<number> {
   const raw = options.framer.kind === "framer" && options.framer.raw;
   const input = stdinFrames(raw).getReader();
+  // One reaction on `closed` (a Promise.race per line added one per line, all kept until the
+  // connection ended: a session fed a million lines held 700 MB): its end cancels stdin, which
+  // ends a read in progress.
+  link.closed.then(() => input.cancel().catch(() => {}));
   const pump = (async () => {
     for (;;) {
-      const { done, value } = await Promise.race([
-        input.read(),
-        link.closed.then(() => ({ done: true, value: undefined })),
-      ]);
+      const { done, value } = await input.read();
       if (done || value === undefined) break;
       await link.send(value);
     }
