@@ -206,6 +206,8 @@ async function echoWorker(
   let inFlight = 0;
   /** Waiting for the run to start, sending, or lost (a loss before the start is an error). */
   let state: "waiting" | "started" | "lost" = "waiting";
+  /** Whether the run gave up on this connection after the drain grace (`abort()`). */
+  let givenUp = false;
   const idle = Promise.withResolvers<void>();
   const send = (framed: FramedProtocol<Uint8Array>): void => {
     starts[(head + inFlight) % depth] = performance.now();
@@ -241,6 +243,8 @@ async function echoWorker(
             new Error(
               before === "waiting"
                 ? "the server closed the connection before the run started"
+                : givenUp
+                ? `${inFlight} requests unanswered ${DRAIN_GRACE} ms after the run`
                 : `the server closed with ${inFlight} requests in flight`,
             ),
         );
@@ -265,7 +269,12 @@ async function echoWorker(
       protocol.close();
       await protocol.closed;
     },
-    abort: () => protocol.transport.abort(),
+    abort: () => {
+      // Given up after the drain's grace: the requests left were never answered (the
+      // server did not close the connection).
+      givenUp = true;
+      protocol.transport.abort();
+    },
   };
 }
 

@@ -3,8 +3,8 @@
  * ways (the socket side refused lines over the library's 64 KiB default), and a session's
  * memory does not grow with the number of stdin lines.
  */
-import { assert, assertEquals } from "@std/assert";
-import { Cli } from "./_cli.ts";
+import { assert, assertEquals, assertMatch } from "@std/assert";
+import { Cli, runCli } from "./_cli.ts";
 
 const encode = (s: string) => new TextEncoder().encode(s);
 const root = new URL("../../", import.meta.url);
@@ -54,4 +54,29 @@ Deno.test("a session's memory does not grow with the number of stdin lines", asy
   const mb = Number(/heapUsedMB=([\d.]+)/.exec(report)![1]);
   // It held 146 MB: a reaction on the connection's `closed` per line.
   assert(mb < 40, report);
+});
+
+Deno.test("bench: requests cut off after the drain grace are not blamed on the server closing", async () => {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 }); // accepts, never answers
+  const conns: Deno.Conn[] = [];
+  const accepting = (async () => {
+    for await (const conn of listener) conns.push(conn);
+  })().catch(() => {});
+  try {
+    const result = await runCli([
+      "bench",
+      `127.0.0.1:${listener.addr.port}`,
+      "--duration",
+      "50ms",
+      "-q",
+      "-d",
+      "3",
+    ]);
+    assertEquals(result.code, 1);
+    assertMatch(result.stdout, /first error: 3 requests unanswered 2000 ms after the run/);
+  } finally {
+    listener.close();
+    await accepting;
+    for (const conn of conns) conn.close();
+  }
 });
