@@ -172,6 +172,9 @@ export interface ShutdownOptions {
   timeout?: number;
 }
 
+/** How long a graceful shutdown gives the connections by default (the `timeout` option's). */
+export const DEFAULT_SHUTDOWN_TIMEOUT = 30_000;
+
 /** The largest `refusalMessage`: small enough for any new socket's send buffer. */
 const MAX_REFUSAL = 4096;
 
@@ -652,7 +655,7 @@ export class Server<P extends StreamProtocolLike = StreamProtocolLike> implement
       // calls shutdown() again must get this promise, not start a second shutdown.
       const done = Promise.withResolvers<void>();
       this.#shutdown = done.promise;
-      this.#runShutdown(options.timeout ?? this.#options.timeout ?? 30_000).then(
+      this.#runShutdown(options.timeout ?? this.#options.timeout ?? DEFAULT_SHUTDOWN_TIMEOUT).then(
         done.resolve,
         done.reject,
       );

@@ -7,7 +7,7 @@ import { type Address, formatAddress, type HostPort, parseAddress } from "./addr
 import { createConnection } from "./create_connection.ts";
 import { FramedTendril } from "./_framed_tendril.ts";
 import { resolveHost } from "./_resolve_host.ts";
-import { Server, type ShutdownOptions } from "./server.ts";
+import { DEFAULT_SHUTDOWN_TIMEOUT, Server, type ShutdownOptions } from "./server.ts";
 import { checkDelay } from "../transport/_delay.ts";
 import { addCounters, type ServerStats, zeroCounters } from "../transport/stats.ts";
 import type { Acceptor, Tendril } from "./tendril.ts";
@@ -15,8 +15,6 @@ import type { TendrilManager, TendrilManagerOptions } from "./tendril_manager.ts
 import type { Wrapper, WrapperChain } from "./wrappers.ts";
 import type { Deadlines } from "../transport/deadline_clock.ts";
 
-/** How long a shutdown gives the tendrils to flush before aborting them, as a `Server`'s. */
-const DEFAULT_SHUTDOWN_TIMEOUT = 30_000;
 /**
  * Accepts and opens TCP tendrils through one local endpoint (Tendril's `TCPTendrilManager`).
  * New tendrils start with a line framer (`\r\n` or `\n`), as in Tendril, unless

@@ -83,6 +83,20 @@ export class FrameReader<T> {
    * @returns `false` when the transport was aborted (nothing was committed).
    */
   received(n: number, transport: Transport | undefined): boolean {
+    if (!this.plaintextGuard(transport)) return false;
+    this.buffer.commit(n);
+    return true;
+  }
+
+  /**
+   * The STARTTLS guard alone, for a decoding pass that follows no read (one scheduled after
+   * an upgrade): once the transport speaks TLS, bytes still buffered came in plaintext before
+   * the upgrade, and the transport is aborted instead of their frames being delivered.
+   *
+   * @param transport The transport the bytes came from.
+   * @returns `false` when the transport was aborted.
+   */
+  plaintextGuard(transport: Transport | undefined): boolean {
     if (
       !this.#sawTls && transport?.startTls !== undefined && transport.getExtraInfo("tls") === true
     ) {
@@ -94,7 +108,6 @@ export class FrameReader<T> {
         return false;
       }
     }
-    this.buffer.commit(n);
     return true;
   }
 

@@ -603,7 +603,7 @@ export class FramedProtocol<T = Uint8Array> implements BufferedProtocol, Shutdow
     const transport = this.#transport!;
     try {
       // The STARTTLS guard first: plaintext left from before an upgrade is never delivered.
-      if (!this.#reader.received(0, transport)) return;
+      if (!this.#reader.plaintextGuard(transport)) return;
       if (this.#state === "open") {
         this.#reader.read();
       } else if (this.#state === "draining") {

@@ -311,9 +311,7 @@ export class MessageProtocol<M> implements BufferedProtocol, ShutdownHook {
 
   /** Part of the transport contract: the write buffer drained; handling goes on. */
   resumeWriting(): void {
-    const writable = this.#writable;
-    this.#writable = undefined;
-    writable?.resolve();
+    this.#releaseWriting();
   }
 
   /**
@@ -327,7 +325,11 @@ export class MessageProtocol<M> implements BufferedProtocol, ShutdownHook {
     this.#queue.length = 0;
     this.#closed.resolve(this.#error ?? error);
     this.#drained?.resolve();
-    // Releases a dispatcher waiting to write (privately: no resumeWriting after the loss).
+    this.#releaseWriting(); // not resumeWriting(): a subclass hears no resume after the loss
+  }
+
+  /** Lets a dispatcher waiting for the write buffer to drain go on. */
+  #releaseWriting(): void {
     const writable = this.#writable;
     this.#writable = undefined;
     writable?.resolve();
@@ -350,7 +352,7 @@ export class MessageProtocol<M> implements BufferedProtocol, ShutdownHook {
   #fill(): void {
     // The STARTTLS guard (also on a pass the dispatcher makes after an upgrade): plaintext left
     // from before it is never decoded as messages.
-    if (!this.#reader.received(0, this.transport)) return;
+    if (!this.#reader.plaintextGuard(this.transport)) return;
     try {
       if (this.#state === "open" || this.#state === "draining") this.#reader.read();
       else if (this.#state === "ending" && this.#reader.finish()) this.#state = "ended";

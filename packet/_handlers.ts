@@ -352,9 +352,11 @@ export class Handlers {
       if (!sent) {
         // The transport closed under the connection first: the answer never goes out.
         request.span?.failed(new ConnectionClosedError(CLOSED_FIRST));
-      } else if (request.response === EXCEPTION_DURING_HANDLER) this.#host.counters.failed++;
-      else this.#host.counters.requestsServed++;
-      if (sent) request.span?.responded(request.ok, request.response);
+      } else {
+        if (request.response === EXCEPTION_DURING_HANDLER) this.#host.counters.failed++;
+        else this.#host.counters.requestsServed++;
+        request.span?.responded(request.ok, request.response);
+      }
     } catch (encodeError) {
       // Over maxPacketSize, for example: the peer gets the generic failure instead.
       if (!request.failure) this.#report(request, encodeError);

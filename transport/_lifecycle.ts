@@ -38,7 +38,7 @@ export const CLOSED_HOOK: unique symbol = Symbol("plexus.closedHook");
 export const OPENING_HOOK: unique symbol = Symbol("plexus.openingHook");
 
 /** Transport options that may carry a {@linkcode CLOSED_HOOK} and an {@linkcode OPENING_HOOK}. */
-export interface ClosedHookOption {
+export interface LifecycleHookOptions {
   /** See {@linkcode CLOSED_HOOK}. */
   // deno-lint-ignore no-explicit-any
   [CLOSED_HOOK]?: (transport: any, error: Error | undefined) => void;
@@ -57,8 +57,8 @@ export class Lifecycle {
   /** Whether `connectionLost()` has run (and `closed` has resolved, or will at once). */
   #lost = false;
   readonly #onError: ((error: Error) => void) | undefined;
-  readonly #onClosed: ClosedHookOption[typeof CLOSED_HOOK];
-  readonly #onOpening: ClosedHookOption[typeof OPENING_HOOK];
+  readonly #onClosed: LifecycleHookOptions[typeof CLOSED_HOOK];
+  readonly #onOpening: LifecycleHookOptions[typeof OPENING_HOOK];
   readonly #owner: BaseTransport;
   #reason: CloseReason | undefined;
   /** The transport's counters: its read and flush paths add to them. */
@@ -76,8 +76,8 @@ export class Lifecycle {
   constructor(
     onError: ((error: Error) => void) | undefined,
     owner: BaseTransport,
-    onClosed?: ClosedHookOption[typeof CLOSED_HOOK],
-    onOpening?: ClosedHookOption[typeof OPENING_HOOK],
+    onClosed?: LifecycleHookOptions[typeof CLOSED_HOOK],
+    onOpening?: LifecycleHookOptions[typeof OPENING_HOOK],
   ) {
     this.#onError = onError;
     this.#onClosed = onClosed;

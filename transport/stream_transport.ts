@@ -18,7 +18,7 @@ import { checkDeadlines, DeadlineClock, type Deadlines } from "./deadline_clock.
 import { AdaptiveReadSize } from "./_read_size.ts";
 import type { ExtraInfo, Transport, WriteBufferLimits } from "./types.ts";
 import { SendBuffer } from "./send_buffer.ts";
-import { CLOSED_HOOK, type ClosedHookOption, Lifecycle, OPENING_HOOK } from "./_lifecycle.ts";
+import { CLOSED_HOOK, Lifecycle, type LifecycleHookOptions, OPENING_HOOK } from "./_lifecycle.ts";
 import { defaultTraceName } from "./_trace.ts";
 import { ReadSlab } from "./_read_slab.ts";
 import type { Counters } from "./_stats.ts";
@@ -348,8 +348,8 @@ export class StreamTransport implements Transport, AsyncDisposable {
     this.#life = new Lifecycle(
       options.onError,
       this,
-      (options as ClosedHookOption)[CLOSED_HOOK],
-      (options as ClosedHookOption)[OPENING_HOOK],
+      (options as LifecycleHookOptions)[CLOSED_HOOK],
+      (options as LifecycleHookOptions)[OPENING_HOOK],
     );
     this.#stats = this.#life.counters;
     // Before connectionMade(): a bad timeout throws before anything starts, and a transport
