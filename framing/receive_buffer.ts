@@ -1,3 +1,4 @@
+import { freshBlock } from "../transport/_fresh_memory.ts";
 import { OVERSIZE, SHRINK_AFTER } from "../transport/_shrink.ts";
 
 /**
@@ -62,7 +63,8 @@ export interface ReceiveBufferOptions {
  *   unconsumed bytes move to a fresh storage block and the old one stays with the views. While
  *   no view is out, the storage is reused in place instead. So frames stay valid after the call
  *   that received them returns, without a copy per frame, at the cost of one allocation per
- *   buffer refill.
+ *   buffer refill (the first block makes glibc keep freed blocks for reuse instead of
+ *   returning them to the kernel: see the README's benchmark notes).
  * - With the `reuse` option, taken regions are written again too: frames are then valid only
  *   until the next write, and the storage is reused in place.
  * - Views from {@linkcode ReceiveBuffer.peek} are temporary: valid until the next write.
@@ -260,10 +262,10 @@ export class ReceiveBuffer {
    * @param length The byte count.
    */
   allocate(length: number): Uint8Array {
-    if (length >= SLAB_SIZE / 4) return new Uint8Array(length);
+    if (length >= SLAB_SIZE / 4) return new Uint8Array(freshBlock(length));
     let slab = this.#slab;
     if (slab === undefined || slab.detached || this.#slabOffset + length > SLAB_SIZE) {
-      slab = this.#slab = new ArrayBuffer(SLAB_SIZE);
+      slab = this.#slab = freshBlock(SLAB_SIZE);
       this.#slabOffset = 0;
     }
     const view = new Uint8Array(slab, this.#slabOffset, length);
@@ -394,7 +396,7 @@ export class ReceiveBuffer {
         ? (this.#pinned && this.#end < want >> 1 ? this.#minRead : 0)
         : want >> 2;
       const capacity = Math.max(reserve + need, unconsumed + Math.max(need, want)) + slack;
-      this.#arrayBuffer = new ArrayBuffer(capacity);
+      this.#arrayBuffer = freshBlock(capacity);
       this.#bytes = new Uint8Array(this.#arrayBuffer);
       if (unconsumed > 0) this.#bytes.set(old.subarray(start, this.#end));
       this.#pinned = false;

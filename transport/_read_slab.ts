@@ -5,8 +5,9 @@
  * By default, into the free tail of a slab that is never written twice: each chunk handed to
  * `dataReceived()` is a view that stays valid, with no copy. Small reads share a slab; a read
  * that uses one up (bulk traffic) is followed by a new one, as fresh memory is the price of
- * chunks that stay valid. With `reuseReadBuffer`, reads go into one buffer of the read size,
- * overwritten by every read: no allocation at all.
+ * chunks that stay valid (made cheaper by `_fresh_memory.ts`, where every slab is allocated).
+ * With `reuseReadBuffer`, reads go into one buffer of the read size, overwritten by every
+ * read: no allocation at all.
  *
  * A slab's tail is read into while it holds half a read or {@linkcode SLAB_TAIL_MIN} bytes,
  * whichever is less; then a new slab of the read size is made. The trade: every slab byte is
@@ -23,6 +24,7 @@
  * @module
  */
 
+import { freshBlock } from "./_fresh_memory.ts";
 import { OVERSIZE } from "./_shrink.ts";
 
 /**
@@ -55,7 +57,7 @@ export class ReadSlab {
       return this.#slab;
     }
     if (slab - this.#used < (Math.min(size >> 1, SLAB_TAIL_MIN) || 1) || slab > OVERSIZE * size) {
-      this.#slab = new Uint8Array(size);
+      this.#slab = new Uint8Array(freshBlock(size));
       this.#used = 0;
     }
     return this.#used === 0 ? this.#slab : this.#slab.subarray(this.#used);

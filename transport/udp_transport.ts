@@ -1,5 +1,6 @@
 import { isIP } from "node:net";
 import { canonicalHost } from "./_canonical_host.ts";
+import { freshBlock } from "./_fresh_memory.ts";
 import { describePeer } from "./callback_error.ts";
 import { Lifecycle } from "./_lifecycle.ts";
 import { defaultTraceName, frameChannel, publishFrame } from "./_trace.ts";
@@ -312,7 +313,7 @@ export class UdpTransport implements DatagramTransport, AsyncDisposable {
 
   async #runReceiveLoop(): Promise<void> {
     const reuse = this.#reuseReceiveBuffer;
-    let slab = new Uint8Array(reuse ? MAX_DATAGRAM + 1 : SLAB_SIZE);
+    let slab = reuse ? new Uint8Array(MAX_DATAGRAM + 1) : new Uint8Array(freshBlock(SLAB_SIZE));
     let used = 0;
     const remote = this.#remote;
     const stats = this.#stats;
@@ -320,7 +321,7 @@ export class UdpTransport implements DatagramTransport, AsyncDisposable {
       while (this.#receiveState() === "paused") await this.#sleep();
       if (this.#receiveState() !== "reading") return;
       if (!reuse && slab.byteLength - used <= MAX_DATAGRAM) {
-        slab = new Uint8Array(SLAB_SIZE);
+        slab = new Uint8Array(freshBlock(SLAB_SIZE));
         used = 0;
       }
       let data: Uint8Array;
