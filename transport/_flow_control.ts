@@ -222,14 +222,15 @@ export class WriteFlowControl {
 
   /**
    * How many more bytes {@linkcode WriteFlowControl.addQuiet} may count from now on: those that
-   * keep the size at or under the high watermark and the held bytes at or under the cap, so
-   * that no signal or refusal can follow. In a budget, also the held bytes at or under the high
-   * watermark: such bytes add nothing to the budget's total, so no cut can follow either. 0
-   * while paused.
+   * keep the held bytes at or under the cap and, unless paused, the size at or under the high
+   * watermark, so that no signal or refusal can follow (while paused, adding bytes cannot
+   * signal: only a drain to the low watermark resumes, and the caller ends the room then). In a
+   * budget, also the held bytes at or under the high watermark: such bytes add nothing to the
+   * budget's total, so no cut can follow either.
    */
   quietRoom(): number {
-    if (this.#paused) return 0;
-    let room = Math.min(this.#high - this.#size, this.#max - this.#held);
+    let room = this.#max - this.#held;
+    if (!this.#paused) room = Math.min(room, this.#high - this.#size);
     if (this.#budget !== undefined) room = Math.min(room, this.#high - this.#held);
     return room > 0 ? room : 0;
   }

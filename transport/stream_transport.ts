@@ -284,9 +284,10 @@ export class StreamTransport implements Transport, AsyncDisposable {
   /**
    * Bytes {@linkcode StreamTransport.commit} may still take with nothing to check or signal.
    * A checked commit sets it (to the flow's quiet room: what keeps the buffer at or under the
-   * high watermark and the cap, and adds nothing to a shared budget) while the write side is
-   * open, nothing closes or upgrades, the flush runs and writing is not paused. Whatever ends
-   * one of those, or changes the limits, sets it to 0, and the next commit is checked again.
+   * high watermark — or, while writing is paused, the cap alone — and adds nothing to a shared
+   * budget) while the write side is open, nothing closes or upgrades and the flush runs.
+   * Whatever ends one of those, a pause or resume, or a change of limits sets it to 0, and the
+   * next commit is checked again.
    */
   #quietRoom = 0;
 
@@ -868,6 +869,8 @@ export class StreamTransport implements Transport, AsyncDisposable {
 
   #signal(signal: FlowSignal): void {
     if (signal === undefined) return; // the common case: no closure made
+    // A room given while paused went by the cap alone: it ends with the pause.
+    this.#quietRoom = 0;
     deliverFlowSignal(signal, this.#stats, this.#protocol, (error) => this.#callbackFailed(error));
   }
 

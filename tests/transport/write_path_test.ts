@@ -213,6 +213,59 @@ Deno.test("commit(): pauseWriting inside commit() when strictly over high", asyn
   await Promise.all([ct.closed, st.closed]);
 });
 
+Deno.test("commit(): while paused, commits go by the cap alone", async () => {
+  const pair = await channelPair("memory");
+  const st = new StreamTransport(pair.server, new Recorder());
+  const events: string[] = [];
+  const ct = new StreamTransport(pair.client, {
+    dataReceived() {},
+    pauseWriting: () => events.push("pause"),
+    resumeWriting: () => events.push("resume"),
+  }, { writeBufferLimits: { high: 10, low: 2 }, maxWriteBuffer: 100 });
+  ct.out.write(new Uint8Array(11));
+  ct.commit();
+  for (let i = 0; i < 80; i++) {
+    ct.out.writeByte(i);
+    ct.commit(); // past high, within the cap: nothing to signal
+  }
+  assertEquals([events, ct.getWriteBufferSize()], [["pause"], 91]);
+  ct.out.write(new Uint8Array(10));
+  ct.commit(); // 101 bytes: past the cap
+  assertEquals((await ct.closed)?.name, "WriteBufferOverflowError");
+  await st.closed;
+  await pair.cleanup();
+});
+
+Deno.test("commit(): from resumeWriting on, commits go by the high watermark again", async () => {
+  const pair = await channelPair("memory");
+  const st = new StreamTransport(pair.server, new Recorder());
+  const events: string[] = [];
+  let ct: StreamTransport | undefined = undefined;
+  ct = new StreamTransport(pair.client, {
+    dataReceived() {},
+    pauseWriting: () => events.push("pause"),
+    resumeWriting() {
+      events.push("resume");
+      if (events.length > 2) return;
+      // Inside the flush: the room given while paused (by the cap alone) must be gone.
+      ct!.out.write(new Uint8Array(11));
+      ct!.commit();
+      events.push("wrote 11");
+    },
+  }, { writeBufferLimits: { high: 10, low: 2 } });
+  ct.out.write(new Uint8Array(11));
+  ct.commit();
+  ct.out.writeByte(1);
+  ct.commit(); // while paused: leaves a room by the cap
+  await ct.flushed();
+  assertEquals(events.slice(0, 4), ["pause", "resume", "pause", "wrote 11"]);
+  await ct.flushed();
+  ct.close();
+  st.close();
+  await Promise.all([ct.closed, st.closed]);
+  await pair.cleanup();
+});
+
 Deno.test("commit(): discards on a closing transport, throws after writeEof()", async () => {
   const pair = await channelPair("memory");
   const server = new Recorder();
