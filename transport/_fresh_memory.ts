@@ -46,6 +46,10 @@ export function freshBlock(size: number): ArrayBuffer {
 /** Allocates and frees {@linkcode KEEP_FREED} bytes, once per process (see the module doc). */
 function keepFreedMemory(): void {
   prepared = true;
-  // transfer(0) detaches the buffer and frees its memory now, not at the next collection.
-  new ArrayBuffer(KEEP_FREED).transfer(0);
+  try {
+    // transfer(0) detaches the buffer and frees its memory now, not at the next collection.
+    new ArrayBuffer(KEEP_FREED).transfer(0);
+  } catch {
+    // Out of memory for it (a small heap limit): an optimization, not worth failing a read.
+  }
 }
