@@ -33,7 +33,8 @@ export interface CreateConnectionOptions extends StreamTransportOptions {
   /**
    * The local address to connect from, as `"host:port"` or `{ hostname, port }` (port 0 or
    * none lets the OS choose); a host name is resolved first and paired with the first of the
-   * target's addresses in one of its families.
+   * target's addresses in one of its families. TCP only: refused (a `TypeError`) for a Unix
+   * socket or an already connected `Deno.Conn`, which it cannot apply to.
    */
   localAddress?: string | Partial<HostPort>;
   /**
@@ -80,7 +81,8 @@ export interface Connection<P> {
  * @param address Where to connect.
  * @param options TLS, timeout, cancellation, socket and transport options.
  * @returns The transport and the protocol; `connectionMade()` has been called.
- * @throws {TypeError} For a malformed address.
+ * @throws {TypeError} For a malformed address, or a `localAddress` with a Unix socket or a
+ * `Deno.Conn`.
  * @throws {TransportError} When the connection fails; the message names the address and the
  * reason (`connection refused`, `failed to lookup address`, `timed out after 5000 ms`,
  * `certificate not valid for name "x"`), and `cause` holds the underlying error.
@@ -161,7 +163,9 @@ async function connectAny(
   if (handshakeTimeout !== undefined) {
     checkDelay("Cannot connect: tls.handshakeTimeout", handshakeTimeout, 0, true);
   }
-  const local = options.localAddress === undefined ? undefined : parseLocal(options.localAddress);
+  const local = options.localAddress === undefined
+    ? undefined
+    : parseLocal(options.localAddress, target);
   // Named in errors only: formatted when one is made, not on every connection.
   const label = (): string => target ? formatAddress(target) : formatAddress(conn!.remoteAddr);
   const cancel = linkCancellation(
@@ -253,7 +257,20 @@ function start<P extends StreamProtocolLike>(
 
 type TcpAddress = { hostname: string; port: number };
 
-function parseLocal(address: string | Partial<HostPort>): TcpAddress {
+/**
+ * The local address to connect from. Refused, not ignored, where it cannot apply: a Unix socket
+ * has no local address to bind, and a given `Deno.Conn` is bound already.
+ */
+function parseLocal(
+  address: string | Partial<HostPort>,
+  target: ParsedAddress | undefined,
+): TcpAddress {
+  if (target?.transport !== "tcp") {
+    const to = target
+      ? `the Unix socket ${formatAddress(target)}`
+      : "an already connected Deno.Conn";
+    throw new TypeError(`Cannot connect to ${to}: localAddress applies to TCP only`);
+  }
   const local = typeof address === "string"
     ? parseAddress(address)
     : parseAddress({ hostname: address.hostname, port: address.port ?? 0 });

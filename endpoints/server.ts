@@ -610,6 +610,8 @@ export class Server<P extends StreamProtocolLike = StreamProtocolLike> implement
    *
    * @param options How long the protocols get (default: the server's `timeout`).
    * @returns Resolves once the server is closed and every connection is gone.
+   * @throws {RangeError} For a bad `timeout`, before anything changes: a shutdown already
+   * running goes on as it began.
    *
    * @example Answer the request in progress, then stop
    * ```ts

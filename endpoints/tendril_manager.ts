@@ -98,6 +98,8 @@ export interface TendrilManager<F = Uint8Array> {
    * `timeout` ms (default 30 000) are aborted. Calling it again returns the same promise (TCP).
    *
    * @param options How long the tendrils get to flush.
+   * @throws {RangeError} For a bad `timeout`, before anything changes: a shutdown already
+   * running goes on as it began.
    */
   shutdown(options?: ShutdownOptions): Promise<void>;
 }

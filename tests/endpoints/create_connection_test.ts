@@ -259,3 +259,30 @@ Deno.test("localAddress: a name that does not resolve says so", async () => {
   );
   assertStringIncludes(error.message, 'Cannot resolve localAddress "no-such-host.invalid"');
 });
+
+Deno.test("localAddress is refused where it cannot apply: a Unix socket, a connected Deno.Conn", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    await using server = await createServer(() => new Recorder(), [
+      { path: `${dir}/s` },
+      "127.0.0.1:0",
+    ]);
+    const [unix, tcp] = server.addresses;
+    // Bug: the option was dropped and the connection made from wherever the OS chose.
+    const refused = await assertRejects(
+      () => createConnection(() => new Recorder(), unix, { localAddress: "127.0.0.1:0" }),
+      TypeError,
+    );
+    assertStringIncludes(refused.message, "localAddress");
+    assertStringIncludes(refused.message, `${dir}/s`);
+    using conn = await Deno.connect({ hostname: "127.0.0.1", port: (tcp as Deno.NetAddr).port });
+    const given = await assertRejects(
+      () => createConnection(() => new Recorder(), conn, { localAddress: "127.0.0.1:0" }),
+      TypeError,
+    );
+    assertStringIncludes(given.message, "localAddress");
+    server.abortClients();
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

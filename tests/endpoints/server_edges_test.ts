@@ -3,6 +3,7 @@ import { createConnection, Server } from "@plexus/net/endpoints";
 import type { Transport } from "@plexus/net/transport";
 import { Recorder } from "../_recorder.ts";
 import { tls } from "../_net.ts";
+import { within } from "../_shared.ts";
 
 Deno.test("shutdown({ timeout: Infinity }) lets a protocol finish, never aborting it", async () => {
   const made = Promise.withResolvers<void>();
@@ -77,6 +78,34 @@ Deno.test("timeouts no timer can wait are refused at once, naming the option and
     RangeError,
     message("Cannot connect: timeout"),
   );
+});
+
+Deno.test("Server: a shutdown() with a bad timeout changes nothing, first or during a shutdown", async () => {
+  const made = Promise.withResolvers<void>();
+  const hooked = Promise.withResolvers<void>();
+  const lost = Promise.withResolvers<Error | undefined>();
+  const server = new Server(() => ({
+    connectionMade: () => made.resolve(),
+    dataReceived() {},
+    connectionLost: lost.resolve,
+    shutdown: () => { // never finishes: the running shutdown's own timeout ends it
+      hooked.resolve();
+      return new Promise<void>(() => {});
+    },
+  }));
+  const [address] = await server.listen("127.0.0.1:0");
+  assertThrows(() => server.shutdown({ timeout: -1 }), RangeError);
+  assertEquals(server.shutdownSignal.aborted, false, "not shutting down");
+  const client = await createConnection(() => new Recorder(), address); // still accepting
+  await made.promise;
+  const running = server.shutdown({ timeout: 50 });
+  await hooked.promise;
+  assertThrows(() => server.shutdown({ timeout: NaN }), RangeError);
+  assertEquals(server.shutdown(), running, "the running shutdown is still the one");
+  // The hook never finishes: only the first call's 50 ms ends it (the default is 30 s).
+  await within(running, 5000, "the running shutdown");
+  await lost.promise;
+  await client.transport.closed.catch(() => {}); // aborted by the server: reset, maybe
 });
 
 Deno.test("Server: shutdown() called again from a shutdownSignal listener runs the protocol hooks once", async () => {

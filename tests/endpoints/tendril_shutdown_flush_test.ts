@@ -66,7 +66,10 @@ Deno.test("TCP manager: shutdown aborts after its timeout a tendril whose peer d
   using _conn = await accepted; // never read: the flush cannot finish
   const line = new Uint8Array(60_000).fill(0x61);
   for (let i = 0; i < 400; i++) tendril.sendFrame(line); // 24 MB: more than the sockets hold
-  assertThrows(() => manager.shutdown({ timeout: -1 }), RangeError);
-  await manager.shutdown({ timeout: 50 });
+  assertThrows(() => manager.shutdown({ timeout: -1 }), RangeError); // and nothing changes
+  const running = manager.shutdown({ timeout: 50 });
+  assertThrows(() => manager.shutdown({ timeout: NaN }), RangeError);
+  assertEquals(manager.shutdown(), running, "the running shutdown is still the one");
+  await running;
   assertEquals(manager.tendrils.size, 0);
 });
