@@ -54,6 +54,7 @@ export {
   Server,
   type ServerOptions,
   type ServerTelemetryOptions,
+  SHUTDOWN_CLOSE_GRACE,
   type ShutdownOptions,
 } from "./server.ts";
 export {

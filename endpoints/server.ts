@@ -165,7 +165,8 @@ export interface RunOptions {
 export interface ShutdownOptions {
   /**
    * Milliseconds the protocols get to finish what they accepted before the connections left
-   * are aborted (`Infinity`: no limit).
+   * are aborted (`Infinity`: no limit); a protocol that then closes its connection with its
+   * last words gets {@linkcode SHUTDOWN_CLOSE_GRACE} more to flush them.
    *
    * @default {the server's `timeout` option (30000)}
    */
@@ -174,6 +175,13 @@ export interface ShutdownOptions {
 
 /** How long a graceful shutdown gives the connections by default (the `timeout` option's). */
 export const DEFAULT_SHUTDOWN_TIMEOUT = 30_000;
+
+/**
+ * How long, after a graceful shutdown's `timeout`, a connection whose protocol closed it with
+ * its last words (answers naming the timeout, see `ShutdownHook`) gets to flush them before it
+ * is aborted: 1 s. A peer that does not read holds the shutdown no longer than that.
+ */
+export const SHUTDOWN_CLOSE_GRACE = 1000;
 
 /** The largest `refusalMessage`: small enough for any new socket's send buffer. */
 const MAX_REFUSAL = 4096;
@@ -197,7 +205,9 @@ interface Listening {
  *   `closeClients()` closes them gracefully, `abortClients()` at once; `waitClosed()` resolves
  *   once the listeners and all connections are gone.
  * - `shutdown({ timeout })` drains gracefully: stop accepting, let every protocol finish what
- *   it accepted (its `shutdown()` hook), close, then abort what is left after `timeout`.
+ *   it accepted (its `shutdown()` hook), close, then abort what is left after `timeout`
+ *   (a protocol's last words, answers naming the timeout, are flushed first, within
+ *   {@linkcode SHUTDOWN_CLOSE_GRACE}).
  *   `run()` serves until SIGINT or SIGTERM and then shuts down; so does `await using`.
  * - The accept loop skips a client that reset before it was accepted at once, and pauses
  *   only when out of file descriptors (or on an error it does not know); errors the server
@@ -603,8 +613,12 @@ export class Server<P extends StreamProtocolLike = StreamProtocolLike> implement
    *    handler may keep replying until its own `shutdown` settles. A protocol without the
    *    hook is closed at once (reading stops, buffered writes are flushed).
    * 3. Closes each connection (flush, then close) as soon as its hook settles.
-   * 4. After `timeout` ms, aborts the connections still open, and resolves once every
-   *    connection has called `connectionLost()`.
+   * 4. After `timeout` ms, the hooks' signal aborts with a `TransportError` ("The server's
+   *    shutdown timed out after N ms"). A protocol may answer what it still owes from its abort
+   *    listener and close its transport there (`PacketConnection` fails each request it is
+   *    serving with that reason): that close flushes its last words, for at most
+   *    {@linkcode SHUTDOWN_CLOSE_GRACE} ms. Every other connection left is aborted at once.
+   *    Resolves once every connection has called `connectionLost()`.
    *
    * Calling it again returns the same promise; `run()` and `await using` call it.
    *
@@ -672,10 +686,14 @@ export class Server<P extends StreamProtocolLike = StreamProtocolLike> implement
 
   async #runShutdown(timeout: number): Promise<void> {
     const late = new AbortController();
+    let grace: ReturnType<typeof setTimeout> | undefined;
     // Infinity: no timer (setTimeout would run it after 1 ms, aborting every connection).
     const timer = timeout !== Infinity
       ? setTimeout(() => {
-        late.abort(new TransportError(`The server's shutdown timed out after ${timeout} ms`));
+        const reason = new TransportError(`The server's shutdown timed out after ${timeout} ms`);
+        if (this.#endLate(late, reason)) {
+          grace = setTimeout(() => this.abortClients(), SHUTDOWN_CLOSE_GRACE);
+        }
       }, timeout)
       : undefined;
     try {
@@ -684,13 +702,35 @@ export class Server<P extends StreamProtocolLike = StreamProtocolLike> implement
       for (const [transport, protocol] of this.#connections) {
         this.#drainConnection(transport, protocol, late.signal);
       }
-      const drained = this.waitClosed();
-      await Promise.race([drained, abortion(late.signal)]);
-      this.abortClients();
-      await drained;
+      await this.waitClosed();
     } finally {
       clearTimeout(timer);
+      clearTimeout(grace);
     }
+  }
+
+  /**
+   * The drain timeout ran out: the hooks' signal aborts with `reason`, and every connection
+   * still open or closing is aborted, except those whose protocol closed the transport from
+   * its abort listener (after its last words: the answers it owed, naming the reason). Their
+   * close goes on, flushing those words, until the caller's {@linkcode SHUTDOWN_CLOSE_GRACE}
+   * runs out.
+   *
+   * @returns Whether any such close goes on.
+   */
+  #endLate(late: AbortController, reason: Error): boolean {
+    // A close under way already (its hook settled, a peer that does not read) had its time.
+    const open = new Set<StreamTransport>();
+    for (const transport of this.#connections.keys()) {
+      if (!transport.isClosing()) open.add(transport);
+    }
+    late.abort(reason); // the protocols' abort listeners run now
+    let closing = false;
+    for (const transport of this.#connections.keys()) {
+      if (open.has(transport) && transport.isClosing()) closing = true;
+      else transport.abort();
+    }
+    return closing;
   }
 
   /** Lets one connection's protocol finish (its `shutdown` hook), then closes it. */
@@ -982,11 +1022,4 @@ function catchAsync(result: unknown, failed: (error: unknown) => void): void {
   if (typeof (result as PromiseLike<unknown> | undefined)?.then === "function") {
     Promise.resolve(result).catch(failed);
   }
-}
-
-/** Resolves when `signal` aborts. */
-function abortion(signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) =>
-    signal.addEventListener("abort", () => resolve(), { once: true })
-  );
 }

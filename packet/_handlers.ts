@@ -205,6 +205,25 @@ export class Handlers {
     this.#next();
   }
 
+  /**
+   * The connection gives up on the requests it serves (its owner's drain timeout ran out):
+   * finished responses still held go out now, and every request queued or running is answered
+   * with a failure whose payload is `reason`. Then `end()`, which aborts their handlers'
+   * signals; what a handler returns later is dropped.
+   */
+  answerAll(reason: string): void {
+    for (const request of this.#held) this.#release(request);
+    this.#held = [];
+    const payload = encoder.encode(reason);
+    const tables: TagMap<Serving>[] = [this.#serving0, ...this.#servingOther.values()];
+    for (const map of tables) {
+      for (const request of map.values()) {
+        this.#host.counters.failed++;
+        refuse(this.#writer, request.channel, request.tag, payload);
+      }
+    }
+  }
+
   /** The connection ended: every handler's signal aborts, queued requests are dropped. */
   end(reason: unknown): void {
     this.#ended = true;

@@ -104,6 +104,7 @@ const MIN_PACKET_SIZE = 64;
  * | `endRequests()`          | sends ERQ: we make no more requests                               |
  * | `close()`                | ERQ, wait for our handlers, EOF, wait for the peer's EOF (`closeTimeout`), close |
  * | `abort()`                | close now; pending requests reject, handlers' signals abort       |
+ * | `shutdown(signal)` aborts | the peer's requests being served get a failure naming the reason; then as `abort()`, but the transport is closed (flushed) |
  * | the peer's ERQ           | its later requests are refused                                    |
  * | the peer's EOF           | our pending requests reject with {@linkcode ConnectionClosedError}; then `close()` |
  * | end of stream, no EOF    | everything rejects; `closed` resolves with a {@linkcode ConnectionClosedError} |
@@ -120,7 +121,7 @@ const MIN_PACKET_SIZE = 64;
  * | `connecting` | `close()`, `abort()`                                   | `finished`   |
  * | `open`       | `close()`, the peer's EOF (`received` = `eof`: reading stops) | `closing` |
  * | `closing`    | handlers idle: EOF sent (`sent` = `eof`); the peer's EOF or end of stream: transport closed | `closing` |
- * | `open`, `closing` | `abort()`, keep-alive, end of stream without EOF, `closeTimeout` | `aborting` |
+ * | `open`, `closing` | `abort()`, keep-alive, end of stream without EOF, `closeTimeout`, the `shutdown` signal | `aborting` |
  * | any          | `connectionLost` (everything settles; a write past `maxWriteBuffer` leads here) | `finished`   |
  *
  * @example Requests both ways over TCP
@@ -778,19 +779,25 @@ export class PacketConnection implements BufferedProtocol, ShutdownHook, AsyncDi
    * that shuts down: closes in order as {@linkcode PacketConnection.close} does — ERQ, so the
    * peer makes no more requests; requests that still arrive are refused with "requests no
    * longer allowed"; the requests being served (running or queued) are answered; then EOF.
-   * When `signal` aborts (the server's drain timeout), the connection is aborted with its
-   * reason (handlers' signals and `closed` get it) — and, as
-   * with `close()`, after `closeTimeout` (10 s by default) even if the drain allows longer:
-   * raise it for handlers that may take longer to finish.
+   * When `signal` aborts (the server's drain timeout), the connection gives up with its
+   * reason: every request of the peer's still being served (running or queued) is answered
+   * with a failure response whose payload is the reason's message (the peer's `call` rejects
+   * with a {@linkcode RemoteError} naming it, "The server's shutdown timed out after N ms"),
+   * handlers' signals, our pending calls and `closed` get the reason, and the transport is
+   * closed with it, flushing those answers (the owner aborts it if that takes too long: a
+   * `Server` after `SHUTDOWN_CLOSE_GRACE`, 1 s). As with `close()`, the connection is aborted
+   * after `closeTimeout` (10 s by default) even if the drain allows longer: raise it for
+   * handlers that may take longer to finish.
    *
    * @param signal Aborts when the owner's drain timeout runs out.
    * @returns Resolves once closed.
    */
   shutdown(signal: AbortSignal): Promise<void> {
-    // The owner's reason (the server's drain timeout) goes to the handlers' signals, the calls
-    // still waiting and `closed`, rather than a plain abort's "the connection was closed".
+    // The owner's reason (the server's drain timeout) goes to the peer's requests still being
+    // served, the handlers' signals, the calls still waiting and `closed`, rather than a plain
+    // abort's "the connection was closed".
     const abort = (): void =>
-      this.#abortWith(signal.reason instanceof Error ? signal.reason : undefined);
+      this.#giveUp(signal.reason instanceof Error ? signal.reason : undefined);
     if (signal.aborted) abort();
     else signal.addEventListener("abort", abort, { once: true });
     return this.close().finally(() => signal.removeEventListener("abort", abort));
@@ -1269,24 +1276,46 @@ export class PacketConnection implements BufferedProtocol, ShutdownHook, AsyncDi
     }
   }
 
+  /** Settles what waits and aborts the transport; `connectionLost` ends the connection. */
   #abortWith(error: Error | undefined): void {
-    if (this.#state === "finished" || this.#state === "aborting") return;
+    if (!this.#beginAbort(error)) return;
+    this.#settleAll(error);
+    this.#transport!.abort(error);
+  }
+
+  /**
+   * The owner's drain timeout ran out (the `shutdown` signal): as `#abortWith`, but the
+   * peer's requests still being served are answered first (a failure naming `error`; finished
+   * responses still held go out as they are), and the transport is closed, flushing those
+   * answers, not aborted. The owner aborts it if the flush takes too long.
+   */
+  #giveUp(error: Error | undefined): void {
+    if (!this.#beginAbort(error)) return;
+    try {
+      this.#handlers?.answerAll(error ? error.message : "the connection was closed");
+      this.#writer.flush(); // held by packetGrace, the answers would be dropped with the rest
+    } catch {
+      // The transport takes no more writes (a writeEof() under the connection).
+    }
+    this.#settleAll(error);
+    this.#transport!.close(error);
+  }
+
+  /**
+   * Enters `aborting`, or ends at once when no transport came yet.
+   *
+   * @returns Whether the transport is to be ended now (not when already ending, or ended).
+   */
+  #beginAbort(error: Error | undefined): boolean {
+    if (this.#state === "finished" || this.#state === "aborting") return false;
     this.#lostError = error;
     this.#keepAlive?.stop();
     if (!this.#transport) {
       this.#end(error);
-      return;
+      return false;
     }
     this.#state = "aborting";
-    this.#finishAbort();
-  }
-
-  /** Settles what waits and aborts the transport; `connectionLost` ends the connection. */
-  #finishAbort(): void {
-    if (this.#state !== "aborting") return;
-    const error = this.#lostError;
-    this.#settleAll(error);
-    this.#transport!.abort(error);
+    return true;
   }
 
   /** The connection is over: settle everything, once. */

@@ -62,8 +62,13 @@ export interface BaseProtocol<T> {
  * the peer no more will be taken, if its wire protocol can — and settles the returned promise
  * when it is done. The transport stays fully open meanwhile (reading included: the protocol
  * decides what to do with data that arrives during the drain). When the promise settles, the
- * owner calls `transport.close()` (flush, then close), unless the protocol closed it itself;
- * when the timeout runs out first, the owner aborts the transport.
+ * owner calls `transport.close()` (flush, then close), unless the protocol closed it itself.
+ *
+ * When the timeout runs out first, the signal aborts with the owner's reason. A protocol that
+ * owes the peer answers may give them now, naming the reason, and close the transport from
+ * its abort listener (`transport.close(signal.reason)`): the owner lets that close flush its
+ * last words for a short grace (a `Server`: `SHUTDOWN_CLOSE_GRACE`, 1 s), then aborts it. A
+ * transport the listener leaves open is aborted at once.
  *
  * A protocol without this hook is closed at once: reading stops, the write buffer is flushed,
  * then the connection closes.
@@ -95,8 +100,8 @@ export interface ShutdownHook {
   /**
    * Called once when the owner begins a graceful shutdown.
    *
-   * @param signal Aborts when the owner's drain timeout runs out; the transport is aborted
-   * right after.
+   * @param signal Aborts when the owner's drain timeout runs out; right after its abort
+   * listeners have run, the transport is aborted, unless a listener closed it (see above).
    * @returns Settles once the protocol has finished what it accepted.
    */
   shutdown(signal: AbortSignal): void | Promise<void>;

@@ -5,10 +5,11 @@
  */
 
 import { assertEquals, assertRejects, assertStringIncludes } from "@std/assert";
-import { createConnection, Server } from "@plexus/net/endpoints";
+import { createConnection, Server, SHUTDOWN_CLOSE_GRACE } from "@plexus/net/endpoints";
 import {
   type ByteChannel,
   createMemoryChannelPair,
+  type Protocol,
   StreamTransport,
   type Transport,
   TransportError,
@@ -157,6 +158,73 @@ Deno.test("a shutdown past its timeout aborts what the protocols' hooks left ope
   const peer = new StreamTransport(b, new Recorder());
   await shutdown;
   assertEquals(serverSide!.stats().closeReason, "abort");
+  peer.abort();
+  await peer.closed;
+});
+
+/** A protocol whose peer owes it a read: its shutdown hook closes with last words at the timeout. */
+function lastWordsServer(capacity: number): {
+  server: Server<Protocol>;
+  channel: ByteChannel;
+  serverSide: () => StreamTransport;
+  spoke: Promise<void>;
+} {
+  const [a, b] = createMemoryChannelPair({ capacity });
+  let serverSide: StreamTransport | undefined;
+  const spoke = Promise.withResolvers<void>();
+  const server = new Server<Protocol>(() => ({
+    connectionMade: (t: Transport) => {
+      serverSide = t as StreamTransport;
+      t.write(new Uint8Array(100_000)); // the peer does not read yet: close() cannot flush
+    },
+    dataReceived() {},
+    // Never finishes; when its time is over, it tells the peer why and closes.
+    shutdown: (signal: AbortSignal) =>
+      new Promise<void>(() => {
+        signal.addEventListener("abort", () => {
+          serverSide!.write(new TextEncoder().encode(`bye: ${signal.reason.message}`));
+          serverSide!.close(signal.reason);
+          spoke.resolve();
+        }, { once: true });
+      }),
+  }));
+  server.handleConnection(a, {});
+  return { server, channel: b, serverSide: () => serverSide!, spoke: spoke.promise };
+}
+
+Deno.test("a shutdown past its timeout flushes the last words of a protocol that closed with them", async () => {
+  // They were aborted with the rest: the peer never learnt why its requests went unanswered.
+  const { server, channel, serverSide, spoke } = lastWordsServer(1024);
+  const shutdown = server.shutdown({ timeout: 10 });
+  await spoke; // the server decided the connection's fate in the same turn
+  const peer = new Recorder();
+  const peerTransport = new StreamTransport(channel, peer);
+  await shutdown;
+  await peerTransport.closed;
+  const last = "bye: The server's shutdown timed out after 10 ms";
+  assertEquals(peer.received, 100_000 + last.length);
+  assert(peer.text.endsWith(last), "the last words arrived");
+  assertEquals(serverSide().stats().closeReason, "error"); // closed with the reason, not aborted
+});
+
+Deno.test("last words a peer does not read hold a shutdown no longer than SHUTDOWN_CLOSE_GRACE", async () => {
+  const { server, channel, serverSide, spoke } = lastWordsServer(16);
+  const started = performance.now();
+  const shutdown = server.shutdown({ timeout: 10 });
+  await spoke;
+  let guard: ReturnType<typeof setTimeout> | undefined;
+  const ended = await Promise.race([
+    shutdown.then(() => true),
+    new Promise<boolean>((resolve) => {
+      guard = setTimeout(() => resolve(false), SHUTDOWN_CLOSE_GRACE + 4000);
+    }),
+  ]);
+  clearTimeout(guard);
+  const took = performance.now() - started;
+  assert(ended, "the shutdown waited for a peer that never reads");
+  assert(took >= SHUTDOWN_CLOSE_GRACE, `ended after ${Math.round(took)} ms, before the grace`);
+  assert(serverSide().stats().bytesSent < 100_000, "nothing more could be sent");
+  const peer = new StreamTransport(channel, new Recorder());
   peer.abort();
   await peer.closed;
 });

@@ -1,10 +1,11 @@
 /**
- * A server's drain timeout aborts a packet connection with the server's reason: its handlers'
- * signals and its `closed` say the shutdown timed out (they said "the connection was closed").
+ * A server's drain timeout ends a packet connection with the server's reason: its handlers'
+ * signals and its `closed` say the shutdown timed out (they said "the connection was closed"),
+ * and so do the failure answers the peer gets for the requests still being served.
  */
 import { createConnection, createServer } from "@plexus/net/endpoints";
-import { PacketConnection } from "@plexus/net/packet";
-import { assertStringIncludes } from "@std/assert";
+import { PacketConnection, RemoteError } from "@plexus/net/packet";
+import { assertEquals, assertInstanceOf, assertStringIncludes } from "@std/assert";
 
 Deno.test("a drain timeout tells the handlers and closed why the connection was aborted", async () => {
   const started = Promise.withResolvers<void>();
@@ -29,4 +30,31 @@ Deno.test("a drain timeout tells the handlers and closed why the connection was 
   await client.closed;
   assertStringIncludes(String(await reason.promise), "shutdown timed out after 50 ms");
   assertStringIncludes(String(await served!.closed), "shutdown timed out after 50 ms");
+});
+
+Deno.test("a drain timeout answers the peer's outstanding requests with the reason before closing", async () => {
+  // The peer saw the connection end with its calls unanswered: they failed with a plain
+  // ConnectionClosedError, not knowing the server gave up on them.
+  const started = Promise.withResolvers<void>();
+  const server = await createServer(() =>
+    new PacketConnection({
+      maxConcurrentHandlers: 1, // the second request waits in the queue
+      requestHandler: () => {
+        started.resolve();
+        return new Promise(() => {}); // never finishes, ignores its signal
+      },
+    }), "127.0.0.1:0");
+  const { protocol: client } = await createConnection(
+    () => new PacketConnection(),
+    server.addresses[0],
+  );
+  const running = client.call(1).catch((error) => error);
+  const queued = client.call(2).catch((error) => error);
+  await started.promise;
+  await server.shutdown({ timeout: 50 });
+  for (const error of [await running, await queued]) {
+    assertInstanceOf(error, RemoteError);
+    assertEquals(error.text, "The server's shutdown timed out after 50 ms");
+  }
+  await client.closed;
 });
