@@ -102,9 +102,7 @@ export class FrameReader<T> {
     ) {
       this.#sawTls = true;
       if (this.buffer.length > 0) {
-        transport.abort(
-          new TransportError("Plaintext received after STARTTLS, before the TLS handshake"),
-        );
+        transport.abort(plaintextInjection());
         return false;
       }
     }
@@ -242,6 +240,14 @@ export class FrameReader<T> {
 function truncatedContext(decoder: object): string {
   const name = framerName(decoder);
   return name ? `Cannot decode frame (${name})` : "Cannot decode frame";
+}
+
+/**
+ * The error a connection is aborted with when bytes that came in plaintext before a STARTTLS
+ * upgrade would be handled as if they came over TLS (CVE-2011-0411, STARTTLS command injection).
+ */
+export function plaintextInjection(): TransportError {
+  return new TransportError("Plaintext received after STARTTLS, before the TLS handshake");
 }
 
 function always(): boolean {

@@ -2,7 +2,7 @@ import type { BufferedProtocol, ShutdownHook, Transport } from "../transport/mod
 import type { DeadlineError } from "../transport/errors.ts";
 import { ProtocolError } from "../protocol/errors.ts";
 import { DEADLINE_CLOSE_GRACE } from "../transport/deadline_clock.ts";
-import { FrameReader } from "./_frame_reader.ts";
+import { FrameReader, plaintextInjection } from "./_frame_reader.ts";
 import { FramingError } from "./errors.ts";
 import type { Decoder } from "./framer.ts";
 
@@ -124,6 +124,12 @@ export class MessageProtocol<M> implements BufferedProtocol, ShutdownHook {
   readonly #maxQueueSize: number;
   readonly #queue: M[] = [];
   /**
+   * How many of the queued messages (at its front) were decoded from plaintext. A STARTTLS
+   * handler's upgrade must not make them look as if they came over TLS: met after an upgrade
+   * began, such a message aborts the connection (CVE-2011-0411, command injection).
+   */
+  #plainQueued = 0;
+  /**
    * | state        | meaning                                         | event → next state                   |
    * | ------------ | ----------------------------------------------- | ------------------------------------ |
    * | `connecting` | no transport yet                                | connectionMade → `open`              |
@@ -174,7 +180,10 @@ export class MessageProtocol<M> implements BufferedProtocol, ShutdownHook {
     const queue = this.#queue;
     this.#reader = new FrameReader(
       options.decoder,
-      (message: M) => void queue.push(message),
+      (message: M) => {
+        queue.push(message);
+        if (this.transport!.getExtraInfo("tls") !== true) this.#plainQueued++;
+      },
       // Once the transport is closing (the handler closed it), nothing more is decoded.
       // Nor during a STARTTLS upgrade: what follows the frame that began it came in plaintext.
       () =>
@@ -322,7 +331,7 @@ export class MessageProtocol<M> implements BufferedProtocol, ShutdownHook {
   connectionLost(error: Error | undefined): void {
     clearTimeout(this.#grace);
     this.#state = "lost";
-    this.#queue.length = 0;
+    this.#dropQueue();
     this.#closed.resolve(this.#error ?? error);
     this.#drained?.resolve();
     this.#releaseWriting(); // not resumeWriting(): a subclass hears no resume after the loss
@@ -386,6 +395,16 @@ export class MessageProtocol<M> implements BufferedProtocol, ShutdownHook {
         continue;
       }
       const message = queue.shift()!;
+      if (this.#plainQueued > 0) {
+        this.#plainQueued--;
+        const transport = this.transport!;
+        if (transport.isUpgrading?.() === true || transport.getExtraInfo("tls") === true) {
+          // Decoded before the upgrade that a message before it began: it came in plaintext.
+          this.#dropQueue();
+          transport.abort(plaintextInjection());
+          break;
+        }
+      }
       this.#fill();
       try {
         await this.#handler(message, this.transport!, this);
@@ -443,11 +462,16 @@ export class MessageProtocol<M> implements BufferedProtocol, ShutdownHook {
     else this.transport.resumeReading();
   }
 
+  #dropQueue(): void {
+    this.#queue.length = 0;
+    this.#plainQueued = 0;
+  }
+
   #fail(error: Error): void {
     if (this.#state === "failed" || this.#state === "lost") return;
     this.#state = "failed";
     this.#error ??= error;
-    this.#queue.length = 0;
+    this.#dropQueue();
     this.transport!.close(this.#error); // flushed, and the transport ends with the error
   }
 }
