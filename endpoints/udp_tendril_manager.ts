@@ -91,7 +91,7 @@ export interface UdpTendrilManagerOptions<F = Uint8Array> extends TendrilManager
   backlog?: number;
   /**
    * Decides from its first datagram whether a new peer gets to the acceptor at all; `false`
-   * drops the datagram (counted in `droppedPeers`).
+   * drops the datagram (counted in `droppedPeers`). The datagram is a copy, yours to keep.
    */
   acceptFilter?: (addr: Deno.NetAddr, datagram: Uint8Array) => boolean;
   /**
@@ -515,7 +515,8 @@ export class UdpTendrilManager<F = Uint8Array> implements TendrilManager<F> {
     }
     let peer: Peer<F>;
     try {
-      if (this.#acceptFilter && !this.#acceptFilter(addr, data)) {
+      // A copy: `data` is a view of the socket's reused receive buffer (one copy per new peer).
+      if (this.#acceptFilter && !this.#acceptFilter(addr, data.slice())) {
         this.#droppedPeers++;
         return;
       }

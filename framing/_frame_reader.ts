@@ -224,9 +224,11 @@ export class FrameReader<T> {
   /** Publishes a received frame with its bytes: what the decoder consumed from `start`. */
   #trace(frame: T, decoder: Decoder<T>, block: Uint8Array, start: number): void {
     const buffer = this.buffer;
-    // A decoder that made the buffer move its bytes leaves the frame's bytes unknown.
+    // A decoder that made the buffer move its bytes leaves the frame's bytes unknown. A copy:
+    // a decoder that only skipped bytes (COBS, stuffing, an empty packet) leaves them to be
+    // written over by a later read.
     const bytes = buffer.bytes === block && buffer.start >= start
-      ? block.subarray(start, buffer.start)
+      ? block.slice(start, buffer.start)
       : undefined;
     publishFrame(this.transport!, "receive", frame, bytes, decoder);
   }

@@ -1,5 +1,5 @@
 import { freshBlock } from "../transport/_fresh_memory.ts";
-import { OVERSIZE, SHRINK_AFTER } from "../transport/_shrink.ts";
+import { LARGE_BLOCK, OVERSIZE, SHRINK_AFTER } from "../transport/_shrink.ts";
 
 /**
  * The smallest free space a read gets: 1 KiB, the transport's first read size. Reads are larger
@@ -308,8 +308,9 @@ export class ReceiveBuffer {
    * once frames were taken from the block, a shorter tail (of at least `minReadSize`) is handed
    * out as it is rather than a new block allocated. A block more than four times the room it
    * needs (the unconsumed bytes, or the frame announced with {@linkcode ReceiveBuffer.reserve},
-   * plus one read) for 4 reads in a row is replaced by one of that size. Call
-   * {@linkcode ReceiveBuffer.commit} with the count read before any other call.
+   * plus one read) for 4 reads in a row is replaced by one of that size — at once when it is
+   * over 1 MiB (a block grown for one large frame). Call {@linkcode ReceiveBuffer.commit} with
+   * the count read before any other call.
    *
    * @param sizeHint The read size wanted (at least `minReadSize`); the tail may be larger.
    */
@@ -319,14 +320,20 @@ export class ReceiveBuffer {
     const want = Math.max(sizeHint, minRead);
     const capacity = this.#bytes.byteLength;
     const free = capacity - this.#end;
-    if (free < want || (this.#bytes.buffer as ArrayBuffer).detached) {
+    const oversized =
+      capacity > OVERSIZE * (Math.max(this.#reserved(), this.#end - this.#start) + want);
+    if (oversized && capacity > LARGE_BLOCK) {
+      // A block grown for a large frame: let it go at once, or the pending read of a connection
+      // that goes quiet after that frame would hold it (and small frames taken from it pin it).
+      this.#makeRoom(want, want, true);
+    } else if (free < want || (this.#bytes.buffer as ArrayBuffer).detached) {
       // Once a frame was handed out the block cannot be compacted, only replaced: keep reading
       // into its tail while that holds a read of at least minReadSize, so a block is replaced
       // once per block's worth of bytes, not on every read that is shorter than the hint.
       if (!this.#pinned || free < minRead || (this.#bytes.buffer as ArrayBuffer).detached) {
         this.#makeRoom(want, want);
       }
-    } else if (capacity > OVERSIZE * (Math.max(this.#reserved(), this.#end - this.#start) + want)) {
+    } else if (oversized) {
       // The reads have shrunk (a burst is over) and no frame in progress needs the room: after
       // a run of such reads, let a block grown for the burst go rather than keep it for the
       // small reads that follow (the pending read would hold it while the connection is quiet).

@@ -19,3 +19,11 @@ export const OVERSIZE = 4;
 
 /** Uses in a row that found a buffer oversized before it is replaced. */
 export const SHRINK_AFTER = 4;
+
+/**
+ * An oversized buffer larger than this is replaced at once, not after {@linkcode SHRINK_AFTER}
+ * uses: 1 MiB. A block grown for one large message (a frame of several MiB) would otherwise be
+ * held by the pending read of a connection that goes quiet after it, for as long as it stays
+ * quiet, and every small frame taken from it later would pin it too.
+ */
+export const LARGE_BLOCK = 1024 * 1024;

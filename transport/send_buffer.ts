@@ -1,4 +1,4 @@
-import { OVERSIZE, SHRINK_AFTER } from "./_shrink.ts";
+import { LARGE_BLOCK, OVERSIZE, SHRINK_AFTER } from "./_shrink.ts";
 
 /** Options of a {@linkcode SendBuffer}. */
 export interface SendBufferOptions {
@@ -433,5 +433,5 @@ export class SendBuffer {
 }
 
 const EMPTY = new Uint8Array(0);
-/** The largest block sized after previous batches: 1 MiB. */
-const MAX_BLOCK = 1024 * 1024;
+/** The largest block sized after previous batches (larger ones are let go at once): 1 MiB. */
+const MAX_BLOCK = LARGE_BLOCK;

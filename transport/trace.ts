@@ -202,10 +202,8 @@ export interface FrameTraceEvent {
    */
   readonly frame: unknown;
   /**
-   * The frame's bytes as on the wire (prefix, delimiter, escapes included). Received: a view
-   * into the receive buffer (valid during the call only when the connection reuses its receive
-   * buffer: copy what you keep); sent: a copy. `undefined` in the rare case a decoder moved
-   * the receive buffer while decoding.
+   * The frame's bytes as on the wire (prefix, delimiter, escapes included): a copy, yours to
+   * keep. `undefined` in the rare case a decoder moved the receive buffer while decoding.
    */
   readonly bytes: Uint8Array | undefined;
   /**

@@ -347,7 +347,9 @@ export class UdpTransport implements DatagramTransport, AsyncDisposable {
       stats.bytesReceived += data.byteLength;
       // The bytes are the datagram's own: this part of the slab is never written again.
       if (!reuse) used += data.byteLength;
-      if (frameChannel.hasSubscribers) publishFrame(this, "receive", data, data, DATAGRAM);
+      if (frameChannel.hasSubscribers) {
+        publishFrame(this, "receive", data, data.slice(), DATAGRAM);
+      }
       try {
         this.#protocol.datagramReceived(data, addr);
       } catch (error) {

@@ -151,3 +151,26 @@ Deno.test("UDP peer: stats count the write pauses its application heard", async 
   client.close();
   assertEquals([pauses, stats.writePauses], [1, 1]);
 });
+
+Deno.test("UDP acceptFilter: the datagram it is given is its own copy, kept valid", async () => {
+  const seen: Uint8Array[] = [];
+  const filtered = Promise.withResolvers<void>();
+  const server = new UdpTendrilManager("127.0.0.1:0", {
+    acceptFilter: (_addr, datagram) => {
+      seen.push(datagram); // kept, as any other received view may be
+      if (seen.length === 2) filtered.resolve();
+      return false;
+    },
+  });
+  await server.start((t) => new Quiet(t));
+  const a = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: 0 });
+  const b = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: 0 });
+  await a.send(new TextEncoder().encode("first peer"), server.localAddress!);
+  await b.send(new TextEncoder().encode("SECOND"), server.localAddress!);
+  await filtered.promise;
+  a.close();
+  b.close();
+  await server.shutdown();
+  // Bug: ["SECONDpeer", "SECOND"]: the first was a view of the socket's reused buffer.
+  assertEquals(seen.map((d) => new TextDecoder().decode(d)), ["first peer", "SECOND"]);
+});

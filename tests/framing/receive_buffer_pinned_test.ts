@@ -1,5 +1,5 @@
 import { assert, assertEquals, assertStrictEquals, assertThrows } from "@std/assert";
-import { ReceiveBuffer } from "@plexus/net/framing";
+import { encodeFrame, LengthPrefixedFramer, ReceiveBuffer } from "@plexus/net/framing";
 import { hex } from "./_helpers.ts";
 
 Deno.test("receive buffer peek() stops at the unconsumed bytes, however much is asked", () => {
@@ -54,6 +54,34 @@ Deno.test("receive buffer keeps a large block while small reads alternate with l
     buffer.commit(0);
   }
   assert(buffer.capacity <= 4 * 1024, `a run of 4 small reads lets it go: ${buffer.capacity}`);
+});
+
+Deno.test("receive buffer lets a block grown for one large frame go at the next read", () => {
+  // A quiet connection's pending read would otherwise hold the 8 MiB block (until 4 small
+  // reads in a row), and a small frame kept from it would pin all of it.
+  const framer = new LengthPrefixedFramer({ maxFrameLength: 16 << 20 });
+  const buffer = new ReceiveBuffer();
+  const receive = (wire: Uint8Array): Uint8Array => {
+    for (let at = 0;;) {
+      const frame = framer.decode(buffer);
+      if (frame !== undefined) return frame;
+      const tail = buffer.getWriteBuffer(256 * 1024);
+      const n = Math.min(tail.byteLength, 256 * 1024, wire.byteLength - at);
+      tail.set(wire.subarray(at, at + n));
+      buffer.commit(n);
+      at += n;
+    }
+  };
+  const large = receive(encodeFrame(framer, new Uint8Array(8 << 20).fill(7)));
+  assertEquals(large.byteLength, 8 << 20);
+  assert(buffer.capacity >= 8 << 20, `the block grew for the frame: ${buffer.capacity}`);
+  const small = receive(encodeFrame(framer, hex("01 02 03")));
+  assertEquals(small, hex("01 02 03"));
+  buffer.getWriteBuffer(1024); // the next read, pending while the connection is quiet
+  buffer.commit(0);
+  assert(buffer.capacity <= 256 * 1024, `the quiet connection holds ${buffer.capacity} bytes`);
+  assert(small.buffer.byteLength <= 256 * 1024, `a 3-byte frame pins ${small.buffer.byteLength}`);
+  assert(large.every((b) => b === 7), "the large frame is intact");
 });
 
 Deno.test("receive buffer grows towards a reserved frame when it moves, rather than sliding in place", () => {
