@@ -81,8 +81,9 @@ export interface ReceiveBufferOptions {
  * Frames are views of this connection's memory: don't transfer or detach `frame.buffer`
  * (for example by enqueueing a frame in a byte `ReadableStream`); copy it first. A view keeps
  * its whole storage block alive (up to one read plus the largest frame in it): to keep a small
- * frame for long, keep a copy ({@linkcode ReceiveBuffer.takeCopy} in a decoder, or
- * `frame.slice()` in the application) so the block can be freed.
+ * frame for long, keep `frame.slice()` so the block can be freed. (A decoder's
+ * {@linkcode ReceiveBuffer.takeCopy} of under 16 KiB is carved from a 64 KiB slab it shares
+ * with the connection's other copies.)
  *
  * @example Decode from a buffer by hand
  * ```ts

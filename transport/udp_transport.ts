@@ -42,9 +42,10 @@ export interface UdpTransportOptions {
    */
   writeBufferLimits?: Partial<WriteBufferLimits>;
   /**
-   * Pass each datagram as a view into one reused receive buffer instead of a copy: it is valid
-   * only until `datagramReceived()` returns, so copy what you keep. Saves one allocation per
-   * datagram for protocols that parse each datagram at once.
+   * Pass each datagram as a view into one reused receive buffer: it is valid only until
+   * `datagramReceived()` returns, so copy what you keep — also what you send back: `sendto()`
+   * queues its data by reference, and the next datagram would overwrite a queued echo. Saves
+   * fresh memory for protocols that parse each datagram at once.
    *
    * @default {false}
    */
@@ -77,7 +78,9 @@ type ReceiveState = "reading" | "paused" | "stopped";
  *
  * Datagrams are received into a slab that is never reused, so each one the protocol gets is
  * its own bytes, with no copy (or, with `reuseReceiveBuffer`, a view of one reused buffer, valid
- * during the call). Sends are queued with the same byte-counted flow control as stream
+ * during the call). A datagram is a view of a 512 KiB slab that other datagrams share: to keep
+ * a small one for long, keep `datagram.slice()`, so the slab can be freed (and `.buffer`
+ * shows only its own bytes). Sends are queued with the same byte-counted flow control as stream
  * transports and go out in order. A failed send or receive that leaves the socket usable
  * reaches `errorReceived()`; the transport stays open. With the wire trace on (see
  * `subscribe`), each datagram each way is a `plexus:frame` event, its framer `"datagram"`.
