@@ -61,8 +61,9 @@ export interface LineFramerOptions {
  *
  * Decoding returns a line as soon as its `\n` is buffered, or `undefined` (need more bytes).
  * A line longer than `maxLength` throws {@linkcode FrameTooLongError} as soon as that many
- * bytes are buffered without a line feed, so a peer cannot make the buffer grow beyond
- * `maxLength` plus one read; with `discardTooLong` it is dropped instead. At end of stream an
+ * bytes are buffered without a line feed, so a peer cannot make the buffer grow beyond about
+ * twice `maxLength` (a long line grows it geometrically, so its bytes are copied a few times,
+ * not once per read); with `discardTooLong` it is dropped instead. At end of stream an
  * unterminated last line is a truncated frame, or with `allowUnterminated` the last line.
  * Lines are views into the receive buffer.
  *

@@ -69,9 +69,11 @@ export interface ReceiveBufferOptions {
  *   until the next write, and the storage is reused in place.
  * - Views from {@linkcode ReceiveBuffer.peek} are temporary: valid until the next write.
  *
- * The buffer grows only to hold unconsumed bytes plus one read (and `minReadSize` more for a
- * block replacing one that small reads used, so later small reads go into its tail; with
- * `reuse`, a quarter read more, so that a block can be reused); framers bound the unconsumed
+ * The buffer grows only to hold unconsumed bytes plus one read — or, for a frame in progress
+ * longer than a read, twice its bytes so far, so that it is copied a few times rather than on
+ * every read (and `minReadSize` more for a block replacing one that small reads used, so later
+ * small reads go into its tail; with `reuse`, a quarter read more, so that a block can be
+ * reused); framers bound the unconsumed
  * bytes by refusing frames over their limit, so a peer cannot make it grow without bound. It
  * starts empty and sizes reads by the transport's hint, so an idle connection costs little; a
  * block grown for a burst of large reads is replaced by one of the read size after a run of
@@ -403,7 +405,11 @@ export class ReceiveBuffer {
       const slack = this.#pins
         ? (this.#pinned && this.#end < want >> 1 ? this.#minRead : 0)
         : want >> 2;
-      const capacity = Math.max(reserve + need, unconsumed + Math.max(need, want)) + slack;
+      // A frame in progress longer than a read whose length the decoder cannot announce (a
+      // line, a delimited frame) grows the block geometrically: growing by one read each time
+      // would copy the frame so far on every read, quadratic in its length.
+      const grow = unconsumed > want ? 2 * unconsumed : 0;
+      const capacity = Math.max(reserve + need, unconsumed + Math.max(need, want), grow) + slack;
       this.#arrayBuffer = freshBlock(capacity);
       this.#bytes = new Uint8Array(this.#arrayBuffer);
       if (unconsumed > 0) this.#bytes.set(old.subarray(start, this.#end));

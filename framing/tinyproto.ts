@@ -628,7 +628,9 @@ export class TinyprotoProtocol implements BufferedProtocol, PeerHold, ShutdownHo
     try {
       transport.write(bytes);
       this.#framesSent++;
-      if (frameChannel.hasSubscribers) publishFrame(transport, "send", bytes, bytes, this.#decoder);
+      if (frameChannel.hasSubscribers) {
+        publishFrame(transport, "send", bytes, bytes.slice(), this.#decoder);
+      }
       return true;
     } catch {
       return false; // half-closed behind our back: connectionLost reports the end

@@ -1287,7 +1287,7 @@ export class PacketConnection implements BufferedProtocol, ShutdownHook, AsyncDi
    * The owner's drain timeout ran out (the `shutdown` signal): as `#abortWith`, but the
    * peer's requests still being served are answered first (a failure naming `error`; finished
    * responses still held go out as they are), and the transport is closed, flushing those
-   * answers, not aborted. The owner aborts it if the flush takes too long.
+   * answers, not aborted; after `closeTimeout` (or sooner, by the owner) it is aborted.
    */
   #giveUp(error: Error | undefined): void {
     if (!this.#beginAbort(error)) return;
@@ -1298,7 +1298,12 @@ export class PacketConnection implements BufferedProtocol, ShutdownHook, AsyncDi
       // The transport takes no more writes (a writeEof() under the connection).
     }
     this.#settleAll(error);
-    this.#transport!.close(error);
+    const transport = this.#transport!;
+    transport.close(error);
+    // The flush of these last words is bounded as close()'s wait is, by closeTimeout, whoever
+    // owns the connection (a peer that does not read must not hold it open).
+    const timer = setTimeout(() => transport.abort(error), this.#closeTimeout);
+    void this.#closed.promise.then(() => clearTimeout(timer));
   }
 
   /**

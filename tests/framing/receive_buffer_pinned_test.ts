@@ -1,5 +1,5 @@
 import { assert, assertEquals, assertStrictEquals, assertThrows } from "@std/assert";
-import { encodeFrame, LengthPrefixedFramer, ReceiveBuffer } from "@plexus/net/framing";
+import { encodeFrame, LengthPrefixedFramer, LineFramer, ReceiveBuffer } from "@plexus/net/framing";
 import { hex } from "./_helpers.ts";
 
 Deno.test("receive buffer peek() stops at the unconsumed bytes, however much is asked", () => {
@@ -97,4 +97,30 @@ Deno.test("receive buffer grows towards a reserved frame when it moves, rather t
 Deno.test("receive buffer refuses a minReadSize below 1", () => {
   assertThrows(() => new ReceiveBuffer({ minReadSize: 0 }), RangeError, "need minReadSize >= 1");
   assertThrows(() => new ReceiveBuffer({ initialCapacity: -1 }), RangeError);
+});
+
+Deno.test("receive buffer copies a long line a few times, not once per read", () => {
+  // A line's length is unknown until its end: growing by one read each time copied the line so
+  // far on every read (2 GiB copied for a 16 MiB line read in 64 KiB pieces).
+  const size = 16 * 1024 * 1024;
+  for (const reuse of [false, true]) {
+    const framer = new LineFramer({ maxLength: size });
+    const buffer = new ReceiveBuffer({ reuse });
+    const piece = new Uint8Array(64 * 1024).fill(0x61);
+    let copied = 0;
+    let block: ArrayBufferLike | undefined;
+    for (let sent = 0; sent < size; sent += piece.length) {
+      const buffered = buffer.length;
+      const tail = buffer.getWriteBuffer(piece.length);
+      if (tail.buffer !== block) {
+        if (block !== undefined) copied += buffered;
+        block = tail.buffer;
+      }
+      tail.set(piece.subarray(0, Math.min(piece.length, tail.byteLength)));
+      buffer.commit(Math.min(piece.length, tail.byteLength));
+      assertEquals(framer.decode(buffer), undefined);
+    }
+    assert(copied <= 4 * size, `${Math.round(copied / 2 ** 20)} MiB copied for a 16 MiB line`);
+    assert(buffer.capacity <= 3 * size, `the block grew to ${buffer.capacity} bytes`);
+  }
 });

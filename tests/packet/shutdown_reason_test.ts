@@ -5,7 +5,8 @@
  */
 import { createConnection, createServer } from "@plexus/net/endpoints";
 import { PacketConnection, RemoteError } from "@plexus/net/packet";
-import { assertEquals, assertInstanceOf, assertStringIncludes } from "@std/assert";
+import { assert, assertEquals, assertInstanceOf, assertStringIncludes } from "@std/assert";
+import { createMemoryChannelPair, StreamTransport } from "@plexus/net/transport";
 
 Deno.test("a drain timeout tells the handlers and closed why the connection was aborted", async () => {
   const started = Promise.withResolvers<void>();
@@ -57,4 +58,29 @@ Deno.test("a drain timeout answers the peer's outstanding requests with the reas
     assertEquals(error.text, "The server's shutdown timed out after 50 ms");
   }
   await client.closed;
+});
+
+Deno.test("shutdown: once its signal aborts, closeTimeout still bounds the flush of the last words", async () => {
+  // A peer that never reads: what we write cannot be flushed, and no Server aborts for us.
+  const [a, b] = createMemoryChannelPair({ capacity: 16 });
+  const conn = new PacketConnection({ closeTimeout: 200 });
+  const transport = new StreamTransport(a, conn);
+  const call = conn.call(1, new Uint8Array(1000)).catch((e) => e); // stuck in the write buffer
+  const drain = new AbortController();
+  const done = conn.shutdown(drain.signal).catch(() => {});
+  drain.abort(new Error("my drain timed out"));
+  let guard: ReturnType<typeof setTimeout> | undefined;
+  const ended = await Promise.race([
+    conn.closed.then(() => true),
+    new Promise<boolean>((resolve) => guard = setTimeout(() => resolve(false), 3000)),
+  ]);
+  clearTimeout(guard);
+  transport.abort();
+  await transport.closed;
+  b.close();
+  await done;
+  await call;
+  // Bug: still open 3 s later (the close flushed for ever; closeTimeout did nothing).
+  assert(ended, "the connection was still open 3 s after its drain signal aborted");
+  assertEquals((await conn.closed)?.message, "my drain timed out");
 });
