@@ -208,8 +208,11 @@ export class TcpTendrilManager<F = Uint8Array> implements TendrilManager<F> {
       await createConnection(() => this.#adopt(tendril, true), target, {
         wrapper,
         signal: dialling.signal,
-        // Bind the local host only: the port may be our own listener's.
-        localAddress: bindHost === undefined ? undefined : { hostname: bindHost },
+        // Bind the local host only: the port may be our own listener's. A Unix socket has no
+        // local address to bind.
+        localAddress: bindHost === undefined || (typeof target === "object" && "path" in target)
+          ? undefined
+          : { hostname: bindHost },
       });
     } finally {
       this.#dialling.delete(dialling);

@@ -651,3 +651,26 @@ Deno.test("TCP manager: a manager named by a host name connects from that host",
   assertEquals(client.apps[0].frames, ["named"]);
   await manager.shutdown();
 });
+
+Deno.test("a TCP manager bound to a host connects to a Unix socket too (no local address there)", async () => {
+  const dir = await Deno.makeTempDir();
+  const path = `${dir}/tendril.sock`;
+  const unix = Deno.listen({ transport: "unix", path });
+  const accepted = unix.accept();
+  const manager = new TcpTendrilManager("127.0.0.1:0");
+  await manager.start(keeping().acceptor);
+  const client = keeping();
+  // Bug: a TypeError ("localAddress applies to TCP only"): the manager's host was passed on.
+  const tendril = await manager.connect({ path }, client.acceptor);
+  assert(tendril);
+  const conn = await accepted;
+  tendril.sendFrame(bytes("hello"));
+  const buffer = new Uint8Array(16);
+  const n = await conn.read(buffer);
+  assertEquals(new TextDecoder().decode(buffer.subarray(0, n!)), "hello\r\n");
+  conn.close();
+  await tendril.closed;
+  await manager.shutdown();
+  unix.close();
+  await Deno.remove(dir, { recursive: true });
+});
