@@ -4,7 +4,7 @@
  * @module
  */
 
-import { IdentityFramer } from "../framing/identity.ts";
+import { EMPTY_DATAGRAM } from "../framing/_frame_reader.ts";
 import type { FramedProtocol } from "../framing/framed_protocol.ts";
 import { Lifecycle } from "../transport/_lifecycle.ts";
 import { describePeer } from "../transport/callback_error.ts";
@@ -20,13 +20,22 @@ import type { FramedTendril } from "./_framed_tendril.ts";
 /** Datagrams kept for a peer while its acceptor runs or its reading is paused. */
 export const QUEUED_PER_PEER = 16;
 
+/**
+ * What became of a datagram a peer sends: `"queued"` on the shared socket, `"dropped"` by a
+ * closing socket (as every transport drops writes once closing: the peer hears of the loss from
+ * `connectionLost`, which follows), or the error to cut the peer with.
+ */
+export type SendOutcome = "queued" | "dropped" | Error;
+
 /** What a peer needs from its manager. */
 export interface PeerHost<F> {
   /**
-   * Sends a datagram; returns the error to cut this peer with when the shared socket's buffer
-   * cannot take it (the peer alone is cut, not the socket and every other peer).
+   * Queues a datagram on the shared socket. `unsent` is the bytes of this peer's datagrams the
+   * socket holds already: when this one would take them past the per-sender cap, the outcome is
+   * the error to cut this peer with (the peer alone is cut, not the socket and every other
+   * peer). Each datagram queued comes back to the peer's `settled()`.
    */
-  send(data: Uint8Array, addr: Deno.NetAddr): Error | undefined;
+  send(data: Uint8Array, addr: Deno.NetAddr, unsent: number): SendOutcome;
   /** The socket's transport (for buffer sizes and addresses). */
   socket(): UdpTransport;
   /** Forgets a closed peer. */
@@ -79,8 +88,14 @@ export class Peer<F> implements Transport, TablePeer<Peer<F>> {
   #state: PeerState = "reading";
   /** What the application last heard: pauseWriting (true) or resumeWriting. */
   #writePaused = false;
+  /**
+   * Bytes of this peer's datagrams the shared socket holds, not yet sent (nor refused): what
+   * the per-sender cap counts.
+   */
+  #unsent = 0;
   readonly #host: PeerHost<F>;
-  readonly #addr: Deno.NetAddr;
+  /** The peer's address: the one object its datagrams are sent to, which identifies them. */
+  readonly addr: Deno.NetAddr;
   readonly #queued: Uint8Array[] = [];
   /** The shared lifecycle: `connectionLost()` once, a throw from it to the host, `closed`. */
   readonly #life: Lifecycle;
@@ -97,7 +112,7 @@ export class Peer<F> implements Transport, TablePeer<Peer<F>> {
     this.#host = host;
     this.#life = new Lifecycle((error) => host.onError(error), this);
     this.#stats = this.#life.counters;
-    this.#addr = addr;
+    this.addr = addr;
     this.key = key;
     this.host = tableHost;
     this.port = addr.port;
@@ -161,8 +176,7 @@ export class Peer<F> implements Transport, TablePeer<Peer<F>> {
   /**
    * One datagram into the tendril. Under the identity framer a datagram is one frame, an empty
    * one too — but an empty datagram adds no byte to the receive buffer, so no decoder can see
-   * it: it goes to the application here, as the framed protocol would pass it (a throw aborts
-   * the peer). Under any other framer it is zero bytes of the stream: nothing.
+   * it: the framed protocol takes it as such (see `EMPTY_DATAGRAM`). A throw aborts the peer.
    */
   #deliver(data: Uint8Array): void {
     const framed = this.tendril.framed;
@@ -170,10 +184,8 @@ export class Peer<F> implements Transport, TablePeer<Peer<F>> {
       if (data.byteLength > 0) {
         framed.getBuffer(data.byteLength).set(data);
         framed.bufferUpdated(data.byteLength);
-      } else if (
-        framed.receiveFramer instanceof IdentityFramer && framed.receiveBuffer.length === 0
-      ) {
-        this.tendril.application?.frameReceived(new Uint8Array(0) as F);
+      } else {
+        framed[EMPTY_DATAGRAM]();
       }
     } catch (error) {
       this.abort(error instanceof Error ? error : new Error(String(error)));
@@ -207,16 +219,36 @@ export class Peer<F> implements Transport, TablePeer<Peer<F>> {
   }
 
   #send(data: Uint8Array): void {
-    const refused = this.#host.send(data, this.#addr);
-    if (refused !== undefined) {
-      this.abort(refused);
+    const outcome = this.#host.send(data, this.addr, this.#unsent);
+    if (outcome !== "queued") {
+      if (outcome !== "dropped") this.abort(outcome);
       return;
     }
+    this.#unsent += data.byteLength;
     this.lastActivity = performance.now();
     if (this.#trust === "unproven") this.#trust = "answered";
+  }
+
+  /** Bytes of this peer's datagrams the shared socket holds, not yet sent (nor refused). */
+  get unsent(): number {
+    return this.#unsent;
+  }
+
+  /**
+   * One of this peer's datagrams left the socket's queue: when the socket took it (`sent`), it
+   * counts as sent now, as a stream transport counts bytes once its socket took them; one the
+   * socket refused (the manager's `onError` hears why) does not count. It may come after the
+   * peer closed: a datagram the socket took still counts.
+   *
+   * @param bytes The datagram's size.
+   * @param sent Whether the socket took it.
+   */
+  settled(bytes: number, sent: boolean): void {
+    this.#unsent -= bytes;
+    if (!sent) return;
     const stats = this.#stats;
     stats.writes++;
-    stats.bytesSent += data.byteLength;
+    stats.bytesSent += bytes;
   }
 
   /**
@@ -271,7 +303,7 @@ export class Peer<F> implements Transport, TablePeer<Peer<F>> {
     this.out.clear();
     // As a transport does, report the loss after the current callback has returned.
     const framed = this.tendril.framed;
-    const addr = this.#addr;
+    const addr = this.addr;
     this.#life.finish(
       error,
       [],
@@ -283,7 +315,10 @@ export class Peer<F> implements Transport, TablePeer<Peer<F>> {
     this.#host.release(this); // after finish(): the peer's stats carry its close reason
   }
 
-  /** A snapshot of the peer's counters: datagrams and bytes each way, pauses, the end. */
+  /**
+   * A snapshot of the peer's counters: datagrams and bytes each way (a datagram sent counts
+   * once the socket took it), pauses, the end.
+   */
   stats(): TransportStats {
     return this.#life.stats();
   }
@@ -319,9 +354,9 @@ export class Peer<F> implements Transport, TablePeer<Peer<F>> {
   ): ExtraInfo[K] | undefined {
     const info: ExtraInfo = {
       sockname: this.#host.socket().getExtraInfo("sockname"),
-      peername: this.#addr,
+      peername: this.addr,
       conn: this.#host.socket().getExtraInfo("conn"),
-      name: defaultTraceName(this.#addr),
+      name: defaultTraceName(this.addr),
     };
     return info[name] ?? defaultValue;
   }

@@ -3,7 +3,8 @@ import { canonicalHost } from "../transport/_canonical_host.ts";
 import { resolveHost } from "./_resolve_host.ts";
 import { describeError, TransportError } from "../transport/errors.ts";
 import type { DatagramProtocol, WriteBufferLimits } from "../transport/mod.ts";
-import { UdpTransport } from "../transport/udp_transport.ts";
+import { SEND_SETTLED, type SendSettledOption } from "../transport/_flow_control.ts";
+import { UdpTransport, type UdpTransportOptions } from "../transport/udp_transport.ts";
 import { type Address, formatAddress, type HostPort, parseAddress } from "./address.ts";
 
 /** Options of {@linkcode createDatagramEndpoint}. */
@@ -127,7 +128,8 @@ export async function createDatagramEndpoint<P extends DatagramProtocol>(
       remoteAddress: remote,
       writeBufferLimits: options.writeBufferLimits,
       reuseReceiveBuffer: options.reuseReceiveBuffer,
-    });
+      [SEND_SETTLED]: (options as SendSettledOption)[SEND_SETTLED],
+    } as UdpTransportOptions);
   } catch (error) {
     socket.close();
     throw error;

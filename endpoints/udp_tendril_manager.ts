@@ -2,7 +2,7 @@ import { canonicalHost } from "../transport/_canonical_host.ts";
 import type { Framer } from "../framing/framer.ts";
 import { IdentityFramer } from "../framing/identity.ts";
 import { TransportError, WriteBufferOverflowError } from "../transport/errors.ts";
-import { DEFAULT_MAX_WRITE_BUFFER } from "../transport/_flow_control.ts";
+import { DEFAULT_MAX_WRITE_BUFFER, SEND_SETTLED } from "../transport/_flow_control.ts";
 import { checkDelay } from "../transport/_delay.ts";
 import { deliverError } from "../transport/callback_error.ts";
 import {
@@ -16,7 +16,11 @@ import type { UdpTransport } from "../transport/udp_transport.ts";
 import { Peer, type PeerHost } from "./_udp_peer.ts";
 import { normalizeHost, PeerTable, type PeerTrust } from "./_udp_peer_table.ts";
 import { type Address, formatAddress, type HostPort, parseAddress } from "./address.ts";
-import { createDatagramEndpoint, resolveUdpAddress } from "./create_datagram_endpoint.ts";
+import {
+  createDatagramEndpoint,
+  type DatagramEndpointOptions,
+  resolveUdpAddress,
+} from "./create_datagram_endpoint.ts";
 import { FramedTendril } from "./_framed_tendril.ts";
 import type { Acceptor, Application, Tendril } from "./tendril.ts";
 import type { TendrilManager, TendrilManagerOptions } from "./tendril_manager.ts";
@@ -124,6 +128,12 @@ type ManagerState = "stopped" | "starting" | "running" | "shutDown";
  * table and the acceptor backlog are bounded, and what does not fit is dropped and counted.
  * Get one with `getManager("udp", localAddress)`.
  *
+ * The peers share the socket's write buffer: each application hears `pauseWriting()` when it
+ * fills. One that goes on sending is cut alone, with a `WriteBufferOverflowError`, once its own
+ * datagrams queued on the socket would pass 64 MiB (`maxWriteBuffer`); the other peers go on.
+ * A peer's stats count a datagram as sent once the socket took it: one the socket refused
+ * (too large, say) is lost, as UDP loses datagrams, and its refusal goes to `onError`.
+ *
  * A full peer table makes room by evicting the oldest peer that never proved itself, so a
  * flood of one-datagram spoofed sources cannot lock genuine newcomers out until it expires.
  * A peer proves itself by sending a datagram after we sent it one — a spoofer never sees our
@@ -177,6 +187,12 @@ export class UdpTendrilManager<F = Uint8Array> implements TendrilManager<F> {
   readonly #maxQueuedBytes: number;
   #queuedBytes = 0;
   readonly #peers = new PeerTable<Peer<F>>();
+  /**
+   * The peers by the address object each sends its datagrams to, as the socket gives it back
+   * when a datagram leaves its queue: the live ones, and the closed ones whose datagrams it
+   * still holds.
+   */
+  readonly #senders = new Map<Deno.NetAddr, Peer<F>>();
   readonly #accepted = new Map<string, Tendril<F>>();
   #socket: UdpTransport | undefined;
   /** Whether the socket's writing is paused: a new peer hears it as it starts. */
@@ -398,28 +414,30 @@ export class UdpTendrilManager<F = Uint8Array> implements TendrilManager<F> {
 
   readonly #host: PeerHost<F> = {
     onError: (error) => this.#report(error),
-    send: (data, addr) => {
-      // A closing socket drops it, as every transport drops writes once closing: the peer
-      // hears of the loss from connectionLost, which follows.
+    send: (data, addr, unsent) => {
       const socket = this.#socket;
-      if (socket === undefined || socket.isClosing()) return undefined;
-      // The socket's cap is kept here, per sender: an application that goes on past
-      // pauseWriting is cut alone, not the socket with every other peer.
-      const size = socket.getWriteBufferSize() + data.byteLength;
+      if (socket === undefined || socket.isClosing()) return "dropped";
+      // The socket's cap is kept here, on each sender's own queued bytes: an application that
+      // goes on past pauseWriting is cut alone, not the socket with every other peer, nor a
+      // peer that sends after it filled the socket's queue.
+      const size = unsent + data.byteLength;
       if (size > DEFAULT_MAX_WRITE_BUFFER) {
         return new WriteBufferOverflowError(
-          `Cannot send a ${data.byteLength}-byte datagram to ${formatAddress(addr)}: the shared ` +
-            `socket's write buffer would hold ${size} bytes, past maxWriteBuffer ` +
-            `${DEFAULT_MAX_WRITE_BUFFER} (the application went on sending after pauseWriting)`,
+          `Cannot send a ${data.byteLength}-byte datagram to ${formatAddress(addr)}: its ` +
+            `datagrams queued on the shared socket would hold ${size} bytes, past ` +
+            `maxWriteBuffer ${DEFAULT_MAX_WRITE_BUFFER} (the application went on sending after ` +
+            "pauseWriting)",
           { size, limit: DEFAULT_MAX_WRITE_BUFFER },
         );
       }
       socket.sendto(data, addr);
-      return undefined;
+      return "queued";
     },
     socket: () => this.#socket!,
     release: (peer) => {
       this.#peers.remove(peer);
+      // A peer with datagrams still queued hears of them as they leave (see #sendSettled).
+      if (peer.unsent === 0) this.#senders.delete(peer.addr);
       this.#closedPeers++;
       addCounters(this.#ended, peer.stats());
       if (this.#accepted.get(peer.key) === peer.tendril) this.#accepted.delete(peer.key);
@@ -436,6 +454,24 @@ export class UdpTendrilManager<F = Uint8Array> implements TendrilManager<F> {
       return true;
     },
     unreserve: (bytes) => this.#queuedBytes -= bytes,
+  };
+
+  /**
+   * A datagram left the socket's queue (`SEND_SETTLED`): its peer, found by the address object
+   * it sends to, counts it as sent or not. A peer that closed while its datagram was queued
+   * still counts one the socket took, in the closed peers' totals too (they took its counters
+   * as it closed). A refusal reaches `onError` through `errorReceived`.
+   */
+  readonly #sendSettled = (data: Uint8Array, addr: Deno.NetAddr, sent: boolean): void => {
+    const peer = this.#senders.get(addr);
+    if (peer === undefined) return;
+    peer.settled(data.byteLength, sent);
+    if (!peer.isClosing()) return;
+    if (sent) {
+      this.#ended.writes++;
+      this.#ended.bytesSent += data.byteLength;
+    }
+    if (peer.unsent === 0) this.#senders.delete(addr);
   };
 
   // ---- Demultiplexing ------------------------------------------------------------------------
@@ -461,19 +497,23 @@ export class UdpTendrilManager<F = Uint8Array> implements TendrilManager<F> {
         this.#writingPaused = false;
         this.#forEachPeer((peer) => !this.#writingPaused && peer.signalWriting(false));
       },
-      // A send or receive the socket survived (an ICMP port unreachable, say): no peer owns it.
+      // A send or receive the socket survived (an ICMP port unreachable, say): a refused
+      // datagram is lost, as UDP loses datagrams, and its peer goes on (not counting it).
       errorReceived: (error) => this.#report(error),
       connectionLost: (error) => {
         if (this.#state === "running") this.#state = "stopped";
         this.#acceptor = undefined;
         this.#forEachPeer((peer) => peer.abort(error, error ? "error" : "close"));
+        // The datagrams still queued were dropped with the socket: none will leave.
+        this.#senders.clear();
       },
     };
     const { transport } = await createDatagramEndpoint(() => demux, {
       localAddress: this.#local,
       // Each datagram is copied once, into its peer's receive buffer (or its queue).
       reuseReceiveBuffer: true,
-    });
+      [SEND_SETTLED]: this.#sendSettled,
+    } as DatagramEndpointOptions);
     // Its cap is kept per sender (see the host's send): the socket itself has none.
     transport.setMaxWriteBuffer(Infinity);
     this.#socket = transport;
@@ -567,6 +607,7 @@ export class UdpTendrilManager<F = Uint8Array> implements TendrilManager<F> {
     );
     const peer: Peer<F> = new Peer(this.#host, addr, key, host, tendril, trust);
     this.#peers.add(peer, trust !== "proven");
+    this.#senders.set(addr, peer);
     this.#createdPeers++;
     this.#waiting++;
     tendril.outcome.then((outcome) => {

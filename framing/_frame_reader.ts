@@ -14,6 +14,12 @@ import type { Decoder } from "./framer.ts";
 import { ReceiveBuffer, type ReceiveBufferOptions } from "./receive_buffer.ts";
 
 /**
+ * The key of a `FramedProtocol`'s method for an empty datagram (a UDP peer's): under the
+ * identity framer it is one frame of no bytes, which no decoder can see in the byte stream.
+ */
+export const EMPTY_DATAGRAM: unique symbol = Symbol("plexus.emptyDatagram");
+
+/**
  * Owns a connection's {@linkcode ReceiveBuffer} and its current {@linkcode Decoder}, and runs
  * the decode loop over them (tokio's `FramedImpl` read half).
  *
@@ -179,6 +185,25 @@ export class FrameReader<T> {
       this.#deliver(frame);
     }
     return false;
+  }
+
+  /**
+   * A record of no bytes from a message transport (an empty datagram) that is one frame: it
+   * adds no byte to the buffer, so no decoder can see it, and the caller makes its `frame`.
+   * Delivered as `read()` delivers a frame: counted, traced, given to `deliver` (unless
+   * `mayGoOn()` says no: then it is dropped, as nothing is buffered to wait for).
+   *
+   * @param frame The empty record's frame.
+   * @param bytes Its bytes (none), for the trace event.
+   */
+  readEmpty(frame: T, bytes: Uint8Array): void {
+    if (!this.#mayGoOn()) return;
+    this.frames++;
+    if (frameChannel.hasSubscribers && this.transport !== undefined) {
+      publishFrame(this.transport, "receive", frame, bytes, this.decoder);
+    }
+    this.#deliver(frame);
+    this.#progress(true, true);
   }
 
   /** {@linkcode FrameReader.read} with a frame event published before each delivery. */

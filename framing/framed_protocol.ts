@@ -2,7 +2,8 @@ import type { BufferedProtocol, ShutdownHook } from "../transport/protocols.ts";
 import type { Transport } from "../transport/types.ts";
 import { type DeadlineError, TransportError } from "../transport/errors.ts";
 import { DEADLINE_CLOSE_GRACE } from "../transport/deadline_clock.ts";
-import { FrameReader } from "./_frame_reader.ts";
+import { EMPTY_DATAGRAM, FrameReader } from "./_frame_reader.ts";
+import { IdentityFramer } from "./identity.ts";
 import { frameChannel, publishFrame } from "../transport/_trace.ts";
 import { type FramedStats, statsBeforeConnected } from "../transport/stats.ts";
 import { FramingError } from "./errors.ts";
@@ -501,6 +502,18 @@ export class FramedProtocol<T = Uint8Array> implements BufferedProtocol, Shutdow
     } catch (error) {
       if (!this.#rejected(error)) throw error;
     }
+  }
+
+  /**
+   * Part of the UDP peer contract: an empty datagram arrived. Under the identity framer, with
+   * nothing buffered, it is one frame of no bytes, delivered, counted (`framesReceived`) and
+   * traced as any frame is; under any other framer it is zero bytes of the stream: nothing.
+   */
+  [EMPTY_DATAGRAM](): void {
+    const reader = this.#reader;
+    if (!(reader.decoder instanceof IdentityFramer) || reader.buffer.length > 0) return;
+    const frame = new Uint8Array(0);
+    reader.readEmpty(frame as T, frame);
   }
 
   /** Part of the transport contract: end of stream; deliver the rest, then tell the handler. */

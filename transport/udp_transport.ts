@@ -7,7 +7,13 @@ import { defaultTraceName, frameChannel, publishFrame } from "./_trace.ts";
 import type { Counters } from "./_stats.ts";
 import { type CloseReason, closeReasonOf, type TransportStats } from "./stats.ts";
 import { transportError } from "./errors.ts";
-import { deliverFlowSignal, type FlowSignal, WriteFlowControl } from "./_flow_control.ts";
+import {
+  deliverFlowSignal,
+  type FlowSignal,
+  SEND_SETTLED,
+  type SendSettledOption,
+  WriteFlowControl,
+} from "./_flow_control.ts";
 import type { DatagramProtocol } from "./protocols.ts";
 import type { DatagramTransport, ExtraInfo, WriteBufferLimits } from "./types.ts";
 
@@ -116,6 +122,8 @@ export class UdpTransport implements DatagramTransport, AsyncDisposable {
   readonly #flow: WriteFlowControl;
   readonly #life: Lifecycle;
   readonly #stats: Counters;
+  /** The owner's account of each datagram leaving the queue (see `SEND_SETTLED`). */
+  readonly #settled: SendSettledOption[typeof SEND_SETTLED];
   // Datagrams waiting while one is sent: parallel arrays, no object per datagram. `sendto`
   // appends to the queue; the sends go through the batch, which swaps with the queue when it
   // runs out (so neither holds datagrams already sent for longer than one batch).
@@ -170,6 +178,7 @@ export class UdpTransport implements DatagramTransport, AsyncDisposable {
     this.#extra.name ??= protocol.connectionName ??
       defaultTraceName(options.remoteAddress ?? conn.addr);
     this.#flow = new WriteFlowControl(options.writeBufferLimits);
+    this.#settled = (options as SendSettledOption)[SEND_SETTLED];
     this.#life = new Lifecycle(options.onError, this);
     this.#stats = this.#life.counters;
     if (!this.#life.open(() => protocol.connectionMade?.(this), (e) => this.#callbackFailed(e))) {
@@ -396,6 +405,7 @@ export class UdpTransport implements DatagramTransport, AsyncDisposable {
     const data = this.#sendingData!;
     this.#stats.writes++;
     this.#stats.bytesSent += data.byteLength;
+    this.#settled?.(data, this.#sendingAddr!, true);
     this.#sendNext(data);
   };
 
@@ -406,6 +416,7 @@ export class UdpTransport implements DatagramTransport, AsyncDisposable {
       return;
     }
     const failed = transportError(`Send to ${formatAddr(this.#sendingAddr!)} failed`, error);
+    this.#settled?.(this.#sendingData!, this.#sendingAddr!, false);
     if (this.#report(failed)) this.#sendNext(this.#sendingData!);
   };
 

@@ -16,8 +16,8 @@ import {
   type Wrapper,
   WrapperChain,
 } from "@plexus/net/endpoints";
-import { ChunkFramer, LineFramer } from "@plexus/net/framing";
-import { TransportError } from "@plexus/net/transport";
+import { ChunkFramer, type FramedProtocol, LineFramer } from "@plexus/net/framing";
+import { subscribe, TransportError } from "@plexus/net/transport";
 import { tls as fixtures } from "../_net.ts";
 import { bytes } from "../_shared.ts";
 
@@ -583,6 +583,40 @@ Deno.test("an empty UDP datagram is one empty frame under the identity framer", 
   peer.close();
   await server.shutdown();
 });
+
+Deno.test("an empty UDP datagram is counted in framesReceived and traced, as any datagram", async () => {
+  const server = new UdpTendrilManager("127.0.0.1:0");
+  const served = keeping();
+  await server.start(served.acceptor);
+  const peer = udpSocket();
+  const traced: string[] = [];
+  using _ = subscribe({
+    frame: (e) => {
+      if (e.direction !== "receive" || e.transport !== peerTransport(served.apps[0])) return;
+      traced.push(`${e.framer} ${JSON.stringify(e.bytes && text(e.bytes))}`);
+    },
+  });
+  for (const message of ["x", "", "y", ""]) await peer.send(bytes(message), server.localAddress!);
+  await served.until(1);
+  const [app] = served.apps;
+  await app.until(() => app.frames.length === 4);
+  assertEquals(app.frames, ["x", "", "y", ""]);
+  const framed = (app.tendril as unknown as { framed: FramedProtocol }).framed;
+  assertEquals([framed.stats().framesReceived, framed.stats().reads], [4, 4]);
+  assertEquals(traced, [
+    'IdentityFramer "x"',
+    'IdentityFramer ""',
+    'IdentityFramer "y"',
+    'IdentityFramer ""',
+  ]);
+  peer.close();
+  await server.shutdown();
+});
+
+/** The transport of `app`'s tendril, once it has one. */
+function peerTransport(app: Recording | undefined): unknown {
+  return (app?.tendril as unknown as { framed: FramedProtocol } | undefined)?.framed.transport;
+}
 
 Deno.test("a new UDP peer is in manager.tendrils during its own first frameReceived", async () => {
   const server = new UdpTendrilManager("127.0.0.1:0");

@@ -1,6 +1,7 @@
-import { assertEquals, assertRejects } from "@std/assert";
+import { assertEquals, assertRejects, assertStringIncludes } from "@std/assert";
 import { assert, assertInstanceOf } from "../_assert.ts";
-import { Application, type Tendril, UdpTendrilManager } from "@plexus/net/endpoints";
+import { Application, formatAddress, type Tendril, UdpTendrilManager } from "@plexus/net/endpoints";
+import type { FramedProtocol } from "@plexus/net/framing";
 import { TransportError, WriteBufferOverflowError } from "@plexus/net/transport";
 
 class Quiet extends Application {
@@ -63,6 +64,56 @@ Deno.test("UDP tendril: one past the shared socket's cap is cut alone; its later
   await client.shutdown();
   sink.close();
   other.close();
+});
+
+Deno.test("UDP tendril: a peer that sends after another filled the socket to the cap is not cut; the filler is", async () => {
+  const sink = udpSocket();
+  const client = new UdpTendrilManager("127.0.0.1:0");
+  await client.start();
+  const flooder = (await client.connect(sink.addr, (t) => new Quiet(t)))!;
+  const other = udpSocket();
+  const polite = (await client.connect(other.addr, (t) => new Quiet(t)))!;
+  const frame = new Uint8Array(65_000);
+  // 1032 frames in one turn: 67 080 000 bytes, just under the 64 MiB cap (67 108 864).
+  for (let sent = 0; sent < 1032; sent++) flooder.sendFrame(frame);
+  // The shared socket now holds past the cap in all; of this peer's, one datagram.
+  polite.sendFrame(frame);
+  flooder.sendFrame(frame); // its own datagrams past the cap
+  const error = await flooder.closed;
+  assertInstanceOf(error, WriteBufferOverflowError);
+  assertEquals([error.size, error.limit], [1033 * 65_000, 64 * 1024 * 1024]);
+  assert(client.tendrils.size === 1, "the peer that sent once goes on");
+  const [data] = await other.receive();
+  assertEquals(data.byteLength, 65_000);
+  await client.shutdown();
+  sink.close();
+  other.close();
+});
+
+Deno.test("UDP peer: a datagram the socket refuses is not counted as sent; onError hears why", async () => {
+  const sink = udpSocket();
+  const reported = Promise.withResolvers<Error>();
+  const client = new UdpTendrilManager("127.0.0.1:0", { onError: reported.resolve });
+  await client.start();
+  const tendril = (await client.connect(sink.addr, (t) => new Quiet(t)))!;
+  tendril.sendFrame(new Uint8Array(10));
+  tendril.sendFrame(new Uint8Array(65_508)); // past IPv4's largest payload (65 507): EMSGSIZE
+  tendril.sendFrame(new Uint8Array(20));
+  const error = await reported.promise;
+  assertInstanceOf(error, TransportError);
+  assertStringIncludes(error.message, `Send to ${formatAddress(sink.addr)} failed`);
+  const sizes = [];
+  for (let i = 0; i < 2; i++) sizes.push((await sink.receive())[0].byteLength);
+  assertEquals(sizes, [10, 20], "the peer goes on: a refused datagram is lost, as UDP loses one");
+  // Still in flight when shutdown() closes the peer: counted as it leaves.
+  tendril.sendFrame(new Uint8Array(30));
+  await client.shutdown(); // the socket sends what it holds first
+  const stats = (tendril as unknown as { framed: FramedProtocol }).framed.stats();
+  assertEquals([stats.writes, stats.bytesSent, stats.closeReason], [3, 60, "close"]);
+  const total = client.stats().total;
+  assertEquals([total.writes, total.bytesSent], [3, 60]);
+  assertEquals((await sink.receive())[0].byteLength, 30);
+  sink.close();
 });
 
 Deno.test("UDP manager: a second start() while the first binds is refused and leaks no socket", async () => {

@@ -10,7 +10,12 @@ import { Application, type Tendril, UdpTendrilManager } from "@plexus/net/endpoi
 import { IdentityFramer } from "@plexus/net/framing";
 import { TransportError, type TransportStats } from "@plexus/net/transport";
 import { assert } from "../_assert.ts";
-import { Peer, type PeerHost, QUEUED_PER_PEER } from "../../endpoints/_udp_peer.ts";
+import {
+  Peer,
+  type PeerHost,
+  QUEUED_PER_PEER,
+  type SendOutcome,
+} from "../../endpoints/_udp_peer.ts";
 import { FramedTendril } from "../../endpoints/_framed_tendril.ts";
 import type { UdpTransport } from "../../transport/udp_transport.ts";
 
@@ -185,8 +190,9 @@ class Host implements PeerHost<Uint8Array> {
   reserved = 0;
   dropped_ = 0;
   budget = Infinity;
-  send(data: Uint8Array): undefined {
+  send(data: Uint8Array): SendOutcome {
     this.sent.push(new TextDecoder().decode(data));
+    return "queued";
   }
   socket(): UdpTransport {
     throw new Error("not used");
