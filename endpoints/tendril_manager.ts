@@ -95,7 +95,7 @@ export interface TendrilManager<F = Uint8Array> {
    * Stops, ends every tendril, and resolves once all of them are closed. Gracefully, as a
    * `Server`'s shutdown: what the applications sent goes out first (TCP connections flush,
    * then close; a UDP socket sends what is queued on it); TCP connections still open after
-   * `timeout` ms (default 30 000) are aborted. Calling it again returns the same promise (TCP).
+   * `timeout` ms (default 30 000) are aborted. Calling it again returns the same promise.
    *
    * @param options How long the tendrils get to flush.
    * @throws {RangeError} For a bad `timeout`, before anything changes: a shutdown already

@@ -200,6 +200,8 @@ export class UdpTendrilManager<F = Uint8Array> implements TendrilManager<F> {
   #acceptor: Acceptor<F> | undefined;
   #waiting = 0;
   #state: ManagerState = "stopped";
+  /** The shutdown once begun: calling `shutdown()` again returns it. */
+  #shutdown: Promise<void> | undefined;
   /** The socket being bound by a start(): shutdown() waits for it, then closes it. */
   #binding: Promise<void> | undefined;
   /** Counts `start()` calls: only the latest one may set the acceptor. */
@@ -395,10 +397,15 @@ export class UdpTendrilManager<F = Uint8Array> implements TendrilManager<F> {
    * sends go straight to the socket, so nothing the applications sent is dropped). `timeout`
    * is accepted for the {@linkcode TendrilManager} interface: nothing here waits on a peer.
    */
-  async shutdown(options?: ShutdownOptions): Promise<void> {
+  shutdown(options?: ShutdownOptions): Promise<void> {
+    // Checked before anything changes, and thrown, as the TCP manager's and a Server's are.
     if (options?.timeout !== undefined) {
       checkDelay("Cannot shut down: timeout", options.timeout, 0, true);
     }
+    return this.#shutdown ??= this.#runShutdown();
+  }
+
+  async #runShutdown(): Promise<void> {
     this.#state = "shutDown";
     this.#acceptor = undefined;
     await this.#binding?.catch(() => {}); // a start() binding now: its socket is closed below

@@ -1,4 +1,4 @@
-import { assertEquals, assertRejects, assertStringIncludes } from "@std/assert";
+import { assertEquals, assertRejects, assertStringIncludes, assertThrows } from "@std/assert";
 import { assert, assertInstanceOf } from "../_assert.ts";
 import { Application, formatAddress, type Tendril, UdpTendrilManager } from "@plexus/net/endpoints";
 import type { FramedProtocol } from "@plexus/net/framing";
@@ -224,4 +224,16 @@ Deno.test("UDP acceptFilter: the datagram it is given is its own copy, kept vali
   await server.shutdown();
   // Bug: ["SECONDpeer", "SECOND"]: the first was a view of the socket's reused buffer.
   assertEquals(seen.map((d) => new TextDecoder().decode(d)), ["first peer", "SECOND"]);
+});
+
+Deno.test("UDP manager: shutdown() throws a bad timeout before anything changes; again, the same promise", async () => {
+  const manager = new UdpTendrilManager("127.0.0.1:0");
+  await manager.start((t) => new Quiet(t));
+  // Bug: an async shutdown() returned a rejected promise here (the TCP manager throws).
+  assertThrows(() => manager.shutdown({ timeout: -1 }), RangeError);
+  assertEquals(manager.running, true, "a bad timeout changes nothing");
+  const first = manager.shutdown();
+  assertEquals(manager.shutdown() === first, true, "a second call returns the same promise");
+  await first;
+  assertEquals(manager.shutDown, true);
 });
