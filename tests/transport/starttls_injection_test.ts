@@ -39,9 +39,14 @@ Deno.test("framed STARTTLS: plaintext pipelined after STARTTLS is not joined to 
   assertEquals(frames.includes("INJsecret"), false, `plaintext spliced into TLS: ${frames}`);
 });
 
-/** A MessageProtocol SMTP-like server: STARTTLS upgrades (the handler awaits the handshake). */
-function startTlsMessageServer(handled: string[], afterUpgrade: PromiseWithResolvers<void>) {
-  return new MessageProtocol<Uint8Array>({
+/**
+ * A MessageProtocol SMTP-like server on a real socket (STARTTLS upgrades; the handler awaits
+ * the handshake), and a client that sends `plaintext`, reads the `220` and upgrades.
+ */
+async function messageStartTls(plaintext: string) {
+  const handled: string[] = [];
+  const afterUpgrade = Promise.withResolvers<void>();
+  const server = new MessageProtocol<Uint8Array>({
     decoder: new LineFramer(),
     messageHandler: async (line, transport) => {
       const command = text(line);
@@ -56,23 +61,24 @@ function startTlsMessageServer(handled: string[], afterUpgrade: PromiseWithResol
       }
     },
   });
-}
-
-Deno.test("message STARTTLS: a command queued in plaintext behind STARTTLS is never handled", async () => {
   using listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const handled: string[] = [];
-  const afterUpgrade = Promise.withResolvers<void>();
-  const server = startTlsMessageServer(handled, afterUpgrade);
   const accepted = listener.accept();
   const conn = await Deno.connect({ hostname: "127.0.0.1", port: listener.addr.port });
   const transport = new StreamTransport(await accepted, server);
-  // A man in the middle appends a command after the client's STARTTLS (one segment): both
-  // are decoded into the queue before the handler sees the first.
-  await conn.write(bytes("STARTTLS\r\nRCPT TO:<attacker>\r\n"));
+  await conn.write(bytes(plaintext));
   const buffer = new Uint8Array(64);
   const n = await conn.read(buffer);
   assertEquals(text(buffer.subarray(0, n!)), "220 ready\r\n");
   const secure = await Deno.startTls(conn, { caCerts: [tls.ca], hostname: "localhost" });
+  return { handled, afterUpgrade, server, transport, secure };
+}
+
+Deno.test("message STARTTLS: a command queued in plaintext behind STARTTLS is never handled", async () => {
+  // A man in the middle appends a command after the client's STARTTLS (one segment): both
+  // are decoded into the queue before the handler sees the first.
+  const { handled, afterUpgrade, server, transport, secure } = await messageStartTls(
+    "STARTTLS\r\nRCPT TO:<attacker>\r\n",
+  );
   await secure.write(bytes("MAIL FROM:<user>\r\n")).catch(() => {});
   const outcome = await Promise.race([afterUpgrade.promise.then(() => "handled"), server.closed]);
   transport.abort();
@@ -87,21 +93,11 @@ Deno.test("message STARTTLS: a command queued in plaintext behind STARTTLS is ne
 });
 
 Deno.test("message STARTTLS: commands that come over TLS after the upgrade are handled", async () => {
-  using listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const handled: string[] = [];
-  const afterUpgrade = Promise.withResolvers<void>();
-  const server = startTlsMessageServer(handled, afterUpgrade);
-  const accepted = listener.accept();
-  const conn = await Deno.connect({ hostname: "127.0.0.1", port: listener.addr.port });
-  const transport = new StreamTransport(await accepted, server);
-  await conn.write(bytes("STARTTLS\r\n"));
-  const buffer = new Uint8Array(64);
-  const n = await conn.read(buffer);
-  assertEquals(text(buffer.subarray(0, n!)), "220 ready\r\n");
-  const secure = await Deno.startTls(conn, { caCerts: [tls.ca], hostname: "localhost" });
+  const { handled, afterUpgrade, transport, secure } = await messageStartTls("STARTTLS\r\n");
   // Sent at once after the handshake: it may be decoded before the handler's await returns.
   await secure.write(bytes("EHLO a\r\nMAIL FROM:<user>\r\n"));
   await afterUpgrade.promise;
+  const buffer = new Uint8Array(64);
   const m = await secure.read(buffer);
   assertEquals(text(buffer.subarray(0, m!)).startsWith("250 ok\r\n"), true);
   transport.close();
