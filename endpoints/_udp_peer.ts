@@ -93,6 +93,11 @@ export class Peer<F> implements Transport, TablePeer<Peer<F>> {
    * the per-sender cap counts.
    */
   #unsent = 0;
+  /**
+   * This peer's datagrams the shared socket holds (an empty one too): while any are, the
+   * manager keeps the peer to count them as they leave, even after it closed.
+   */
+  #pending = 0;
   readonly #host: PeerHost<F>;
   /** The peer's address: the one object its datagrams are sent to, which identifies them. */
   readonly addr: Deno.NetAddr;
@@ -219,12 +224,18 @@ export class Peer<F> implements Transport, TablePeer<Peer<F>> {
   }
 
   #send(data: Uint8Array): void {
-    const outcome = this.#host.send(data, this.addr, this.#unsent);
+    // Counted before the socket takes it: a callback the send raises (pauseWriting) may close
+    // this peer, and the manager must know then that a datagram of it is still queued.
+    const unsent = this.#unsent;
+    this.#unsent += data.byteLength;
+    this.#pending++;
+    const outcome = this.#host.send(data, this.addr, unsent);
     if (outcome !== "queued") {
+      this.#unsent -= data.byteLength;
+      this.#pending--;
       if (outcome !== "dropped") this.abort(outcome);
       return;
     }
-    this.#unsent += data.byteLength;
     this.lastActivity = performance.now();
     if (this.#trust === "unproven") this.#trust = "answered";
   }
@@ -232,6 +243,11 @@ export class Peer<F> implements Transport, TablePeer<Peer<F>> {
   /** Bytes of this peer's datagrams the shared socket holds, not yet sent (nor refused). */
   get unsent(): number {
     return this.#unsent;
+  }
+
+  /** This peer's datagrams the shared socket holds, not yet sent (nor refused). */
+  get pending(): number {
+    return this.#pending;
   }
 
   /**
@@ -245,6 +261,7 @@ export class Peer<F> implements Transport, TablePeer<Peer<F>> {
    */
   settled(bytes: number, sent: boolean): void {
     this.#unsent -= bytes;
+    this.#pending--;
     if (!sent) return;
     const stats = this.#stats;
     stats.writes++;

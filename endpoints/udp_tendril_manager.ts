@@ -131,6 +131,9 @@ type ManagerState = "stopped" | "starting" | "running" | "shutDown";
  * The peers share the socket's write buffer: each application hears `pauseWriting()` when it
  * fills. One that goes on sending is cut alone, with a `WriteBufferOverflowError`, once its own
  * datagrams queued on the socket would pass 64 MiB (`maxWriteBuffer`); the other peers go on.
+ * When many such peers together would take the socket's queue past 64 MiB, the one holding the
+ * most of it is cut, and so on while the queue stays past it; a peer that honours
+ * `pauseWriting()` holds no more than the high watermark and is never cut.
  * A peer's stats count a datagram as sent once the socket took it: one the socket refused
  * (too large, say) is lost, as UDP loses datagrams, and its refusal goes to `onError`.
  *
@@ -437,6 +440,11 @@ export class UdpTendrilManager<F = Uint8Array> implements TendrilManager<F> {
           { size, limit: DEFAULT_MAX_WRITE_BUFFER },
         );
       }
+      const total = socket.getWriteBufferSize() + data.byteLength;
+      if (total > DEFAULT_MAX_WRITE_BUFFER) {
+        const refused = this.#cutLargest(addr, size, total);
+        if (refused) return refused;
+      }
       socket.sendto(data, addr);
       return "queued";
     },
@@ -444,7 +452,7 @@ export class UdpTendrilManager<F = Uint8Array> implements TendrilManager<F> {
     release: (peer) => {
       this.#peers.remove(peer);
       // A peer with datagrams still queued hears of them as they leave (see #sendSettled).
-      if (peer.unsent === 0) this.#senders.delete(peer.addr);
+      if (peer.pending === 0) this.#senders.delete(peer.addr);
       this.#closedPeers++;
       addCounters(this.#ended, peer.stats());
       if (this.#accepted.get(peer.key) === peer.tendril) this.#accepted.delete(peer.key);
@@ -464,6 +472,41 @@ export class UdpTendrilManager<F = Uint8Array> implements TendrilManager<F> {
   };
 
   /**
+   * The shared socket's queue would pass the cap (many peers, each under its own): the peer
+   * holding the most of it is cut, when it holds more than the socket's high watermark (it
+   * went on sending after pauseWriting; a peer that honours it is never cut). When that is the
+   * sender (`size`: its bytes with this datagram), its datagram is refused with the error;
+   * otherwise the other peer is aborted and the sender's datagram goes on. Datagrams already
+   * queued cannot be taken back, so the queue drains from there while such peers are cut one
+   * by one, the largest first.
+   *
+   * @returns The error to refuse the sender's datagram with, if it is the one cut.
+   */
+  #cutLargest(addr: Deno.NetAddr, size: number, total: number): Error | undefined {
+    let largest: Peer<F> | undefined;
+    let most = this.#socket!.getWriteBufferLimits().high;
+    let senderIsLargest = size > most;
+    if (senderIsLargest) most = size;
+    for (const peer of this.#peers.toArray()) {
+      if (peer.addr !== addr && peer.unsent > most && !peer.isClosing()) {
+        largest = peer;
+        most = peer.unsent;
+        senderIsLargest = false;
+      }
+    }
+    const why = (target: Deno.NetAddr, held: number): WriteBufferOverflowError =>
+      new WriteBufferOverflowError(
+        `The shared socket's write buffer would hold ${total} bytes, past maxWriteBuffer ` +
+          `${DEFAULT_MAX_WRITE_BUFFER}; the peer ${formatAddress(target)} held the most of it, ` +
+          `${held} bytes (its application went on sending after pauseWriting)`,
+        { size: total, limit: DEFAULT_MAX_WRITE_BUFFER },
+      );
+    if (senderIsLargest) return why(addr, size);
+    largest?.abort(why(largest.addr, largest.unsent));
+    return undefined;
+  }
+
+  /**
    * A datagram left the socket's queue (`SEND_SETTLED`): its peer, found by the address object
    * it sends to, counts it as sent or not. A peer that closed while its datagram was queued
    * still counts one the socket took, in the closed peers' totals too (they took its counters
@@ -478,7 +521,7 @@ export class UdpTendrilManager<F = Uint8Array> implements TendrilManager<F> {
       this.#ended.writes++;
       this.#ended.bytesSent += data.byteLength;
     }
-    if (peer.unsent === 0) this.#senders.delete(addr);
+    if (peer.pending === 0) this.#senders.delete(addr);
   };
 
   // ---- Demultiplexing ------------------------------------------------------------------------
@@ -521,7 +564,8 @@ export class UdpTendrilManager<F = Uint8Array> implements TendrilManager<F> {
       reuseReceiveBuffer: true,
       [SEND_SETTLED]: this.#sendSettled,
     } as DatagramEndpointOptions);
-    // Its cap is kept per sender (see the host's send): the socket itself has none.
+    // Its cap is kept per sender, and the total by cutting the largest (see the host's send):
+    // the socket itself has none.
     transport.setMaxWriteBuffer(Infinity);
     this.#socket = transport;
     this.#writingPaused = false;

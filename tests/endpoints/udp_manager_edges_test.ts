@@ -2,7 +2,7 @@ import { assertEquals, assertRejects, assertStringIncludes, assertThrows } from 
 import { assert, assertInstanceOf } from "../_assert.ts";
 import { Application, formatAddress, type Tendril, UdpTendrilManager } from "@plexus/net/endpoints";
 import type { FramedProtocol } from "@plexus/net/framing";
-import { TransportError, WriteBufferOverflowError } from "@plexus/net/transport";
+import { type Transport, TransportError, WriteBufferOverflowError } from "@plexus/net/transport";
 
 class Quiet extends Application {
   frameReceived(_frame: Uint8Array): void {}
@@ -236,4 +236,86 @@ Deno.test("UDP manager: shutdown() throws a bad timeout before anything changes;
   assertEquals(manager.shutdown() === first, true, "a second call returns the same promise");
   await first;
   assertEquals(manager.shutDown, true);
+});
+
+const statsOf = (t: Tendril) => (t as unknown as { framed: FramedProtocol }).framed.stats();
+
+Deno.test("UDP peer: empty datagrams still queued when the peer closes count as sent once they leave", async () => {
+  const sink = udpSocket();
+  const client = new UdpTendrilManager("127.0.0.1:0");
+  await client.start();
+  const empty = (await client.connect(sink.addr, (t) => new Quiet(t)))!;
+  for (let i = 0; i < 3; i++) empty.sendFrame(new Uint8Array(0)); // identity framer: 3 datagrams
+  empty.close(); // the socket still holds them
+  for (let i = 0; i < 3; i++) assertEquals((await sink.receive())[0].byteLength, 0);
+  await client.shutdown();
+  sink.close();
+  // Bug: 0 — with no bytes queued, the closing peer was forgotten at once.
+  assertEquals(statsOf(empty).writes, 3);
+  assertEquals(client.stats().total.writes, 3);
+});
+
+/** Closes its tendril when the shared socket's writing pauses. */
+class GiveUp extends Application {
+  frameReceived(_frame: Uint8Array): void {}
+  override pauseWriting(): void {
+    this.tendril.close();
+  }
+}
+
+Deno.test("UDP peer: a datagram of a peer that closes in the pauseWriting its send raised counts once sent", async () => {
+  const sinkA = udpSocket();
+  const sinkB = udpSocket();
+  const client = new UdpTendrilManager("127.0.0.1:0");
+  await client.start();
+  const b = (await client.connect(sinkB.addr, (t) => new Quiet(t)))!;
+  const a = (await client.connect(sinkA.addr, (t) => new GiveUp(t)))!;
+  b.sendFrame(new Uint8Array(60_000)); // the socket holds 60 000 bytes
+  a.sendFrame(new Uint8Array(10_000)); // past the 64 KiB high watermark: pauseWriting
+  await a.closed;
+  assertEquals((await sinkA.receive())[0].byteLength, 10_000); // it did go out
+  assertEquals((await sinkB.receive())[0].byteLength, 60_000);
+  await client.shutdown();
+  sinkA.close();
+  sinkB.close();
+  const sa = statsOf(a);
+  const total = client.stats().total;
+  assertEquals([sa.writes, sa.bytesSent], [1, 10_000]); // Bug: [0, 0]
+  assertEquals([total.writes, total.bytesSent], [2, 70_000]); // Bug: [1, 60 000]
+});
+
+Deno.test("UDP manager: many peers that ignore pauseWriting cannot take the shared queue far past 64 MiB", async () => {
+  let peak = 0;
+  let answered = 0;
+  const cut: Error[] = [];
+  const requests = 40;
+  const done = Promise.withResolvers<void>();
+  /** Answers each request with 40 datagrams of 60 000 bytes (2.4 MB), ignoring pauseWriting. */
+  class Bulk extends Application {
+    frameReceived(_frame: Uint8Array): void {
+      const transport = (this.tendril as unknown as { framed: { transport: Transport } }).framed
+        .transport;
+      for (let i = 0; i < 40 && !transport.isClosing(); i++) {
+        this.sendFrame(new Uint8Array(60_000));
+        peak = Math.max(peak, transport.getWriteBufferSize());
+      }
+      if (++answered === requests) done.resolve();
+    }
+    override closed(error: Error | undefined): void {
+      if (error) cut.push(error);
+    }
+  }
+  const server = new UdpTendrilManager("127.0.0.1:0");
+  await server.start((t) => new Bulk(t));
+  const clients = Array.from({ length: requests }, udpSocket);
+  await Promise.all(clients.map((c) => c.send(new Uint8Array([1]), server.localAddress!)));
+  await done.promise;
+  for (const c of clients) c.close();
+  await server.shutdown();
+  // 96 MB asked for in all. Bug: the queue peaked at ~89 MiB and no peer was cut (each held
+  // under its own 64 MiB). Past 64 MiB, each send cuts the largest holder: a few datagrams over.
+  assert(peak <= 64 * 2 ** 20 + 40 * 60_000, `the shared socket held ${peak} bytes`);
+  assert(cut.length > 0, "no peer was cut");
+  assertInstanceOf(cut[0], WriteBufferOverflowError);
+  assertStringIncludes(cut[0].message, "held the most of it");
 });
