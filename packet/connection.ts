@@ -1247,11 +1247,16 @@ export class PacketConnection implements BufferedProtocol, ShutdownHook, AsyncDi
       return;
     }
     const timer = setTimeout(() => {
-      this.#abortWith(
-        new ConnectionClosedError(
-          `Connection closed: close() timed out after ${this.#closeTimeout} ms`,
-        ),
-      );
+      // Given up meanwhile (the shutdown signal): its flush of the last words is bounded by
+      // this same closeTimeout, counted from close()'s start.
+      if (this.#state === "aborting") this.#transport?.abort(this.#lostError);
+      else {
+        this.#abortWith(
+          new ConnectionClosedError(
+            `Connection closed: close() timed out after ${this.#closeTimeout} ms`,
+          ),
+        );
+      }
     }, this.#closeTimeout);
     try {
       this.#sendErq(true); // the requests still waiting were rejected above

@@ -84,3 +84,25 @@ Deno.test("shutdown: once its signal aborts, closeTimeout still bounds the flush
   assert(ended, "the connection was still open 3 s after its drain signal aborted");
   assertEquals((await conn.closed)?.message, "my drain timed out");
 });
+
+Deno.test("shutdown: closeTimeout bounds the close from its start, even when the signal aborts late in it", async () => {
+  // A peer that never reads; no Server aborts for us.
+  const [a, b] = createMemoryChannelPair({ capacity: 16 });
+  const conn = new PacketConnection({ closeTimeout: 500 });
+  const transport = new StreamTransport(a, conn);
+  const call = conn.call(1, new Uint8Array(1000)).catch((e) => e); // stuck in the write buffer
+  const drain = new AbortController();
+  const started = performance.now();
+  const done = conn.shutdown(drain.signal);
+  const timer = setTimeout(() => drain.abort(new Error("my drain timed out")), 450);
+  await conn.closed;
+  const took = performance.now() - started;
+  clearTimeout(timer);
+  await done;
+  await call;
+  await transport.closed;
+  b.close();
+  // Bug: ~950 ms: the give-up's own closeTimeout started at the signal, and close()'s found
+  // the connection already aborting and did nothing.
+  assert(took < 725, `closed ${Math.round(took)} ms after shutdown() began; closeTimeout is 500`);
+});
