@@ -73,12 +73,12 @@ export interface ReceiveBufferOptions {
  * longer than a read, twice its bytes so far, so that it is copied a few times rather than on
  * every read (and `minReadSize` more for a block replacing one that small reads used, so later
  * small reads go into its tail; with `reuse`, a quarter read more, so that a block can be
- * reused); framers bound the unconsumed
- * bytes by refusing frames over their limit, so a peer cannot make it grow without bound. It
- * starts empty and sizes reads by the transport's hint, so an idle connection costs little; a
- * block grown for a burst of large reads is replaced by one of the read size after a run of
- * small reads (unless a frame in progress needs the room), so a connection whose traffic turned
- * small after a burst does not keep it.
+ * reused); framers bound the unconsumed bytes by refusing frames over their limit, so a peer
+ * cannot make it grow without bound. It starts empty and sizes reads by the transport's hint,
+ * so an idle connection costs little; a block grown for a burst of large reads is replaced by
+ * one of the read size after a run of small reads (at once past 1 MiB; unless a frame in
+ * progress needs the room), so a connection whose traffic turned small after a burst does not
+ * keep it.
  *
  * Frames are views of this connection's memory: don't transfer or detach `frame.buffer`
  * (for example by enqueueing a frame in a byte `ReadableStream`); copy it first. A view keeps
