@@ -98,6 +98,8 @@ export class Peer<F> implements Transport, TablePeer<Peer<F>> {
    * manager keeps the peer to count them as they leave, even after it closed.
    */
   #pending = 0;
+  /** See {@linkcode Peer.allowance}. */
+  #allowance = Infinity;
   readonly #host: PeerHost<F>;
   /** The peer's address: the one object its datagrams are sent to, which identifies them. */
   readonly addr: Deno.NetAddr;
@@ -251,6 +253,15 @@ export class Peer<F> implements Transport, TablePeer<Peer<F>> {
   }
 
   /**
+   * The bytes this peer may hold on the shared socket while it honours `pauseWriting()`: what
+   * it held when the pause reached it (`Infinity` while not paused). More means its application
+   * went on sending past the pause.
+   */
+  get allowance(): number {
+    return this.#allowance;
+  }
+
+  /**
    * One of this peer's datagrams left the socket's queue: when the socket took it (`sent`), it
    * counts as sent now, as a stream transport counts bytes once its socket took them; one the
    * socket refused (the manager's `onError` hears why) does not count. It may come after the
@@ -276,6 +287,9 @@ export class Peer<F> implements Transport, TablePeer<Peer<F>> {
   signalWriting(paused: boolean): void {
     if (this.#state === "closed" || paused === this.#writePaused) return;
     this.#writePaused = paused;
+    // What it held when told to pause (the datagram that filled the socket included): holding
+    // more later means its application went on sending.
+    this.#allowance = paused ? this.#unsent : Infinity;
     const stats = this.#stats;
     try {
       if (paused) {

@@ -133,7 +133,7 @@ type ManagerState = "stopped" | "starting" | "running" | "shutDown";
  * datagrams queued on the socket would pass 64 MiB (`maxWriteBuffer`); the other peers go on.
  * When many such peers together would take the socket's queue past 64 MiB, the one holding the
  * most of it is cut, and so on while the queue stays past it; a peer that honours
- * `pauseWriting()` holds no more than the high watermark and is never cut.
+ * `pauseWriting()` (holding no more than when the pause reached it) is never cut.
  * A peer's stats count a datagram as sent once the socket took it: one the socket refused
  * (too large, say) is lost, as UDP loses datagrams, and its refusal goes to `onError`.
  *
@@ -472,37 +472,39 @@ export class UdpTendrilManager<F = Uint8Array> implements TendrilManager<F> {
   };
 
   /**
-   * The shared socket's queue would pass the cap (many peers, each under its own): the peer
-   * holding the most of it is cut, when it holds more than the socket's high watermark (it
-   * went on sending after pauseWriting; a peer that honours it is never cut). When that is the
-   * sender (`size`: its bytes with this datagram), its datagram is refused with the error;
-   * otherwise the other peer is aborted and the sender's datagram goes on. Datagrams already
-   * queued cannot be taken back, so the queue drains from there while such peers are cut one
-   * by one, the largest first.
+   * The shared socket's queue would pass the cap (many peers, each under its own): of the peers
+   * that went on sending after `pauseWriting()` (holding more than when the pause reached them,
+   * see `Peer.allowance`), the one holding the most is cut; a peer that honours the pause is
+   * never cut. When that is the sender (`size`: its bytes with this datagram), its datagram is
+   * refused with the error; otherwise the other peer is aborted and the sender's datagram goes
+   * on. Datagrams already queued cannot be taken back, so the queue drains from there while
+   * such peers are cut one by one, the largest first.
    *
    * @returns The error to refuse the sender's datagram with, if it is the one cut.
    */
-  #cutLargest(addr: Deno.NetAddr, size: number, total: number): Error | undefined {
+  #cutLargest(sender: Deno.NetAddr, size: number, total: number): Error | undefined {
     let largest: Peer<F> | undefined;
-    let most = this.#socket!.getWriteBufferLimits().high;
-    let senderIsLargest = size > most;
-    if (senderIsLargest) most = size;
+    let most = 0;
+    let senderIsLargest = false;
     for (const peer of this.#peers.toArray()) {
-      if (peer.addr !== addr && peer.unsent > most && !peer.isClosing()) {
+      if (peer.isClosing()) continue;
+      const held = peer.addr === sender ? size : peer.unsent;
+      if (held > peer.allowance && held > most) {
         largest = peer;
-        most = peer.unsent;
-        senderIsLargest = false;
+        most = held;
+        senderIsLargest = peer.addr === sender;
       }
     }
-    const why = (target: Deno.NetAddr, held: number): WriteBufferOverflowError =>
-      new WriteBufferOverflowError(
-        `The shared socket's write buffer would hold ${total} bytes, past maxWriteBuffer ` +
-          `${DEFAULT_MAX_WRITE_BUFFER}; the peer ${formatAddress(target)} held the most of it, ` +
-          `${held} bytes (its application went on sending after pauseWriting)`,
-        { size: total, limit: DEFAULT_MAX_WRITE_BUFFER },
-      );
-    if (senderIsLargest) return why(addr, size);
-    largest?.abort(why(largest.addr, largest.unsent));
+    if (largest === undefined) return undefined;
+    const error = new WriteBufferOverflowError(
+      `The shared socket's write buffer would hold ${total} bytes, past maxWriteBuffer ` +
+        `${DEFAULT_MAX_WRITE_BUFFER}; the peer ${formatAddress(largest.addr)} ` +
+        `${senderIsLargest ? "would hold" : "held"} the most of it, ${most} bytes (its ` +
+        "application went on sending after pauseWriting)",
+      { size: total, limit: DEFAULT_MAX_WRITE_BUFFER },
+    );
+    if (senderIsLargest) return error;
+    largest.abort(error);
     return undefined;
   }
 

@@ -319,3 +319,50 @@ Deno.test("UDP manager: many peers that ignore pauseWriting cannot take the shar
   assertInstanceOf(cut[0], WriteBufferOverflowError);
   assertStringIncludes(cut[0].message, "held the most of it");
 });
+
+/** Sends only while the shared socket's writing is not paused. */
+class Honest extends Application {
+  paused = false;
+  frameReceived(_frame: Uint8Array): void {}
+  override pauseWriting(): void {
+    this.paused = true;
+  }
+  override resumeWriting(): void {
+    this.paused = false;
+  }
+}
+
+const transportOf = (t: Tendril) =>
+  (t as unknown as { framed: { transport: Transport } }).framed.transport;
+
+Deno.test("UDP manager: a peer that honours pauseWriting is never cut by the shared cap", async () => {
+  const sinks = [udpSocket(), udpSocket(), udpSocket()];
+  const client = new UdpTendrilManager("127.0.0.1:0");
+  await client.start();
+  const [a, b, c] = await Promise.all(
+    sinks.map((s) => client.connect(s.addr, (t) => new Honest(t))),
+  );
+  const honest = a!.application as Honest;
+  // A sends while the socket is not paused: 60 000 bytes, then 60 000 more, which crosses the
+  // 64 KiB high watermark; A hears pauseWriting and stops, holding 120 000 bytes.
+  const chunk = new Uint8Array(60_000);
+  let sentByA = 0;
+  while (!honest.paused && sentByA < 10) {
+    a!.sendFrame(chunk);
+    sentByA++;
+  }
+  assertEquals(sentByA, 2);
+  // B ignores pauseWriting and fills the shared queue past 64 MiB: B is the largest, it is cut.
+  for (let i = 0; i < 1200 && !transportOf(b!).isClosing(); i++) b!.sendFrame(chunk);
+  assert(transportOf(b!).isClosing(), "B was cut");
+  // C, also past pauseWriting, sends one datagram while B's bytes still fill the queue.
+  c!.sendFrame(chunk);
+  const aCut = transportOf(a!).isClosing();
+  const cCut = transportOf(c!).isClosing();
+  await client.shutdown();
+  for (const s of sinks) s.close();
+  // Bug: A, which stopped at pauseWriting, was cut by C's send (it held more than the high
+  // watermark: the datagram that crossed it).
+  assertEquals([aCut, cCut], [false, true]);
+  assertEquals(await a!.closed, undefined);
+});
