@@ -28,14 +28,20 @@ export function indexOfSequence(haystack: Uint8Array, needle: Uint8Array, from: 
 }
 
 /**
- * Finds `needle` among the unconsumed bytes of `buffer`, from offset `from` on.
+ * Finds `needle` among the unconsumed bytes of `buffer`, from offset `from` on, wholly before
+ * offset `end` (all of them by default).
  *
  * @returns Its offset from the first unconsumed byte, or -1.
  */
-export function indexOfSequenceIn(buffer: ReceiveBuffer, needle: Uint8Array, from: number): number {
+export function indexOfSequenceIn(
+  buffer: ReceiveBuffer,
+  needle: Uint8Array,
+  from: number,
+  end?: number,
+): number {
   const n = needle.byteLength;
   const first = needle[0];
-  const last = buffer.length - n;
+  const last = (end ?? buffer.length) - n;
   const { bytes, start } = buffer;
   for (let i = buffer.indexOf(first, from); i >= 0 && i <= last; i = buffer.indexOf(first, i + 1)) {
     let j = 1;

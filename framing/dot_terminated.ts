@@ -62,6 +62,11 @@ export class DotTerminatedFramer implements Framer<Uint8Array> {
   #lineStart = 0;
   /** Dots to remove in the lines scanned so far. */
   #dots = 0;
+  /**
+   * Stream offset the search for the current line's `\n` resumes at: a long line is searched
+   * once, not again from its start on every read.
+   */
+  #scanned = 0;
 
   /**
    * Creates a dot-terminated framer.
@@ -87,11 +92,13 @@ export class DotTerminatedFramer implements Framer<Uint8Array> {
       this.#scanBuffer = buffer;
       this.#origin = buffer.position;
       this.#lineStart = buffer.position;
+      this.#scanned = buffer.position;
       this.#dots = 0;
     }
     let line = start + (this.#lineStart - buffer.position);
+    let from = Math.max(line, start + (this.#scanned - buffer.position));
     for (;;) {
-      const found = buffer.indexOf(LF, line - start);
+      const found = buffer.indexOf(LF, from - start);
       const lf = found < 0 ? -1 : start + found;
       if (lf < 0) {
         const length = end - start - this.#dots;
@@ -99,6 +106,7 @@ export class DotTerminatedFramer implements Framer<Uint8Array> {
           throw new FrameTooLongError("Cannot decode message", length, this.#max);
         }
         this.#lineStart = buffer.position + (line - start);
+        this.#scanned = buffer.position + (end - start);
         return undefined;
       }
       if (bytes[line] === DOT) {
@@ -108,7 +116,7 @@ export class DotTerminatedFramer implements Framer<Uint8Array> {
         }
         this.#dots++;
       }
-      line = lf + 1;
+      line = from = lf + 1;
       if (line - start - this.#dots > this.#max) {
         throw new FrameTooLongError("Cannot decode message", line - start - this.#dots, this.#max);
       }

@@ -240,10 +240,12 @@ export class StuffingFramer implements Framer<Uint8Array> {
   #unstuff(buffer: ReceiveBuffer, length: number): Uint8Array {
     const { bytes, start } = buffer;
     const stuffed = this.#stuffed;
-    // Offsets of the stuffed sequences inside the frame's `length` bytes, from `from` on.
+    // Offsets of the stuffed sequences inside the frame's `length` bytes, from `from` on (the
+    // search stops at the frame's end: past it, a read of many small frames was searched to
+    // its end for each of them, quadratic in their number).
     const next = (from: number) => {
-      const at = indexOfSequenceIn(buffer, stuffed, from);
-      return at >= 0 && at + stuffed.byteLength <= length ? start + at : -1;
+      const at = indexOfSequenceIn(buffer, stuffed, from, length);
+      return at >= 0 ? start + at : -1;
     };
     let i = next(0);
     if (i < 0) {

@@ -1,0 +1,128 @@
+/**
+ * What a hostile peer can make a decoder do: its CPU stays linear in the bytes received, and a
+ * frame of announced length grows the receive buffer to its length plus a read, not twice.
+ * (Bounds with a wide margin: the buggy figures were 20–500× over them.)
+ */
+
+import { assert, assertEquals } from "@std/assert";
+import {
+  ChunkFramer,
+  DotTerminatedFramer,
+  encodeFrame,
+  LengthPrefixedFramer,
+  LineFramer,
+  ReceiveBuffer,
+  StuffingFramer,
+} from "@plexus/net/framing";
+
+Deno.test("stuffing: a read of many small frames decodes in linear time", () => {
+  const framer = new StuffingFramer();
+  const one = encodeFrame(framer, new Uint8Array(0)); // ff ff ff ff ff ff ff ff ff fe
+  const n = Math.floor(65536 / one.byteLength);
+  const wire = new Uint8Array(n * one.byteLength);
+  for (let i = 0; i < n; i++) wire.set(one, i * one.byteLength);
+  const buffer = new ReceiveBuffer();
+  buffer.append(wire);
+  const started = performance.now();
+  let frames = 0;
+  while (framer.decode(buffer) !== undefined) frames++;
+  const ms = performance.now() - started;
+  assertEquals(frames, n);
+  // Bug: ~5.7 s (each frame's search for a stuffed sequence ran to the end of the read).
+  assert(ms < 1000, `${n} empty frames (64 KiB) took ${Math.round(ms)} ms to decode`);
+});
+
+/** Feeds an 8 MiB line without its end in 4 KiB reads; resolves with the time taken. */
+function feedLongLine(decode: (buffer: ReceiveBuffer) => unknown): number {
+  const buffer = new ReceiveBuffer();
+  const piece = new Uint8Array(4096).fill(0x61);
+  const started = performance.now();
+  for (let sent = 0; sent < 8 << 20;) {
+    const tail = buffer.getWriteBuffer(piece.byteLength);
+    const n = Math.min(piece.byteLength, tail.byteLength);
+    tail.set(piece.subarray(0, n));
+    buffer.commit(n);
+    sent += n;
+    assertEquals(decode(buffer), undefined);
+  }
+  return performance.now() - started;
+}
+
+Deno.test("dot-terminated: a long line is searched once, not again on every read", () => {
+  const line = new LineFramer({ maxLength: 8 << 20 });
+  const lineMs = feedLongLine((b) => line.decode(b));
+  const dot = new DotTerminatedFramer();
+  const dotMs = feedLongLine((b) => dot.decode(b));
+  // Bug: ~2 s against ~10 ms (the search started again at the line's start on every read).
+  assert(
+    dotMs < 300 + 20 * lineMs,
+    `dot-terminated ${Math.round(dotMs)} ms, line ${Math.round(lineMs)} ms`,
+  );
+});
+
+/** Receives `wire` in 64 KiB reads; returns the frames and the largest block the buffer had. */
+function receive(
+  decode: (buffer: ReceiveBuffer) => Uint8Array | undefined,
+  wire: Uint8Array,
+  reuse: boolean,
+): { frames: Uint8Array[]; peak: number } {
+  const buffer = new ReceiveBuffer({ reuse });
+  let peak = 0;
+  const frames: Uint8Array[] = [];
+  for (let at = 0; at < wire.byteLength;) {
+    const tail = buffer.getWriteBuffer(64 * 1024);
+    peak = Math.max(peak, buffer.capacity);
+    const n = Math.min(64 * 1024, tail.byteLength, wire.byteLength - at);
+    tail.set(wire.subarray(at, at + n));
+    buffer.commit(n);
+    at += n;
+    for (let f; (f = decode(buffer)) !== undefined;) frames.push(reuse ? f.slice() : f);
+  }
+  return { frames, peak };
+}
+
+const LENGTH = 8 * 1024 * 1024;
+
+for (const reuse of [false, true]) {
+  Deno.test(`a frame of announced length grows the buffer to its length plus a read (reuse: ${reuse})`, () => {
+    const chunk = new ChunkFramer(LENGTH);
+    const a = receive((b) => chunk.decode(b), new Uint8Array(LENGTH).fill(7), reuse);
+    const prefixed = new LengthPrefixedFramer();
+    const wire = encodeFrame(prefixed, new Uint8Array(LENGTH - 4).fill(7));
+    const b = receive((buffer) => prefixed.decode(buffer), wire, reuse);
+    assertEquals([a.frames.length, b.frames.length], [1, 1]);
+    assert(b.frames[0].every((x) => x === 7));
+    // Bug: ~16.6 MB: the growth meant for frames of unknown length applied to these too.
+    assert(a.peak <= LENGTH + 128 * 1024, `a chunk grew the buffer to ${a.peak} bytes`);
+    assert(b.peak <= LENGTH + 128 * 1024, `a prefixed frame grew the buffer to ${b.peak} bytes`);
+  });
+}
+
+Deno.test("receive buffer: a frame arriving a byte per read does not take a new block per read", () => {
+  const framer = new LineFramer();
+  const buffer = new ReceiveBuffer();
+  let blocks = 0;
+  let copied = 0;
+  let received = 0;
+  let block: ArrayBufferLike | undefined;
+  for (let line = 0; line < 10; line++) {
+    const bytes = new Uint8Array(1001).fill(0x61);
+    bytes[1000] = 0x0a;
+    for (const byte of bytes) {
+      const buffered = buffer.length;
+      const tail = buffer.getWriteBuffer(1024);
+      if (tail.buffer !== block) {
+        blocks++;
+        if (block !== undefined) copied += buffered;
+        block = tail.buffer;
+      }
+      tail[0] = byte;
+      buffer.commit(1);
+      received++;
+      while (framer.decode(buffer) !== undefined);
+    }
+  }
+  // Bug: 10 010 blocks, ~500 bytes copied per byte received.
+  assert(blocks <= 40, `${blocks} blocks for ${received} one-byte reads`);
+  assert(copied <= 2 * received, `${copied} bytes copied for ${received} received`);
+});
