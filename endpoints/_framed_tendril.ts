@@ -35,6 +35,8 @@ export class FramedTendril<F> implements Tendril<F> {
   #lost: { error: Error | undefined } | undefined;
   /** Whether the transport's writing is paused: what an application made later hears first. */
   #writingPaused = false;
+  /** Called as the application is made, before it hears a pause in force (a UDP peer's hook). */
+  onApplication: (() => void) | undefined;
 
   /**
    * @param proto The network protocol.
@@ -186,6 +188,7 @@ export class FramedTendril<F> implements Tendril<F> {
       return;
     }
     this.#outcome.resolve("accepted");
+    this.onApplication?.();
     if (this.#writingPaused) {
       try {
         application.pauseWriting();

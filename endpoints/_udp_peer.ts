@@ -252,6 +252,11 @@ export class Peer<F> implements Transport, TablePeer<Peer<F>> {
     return this.#pending;
   }
 
+  /** The application was made: it hears a pause in force now, and its allowance starts. */
+  applicationMade(): void {
+    if (this.#writePaused && this.#state !== "closed") this.#allowance = this.#unsent;
+  }
+
   /**
    * The bytes this peer may hold on the shared socket while it honours `pauseWriting()`: what
    * it held when the pause reached it (`Infinity` while not paused). More means its application
@@ -288,8 +293,9 @@ export class Peer<F> implements Transport, TablePeer<Peer<F>> {
     if (this.#state === "closed" || paused === this.#writePaused) return;
     this.#writePaused = paused;
     // What it held when told to pause (the datagram that filled the socket included): holding
-    // more later means its application went on sending.
-    this.#allowance = paused ? this.#unsent : Infinity;
+    // more later means its application went on sending. Before the acceptor returns no
+    // application can have heard it: the allowance starts then (see applicationMade()).
+    this.#allowance = paused && this.tendril.application !== undefined ? this.#unsent : Infinity;
     const stats = this.#stats;
     try {
       if (paused) {

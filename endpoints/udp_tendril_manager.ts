@@ -659,6 +659,7 @@ export class UdpTendrilManager<F = Uint8Array> implements TendrilManager<F> {
       (error) => this.#report(error),
     );
     const peer: Peer<F> = new Peer(this.#host, addr, key, host, tendril, trust);
+    tendril.onApplication = () => peer.applicationMade();
     this.#peers.add(peer, trust !== "proven");
     this.#senders.set(addr, peer);
     this.#createdPeers++;

@@ -366,3 +366,32 @@ Deno.test("UDP manager: a peer that honours pauseWriting is never cut by the sha
   assertEquals([aCut, cCut], [false, true]);
   assertEquals(await a!.closed, undefined);
 });
+
+Deno.test("UDP manager: a peer made while the socket is paused is not cut for its acceptor's greeting", async () => {
+  const cap = 64 * 1024 * 1024;
+  const sinks = [udpSocket(), udpSocket()];
+  const client = new UdpTendrilManager("127.0.0.1:0");
+  await client.start();
+  const b = (await client.connect(sinks[0].addr, (t) => new Honest(t)))!;
+  // B ignores pauseWriting and fills the shared queue to just under 64 MiB, then is cut.
+  const tb = transportOf(b);
+  while (!tb.isClosing() && tb.getWriteBufferSize() < cap - 120_000) {
+    b.sendFrame(new Uint8Array(60_000));
+  }
+  while (!tb.isClosing()) b.sendFrame(new Uint8Array(500));
+  // D is opened now, while the socket is paused: its acceptor greets before any application
+  // exists to hear pauseWriting (it hears it once the acceptor returns).
+  let greeted = false;
+  const d = await client.connect(sinks[1].addr, async (t) => {
+    await Promise.resolve(); // an acceptor that awaits (a lookup) before it greets
+    t.sendFrame(new Uint8Array(500));
+    greeted = true;
+    return new Honest(t);
+  }).catch((e) => e as Error);
+  const dCut = d instanceof Error || transportOf(d!).isClosing();
+  await client.shutdown();
+  for (const s of sinks) s.close();
+  assert(greeted);
+  // Bug: D was cut (its allowance was taken at creation, 0) and connect() rejected.
+  assertEquals(dCut, false, `D was cut: ${d instanceof Error ? d.message : "closing"}`);
+});
