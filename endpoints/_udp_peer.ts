@@ -259,8 +259,8 @@ export class Peer<F> implements Transport, TablePeer<Peer<F>> {
 
   /**
    * The bytes this peer may hold on the shared socket while it honours `pauseWriting()`: what
-   * it held when the pause reached it (`Infinity` while not paused). More means its application
-   * went on sending past the pause.
+   * it held when the pause reached it (`Infinity` while not paused, or before its application
+   * was made). More means its application went on sending past the pause.
    */
   get allowance(): number {
     return this.#allowance;

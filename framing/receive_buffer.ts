@@ -70,8 +70,9 @@ export interface ReceiveBufferOptions {
  * - Views from {@linkcode ReceiveBuffer.peek} are temporary: valid until the next write.
  *
  * The buffer grows only to hold unconsumed bytes plus one read — or, for a frame in progress
- * longer than a read, twice its bytes so far, so that it is copied a few times rather than on
- * every read (and `minReadSize` more for a block replacing one that small reads used, so later
+ * longer than a read whose length the decoder cannot announce, twice its bytes so far, so that
+ * it is copied a few times rather than on every read (and `minReadSize` more for a block
+ * replacing one that small reads used, or one that carries part of such a frame, so later
  * small reads go into its tail; with `reuse`, a quarter read more, so that a block can be
  * reused); framers bound the unconsumed bytes by refusing frames over their limit, so a peer
  * cannot make it grow without bound. It starts empty and sizes reads by the transport's hint,
@@ -402,14 +403,17 @@ export class ReceiveBuffer {
       // and every read takes a new block (profiled: ~1.8 µs per answer of a packet RPC
       // client). Blocks that large reads filled get no more room: measured, that made reads
       // smaller and packet RPC with 256 in flight slower (0.76 → 0.58). A block no frame was
-      // taken from that carries part of a frame gets `minReadSize` more too: otherwise a frame
-      // arriving a byte per read took a new block, and was copied, on every read.
+      // taken from that carries part of a frame of unknown length gets `minReadSize` more too:
+      // otherwise a frame arriving a byte per read took a new block, and was copied, on every
+      // read (one of announced length has its room from `reserve()`).
       // A frame in progress longer than a read whose length the decoder cannot announce (a
       // line, a delimited frame) grows the block geometrically: growing by one read each time
       // would copy the frame so far on every read, quadratic in its length. One whose length
       // was announced (`reserve()`) grows towards that length instead (see `reserve`).
       const slack = this.#pins
-        ? ((this.#pinned ? this.#end < want >> 1 : unconsumed > 0) ? this.#minRead : 0)
+        ? ((this.#pinned ? this.#end < want >> 1 : unconsumed > 0 && reserved === 0)
+          ? this.#minRead
+          : 0)
         : want >> 2;
       const grow = unconsumed > want && reserved === 0 ? 2 * unconsumed : 0;
       const capacity = Math.max(reserve + need, unconsumed + Math.max(need, want), grow) + slack;
