@@ -9,6 +9,7 @@ import {
   ChunkFramer,
   DotTerminatedFramer,
   encodeFrame,
+  FrameDecoderStream,
   LengthPrefixedFramer,
   LineFramer,
   ReceiveBuffer,
@@ -145,4 +146,33 @@ Deno.test("a chunk of announced length takes its length plus one read exactly", 
     // Bug: 1024 more (the slack meant for frames of unknown length), against chunk.ts's doc.
     assert(peak <= length + read, `peak ${peak} > ${length} + ${read}`);
   }
+});
+
+/** Writes `wire` in chunks of `chunk` bytes and reads every frame; returns [frames, ms]. */
+async function decodeStream(wire: Uint8Array, chunk: number): Promise<[number, number]> {
+  const stream = new FrameDecoderStream(new LineFramer());
+  const started = performance.now();
+  const writer = stream.writable.getWriter();
+  const writing = (async () => {
+    for (let at = 0; at < wire.byteLength; at += chunk) {
+      await writer.write(wire.subarray(at, at + chunk));
+    }
+    await writer.close();
+  })();
+  let frames = 0;
+  for await (const _ of stream.readable) frames++;
+  await writing;
+  return [frames, performance.now() - started];
+}
+
+Deno.test("FrameDecoderStream: a chunk of many frames is read out in linear time", async () => {
+  const wire = new Uint8Array(128 * 1024).fill(0x0a); // 131 072 empty lines
+  const [smallFrames, smallMs] = await decodeStream(wire, 1024);
+  const [bigFrames, bigMs] = await decodeStream(wire, wire.byteLength);
+  assertEquals([smallFrames, bigFrames], [wire.byteLength, wire.byteLength]);
+  // Bug: ~4 s against ~90 ms (each read shifted the rest of the chunk's frames).
+  assert(
+    bigMs < 300 + 10 * smallMs,
+    `one 128 KiB chunk: ${Math.round(bigMs)} ms; 1 KiB chunks: ${Math.round(smallMs)} ms`,
+  );
 });
