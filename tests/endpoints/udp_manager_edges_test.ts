@@ -395,3 +395,27 @@ Deno.test("UDP manager: a peer made while the socket is paused is not cut for it
   // Bug: D was cut (its allowance was taken at creation, 0) and connect() rejected.
   assertEquals(dCut, false, `D was cut: ${d instanceof Error ? d.message : "closing"}`);
 });
+
+Deno.test("UDP manager: a peer that holds a large share when the pause reaches it is not cut for it", async () => {
+  const manager = new UdpTendrilManager("127.0.0.1:0");
+  await manager.start();
+  const sinks = Array.from({ length: 25 }, udpSocket);
+  const tendrils = await Promise.all(
+    sinks.map((s) => manager.connect(s.addr, (t) => new Honest(t))),
+  );
+  const [h, ...others] = tendrils.map((t) => t!);
+  const honest = h.application as Honest;
+  // A high watermark of 4 MiB: the honest peer holds ~4 MiB when the pause reaches it.
+  transportOf(h).setWriteBufferLimits({ high: 4 * 1024 * 1024 });
+  while (!honest.paused) h.sendFrame(new Uint8Array(60_000));
+  // 24 peers that ignore the pause take the queue past 64 MiB, each holding less than it.
+  for (let k = 0; k < 60; k++) {
+    for (const t of others) if (!transportOf(t).isClosing()) t.sendFrame(new Uint8Array(60_000));
+  }
+  const cut = others.filter((t) => transportOf(t).isClosing()).length;
+  const honestCut = transportOf(h).isClosing();
+  await manager.shutdown();
+  for (const s of sinks) s.close();
+  assert(cut > 0, "no peer that ignored the pause was cut");
+  assertEquals(honestCut, false, "the peer that stopped at the pause was cut");
+});
