@@ -3,8 +3,12 @@ import { canonicalHost } from "../transport/_canonical_host.ts";
 import { resolveHost } from "./_resolve_host.ts";
 import { describeError, TransportError } from "../transport/errors.ts";
 import type { DatagramProtocol, WriteBufferLimits } from "../transport/mod.ts";
-import { SEND_SETTLED, type SendSettledOption } from "../transport/_flow_control.ts";
-import { UdpTransport, type UdpTransportOptions } from "../transport/udp_transport.ts";
+import {
+  SEND_SETTLED,
+  type SendSettledOption,
+  UdpTransport,
+  type UdpTransportOptions,
+} from "../transport/udp_transport.ts";
 import { type Address, formatAddress, type HostPort, parseAddress } from "./address.ts";
 
 /** Options of {@linkcode createDatagramEndpoint}. */

@@ -2,7 +2,7 @@ import { canonicalHost } from "../transport/_canonical_host.ts";
 import type { Framer } from "../framing/framer.ts";
 import { IdentityFramer } from "../framing/identity.ts";
 import { TransportError, WriteBufferOverflowError } from "../transport/errors.ts";
-import { DEFAULT_MAX_WRITE_BUFFER, SEND_SETTLED } from "../transport/_flow_control.ts";
+import { DEFAULT_MAX_WRITE_BUFFER } from "../transport/_flow_control.ts";
 import { checkDelay } from "../transport/_delay.ts";
 import { deliverError } from "../transport/callback_error.ts";
 import {
@@ -12,7 +12,7 @@ import {
   zeroCounters,
 } from "../transport/stats.ts";
 import type { DatagramProtocol } from "../transport/protocols.ts";
-import type { UdpTransport } from "../transport/udp_transport.ts";
+import { SEND_SETTLED, type UdpTransport } from "../transport/udp_transport.ts";
 import { Peer, type PeerHost } from "./_udp_peer.ts";
 import { normalizeHost, PeerTable, type PeerTrust } from "./_udp_peer_table.ts";
 import { type Address, formatAddress, type HostPort, parseAddress } from "./address.ts";

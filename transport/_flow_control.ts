@@ -107,22 +107,6 @@ export interface BudgetOption {
   [WRITE_BUDGET]?: WriteBudget;
 }
 
-/**
- * `UdpTransport` option key of its owner's function called as each datagram leaves the send
- * queue, with the datagram, the very address object given to `sendto()`, and whether the
- * socket took it (`sent`) or refused it (a datagram too large, a bad destination: the refusal
- * goes to `errorReceived()` as ever, and the transport goes on). A UDP tendril manager counts
- * each peer's datagrams sent and bytes still queued with it. A datagram dropped with the
- * transport (aborted, or lost with its socket) is not reported.
- */
-export const SEND_SETTLED: unique symbol = Symbol("plexus.sendSettled");
-
-/** `UdpTransport` options that may carry a {@linkcode SEND_SETTLED} function. */
-export interface SendSettledOption {
-  /** See {@linkcode SEND_SETTLED}. */
-  [SEND_SETTLED]?: (data: Uint8Array, addr: Deno.NetAddr, sent: boolean) => void;
-}
-
 /** The caps of a {@linkcode WriteFlowControl}. */
 export interface WriteCapOptions {
   /** The most bytes buffered at once (`Infinity`: no cap). */

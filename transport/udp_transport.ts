@@ -7,13 +7,7 @@ import { defaultTraceName, frameChannel, publishFrame } from "./_trace.ts";
 import type { Counters } from "./_stats.ts";
 import { type CloseReason, closeReasonOf, type TransportStats } from "./stats.ts";
 import { transportError } from "./errors.ts";
-import {
-  deliverFlowSignal,
-  type FlowSignal,
-  SEND_SETTLED,
-  type SendSettledOption,
-  WriteFlowControl,
-} from "./_flow_control.ts";
+import { deliverFlowSignal, type FlowSignal, WriteFlowControl } from "./_flow_control.ts";
 import type { DatagramProtocol } from "./protocols.ts";
 import type { DatagramTransport, ExtraInfo, WriteBufferLimits } from "./types.ts";
 
@@ -64,6 +58,22 @@ export interface UdpTransportOptions {
    * @default {log with console.error}
    */
   onError?: (error: Error) => void;
+}
+
+/**
+ * `UdpTransport` option key of its owner's function called as each datagram leaves the send
+ * queue, with the datagram, the very address object given to `sendto()`, and whether the
+ * socket took it (`sent`) or refused it (a datagram too large, a bad destination: the refusal
+ * goes to `errorReceived()` as ever, and the transport goes on). A UDP tendril manager counts
+ * each peer's datagrams sent and bytes still queued with it. A datagram dropped with the
+ * transport (aborted, or lost with its socket) is not reported.
+ */
+export const SEND_SETTLED: unique symbol = Symbol("plexus.sendSettled");
+
+/** `UdpTransport` options that may carry a {@linkcode SEND_SETTLED} function. */
+export interface SendSettledOption {
+  /** See {@linkcode SEND_SETTLED}. */
+  [SEND_SETTLED]?: (data: Uint8Array, addr: Deno.NetAddr, sent: boolean) => void;
 }
 
 /**
