@@ -183,6 +183,13 @@ export const DEFAULT_SHUTDOWN_TIMEOUT = 30_000;
  */
 export const SHUTDOWN_CLOSE_GRACE = 1000;
 
+/**
+ * The `lingerTimeout` of a `Server`'s connections unless given: a graceful close waits up to
+ * 2 s for the peer's EOF, reading and dropping what it still sends, so that its last answers
+ * are not lost to a reset (see `StreamTransportOptions.lingerTimeout`).
+ */
+const SERVER_LINGER_TIMEOUT = 2000;
+
 /** The largest `refusalMessage`: small enough for any new socket's send buffer. */
 const MAX_REFUSAL = 4096;
 
@@ -335,6 +342,7 @@ export class Server<P extends StreamProtocolLike = StreamProtocolLike> implement
     this.#transportOptions = withWriteBudget({
       ...options,
       maxWriteBuffer: options.maxWriteBuffer ?? DEFAULT_SERVER_MAX_WRITE_BUFFER,
+      lingerTimeout: options.lingerTimeout ?? SERVER_LINGER_TIMEOUT,
       deadlines: this.#deadlines,
       onError: (error: Error) => this.#report(error),
       [CLOSED_HOOK]: this.#connectionClosed,

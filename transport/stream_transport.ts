@@ -21,6 +21,7 @@ import { SendBuffer } from "./send_buffer.ts";
 import { CLOSED_HOOK, Lifecycle, type LifecycleHookOptions, OPENING_HOOK } from "./_lifecycle.ts";
 import { defaultTraceName } from "./_trace.ts";
 import { ReadSlab } from "./_read_slab.ts";
+import { canReset, LingeringClose } from "./_linger.ts";
 import type { Counters } from "./_stats.ts";
 import { type CloseReason, closeReasonOf, type TransportStats } from "./stats.ts";
 
@@ -99,6 +100,25 @@ export interface StreamTransportOptions {
    */
   reuseReadBuffer?: boolean;
   /**
+   * Milliseconds a graceful close (`close()`, a closing deadline or answered error, a
+   * server's drain) may linger for the peer's EOF when the peer has not ended its stream, as
+   * nginx's `lingering_close`: once everything written is handed to the socket, the write
+   * side is shut down (a FIN after the data) and what the peer still sends is read and
+   * dropped until its EOF, then the socket closes. Closing a TCP socket at once with unread
+   * bytes — a peer still sending requests, pipelined or cancelled — makes Linux send a reset
+   * instead of a FIN and drop what has not left yet, so the peer loses the last answers (a
+   * Unix socket's peer reads a reset instead of the end). Past the timeout the socket closes
+   * anyway, and `abort()` ends the lingering at once. `connectionLost()` and `closed` come
+   * once the socket is closed: a peer that closes on our EOF (every Plexus protocol does by
+   * default) costs one round trip more. Never used after the peer's EOF was read, by
+   * `abort()` and errors, or on in-memory and stream channels (they cannot reset). 0 closes
+   * at once, as asyncio, Netty and tokio do; a `Server`'s connections linger by default,
+   * where clients still sending are common (a drain, a deadline, an answered bad frame).
+   *
+   * @default {0; Server connections: 2000}
+   */
+  lingerTimeout?: number;
+  /**
    * Called with errors a protocol callback threw when there is no connection left to end with
    * them — a throwing `connectionLost()` — as a {@linkcode CallbackError} naming the callback
    * and the connection. Errors from the other callbacks abort the connection and reach
@@ -169,7 +189,7 @@ const SETTLED: Promise<void> = Promise.resolve();
  *
  * | call or event              | what happens                                                  |
  * | -------------------------- | ------------------------------------------------------------- |
- * | `close()`                  | stop reading, flush the write buffer, close, `connectionLost()` |
+ * | `close()`                  | stop reading, flush, linger for the peer's EOF, close, `connectionLost()` |
  * | `abort()`                  | drop the write buffer, close now, `connectionLost()`          |
  * | `writeEof()`               | flush, then half-close; reading goes on                       |
  * | peer EOF                   | `eofReceived()`: `true` keeps writing open, else `close()`    |
@@ -183,8 +203,8 @@ const SETTLED: Promise<void> = Promise.resolve();
  * | --------- | ----------------- | ------------------------------------------ | ----------------------------- |
  * | read      | `"reading"`       | the constructor, `resumeReading()`         | pause, EOF, closing           |
  * | read      | `"paused"`        | `pauseReading()` while reading             | `resumeReading()`, closing    |
- * | read      | `"eof"`           | peer EOF, `eofReceived()` returned `true`  | closing                       |
- * | read      | `"stopped"`       | `close()`, peer EOF otherwise, finishing   | — (final)                     |
+ * | read      | `"eof"`           | peer EOF (kept while closing: no lingering) | finishing                    |
+ * | read      | `"stopped"`       | `close()` before the peer's EOF, finishing | — (final)                     |
  * | write     | `"open"`          | the constructor                            | `writeEof()`                  |
  * | write     | `"eof-requested"` | `writeEof()`                               | the flush's `closeWrite()`    |
  * | write     | `"eof-sent"`      | `closeWrite()` done; with read `"eof"` the transport closes | — (final)    |
@@ -305,6 +325,9 @@ export class StreamTransport implements Transport, AsyncDisposable {
   /** Why a graceful close happens (a deadline, a framing error answered): connectionLost() gets it. */
   #closeReason: Error | undefined;
   #droppedOnAbort = false;
+  readonly #lingerTimeout: number;
+  /** A graceful close waiting for the peer's EOF before the channel closes. */
+  #lingering: LingeringClose | undefined;
 
   /**
    * Creates the transport, calls `protocol.connectionMade(this)` and starts reading.
@@ -343,6 +366,9 @@ export class StreamTransport implements Transport, AsyncDisposable {
     this.#readSize = new AdaptiveReadSize(options.readSize ?? DEFAULT_READ_SIZE);
     this.#slab = new ReadSlab(options.reuseReadBuffer ?? false);
     this.#idleTimeout = options.idleTimeout;
+    this.#lingerTimeout = options.lingerTimeout === undefined
+      ? 0
+      : checkDelay("Cannot create transport: lingerTimeout", options.lingerTimeout, 0, false);
     // Checked now (a bad option throws here); the clock itself is made only for a protocol
     // that asks for it (a framed one): a plain Protocol's connection never runs it.
     this.#deadlines = options.deadlines && checkDeadlines(options.deadlines);
@@ -576,7 +602,7 @@ export class StreamTransport implements Transport, AsyncDisposable {
   }
 
   #onEof(): void {
-    this.#read = "stopped";
+    this.#read = "eof";
     // The peer sends no more: no frame of its can complete later, so none is timed (what is
     // left, frames decoded at the end or held by a pause, waits on us, not on the peer).
     this.#deadlineClock?.readingStopped();
@@ -586,7 +612,6 @@ export class StreamTransport implements Transport, AsyncDisposable {
       return;
     }
     if (this.#life.closing) return;
-    this.#read = "eof";
     if (this.#write === "eof-sent") this.#closeNow(undefined, true, "peer-eof");
   }
 
@@ -1080,7 +1105,7 @@ export class StreamTransport implements Transport, AsyncDisposable {
       reason = "the transport already uses TLS";
     } else if (this.#upgrade) reason = "an upgrade is already in progress";
     else if (this.#read === "eof" || this.#read === "stopped") {
-      // "stopped" while open: called from eofReceived(). Either way the peer sends no more,
+      // Either way the peer sends no more (from eofReceived() or after it returned `true`),
       // so no handshake could complete (nor a wrapper read the peer's side of one).
       reason =
         "the transport is half-closed: the peer ended its stream (EOF), no handshake can complete";
@@ -1155,7 +1180,8 @@ export class StreamTransport implements Transport, AsyncDisposable {
     }
     this.#life.beginClose(reason);
     this.#quietRoom = 0;
-    this.#read = "stopped";
+    // After the peer's EOF the read side stays "eof": nothing more can come, so no lingering.
+    if (this.#read !== "eof") this.#read = "stopped";
     this.#deadlineClock?.readingStopped();
     this.#wake();
     if (this.#flush === "idle") this.#closeNow(undefined, true);
@@ -1168,6 +1194,8 @@ export class StreamTransport implements Transport, AsyncDisposable {
     // With an error, the reason is the error's (a layer above aborting for a decode error,
     // an overflow or a deadline is not a plain abort()).
     this.#closeNow(error, false, error === undefined ? "abort" : closeReasonOf(error));
+    // A close lingering for the peer's EOF ends now.
+    this.#lingering?.cut();
   }
 
   /** Closes the transport and waits for `connectionLost()`. */
@@ -1206,6 +1234,13 @@ export class StreamTransport implements Transport, AsyncDisposable {
     const loops: Promise<unknown>[] = [this.#readLoop];
     if (this.#flush === "running") loops.push(this.#flushLoop);
     if (this.#upgrade) loops.push(this.#upgradeDone);
+    // A graceful close before the peer's EOF lingers for it (see lingerTimeout); the flush
+    // is done then (a graceful close comes after it), so nothing else writes the channel.
+    const linger = graceful && this.#read !== "eof" && this.#lingerTimeout > 0 &&
+        !this.#life.finished && canReset(channel)
+      ? new LingeringClose(channel, this.#write === "eof-sent", this.#readLoop, this.#lingerTimeout)
+      : undefined;
+    if (linger) loops.push(linger.finished);
     if (channel.closed) loops.push(channel.closed);
     const protocol = this.#protocol;
     const peer = this.#extra.peername;
@@ -1218,6 +1253,7 @@ export class StreamTransport implements Transport, AsyncDisposable {
         reason,
       )
     ) return;
+    this.#lingering = linger;
     // Unwritten bytes, the rest of a chunk in flight among them (it is no longer in #committed).
     this.#droppedOnAbort = this.#flow.size > 0 || this.#write === "eof-requested";
     this.#read = "stopped";
@@ -1232,6 +1268,7 @@ export class StreamTransport implements Transport, AsyncDisposable {
     this.#deadlineClock?.stop();
     this.#wake();
     this.#releaseDrainWaiters();
+    if (linger) return;
     try {
       if (!graceful && channel.abort) channel.abort();
       else channel.close();

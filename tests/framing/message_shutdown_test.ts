@@ -42,8 +42,8 @@ Deno.test("Server.shutdown lets a MessageProtocol answer the message it is handl
   const { transport, protocol } = await createConnection(() => new StreamProtocol(), address);
   transport.write(new TextEncoder().encode("ping\n"));
   const reply = await new Response(protocol.readable).text();
+  transport.close(); // our EOF in turn: the server's close lingers for it
   await server.shutdown();
-  transport.close();
   await transport.closed;
   assertEquals(reply, "PING\n");
 });
@@ -55,8 +55,8 @@ Deno.test("Server.shutdown lets a MessageProtocol answer the messages it already
   const { transport, protocol } = await createConnection(() => new StreamProtocol(), address);
   transport.write(new TextEncoder().encode("one\ntwo\nthree\n"));
   const reply = await new Response(protocol.readable).text();
+  transport.close(); // our EOF in turn: the server's close lingers for it
   await server.shutdown();
-  transport.close();
   await transport.closed;
   assertEquals(received, ["one", "two", "three"]);
   assertEquals(reply, "ONE\nTWO\nTHREE\n");

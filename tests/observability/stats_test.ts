@@ -221,6 +221,8 @@ Deno.test("framed: a frame deadline closes with reason deadline, counted by the 
   const [addr] = await server.listen("127.0.0.1:0") as Deno.NetAddr[];
   const conn = await Deno.connect({ hostname: "127.0.0.1", port: addr.port });
   await conn.write(bytes("half a line")); // never ends: the frame deadline runs out
+  assertEquals(await conn.read(new Uint8Array(16)), null); // the server's EOF
+  await conn.closeWrite(); // ours: the server stops lingering for it
   await server.lost.promise;
   const stats = server.stats();
   assertEquals([stats.accepted, stats.active, stats.closed], [1, 0, 1]);

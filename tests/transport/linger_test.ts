@@ -1,0 +1,212 @@
+/**
+ * The lingering close: a graceful close of a socket whose peer is still sending delivers
+ * everything written before it (closing with unread bytes made Linux reset the connection and
+ * drop what had not left), and it is bounded.
+ */
+import { assert, assertEquals, assertThrows } from "@std/assert";
+import { createServer } from "@plexus/net/endpoints";
+import { decodeFrames, encodeFrame } from "@plexus/net/framing";
+import { Packet, PacketConnection, PacketFramer } from "@plexus/net/packet";
+import { StreamTransport, type StreamTransportOptions } from "@plexus/net/transport";
+import { tls } from "../_net.ts";
+
+const REPLY = 16 << 20; // more than the sockets' buffers hold: most of it is still ours at close
+
+/**
+ * A server transport on `conn` that answers the first bytes with `REPLY` bytes and closes,
+ * reading nothing more.
+ */
+function answerAndClose(
+  conn: Deno.Conn,
+  options: StreamTransportOptions = { lingerTimeout: 2000 },
+): StreamTransport {
+  const transport: StreamTransport = new StreamTransport(conn, {
+    dataReceived() {
+      if (transport.isClosing()) return;
+      transport.write(new Uint8Array(REPLY).fill(7));
+      transport.close();
+    },
+  }, options);
+  return transport;
+}
+
+/**
+ * A peer that keeps sending while it reads, in small reads (slower than the server writes),
+ * until the end of the stream; returns what it read and how the stream ended.
+ */
+async function sendWhileReading(
+  conn: Deno.Conn,
+  next: (i: number) => Uint8Array = () => new Uint8Array(1024),
+  keep?: Uint8Array[],
+): Promise<{ got: number; error?: string }> {
+  let reading = true;
+  const sender = (async () => {
+    try {
+      for (let i = 0; reading; i++) await conn.write(next(i));
+    } catch {
+      // the server closed
+    }
+  })();
+  let got = 0;
+  let error: string | undefined;
+  const buffer = new Uint8Array(4096);
+  try {
+    for (;;) {
+      const n = await conn.read(buffer);
+      if (n === null) break;
+      got += n;
+      keep?.push(buffer.slice(0, n));
+    }
+  } catch (e) {
+    error = (e as Error).name;
+  }
+  reading = false;
+  await sender;
+  // Our EOF in turn, as a peer that is done does: the server stops lingering.
+  await conn.closeWrite().catch(() => {});
+  return { got, error };
+}
+
+Deno.test("tcp: a close delivers everything to a peer that is still sending, then ends with EOF", async () => {
+  using listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const accepted = listener.accept();
+  using client = await Deno.connect({ hostname: "127.0.0.1", port: listener.addr.port });
+  const server = answerAndClose(await accepted);
+  const result = await sendWhileReading(client);
+  assertEquals(result, { got: REPLY, error: undefined });
+  assertEquals(await server.closed, undefined);
+  assertEquals(server.stats().closeReason, "close");
+});
+
+Deno.test("tls: a close delivers everything to a peer that is still sending", async () => {
+  using listener = Deno.listenTls({
+    hostname: "127.0.0.1",
+    port: 0,
+    cert: tls.cert,
+    key: tls.key,
+  });
+  const accepted = listener.accept();
+  using client = await Deno.connectTls({
+    hostname: "localhost",
+    port: listener.addr.port,
+    caCerts: [tls.ca],
+  });
+  const server = answerAndClose(await accepted);
+  const result = await sendWhileReading(client);
+  assertEquals(result.got, REPLY);
+  assertEquals(await server.closed, undefined);
+});
+
+Deno.test("unix: a close with unread bytes ends the peer's stream with EOF, not a reset", async () => {
+  const dir = await Deno.makeTempDir();
+  const path = `${dir}/linger.sock`;
+  try {
+    using listener = Deno.listen({ transport: "unix", path });
+    const accepted = listener.accept();
+    using client = await Deno.connect({ transport: "unix", path });
+    const server = answerAndClose(await accepted);
+    const result = await sendWhileReading(client);
+    assertEquals(result, { got: REPLY, error: undefined });
+    await server.closed;
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("a server's drain timeout answers a packet peer that is still sending before it closes", async () => {
+  // The peer goes on sending requests while the server drains; at the drain timeout the
+  // server answers the request it gave up on, stops reading and closes once its answers are
+  // flushed, with the peer's later requests unread.
+  const server = await createServer(() =>
+    new PacketConnection({
+      requestHandler: (rqType) => rqType === 0 ? new Uint8Array(256 * 1024) : new Promise(() => {}),
+    }), "127.0.0.1:0");
+  const { port } = server.addresses[0] as Deno.NetAddr;
+  using conn = await Deno.connect({ hostname: "127.0.0.1", port });
+  const framer = new PacketFramer();
+  const request = (tag: number, rqType = 1) =>
+    encodeFrame(framer, new Packet({ tag, isRequest: true, rqType }));
+  for (let tag = 2; tag < 18; tag++) await conn.write(request(tag)); // 16 × 256 KiB answers
+  await conn.write(request(18, 2)); // never answered by its handler
+  // The first answer's first bytes: the requests are being served.
+  const first = new Uint8Array(65536);
+  const received: Uint8Array[] = [first.slice(0, (await conn.read(first))!)];
+  const shutdown = server.shutdown({ timeout: 100 });
+  const result = await sendWhileReading(conn, (i) => request(19 + i % 1000), received);
+  await shutdown;
+  assertEquals(result.error, undefined);
+  const bytes = new Uint8Array(result.got + received[0].length);
+  received.reduce((at, c) => (bytes.set(c, at), at + c.length), 0);
+  const answers = decodeFrames(framer, bytes).filter((p) => !p.isRequest && p.tag <= 18);
+  assertEquals(answers.length, 17);
+  for (const answer of answers.filter((p) => p.tag < 18)) {
+    assertEquals([answer.ok, answer.payload.length], [true, 256 * 1024]);
+  }
+  const gaveUp = answers.find((p) => p.tag === 18)!;
+  assertEquals(gaveUp.ok, false);
+  assertEquals(
+    new TextDecoder().decode(gaveUp.payload),
+    "The server's shutdown timed out after 100 ms",
+  );
+});
+
+Deno.test("lingering is bounded by lingerTimeout against a peer that never ends its stream", async () => {
+  using listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const accepted = listener.accept();
+  using client = await Deno.connect({ hostname: "127.0.0.1", port: listener.addr.port });
+  const transport = new StreamTransport(await accepted, { dataReceived() {} }, {
+    lingerTimeout: 50,
+  });
+  transport.write(new Uint8Array([1, 2, 3]));
+  transport.close();
+  // The peer reads our bytes and our EOF, and neither sends EOF nor closes.
+  const buffer = new Uint8Array(16);
+  assertEquals(await client.read(buffer), 3);
+  assertEquals(await client.read(buffer), null);
+  assertEquals(await transport.closed, undefined);
+  assertEquals(transport.stats().closeReason, "close");
+});
+
+Deno.test("abort() ends a lingering close at once", async () => {
+  using listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const accepted = listener.accept();
+  using client = await Deno.connect({ hostname: "127.0.0.1", port: listener.addr.port });
+  let lost = 0;
+  const transport = new StreamTransport(await accepted, {
+    dataReceived() {},
+    connectionLost: () => void lost++,
+  }, { lingerTimeout: 2 ** 31 - 1 });
+  transport.close();
+  assertEquals(await client.read(new Uint8Array(16)), null); // our EOF: we linger now
+  assertEquals(lost, 0, "connectionLost() waits for the socket to close");
+  transport.abort();
+  // Without the cut this waits ~24 days: the guard turns a hang into a failure.
+  let guard: ReturnType<typeof setTimeout> | undefined;
+  const ended = await Promise.race([
+    transport.closed.then(() => true),
+    new Promise<boolean>((resolve) => guard = setTimeout(() => resolve(false), 10_000)),
+  ]);
+  clearTimeout(guard);
+  assert(ended, "abort() ended the lingering close");
+  assertEquals(lost, 1);
+});
+
+Deno.test("a plain transport closes at once by default and with lingerTimeout 0; a bad one throws", async () => {
+  using listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  for (const lingerTimeout of [undefined, 0]) {
+    const accepted = listener.accept();
+    using client = await Deno.connect({ hostname: "127.0.0.1", port: listener.addr.port });
+    const conn = await accepted;
+    for (const bad of [-1, NaN, Infinity, 2 ** 31]) {
+      assertThrows(
+        () => new StreamTransport(conn, { dataReceived() {} }, { lingerTimeout: bad }),
+        RangeError,
+        "lingerTimeout",
+      );
+    }
+    const transport = new StreamTransport(conn, { dataReceived() {} }, { lingerTimeout });
+    transport.close();
+    await transport.closed; // the peer has not ended its stream: nothing waited for it
+    assertEquals(await client.read(new Uint8Array(16)), null);
+  }
+});

@@ -1,0 +1,92 @@
+/**
+ * The lingering close: how a graceful close ends a channel whose peer may still be sending.
+ *
+ * Closing a TCP socket with unread bytes in its receive queue, or one that receives bytes
+ * afterwards, makes Linux answer with a reset instead of a FIN, and drop what is still in
+ * the socket's send queue: the peer loses the last answers the close meant to deliver (and
+ * reads a reset or a short stream). So after the last byte is handed to the socket, the
+ * write side is shut down (the FIN follows the data) and what the peer still sends is read
+ * and dropped until its EOF; then the channel is closed — as nginx's `lingering_close`
+ * does. A timeout bounds it against a peer that never stops or never closes.
+ *
+ * @module
+ */
+
+import type { ByteChannel } from "./byte_channel.ts";
+
+/**
+ * Whether closing `channel` with unread bytes can cost the peer data: a TCP socket (plain or
+ * TLS) resets; a Unix socket makes the peer's last read fail (`ECONNRESET`) instead of ending.
+ * In-memory and stream channels end in order whatever is unread: they close at once.
+ */
+export function canReset(channel: ByteChannel): boolean {
+  const transport = channel.localAddr?.transport;
+  return transport === "tcp" || transport === "unix";
+}
+
+/**
+ * Where the bytes read while lingering go: one buffer for every channel, never read (reads
+ * complete one at a time on the event loop, so sharing it costs nothing but its contents).
+ */
+const DISCARD = new Uint8Array(16 * 1024);
+
+/**
+ * One lingering close in progress:
+ *
+ * ```
+ * start ─> closeWrite() (unless sent) ─> await the read loop ─> read, drop ... EOF ─> close()
+ *                 └─ fails ─┐                                        └─ a read fails ─┤
+ *                           └─────────────── close() <─ cut() (abort, the timeout) <──┘
+ * ```
+ */
+export class LingeringClose {
+  readonly #channel: ByteChannel;
+  readonly #timer: ReturnType<typeof setTimeout>;
+  #done = false;
+  /** Settles once the channel is closed. */
+  readonly finished: Promise<void>;
+
+  /**
+   * Starts lingering on `channel`.
+   *
+   * @param channel The channel to end; nothing else reads or writes it any more, except
+   * the read loop's last read, which `readLoop` settles after.
+   * @param eofSent Whether the write side is shut down already (`writeEof()`).
+   * @param readLoop Settles once no read of the transport's is pending.
+   * @param timeout The most milliseconds to wait for the peer's EOF.
+   */
+  constructor(channel: ByteChannel, eofSent: boolean, readLoop: Promise<unknown>, timeout: number) {
+    this.#channel = channel;
+    this.#timer = setTimeout(() => this.cut(), timeout);
+    this.finished = this.#run(eofSent, readLoop);
+  }
+
+  /** Stops lingering: closes the channel now (pending reads fail and end the loop). */
+  cut(): void {
+    this.#close();
+  }
+
+  async #run(eofSent: boolean, readLoop: Promise<unknown>): Promise<void> {
+    try {
+      if (!eofSent) await this.#channel.closeWrite();
+      await readLoop;
+      while (!this.#done && await this.#channel.read(DISCARD) !== null) {
+        // dropped: the protocol is gone
+      }
+    } catch {
+      // A reset, a closed channel: nothing left to wait for.
+    }
+    this.#close();
+  }
+
+  #close(): void {
+    if (this.#done) return;
+    this.#done = true;
+    clearTimeout(this.#timer);
+    try {
+      this.#channel.close();
+    } catch {
+      // Closed already.
+    }
+  }
+}
