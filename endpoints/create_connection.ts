@@ -82,7 +82,8 @@ export interface Connection<P> {
  * @param options TLS, timeout, cancellation, socket and transport options.
  * @returns The transport and the protocol; `connectionMade()` has been called.
  * @throws {TypeError} For a malformed address, or a `localAddress` with a Unix socket or a
- * `Deno.Conn`.
+ * `Deno.Conn`. A given `Deno.Conn` is ours from the call on: every failure closes it, bad
+ * options included.
  * @throws {TransportError} When the connection fails; the message names the address and the
  * reason (`connection refused`, `failed to lookup address`, `timed out after 5000 ms`,
  * `certificate not valid for name "x"`), and `cause` holds the underlying error.
@@ -154,18 +155,23 @@ async function connectAny(
   target: ParsedAddress | undefined,
   options: CreateConnectionOptions,
 ): Promise<Connected> {
-  if (options.timeout !== undefined) {
-    checkDelay("Cannot connect: timeout", options.timeout, 0, true);
+  let local: TcpAddress | undefined;
+  try {
+    if (options.timeout !== undefined) {
+      checkDelay("Cannot connect: timeout", options.timeout, 0, true);
+    }
+    const handshakeTimeout = typeof options.tls === "object"
+      ? options.tls.handshakeTimeout
+      : undefined;
+    if (handshakeTimeout !== undefined) {
+      checkDelay("Cannot connect: tls.handshakeTimeout", handshakeTimeout, 0, true);
+    }
+    if (options.localAddress !== undefined) local = parseLocal(options.localAddress, target);
+  } catch (error) {
+    // A given conn is ours from the call on: closed on every failure, bad options included.
+    closeQuietly(conn);
+    throw error;
   }
-  const handshakeTimeout = typeof options.tls === "object"
-    ? options.tls.handshakeTimeout
-    : undefined;
-  if (handshakeTimeout !== undefined) {
-    checkDelay("Cannot connect: tls.handshakeTimeout", handshakeTimeout, 0, true);
-  }
-  const local = options.localAddress === undefined
-    ? undefined
-    : parseLocal(options.localAddress, target);
   // Named in errors only: formatted when one is made, not on every connection.
   const label = (): string => target ? formatAddress(target) : formatAddress(conn!.remoteAddr);
   const cancel = linkCancellation(

@@ -1,4 +1,4 @@
-import { assertEquals, assertRejects, assertStringIncludes } from "@std/assert";
+import { assertEquals, assertRejects, assertStringIncludes, assertThrows } from "@std/assert";
 import { assertInstanceOf } from "../_assert.ts";
 import {
   createConnection,
@@ -275,12 +275,21 @@ Deno.test("localAddress is refused where it cannot apply: a Unix socket, a conne
     );
     assertStringIncludes(refused.message, "localAddress");
     assertStringIncludes(refused.message, `${dir}/s`);
-    using conn = await Deno.connect({ hostname: "127.0.0.1", port: (tcp as Deno.NetAddr).port });
+    const conn = await Deno.connect({ hostname: "127.0.0.1", port: (tcp as Deno.NetAddr).port });
     const given = await assertRejects(
       () => createConnection(() => new Recorder(), conn, { localAddress: "127.0.0.1:0" }),
       TypeError,
     );
     assertStringIncludes(given.message, "localAddress");
+    // A given conn is createConnection's from the call on: refused, it is closed (it was left
+    // open, unlike one refused for a bad transport option).
+    assertThrows(() => conn.close(), Deno.errors.BadResource);
+    const other = await Deno.connect({ hostname: "127.0.0.1", port: (tcp as Deno.NetAddr).port });
+    await assertRejects(
+      () => createConnection(() => new Recorder(), other, { timeout: -1 }),
+      RangeError,
+    );
+    assertThrows(() => other.close(), Deno.errors.BadResource);
     server.abortClients();
   } finally {
     await Deno.remove(dir, { recursive: true });
