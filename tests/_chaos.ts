@@ -16,7 +16,8 @@ import { FramedProtocol, LengthPrefixedFramer, LineFramer } from "@plexus/net/fr
 import { PacketConnection } from "@plexus/net/packet";
 import { prng as rng } from "./_shared.ts";
 
-export type Backend = "memory" | "tcp";
+/** `tcp-linger`: TCP with lingering closes on both ends (`lingerTimeout`). */
+export type Backend = "memory" | "tcp" | "tcp-linger";
 type Kind = "raw" | "buffered" | "stream" | "framed" | "packet";
 
 class Bytes {
@@ -560,7 +561,9 @@ export async function runScenario(seed: number, backend: Backend): Promise<Resul
   }
   const chaos = r() < 0.7;
   const wrapped = ends.map((e) => wrap(e, e.protocol, chaos));
-  const options = limits ? { writeBufferLimits: limits } : undefined;
+  const options = limits || backend === "tcp-linger"
+    ? { writeBufferLimits: limits, lingerTimeout: backend === "tcp-linger" ? 2000 : undefined }
+    : undefined;
   let transports: StreamTransport[];
   if (backend === "memory") {
     transports = createMemoryTransportPair(wrapped[0], wrapped[1], {

@@ -1,4 +1,4 @@
-// deno run -A --unstable-net tests/_chaos_run.ts FROM TO [memory|tcp|both]
+// deno run -A --unstable-net tests/_chaos_run.ts FROM TO [memory|tcp|tcp-linger|both]
 import { type Backend, runScenario } from "./_chaos.ts";
 const rejections: string[] = [];
 globalThis.addEventListener("unhandledrejection", (e) => {

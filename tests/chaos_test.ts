@@ -4,7 +4,7 @@ import { type Backend, runScenario } from "./_chaos.ts";
 /**
  * The cross-stack chaos fuzzer (tests/_chaos.ts), bounded: a few hundred seeded scenarios
  * over the in-memory pair and real TCP. More seeds: `deno run -A --unstable-net
- * tests/_chaos_run.ts FROM TO [memory|tcp|both]`.
+ * tests/_chaos_run.ts FROM TO [memory|tcp|tcp-linger|both]`.
  */
 async function fuzz(backend: Backend, from: number, to: number): Promise<void> {
   const unhandled: string[] = [];
@@ -34,3 +34,5 @@ async function fuzz(backend: Backend, from: number, to: number): Promise<void> {
 Deno.test("cross-stack fuzz: in-memory pair, 100 seeds", () => fuzz("memory", 1, 100));
 
 Deno.test("cross-stack fuzz: TCP on 127.0.0.1, 60 seeds", () => fuzz("tcp", 1, 60));
+
+Deno.test("cross-stack fuzz: TCP with lingering closes, 40 seeds", () => fuzz("tcp-linger", 1, 40));
