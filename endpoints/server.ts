@@ -10,7 +10,7 @@ import type {
   StreamTransportOptions,
   TlsServerOptions,
 } from "../transport/mod.ts";
-import { StreamTransport } from "../transport/stream_transport.ts";
+import { checkStreamTransportOptions, StreamTransport } from "../transport/stream_transport.ts";
 import { CLOSED_HOOK, OPENING_HOOK } from "../transport/_lifecycle.ts";
 import type { TelemetryMeter } from "../transport/telemetry.ts";
 import { ConnectionMetrics, meterOf } from "../transport/_telemetry.ts";
@@ -308,7 +308,8 @@ export class Server<P extends StreamProtocolLike = StreamProtocolLike> implement
    * @param protocolFactory Makes one protocol per connection.
    * @param options Limits, timeouts, socket and transport options for every connection.
    * @throws {RangeError} When a deadline, `timeout`, `idleTimeout`, `maxConnections`,
-   * `refusalMessage` or `maxTotalWriteBuffer` is out of range.
+   * `refusalMessage`, `maxTotalWriteBuffer` or a transport option (`writeBufferLimits`,
+   * `maxWriteBuffer`, `readSize`, `lingerTimeout`) is out of range.
    */
   constructor(protocolFactory: () => P, options?: ServerOptions) {
     options ??= {};
@@ -348,6 +349,7 @@ export class Server<P extends StreamProtocolLike = StreamProtocolLike> implement
       [CLOSED_HOOK]: this.#connectionClosed,
       [OPENING_HOOK]: this.#connectionOpening,
     }, this.#writeBudget);
+    checkStreamTransportOptions(this.#transportOptions);
     const telemetry = options.telemetry;
     if (telemetry) {
       const meter = meterOf(telemetry === true ? undefined : telemetry.meter);

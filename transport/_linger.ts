@@ -13,6 +13,18 @@
  */
 
 import type { ByteChannel } from "./byte_channel.ts";
+import { checkDelay } from "./_delay.ts";
+
+/**
+ * The `lingerTimeout` option, checked: 0 (no lingering) when not given.
+ *
+ * @throws {RangeError} When it is not 0 to 2147483647 ms.
+ */
+export function lingerTimeoutOf(value: number | undefined): number {
+  return value === undefined
+    ? 0
+    : checkDelay("Cannot create transport: lingerTimeout", value, 0, false);
+}
 
 /**
  * Whether closing `channel` with unread bytes can cost the peer data: a TCP socket (plain or

@@ -21,7 +21,7 @@ import { SendBuffer } from "./send_buffer.ts";
 import { CLOSED_HOOK, Lifecycle, type LifecycleHookOptions, OPENING_HOOK } from "./_lifecycle.ts";
 import { defaultTraceName } from "./_trace.ts";
 import { ReadSlab } from "./_read_slab.ts";
-import { canReset, LingeringClose } from "./_linger.ts";
+import { canReset, LingeringClose, lingerTimeoutOf } from "./_linger.ts";
 import type { Counters } from "./_stats.ts";
 import { type CloseReason, closeReasonOf, type TransportStats } from "./stats.ts";
 
@@ -143,6 +143,19 @@ export interface WrapChannelOptions {
    * @default {Infinity: no limit}
    */
   timeout?: number;
+}
+
+/**
+ * Checks the options a {@linkcode StreamTransport} checks when it is made (`writeBufferLimits`,
+ * `maxWriteBuffer`, `readSize`, `lingerTimeout`), for an owner that makes transports with them
+ * later: a `Server` throws when it is made, not once per connection it accepts.
+ *
+ * @throws {RangeError} As the constructor does.
+ */
+export function checkStreamTransportOptions(options: StreamTransportOptions): void {
+  new WriteFlowControl(options.writeBufferLimits, { maxWriteBuffer: options.maxWriteBuffer });
+  new AdaptiveReadSize(options.readSize ?? DEFAULT_READ_SIZE);
+  lingerTimeoutOf(options.lingerTimeout);
 }
 
 /** The read side of a {@linkcode StreamTransport} (see its state table). */
@@ -366,9 +379,7 @@ export class StreamTransport implements Transport, AsyncDisposable {
     this.#readSize = new AdaptiveReadSize(options.readSize ?? DEFAULT_READ_SIZE);
     this.#slab = new ReadSlab(options.reuseReadBuffer ?? false);
     this.#idleTimeout = options.idleTimeout;
-    this.#lingerTimeout = options.lingerTimeout === undefined
-      ? 0
-      : checkDelay("Cannot create transport: lingerTimeout", options.lingerTimeout, 0, false);
+    this.#lingerTimeout = lingerTimeoutOf(options.lingerTimeout);
     // Checked now (a bad option throws here); the clock itself is made only for a protocol
     // that asks for it (a framed one): a plain Protocol's connection never runs it.
     this.#deadlines = options.deadlines && checkDeadlines(options.deadlines);

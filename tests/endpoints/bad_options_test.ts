@@ -1,5 +1,10 @@
-import { assertEquals, assertRejects } from "@std/assert";
-import { createConnection, createDatagramEndpoint, openConnection } from "@plexus/net/endpoints";
+import { assertEquals, assertRejects, assertThrows } from "@std/assert";
+import {
+  createConnection,
+  createDatagramEndpoint,
+  openConnection,
+  Server,
+} from "@plexus/net/endpoints";
 import { within } from "../_shared.ts";
 
 for (
@@ -39,4 +44,25 @@ Deno.test("createDatagramEndpoint: bad writeBufferLimits reject and close the so
     RangeError,
   );
   // The resource sanitizer checks that no UDP socket is left open.
+});
+
+Deno.test("Server: a bad transport option throws when the server is made, not per connection", () => {
+  // They were checked only by each accepted connection's transport: every connection was
+  // dropped (reported to onError) and the peer read EOF.
+  for (
+    const options of [
+      { lingerTimeout: -1 },
+      { lingerTimeout: Infinity },
+      { readSize: -5 },
+      { writeBufferLimits: { high: 1, low: 5 } },
+      { maxWriteBuffer: -1 },
+    ]
+  ) {
+    assertThrows(
+      () => new Server(() => ({ dataReceived() {} }), options),
+      RangeError,
+      undefined,
+      JSON.stringify(options),
+    );
+  }
 });
