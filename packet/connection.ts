@@ -895,7 +895,12 @@ export class PacketConnection implements BufferedProtocol, ShutdownHook, AsyncDi
     if (
       (this.#state === "open" || this.#state === "connecting") &&
       (this.#sent === "requests" || (early && this.#erqDue))
-    ) return undefined;
+    ) {
+      // The transport's owner may close it under us (a server's closeClients()): it would
+      // drop the request unsent, and the call would wait for the end of the connection.
+      if (this.#transport?.isClosing() !== true) return undefined;
+      return new ConnectionClosedError(`${what}: the transport is closing`);
+    }
     let why: string;
     if (this.#state === "finished") why = "the connection is closed";
     else if (this.#received === "eof") why = "the peer sent EOF";

@@ -8,7 +8,11 @@ import {
   PacketTooLongError,
   RemoteError,
 } from "@plexus/net/packet";
-import { createMemoryTransportPair } from "@plexus/net/transport";
+import {
+  createMemoryChannelPair,
+  createMemoryTransportPair,
+  StreamTransport,
+} from "@plexus/net/transport";
 import { assert, assertInstanceOf } from "../_assert.ts";
 import { bytes, connectedPair, gate, text } from "./_helpers.ts";
 
@@ -379,4 +383,29 @@ Deno.test("text with a lone surrogate is encoded as the original does: a charact
   assertEquals(text(await client.call(1)), "&#56320;😀");
   assertEquals(text(await client.call(2, "x\ud800")), "x&#55296;", "payloads given as text too");
   await client.close();
+});
+
+Deno.test("a request submitted while the transport is closing fails at once and is not counted as sent", async () => {
+  // The transport's owner closed it (a Server's closeClients()), and the close is still
+  // flushing to a peer that does not read: the request was counted as sent, dropped unsent by
+  // the closing transport, and its call waited for the end of the connection (then `lost`).
+  const [a, b] = createMemoryChannelPair({ capacity: 1024 });
+  const peer = new StreamTransport(b, {
+    connectionMade: (t) => t.pauseReading(),
+    dataReceived() {},
+  });
+  const client = new PacketConnection();
+  const transport = new StreamTransport(a, client);
+  const first = client.submit(1, { payload: new Uint8Array(16 * 1024) }).catch((e) => e);
+  transport.close();
+  await assertRejects(
+    () => client.submit(2, { payload: "x" }),
+    ConnectionClosedError,
+    "Cannot submit request: the transport is closing",
+  );
+  assertEquals(client.stats().requestsSent, 1);
+  transport.abort();
+  peer.abort();
+  await Promise.all([first, client.closed, peer.closed]);
+  assertEquals(client.stats().lost, 1, "only the request that was written");
 });
