@@ -2,6 +2,7 @@ import type { BufferedProtocol, ShutdownHook } from "../transport/protocols.ts";
 import type { Transport } from "../transport/types.ts";
 import { type DeadlineError, TransportError } from "../transport/errors.ts";
 import { DEADLINE_CLOSE_GRACE } from "../transport/deadline_clock.ts";
+import { abortIfStillFlushing } from "../transport/_close_grace.ts";
 import { EMPTY_DATAGRAM, FrameReader } from "./_frame_reader.ts";
 import { IdentityFramer } from "./identity.ts";
 import { frameChannel, publishFrame } from "../transport/_trace.ts";
@@ -673,7 +674,7 @@ export class FramedProtocol<T = Uint8Array> implements BufferedProtocol, Shutdow
     transport.close(error);
     // A transport may report the loss at once (a custom one): no grace is left to run then.
     if (this.#state as ReadState === "lost") return true;
-    this.#grace = setTimeout(() => transport.abort(error), DEADLINE_CLOSE_GRACE);
+    this.#grace = setTimeout(() => abortIfStillFlushing(transport, error), DEADLINE_CLOSE_GRACE);
     return true;
   }
 

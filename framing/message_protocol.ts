@@ -2,6 +2,7 @@ import type { BufferedProtocol, ShutdownHook, Transport } from "../transport/mod
 import type { DeadlineError } from "../transport/errors.ts";
 import { ProtocolError } from "../protocol/errors.ts";
 import { DEADLINE_CLOSE_GRACE } from "../transport/deadline_clock.ts";
+import { abortIfStillFlushing } from "../transport/_close_grace.ts";
 import { FrameReader, plaintextInjection } from "./_frame_reader.ts";
 import { FramingError } from "./errors.ts";
 import type { Decoder } from "./framer.ts";
@@ -349,7 +350,7 @@ export class MessageProtocol<M> implements BufferedProtocol, ShutdownHook {
     if (this.#grace !== undefined) return;
     const transport = this.transport!;
     const error = this.#error!;
-    this.#grace = setTimeout(() => transport.abort(error), DEADLINE_CLOSE_GRACE);
+    this.#grace = setTimeout(() => abortIfStillFlushing(transport, error), DEADLINE_CLOSE_GRACE);
   }
 
   /** A deadline ran out: the application may tell the peer why before the transport closes. */

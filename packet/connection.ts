@@ -8,6 +8,7 @@ import { type ByteStreams, StreamsChannel } from "../transport/streams_channel.t
 import type { Transport } from "../transport/types.ts";
 import { decodePacketInto, PacketFields } from "./_codec.ts";
 import { Handlers, refuse } from "./_handlers.ts";
+import { abortIfStillFlushing, closeFlushed } from "../transport/_close_grace.ts";
 import { checkRequestTimeout } from "./_request_deadlines.ts";
 import { KeepAlive } from "./_keep_alive.ts";
 import { checkTimeout, RequestAbort } from "./_request_abort.ts";
@@ -1253,9 +1254,10 @@ export class PacketConnection implements BufferedProtocol, ShutdownHook, AsyncDi
     }
     const timer = setTimeout(() => {
       // Given up meanwhile (the shutdown signal): its flush of the last words is bounded by
-      // this same closeTimeout, counted from close()'s start.
-      if (this.#state === "aborting") this.#transport?.abort(this.#lostError);
-      else {
+      // this same closeTimeout, counted from close()'s start. A transport whose close has
+      // flushed only lingers for the peer's EOF: lingerTimeout bounds that.
+      if (this.#state === "aborting") abortIfStillFlushing(transport, this.#lostError);
+      else if (!closeFlushed(transport)) {
         this.#abortWith(
           new ConnectionClosedError(
             `Connection closed: close() timed out after ${this.#closeTimeout} ms`,
@@ -1312,7 +1314,7 @@ export class PacketConnection implements BufferedProtocol, ShutdownHook, AsyncDi
     transport.close(error);
     // The flush of these last words is bounded as close()'s wait is, by closeTimeout, whoever
     // owns the connection (a peer that does not read must not hold it open).
-    const timer = setTimeout(() => transport.abort(error), this.#closeTimeout);
+    const timer = setTimeout(() => abortIfStillFlushing(transport, error), this.#closeTimeout);
     void this.#closed.promise.then(() => clearTimeout(timer));
   }
 

@@ -48,7 +48,9 @@ const DISCARD = new Uint8Array(16 * 1024);
  * ```
  * start ─> closeWrite() (unless sent) ─> await the read loop ─> read, drop ... EOF ─> close()
  *                 └─ fails ─┐                                        └─ a read fails ─┤
- *                           └─────────────── close() <─ cut() (abort, the timeout) <──┘
+ *                           └────────── close() <───────────────────────────────────────┘
+ * cut() (the transport's abort(), the timeout) ─> abort() (or close()) at once
+
  * ```
  */
 export class LingeringClose {
@@ -73,9 +75,12 @@ export class LingeringClose {
     this.finished = this.#run(eofSent, readLoop);
   }
 
-  /** Stops lingering: closes the channel now (pending reads fail and end the loop). */
+  /**
+   * Stops lingering: aborts the channel now (pending reads fail and end the loop). Aborted,
+   * not closed: a TLS channel over `node:tls` would wait for its end to be written first.
+   */
   cut(): void {
-    this.#close();
+    this.#close(true);
   }
 
   async #run(eofSent: boolean, readLoop: Promise<unknown>): Promise<void> {
@@ -91,12 +96,14 @@ export class LingeringClose {
     this.#close();
   }
 
-  #close(): void {
+  #close(abort = false): void {
     if (this.#done) return;
     this.#done = true;
     clearTimeout(this.#timer);
+    const channel = this.#channel;
     try {
-      this.#channel.close();
+      if (abort && channel.abort) channel.abort();
+      else channel.close();
     } catch {
       // Closed already.
     }

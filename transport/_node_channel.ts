@@ -65,6 +65,8 @@ export class NodeStreamChannel implements ByteChannel {
   #closing = false;
   #writesInFlight = 0;
   readonly #inner: Duplex[];
+  /** The channel the stream runs over (TLS over a socket): its addresses are the socket's. */
+  readonly #under: ByteChannel | undefined;
   #wake: (() => void) | undefined;
   // deno-lint-ignore no-explicit-any
   readonly #unsettled = new Set<(error: Error | undefined, value?: any) => void>();
@@ -73,8 +75,9 @@ export class NodeStreamChannel implements ByteChannel {
    * @param stream The stream to read from and write to.
    * @param also Further streams to destroy and wait for on close (an inner transport).
    */
-  constructor(stream: Duplex, also: Duplex[] = []) {
+  constructor(stream: Duplex, also: Duplex[] = [], under?: ByteChannel) {
     this.#stream = stream;
+    this.#under = under;
     this.#inner = also;
     this.#closed = Promise.all([stream, ...also].map(whenClosed)).then(() => {});
     stream.on("data", (chunk: Uint8Array) => {
@@ -115,7 +118,7 @@ export class NodeStreamChannel implements ByteChannel {
   get localAddr(): Deno.NetAddr | undefined {
     const s = this.#stream as Partial<{ localAddress: string; localPort: number }>;
     return s.localAddress === undefined
-      ? undefined
+      ? this.#under?.localAddr as Deno.NetAddr | undefined
       : { transport: "tcp", hostname: s.localAddress, port: s.localPort ?? 0 };
   }
 
@@ -123,7 +126,7 @@ export class NodeStreamChannel implements ByteChannel {
   get remoteAddr(): Deno.NetAddr | undefined {
     const s = this.#stream as Partial<{ remoteAddress: string; remotePort: number }>;
     return s.remoteAddress === undefined
-      ? undefined
+      ? this.#under?.remoteAddr as Deno.NetAddr | undefined
       : { transport: "tcp", hostname: s.remoteAddress, port: s.remotePort ?? 0 };
   }
 

@@ -136,7 +136,7 @@ export async function startTlsServer(
     throw transportError("TLS handshake failed", error);
   }
   const peer = formatPeer(channel.remoteAddr);
-  return await settleNodeHandshake(socket, inner, "secure", timeout, options.signal, peer);
+  return await settleNodeHandshake(socket, inner, channel, "secure", timeout, options.signal, peer);
 }
 
 async function nodeClientHandshake(
@@ -157,18 +157,27 @@ async function nodeClientHandshake(
       : {}),
   });
   const peer = formatPeer(channel.remoteAddr);
-  return await settleNodeHandshake(socket, inner, "secureConnect", timeout, options.signal, peer);
+  return await settleNodeHandshake(
+    socket,
+    inner,
+    channel,
+    "secureConnect",
+    timeout,
+    options.signal,
+    peer,
+  );
 }
 
 async function settleNodeHandshake(
   socket: TLSSocket,
   inner: Duplex,
+  under: ByteChannel,
   event: "secure" | "secureConnect",
   timeout: number,
   signal: AbortSignal | undefined,
   peer: string | undefined,
 ): Promise<TlsUpgrade> {
-  const channel = new NodeStreamChannel(socket, [inner]);
+  const channel = new NodeStreamChannel(socket, [inner], under);
   const secured = new Promise<void>((resolve, reject) => {
     const settle = (error?: Error): void => {
       socket.off(event, onSecure);

@@ -109,11 +109,15 @@ export interface StreamTransportOptions {
    * instead of a FIN and drop what has not left yet, so the peer loses the last answers (a
    * Unix socket's peer reads a reset instead of the end). Past the timeout the socket closes
    * anyway, and `abort()` ends the lingering at once. `connectionLost()` and `closed` come
-   * once the socket is closed: a peer that closes on our EOF (every Plexus protocol does by
-   * default) costs one round trip more. Never used after the peer's EOF was read, by
-   * `abort()` and errors, or on in-memory and stream channels (they cannot reset). 0 closes
-   * at once, as asyncio, Netty and tokio do; a `Server`'s connections linger by default,
-   * where clients still sending are common (a drain, a deadline, an answered bad frame).
+   * once the socket is closed: a peer that closes on our EOF (Plexus protocols do by default;
+   * a `StreamProtocol` keeps writing open until its writable is closed) costs one round trip
+   * more. A protocol's own grace for the flush of its last words (an answered bad frame, a
+   * give-up) ends once they are flushed; an owner's abort (a server's drain timeout) still
+   * cuts the lingering. Never used after the peer's EOF was read, by `abort()` and errors,
+   * or on in-memory and stream channels (they cannot reset). 0 closes at once, as asyncio,
+   * Netty and tokio do; a `Server`'s connections linger by default, where clients still
+   * sending are common (a drain, a deadline, an answered bad frame). TLS over `node:tls`
+   * (TLS servers, server-side STARTTLS) lingers on the socket under it.
    *
    * @default {0; Server connections: 2000}
    */

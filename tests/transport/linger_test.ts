@@ -3,11 +3,22 @@
  * everything written before it (closing with unread bytes made Linux reset the connection and
  * drop what had not left), and it is bounded.
  */
-import { assert, assertEquals, assertThrows } from "@std/assert";
+import { assert, assertEquals, assertInstanceOf, assertThrows } from "@std/assert";
 import { createServer } from "@plexus/net/endpoints";
-import { decodeFrames, encodeFrame } from "@plexus/net/framing";
+import {
+  decodeFrames,
+  encodeFrame,
+  FramedProtocol,
+  FrameTooLongError,
+  LineFramer,
+  MessageProtocol,
+} from "@plexus/net/framing";
 import { Packet, PacketConnection, PacketFramer } from "@plexus/net/packet";
-import { StreamTransport, type StreamTransportOptions } from "@plexus/net/transport";
+import {
+  DEADLINE_CLOSE_GRACE,
+  StreamTransport,
+  type StreamTransportOptions,
+} from "@plexus/net/transport";
 import { tls } from "../_net.ts";
 
 const REPLY = 16 << 20; // more than the sockets' buffers hold: most of it is still ours at close
@@ -97,6 +108,55 @@ Deno.test("tls: a close delivers everything to a peer that is still sending", as
   assertEquals(await server.closed, undefined);
 });
 
+Deno.test("a TLS Server's close delivers everything to a peer that is still sending", async () => {
+  // node:tls carries a TLS Server's connections: its channel had no socket address, so the
+  // close did not linger (the peer got ~13.5 of 16 MiB and an unexpected EOF).
+  await using server = await createServer(
+    () => {
+      let transport: StreamTransport;
+      return {
+        connectionMade: (t: StreamTransport) => void (transport = t),
+        dataReceived() {
+          if (transport.isClosing()) return;
+          transport.write(new Uint8Array(REPLY).fill(7));
+          transport.close();
+        },
+      };
+    },
+    "127.0.0.1:0",
+    { tls: { cert: tls.cert, key: tls.key } },
+  );
+  const { port } = server.addresses[0] as Deno.NetAddr;
+  using client = await Deno.connectTls({ hostname: "localhost", port, caCerts: [tls.ca] });
+  assertEquals(await sendWhileReading(client), { got: REPLY, error: undefined });
+  await server.shutdown();
+});
+
+Deno.test("server-side STARTTLS: a close delivers everything to a peer that is still sending", async () => {
+  using listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const accepted = listener.accept();
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port: listener.addr.port });
+  let upgraded = false;
+  const server: StreamTransport = new StreamTransport(await accepted, {
+    dataReceived() {
+      if (server.isClosing()) return;
+      if (!upgraded) {
+        upgraded = true;
+        server.write(new TextEncoder().encode("GO\n"));
+        server.startTls({ serverSide: true, cert: tls.cert, key: tls.key }).catch(() => {});
+        return;
+      }
+      server.write(new Uint8Array(REPLY).fill(7));
+      server.close();
+    },
+  }, { lingerTimeout: 2000 });
+  await conn.write(new TextEncoder().encode("STARTTLS\n"));
+  assertEquals(await conn.read(new Uint8Array(3)), 3);
+  using secure = await Deno.startTls(conn, { caCerts: [tls.ca], hostname: "localhost" });
+  assertEquals(await sendWhileReading(secure), { got: REPLY, error: undefined });
+  await server.closed;
+});
+
 Deno.test("unix: a close with unread bytes ends the peer's stream with EOF, not a reset", async () => {
   const dir = await Deno.makeTempDir();
   const path = `${dir}/linger.sock`;
@@ -148,6 +208,91 @@ Deno.test("a server's drain timeout answers a packet peer that is still sending 
     new TextDecoder().decode(gaveUp.payload),
     "The server's shutdown timed out after 100 ms",
   );
+});
+
+Deno.test("an answered bad frame or message lingers for lingerTimeout, past the flush's grace", async () => {
+  // FramedProtocol's frameError and MessageProtocol's decodeError close with a 1 s grace
+  // (DEADLINE_CLOSE_GRACE) for their answer's flush; its timer aborted the transport while it
+  // lingered, resetting a peer still sending.
+  using listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const protocols = [
+    new FramedProtocol(new LineFramer({ maxLength: 16 }), {
+      frameReceived() {},
+      frameError: (_error, framed) => framed.sendFrame(new TextEncoder().encode("ERR")),
+    }),
+    new MessageProtocol<Uint8Array>({
+      decoder: new LineFramer({ maxLength: 16 }),
+      messageHandler: () => {},
+      decodeError: (_error, transport) => transport.write(new TextEncoder().encode("ERR\r\n")),
+    }),
+  ];
+  const ends = [];
+  for (const protocol of protocols) {
+    const accepted = listener.accept();
+    const client = await Deno.connect({ hostname: "127.0.0.1", port: listener.addr.port });
+    const server = new StreamTransport(await accepted, protocol, { lingerTimeout: 60_000 });
+    await client.write(new TextEncoder().encode("x".repeat(64) + "\n"));
+    let reply = "";
+    const buffer = new Uint8Array(64);
+    for (let n; (n = await client.read(buffer)) !== null;) {
+      reply += new TextDecoder().decode(buffer.subarray(0, n));
+    }
+    ends.push({ client, server, reply, lost: false });
+  }
+  for (const end of ends) void end.server.closed.then(() => end.lost = true);
+  // Past the grace, still lingering: the time must pass for a timer not to fire.
+  await new Promise((resolve) => setTimeout(resolve, DEADLINE_CLOSE_GRACE + 200));
+  for (const { client, server, reply, lost } of ends) {
+    assertEquals(reply, "ERR\r\n");
+    assertEquals(lost, false, "the grace's timer cut the lingering close");
+    await client.write(new Uint8Array(100)); // read and dropped
+    await client.closeWrite();
+    assertInstanceOf(await server.closed, FrameTooLongError);
+    client.close();
+  }
+});
+
+Deno.test("a packet connection's give-up bounds its flush by closeTimeout, not its lingering", async () => {
+  using listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const accepted = listener.accept();
+  using client = await Deno.connect({ hostname: "127.0.0.1", port: listener.addr.port });
+  const connection = new PacketConnection({ closeTimeout: 100 });
+  const server = new StreamTransport(await accepted, connection, { lingerTimeout: 60_000 });
+  const drain = new AbortController();
+  const shutdown = connection.shutdown(drain.signal).catch(() => {});
+  drain.abort(new Error("the drain timed out"));
+  const buffer = new Uint8Array(64);
+  while (await client.read(buffer) !== null) {
+    // ERQ, EOF: the last words
+  }
+  let lost = false;
+  void server.closed.then(() => lost = true);
+  await new Promise((resolve) => setTimeout(resolve, 300)); // past closeTimeout
+  assertEquals(lost, false, "closeTimeout's timer cut the lingering close");
+  await client.closeWrite();
+  await server.closed;
+  await shutdown;
+});
+
+Deno.test("a packet connection's close() that ended in order is not timed out while it lingers", async () => {
+  using listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const accepted = listener.accept();
+  using client = await Deno.connect({ hostname: "127.0.0.1", port: listener.addr.port });
+  const connection = new PacketConnection({ closeTimeout: 100 });
+  const server = new StreamTransport(await accepted, connection, { lingerTimeout: 60_000 });
+  const closing = connection.close();
+  await client.write(new Uint8Array([3, 0, 2, 0])); // our EOF packet: the close is in order
+  const buffer = new Uint8Array(64);
+  while (await client.read(buffer) !== null) {
+    // ERQ, EOF, then the end of the stream
+  }
+  let lost = false;
+  void server.closed.then(() => lost = true);
+  await new Promise((resolve) => setTimeout(resolve, 300)); // past closeTimeout
+  assertEquals(lost, false, "closeTimeout's timer cut the lingering close");
+  await client.closeWrite();
+  await closing;
+  assertEquals(await connection.closed, undefined, "not a close() timeout");
 });
 
 Deno.test("lingering is bounded by lingerTimeout against a peer that never ends its stream", async () => {
