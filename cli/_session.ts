@@ -41,6 +41,11 @@ export interface Link {
   abort(): void;
   /** The connection's counters (`undefined` before it is up). */
   stats(): LinkStats | undefined;
+  /**
+   * Whether something failed on the way that did not end the connection (a datagram that
+   * could not be sent: its reason was printed then); the session then exits with 1.
+   */
+  failed?(): boolean;
 }
 
 /** A gate that sends wait on: closed while the peer does not read or TLS is starting. */
@@ -99,7 +104,7 @@ export async function runSession(
     printErrLine(`plexus: connection to ${label} failed: ${reason(error)}`);
     return 1;
   }
-  return failed ? 1 : 0;
+  return failed || link.failed?.() ? 1 : 0;
 }
 
 /**
@@ -183,7 +188,9 @@ function tinyprotoLink(options: SessionOptions): { protocol: StreamProtocolLike;
   let quiet: ReturnType<typeof setTimeout> | undefined;
   const armQuiet = (): void => {
     clearTimeout(quiet);
-    quiet = setTimeout(() => tinyproto.close(), options.wait ?? 1000);
+    // tinyproto.close() would wait closeTimeout (30 s) for the peer to close: the help says
+    // the connection is closed once --wait passes.
+    quiet = setTimeout(() => tinyproto.transport?.close(), options.wait ?? 1000);
   };
   const tinyproto = new TinyprotoProtocol({
     transmissionReceived: (payload) => {
@@ -223,6 +230,8 @@ export function udpLink(
   let peer: Deno.NetAddr | undefined;
   let quiet: ReturnType<typeof setTimeout> | undefined;
   let ended = false;
+  /** A datagram could not be sent (or an ICMP error came): the session failed. */
+  let failed = false;
   const closed = Promise.withResolvers<Error | undefined>();
   const armQuiet = (): void => {
     clearTimeout(quiet);
@@ -235,6 +244,7 @@ export function udpLink(
       if (ended) armQuiet();
     },
     errorReceived(error) {
+      failed = true;
       printErrLine(`plexus: ${reason(error)}`);
     },
     connectionLost(error) {
@@ -261,6 +271,7 @@ export function udpLink(
     closed: closed.promise,
     abort: () => transport?.abort(),
     stats: () => transport?.stats?.(),
+    failed: () => failed,
   };
   return { protocol, link, bind: (t) => transport = t };
 }
