@@ -259,16 +259,15 @@ export class Requests {
         counters.latency.record(this.#readAt - pending.sentAt);
       }
     }
-    pending.span?.responded(wire % 2 === 1, packet.payload);
     if (!Number.isSafeInteger(wire)) {
       // Legal for a Python peer (unbounded integers), but not representable here: this
       // request fails, the connection goes on.
-      pending.reject(
-        new PacketError(
-          `${describeRequest(pending.rqType, pending.label, channel, tag)} failed: the ` +
-            `response flags (about ${wire / 2}) exceed Number.MAX_SAFE_INTEGER`,
-        ),
+      const error = new PacketError(
+        `${describeRequest(pending.rqType, pending.label, channel, tag)} failed: the ` +
+          `response flags (about ${wire / 2}) exceed Number.MAX_SAFE_INTEGER`,
       );
+      pending.span?.responded(wire % 2 === 1, packet.payload, error);
+      pending.reject(error);
       return;
     }
     const ok = wire % 2 === 1;
@@ -289,8 +288,12 @@ export class Requests {
         pending.resolve({ ok, flags, payload: ok && decode ? decode(payload, flags) : payload });
       }
     } catch (error) {
+      // `decode` threw: the call fails, and so does its span.
+      pending.span?.responded(ok, payload, error);
       pending.reject(error);
+      return;
     }
+    pending.span?.responded(ok, payload);
   }
 
   /**

@@ -160,11 +160,19 @@ export class RequestSpan {
     return this.#client && this.#telemetry.propagating;
   }
 
-  /** A response came (ours) or went (the peer's): ok or not, and its payload. */
-  responded(ok: boolean, payload: Uint8Array): void {
+  /**
+   * A response came (ours) or went (the peer's): ok or not, and its payload; `error` when our
+   * call failed on it all the same (its `decode` threw).
+   */
+  responded(ok: boolean, payload: Uint8Array, error?: unknown): void {
     if (this.#ended) return;
     this.span.setAttribute("plexus.packet.ok", ok);
     this.span.setAttribute("plexus.packet.response.size", payload.byteLength);
+    if (error !== undefined) {
+      // The answer came, but the call failed on it (its decode threw).
+      this.failed(error);
+      return;
+    }
     if (!ok) {
       this.span.setStatus({
         code: SpanStatusCode.ERROR,

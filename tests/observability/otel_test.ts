@@ -295,6 +295,24 @@ Deno.test("the client span is a child of the active span; a failure records the 
   assertEquals(s11.parentSpanContext?.spanId, c11.spanContext().spanId);
 });
 
+Deno.test("a call whose decode throws on its answer ends its client span failed", async () => {
+  // The span was ended ok when the answer came, though the call then rejected.
+  const { server, client, served, clientSpans } = await pair({ telemetry: {} }, { telemetry: {} });
+  const error = await client.call(7, "a", {
+    decode: () => {
+      throw new TypeError("not the shape I expected");
+    },
+  }).catch((e) => e);
+  assertEquals(error.message, "not the shape I expected");
+  await client.close();
+  await served[0].closed;
+  await server.close();
+  const c7 = byName(clientSpans(), "packet 7", SpanKind.CLIENT);
+  assertEquals(c7.status.code, SpanStatusCode.ERROR);
+  assertEquals(c7.attributes["error.type"], "TypeError");
+  assertEquals(c7.attributes["plexus.packet.ok"], true, "the answer itself was ok");
+});
+
 Deno.test("no trace context without agreement: each side's spans start their own traces", async () => {
   const cases: [string, PacketConnectionOptions, PacketConnectionOptions][] = [
     ["server without extensions", { telemetry: {} }, { extensions: true, telemetry: {} }],
