@@ -392,6 +392,7 @@ export interface TraceToConsoleOptions {
  *
  * @param options `hex` for tables, the channels, where lines go.
  * @returns The subscription; dispose of it to stop printing.
+ * @throws {RangeError} When `maxBytes` is not a number >= 0.
  *
  * @example Print a framed exchange with hex tables
  * ```ts
@@ -422,6 +423,12 @@ export function traceToConsole(options?: TraceToConsoleOptions): TraceSubscripti
   const log = options.log ?? ((line: string) => console.log(line));
   const hex = options.hex ?? false;
   const maxBytes = options.maxBytes ?? (hex ? 256 : 32);
+  // Checked now: a bad one would throw inside the subscriber, once per frame.
+  if (!(maxBytes >= 0)) {
+    throw new RangeError(
+      `Cannot trace to the console: maxBytes must be a number >= 0, got ${maxBytes}`,
+    );
+  }
   const channels = options.channels ?? ["connection", "frame", "packet"];
   const handlers: TraceHandlers = {};
   if (channels.includes("connection")) {

@@ -1,4 +1,4 @@
-import { assert, assertEquals } from "@std/assert";
+import { assert, assertEquals, assertThrows } from "@std/assert";
 import diagnosticsChannel from "node:diagnostics_channel";
 import { createConnection, createServer } from "@plexus/net/endpoints";
 import { FramedProtocol, LineFramer } from "@plexus/net/framing";
@@ -289,5 +289,12 @@ Deno.test("a throwing subscriber is logged and never breaks the connection", asy
     assertEquals((logged[0][1] as Error).message, "subscriber bug");
   } finally {
     console.error = error;
+  }
+});
+
+Deno.test("traceToConsole refuses a bad maxBytes when called, not once per frame", () => {
+  // It threw inside the subscriber on every frame (each logged as a subscriber error).
+  for (const maxBytes of [-1, NaN]) {
+    assertThrows(() => traceToConsole({ maxBytes, log() {} }), RangeError, "maxBytes");
   }
 });
