@@ -93,13 +93,14 @@ export function intFlag(
 /**
  * Reads a duration flag: `500ms`, `2s`, `1m`, or a bare number of seconds; in milliseconds.
  *
- * @throws {UsageError} When it does not parse or is over `max` ms.
+ * @throws {UsageError} When it does not parse, or is under `min` or over `max` ms.
  */
 export function durationFlag(
   args: ParsedArgs,
   name: string,
   fallback: number,
   max: number,
+  min = 0,
 ): number {
   const raw = args.values.get(name);
   if (raw === undefined) return fallback;
@@ -110,5 +111,6 @@ export function durationFlag(
   const unit = match[2] ?? "s";
   const ms = Number(match[1]) * (unit === "ms" ? 1 : unit === "s" ? 1000 : 60_000);
   if (ms > max) throw new UsageError(`--${name} must be at most ${max / 1000} s, got "${raw}"`);
+  if (ms < min) throw new UsageError(`--${name} must be at least ${min} ms, got "${raw}"`);
   return ms;
 }

@@ -70,7 +70,8 @@ export async function connect(argv: readonly string[]): Promise<number> {
   if (args.positionals.length > 1) throw new UsageError("too many arguments");
   const target = parseTarget(args.positionals[0], args.booleans.has("udp"));
   const framer = framerFlag(args, target);
-  const timeout = durationFlag(args, "timeout", 30_000, 3_600_000);
+  // 0 would time out every connection before it could be made.
+  const timeout = durationFlag(args, "timeout", 30_000, 3_600_000, 1);
   const tls = await tlsClientOptions(args);
   const starttls = args.values.get("starttls");
   if (starttls !== undefined && args.booleans.has("tls")) {

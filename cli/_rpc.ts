@@ -129,7 +129,8 @@ async function call(
     throw new UsageError(`RQTYPE ${rqType} is reserved for the Plexus extensions`);
   }
   const flags = intFlag(args, "flags", 0, 0, MAX_REQUEST_FLAGS);
-  const timeout = durationFlag(args, "timeout", 30_000, 3_600_000);
+  // 0 would time out every call before it could be answered.
+  const timeout = durationFlag(args, "timeout", 30_000, 3_600_000, 1);
   const payload = await readPayload(rest[1]);
   const tls = await tlsClientOptions(args);
   using _trace = startTrace(args);

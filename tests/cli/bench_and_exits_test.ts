@@ -159,3 +159,12 @@ Deno.test("connect --udp: a line that cannot be sent (70000 bytes) exits with 1,
     peer.close();
   }
 });
+
+Deno.test("--timeout 0 is a usage error for connect and rpc call (it failed every attempt)", async () => {
+  const address = `127.0.0.1:${closedPort()}`;
+  for (const args of [["connect", address], ["rpc", address, "call", "0"]]) {
+    const result = await runCli([...args, "--timeout", "0"]);
+    assertEquals(result.code, 2, `${args.join(" ")}: ${result.stderr}`);
+    assertStringIncludes(result.stderr, "--timeout must be at least 1 ms");
+  }
+});
