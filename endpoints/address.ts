@@ -86,7 +86,9 @@ export function parseAddress(address: Address): ParsedAddress {
   }
   const hostname = address.slice(0, colon);
   if (hostname.includes(":") && !/[\[\]]/.test(hostname)) {
-    throw invalid(address, `put an IPv6 literal in brackets, as "[${hostname}]:port"`);
+    // "::1" splits as ":" and port 1: the literal is then the whole address.
+    const literal = isIP(hostname) === 0 && isIP(address) === 6 ? address : hostname;
+    throw invalid(address, `put an IPv6 literal in brackets, as "[${literal}]:port"`);
   }
   return {
     transport: "tcp",

@@ -204,9 +204,13 @@ async function connectAny(
     if (wrapper) {
       // Raced, as a server races its wrappers: one that ignores its signal must not outlast
       // the timeout or the caller's abort (what it returns late is closed).
-      channel = await cancel.race(
+      const wrapped: ByteChannel | undefined = await cancel.race(
         Promise.resolve(wrapper(channel, { side: "client", signal: cancel.signal, extra })),
       );
+      if (typeof wrapped?.read !== "function") {
+        throw new TypeError(`The wrapper returned ${String(wrapped)}, not a channel`);
+      }
+      channel = wrapped;
     }
     cancel.signal.throwIfAborted();
     return { channel, extra };

@@ -1,4 +1,5 @@
 import { isIP } from "node:net";
+import { lookup } from "node:dns/promises";
 import { canonicalHost } from "../transport/_canonical_host.ts";
 import { resolveHost } from "./_resolve_host.ts";
 import { describeError, TransportError } from "../transport/errors.ts";
@@ -96,6 +97,11 @@ export async function createDatagramEndpoint<P extends DatagramProtocol>(
   const local = options.localAddress === undefined
     ? { hostname: defaultLocalHost(remote!.hostname), port: 0 }
     : hostPort(options.localAddress);
+  // A local name is bound to one address: with a remote, one of the remote's family (as
+  // asyncio pairs local_addr with remote_addr), else Deno would take the first of any family.
+  if (remote && isIP(local.hostname) === 0) {
+    local.hostname = await localInFamily(local.hostname, isIP(remote.hostname));
+  }
   // A socket of one family cannot send to the other (every send would fail, one at a time);
   // a "::" socket is dual-stack.
   const localHost = canonicalHost(local.hostname);
@@ -139,6 +145,25 @@ export async function createDatagramEndpoint<P extends DatagramProtocol>(
     throw error;
   }
   return { transport, protocol };
+}
+
+/** An address of `hostname` in `family` (4 or 6). */
+async function localInFamily(hostname: string, family: number): Promise<string> {
+  let addresses: { address: string; family: number }[];
+  try {
+    addresses = await lookup(hostname, { all: true });
+  } catch (error) {
+    throw new TransportError(`Cannot resolve ${hostname}: ${describeError(error)}`, {
+      cause: error,
+    });
+  }
+  const match = addresses.find((a) => a.family === family);
+  if (match === undefined) {
+    throw new TypeError(
+      `Cannot create a datagram endpoint: local ${hostname} has no IPv${family} address, as the remote has`,
+    );
+  }
+  return match.address;
 }
 
 /** The loopback address for a loopback remote, else the wildcard of the remote's family. */

@@ -880,9 +880,13 @@ export class Server<P extends StreamProtocolLike = StreamProtocolLike> implement
       }
       if (this.#wrapper) {
         step = "Wrapper";
-        channel = await cancel.race(
+        const wrapped: ByteChannel | undefined = await cancel.race(
           Promise.resolve(this.#wrapper(channel, { side: "server", signal: cancel.signal, extra })),
         );
+        if (typeof wrapped?.read !== "function") {
+          throw new TypeError(`the wrapper returned ${String(wrapped)}, not a channel`);
+        }
+        channel = wrapped;
       }
     } catch (error) {
       closeQuietly(channel);

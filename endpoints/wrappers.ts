@@ -1,4 +1,10 @@
-import { type ByteChannel, isTcpConn, remoteHostname } from "../transport/byte_channel.ts";
+import {
+  type ByteChannel,
+  remoteHostname,
+  setSocketOption,
+  socketKind,
+  type SocketOption,
+} from "../transport/byte_channel.ts";
 import type { TlsClientOptions, TlsServerOptions } from "../transport/tls_options.ts";
 import type { ExtraInfo } from "../transport/types.ts";
 import {
@@ -103,7 +109,9 @@ export function asWrapper(wrapper: Wrapper | WrapperChain | undefined): Wrapper 
 }
 
 /**
- * A wrapper that sets `TCP_NODELAY` on TCP connections (others pass through).
+ * A wrapper that sets `TCP_NODELAY` on TCP connections, TLS ones included (others pass
+ * through). A client's TLS made by `Deno.startTls` (the `tls` option of `createConnection`)
+ * hides its socket: the wrapper throws there; use `createConnection`'s `noDelay` option.
  *
  * @param enabled Whether to disable Nagle's algorithm (default `true`).
  *
@@ -116,14 +124,14 @@ export function asWrapper(wrapper: Wrapper | WrapperChain | undefined): Wrapper 
  */
 export function noDelay(enabled?: boolean): Wrapper {
   enabled ??= true;
-  return (channel) => {
-    if (isTcpConn(channel)) channel.setNoDelay(enabled);
-    return channel;
-  };
+  return (channel) => setOn(channel, "noDelay", enabled);
 }
 
 /**
- * A wrapper that enables TCP keep-alive probes on TCP connections (others pass through).
+ * A wrapper that enables TCP keep-alive probes on TCP connections, TLS ones included (others
+ * pass through). A client's TLS made by `Deno.startTls` (the `tls` option of
+ * `createConnection`) hides its socket: the wrapper throws there; use `createConnection`'s
+ * `keepAlive` option.
  *
  * @param enabled Whether to send keep-alive probes (default `true`).
  *
@@ -136,10 +144,22 @@ export function noDelay(enabled?: boolean): Wrapper {
  */
 export function keepAlive(enabled?: boolean): Wrapper {
   enabled ??= true;
-  return (channel) => {
-    if (isTcpConn(channel)) channel.setKeepAlive(enabled);
-    return channel;
-  };
+  return (channel) => setOn(channel, "keepAlive", enabled);
+}
+
+/**
+ * Sets a TCP option on the socket under `channel` (TLS through `node:tls` included) and
+ * returns the channel; refuses a TCP channel whose socket it cannot reach rather than do
+ * nothing: a `Deno.TlsConn` (client TLS by `Deno.startTls`) hides its socket.
+ */
+function setOn(channel: ByteChannel, option: SocketOption, enabled: boolean): ByteChannel {
+  if (!setSocketOption(channel, option, enabled) && socketKind(channel) === "tcp") {
+    throw new TypeError(
+      `Cannot set ${option}: the TLS connection hides its TCP socket; give createConnection's ` +
+        `${option} option instead (it is set before the handshake)`,
+    );
+  }
+  return channel;
 }
 
 /**

@@ -12,7 +12,7 @@
  * @module
  */
 
-import type { ByteChannel } from "./byte_channel.ts";
+import { type ByteChannel, socketKind } from "./byte_channel.ts";
 import { checkDelay } from "./_delay.ts";
 
 /**
@@ -32,8 +32,7 @@ export function lingerTimeoutOf(value: number | undefined): number {
  * In-memory and stream channels end in order whatever is unread: they close at once.
  */
 export function canReset(channel: ByteChannel): boolean {
-  const transport = channel.localAddr?.transport;
-  return transport === "tcp" || transport === "unix";
+  return socketKind(channel) !== undefined;
 }
 
 /**

@@ -6,7 +6,12 @@
  */
 
 import { Duplex } from "node:stream";
-import type { ByteChannel } from "./byte_channel.ts";
+import {
+  type ByteChannel,
+  setSocketOption,
+  SOCKET_OPTIONS,
+  type SocketOption,
+} from "./byte_channel.ts";
 import { AdaptiveReadSize } from "./_read_size.ts";
 
 /** Bytes buffered from a Node stream before it is paused. */
@@ -107,6 +112,23 @@ export class NodeStreamChannel implements ByteChannel {
         this.#notify();
       });
     }
+  }
+
+  /**
+   * Sets a TCP option on the socket underneath: the channel a TLS stream runs over, or the
+   * `node:net` socket itself (see `SOCKET_OPTIONS`).
+   *
+   * @returns Whether a TCP socket was reached.
+   */
+  [SOCKET_OPTIONS](option: SocketOption, enabled: boolean): boolean {
+    if (this.#under !== undefined) return setSocketOption(this.#under, option, enabled);
+    const stream = this.#stream as unknown as Partial<
+      Record<string, (enabled: boolean) => unknown>
+    >;
+    const set = stream[option === "noDelay" ? "setNoDelay" : "setKeepAlive"];
+    if (typeof set !== "function" || this.localAddr === undefined) return false;
+    set.call(stream, enabled);
+    return true;
   }
 
   /** Settles once the stream and the streams under it have closed. */

@@ -52,6 +52,49 @@ export interface ByteChannel {
   readonly closed?: Promise<void>;
 }
 
+/**
+ * How a channel that is not itself a `Deno.TcpConn` but runs over a TCP socket (TLS through
+ * `node:tls`, a `node:net` socket) sets that socket's options: a method under this key.
+ */
+export const SOCKET_OPTIONS: unique symbol = Symbol("plexus.socketOptions");
+
+/** A TCP option {@linkcode setSocketOption} sets. */
+export type SocketOption = "noDelay" | "keepAlive";
+
+/**
+ * Sets `TCP_NODELAY` or `SO_KEEPALIVE` on the TCP socket under `channel`.
+ *
+ * @returns Whether a socket was reached: false for a channel with no TCP socket it can reach
+ * (a Unix socket, the in-memory pair, a `Deno.TlsConn`, which hides its socket).
+ */
+export function setSocketOption(
+  channel: ByteChannel,
+  option: SocketOption,
+  enabled: boolean,
+): boolean {
+  if (isTcpConn(channel)) {
+    if (option === "noDelay") channel.setNoDelay(enabled);
+    else channel.setKeepAlive(enabled);
+    return true;
+  }
+  const set = (channel as { [SOCKET_OPTIONS]?: (o: SocketOption, e: boolean) => boolean })[
+    SOCKET_OPTIONS
+  ];
+  return set?.call(channel, option, enabled) ?? false;
+}
+
+/**
+ * The kind of socket `channel` runs over, from its local address: `"tcp"`, `"unix"`, or
+ * undefined (no socket: the in-memory pair, Web Streams). A `Deno.TlsConn` made by
+ * `Deno.startTls` reports its address without `transport` (Deno 2.9): a host and port is TCP.
+ */
+export function socketKind(channel: ByteChannel): "tcp" | "unix" | undefined {
+  const addr = channel.localAddr as Partial<Deno.NetAddr> | Deno.UnixAddr | undefined;
+  if (addr === undefined) return undefined;
+  if (addr.transport === "tcp" || addr.transport === "unix") return addr.transport;
+  return addr.transport === undefined && "port" in addr ? "tcp" : undefined;
+}
+
 /** Whether `channel` is a plain `Deno.TcpConn` (the only kind `Deno.startTls` accepts). */
 export function isTcpConn(channel: ByteChannel): channel is Deno.TcpConn {
   return typeof (channel as Partial<Deno.TcpConn>).setNoDelay === "function" &&

@@ -22,3 +22,9 @@ Deno.test("parseAddress: IPv6 literals, with or without a zone, still parse", ()
     port: 1,
   });
 });
+
+Deno.test("parseAddress: the hint for an IPv6 literal without a port brackets all of it", () => {
+  // "::1" split as host ":" and port 1: the hint said "[:]:port".
+  assertThrows(() => parseAddress("::1"), TypeError, '"[::1]:port"');
+  assertThrows(() => parseAddress("2001:db8::1"), TypeError, '"[2001:db8::1]:port"');
+});

@@ -4,7 +4,7 @@
  * drop what had not left), and it is bounded.
  */
 import { assert, assertEquals, assertInstanceOf, assertThrows } from "@std/assert";
-import { createServer } from "@plexus/net/endpoints";
+import { createConnection, createServer } from "@plexus/net/endpoints";
 import {
   decodeFrames,
   encodeFrame,
@@ -20,6 +20,7 @@ import {
   type StreamTransportOptions,
 } from "@plexus/net/transport";
 import { tls } from "../_net.ts";
+import { CountingChannel } from "../_counting_channel.ts";
 
 const REPLY = 16 << 20; // more than the sockets' buffers hold: most of it is still ours at close
 
@@ -155,6 +156,26 @@ Deno.test("server-side STARTTLS: a close delivers everything to a peer that is s
   using secure = await Deno.startTls(conn, { caCerts: [tls.ca], hostname: "localhost" });
   assertEquals(await sendWhileReading(secure), { got: REPLY, error: undefined });
   await server.closed;
+});
+
+Deno.test("a TLS client made by Deno.startTls lingers for the server's EOF", async () => {
+  // Deno.startTls's connections report their address without `transport`: they were taken
+  // for channels that cannot reset, and closed at once, their read still pending.
+  using listener = Deno.listenTls({ hostname: "127.0.0.1", port: 0, cert: tls.cert, key: tls.key });
+  const accepted = listener.accept();
+  let counted: CountingChannel | undefined;
+  const { transport } = await createConnection(() => ({ dataReceived() {} }), listener.addr, {
+    tls: { caCerts: [tls.ca] },
+    serverHostname: "localhost",
+    lingerTimeout: 60_000,
+    wrapper: (channel) => counted = new CountingChannel(channel),
+  });
+  using server = await accepted;
+  transport.close();
+  assertEquals(await server.read(new Uint8Array(16)), null); // the client's EOF
+  await server.closeWrite(); // ours: the lingering client closes
+  await transport.closed;
+  assertEquals(counted!.readsPendingAtClose, 0, "closed with its read pending: no lingering");
 });
 
 Deno.test("unix: a close with unread bytes ends the peer's stream with EOF, not a reset", async () => {

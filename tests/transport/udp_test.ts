@@ -3,6 +3,7 @@ import { assert } from "../_assert.ts";
 import { createDatagramEndpoint } from "@plexus/net/endpoints";
 import type { DatagramProtocol, DatagramTransport } from "@plexus/net/transport";
 import { UdpTransport } from "@plexus/net/transport";
+import { DatagramProtocolAdapter } from "@plexus/net/protocol";
 import { bytes } from "../_shared.ts";
 
 /** Records datagrams and callbacks; waits on conditions, never on time. */
@@ -363,4 +364,43 @@ Deno.test("createDatagramEndpoint: a local and a remote address of different fam
     TypeError,
     "different families",
   );
+});
+
+/**
+ * asyncio pairs a named local_addr with the remote's family: with "localhost" on ::1 it binds
+ * ::1; where "localhost" is 127.0.0.1 only (as here), it refuses up front, as Plexus does for an
+ * IPv4 literal with an IPv6 remote. Either is fine; a socket that fails every send is not.
+ */
+Deno.test("createDatagramEndpoint: localAddress 'localhost:0' with an IPv6 remote binds in its family or refuses", async () => {
+  const got = Promise.withResolvers<string>();
+  class Sink extends DatagramProtocolAdapter {
+    override datagramReceived(data: Uint8Array): void {
+      got.resolve(new TextDecoder().decode(data));
+    }
+  }
+  const server = await createDatagramEndpoint(() => new Sink(), { localAddress: "[::1]:0" });
+  const port = (server.transport.getExtraInfo("sockname") as Deno.NetAddr).port;
+  const failed = Promise.withResolvers<string>();
+  class Sender extends DatagramProtocolAdapter {
+    override errorReceived(error: Error): void {
+      failed.resolve(`send failed: ${error.message}`);
+    }
+  }
+  const made = await createDatagramEndpoint(() => new Sender(), {
+    localAddress: "localhost:0",
+    remoteAddress: `[::1]:${port}`,
+  }).catch((error: Error) => error);
+  if (made instanceof TypeError) {
+    server.transport.close();
+    await server.transport.closed;
+    return; // refused up front: fine
+  }
+  if (made instanceof Error) throw made;
+  const client = made;
+  client.transport.sendto(new TextEncoder().encode("hi"));
+  const outcome = await Promise.race([got.promise, failed.promise]);
+  client.transport.close();
+  server.transport.close();
+  await Promise.all([client.transport.closed, server.transport.closed]);
+  assertEquals(outcome, "hi");
 });
