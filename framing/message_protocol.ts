@@ -47,7 +47,8 @@ export interface MessageProtocolOptions<M> {
    * Called when one of the transport's frame deadlines runs out (`deadlines`:
    * `firstFrameTimeout`, `frameTimeout` — a peer that says nothing, or trickles a message),
    * just before the connection closes: a reply written here tells the peer why, and the close
-   * flushes it (within the deadlines' 1 s grace); `closed` resolves with the
+   * flushes it (within the deadlines' 1 s grace; a lingering close then waits up to
+   * `lingerTimeout` for the peer's EOF); `closed` resolves with the
    * {@linkcode DeadlineError}. A throw aborts the connection with it instead.
    */
   limitExceeded?: (

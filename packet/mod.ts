@@ -44,7 +44,8 @@
  * - When the peer's EOF arrives or the stream ends, every pending request rejects with a
  *   {@linkcode ConnectionClosedError} (the original leaves them hanging), and the connection
  *   then closes itself in order.
- * - `close()` waits for the peer's EOF at most `closeTimeout` ms.
+ * - `close()` waits for the peer's EOF at most `closeTimeout` ms (a lingering close of the
+ *   transport afterwards has its own `lingerTimeout`).
  * - Limits: `maxPacketSize`, `maxInFlight`, `maxConcurrentHandlers`, `maxQueuedRequests`
  *   and `maxWriteBuffer`. Reading never stops for busy handlers or a full write buffer (a
  *   handler may wait for the peer's answer, and two peers that both stopped reading would wait

@@ -321,8 +321,9 @@ export interface PacketConnectionOptions {
    */
   packetGrace?: number;
   /**
-   * Milliseconds `close()` waits for local handlers and the peer's EOF before it aborts
-   * (at most 2147483647).
+   * Milliseconds `close()` waits for local handlers, the peer's EOF and the flush of our own
+   * end before it aborts (at most 2147483647). A transport that lingers for the peer's end
+   * of the stream after that (`lingerTimeout`) does so on its own bound.
    *
    * @default {10000}
    */

@@ -9,13 +9,19 @@
 import type { Transport } from "./types.ts";
 
 /**
- * Whether `transport`'s close has handed everything to the socket: a grace for its flush was
- * kept, and what is left is the lingering close's wait for the peer's EOF, which
- * `lingerTimeout` bounds (aborting it would reset the peer that is still sending — what
- * lingering is for).
+ * A transport's method that tells whether its graceful close has handed everything to the
+ * socket (its `closeWrite()` done too) and lingers for the peer's EOF.
+ */
+export const LINGERING: unique symbol = Symbol("plexus.lingering");
+
+/**
+ * Whether `transport`'s close is only lingering: a grace for its flush was kept, and what is
+ * left is the wait for the peer's EOF, which `lingerTimeout` bounds (aborting it would reset
+ * the peer that is still sending — what lingering is for). An empty write buffer alone does
+ * not say so: its `closeWrite()` may still be pending (a stream's sink that waits).
  */
 export function closeFlushed(transport: Transport): boolean {
-  return transport.isClosing() && transport.getWriteBufferSize() === 0;
+  return (transport as { [LINGERING]?: () => boolean })[LINGERING]?.() === true;
 }
 
 /** Aborts `transport` with `error` unless its close has flushed (see {@linkcode closeFlushed}). */

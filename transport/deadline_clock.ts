@@ -97,7 +97,8 @@ export function checkDeadlines(deadlines: Deadlines): Readonly<Required<Deadline
 
 /**
  * How long, after a deadline closed the connection gracefully, its last bytes (a frame from
- * `limitExceeded`, say) get to leave before the connection is aborted: 1 s.
+ * `limitExceeded`, say) get to leave before the connection is aborted: 1 s. Once they are out,
+ * a lingering close (`lingerTimeout`) waits for the peer's EOF on its own bound.
  */
 export const DEADLINE_CLOSE_GRACE = 1000;
 
@@ -142,7 +143,8 @@ type ClockState = "detached" | "running" | "closing" | "stopped";
  *   the peer is not the one stalling: a check that finds it so restarts the running deadlines.
  * - When one runs out, the framed layer's `onExpired` hook is called (it may send a last frame
  *   to tell the peer why), then the transport closes gracefully with the
- *   {@linkcode DeadlineError}, and aborts if that takes over {@linkcode DEADLINE_CLOSE_GRACE}.
+ *   {@linkcode DeadlineError}, and aborts if its flush takes over
+ *   {@linkcode DEADLINE_CLOSE_GRACE} (a lingering close that follows has `lingerTimeout`).
  *
  * Cost: one timer, armed at most every `frameTimeout` ms while the connection lives, and a few
  * comparisons per read; nothing is allocated per read or frame.

@@ -22,6 +22,7 @@ import { CLOSED_HOOK, Lifecycle, type LifecycleHookOptions, OPENING_HOOK } from 
 import { defaultTraceName } from "./_trace.ts";
 import { ReadSlab } from "./_read_slab.ts";
 import { canReset, LingeringClose, lingerTimeoutOf } from "./_linger.ts";
+import { LINGERING } from "./_close_grace.ts";
 import type { Counters } from "./_stats.ts";
 import { type CloseReason, closeReasonOf, type TransportStats } from "./stats.ts";
 
@@ -475,6 +476,11 @@ export class StreamTransport implements Transport, AsyncDisposable {
     return this.#life.closing;
   }
 
+  /** Whether a graceful close has handed everything over and lingers for the peer's EOF. */
+  [LINGERING](): boolean {
+    return this.#lingering !== undefined;
+  }
+
   isUpgrading(): boolean {
     return this.#upgrade !== undefined;
   }
@@ -885,6 +891,12 @@ export class StreamTransport implements Transport, AsyncDisposable {
       await new Promise<void>((resolve) => this.#flushedWaiters.push(resolve));
     }
     if (!this.#life.finished) return;
+    // A graceful close that lingers has handed everything to the socket already: the wait
+    // for the peer's EOF is no part of the flush (a close's own error is still reported).
+    if (this.#lingering !== undefined) {
+      if (this.#closeReason) throw this.#closeReason;
+      return;
+    }
     const error = await this.#life.closed;
     if (error) throw error;
     if (this.#droppedOnAbort) {
@@ -1209,8 +1221,12 @@ export class StreamTransport implements Transport, AsyncDisposable {
     // With an error, the reason is the error's (a layer above aborting for a decode error,
     // an overflow or a deadline is not a plain abort()).
     this.#closeNow(error, false, error === undefined ? "abort" : closeReasonOf(error));
-    // A close lingering for the peer's EOF ends now.
-    this.#lingering?.cut();
+    // A close lingering for the peer's EOF ends now, with this error if one is given (as
+    // close(error) in that window does).
+    if (this.#lingering !== undefined) {
+      if (error !== undefined) this.#life.failLate(error);
+      this.#lingering.cut();
+    }
   }
 
   /** Closes the transport and waits for `connectionLost()`. */

@@ -3,7 +3,13 @@
  * everything written before it (closing with unread bytes made Linux reset the connection and
  * drop what had not left), and it is bounded.
  */
-import { assert, assertEquals, assertInstanceOf, assertThrows } from "@std/assert";
+import {
+  assert,
+  assertEquals,
+  assertInstanceOf,
+  assertStringIncludes,
+  assertThrows,
+} from "@std/assert";
 import { createConnection, createServer } from "@plexus/net/endpoints";
 import {
   decodeFrames,
@@ -314,6 +320,64 @@ Deno.test("a packet connection's close() that ended in order is not timed out wh
   await client.closeWrite();
   await closing;
   assertEquals(await connection.closed, undefined, "not a close() timeout");
+});
+
+Deno.test("PacketConnection.close() still times out while its transport's closeWrite() waits", async () => {
+  // An empty write buffer was taken for a close that only lingers: the closeTimeout timer
+  // skipped its abort while a stream's sink held closeWrite(), and close() never settled.
+  let feed!: ReadableStreamDefaultController<Uint8Array>;
+  const readable = new ReadableStream<Uint8Array>({ start: (c) => void (feed = c) });
+  const sinkClose = Promise.withResolvers<void>();
+  const writable = new WritableStream<Uint8Array>({
+    write() {}, // every byte is taken at once
+    close: () => sinkClose.promise, // the end waits on the sink
+    abort: () => sinkClose.resolve(),
+  });
+  const connection = PacketConnection.fromStreams({ readable, writable }, {
+    closeStreams: true,
+    closeTimeout: 200,
+  });
+  const closing = connection.close();
+  feed.enqueue(new Uint8Array([3, 0, 2, 0])); // the peer's EOF packet: an orderly close
+  let guard: ReturnType<typeof setTimeout> | undefined;
+  const outcome = await Promise.race([
+    closing.then(() => "settled"),
+    new Promise<string>((resolve) => guard = setTimeout(() => resolve("pending"), 10_000)),
+  ]);
+  clearTimeout(guard);
+  if (outcome === "pending") connection.transport!.abort();
+  sinkClose.resolve();
+  await closing;
+  assertEquals(outcome, "settled");
+  assertStringIncludes(String(await connection.closed), "close() timed out after 200 ms");
+});
+
+Deno.test("flushed() after close() resolves once everything is handed over, not after the lingering", async () => {
+  using listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const accepted = listener.accept();
+  using client = await Deno.connect({ hostname: "127.0.0.1", port: listener.addr.port });
+  const transport = new StreamTransport(await accepted, { dataReceived() {} }, {
+    lingerTimeout: 2 ** 31 - 1,
+  });
+  transport.write(new Uint8Array([1, 2, 3]));
+  transport.close();
+  const buffer = new Uint8Array(16);
+  assertEquals(await client.read(buffer), 3);
+  assertEquals(await client.read(buffer), null); // our EOF: flushed, lingering now
+  // It waited for the peer's EOF (here for ever) before: the guard turns that into a failure.
+  let guard: ReturnType<typeof setTimeout> | undefined;
+  const flushed = await Promise.race([
+    transport.flushed().then(() => true),
+    new Promise<boolean>((resolve) => guard = setTimeout(() => resolve(false), 10_000)),
+  ]);
+  clearTimeout(guard);
+  assert(flushed, "flushed() waited for the lingering");
+  let lost: Error | undefined;
+  void transport.closed.then((error) => lost = error);
+  // An abort with an error during the lingering ends it with that error.
+  transport.abort(new Error("gave up on the peer"));
+  await transport.closed;
+  assertEquals(lost?.message, "gave up on the peer");
 });
 
 Deno.test("lingering is bounded by lingerTimeout against a peer that never ends its stream", async () => {
