@@ -85,7 +85,11 @@ export class WrapperChain {
     let channel = given;
     for (const wrapper of this.#wrappers) {
       try {
-        channel = await wrapper(channel, context);
+        const next: ByteChannel | undefined = await wrapper(channel, context);
+        if (typeof next?.read !== "function") {
+          throw new TypeError(`A chained wrapper returned ${String(next)}, not a channel`);
+        }
+        channel = next;
       } catch (error) {
         // The caller closes the channel it gave; one an earlier wrapper put over it (TLS,
         // which owns the socket now) is only closed here.
@@ -153,7 +157,9 @@ export function keepAlive(enabled?: boolean): Wrapper {
  * nothing: a `Deno.TlsConn` (client TLS by `Deno.startTls`) hides its socket.
  */
 function setOn(channel: ByteChannel, option: SocketOption, enabled: boolean): ByteChannel {
-  if (!setSocketOption(channel, option, enabled) && socketKind(channel) === "tcp") {
+  // Only a Deno.TlsConn: a user's channel over the socket (metrics, logging) passes through.
+  const denoTls = typeof (channel as Partial<Deno.TlsConn>).handshake === "function";
+  if (!setSocketOption(channel, option, enabled) && denoTls && socketKind(channel) === "tcp") {
     throw new TypeError(
       `Cannot set ${option}: the TLS connection hides its TCP socket; give createConnection's ` +
         `${option} option instead (it is set before the handshake)`,

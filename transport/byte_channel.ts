@@ -90,7 +90,7 @@ export function setSocketOption(
  */
 export function socketKind(channel: ByteChannel): "tcp" | "unix" | undefined {
   const addr = channel.localAddr as Partial<Deno.NetAddr> | Deno.UnixAddr | undefined;
-  if (addr === undefined) return undefined;
+  if (addr == null) return undefined;
   if (addr.transport === "tcp" || addr.transport === "unix") return addr.transport;
   return addr.transport === undefined && "port" in addr ? "tcp" : undefined;
 }

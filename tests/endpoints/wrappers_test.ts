@@ -3,7 +3,16 @@
  * (they did nothing on TLS and localAddress connections), or the wrapper says why it cannot.
  */
 import { assertEquals, assertRejects, assertStringIncludes } from "@std/assert";
-import { createConnection, createServer, keepAlive, type Wrapper } from "@plexus/net/endpoints";
+import {
+  createConnection,
+  createServer,
+  keepAlive,
+  noDelay,
+  tls as tlsWrapper,
+  type Wrapper,
+  WrapperChain,
+} from "@plexus/net/endpoints";
+import { CountingChannel } from "../_counting_channel.ts";
 import { ProtocolAdapter } from "@plexus/net/protocol";
 import { tls } from "../_net.ts";
 
@@ -158,4 +167,35 @@ Deno.test("Server: a wrapper that returns no channel closes the accepted socket"
   await server.close();
   assertEquals(outcome === "still open" ? `the server kept the socket: ${errors}` : "", "");
   assertStringIncludes(String(errors[0]), "the wrapper returned undefined, not a channel");
+});
+
+Deno.test("a noDelay() wrapper after a user's wrapper over plain TCP passes through", async () => {
+  // A channel that forwards the TCP socket's addresses (metrics, logging) was refused as a
+  // TLS connection whose socket is hidden: every connection failed.
+  await using server = await createServer(() => new ProtocolAdapter(), "127.0.0.1:0");
+  const chain = new WrapperChain((channel) => new CountingChannel(channel)).chain(noDelay());
+  const { transport } = await createConnection(() => new ProtocolAdapter(), server.addresses[0], {
+    wrapper: chain,
+  });
+  assertEquals((transport.getExtraInfo("sockname") as Deno.NetAddr).transport, "tcp");
+  transport.abort();
+  await transport.closed;
+  server.abortClients();
+});
+
+Deno.test("createConnection: a chain [tls(), no return] closes the TLS connection", async () => {
+  // The chain passed `undefined` on: the caller closed the TCP conn Deno.startTls had taken,
+  // and nothing closed the TLS connection (the resource sanitizer finds it).
+  await using server = await createServer(() => new ProtocolAdapter(), "127.0.0.1:0", {
+    tls: { cert: tls.cert, key: tls.key },
+  });
+  const forgotReturn = ((_channel: unknown) => {}) as unknown as Wrapper;
+  const chain = new WrapperChain(tlsWrapper({ caCerts: [tls.ca], serverHostname: "localhost" }))
+    .chain(forgotReturn);
+  await assertRejects(
+    () => createConnection(() => new ProtocolAdapter(), server.addresses[0], { wrapper: chain }),
+    Error,
+    "A chained wrapper returned undefined, not a channel",
+  );
+  server.abortClients();
 });
