@@ -267,3 +267,40 @@ print(";".join(seen), flush=True)
 `;
   return pythonPeer(script);
 }
+
+/** What a {@linkcode rawPeer} does with one connection. */
+export type RawPeerMode = "echo" | "hold" | "drop";
+
+/**
+ * A raw TCP server on 127.0.0.1 whose `index`-th connection is echoed (read only as fast as it
+ * is written back), held open and never read, or closed at once; `close()` ends it and them.
+ */
+export function rawPeer(
+  mode: (index: number) => RawPeerMode,
+): { port: number; close(): Promise<void> } {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const held: Deno.Conn[] = [];
+  const echoes: Promise<void>[] = [];
+  const loop = (async () => {
+    let index = 0;
+    try {
+      for await (const conn of listener) {
+        const what = mode(index++);
+        if (what === "drop") conn.close();
+        else if (what === "hold") held.push(conn);
+        else echoes.push(conn.readable.pipeTo(conn.writable).catch(() => {}));
+      }
+    } catch {
+      // The listener closed.
+    }
+  })();
+  return {
+    port: listener.addr.port,
+    async close() {
+      listener.close();
+      await loop;
+      for (const conn of held) conn.close();
+      await Promise.all(echoes);
+    },
+  };
+}

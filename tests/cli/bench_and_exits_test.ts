@@ -1,29 +1,10 @@
 /** CLI fixes from the nineteenth review round: bench limits and rates, mode flags, exits. */
 
 import { assert, assertEquals, assertMatch, assertStringIncludes } from "@std/assert";
-import { Cli, closedPort, runCli } from "./_cli.ts";
-
-/** A byte echo on 127.0.0.1 with back-pressure (it reads only as fast as it writes). */
-function byteEcho(): { port: number; close(): Promise<void> } {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const pipes: Promise<void>[] = [];
-  const accepting = (async () => {
-    for await (const conn of listener) {
-      pipes.push(conn.readable.pipeTo(conn.writable).catch(() => {}));
-    }
-  })();
-  return {
-    port: listener.addr.port,
-    async close() {
-      listener.close();
-      await accepting.catch(() => {});
-      await Promise.all(pipes);
-    },
-  };
-}
+import { Cli, closedPort, rawPeer, runCli } from "./_cli.ts";
 
 Deno.test("bench echo: --size 1 MiB with -d 64 (within the documented limits) against a healthy echo has no errors", async () => {
-  const echo = byteEcho();
+  const echo = rawPeer(() => "echo");
   try {
     const result = await runCli([
       "bench",
@@ -46,33 +27,8 @@ Deno.test("bench echo: --size 1 MiB with -d 64 (within the documented limits) ag
   }
 });
 
-/** The first connection is a byte echo; every later one is accepted and never read. */
-function halfStalled(): { port: number; close(): Promise<void> } {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const conns: Deno.Conn[] = [];
-  const pipes: Promise<void>[] = [];
-  const loop = (async () => {
-    try {
-      for await (const conn of listener) {
-        if (conns.length === 0 && pipes.length === 0) {
-          pipes.push(conn.readable.pipeTo(conn.writable).catch(() => {}));
-        } else conns.push(conn);
-      }
-    } catch { /* closed */ }
-  })();
-  return {
-    port: listener.addr.port,
-    async close() {
-      listener.close();
-      await loop;
-      for (const conn of conns) conn.close();
-      await Promise.all(pipes);
-    },
-  };
-}
-
 Deno.test("bench: the 2 s drain grace spent waiting on a stalled connection does not dilute the rate", async () => {
-  const server = halfStalled();
+  const server = rawPeer((i) => i === 0 ? "echo" : "hold");
   try {
     const result = await runCli([
       "bench",

@@ -3,7 +3,7 @@ import { createServer } from "@plexus/net/endpoints";
 import { FramedProtocol, LineFramer, TinyprotoProtocol } from "@plexus/net/framing";
 import { PacketConnection } from "@plexus/net/packet";
 import { ProtocolAdapter } from "@plexus/net/protocol";
-import { Cli, closedPort, pythonPacketPeer, runCli } from "./_cli.ts";
+import { Cli, closedPort, pythonPacketPeer, rawPeer, runCli } from "./_cli.ts";
 
 /** `plexus bench ADDRESS --mode rpc OPTIONS...`, run to its end. */
 function benchRpc(
@@ -149,33 +149,8 @@ Deno.test("rpc call against a Python peer speaking the cs.packetstream wire form
   assertEquals(result.code, 0, result.stderr);
 });
 
-/** A TCP byte-echo server that closes its first connection at once and echoes on the others. */
-function firstOneDropped(): { port: number; close(): Promise<void> } {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const echoes: Promise<void>[] = [];
-  const loop = (async () => {
-    let n = 0;
-    try {
-      for await (const conn of listener) {
-        if (n++ === 0) conn.close();
-        else echoes.push(conn.readable.pipeTo(conn.writable).catch(() => {}));
-      }
-    } catch {
-      // The listener closed.
-    }
-  })();
-  return {
-    port: listener.addr.port,
-    async close() {
-      listener.close();
-      await loop;
-      await Promise.all(echoes);
-    },
-  };
-}
-
 Deno.test("bench --mode echo: a connection the server dropped before the run started is an error", async () => {
-  const server = firstOneDropped();
+  const server = rawPeer((i) => i === 0 ? "drop" : "echo");
   try {
     const result = await runCli([
       "bench",

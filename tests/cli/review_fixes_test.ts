@@ -4,30 +4,11 @@ import { assert, assertEquals, assertMatch } from "@std/assert";
 import { createServer } from "../../endpoints/mod.ts";
 import { FramedProtocol, LineFramer, TinyprotoProtocol } from "../../framing/mod.ts";
 import { createMemoryTransportPair, subscribe, type Transport } from "../../transport/mod.ts";
-import { Cli, closedPort, fixture, runCli } from "./_cli.ts";
-
-/** A TCP server that accepts and never reads or answers; close() ends it and its conns. */
-function blackHole(): { port: number; close(): Promise<void> } {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const conns: Deno.Conn[] = [];
-  const loop = (async () => {
-    try {
-      for await (const conn of listener) conns.push(conn);
-    } catch { /* closed */ }
-  })();
-  return {
-    port: listener.addr.port,
-    async close() {
-      listener.close();
-      await loop;
-      for (const conn of conns) conn.close();
-    },
-  };
-}
+import { Cli, closedPort, fixture, rawPeer, runCli } from "./_cli.ts";
 
 for (const mode of ["echo", "rpc"]) {
   Deno.test(`bench --mode ${mode}: requests never answered are errors, exit 1`, async () => {
-    const server = blackHole();
+    const server = rawPeer(() => "hold");
     try {
       const result = await runCli([
         "bench",

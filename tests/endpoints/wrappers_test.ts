@@ -14,6 +14,7 @@ import {
 } from "@plexus/net/endpoints";
 import { CountingChannel } from "../_counting_channel.ts";
 import { ProtocolAdapter } from "@plexus/net/protocol";
+import type { Transport } from "@plexus/net/transport";
 import { tls } from "../_net.ts";
 
 /**
@@ -47,6 +48,23 @@ async function keepAliveTimer(localPort: number, remotePort: number): Promise<bo
   throw new Error("the socket kept data in flight");
 }
 
+/**
+ * Whether keep-alive runs on the client's socket of `transport` (`side` "client") or on the
+ * server's end of it; the transport is aborted after the look.
+ */
+async function keepAliveOn(transport: Transport, side: "client" | "server"): Promise<boolean> {
+  const local = transport.getExtraInfo("sockname") as Deno.NetAddr;
+  const peer = transport.getExtraInfo("peername") as Deno.NetAddr;
+  try {
+    return side === "client"
+      ? await keepAliveTimer(local.port, peer.port)
+      : await keepAliveTimer(peer.port, local.port);
+  } finally {
+    transport.abort();
+    await transport.closed;
+  }
+}
+
 Deno.test(
   "createConnection: a keepAlive() wrapper enables keep-alive",
   { ignore: !LINUX },
@@ -55,12 +73,7 @@ Deno.test(
     const { transport } = await createConnection(() => new ProtocolAdapter(), server.addresses[0], {
       wrapper: keepAlive(),
     });
-    const local = transport.getExtraInfo("sockname") as Deno.NetAddr;
-    const peer = transport.getExtraInfo("peername") as Deno.NetAddr;
-    const on = await keepAliveTimer(local.port, peer.port);
-    transport.abort();
-    await transport.closed;
-    assertEquals(on, true);
+    assertEquals(await keepAliveOn(transport, "client"), true);
   },
 );
 
@@ -89,12 +102,7 @@ Deno.test("createConnection: a keepAlive() wrapper enables keep-alive (from a lo
     localAddress: "127.0.0.1:0",
     wrapper: keepAlive(),
   });
-  const local = transport.getExtraInfo("sockname") as Deno.NetAddr;
-  const peer = transport.getExtraInfo("peername") as Deno.NetAddr;
-  const on = await keepAliveTimer(local.port, peer.port);
-  transport.abort();
-  await transport.closed;
-  assertEquals(on, true);
+  assertEquals(await keepAliveOn(transport, "client"), true);
 });
 
 for (const useTls of [false, true]) {
@@ -125,12 +133,7 @@ for (const useTls of [false, true]) {
         },
       );
       await made.promise;
-      const local = transport.getExtraInfo("sockname") as Deno.NetAddr;
-      const peer = transport.getExtraInfo("peername") as Deno.NetAddr;
-      const on = await keepAliveTimer(peer.port, local.port);
-      transport.abort();
-      await transport.closed;
-      assertEquals(on, true);
+      assertEquals(await keepAliveOn(transport, "server"), true);
     },
   );
 }

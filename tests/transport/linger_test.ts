@@ -279,6 +279,25 @@ Deno.test("an answered bad frame or message lingers for lingerTimeout, past the 
   }
 });
 
+/**
+ * Reads the server's last words and EOF, checks the server still lingers 300 ms later (past a
+ * `closeTimeout` of 100 ms: the time must pass for a timer not to fire), then sends our EOF.
+ */
+async function stillLingeringPastCloseTimeout(
+  client: Deno.Conn,
+  server: StreamTransport,
+): Promise<void> {
+  const buffer = new Uint8Array(64);
+  while (await client.read(buffer) !== null) {
+    // ERQ, EOF: the last words, then the end of the stream
+  }
+  let lost = false;
+  void server.closed.then(() => lost = true);
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  assertEquals(lost, false, "closeTimeout's timer cut the lingering close");
+  await client.closeWrite();
+}
+
 Deno.test("a packet connection's give-up bounds its flush by closeTimeout, not its lingering", async () => {
   using listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const accepted = listener.accept();
@@ -288,15 +307,7 @@ Deno.test("a packet connection's give-up bounds its flush by closeTimeout, not i
   const drain = new AbortController();
   const shutdown = connection.shutdown(drain.signal).catch(() => {});
   drain.abort(new Error("the drain timed out"));
-  const buffer = new Uint8Array(64);
-  while (await client.read(buffer) !== null) {
-    // ERQ, EOF: the last words
-  }
-  let lost = false;
-  void server.closed.then(() => lost = true);
-  await new Promise((resolve) => setTimeout(resolve, 300)); // past closeTimeout
-  assertEquals(lost, false, "closeTimeout's timer cut the lingering close");
-  await client.closeWrite();
+  await stillLingeringPastCloseTimeout(client, server);
   await server.closed;
   await shutdown;
 });
@@ -309,15 +320,7 @@ Deno.test("a packet connection's close() that ended in order is not timed out wh
   const server = new StreamTransport(await accepted, connection, { lingerTimeout: 60_000 });
   const closing = connection.close();
   await client.write(new Uint8Array([3, 0, 2, 0])); // our EOF packet: the close is in order
-  const buffer = new Uint8Array(64);
-  while (await client.read(buffer) !== null) {
-    // ERQ, EOF, then the end of the stream
-  }
-  let lost = false;
-  void server.closed.then(() => lost = true);
-  await new Promise((resolve) => setTimeout(resolve, 300)); // past closeTimeout
-  assertEquals(lost, false, "closeTimeout's timer cut the lingering close");
-  await client.closeWrite();
+  await stillLingeringPastCloseTimeout(client, server);
   await closing;
   assertEquals(await connection.closed, undefined, "not a close() timeout");
 });
