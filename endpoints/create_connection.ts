@@ -10,7 +10,7 @@ import { type Cancellation, linkCancellation } from "../transport/_cancellation.
 import { startTlsClient } from "../transport/_tls_upgrade.ts";
 import type { TlsClientOptions } from "../transport/tls_options.ts";
 import type { ExtraInfo, StreamProtocolLike, StreamTransportOptions } from "../transport/mod.ts";
-import { StreamTransport } from "../transport/stream_transport.ts";
+import { checkStreamTransportOptions, StreamTransport } from "../transport/stream_transport.ts";
 import { asWrapper, type Wrapper, type WrapperChain } from "./wrappers.ts";
 import {
   type Address,
@@ -84,6 +84,9 @@ export interface Connection<P> {
  * @throws {TypeError} For a malformed address, or a `localAddress` with a Unix socket or a
  * `Deno.Conn`. A given `Deno.Conn` is ours from the call on: every failure closes it, bad
  * options included.
+ * @throws {RangeError} For an option out of range (`timeout`, `tls.handshakeTimeout`, a
+ * transport option such as `writeBufferLimits` or `lingerTimeout`), before anything is
+ * dialled.
  * @throws {TransportError} When the connection fails; the message names the address and the
  * reason (`connection refused`, `failed to lookup address`, `timed out after 5000 ms`,
  * `certificate not valid for name "x"`), and `cause` holds the underlying error.
@@ -120,6 +123,13 @@ export async function createConnection<P extends StreamProtocolLike>(
 ): Promise<Connection<P>> {
   options ??= {};
   const conn = isConn(address) ? address : undefined;
+  try {
+    // Before anything is dialled: a bad option must not cost the peer a connection.
+    checkStreamTransportOptions(options);
+  } catch (error) {
+    closeQuietly(conn); // ours from the call on, as every failure's
+    throw error;
+  }
   const target = conn ? undefined : parseAddress(address as Address);
   // A plain TCP dial (no signal, timeout, local address, TLS or wrapper) takes the short path:
   // no cancellation to link (measured, an AbortController, its listeners and Deno.connect's

@@ -53,8 +53,11 @@ export interface DatagramEndpoint<P> {
  * @param protocolFactory Makes the protocol.
  * @param options The local and remote addresses and socket options; at least one address.
  * @returns The transport and the protocol; `connectionMade()` has been called.
- * @throws {TypeError} When neither address is given or one is malformed.
- * @throws {TransportError} When the socket cannot be bound or the remote host resolved.
+ * @throws {TypeError} When neither address is given, one is malformed, or the local address
+ * has no address in the remote's family (a local name is bound to one address of it, as
+ * asyncio pairs `local_addr` with `remote_addr`).
+ * @throws {TransportError} When the socket cannot be bound, or a host name (remote or local)
+ * cannot be resolved.
  *
  * @example A UDP echo and a client
  * ```ts

@@ -113,8 +113,8 @@ export function asWrapper(wrapper: Wrapper | WrapperChain | undefined): Wrapper 
 }
 
 /**
- * A wrapper that sets `TCP_NODELAY` on TCP connections, TLS ones included (others pass
- * through). A client's TLS made by `Deno.startTls` (the `tls` option of `createConnection`)
+ * A wrapper that sets `TCP_NODELAY` on TCP connections, TLS ones included (others, and a
+ * channel of your own over the socket that does not expose it, pass through unchanged). A client's TLS made by `Deno.startTls` (the `tls` option of `createConnection`)
  * hides its socket: the wrapper throws there; use `createConnection`'s `noDelay` option.
  *
  * @param enabled Whether to disable Nagle's algorithm (default `true`).
@@ -153,8 +153,9 @@ export function keepAlive(enabled?: boolean): Wrapper {
 
 /**
  * Sets a TCP option on the socket under `channel` (TLS through `node:tls` included) and
- * returns the channel; refuses a TCP channel whose socket it cannot reach rather than do
- * nothing: a `Deno.TlsConn` (client TLS by `Deno.startTls`) hides its socket.
+ * returns the channel. A `Deno.TlsConn` (client TLS by `Deno.startTls`) hides its socket: it
+ * is refused rather than passed through, since the option would silently not apply. A user's
+ * channel that hides the socket under it (one that forwards reads and writes) passes through.
  */
 function setOn(channel: ByteChannel, option: SocketOption, enabled: boolean): ByteChannel {
   // Only a Deno.TlsConn: a user's channel over the socket (metrics, logging) passes through.

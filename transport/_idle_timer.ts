@@ -37,6 +37,15 @@ export interface IdleTimerHooks {
   expired(): void;
 }
 
+/**
+ * The `idleTimeout` option, checked.
+ *
+ * @throws {RangeError} When it is not 1 to 2147483647 ms.
+ */
+export function checkIdleTimeout(timeout: number): number {
+  return checkDelay("Cannot create transport: idleTimeout", timeout, 1, false);
+}
+
 /** Calls `expired()` after `timeout` ms without progress; see the module doc. */
 export class IdleTimer {
   readonly #timeout: number;
@@ -54,7 +63,7 @@ export class IdleTimer {
    * @param clock The clock (the real one by default).
    */
   constructor(timeout: number, hooks: IdleTimerHooks, clock: Clock = realClock) {
-    this.#timeout = checkDelay("Cannot create transport: idleTimeout", timeout, 1, false);
+    this.#timeout = checkIdleTimeout(timeout);
     this.#hooks = hooks;
     this.#clock = clock;
     this.#last = clock.now();

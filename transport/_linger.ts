@@ -12,7 +12,7 @@
  * @module
  */
 
-import { type ByteChannel, socketKind } from "./byte_channel.ts";
+import { addressKind, type ByteChannel, socketKind } from "./byte_channel.ts";
 import { checkDelay } from "./_delay.ts";
 
 /**
@@ -29,10 +29,12 @@ export function lingerTimeoutOf(value: number | undefined): number {
 /**
  * Whether closing `channel` with unread bytes can cost the peer data: a TCP socket (plain or
  * TLS) resets; a Unix socket makes the peer's last read fail (`ECONNRESET`) instead of ending.
- * In-memory and stream channels end in order whatever is unread: they close at once.
+ * In-memory and stream channels end in order whatever is unread: they close at once. A
+ * wrapper's channel need not report the socket's address: `sockname`, the address its owner
+ * recorded of the socket under it, says so then.
  */
-export function canReset(channel: ByteChannel): boolean {
-  return socketKind(channel) !== undefined;
+export function canReset(channel: ByteChannel, sockname: Deno.Addr | undefined): boolean {
+  return socketKind(channel) !== undefined || addressKind(sockname) !== undefined;
 }
 
 /**

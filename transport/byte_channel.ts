@@ -89,7 +89,12 @@ export function setSocketOption(
  * `Deno.startTls` reports its address without `transport` (Deno 2.9): a host and port is TCP.
  */
 export function socketKind(channel: ByteChannel): "tcp" | "unix" | undefined {
-  const addr = channel.localAddr as Partial<Deno.NetAddr> | Deno.UnixAddr | undefined;
+  return addressKind(channel.localAddr);
+}
+
+/** The kind of socket a local address belongs to, as {@linkcode socketKind} reads it. */
+export function addressKind(address: Deno.Addr | undefined): "tcp" | "unix" | undefined {
+  const addr = address as Partial<Deno.NetAddr> | Deno.UnixAddr | undefined;
   if (addr == null) return undefined;
   if (addr.transport === "tcp" || addr.transport === "unix") return addr.transport;
   return addr.transport === undefined && "port" in addr ? "tcp" : undefined;

@@ -11,7 +11,7 @@ import {
 import type { BufferedProtocol, Protocol, StreamProtocolLike } from "./protocols.ts";
 import type { StartTlsOptions } from "./tls_options.ts";
 import { startTlsClient, startTlsServer } from "./_tls_upgrade.ts";
-import { IdleTimer } from "./_idle_timer.ts";
+import { checkIdleTimeout, IdleTimer } from "./_idle_timer.ts";
 import { checkDelay } from "./_delay.ts";
 import { linkCancellation } from "./_cancellation.ts";
 import { checkDeadlines, DeadlineClock, type Deadlines } from "./deadline_clock.ts";
@@ -152,8 +152,9 @@ export interface WrapChannelOptions {
 
 /**
  * Checks the options a {@linkcode StreamTransport} checks when it is made (`writeBufferLimits`,
- * `maxWriteBuffer`, `readSize`, `lingerTimeout`), for an owner that makes transports with them
- * later: a `Server` throws when it is made, not once per connection it accepts.
+ * `maxWriteBuffer`, `readSize`, `lingerTimeout`, `idleTimeout`, `deadlines`), for an owner
+ * that makes transports with them later: a `Server` throws when it is made, not once per
+ * connection it accepts, and `createConnection` before it dials.
  *
  * @throws {RangeError} As the constructor does.
  */
@@ -161,6 +162,8 @@ export function checkStreamTransportOptions(options: StreamTransportOptions): vo
   new WriteFlowControl(options.writeBufferLimits, { maxWriteBuffer: options.maxWriteBuffer });
   new AdaptiveReadSize(options.readSize ?? DEFAULT_READ_SIZE);
   lingerTimeoutOf(options.lingerTimeout);
+  if (options.idleTimeout !== undefined) checkIdleTimeout(options.idleTimeout);
+  if (options.deadlines !== undefined) checkDeadlines(options.deadlines);
 }
 
 /** The read side of a {@linkcode StreamTransport} (see its state table). */
@@ -1268,7 +1271,7 @@ export class StreamTransport implements Transport, AsyncDisposable {
     // A graceful close before the peer's EOF lingers for it (see lingerTimeout); the flush
     // is done then (a graceful close comes after it), so nothing else writes the channel.
     const linger = graceful && this.#read !== "eof" && this.#lingerTimeout > 0 &&
-        !this.#life.finished && canReset(channel)
+        !this.#life.finished && canReset(channel, this.#extra.sockname)
       ? new LingeringClose(channel, this.#write === "eof-sent", this.#readLoop, this.#lingerTimeout)
       : undefined;
     if (linger) loops.push(linger.finished);

@@ -10,7 +10,7 @@ import {
   assertStringIncludes,
   assertThrows,
 } from "@std/assert";
-import { createConnection, createServer } from "@plexus/net/endpoints";
+import { createConnection, createServer, type Wrapper } from "@plexus/net/endpoints";
 import {
   decodeFrames,
   encodeFrame,
@@ -135,6 +135,36 @@ Deno.test("a TLS Server's close delivers everything to a peer that is still send
   );
   const { port } = server.addresses[0] as Deno.NetAddr;
   using client = await Deno.connectTls({ hostname: "localhost", port, caCerts: [tls.ca] });
+  assertEquals(await sendWhileReading(client), { got: REPLY, error: undefined });
+  await server.shutdown();
+});
+
+Deno.test("a Server whose wrapper hides the socket's address still lingers", async () => {
+  // A forwarding wrapper (counting, logging) without localAddr: lingering went by the
+  // channel's address alone, so the peer still sending got a reset (~12.9 of 16 MiB).
+  const forwarding: Wrapper = (channel) => ({
+    read: (p) => channel.read(p),
+    write: (p) => channel.write(p),
+    closeWrite: () => channel.closeWrite(),
+    close: () => channel.close(),
+  });
+  await using server = await createServer(
+    () => {
+      let transport: StreamTransport;
+      return {
+        connectionMade: (t: StreamTransport) => void (transport = t),
+        dataReceived() {
+          if (transport.isClosing()) return;
+          transport.write(new Uint8Array(REPLY).fill(7));
+          transport.close();
+        },
+      };
+    },
+    "127.0.0.1:0",
+    { wrapper: forwarding },
+  );
+  const { port } = server.addresses[0] as Deno.NetAddr;
+  using client = await Deno.connect({ hostname: "127.0.0.1", port });
   assertEquals(await sendWhileReading(client), { got: REPLY, error: undefined });
   await server.shutdown();
 });
