@@ -16,6 +16,7 @@ import type { TelemetryMeter } from "../transport/telemetry.ts";
 import { ConnectionMetrics, meterOf } from "../transport/_telemetry.ts";
 import {
   addCounters,
+  type CloseReason,
   type ServerStats,
   type TransportCounters,
   zeroCounters,
@@ -190,6 +191,14 @@ export const SHUTDOWN_CLOSE_GRACE = 1000;
  */
 const SERVER_LINGER_TIMEOUT = 2000;
 
+/**
+ * A `Server` method that counts an accepted connection as refused by its protocol (a tinyproto
+ * connection limit, a Tendril acceptor's `RejectConnection`): rejected, not accepted, and
+ * neither active while its close runs (it may linger) nor closed once it ends. Internal: the
+ * tinyproto server and the TCP Tendril manager call it.
+ */
+export const REFUSED_BY_PROTOCOL: unique symbol = Symbol("plexus.refusedByProtocol");
+
 /** The largest `refusalMessage`: small enough for any new socket's send buffer. */
 const MAX_REFUSAL = 4096;
 
@@ -291,6 +300,8 @@ export class Server<P extends StreamProtocolLike = StreamProtocolLike> implement
   readonly #metrics: ConnectionMetrics | undefined;
   #accepted = 0;
   #closedCount = 0;
+  /** Live connections their protocol refused ({@linkcode REFUSED_BY_PROTOCOL}). */
+  readonly #refusedLive = new Set<StreamTransport>();
   #closedByIdle = 0;
   #closedByDeadline = 0;
   /** The counters of the connections that ended, summed. */
@@ -367,7 +378,10 @@ export class Server<P extends StreamProtocolLike = StreamProtocolLike> implement
     return this.#connections;
   }
 
-  /** How many connections were closed at once because `maxConnections` was reached. */
+  /**
+   * How many connections were refused: closed at once because `maxConnections` was reached,
+   * or refused by their protocol (see `stats().rejected`).
+   */
   get rejectedConnections(): number {
     return this.#rejected;
   }
@@ -392,7 +406,7 @@ export class Server<P extends StreamProtocolLike = StreamProtocolLike> implement
     for (const transport of this.#connections.keys()) addCounters(live, transport.stats());
     return {
       accepted: this.#accepted,
-      active: this.#connections.size,
+      active: this.#connections.size - this.#refusedLive.size,
       rejected: this.#rejected,
       closed: this.#closedCount,
       closedByIdleTimeout: this.#closedByIdle,
@@ -927,13 +941,30 @@ export class Server<P extends StreamProtocolLike = StreamProtocolLike> implement
     this.#allGone = undefined;
   }
 
-  /** Adds an ended connection to the totals and the close counts. */
+  /**
+   * Counts an accepted connection as refused by its protocol: see
+   * {@linkcode REFUSED_BY_PROTOCOL}. One that ended already leaves the close counts again.
+   */
+  [REFUSED_BY_PROTOCOL](transport: StreamTransport): void {
+    if (this.#refusedLive.has(transport)) return;
+    this.#accepted--;
+    this.#rejected++;
+    if (this.#connections.has(transport)) this.#refusedLive.add(transport);
+    else this.#countClosed(transport.stats().closeReason, -1);
+  }
+
+  /** Adds an ended connection to the totals and (unless its protocol refused it) the close counts. */
   #countEnded(transport: StreamTransport): void {
     const stats = transport.stats();
     addCounters(this.#ended, stats);
-    this.#closedCount++;
-    if (stats.closeReason === "idle-timeout") this.#closedByIdle++;
-    else if (stats.closeReason === "deadline") this.#closedByDeadline++;
+    if (this.#refusedLive.delete(transport)) return;
+    this.#countClosed(stats.closeReason, 1);
+  }
+
+  #countClosed(reason: CloseReason | undefined, by: 1 | -1): void {
+    this.#closedCount += by;
+    if (reason === "idle-timeout") this.#closedByIdle += by;
+    else if (reason === "deadline") this.#closedByDeadline += by;
   }
 
   /** Runs a subclass hook; what it throws goes to `onError`, naming the hook and connection. */

@@ -7,7 +7,13 @@ import { type Address, formatAddress, type HostPort, parseAddress } from "./addr
 import { createConnection } from "./create_connection.ts";
 import { FramedTendril } from "./_framed_tendril.ts";
 import { resolveHost } from "./_resolve_host.ts";
-import { DEFAULT_SHUTDOWN_TIMEOUT, Server, type ShutdownOptions } from "./server.ts";
+import {
+  DEFAULT_SHUTDOWN_TIMEOUT,
+  REFUSED_BY_PROTOCOL,
+  Server,
+  type ShutdownOptions,
+} from "./server.ts";
+import type { StreamTransport } from "../transport/stream_transport.ts";
 import { checkDelay } from "../transport/_delay.ts";
 import { addCounters, type ServerStats, zeroCounters } from "../transport/stats.ts";
 import type { Acceptor, Tendril } from "./tendril.ts";
@@ -65,8 +71,6 @@ export class TcpTendrilManager<F = Uint8Array> implements TendrilManager<F> {
   #shutDown = false;
   #shutdown: Promise<void> | undefined;
   #rejected = 0;
-  /** The refusals of connections we accepted: what `stats()` counts (not a `connect()`'s). */
-  #rejectedIncoming = 0;
   /** Errors the manager survives, to `onError` (by default logged, as a `Server` does). */
   readonly #report = (error: Error): void => deliverError(this.#onError, error);
 
@@ -127,7 +131,7 @@ export class TcpTendrilManager<F = Uint8Array> implements TendrilManager<F> {
     const sum: ServerStats = {
       accepted: 0,
       active: 0,
-      rejected: this.#rejectedIncoming,
+      rejected: 0,
       closed: 0,
       closedByIdleTimeout: 0,
       closedByDeadline: 0,
@@ -145,7 +149,6 @@ export class TcpTendrilManager<F = Uint8Array> implements TendrilManager<F> {
       addCounters(sum.live, stats.live);
       addCounters(sum.total, stats.total);
     }
-    sum.accepted -= this.#rejectedIncoming;
     return sum;
   }
 
@@ -153,10 +156,11 @@ export class TcpTendrilManager<F = Uint8Array> implements TendrilManager<F> {
     this.#checkCanStart();
     this.#running = true;
     if (!acceptor) return; // Tendril: without an acceptor nothing is accepted; connect() works.
-    const server = new Server(
+    const server: Server<FramedProtocol<F>> = new Server(
       () =>
         this.#adopt(
           new FramedTendril("tcp", this.#framer(), acceptor, undefined, "server", this.#report),
+          server,
         ),
       // Tendril peers may rightly stay silent (they speak when they have something to say):
       // no limit to the first frame; a frame under way must still complete in time.
@@ -205,7 +209,7 @@ export class TcpTendrilManager<F = Uint8Array> implements TendrilManager<F> {
     try {
       const bindHost = await this.#bindHost();
       if (this.#shutDown) throw new TransportError("Cannot connect: the manager was shut down");
-      await createConnection(() => this.#adopt(tendril, true), target, {
+      await createConnection(() => this.#adopt(tendril), target, {
         wrapper,
         signal: dialling.signal,
         // Bind the local host only: the port may be our own listener's. A Unix socket has no
@@ -274,14 +278,15 @@ export class TcpTendrilManager<F = Uint8Array> implements TendrilManager<F> {
   }
 
   /**
-   * Tracks a tendril once accepted (keyed `local remote`), and counts refusals (an accepted
-   * connection's also in `stats()`; `outgoing`: one `connect()` opened).
+   * Tracks a tendril once accepted (keyed `local remote`), and counts refusals (one `server`
+   * accepted counts there as refused by its protocol; without `server`: one `connect()` opened).
    */
-  #adopt(tendril: FramedTendril<F>, outgoing = false): FramedProtocol<F> {
+  #adopt(tendril: FramedTendril<F>, server?: Server<FramedProtocol<F>>): FramedProtocol<F> {
     tendril.outcome.then((outcome) => {
       if (outcome === "rejected") {
         this.#rejected++;
-        if (!outgoing) this.#rejectedIncoming++;
+        const transport = tendril.framed.transport as StreamTransport | undefined;
+        if (server && transport) server[REFUSED_BY_PROTOCOL](transport);
       }
       if (outcome !== "accepted") return;
       const key = `${formatAddress(tendril.localAddress)} ${formatAddress(tendril.remoteAddress)}`;

@@ -8,7 +8,8 @@ import type { Deadlines } from "../transport/deadline_clock.ts";
 import type { ServerStats } from "../transport/stats.ts";
 import type { Protocol, StreamProtocolLike } from "../transport/protocols.ts";
 import type { Address } from "./address.ts";
-import { type ListenOptions, type RunOptions, Server } from "./server.ts";
+import { type ListenOptions, REFUSED_BY_PROTOCOL, type RunOptions, Server } from "./server.ts";
+import type { StreamTransport } from "../transport/stream_transport.ts";
 
 /** tinyproto's `SC_CONLIMIT` status: sent to a connection refused for the connection limit. */
 const CONNECTION_LIMIT = new Uint8Array([0xfe]);
@@ -141,10 +142,7 @@ export class TinyprotoServer implements AsyncDisposable {
    * ```
    */
   stats(): ServerStats {
-    const stats = this.#server.stats();
-    stats.accepted -= this.#refused;
-    stats.rejected += this.#refused;
-    return stats;
+    return this.#server.stats();
   }
 
   /** The addresses listened on. */
@@ -197,7 +195,7 @@ export class TinyprotoServer implements AsyncDisposable {
     const limit = this.#options.connectionLimit;
     if (limit !== undefined && this.#active.size >= limit) {
       this.#refused++;
-      return refuseForLimit();
+      return refuseForLimit((transport) => this.#server[REFUSED_BY_PROTOCOL](transport));
     }
     const id = crypto.randomUUID();
     const handler = this.#handlerFactory();
@@ -225,9 +223,10 @@ export class TinyprotoServer implements AsyncDisposable {
 }
 
 /** A protocol that answers tinyproto's connection-limit status and closes. */
-function refuseForLimit(): Protocol {
+function refuseForLimit(refused: (transport: StreamTransport) => void): Protocol {
   return {
     connectionMade: (transport) => {
+      refused(transport as StreamTransport);
       transport.write(CONNECTION_LIMIT);
       transport.close();
     },

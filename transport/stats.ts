@@ -177,14 +177,13 @@ export interface ServerStats {
   accepted: number;
   /** Connections live now. */
   active: number;
-  /** Connections closed at once because `maxConnections` (or the acceptor) refused them. */
-  rejected: number;
   /**
-   * Connections that ended, by any reason. A `Server`'s rejected connections are closed
-   * before they get a protocol and are not counted here; the Tendril managers' and the
-   * tinyproto server's are refused by their protocol (the acceptor, the connection limit), so
-   * they count here once they end, though not in `accepted`.
+   * Connections refused: closed at once because `maxConnections` was reached, or refused by
+   * their protocol (a Tendril acceptor, the tinyproto server's connection limit). They count
+   * in neither `accepted`, `active` (while their close runs, or lingers) nor `closed`.
    */
+  rejected: number;
+  /** Connections accepted that ended, by any reason. */
   closed: number;
   /** Of those, closed by `idleTimeout`. */
   closedByIdleTimeout: number;

@@ -116,3 +116,26 @@ Deno.test("Server: a connection an async handleConnection hands over after shutd
   assertEquals(await conn.read(new Uint8Array(8)), null, "the server closed it");
   conn.close();
 });
+
+Deno.test("TCP manager: a tendril the acceptor refused counts as rejected only, also while it lingers", async () => {
+  // Its close lingers for the peer's EOF: it showed as active meanwhile, then as closed.
+  const manager = new TcpTendrilManager("127.0.0.1:0");
+  await manager.start(() => {
+    throw new RejectConnection();
+  });
+  const port = manager.localAddress!.port;
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+  await conn.write(new Uint8Array([0x41, 0x0d, 0x0a])); // a line: the acceptor runs on it
+  const buffer = new Uint8Array(16);
+  while (await conn.read(buffer) !== null) {
+    // the manager closes the refused connection: its EOF, then it lingers for ours
+  }
+  const during = manager.stats();
+  conn.close();
+  await manager.shutdown({ timeout: 1000 });
+  const after = manager.stats();
+  assertEquals(
+    [during.accepted, during.active, during.rejected, after.accepted, after.closed, after.rejected],
+    [0, 0, 1, 0, 0, 1],
+  );
+});

@@ -49,3 +49,23 @@ Deno.test("tinyproto server run(): a reply sent before the stop reaches a client
     await running;
   });
 });
+
+Deno.test("a connection refused for the limit counts as rejected only, also while it lingers", async () => {
+  // Its close lingers for the peer's EOF: it showed as active meanwhile, then as closed,
+  // though never accepted.
+  const server = new TinyprotoServer(() => ({}), { connectionLimit: 0 });
+  const [address] = await server.listen("127.0.0.1:0");
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port: (address as Deno.NetAddr).port });
+  const buffer = new Uint8Array(16);
+  while (await conn.read(buffer) !== null) {
+    // the connection-limit status, then the server's EOF: it lingers for ours now
+  }
+  const during = server.stats();
+  conn.close();
+  await server.close();
+  const after = server.stats();
+  assertEquals(
+    [during.accepted, during.active, during.rejected, after.accepted, after.closed, after.rejected],
+    [0, 0, 1, 0, 0, 1],
+  );
+});
