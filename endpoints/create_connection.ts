@@ -11,6 +11,7 @@ import { startTlsClient } from "../transport/_tls_upgrade.ts";
 import type { TlsClientOptions } from "../transport/tls_options.ts";
 import type { ExtraInfo, StreamProtocolLike, StreamTransportOptions } from "../transport/mod.ts";
 import { checkStreamTransportOptions, StreamTransport } from "../transport/stream_transport.ts";
+import { SOCKET_ADDRESS, type SocketAddressExtra } from "../transport/_linger.ts";
 import { asWrapper, type Wrapper, type WrapperChain } from "./wrappers.ts";
 import {
   type Address,
@@ -241,7 +242,13 @@ function configure(channel: ByteChannel, options: CreateConnectionOptions): void
 
 /** The socket's addresses and the caller's extra facts. */
 function socketFacts(channel: ByteChannel, options: CreateConnectionOptions): ExtraInfo {
-  return { sockname: channel.localAddr, peername: channel.remoteAddr, ...options.extra };
+  const facts: ExtraInfo & SocketAddressExtra = {
+    [SOCKET_ADDRESS]: channel.localAddr,
+    sockname: channel.localAddr,
+    peername: channel.remoteAddr,
+    ...options.extra,
+  };
+  return facts;
 }
 
 function connectFailed(label: string, error: unknown): TransportError {

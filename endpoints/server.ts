@@ -12,6 +12,7 @@ import type {
 } from "../transport/mod.ts";
 import { checkStreamTransportOptions, StreamTransport } from "../transport/stream_transport.ts";
 import { CLOSED_HOOK, OPENING_HOOK } from "../transport/_lifecycle.ts";
+import { SOCKET_ADDRESS, type SocketAddressExtra } from "../transport/_linger.ts";
 import type { TelemetryMeter } from "../transport/telemetry.ts";
 import { ConnectionMetrics, meterOf } from "../transport/_telemetry.ts";
 import {
@@ -813,7 +814,13 @@ export class Server<P extends StreamProtocolLike = StreamProtocolLike> implement
         }
       }
       if (entry.tls || this.#wrapper) this.#prepare(conn, entry);
-      else this.#hand(conn, { ...this.#options.extra });
+      else {
+        const extra: ExtraInfo & SocketAddressExtra = {
+          [SOCKET_ADDRESS]: conn.localAddr,
+          ...this.#options.extra,
+        };
+        this.#hand(conn, extra);
+      }
     }
   }
 
@@ -868,7 +875,8 @@ export class Server<P extends StreamProtocolLike = StreamProtocolLike> implement
     );
     cancel.signal.addEventListener("abort", () => closeQuietly(conn), { once: true });
     // The socket's addresses, kept when TLS or a wrapper puts another channel over it.
-    const extra: ExtraInfo = {
+    const extra: ExtraInfo & SocketAddressExtra = {
+      [SOCKET_ADDRESS]: conn.localAddr,
       sockname: conn.localAddr,
       peername: conn.remoteAddr,
       ...this.#options.extra,

@@ -27,14 +27,24 @@ export function lingerTimeoutOf(value: number | undefined): number {
 }
 
 /**
+ * The key under which an owner that accepted or dialled a socket (a `Server`,
+ * `createConnection`) records its local address in the `extra` it gives the transport, for
+ * the lingering decision: a wrapper's channel over the socket need not report it. Not the
+ * user-writable `sockname`, which may name anything (a memory pair's label).
+ */
+export const SOCKET_ADDRESS: unique symbol = Symbol("plexus.socketAddress");
+
+/** An `extra` that may carry the {@linkcode SOCKET_ADDRESS}. */
+export type SocketAddressExtra = { [SOCKET_ADDRESS]?: Deno.Addr };
+
+/**
  * Whether closing `channel` with unread bytes can cost the peer data: a TCP socket (plain or
  * TLS) resets; a Unix socket makes the peer's last read fail (`ECONNRESET`) instead of ending.
- * In-memory and stream channels end in order whatever is unread: they close at once. A
- * wrapper's channel need not report the socket's address: `sockname`, the address its owner
- * recorded of the socket under it, says so then.
+ * In-memory and stream channels end in order whatever is unread: they close at once.
+ * `socket`: the address its owner recorded of the socket under it ({@linkcode SOCKET_ADDRESS}).
  */
-export function canReset(channel: ByteChannel, sockname: Deno.Addr | undefined): boolean {
-  return socketKind(channel) !== undefined || addressKind(sockname) !== undefined;
+export function canReset(channel: ByteChannel, socket: Deno.Addr | undefined): boolean {
+  return socketKind(channel) !== undefined || addressKind(socket) !== undefined;
 }
 
 /**

@@ -21,7 +21,13 @@ import { SendBuffer } from "./send_buffer.ts";
 import { CLOSED_HOOK, Lifecycle, type LifecycleHookOptions, OPENING_HOOK } from "./_lifecycle.ts";
 import { defaultTraceName } from "./_trace.ts";
 import { ReadSlab } from "./_read_slab.ts";
-import { canReset, LingeringClose, lingerTimeoutOf } from "./_linger.ts";
+import {
+  canReset,
+  LingeringClose,
+  lingerTimeoutOf,
+  SOCKET_ADDRESS,
+  type SocketAddressExtra,
+} from "./_linger.ts";
 import { LINGERING } from "./_close_grace.ts";
 import type { Counters } from "./_stats.ts";
 import { type CloseReason, closeReasonOf, type TransportStats } from "./stats.ts";
@@ -163,7 +169,7 @@ export function checkStreamTransportOptions(options: StreamTransportOptions): vo
   new AdaptiveReadSize(options.readSize ?? DEFAULT_READ_SIZE);
   lingerTimeoutOf(options.lingerTimeout);
   if (options.idleTimeout !== undefined) checkIdleTimeout(options.idleTimeout);
-  if (options.deadlines !== undefined) checkDeadlines(options.deadlines);
+  if (options.deadlines) checkDeadlines(options.deadlines); // as the constructor reads it
 }
 
 /** The read side of a {@linkcode StreamTransport} (see its state table). */
@@ -347,6 +353,8 @@ export class StreamTransport implements Transport, AsyncDisposable {
   #closeReason: Error | undefined;
   #droppedOnAbort = false;
   readonly #lingerTimeout: number;
+  /** The socket's address as the owner recorded it (see `SOCKET_ADDRESS`), for lingering. */
+  readonly #socketAddress: Deno.Addr | undefined;
   /** A graceful close waiting for the peer's EOF before the channel closes. */
   #lingering: LingeringClose | undefined;
 
@@ -388,6 +396,7 @@ export class StreamTransport implements Transport, AsyncDisposable {
     this.#slab = new ReadSlab(options.reuseReadBuffer ?? false);
     this.#idleTimeout = options.idleTimeout;
     this.#lingerTimeout = lingerTimeoutOf(options.lingerTimeout);
+    this.#socketAddress = (options.extra as SocketAddressExtra | undefined)?.[SOCKET_ADDRESS];
     // Checked now (a bad option throws here); the clock itself is made only for a protocol
     // that asks for it (a framed one): a plain Protocol's connection never runs it.
     this.#deadlines = options.deadlines && checkDeadlines(options.deadlines);
@@ -1271,7 +1280,7 @@ export class StreamTransport implements Transport, AsyncDisposable {
     // A graceful close before the peer's EOF lingers for it (see lingerTimeout); the flush
     // is done then (a graceful close comes after it), so nothing else writes the channel.
     const linger = graceful && this.#read !== "eof" && this.#lingerTimeout > 0 &&
-        !this.#life.finished && canReset(channel, this.#extra.sockname)
+        !this.#life.finished && canReset(channel, this.#socketAddress)
       ? new LingeringClose(channel, this.#write === "eof-sent", this.#readLoop, this.#lingerTimeout)
       : undefined;
     if (linger) loops.push(linger.finished);

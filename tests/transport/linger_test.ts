@@ -10,7 +10,7 @@ import {
   assertStringIncludes,
   assertThrows,
 } from "@std/assert";
-import { createConnection, createServer, type Wrapper } from "@plexus/net/endpoints";
+import { createConnection, createServer, Server, type Wrapper } from "@plexus/net/endpoints";
 import {
   decodeFrames,
   encodeFrame,
@@ -21,7 +21,10 @@ import {
 } from "@plexus/net/framing";
 import { Packet, PacketConnection, PacketFramer } from "@plexus/net/packet";
 import {
+  type ByteChannel,
+  createMemoryChannelPair,
   DEADLINE_CLOSE_GRACE,
+  type ExtraInfo,
   StreamTransport,
   type StreamTransportOptions,
 } from "@plexus/net/transport";
@@ -167,6 +170,57 @@ Deno.test("a Server whose wrapper hides the socket's address still lingers", asy
   using client = await Deno.connect({ hostname: "127.0.0.1", port });
   assertEquals(await sendWhileReading(client), { got: REPLY, error: undefined });
   await server.shutdown();
+});
+
+Deno.test("a Server subclass that wraps the channel in handleConnection still lingers", async () => {
+  // The socket's address was recorded only where TLS or the wrapper option ran.
+  class Wrapping extends Server {
+    override handleConnection(channel: ByteChannel, extra: ExtraInfo): void {
+      super.handleConnection({
+        read: (p) => channel.read(p),
+        write: (p) => channel.write(p),
+        closeWrite: () => channel.closeWrite(),
+        close: () => channel.close(),
+      }, extra);
+    }
+  }
+  await using server = new Wrapping(() => {
+    let transport: StreamTransport;
+    return {
+      connectionMade: (t: StreamTransport) => void (transport = t),
+      dataReceived() {
+        if (transport.isClosing()) return;
+        transport.write(new Uint8Array(REPLY).fill(7));
+        transport.close();
+      },
+    };
+  });
+  const [address] = await server.listen("127.0.0.1:0");
+  using client = await Deno.connect({
+    hostname: "127.0.0.1",
+    port: (address as Deno.NetAddr).port,
+  });
+  assertEquals(await sendWhileReading(client), { got: REPLY, error: undefined });
+  await server.shutdown();
+});
+
+Deno.test("an in-memory channel with a user-given sockname closes at once", async () => {
+  // The lingering decision read the user-writable `extra.sockname` (a label here): the close
+  // lingered for the peer's EOF, which a half-closing peer never sends.
+  const [a, b] = createMemoryChannelPair();
+  const counted = new CountingChannel(a);
+  const sockname: Deno.NetAddr = { transport: "tcp", hostname: "10.0.0.1", port: 80 };
+  const left = new StreamTransport(counted, { dataReceived() {} }, {
+    lingerTimeout: 60_000,
+    extra: { sockname },
+  });
+  const right = new StreamTransport(b, { dataReceived() {}, eofReceived: () => true });
+  left.close();
+  // Closed at once, with the read loop's read pending; a lingering close reads to the EOF.
+  assertEquals(counted.readsPendingAtClose, 1);
+  await left.closed;
+  right.abort();
+  await right.closed;
 });
 
 Deno.test("server-side STARTTLS: a close delivers everything to a peer that is still sending", async () => {
