@@ -25,8 +25,10 @@ import {
   createMemoryChannelPair,
   DEADLINE_CLOSE_GRACE,
   type ExtraInfo,
+  type Protocol,
   StreamTransport,
   type StreamTransportOptions,
+  type Transport,
 } from "@plexus/net/transport";
 import { tls } from "../_net.ts";
 import { CountingChannel } from "../_counting_channel.ts";
@@ -41,14 +43,20 @@ function answerAndClose(
   conn: Deno.Conn,
   options: StreamTransportOptions = { lingerTimeout: 2000 },
 ): StreamTransport {
-  const transport: StreamTransport = new StreamTransport(conn, {
+  return new StreamTransport(conn, answeringProtocol(), options);
+}
+
+/** A protocol that answers the first bytes with `REPLY` bytes and closes, as a Server's. */
+function answeringProtocol(): Protocol {
+  let transport: Transport;
+  return {
+    connectionMade: (t: Transport) => void (transport = t),
     dataReceived() {
       if (transport.isClosing()) return;
       transport.write(new Uint8Array(REPLY).fill(7));
       transport.close();
     },
-  }, options);
-  return transport;
+  };
 }
 
 /**
@@ -122,17 +130,7 @@ Deno.test("a TLS Server's close delivers everything to a peer that is still send
   // node:tls carries a TLS Server's connections: its channel had no socket address, so the
   // close did not linger (the peer got ~13.5 of 16 MiB and an unexpected EOF).
   await using server = await createServer(
-    () => {
-      let transport: StreamTransport;
-      return {
-        connectionMade: (t: StreamTransport) => void (transport = t),
-        dataReceived() {
-          if (transport.isClosing()) return;
-          transport.write(new Uint8Array(REPLY).fill(7));
-          transport.close();
-        },
-      };
-    },
+    answeringProtocol,
     "127.0.0.1:0",
     { tls: { cert: tls.cert, key: tls.key } },
   );
@@ -152,17 +150,7 @@ Deno.test("a Server whose wrapper hides the socket's address still lingers", asy
     close: () => channel.close(),
   });
   await using server = await createServer(
-    () => {
-      let transport: StreamTransport;
-      return {
-        connectionMade: (t: StreamTransport) => void (transport = t),
-        dataReceived() {
-          if (transport.isClosing()) return;
-          transport.write(new Uint8Array(REPLY).fill(7));
-          transport.close();
-        },
-      };
-    },
+    answeringProtocol,
     "127.0.0.1:0",
     { wrapper: forwarding },
   );
@@ -184,17 +172,7 @@ Deno.test("a Server subclass that wraps the channel in handleConnection still li
       }, extra);
     }
   }
-  await using server = new Wrapping(() => {
-    let transport: StreamTransport;
-    return {
-      connectionMade: (t: StreamTransport) => void (transport = t),
-      dataReceived() {
-        if (transport.isClosing()) return;
-        transport.write(new Uint8Array(REPLY).fill(7));
-        transport.close();
-      },
-    };
-  });
+  await using server = new Wrapping(answeringProtocol);
   const [address] = await server.listen("127.0.0.1:0");
   using client = await Deno.connect({
     hostname: "127.0.0.1",
