@@ -37,6 +37,14 @@ export interface TinyprotoServerOptions extends TinyprotoOptions {
    */
   timeout?: number;
   /**
+   * Milliseconds a connection's graceful close may linger for the peer's EOF (a refusal for
+   * the connection limit, an answered error): see `StreamTransportOptions.lingerTimeout`.
+   * tinyproto's own end (our EOF, then the peer's close) rarely needs it.
+   *
+   * @default {2000, as every Server connection}
+   */
+  lingerTimeout?: number;
+  /**
    * Called with every error the server survives: a failed `accept()` (a client that reset
    * before it was accepted is skipped at once), or an error a callback threw after its
    * connection was gone (see the `Server` option of the same name).
@@ -114,6 +122,7 @@ export class TinyprotoServer implements AsyncDisposable {
     this.#server = new Server(() => this.#newConnection(), {
       idleTimeout: options.idleTimeout,
       timeout: options.timeout,
+      lingerTimeout: options.lingerTimeout,
       onError: options.onError,
       deadlines: { firstFrameTimeout: Infinity, ...options.deadlines },
     });

@@ -4,7 +4,7 @@
  * connection, and the client lost a reply whose send() had resolved.
  */
 import { TinyprotoClient, TinyprotoServer } from "@plexus/net/endpoints";
-import { assertEquals } from "@std/assert";
+import { assertEquals, assertThrows } from "@std/assert";
 
 async function replyReachesSendingClient(stop: (server: TinyprotoServer) => Promise<void>) {
   const replied = Promise.withResolvers<void>();
@@ -68,4 +68,14 @@ Deno.test("a connection refused for the limit counts as rejected only, also whil
     [during.accepted, during.active, during.rejected, after.accepted, after.closed, after.rejected],
     [0, 0, 1, 0, 0, 1],
   );
+});
+
+Deno.test("TinyprotoServer passes lingerTimeout to its Server (checked when made)", () => {
+  // It had no such option: its connections lingered 2 s, whatever the user wanted.
+  assertThrows(
+    () => new TinyprotoServer(() => ({}), { lingerTimeout: -1 }),
+    RangeError,
+    "lingerTimeout",
+  );
+  new TinyprotoServer(() => ({}), { lingerTimeout: 0 }); // and a good one is taken
 });
