@@ -1217,6 +1217,12 @@ export class StreamTransport implements Transport, AsyncDisposable {
       this.#closeNow(undefined, false, this.#closeReason === undefined ? reason : undefined);
       return;
     }
+    if (this.#write === "open" && this.out.length > this.#committed) {
+      // Bytes an encoder appended and holds uncommitted (a packet writer's packetGrace) were
+      // written before the close: a graceful close sends them too (it truncated them).
+      this.commit();
+      if (this.#life.closing) return; // refused (over the cap): aborted, or closed meanwhile
+    }
     this.#life.beginClose(reason);
     this.#quietRoom = 0;
     // After the peer's EOF the read side stays "eof": nothing more can come, so no lingering.

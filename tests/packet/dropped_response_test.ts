@@ -3,7 +3,9 @@
  * `closeClients()` or an idle cut) is neither traced as sent nor counted as served.
  */
 import { assertEquals } from "@std/assert";
-import { PacketConnection } from "@plexus/net/packet";
+import { Packet, PacketConnection } from "@plexus/net/packet";
+import { withRawPeer } from "./_helpers.ts";
+import { within } from "../_shared.ts";
 import { createMemoryTransportPair, subscribe } from "@plexus/net/transport";
 
 Deno.test("a response dropped by a closing transport is neither traced as sent nor counted as served", async () => {
@@ -37,3 +39,27 @@ Deno.test("a response dropped by a closing transport is neither traced as sent n
   assertEquals(sent, []);
   assertEquals(server.stats().requestsServed, 0);
 });
+
+// A response the connection has written (and counted as served) was lost when the transport's
+// owner closed the transport gracefully within packetGrace (Server.closeClients()): the writer
+// held it uncommitted, and the closing transport dropped uncommitted bytes.
+for (const packetGrace of [0, 50]) {
+  Deno.test(`owner's graceful close keeps a written response (packetGrace ${packetGrace})`, async () => {
+    const written = Promise.withResolvers<void>();
+    const { connection, peer, transports } = withRawPeer({
+      packetGrace,
+      requestHandler: () => "answer",
+      trace: (event) => {
+        if (event.direction === "send" && !event.packet.isRequest) written.resolve();
+      },
+    });
+    peer.send(Packet.request(2, 0));
+    await within(written.promise, 1000, "response written");
+    assertEquals(connection.stats().requestsServed, 1);
+    transports[0].close(); // the owner closes gracefully: what was written should still go out
+    await within(connection.closed, 2000, "closed");
+    await within(peer.until(() => peer.eof || peer.lost), 2000, "peer end");
+    const answer = peer.packets.find((p) => !p.isRequest && p.tag === 2);
+    assertEquals(answer !== undefined, true, "the peer never got the answer counted as served");
+  });
+}
