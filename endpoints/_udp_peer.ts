@@ -189,8 +189,11 @@ export class Peer<F> implements Transport, TablePeer<Peer<F>> {
     const framed = this.tendril.framed;
     try {
       if (data.byteLength > 0) {
-        framed.getBuffer(data.byteLength).set(data);
-        framed.bufferUpdated(data.byteLength);
+        // Copied whole: the free tail getBuffer() hands out may be shorter than asked (once
+        // frames were taken from the block), and a datagram cannot be split (under the
+        // identity framer the halves would be two frames). bufferUpdated(0) decodes.
+        framed.receiveBuffer.append(data);
+        framed.bufferUpdated(0);
       } else {
         framed[EMPTY_DATAGRAM]();
       }

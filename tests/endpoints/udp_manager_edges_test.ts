@@ -419,3 +419,41 @@ Deno.test("UDP manager: a peer that holds a large share when the pause reaches i
   assert(cut > 0, "no peer that ignored the pause was cut");
   assertEquals(honestCut, false, "the peer that stopped at the pause was cut");
 });
+
+Deno.test("UDP tendril: datagrams of 3000, 7000 then 1500 bytes are three frames", async () => {
+  // Each was copied into the receive buffer's free tail, which may be shorter than asked once
+  // frames were taken from the block: the third met a 1024-byte tail and `set` threw
+  // (RangeError), aborting the peer.
+  class Sizes extends Application {
+    readonly sizes: number[] = [];
+    readonly third = Promise.withResolvers<void>();
+    readonly lost = Promise.withResolvers<Error | undefined>();
+    frameReceived(frame: Uint8Array): void {
+      this.sizes.push(frame.byteLength);
+      if (this.sizes.length === 3) this.third.resolve();
+    }
+    override closed(error?: Error): void {
+      this.lost.resolve(error);
+    }
+  }
+  const manager = new UdpTendrilManager("127.0.0.1:0");
+  const made = Promise.withResolvers<Sizes>();
+  await manager.start((t: Tendril) => {
+    const app = new Sizes(t);
+    made.resolve(app);
+    return app;
+  });
+  const peer = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: 0 });
+  for (const n of [3000, 7000, 1500]) {
+    await peer.send(new Uint8Array(n).fill(7), manager.localAddress!);
+  }
+  const app = await made.promise;
+  const outcome = await Promise.race([
+    app.third.promise.then(() => "three frames"),
+    app.lost.promise.then((e) => `peer lost: ${e}`),
+  ]);
+  await manager.shutdown();
+  peer.close();
+  assertEquals(outcome, "three frames");
+  assertEquals(app.sizes, [3000, 7000, 1500]);
+});
