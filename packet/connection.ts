@@ -9,6 +9,7 @@ import type { Transport } from "../transport/types.ts";
 import { decodePacketInto, PacketFields } from "./_codec.ts";
 import { Handlers, refuse } from "./_handlers.ts";
 import { abortIfStillFlushing, closeFlushed } from "../transport/_close_grace.ts";
+import { WRITE_ENDING } from "../transport/_write_ending.ts";
 import { checkRequestTimeout } from "./_request_deadlines.ts";
 import { KeepAlive } from "./_keep_alive.ts";
 import { checkTimeout, RequestAbort } from "./_request_abort.ts";
@@ -805,6 +806,14 @@ export class PacketConnection implements BufferedProtocol, ShutdownHook, AsyncDi
   }
 
   // ---- BufferedProtocol ----------------------------------------------------------------------
+
+  /**
+   * Part of the transport contract: the transport's write side ends now (its owner closed it,
+   * `writeEof()`): packets `packetGrace` holds were written before, so they go out first.
+   */
+  [WRITE_ENDING](): void {
+    this.#writer.flush();
+  }
 
   /**
    * Part of the transport contract: the connection starts.

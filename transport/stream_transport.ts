@@ -29,6 +29,7 @@ import {
   type SocketAddressExtra,
 } from "./_linger.ts";
 import { LINGERING } from "./_close_grace.ts";
+import { WRITE_ENDING, type WriteEndingProtocol } from "./_write_ending.ts";
 import type { Counters } from "./_stats.ts";
 import { type CloseReason, closeReasonOf, type TransportStats } from "./stats.ts";
 
@@ -723,9 +724,28 @@ export class StreamTransport implements Transport, AsyncDisposable {
 
   writeEof(): void {
     if (this.#life.closing || this.#write !== "open") return;
+    if (!this.#writeEnding() || this.#write !== "open") return;
     this.#write = "eof-requested";
     this.#quietRoom = 0;
     if (this.#flush === "idle" && !this.#upgrade) this.#startFlush();
+  }
+
+  /**
+   * Tells a protocol that holds whole frames back ({@linkcode WRITE_ENDING}) that the write
+   * side ends now (a close, a `writeEof()`), so it commits them first.
+   *
+   * @returns Whether the transport may go on ending: not when the protocol closed, aborted or
+   * failed meanwhile.
+   */
+  #writeEnding(): boolean {
+    const hook = (this.#protocol as WriteEndingProtocol)[WRITE_ENDING];
+    if (hook === undefined || this.#write !== "open") return true;
+    try {
+      hook.call(this.#protocol);
+    } catch (error) {
+      this.#callbackFailed(error);
+    }
+    return !this.#life.closing;
   }
 
   canWriteEof(): boolean {
@@ -1217,12 +1237,9 @@ export class StreamTransport implements Transport, AsyncDisposable {
       this.#closeNow(undefined, false, this.#closeReason === undefined ? reason : undefined);
       return;
     }
-    if (this.#write === "open" && this.out.length > this.#committed) {
-      // Bytes an encoder appended and holds uncommitted (a packet writer's packetGrace) were
-      // written before the close: a graceful close sends them too (it truncated them).
-      this.commit();
-      if (this.#life.closing) return; // refused (over the cap): aborted, or closed meanwhile
-    }
+    // The protocol commits whole frames it holds back (a packet writer's packetGrace): they
+    // were written before the close, which sends them. (Uncommitted bytes are dropped.)
+    if (!this.#writeEnding()) return;
     this.#life.beginClose(reason);
     this.#quietRoom = 0;
     // After the peer's EOF the read side stays "eof": nothing more can come, so no lingering.

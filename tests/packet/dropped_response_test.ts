@@ -63,3 +63,25 @@ for (const packetGrace of [0, 50]) {
     assertEquals(answer !== undefined, true, "the peer never got the answer counted as served");
   });
 }
+
+Deno.test("writeEof() under a packet connection keeps a response held by packetGrace", async () => {
+  // writeEof() drops uncommitted bytes (an encoder may be mid-frame), and the writer held the
+  // answer uncommitted: the transport now asks the protocol to commit what it holds first.
+  const written = Promise.withResolvers<void>();
+  const { connection, peer, transports } = withRawPeer({
+    packetGrace: 50,
+    requestHandler: () => "answer",
+    trace: (event) => {
+      if (event.direction === "send" && !event.packet.isRequest) written.resolve();
+    },
+  });
+  peer.send(Packet.request(2, 0));
+  await within(written.promise, 1000, "response written");
+  assertEquals(connection.stats().requestsServed, 1);
+  transports[0].writeEof();
+  await within(peer.until(() => peer.eof || peer.lost), 2000, "peer eof");
+  const answer = peer.packets.find((p) => !p.isRequest && p.tag === 2);
+  transports[0].abort();
+  await within(connection.closed, 2000, "closed");
+  assertEquals(answer !== undefined, true, "the peer never got the answer counted as served");
+});

@@ -1,6 +1,7 @@
 import { assertEquals, assertThrows } from "@std/assert";
 import {
   APPEND_BY_REFERENCE,
+  createMemoryTransportPair,
   type Protocol,
   SendBuffer,
   StreamTransport,
@@ -463,4 +464,64 @@ Deno.test("commit(): a commit from pauseWriting is checked against the cap", asy
   ct.commit(); // over high: pauseWriting commits again
   assertEquals((await ct.closed)?.name, "WriteBufferOverflowError");
   await st.closed;
+});
+
+/** Collects what arrives, and its loss. */
+class Sink implements Protocol {
+  readonly chunks: Uint8Array[] = [];
+  readonly lost = Promise.withResolvers<Error | undefined>();
+  dataReceived(data: Uint8Array): void {
+    this.chunks.push(data.slice());
+  }
+  connectionLost(error?: Error): void {
+    this.lost.resolve(error);
+  }
+  get bytes(): number[] {
+    return this.chunks.flatMap((c) => [...c]);
+  }
+}
+
+Deno.test("a close in the middle of an encoder's frame sends no part of it", async () => {
+  // A first fix for held packets committed whatever was uncommitted at close(): the header of
+  // a frame an encoder was still appending went out without its body.
+  const sink = new Sink();
+  const lost = Promise.withResolvers<Error | undefined>();
+  createMemoryTransportPair({
+    connectionMade(t: Transport) {
+      t.write(new Uint8Array([9, 9])); // a whole, committed frame
+      t.out!.write(new Uint8Array([0, 0, 0, 3])); // the next frame's header
+      t.close(); // a callback the encoder ran closes the connection
+      t.out!.write(new Uint8Array([1, 2, 3])); // its body
+      t.commit!(); // refused: the transport is closing
+    },
+    dataReceived() {},
+    connectionLost: (e) => lost.resolve(e),
+  }, sink);
+  assertEquals(await lost.promise, undefined);
+  await sink.lost.promise;
+  assertEquals(sink.bytes, [9, 9]);
+});
+
+Deno.test("close() with uncommitted bytes over the cap still sends what was committed", async () => {
+  // The same first fix committed them at close(): over maxWriteBuffer, the close became an
+  // overflow abort and the 900 bytes accepted were lost.
+  const sink = new Sink();
+  const lost = Promise.withResolvers<Error | undefined>();
+  const [a] = createMemoryTransportPair(
+    {
+      connectionMade(t: Transport) {
+        t.write(new Uint8Array(900).fill(1)); // committed, within the cap
+        t.out!.write(new Uint8Array(200).fill(2)); // appended, not committed
+        t.close();
+      },
+      dataReceived() {},
+      connectionLost: (e) => lost.resolve(e),
+    },
+    sink,
+    { transport: { maxWriteBuffer: 1000 } },
+  );
+  assertEquals(await lost.promise, undefined);
+  await sink.lost.promise;
+  assertEquals(a.stats().closeReason, "close");
+  assertEquals(sink.bytes.length, 900);
 });
