@@ -29,6 +29,8 @@ export class PacketWriter {
   readonly #grace: number;
   #sink: Transport | undefined;
   #held = 0;
+  /** A packet written and being traced: whole, not yet committed (see `#traceSent`). */
+  #tracing = false;
   #timer: ReturnType<typeof setTimeout> | undefined;
   readonly #flushNow = (): void => {
     try {
@@ -118,6 +120,17 @@ export class PacketWriter {
 
   /** Publishes a packet just encoded (`n` bytes): its frame event, then its packet event. */
   #traceSent(sink: Transport, n: number, packet: Packet): void {
+    // Whole and counted as sent, not yet committed: a close or writeEof() from a trace
+    // callback (WRITE_ENDING's flush) sends it too.
+    this.#tracing = true;
+    try {
+      this.#publish(sink, n, packet);
+    } finally {
+      this.#tracing = false;
+    }
+  }
+
+  #publish(sink: Transport, n: number, packet: Packet): void {
     if (frameChannel.hasSubscribers) {
       publishFrame(sink, "send", packet, sink.out.copyLast(n), PACKET_ENCODER);
     }
@@ -128,7 +141,7 @@ export class PacketWriter {
   flush(): void {
     if (this.#timer !== undefined) clearTimeout(this.#timer);
     this.#timer = undefined;
-    if (this.#held === 0 || !this.#sink) return;
+    if ((this.#held === 0 && !this.#tracing) || !this.#sink) return;
     this.#held = 0;
     this.#sink.commit();
   }

@@ -1292,6 +1292,11 @@ export class PacketConnection implements BufferedProtocol, ShutdownHook, AsyncDi
         }
       }
       await this.closed;
+    } catch {
+      // Unwritable (a writeEof() under the connection): no ERQ or EOF packet can go out, but
+      // the connection still ends, and `closed` settles.
+      if (!transport.isClosing()) transport.close();
+      await this.closed;
     } finally {
       clearTimeout(timer);
     }

@@ -85,3 +85,45 @@ Deno.test("writeEof() under a packet connection keeps a response held by packetG
   await within(connection.closed, 2000, "closed");
   assertEquals(answer !== undefined, true, "the peer never got the answer counted as served");
 });
+
+for (const packetGrace of [0, 50]) {
+  Deno.test(`close() after a writeEof() under the connection ends it (packetGrace ${packetGrace})`, async () => {
+    // ERQ and EOF could not be written: close() rejected with the write error, its timer
+    // cleared, the transport left open and `closed` pending.
+    const { connection, peer, transports } = withRawPeer({
+      packetGrace,
+      requestHandler: () => "a",
+    });
+    peer.send(Packet.request(2, 0));
+    await within(peer.response(2), 1000, "answer");
+    transports[0].writeEof(); // the owner half-closes; the peer keeps its side open
+    await within(peer.until(() => peer.eof), 1000, "peer eof");
+    await within(connection.close(), 2000, "close()");
+    await within(connection.closed, 2000, "closed");
+    assertEquals(transports[0].isClosing(), true);
+    transports[1].abort();
+    await transports[0].closed;
+  });
+
+  Deno.test(`an answer whose trace closes the transport still reaches the peer (packetGrace ${packetGrace})`, async () => {
+    // Traced as sent and counted as served while whole but not yet committed: the write-ending
+    // flush did not count it as held, and the close dropped it.
+    let closeOnce = true;
+    const { connection, peer, transports } = withRawPeer({
+      packetGrace,
+      requestHandler: () => "a",
+      trace: (e) => {
+        if (e.direction === "send" && !e.packet.isRequest && closeOnce) {
+          closeOnce = false;
+          transports[0].close(); // the owner closes on seeing the answer go out
+        }
+      },
+    });
+    peer.send(Packet.request(2, 0));
+    await within(peer.until(() => peer.eof || peer.lost), 2000, "peer eof");
+    transports[1].abort();
+    await within(connection.closed, 2000, "closed");
+    const got = peer.packets.filter((p) => !p.isRequest && p.tag === 2).length;
+    assertEquals([connection.stats().requestsServed, got], [1, 1]);
+  });
+}
