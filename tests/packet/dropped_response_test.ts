@@ -41,50 +41,32 @@ Deno.test("a response dropped by a closing transport is neither traced as sent n
 });
 
 // A response the connection has written (and counted as served) was lost when the transport's
-// owner closed the transport gracefully within packetGrace (Server.closeClients()): the writer
-// held it uncommitted, and the closing transport dropped uncommitted bytes.
-for (const packetGrace of [0, 50]) {
-  Deno.test(`owner's graceful close keeps a written response (packetGrace ${packetGrace})`, async () => {
-    const written = Promise.withResolvers<void>();
-    const { connection, peer, transports } = withRawPeer({
-      packetGrace,
-      requestHandler: () => "answer",
-      trace: (event) => {
-        if (event.direction === "send" && !event.packet.isRequest) written.resolve();
-      },
+// owner ended it within packetGrace (close(): Server.closeClients(); writeEof()): the writer
+// held it uncommitted, and the ending transport dropped uncommitted bytes (an encoder may be
+// mid-frame). The transport now asks the protocol to commit what it holds first.
+for (const end of ["close", "writeEof"] as const) {
+  for (const packetGrace of [0, 50]) {
+    Deno.test(`the owner's ${end}() keeps a written response (packetGrace ${packetGrace})`, async () => {
+      const written = Promise.withResolvers<void>();
+      const { connection, peer, transports } = withRawPeer({
+        packetGrace,
+        requestHandler: () => "answer",
+        trace: (event) => {
+          if (event.direction === "send" && !event.packet.isRequest) written.resolve();
+        },
+      });
+      peer.send(Packet.request(2, 0));
+      await within(written.promise, 1000, "response written");
+      assertEquals(connection.stats().requestsServed, 1);
+      transports[0][end]();
+      await within(peer.until(() => peer.eof || peer.lost), 2000, "peer end");
+      const answer = peer.packets.find((p) => !p.isRequest && p.tag === 2);
+      transports[0].abort();
+      await within(connection.closed, 2000, "closed");
+      assertEquals(answer !== undefined, true, "the peer never got the answer counted as served");
     });
-    peer.send(Packet.request(2, 0));
-    await within(written.promise, 1000, "response written");
-    assertEquals(connection.stats().requestsServed, 1);
-    transports[0].close(); // the owner closes gracefully: what was written should still go out
-    await within(connection.closed, 2000, "closed");
-    await within(peer.until(() => peer.eof || peer.lost), 2000, "peer end");
-    const answer = peer.packets.find((p) => !p.isRequest && p.tag === 2);
-    assertEquals(answer !== undefined, true, "the peer never got the answer counted as served");
-  });
+  }
 }
-
-Deno.test("writeEof() under a packet connection keeps a response held by packetGrace", async () => {
-  // writeEof() drops uncommitted bytes (an encoder may be mid-frame), and the writer held the
-  // answer uncommitted: the transport now asks the protocol to commit what it holds first.
-  const written = Promise.withResolvers<void>();
-  const { connection, peer, transports } = withRawPeer({
-    packetGrace: 50,
-    requestHandler: () => "answer",
-    trace: (event) => {
-      if (event.direction === "send" && !event.packet.isRequest) written.resolve();
-    },
-  });
-  peer.send(Packet.request(2, 0));
-  await within(written.promise, 1000, "response written");
-  assertEquals(connection.stats().requestsServed, 1);
-  transports[0].writeEof();
-  await within(peer.until(() => peer.eof || peer.lost), 2000, "peer eof");
-  const answer = peer.packets.find((p) => !p.isRequest && p.tag === 2);
-  transports[0].abort();
-  await within(connection.closed, 2000, "closed");
-  assertEquals(answer !== undefined, true, "the peer never got the answer counted as served");
-});
 
 for (const packetGrace of [0, 50]) {
   Deno.test(`close() after a writeEof() under the connection ends it (packetGrace ${packetGrace})`, async () => {
