@@ -28,9 +28,12 @@ export class PacketWriter {
   readonly #max: number;
   readonly #grace: number;
   #sink: Transport | undefined;
+  /**
+   * Bytes of whole packets in the transport's buffer, not yet committed: held by
+   * `packetGrace`, or the packet being traced (a close or writeEof() from a trace callback
+   * flushes it through the connection's write-ending hook).
+   */
   #held = 0;
-  /** A packet written and being traced: whole, not yet committed (see `#traceSent`). */
-  #tracing = false;
   #timer: ReturnType<typeof setTimeout> | undefined;
   readonly #flushNow = (): void => {
     try {
@@ -72,10 +75,11 @@ export class PacketWriter {
     if (!sink || sink.isClosing()) return;
     const bits = flags * 4 + 2 + (channel !== 0 ? 1 : 0);
     const n = encodePacket(sink.out, this.#max, tag, bits, channel, rqType + 1, payload);
+    this.#held += n;
     if (this.traceAlways || frameChannel.hasSubscribers || packetChannel.hasSubscribers) {
       this.#traceSent(sink, n, Packet.request(tag, rqType, { flags, payload, channel }));
     }
-    this.#commit(n);
+    this.#commit();
   }
 
   /**
@@ -90,10 +94,11 @@ export class PacketWriter {
     if (!sink || sink.isClosing()) return false;
     const bits = (flags * 2 + (ok ? 1 : 0)) * 4 + (channel !== 0 ? 1 : 0);
     const n = encodePacket(sink.out, this.#max, tag, bits, channel, -1, payload);
+    this.#held += n;
     if (this.traceAlways || frameChannel.hasSubscribers || packetChannel.hasSubscribers) {
       this.#traceSent(sink, n, Packet.response(tag, ok, { flags, payload, channel }));
     }
-    this.#commit(n);
+    this.#commit();
     return true;
   }
 
@@ -112,25 +117,15 @@ export class PacketWriter {
       isRequest ? rqType : -1,
       payload,
     );
+    this.#held += n;
     if (this.traceAlways || frameChannel.hasSubscribers || packetChannel.hasSubscribers) {
       this.#traceSent(sink, n, packet);
     }
-    this.#commit(n);
+    this.#commit();
   }
 
   /** Publishes a packet just encoded (`n` bytes): its frame event, then its packet event. */
   #traceSent(sink: Transport, n: number, packet: Packet): void {
-    // Whole and counted as sent, not yet committed: a close or writeEof() from a trace
-    // callback (WRITE_ENDING's flush) sends it too.
-    this.#tracing = true;
-    try {
-      this.#publish(sink, n, packet);
-    } finally {
-      this.#tracing = false;
-    }
-  }
-
-  #publish(sink: Transport, n: number, packet: Packet): void {
     if (frameChannel.hasSubscribers) {
       publishFrame(sink, "send", packet, sink.out.copyLast(n), PACKET_ENCODER);
     }
@@ -141,7 +136,7 @@ export class PacketWriter {
   flush(): void {
     if (this.#timer !== undefined) clearTimeout(this.#timer);
     this.#timer = undefined;
-    if ((this.#held === 0 && !this.#tracing) || !this.#sink) return;
+    if (this.#held === 0 || !this.#sink) return;
     this.#held = 0;
     this.#sink.commit();
   }
@@ -154,16 +149,12 @@ export class PacketWriter {
     this.#held = 0;
   }
 
-  #commit(n: number): void {
-    if (this.#grace > 0) {
-      this.#held += n;
-      if (this.#held < GRACE_LIMIT) {
-        this.#timer ??= setTimeout(this.#flushNow, this.#grace);
-        return;
-      }
-      this.flush();
+  /** Commits what is held, unless `packetGrace` holds it a while longer. */
+  #commit(): void {
+    if (this.#grace > 0 && this.#held < GRACE_LIMIT) {
+      this.#timer ??= setTimeout(this.#flushNow, this.#grace);
       return;
     }
-    this.#sink!.commit();
+    this.flush();
   }
 }

@@ -10,7 +10,8 @@ import type { Transport } from "./types.ts";
 
 /**
  * A transport's method that tells whether its graceful close has handed everything to the
- * socket (its `closeWrite()` done too) and lingers for the peer's EOF.
+ * socket and lingers for the peer's EOF (its `closeWrite()` may still be pending then: the
+ * lingering's own timeout bounds that too).
  */
 export const LINGERING: unique symbol = Symbol("plexus.lingering");
 
