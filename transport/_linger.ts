@@ -61,7 +61,6 @@ const DISCARD = new Uint8Array(16 * 1024);
  *                 └─ fails ─┐                                        └─ a read fails ─┤
  *                           └────────── close() <───────────────────────────────────────┘
  * cut() (the transport's abort(), the timeout) ─> abort() (or close()) at once
-
  * ```
  */
 export class LingeringClose {
