@@ -44,9 +44,9 @@ Deno.test("bench: the 2 s drain grace spent waiting on a stalled connection does
     assertEquals(result.code, 1, result.stdout); // the stalled connection is an error
     const [, ok, rate] = /requests: (\d+) ok, 1 errors, (\d+)\/s/.exec(result.stdout)!;
     // Every answer came within the 300 ms run (the echo drains at once): the rate is at least
-    // ok / 0.8 s. Got ok / 2.3 s: the elapsed time includes the whole 2 s grace in which
-    // nothing could be answered (a 7x too low rate when 1 connection of many stalls).
-    assert(Number(rate) >= Number(ok) / 0.8, result.stdout);
+    // ok / 1.5 s, with room for a loaded machine. Got ok / 2.3 s: the elapsed time included
+    // the whole 2 s grace in which nothing could be answered (7x too low in a quiet run).
+    assert(Number(rate) >= Number(ok) / 1.5, result.stdout);
   } finally {
     await server.close();
   }
